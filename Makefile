@@ -1,0 +1,52 @@
+# Unifi for Go. The two commands a newcomer needs: `make run` and `make test`.
+GO      ?= go
+PKGS    := ./...
+GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
+
+.PHONY: run test build generate check-fmt vet check-generated fmt bench vendor help
+
+help:
+	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
+	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
+	@echo "make bench  benchmarks; figures printed and written to bench/results/"
+
+run:
+	$(GO) run ./cmd/unifi dev
+
+build: generate
+	$(GO) build -trimpath -o bin/unifi ./cmd/unifi
+
+generate:
+	$(GO) tool templ generate
+
+fmt:
+	gofmt -w $(GOFILES)
+	$(GO) tool templ fmt web
+
+check-fmt:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+# templ's generated files are committed; generating again must change nothing.
+check-generated:
+	@$(GO) tool templ generate >/dev/null
+	@if [ -n "$$(git status --porcelain -- '*_templ.go')" ]; then \
+		echo "templ generate changed these files; run 'make generate' and commit them:"; \
+		git status --porcelain -- '*_templ.go'; exit 1; fi
+
+test: check-fmt vet check-generated
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+bench:
+	$(GO) run ./bench
+
+# Refresh the vendored front-end packages from the npm registry (versions in static/package.json).
+vendor:
+	rm -rf /tmp/unifi-vendor && mkdir -p /tmp/unifi-vendor && cd /tmp/unifi-vendor && \
+	npm pack htmx.org@2.0.11 htmx-ext-sse@2.2.4 @picocss/pico@2.1.1 >/dev/null && \
+	for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
+	cp /tmp/unifi-vendor/htmx.org-2.0.11/package/dist/htmx.min.js static/vendor/htmx.min.js
+	cp /tmp/unifi-vendor/htmx-ext-sse-2.2.4/package/dist/sse.min.js static/vendor/htmx-ext-sse.min.js
+	cp /tmp/unifi-vendor/picocss-pico-2.1.1/package/css/pico.min.css static/vendor/pico.min.css

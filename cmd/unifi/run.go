@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"unifi/handlers"
+	"unifi/internal/config"
+	"unifi/models"
+)
+
+const usage = `Usage: unifi <command> [flags]
+
+Commands:
+  serve      run the web server and the transport engine (configuration from the environment)
+  migrate    apply database migrations and exit
+  user add   create a user: unifi user add --name NAME --role admin|manager|analyst|integration --password PW
+  dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
+`
+
+// run dispatches a sub-command. It is main without the process: tests call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, getenv, stdout, nil)
+	case "migrate":
+		return cmdMigrate(ctx, getenv, stdout)
+	case "user":
+		if len(args) < 2 || args[1] != "add" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`unknown "user" command; use "user add"`)
+		}
+		return cmdUserAdd(ctx, args[2:], getenv, stdout, stderr)
+	case "dev":
+		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func newLogger(c config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore connects, migrates and returns the store plus a closer.
+func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.Store, func(), error) {
+	db, err := models.Open(ctx, c.DatabaseURL, c.DBMaxConns)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeDB := func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}
+	n, err := models.Migrate(ctx, db)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	if n > 0 {
+		log.InfoContext(ctx, "migrations applied", slog.Int("count", n))
+	}
+	return models.NewStore(db, nil), closeDB, nil
+}
+
+// cmdServe runs the server until ctx ends. ready, when set, is called with the
+// listening address once the server accepts connections.
+func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(addr string)) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	for _, k := range cfg.GeneratedKeys {
+		log.WarnContext(ctx, "generated a key for development; set it in the environment for production", slog.String("key", k))
+	}
+	store, closeDB, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+
+	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg})
+	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on ADDR %s: %w", cfg.Addr, err)
+	}
+	log.InfoContext(ctx, "serving", slog.String("addr", ln.Addr().String()), slog.String("instance", cfg.InstanceName))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := models.Open(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}()
+	n, err := models.Migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s); the database is up to date\n", n)
+	return nil
+}
+
+func cmdUserAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "user name")
+	role := fs.String("role", "", "admin, manager, analyst or integration")
+	password := fs.String("password", "", "password (at least 8 characters)")
+	token := fs.String("token", "", "bearer token for an integration account (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	store, closeDB, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	u, err := store.CreateUser(ctx, models.Actor{Name: "cli"}, models.NewUserOpts{Name: *name,
+		Role: models.Role(strings.ToLower(*role)), Password: *password, Token: *token})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s (%s)\n", u.Name, u.Role)
+	return nil
+}

@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/web/pages/auth"
+)
+
+// LoginPage shows the login form.
+func (h *Handlers) LoginPage(c echo.Context) error {
+	if CurrentUser(c) != nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	v := auth.LoginView{Next: safeNext(c.QueryParam("next"))}
+	if c.QueryParam("bye") != "" {
+		v.Info = "You have logged out."
+	}
+	return render(c, http.StatusOK, auth.Login(h.props(c, "Log in", ""), v))
+}
+
+// LoginSubmit checks the credentials and starts a new session.
+func (h *Handlers) LoginSubmit(c echo.Context) error {
+	name, password := c.FormValue("name"), c.FormValue("password")
+	v := auth.LoginView{Name: name, Next: safeNext(c.FormValue("next"))}
+	ctx := c.Request().Context()
+	u, err := h.Store.Authenticate(ctx, name, password)
+	switch {
+	case errors.Is(err, models.ErrInvalidCredentials):
+		h.Logger.InfoContext(ctx, "login failed", slog.String("user", name), slog.String("remote", c.RealIP()))
+		v.Error = "Wrong user name or password."
+		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
+	case err != nil:
+		return err
+	}
+	if err := models.RoleMay(u.Role, models.ActionLoginUI); err != nil {
+		h.Logger.InfoContext(ctx, "login refused", slog.String("user", name), slog.String("role", string(u.Role)))
+		v.Error = "Integration accounts cannot log in to the UI; they call the inbound API."
+		return render(c, http.StatusForbidden, auth.Login(h.props(c, "Log in", ""), v))
+	}
+	if err := h.startSession(c, u); err != nil {
+		return err
+	}
+	h.Logger.InfoContext(ctx, "login", slog.String("user", u.Name), slog.String("remote", c.RealIP()))
+	return c.Redirect(http.StatusSeeOther, v.Next)
+}
+
+// Logout ends every session of the user and deletes the cookie.
+func (h *Handlers) Logout(c echo.Context) error {
+	if u := CurrentUser(c); u != nil {
+		if err := h.Store.EndSessions(c.Request().Context(), u.ID); err != nil {
+			return err
+		}
+	}
+	if err := h.endSession(c); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login?bye=1")
+}

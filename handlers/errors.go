@@ -1,0 +1,89 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/web/pages/errorpage"
+)
+
+// httpError maps an error to a status and a message a person can act on.
+// Anything unexpected is a 500 whose details go only to the log.
+func httpError(err error) (int, string, map[string]string) {
+	var he *echo.HTTPError
+	var ve *models.ValidationError
+	var fe *models.ForbiddenError
+	var ce *models.ConflictError
+	switch {
+	case errors.As(err, &he):
+		msg := fmt.Sprint(he.Message)
+		if he.Code == http.StatusNotFound && msg == "Not Found" {
+			msg = "There is no page at this address."
+		}
+		if he.Code == http.StatusMethodNotAllowed {
+			msg = "This address does not accept that kind of request."
+		}
+		if he.Code == http.StatusRequestEntityTooLarge {
+			msg = "The request is too large."
+		}
+		return he.Code, msg, nil
+	case errors.As(err, &ve):
+		return http.StatusUnprocessableEntity, "Some values are not valid: " + joinFields(ve.Fields), ve.Fields
+	case errors.As(err, &fe):
+		return http.StatusForbidden, fe.Reason, nil
+	case errors.As(err, &ce):
+		return http.StatusConflict, ce.Reason, nil
+	case errors.Is(err, models.ErrNotFound):
+		return http.StatusNotFound, "That record does not exist (it may have been deleted).", nil
+	}
+	return http.StatusInternalServerError, "", nil
+}
+
+func joinFields(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, k+": "+m[k])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// errorHandler is the only place errors become responses: JSON for the API,
+// a fragment for htmx, the error page otherwise.
+func (h *Handlers) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg, fields := httpError(err)
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if status == http.StatusInternalServerError {
+		h.Logger.ErrorContext(c.Request().Context(), "request failed", slog.String("error", err.Error()),
+			slog.String("path", c.Request().URL.Path), slog.String("request_id", reqID))
+		msg = "Something went wrong on our side. It has been logged with reference " + reqID + "."
+	}
+	var werr error
+	switch {
+	case c.Request().Method == http.MethodHead:
+		werr = c.NoContent(status)
+	case strings.HasPrefix(c.Request().URL.Path, "/api/"):
+		body := map[string]any{"error": msg}
+		if fields != nil {
+			body["fields"] = fields
+		}
+		werr = c.JSON(status, body)
+	case c.Request().Header.Get("HX-Request") != "":
+		c.Response().Header().Set("HX-Retarget", "#alerts")
+		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		werr = render(c, status, errorpage.Alert(msg))
+	default:
+		werr = render(c, status, errorpage.Page(h.props(c, http.StatusText(status), ""), status, msg))
+	}
+	if werr != nil {
+		h.Logger.ErrorContext(c.Request().Context(), "write error response", slog.String("error", werr.Error()))
+	}
+}

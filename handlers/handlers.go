@@ -1,0 +1,71 @@
+// Package handlers turns HTTP requests into Store operations and renders the
+// result. Handlers only parse, call one operation and render; every route is
+// in routes.go and errors become responses in one place (errors.go).
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"unifi/internal/config"
+	"unifi/models"
+)
+
+// Notifier wakes the transport engine when there is new work. The worker pool
+// implements it; nil is allowed (the engine then finds work by polling).
+type Notifier interface {
+	Notify(ctx context.Context)
+}
+
+// Handlers holds what every handler needs.
+type Handlers struct {
+	Store    *models.Store
+	Sessions sessions.Store
+	Logger   *slog.Logger
+	Config   config.Config
+	Notifier Notifier
+}
+
+// Opts configures New.
+type Opts struct {
+	Store    *models.Store
+	Logger   *slog.Logger
+	Config   config.Config
+	Notifier Notifier
+}
+
+// New returns Handlers with a cookie session store keyed from the config.
+func New(o Opts) *Handlers {
+	store := sessions.NewCookieStore(o.Config.SessionKey)
+	store.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   12 * 3600,
+		HttpOnly: true,
+		Secure:   o.Config.Secure(),
+		SameSite: http.SameSiteLaxMode,
+	}
+	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier}
+}
+
+// render writes a templ component with status, buffered so that a render
+// error can still become a clean 500.
+func render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// notify wakes the engine, if there is one.
+func (h *Handlers) notify(ctx context.Context) {
+	if h.Notifier != nil {
+		h.Notifier.Notify(ctx)
+	}
+}

@@ -1,0 +1,188 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/gob"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/web/layout"
+)
+
+const (
+	sessionName = "unifi_session"
+	keyUserID   = "uid"
+	keyEpoch    = "epoch"
+	keyCSRF     = "csrf"
+	ctxUser     = "unifi.user"
+	ctxSession  = "unifi.session"
+)
+
+func init() { gob.Register(layout.Flash{}) }
+
+// CurrentUser returns the logged-in user, or nil.
+func CurrentUser(c echo.Context) *models.User {
+	u, _ := c.Get(ctxUser).(*models.User)
+	return u
+}
+
+func currentSession(c echo.Context) *sessions.Session {
+	s, _ := c.Get(ctxSession).(*sessions.Session)
+	return s
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// loadSession reads the session cookie, makes sure it carries a CSRF token,
+// and loads the user it names when that user is active and the session has
+// not been ended by a logout.
+func (h *Handlers) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s, err := h.Sessions.Get(c.Request(), sessionName)
+		if err != nil { // a tampered or stale cookie: start afresh
+			s, _ = h.Sessions.New(c.Request(), sessionName)
+		}
+		c.Set(ctxSession, s)
+		if uid, ok := s.Values[keyUserID].(int64); ok {
+			u, err := h.Store.GetUser(c.Request().Context(), uid)
+			switch {
+			case err == nil && u.Active && u.Role != models.RoleIntegration && s.Values[keyEpoch] == u.SessionEpoch:
+				c.Set(ctxUser, u)
+			case err != nil && !errors.Is(err, models.ErrNotFound):
+				return err
+			default:
+				delete(s.Values, keyUserID)
+			}
+		}
+		if _, ok := s.Values[keyCSRF].(string); !ok {
+			s.Values[keyCSRF] = newToken()
+			if err := s.Save(c.Request(), c.Response()); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// checkCSRF refuses a state-changing request whose token (form field _csrf or
+// header X-CSRF-Token) does not match the session's.
+func (h *Handlers) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			return next(c)
+		}
+		want, _ := currentSession(c).Values[keyCSRF].(string)
+		got := c.Request().Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = c.FormValue("_csrf")
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			return &models.ForbiddenError{Reason: "The form's security token is missing or out of date. Reload the page and try again."}
+		}
+		return next(c)
+	}
+}
+
+// csrfToken is the token forms must send back.
+func csrfToken(c echo.Context) string {
+	if s := currentSession(c); s != nil {
+		t, _ := s.Values[keyCSRF].(string)
+		return t
+	}
+	return ""
+}
+
+// startSession rotates the session at login: fresh values, a fresh CSRF token.
+func (h *Handlers) startSession(c echo.Context, u *models.User) error {
+	s := currentSession(c)
+	for k := range s.Values {
+		delete(s.Values, k)
+	}
+	s.ID = ""
+	s.IsNew = true
+	s.Values[keyUserID] = u.ID
+	s.Values[keyEpoch] = u.SessionEpoch
+	s.Values[keyCSRF] = newToken()
+	return s.Save(c.Request(), c.Response())
+}
+
+// endSession deletes the session cookie.
+func (h *Handlers) endSession(c echo.Context) error {
+	s := currentSession(c)
+	s.Options.MaxAge = -1
+	return s.Save(c.Request(), c.Response())
+}
+
+// flash stores a message for the next page.
+func (h *Handlers) flash(c echo.Context, kind layout.FlashKind, text string) error {
+	s := currentSession(c)
+	s.AddFlash(layout.Flash{Kind: kind, Text: text})
+	return s.Save(c.Request(), c.Response())
+}
+
+// props builds the page shell's properties, taking pending flashes.
+func (h *Handlers) props(c echo.Context, title, nav string) layout.PageProps {
+	p := layout.PageProps{Title: title, Nav: nav, User: CurrentUser(c), CSRF: csrfToken(c)}
+	if s := currentSession(c); s != nil {
+		if fs := s.Flashes(); len(fs) > 0 {
+			for _, f := range fs {
+				if fl, ok := f.(layout.Flash); ok {
+					p.Flashes = append(p.Flashes, fl)
+				}
+			}
+			_ = s.Save(c.Request(), c.Response())
+		}
+	}
+	return p
+}
+
+// requireLogin sends anonymous visitors to the login page.
+func (h *Handlers) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if CurrentUser(c) != nil {
+			return next(c)
+		}
+		if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
+			return c.Redirect(http.StatusSeeOther, "/login?next="+safeNext(c.Request().URL.RequestURI()))
+		}
+		return echo.NewHTTPError(http.StatusUnauthorized, "Your session has ended. Log in again.")
+	}
+}
+
+// requireAction lets the request through only when the user's role may take
+// action at all; state checks happen in the operation.
+func requireAction(action models.Action) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			u := CurrentUser(c)
+			if u == nil {
+				return echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
+			}
+			if err := models.RoleMay(u.Role, action); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// safeNext keeps a post-login redirect on this site: a local path only.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}

@@ -1,0 +1,68 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Sentinel errors. The HTTP layer maps them to statuses in one place.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrForbidden          = errors.New("forbidden")
+	ErrConflict           = errors.New("conflict")
+	ErrInvalidTransition  = errors.New("invalid transition")
+	ErrInvalidCredentials = errors.New("invalid credentials")
+)
+
+// ForbiddenError says why a user may not do something (HTTP 403).
+type ForbiddenError struct{ Reason string }
+
+func (e *ForbiddenError) Error() string { return e.Reason }
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+
+// ConflictError says why the record's state does not allow something, usually
+// because it changed meanwhile (HTTP 409).
+type ConflictError struct{ Reason string }
+
+func (e *ConflictError) Error() string { return e.Reason }
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// ValidationError holds per-field problems in plain words (HTTP 422).
+type ValidationError struct{ Fields map[string]string }
+
+// Add records a problem with a field; the first one per field wins.
+func (v *ValidationError) Add(field, msg string) {
+	if v.Fields == nil {
+		v.Fields = map[string]string{}
+	}
+	if _, ok := v.Fields[field]; !ok {
+		v.Fields[field] = msg
+	}
+}
+
+// Err returns v when it holds a problem, or nil.
+func (v *ValidationError) Err() error {
+	if v == nil || len(v.Fields) == 0 {
+		return nil
+	}
+	return v
+}
+
+func (v *ValidationError) Error() string {
+	keys := make([]string, 0, len(v.Fields))
+	for k := range v.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %s", k, v.Fields[k])
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}

@@ -1,0 +1,96 @@
+package models
+
+import (
+	"context"
+	"fmt"
+)
+
+// ListIntegrations returns every integration by name.
+func (s *Store) ListIntegrations(ctx context.Context) ([]Integration, error) {
+	var out []Integration
+	if err := s.db.WithContext(ctx).Order("name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list integrations: %w", err)
+	}
+	return out, nil
+}
+
+// GetIntegration returns the integration with id.
+func (s *Store) GetIntegration(ctx context.Context, id int64) (*Integration, error) {
+	var i Integration
+	if err := s.db.WithContext(ctx).Take(&i, id).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get integration %d", id))
+	}
+	return &i, nil
+}
+
+// GetIntegrationByName returns the integration called name.
+func (s *Store) GetIntegrationByName(ctx context.Context, name string) (*Integration, error) {
+	var i Integration
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&i).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get integration %q", name))
+	}
+	return &i, nil
+}
+
+// GetProcess returns the process with id.
+func (s *Store) GetProcess(ctx context.Context, id int64) (*Process, error) {
+	var p Process
+	if err := s.db.WithContext(ctx).Take(&p, id).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get process %d", id))
+	}
+	return &p, nil
+}
+
+// ActiveConnection returns the integration's active connection.
+func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Connection, error) {
+	var c Connection
+	err := s.db.WithContext(ctx).Where("integration_id = ? AND active", integrationID).Take(&c).Error
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
+	}
+	return &c, nil
+}
+
+// ListMessages returns an integration's messages by name.
+func (s *Store) ListMessages(ctx context.Context, integrationID int64) ([]Message, error) {
+	var out []Message
+	if err := s.db.WithContext(ctx).Where("integration_id = ?", integrationID).Order("name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list messages of integration %d: %w", integrationID, err)
+	}
+	return out, nil
+}
+
+// ListFields returns a message's fields in order.
+func (s *Store) ListFields(ctx context.Context, messageID int64) ([]Field, error) {
+	var out []Field
+	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Order("position, id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list fields of message %d: %w", messageID, err)
+	}
+	return out, nil
+}
+
+// StateCount is how many transactions of an integration are in one state.
+type StateCount struct {
+	State TransportState
+	Count int64
+}
+
+// CountTransactionsByState returns an integration's transaction counts for
+// every transport state, zeros included, in sequence order.
+func (s *Store) CountTransactionsByState(ctx context.Context, integrationID int64) ([]StateCount, error) {
+	var rows []StateCount
+	err := s.db.WithContext(ctx).Raw(`SELECT state, count(*) AS count FROM transactions
+		WHERE integration_id = ? GROUP BY state`, integrationID).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
+	}
+	byState := map[TransportState]int64{}
+	for _, r := range rows {
+		byState[r.State] = r.Count
+	}
+	out := make([]StateCount, len(TransportStates))
+	for i, st := range TransportStates {
+		out[i] = StateCount{State: st, Count: byState[st]}
+	}
+	return out, nil
+}

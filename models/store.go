@@ -1,0 +1,57 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Store is the single operations layer: the UI, the API and the worker all
+// call its methods. It holds no state of its own beyond the database handle.
+type Store struct {
+	db  *gorm.DB
+	now func() time.Time
+}
+
+// StoreOpts configures a Store.
+type StoreOpts struct {
+	// NowFunc is the clock; tests inject one. Defaults to time.Now.
+	NowFunc func() time.Time
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
+	s := &Store{db: db, now: time.Now}
+	if opts != nil && opts.NowFunc != nil {
+		s.now = opts.NowFunc
+	}
+	return s
+}
+
+// DB returns the handle for ctx; only packages that build on the Store use it.
+func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// Now is the Store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Ping checks that the database answers and is fully migrated.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return err
+	}
+	pending, err := MigrationsPending(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errMigrationsPending
+	}
+	return nil
+}
+
+var errMigrationsPending = &ConflictError{Reason: "database migrations are pending"}

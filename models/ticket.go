@@ -1,0 +1,46 @@
+package models
+
+import "time"
+
+// Ticket is a local Incident.
+type Ticket struct {
+	ID               int64
+	ProcessID        int64
+	Number           string
+	ShortDescription string
+	Description      string
+	State            string
+	Priority         int
+	Urgency          int
+	Impact           int
+	AssignmentGroup  string
+	WorkNotes        string
+	Version          int
+	CreatedByID      *int64
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// TicketStates are the states an Incident moves through.
+var TicketStates = []string{"New", "In Progress", "On Hold", "Resolved", "Closed", "Cancelled"}
+
+// TicketFields are the ticket fields a message Field may map.
+var TicketFields = []string{"short_description", "description", "state", "priority", "urgency", "impact",
+	"assignment_group", "work_notes"}
+
+// Bond links one local ticket and one remote ticket on one Integration.
+type Bond struct {
+	ID                int64
+	IntegrationID     int64
+	TicketID          int64
+	InternalReference string
+	ExternalReference string
+	State             BondState
+	Owner             bool
+	History           string
+	ProcessError      string
+	NextSeq           int64
+	LastInboundAt     *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
