@@ -22,10 +22,10 @@ type Flash struct {
 
 // PageProps is what the shell needs from every page.
 type PageProps struct {
-	Title  string
-	Nav    string // the active navigation entry
-	User   *models.User
-	CSRF   string
+	Title   string
+	Nav     string // the active navigation entry
+	User    *models.User
+	CSRF    string
 	Flashes []Flash
 }
 

@@ -1,0 +1,127 @@
+package models
+
+import (
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// The per-bond queue (SPEC §3). Every change to a bond's outbound queue —
+// creating a transaction, finishing one, ignoring or replaying one, resuming —
+// first locks the bond's row with lockBond, inside the same database
+// transaction. That serialises queue changes per bond across every server
+// process, so a transaction created while the head finishes is never stranded
+// in Queued. The unique index transactions_bond_head enforces the result: at
+// most one outbound transaction per bond is in progress.
+
+// NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
+const NotifyChannel = "unifi_work"
+
+// lockBond takes the bond's row lock until the database transaction ends.
+func lockBond(tx *gorm.DB, bondID int64) error {
+	var id int64
+	if err := tx.Raw("SELECT id FROM bonds WHERE id = ? FOR UPDATE", bondID).Scan(&id).Error; err != nil {
+		return fmt.Errorf("lock bond %d: %w", bondID, err)
+	}
+	if id == 0 {
+		return fmt.Errorf("lock bond %d: %w", bondID, ErrNotFound)
+	}
+	return nil
+}
+
+// nextSeq hands out the bond's next sequence number. The bond must be locked.
+func nextSeq(tx *gorm.DB, bondID int64) (int64, error) {
+	var seq int64
+	err := tx.Raw("UPDATE bonds SET next_seq = next_seq + 1, updated_at = now() WHERE id = ? RETURNING next_seq",
+		bondID).Scan(&seq).Error
+	if err != nil {
+		return 0, fmt.Errorf("next sequence of bond %d: %w", bondID, err)
+	}
+	return seq, nil
+}
+
+// outboundStartState says whether a new outbound transaction on a bond may be
+// sent now (Sending) or must wait (Queued): it waits when the integration is
+// not Active or an earlier outbound transaction on the bond is unfinished.
+// The bond must be locked.
+func outboundStartState(tx *gorm.DB, bondID int64, integration IntegrationState) (TransportState, error) {
+	if integration != IntegrationActive {
+		return Queued, nil
+	}
+	var busy bool
+	err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
+		AND state NOT IN (?, ?))`, bondID, Complete, Ignored).Scan(&busy).Error
+	if err != nil {
+		return 0, fmt.Errorf("check queue of bond %d: %w", bondID, err)
+	}
+	if busy {
+		return Queued, nil
+	}
+	return Sending, nil
+}
+
+// releaseNext moves the bond's first Queued outbound transaction to Sending
+// when nothing else on the bond is in progress and the integration is Active.
+// It returns the released transaction's id, or 0. The bond must be locked.
+func releaseNext(tx *gorm.DB, bondID int64) (int64, error) {
+	var id int64
+	err := tx.Raw(`UPDATE transactions SET state = ?, next_attempt_at = now(), updated_at = now()
+		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = ?
+		            ORDER BY seq, id LIMIT 1)
+		  AND NOT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
+		                  AND state IN (?, ?, ?, ?, ?))
+		  AND EXISTS (SELECT 1 FROM bonds b JOIN integrations i ON i.id = b.integration_id
+		              WHERE b.id = ? AND i.state = ?)
+		RETURNING id`,
+		Sending, bondID, Queued, bondID, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
+		bondID, IntegrationActive).Scan(&id).Error
+	if err != nil {
+		return 0, fmt.Errorf("release next on bond %d: %w", bondID, err)
+	}
+	if id != 0 {
+		if err := notify(tx); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// transition moves transaction id from one state to another with a guarded
+// update: when the row is no longer in from (someone else changed it), it
+// returns a *ConflictError naming the state it is in now. extra sets more
+// columns in the same statement.
+func transition(tx *gorm.DB, id int64, from TransportState, event Event, extra map[string]any) (TransportState, error) {
+	to, err := Next(from, event)
+	if err != nil {
+		return from, err
+	}
+	cols := map[string]any{"state": to, "updated_at": gorm.Expr("now()")}
+	if to.Finished() {
+		cols["finished_at"] = gorm.Expr("now()")
+		cols["lease_owner"] = nil
+		cols["lease_expires_at"] = nil
+	}
+	for k, v := range extra {
+		cols[k] = v
+	}
+	res := tx.Model(&Transaction{}).Where("id = ? AND state = ?", id, from).Updates(cols)
+	if res.Error != nil {
+		return from, fmt.Errorf("move transaction %d from %s to %s: %w", id, from, to, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		var now TransportState
+		if err := tx.Model(&Transaction{}).Select("state").Where("id = ?", id).Scan(&now).Error; err != nil {
+			return from, fmt.Errorf("move transaction %d: %w", id, err)
+		}
+		return from, &ConflictError{Reason: fmt.Sprintf("This transaction is already %s.", now)}
+	}
+	return to, nil
+}
+
+// notify wakes every engine listening, when the database transaction commits.
+func notify(tx *gorm.DB) error {
+	if err := tx.Exec("SELECT pg_notify(?, '')", NotifyChannel).Error; err != nil {
+		return fmt.Errorf("notify engine: %w", err)
+	}
+	return nil
+}
