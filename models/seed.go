@@ -47,7 +47,7 @@ func (s *Store) SeedDemo(ctx context.Context, o SeedDemoOpts) (bool, error) {
 	}
 	var created bool
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		st := &Store{db: tx, now: s.now}
+		st := &Store{db: tx, now: s.now, passwordCost: s.passwordCost}
 		for _, l := range append(DemoLogins, DemoPeerAccount) {
 			tok := ""
 			if l == DemoPeerAccount {

@@ -4,27 +4,36 @@ import (
 	"context"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"gorm.io/gorm"
 )
 
 // Store is the single operations layer: the UI, the API and the worker all
 // call its methods. It holds no state of its own beyond the database handle.
 type Store struct {
-	db  *gorm.DB
-	now func() time.Time
+	db           *gorm.DB
+	now          func() time.Time
+	passwordCost int
 }
 
 // StoreOpts configures a Store.
 type StoreOpts struct {
 	// NowFunc is the clock; tests inject one. Defaults to time.Now.
 	NowFunc func() time.Time
+	// PasswordCost is the bcrypt cost of new password hashes; tests lower it.
+	// Defaults to bcrypt.DefaultCost.
+	PasswordCost int
 }
 
 // NewStore returns a Store on db.
 func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, now: time.Now, passwordCost: bcrypt.DefaultCost}
 	if opts != nil && opts.NowFunc != nil {
 		s.now = opts.NowFunc
+	}
+	if opts != nil && opts.PasswordCost != 0 {
+		s.passwordCost = opts.PasswordCost
 	}
 	return s
 }
