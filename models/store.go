@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -15,6 +16,7 @@ type Store struct {
 	db           *gorm.DB
 	now          func() time.Time
 	passwordCost int
+	secrets      *secretBox
 }
 
 // StoreOpts configures a Store.
@@ -24,11 +26,23 @@ type StoreOpts struct {
 	// PasswordCost is the bcrypt cost of new password hashes; tests lower it.
 	// Defaults to bcrypt.DefaultCost.
 	PasswordCost int
+	// SecretKey seals connection secrets at rest (32 bytes). Defaults to a
+	// fixed development key; the server always passes SECRET_KEY.
+	SecretKey []byte
 }
 
 // NewStore returns a Store on db.
 func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
 	s := &Store{db: db, now: time.Now, passwordCost: bcrypt.DefaultCost}
+	key := developmentSecretKey[:]
+	if opts != nil && len(opts.SecretKey) >= 32 {
+		key = opts.SecretKey
+	}
+	box, err := newSecretBox(key)
+	if err != nil {
+		panic(fmt.Sprintf("new store: %v", err)) // unreachable: the key length is checked above
+	}
+	s.secrets = box
 	if opts != nil && opts.NowFunc != nil {
 		s.now = opts.NowFunc
 	}
