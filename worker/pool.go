@@ -153,6 +153,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.cancel()
 	<-done
 	p.bg.Wait()
+	p.opts.HTTPClient.CloseIdleConnections()
 	p.log.Info("engine stopped")
 	return err
 }
