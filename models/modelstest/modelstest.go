@@ -17,18 +17,18 @@ import (
 // IntegrationOpts describes the integration Integration creates. Nil fields
 // take the defaults noted.
 type IntegrationOpts struct {
-	Name          *string           // default "remote"
-	EndpointURL   string            // required
-	Async         *bool             // messages want an async receipt; default false
-	RetryLimit    *int              // default 3
-	RetryDelayS   *int              // default 0 (retry at once)
-	AsyncTimeoutS *int              // default 300
-	SyncTimeoutS  *int              // default 10
-	AttachLogs    *bool             // default true
-	AuthType      *models.AuthType  // default none
-	AuthUsername  *string           // basic user or OAuth2 client id
-	AuthSecret    *string           // password, token or client secret
-	OAuthTokenURL *string           // OAuth2 token endpoint
+	Name          *string          // default "remote"
+	EndpointURL   string           // required
+	Async         *bool            // messages want an async receipt; default false
+	RetryLimit    *int             // default 3
+	RetryDelayS   *int             // default 0 (retry at once)
+	AsyncTimeoutS *int             // default 300
+	SyncTimeoutS  *int             // default 10
+	AttachLogs    *bool            // default true
+	AuthType      *models.AuthType // default none
+	AuthUsername  *string          // basic user or OAuth2 client id
+	AuthSecret    *string          // password, token or client secret
+	OAuthTokenURL *string          // OAuth2 token endpoint
 	State         *models.IntegrationState
 }
 
