@@ -357,6 +357,22 @@ func replayTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Later transactions may be Queued on the bond with nothing in progress
+	// (the original was the head): the replay, holding the original's
+	// sequence number, is first in line.
+	if nt.State == Queued {
+		next, err := releaseNext(tx, orig.BondID)
+		if err != nil {
+			return nil, err
+		}
+		if next == nt.ID {
+			nt.State = Sending
+		} else if next != 0 {
+			if err := logNextQueued(tx, next); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if in.AttachLogs {
 		if err := addLog(tx, nt.ID, LogMessageSend, "info", fmt.Sprintf("%s replays %s (by %s), %s",
 			nt.Number, orig.Number, actor.Name, nt.State)); err != nil {

@@ -3,7 +3,9 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +65,7 @@ func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
 func (b *testBundle) pool(t *testing.T, name string, workers int) *worker.Pool {
 	t.Helper()
 	p := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: name, Workers: workers, Batch: 20,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError})),
 		Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
 	require.NoError(t, p.Start(b.ctx))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
@@ -131,6 +134,14 @@ func (b *testBundle) requests(t *testing.T, transactionID int64) []models.HTTPRe
 	var out []models.HTTPRequest
 	require.NoError(t, b.db.Where("transaction_id = ?", transactionID).Order("id").Find(&out).Error)
 	return out
+}
+
+// testWriter sends log lines to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // assertEventually polls cond every 10 ms until it holds or timeout passes.
