@@ -23,6 +23,10 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static.FS)))),
 		cacheStatic)
 
+	// The inbound API: its own authentication (the connection's inbound
+	// account), no session and no CSRF; the body limit is INBOUND_MAX_BYTES.
+	e.POST("/api/v1/integrations/:name/messages", h.InboundMessage)
+
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
 	ui.POST("/login", h.LoginSubmit)
