@@ -32,8 +32,17 @@ type inboundBundle struct {
 
 func setupInbound(t testing.TB) *inboundBundle {
 	t.Helper()
-	db := testdb.New(t)
-	return setupInboundOn(t, db, 1<<20)
+	return setupInboundOn(t, seededDB(t), 1<<20)
+}
+
+// seededDB is a fresh database with the demo already seeded (the seeding's
+// bcrypt hashes run once per test binary, not once per test).
+func seededDB(t testing.TB) *gorm.DB {
+	t.Helper()
+	return testdb.NewSeeded(t, "demo", func(ctx context.Context, db *gorm.DB) error {
+		_, err := models.NewStore(db, nil).SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
+		return err
+	})
 }
 
 func setupInboundOn(t testing.TB, db *gorm.DB, maxBytes int64) *inboundBundle {
