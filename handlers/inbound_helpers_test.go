@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
 	"unifi/handlers"
@@ -40,7 +41,7 @@ func setupInbound(t testing.TB) *inboundBundle {
 func seededDB(t testing.TB) *gorm.DB {
 	t.Helper()
 	return testdb.NewSeeded(t, "demo", func(ctx context.Context, db *gorm.DB) error {
-		_, err := models.NewStore(db, nil).SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
+		_, err := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost}).SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 		return err
 	})
 }

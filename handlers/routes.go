@@ -25,7 +25,7 @@ func (h *Handlers) Echo() *echo.Echo {
 
 	// The inbound API: its own authentication (the connection's inbound
 	// account), no session and no CSRF; the body limit is INBOUND_MAX_BYTES.
-	e.POST("/api/v1/integrations/:name/messages", h.InboundMessage)
+	e.POST("/api/v1/integrations/:name/messages", h.InboundMessage, rateLimit(h.Config.APIRate, 500))
 
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
