@@ -240,7 +240,9 @@ func TestPeerServeStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ctx, ln) }()
 	require.NoError(t, p.SetMode(peer.ModeStall))
-	go func() { _, _, _ = send(t, "http://"+ln.Addr().String(), msg("CreateIncident", "M1", "INC1", time.Now()), "") }()
+	go func() {
+		_, _, _ = send(t, "http://"+ln.Addr().String(), msg("CreateIncident", "M1", "INC1", time.Now()), "")
+	}()
 	waitFor(t, "the stalled request", func() bool { return p.Stats().Failed == 1 })
 	cancel()
 	select {
