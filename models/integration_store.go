@@ -41,12 +41,15 @@ func (s *Store) GetProcess(ctx context.Context, id int64) (*Process, error) {
 	return &p, nil
 }
 
-// ActiveConnection returns the integration's active connection.
+// ActiveConnection returns the integration's active connection, its secret opened.
 func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Connection, error) {
 	var c Connection
 	err := s.db.WithContext(ctx).Where("integration_id = ? AND active", integrationID).Take(&c).Error
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
+	}
+	if c.AuthSecret, err = s.secrets.open(c.AuthSecret); err != nil {
+		return nil, fmt.Errorf("active connection of integration %d: %w", integrationID, err)
 	}
 	return &c, nil
 }

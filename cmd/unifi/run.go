@@ -82,7 +82,7 @@ func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.
 	if n > 0 {
 		log.InfoContext(ctx, "migrations applied", slog.Int("count", n))
 	}
-	return models.NewStore(db, nil), closeDB, nil
+	return models.NewStore(db, &models.StoreOpts{SecretKey: c.SecretKey}), closeDB, nil
 }
 
 // cmdServe runs the server until ctx ends. ready, when set, is called with the
