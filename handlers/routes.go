@@ -29,9 +29,36 @@ func (h *Handlers) Echo() *echo.Echo {
 	ui.POST("/logout", h.Logout)
 
 	in := ui.Group("", h.requireLogin, requireAction(models.ActionView))
-	in.GET("/", h.IntegrationList)
+	in.GET("/", h.OperationsShow)
+	in.GET("/operations/live", h.OperationsLive)
 	in.GET("/integrations", h.IntegrationList)
 	in.GET("/integrations/:id", h.IntegrationShow)
+	in.GET("/transactions", h.TransactionList)
+	in.GET("/transactions/:id", h.TransactionShow)
+	in.GET("/http-requests/:id", h.HTTPRequestShow)
+	in.GET("/bulk-jobs/:id", h.BulkJobShow)
+	in.GET("/bulk-jobs/:id/events", h.BulkJobEvents)
+	in.GET("/bonds", h.BondList)
+	in.GET("/bonds/:id", h.BondShow)
+	in.GET("/tickets", h.TicketList)
+	in.GET("/tickets/process-errors", h.TicketList)
+	in.GET("/tickets/:id", h.TicketShow)
+
+	tickets := in.Group("", requireAction(models.ActionWorkTickets))
+	tickets.GET("/tickets/new", h.TicketNew)
+	tickets.GET("/tickets/:id/edit", h.TicketEdit)
+
+	bulk := in.Group("", requireAction(models.ActionBulkTransactions))
+	bulk.GET("/transactions/bulk", h.TransactionBulkConfirm)
+
+	ui.GET("/activity", h.ActivityList, h.requireLogin, requireAction(models.ActionViewActivity))
+
+	admin := ui.Group("", h.requireLogin, requireAction(models.ActionManageUsers))
+	admin.GET("/users", h.UserList)
+	admin.POST("/users", h.UserCreate)
+	admin.POST("/users/:id/role", h.UserSetRole)
+	admin.POST("/users/:id/password", h.UserResetPassword)
+	admin.POST("/users/:id/active", h.UserSetActive)
 	return e
 }
 

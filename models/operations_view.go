@@ -140,3 +140,20 @@ func (s *Store) BulkJobFailures(ctx context.Context, jobID int64, limit int) ([]
 	}
 	return out, nil
 }
+
+// LoadBulkJobProgress reads a bulk job and, once it has ended, what failed.
+// The progress dialog calls it every half second: it is two indexed reads.
+func (s *Store) LoadBulkJobProgress(ctx context.Context, id int64, maxFailures int) (*BulkJob, []BulkJobFailure, error) {
+	var j BulkJob
+	if err := s.db.WithContext(ctx).Take(&j, id).Error; err != nil {
+		return nil, nil, notFound(err, fmt.Sprintf("get bulk job %d", id))
+	}
+	if j.State == BulkRunning || j.Failed == 0 {
+		return &j, nil, nil
+	}
+	f, err := s.BulkJobFailures(ctx, id, maxFailures)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &j, f, nil
+}
