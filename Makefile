@@ -10,8 +10,8 @@ help:
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
 
-run:
-	$(GO) run ./cmd/unifi dev
+run: build
+	./bin/unifi dev
 
 build: generate
 	$(GO) build -trimpath -o bin/unifi ./cmd/unifi

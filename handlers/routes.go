@@ -25,7 +25,7 @@ func (h *Handlers) Echo() *echo.Echo {
 
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
-	ui.POST("/login", h.LoginSubmit)
+	ui.POST("/login", h.LoginSubmit, rateLimit(h.Config.LoginRate, 10))
 	ui.POST("/logout", h.Logout)
 
 	in := ui.Group("", h.requireLogin, requireAction(models.ActionView))
