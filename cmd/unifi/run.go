@@ -23,6 +23,7 @@ Commands:
   serve      run the web server and the transport engine (configuration from the environment)
   migrate    apply database migrations and exit
   user add   create a user: unifi user add --name NAME --role admin|manager|analyst|integration --password PW
+  gen        generate test data: unifi gen --transactions 1000000 (tickets, bonds, stages, requests, history)
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
 `
 
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New(`unknown "user" command; use "user add"`)
 		}
 		return cmdUserAdd(ctx, args[2:], getenv, stdout, stderr)
+	case "gen":
+		return cmdGen(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
