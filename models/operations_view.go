@@ -80,17 +80,12 @@ func (s *Store) LoadOperationsView(ctx context.Context) (*OperationsView, error)
 		c.ActiveConnected = active > 0
 		v.Cards = append(v.Cards, c)
 	}
-	err = db.Table("transactions t").
-		Select(`t.*, i.name AS integration_name, m.name AS message_name, tk.number AS ticket_number,
-			b.internal_reference, b.external_reference`).
-		Joins("JOIN integrations i ON i.id = t.integration_id").
-		Joins("JOIN messages m ON m.id = t.message_id").
-		Joins("JOIN tickets tk ON tk.id = t.ticket_id").
-		Joins("JOIN bonds b ON b.id = t.bond_id").
-		Where("t.finished_at IS NOT NULL").
-		Order("t.finished_at DESC, t.id DESC").Limit(20).Scan(&v.Recent).Error
-	if err != nil {
+	var recent []Transaction
+	if err := db.Where("finished_at IS NOT NULL").Order("finished_at DESC, id DESC").Limit(20).Find(&recent).Error; err != nil {
 		return nil, fmt.Errorf("recent transactions: %w", err)
+	}
+	if v.Recent, err = s.transactionRows(ctx, recent); err != nil {
+		return nil, err
 	}
 	y, m, d := v.At.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
+	"os"
 	"time"
 
 	"unifi/handlers"
@@ -35,7 +36,7 @@ func Section(ctx context.Context, getenv func(string) string, users int, d time.
 	if _, err := models.Migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	store := models.NewStore(db, nil)
+	store := models.NewStore(db, &models.StoreOpts{SecretKey: cfg.SecretKey})
 	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:8081"}); err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func Section(ctx context.Context, getenv func(string) string, users int, d time.
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("no transactions: run `unifi gen --transactions 1000000` first")
 	}
-	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	srv := httptest.NewServer(h.Echo())
 	defer srv.Close()
 	admin := models.DemoLogins[0]
