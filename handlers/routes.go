@@ -23,6 +23,12 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static.FS)))),
 		cacheStatic)
 
+	api := e.Group("/api/v1", middleware.BodyLimit("1M"))
+	tickets := api.Group("/tickets", h.apiBasicAuth(models.ActionWorkTickets))
+	tickets.POST("", h.APITicketCreate)
+	tickets.GET("/:number", h.APITicketShow)
+	tickets.PATCH("/:number", h.APITicketUpdate)
+
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
 	ui.POST("/login", h.LoginSubmit, rateLimit(h.Config.LoginRate, 10))

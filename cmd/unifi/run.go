@@ -15,6 +15,7 @@ import (
 	"unifi/handlers"
 	"unifi/internal/config"
 	"unifi/models"
+	"unifi/worker"
 )
 
 const usage = `Usage: unifi <command> [flags]
@@ -105,7 +106,23 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	}
 	defer closeDB()
 
-	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg})
+	pool := worker.New(worker.Opts{Store: store, Logger: log, DatabaseURL: cfg.DatabaseURL,
+		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
+		PollInterval: cfg.PollInterval})
+	// The pool's lifetime is managed by Stop below (soft, then hard), not by
+	// the signal context, which ends before the HTTP server has drained.
+	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := pool.Stop(stopCtx); err != nil {
+			log.Warn("engine stop", slog.String("error", err.Error()))
+		}
+	}()
+
+	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
