@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -9,6 +11,7 @@ import (
 
 	"unifi/models"
 	"unifi/web/components"
+	"unifi/web/layout"
 	"unifi/web/pages/integration"
 )
 
@@ -110,4 +113,43 @@ func (h *Handlers) integrationJob(c echo.Context, integrationID int64, v *integr
 	v.Job = &components.BulkJobView{Job: *job, Failures: failures, Now: h.Store.Now(), Integration: v.Integration.Name}
 	v.JobOpen = true
 	return nil
+}
+
+// IntegrationPause pauses an integration; new transactions queue until Resume.
+func (h *Handlers) IntegrationPause(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	in, err := h.Store.PauseIntegration(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	if err := h.flash(c, layout.FlashInfo, fmt.Sprintf("Integration %s is paused: new transactions queue in the order they are created and nothing is sent until you resume it.", in.Name)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.IntegrationURL(id))
+}
+
+// IntegrationResume starts the resume bulk job and shows its progress dialog.
+func (h *Handlers) IntegrationResume(c echo.Context) error {
+	return h.integrationBulk(c, h.Store.ResumeIntegration)
+}
+
+// IntegrationRepair replays every broken transaction as a bulk job.
+func (h *Handlers) IntegrationRepair(c echo.Context) error {
+	return h.integrationBulk(c, h.Store.RepairIntegration)
+}
+
+func (h *Handlers) integrationBulk(c echo.Context, op func(context.Context, models.Actor, int64) (*models.BulkJob, error)) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	job, err := op(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?job=%d", components.IntegrationURL(id), job.ID))
 }

@@ -50,12 +50,22 @@ func (h *Handlers) Echo() *echo.Echo {
 	in.GET("/tickets/process-errors", h.TicketList)
 	in.GET("/tickets/:id", h.TicketShow)
 
-	tickets := in.Group("", requireAction(models.ActionWorkTickets))
-	tickets.GET("/tickets/new", h.TicketNew)
-	tickets.GET("/tickets/:id/edit", h.TicketEdit)
+	work := in.Group("", requireAction(models.ActionWorkTickets))
+	work.GET("/tickets/new", h.TicketNew)
+	work.GET("/tickets/:id/edit", h.TicketEdit)
+	work.POST("/tickets", h.TicketCreate)
+	work.POST("/tickets/:id", h.TicketUpdate)
+
+	in.POST("/integrations/:id/pause", h.IntegrationPause, requireAction(models.ActionPause))
+	in.POST("/integrations/:id/resume", h.IntegrationResume, requireAction(models.ActionResume))
+	in.POST("/integrations/:id/repair", h.IntegrationRepair, requireAction(models.ActionRepair))
+	in.POST("/transactions/:id/replay", h.TransactionReplay, requireAction(models.ActionReplay))
+	in.POST("/transactions/:id/ignore", h.TransactionIgnore, requireAction(models.ActionIgnore))
+	in.POST("/http-requests/:id/replay", h.HTTPRequestReplay, requireAction(models.ActionReplayRequest))
 
 	bulk := in.Group("", requireAction(models.ActionBulkTransactions))
 	bulk.GET("/transactions/bulk", h.TransactionBulkConfirm)
+	bulk.POST("/transactions/bulk", h.TransactionBulkStart)
 
 	ui.GET("/activity", h.ActivityList, h.requireLogin, requireAction(models.ActionViewActivity))
 

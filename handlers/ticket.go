@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/web/components"
+	"unifi/web/layout"
 	"unifi/web/pages/ticket"
 )
 
@@ -71,4 +74,84 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 		Description: t.Description, State: t.State, Priority: strconv.Itoa(t.Priority), Urgency: strconv.Itoa(t.Urgency),
 		Impact: strconv.Itoa(t.Impact), AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "Edit "+t.Number, "tickets"), v))
+}
+
+// ticketForm reads the form into the view (for a re-render) and the input.
+func ticketForm(c echo.Context) (ticket.FormView, models.TicketInput, map[string]string) {
+	v := ticket.FormView{ShortDescription: c.FormValue("short_description"), Description: c.FormValue("description"),
+		State: c.FormValue("state"), Priority: c.FormValue("priority"), Urgency: c.FormValue("urgency"),
+		Impact: c.FormValue("impact"), AssignmentGroup: c.FormValue("assignment_group"), WorkNotes: c.FormValue("work_notes")}
+	v.Version, _ = strconv.Atoi(c.FormValue("version"))
+	in := models.TicketInput{ShortDescription: v.ShortDescription, Description: v.Description, State: v.State,
+		AssignmentGroup: v.AssignmentGroup, WorkNotes: v.WorkNotes}
+	bad := map[string]string{}
+	num := func(field, raw string, lo, hi int) int {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < lo || n > hi {
+			bad[field] = fmt.Sprintf("Choose a value from %d to %d.", lo, hi)
+		}
+		return n
+	}
+	in.Priority = num("priority", v.Priority, 1, 5)
+	in.Urgency = num("urgency", v.Urgency, 1, 3)
+	in.Impact = num("impact", v.Impact, 1, 3)
+	return v, in, bad
+}
+
+// TicketCreate creates a ticket (which sends it to every active integration);
+// a refused form re-renders with 422 and the reasons under the fields.
+func (h *Handlers) TicketCreate(c echo.Context) error {
+	v, in, bad := ticketForm(c)
+	if len(bad) > 0 {
+		v.Errors = bad
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+	}
+	t, err := h.Store.CreateTicket(c.Request().Context(), h.actor(c), in)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v.Errors = ve.Fields
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+	}
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, "Created "+t.Number+"."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.TicketURL(t.ID))
+}
+
+// TicketUpdate saves an edited ticket; an edit of an older version is refused
+// with 409 (someone else saved meanwhile).
+func (h *Handlers) TicketUpdate(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	v, in, bad := ticketForm(c)
+	v.ID = id
+	cur, err := h.Store.GetTicket(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	v.Number, in.ProcessID = cur.Number, cur.ProcessID
+	if len(bad) > 0 {
+		v.Errors = bad
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "Edit "+cur.Number, "tickets"), v))
+	}
+	t, err := h.Store.UpdateTicket(c.Request().Context(), h.actor(c), id, v.Version, in)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v.Errors = ve.Fields
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "Edit "+cur.Number, "tickets"), v))
+	}
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, "Saved "+t.Number+"."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.TicketURL(t.ID))
 }

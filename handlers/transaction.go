@@ -13,6 +13,7 @@ import (
 
 	"unifi/models"
 	"unifi/web/components"
+	"unifi/web/layout"
 	"unifi/web/pages/transaction"
 )
 
@@ -233,4 +234,88 @@ func parseIDs(raw []string) []int64 {
 		}
 	}
 	return ids
+}
+
+// TransactionReplay replays a transaction: the original becomes Ignored and
+// the new one (.1, .2, …) takes its place; the browser goes to the new one.
+func (h *Handlers) TransactionReplay(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	t, err := h.Store.ReplayTransaction(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Replayed as %s; the original is now Ignored.", t.Number)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.TransactionURL(t.ID))
+}
+
+// TransactionIgnore ignores a transaction; its bond's queue moves on.
+func (h *Handlers) TransactionIgnore(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	t, err := h.Store.IgnoreTransaction(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("%s is Ignored; the next transaction queued on its bond goes ahead.", t.Number)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.TransactionURL(t.ID))
+}
+
+// HTTPRequestReplay re-sends one HTTP request as a new record.
+func (h *Handlers) HTTPRequestReplay(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	r, err := h.Store.ReplayHTTPRequest(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Replayed as HTTP Request %d.", r.ID)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.HTTPRequestURL(r.ID))
+}
+
+// TransactionBulkStart starts a bulk Replay or Ignore (selected ids, or every
+// transaction matching the filter) and shows its progress.
+func (h *Handlers) TransactionBulkStart(c echo.Context) error {
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	kind := models.BulkJobKind(form.Get("kind"))
+	if kind != models.BulkReplay && kind != models.BulkIgnore {
+		return echo.NewHTTPError(http.StatusBadRequest, "Choose Replay or Ignore.")
+	}
+	var ids []int64
+	if form.Get("mode") == "all" {
+		f, _ := parseTransactionFilter(form)
+		if ids, err = h.Store.MatchingTransactionIDs(ctx, f, bulkMax); err != nil {
+			return err
+		}
+	} else {
+		ids = parseIDs(form["id"])
+	}
+	if len(ids) == 0 {
+		return &models.ValidationError{Fields: map[string]string{"id": "Select at least one transaction."}}
+	}
+	job, err := h.Store.StartBulk(ctx, h.actor(c), kind, ids)
+	if err != nil {
+		return err
+	}
+	h.notify(ctx)
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/bulk-jobs/%d", job.ID))
 }

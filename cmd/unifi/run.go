@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"unifi/handlers"
@@ -121,6 +122,19 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 			log.Warn("engine stop", slog.String("error", err.Error()))
 		}
 	}()
+
+	// Counts by transaction state: fold the recent state changes in every few
+	// seconds (migration 00031); several servers take turns.
+	compactCtx, stopCompact := context.WithCancel(context.WithoutCancel(ctx))
+	var compactWG sync.WaitGroup
+	compactWG.Add(1)
+	go func() {
+		defer compactWG.Done()
+		store.RunCountCompactor(compactCtx, 2*time.Second, func(err error) {
+			log.Warn("compact transaction counts", slog.String("error", err.Error()))
+		})
+	}()
+	defer func() { stopCompact(); compactWG.Wait() }()
 
 	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
