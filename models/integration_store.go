@@ -77,23 +77,3 @@ type StateCount struct {
 	State TransportState
 	Count int64
 }
-
-// CountTransactionsByState returns an integration's transaction counts for
-// every transport state, zeros included, in sequence order.
-func (s *Store) CountTransactionsByState(ctx context.Context, integrationID int64) ([]StateCount, error) {
-	var rows []StateCount
-	err := s.db.WithContext(ctx).Raw(`SELECT state, count(*) AS count FROM transactions
-		WHERE integration_id = ? GROUP BY state`, integrationID).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
-	}
-	byState := map[TransportState]int64{}
-	for _, r := range rows {
-		byState[r.State] = r.Count
-	}
-	out := make([]StateCount, len(TransportStates))
-	for i, st := range TransportStates {
-		out[i] = StateCount{State: st, Count: byState[st]}
-	}
-	return out, nil
-}
