@@ -315,7 +315,9 @@ func (rc *inboundCall) messageTx(tx *gorm.DB, proc *Process, fields []Field) (*I
 		if err := rc.bondAllows(&bond); err != nil {
 			return nil, err
 		}
-		if err := tx.Raw("SELECT * FROM tickets WHERE id = ? FOR UPDATE", bond.TicketID).Scan(&ticket).Error; err != nil {
+		// NO KEY UPDATE: foreign-key checks of rows referencing the ticket
+		// (FOR KEY SHARE) must not wait for this lock (see UpdateTicket).
+		if err := tx.Raw("SELECT * FROM tickets WHERE id = ? FOR NO KEY UPDATE", bond.TicketID).Scan(&ticket).Error; err != nil {
 			return nil, fmt.Errorf("lock ticket %d: %w", bond.TicketID, err)
 		}
 		switch {
