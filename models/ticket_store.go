@@ -51,6 +51,12 @@ func (in *TicketInput) normalize() {
 
 func (in TicketInput) validate() error {
 	v := &ValidationError{}
+	for field, text := range map[string]string{"short_description": in.ShortDescription, "description": in.Description,
+		"state": in.State, "assignment_group": in.AssignmentGroup, "work_notes": in.WorkNotes} {
+		if msg := TextProblem(text); msg != "" {
+			v.Add(field, msg)
+		}
+	}
 	switch n := utf8.RuneCountInString(in.ShortDescription); {
 	case n == 0:
 		v.Add("short_description", "Give a short description of the incident.")
