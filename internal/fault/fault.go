@@ -13,9 +13,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -373,9 +376,11 @@ func (s *Server) cleanup() {
 // CreateLoad creates tickets, each followed by updates, from several
 // writers at once, and returns the tickets in their final version. Every
 // change makes one outbound transaction on the demo integration. It may run
-// in its own goroutine while the test kills things.
+// in its own goroutine while the test kills things; when ctx ends it stops
+// and returns the tickets made so far without an error.
 func (w *World) CreateLoad(ctx context.Context, tickets, updates, writers int) ([]*models.Ticket, error) {
 	all := make([]*models.Ticket, tickets)
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errc := make(chan error, writers)
 	for wr := range writers {
@@ -389,19 +394,26 @@ func (w *World) CreateLoad(ctx context.Context, tickets, updates, writers int) (
 					errc <- err
 					return
 				}
+				mu.Lock()
 				all[i] = tk
+				mu.Unlock()
 				mine = append(mine, i)
 			}
 			for u := range updates {
 				for _, i := range mine {
-					in := models.TicketInputOf(all[i])
+					mu.Lock()
+					cur := all[i]
+					mu.Unlock()
+					in := models.TicketInputOf(cur)
 					in.WorkNotes = fmt.Sprintf("update %d", u+1)
-					tk, err := w.Store.UpdateTicket(ctx, w.Analyst, all[i].ID, all[i].Version, in)
+					tk, err := w.Store.UpdateTicket(ctx, w.Analyst, cur.ID, cur.Version, in)
 					if err != nil {
 						errc <- err
 						return
 					}
+					mu.Lock()
 					all[i] = tk
+					mu.Unlock()
 				}
 			}
 		}()
@@ -409,9 +421,17 @@ func (w *World) CreateLoad(ctx context.Context, tickets, updates, writers int) (
 	wg.Wait()
 	close(errc)
 	for err := range errc {
-		return nil, fmt.Errorf("create load: %w", err)
+		if ctx.Err() == nil {
+			return nil, fmt.Errorf("create load: %w", err)
+		}
 	}
-	return all, nil
+	out := all[:0]
+	for _, tk := range all {
+		if tk != nil {
+			out = append(out, tk)
+		}
+	}
+	return out, nil
 }
 
 // States counts the demo integration's outbound transactions by state.
@@ -583,4 +603,57 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// UIClient is a browser-like client of one server: cookies, no redirects
+// followed, the CSRF token taken from the last page.
+type UIClient struct {
+	t    testing.TB
+	base string
+	HTTP *http.Client
+}
+
+var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"|name="csrf-token" content="([^"]+)"`)
+
+// Login logs in to s as name and returns the client.
+func (s *Server) Login(t testing.TB, name, password string) *UIClient {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &UIClient{t: t, base: s.URL(), HTTP: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	status, _ := c.PostForm("/login", "/login", url.Values{"name": {name}, "password": {password}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("fault: log in as %s: status %d", name, status)
+	}
+	return c
+}
+
+// Get fetches path and returns the status and body.
+func (c *UIClient) Get(path string) (int, string) {
+	c.t.Helper()
+	res, err := c.HTTP.Get(c.base + path)
+	if err != nil {
+		c.t.Fatalf("fault: GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// PostForm posts form to path with the CSRF token of the page at from.
+func (c *UIClient) PostForm(from, path string, form url.Values) (int, string) {
+	c.t.Helper()
+	_, page := c.Get(from)
+	m := csrfRe.FindStringSubmatch(page)
+	if m == nil {
+		c.t.Fatalf("fault: no CSRF token on %s", from)
+	}
+	form.Set("_csrf", m[1]+m[2])
+	res, err := c.HTTP.PostForm(c.base+path, form)
+	if err != nil {
+		c.t.Fatalf("fault: POST %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
