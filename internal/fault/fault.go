@@ -657,3 +657,35 @@ func (c *UIClient) PostForm(from, path string, form url.Values) (int, string) {
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
 }
+
+// SecretLeaks counts the places where the demo connection's token (or the
+// peer account's password) shows in clear: stored HTTP Requests (headers and
+// bodies, both directions) and every server's log.
+func (w *World) SecretLeaks(t testing.TB) int {
+	t.Helper()
+	secrets := []string{models.DemoPeerToken, models.DemoPeerAccount.Password}
+	n := 0
+	for _, sec := range secrets {
+		var c int64
+		if err := w.DB.Raw(`SELECT count(*) FROM http_requests WHERE strpos(request_headers::text, ?) > 0
+			OR strpos(response_headers::text, ?) > 0 OR strpos(request_body, ?) > 0 OR strpos(response_body, ?) > 0`,
+			sec, sec, sec, sec).Scan(&c).Error; err != nil {
+			t.Fatalf("fault: %v", err)
+		}
+		n += int(c)
+		for _, s := range w.Servers {
+			n += strings.Count(s.Logs(), sec)
+		}
+	}
+	return n
+}
+
+// StoredRequests is the number of HTTP Request records.
+func (w *World) StoredRequests(t testing.TB) int64 {
+	t.Helper()
+	var n int64
+	if err := w.DB.Raw(`SELECT count(*) FROM http_requests`).Scan(&n).Error; err != nil {
+		t.Fatalf("fault: %v", err)
+	}
+	return n
+}

@@ -261,6 +261,7 @@ func runFlood(t *testing.T, o floodOpts) {
 	// The flood's passwords never reach the log.
 	require.NotContains(t, srv.Logs(), "guess-")
 	require.NotContains(t, srv.Logs(), "wrong-password")
+	require.Zero(t, w.SecretLeaks(t), "the connection's token is in no stored HTTP Request and no log")
 
 	fault.Report(t, "flood",
 		"duration_s", secs(floodDur), "inbound_requests", apiRes.count(func(int) bool { return true }), "inbound_status", apiRes,
