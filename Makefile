@@ -3,12 +3,14 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run test build generate check-fmt vet check-generated fmt bench vendor help
+.PHONY: run test build generate check-fmt vet check-generated fmt bench vendor help fuzz soak
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
+	@echo "make fuzz   the fuzz tests, FUZZTIME each (part of make test)"
+	@echo "make soak   the long fault runs (kill -9 under 20,000 transactions, ...); figures in bench/results/soak.txt"
 
 run: build
 	./bin/unifi dev
@@ -38,6 +40,27 @@ check-generated:
 
 test: check-fmt vet check-generated
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(MAKE) fuzz
+
+# Each fuzz target explores for FUZZTIME beyond its committed seed corpus
+# (testdata/fuzz); -timeout bounds a run that would hang.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzSafeNext$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzTransactionFilter$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzTicketForm$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIDs$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzTextProblem$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
+	$(GO) test -run '^$$' -fuzz '^FuzzInboundEnvelope$$' -fuzztime $(FUZZTIME) -timeout 3m ./models
+
+# The long fault runs (docs/reliability.md): 20,000 transactions with a server
+# killed (one, two and three servers), a 15 s database outage, a one-minute
+# peer outage and a 30 s flood. Figures are appended to bench/results/soak.txt.
+soak:
+	mkdir -p bench/results
+	FAULT_RESULTS=$(CURDIR)/bench/results/soak.txt $(GO) test -tags soak -count=1 -v -timeout 90m \
+		-run '^TestSoak' ./internal/fault >bench/results/soak.log 2>&1; status=$$?; \
+		grep -E '^(--- |ok|FAIL)|Z (crash|database|peer|flood)' bench/results/soak.log; exit $$status
 
 bench:
 	$(GO) run ./bench

@@ -132,10 +132,12 @@ func runDatabaseRestart(t *testing.T, tickets, updates int, down time.Duration) 
 // ones Queued behind it. With the peer back, one Repair by an admin brings
 // every transaction to Complete, in order per bond at the peer.
 func TestPeerOutage(t *testing.T) {
-	runPeerOutage(t, 10, 2)
+	runPeerOutage(t, 10, 2, 0)
 }
 
-func runPeerOutage(t *testing.T, perPhase, updates int) {
+// runPeerOutage keeps each failure mode at least minPhase (and until every
+// bond of the phase has its head in Error).
+func runPeerOutage(t *testing.T, perPhase, updates int, minPhase time.Duration) {
 	ctx := context.Background()
 	w := fault.New(t, fault.Opts{SyncTimeoutS: 1, RetryLimit: 2, RetryDelayS: 1})
 	srv := w.Servers[0]
@@ -150,6 +152,7 @@ func runPeerOutage(t *testing.T, perPhase, updates int) {
 	}
 	outageStart := time.Now()
 	for i, ph := range phases {
+		phaseStart := time.Now()
 		require.NoError(t, w.Peer.SetMode(ph.mode))
 		tks, err := w.CreateLoad(ctx, perPhase, updates, 2)
 		require.NoError(t, err)
@@ -167,6 +170,10 @@ func runPeerOutage(t *testing.T, perPhase, updates int) {
 		for _, e := range errs {
 			require.Contains(t, e, ph.want, "phase %s", ph.mode)
 		}
+		for time.Since(phaseStart) < minPhase {
+			time.Sleep(100 * time.Millisecond) // the outage goes on; nothing must change meanwhile
+		}
+		require.Equal(t, got, w.States(t), "phase %s: Error and Queued hold while the peer is down", ph.mode)
 	}
 	outage := time.Since(outageStart)
 	var attempts int64
