@@ -44,7 +44,7 @@ test: check-fmt vet check-generated
 
 # Each fuzz target explores for FUZZTIME beyond its committed seed corpus
 # (testdata/fuzz); -timeout bounds a run that would hang.
-FUZZTIME ?= 5s
+FUZZTIME ?= 3s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSafeNext$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
 	$(GO) test -run '^$$' -fuzz '^FuzzTransactionFilter$$' -fuzztime $(FUZZTIME) -timeout 3m ./handlers
