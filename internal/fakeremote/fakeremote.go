@@ -39,7 +39,14 @@ type Remote struct {
 	seen     map[string]int // applied count per source id
 	requests atomic.Int64
 	applied  atomic.Int64
-	OnApply  func(a Arrival) // called for every applied message (e.g. latency probes)
+	onApply  func(a Arrival)
+}
+
+// SetOnApply sets a function called for every applied message (e.g. latency probes).
+func (r *Remote) SetOnApply(f func(a Arrival)) {
+	r.mu.Lock()
+	r.onApply = f
+	r.mu.Unlock()
 }
 
 // New returns a remote that applies everything.
@@ -172,7 +179,7 @@ func (r *Remote) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	a := Arrival{SourceID: env.Message.SourceID, SourceReference: env.Message.SourceReference,
 		Name: env.Message.Name, At: time.Now(), Header: req.Header.Clone(), Envelope: env}
 	r.byRef[env.Message.SourceReference] = append(r.byRef[env.Message.SourceReference], a)
-	onApply := r.OnApply
+	onApply := r.onApply
 	r.mu.Unlock()
 	r.applied.Add(1)
 	if onApply != nil {
