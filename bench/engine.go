@@ -48,7 +48,7 @@ type engineBench struct {
 }
 
 func runEngine(e *env) ([]string, error) {
-	remote := fakeremote.New()
+	remote := fakeremote.NewLean()
 	srv := httptest.NewServer(remote)
 	defer srv.Close()
 	b := &engineBench{env: e, store: models.NewStore(e.db, nil), remote: remote, url: srv.URL}
@@ -66,22 +66,34 @@ func runEngine(e *env) ([]string, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	parts := os.Getenv("BENCH_ENGINE_PARTS") // e.g. "delivery,latency" while profiling; default all
 	var lines []string
-	rate, err := b.delivery()
-	if err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
+	for _, part := range []struct {
+		name string
+		run  func() ([]string, error)
+	}{
+		{"delivery", func() ([]string, error) {
+			rate, err := b.delivery()
+			return []string{fmt.Sprintf("delivery: %.0f tx/s", rate)}, err
+		}},
+		{"drain", func() ([]string, error) {
+			d, err := b.drain()
+			return []string{fmt.Sprintf("drain: %.1f s", d.Seconds())}, err
+		}},
+		{"latency", func() ([]string, error) {
+			p50, p99, err := b.latency()
+			return []string{fmt.Sprintf("latency p50: %.1f ms", ms(p50)), fmt.Sprintf("latency p99: %.1f ms", ms(p99))}, err
+		}},
+	} {
+		if parts != "" && !strings.Contains(parts, part.name) {
+			continue
+		}
+		got, err := part.run()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", part.name, err)
+		}
+		lines = append(lines, got...)
 	}
-	lines = append(lines, fmt.Sprintf("delivery: %.0f tx/s", rate))
-	drain, err := b.drain()
-	if err != nil {
-		return nil, fmt.Errorf("drain: %w", err)
-	}
-	lines = append(lines, fmt.Sprintf("drain: %.1f s", drain.Seconds()))
-	p50, p99, err := b.latency()
-	if err != nil {
-		return nil, fmt.Errorf("latency: %w", err)
-	}
-	lines = append(lines, fmt.Sprintf("latency p50: %.1f ms", ms(p50)), fmt.Sprintf("latency p99: %.1f ms", ms(p99)))
 	lines = append(lines, fmt.Sprintf("rss peak: %d MB", peakRSSMB()))
 	return lines, nil
 }

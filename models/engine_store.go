@@ -312,6 +312,20 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, results []Atte
 			ok[r.ID] = true
 			applied = append(applied, r.ID)
 		}
+		var settle []itemSettle
+		for i, r := range results {
+			if !ok[r.Work.Transaction.ID] || r.Work.IsReceipt() || r.Outcome == OutcomeRetry {
+				continue
+			}
+			st := itemSettle{ID: r.Work.Transaction.ID}
+			if TransportState(ups[i].To) == Error {
+				st.Failed, st.Error = true, r.Work.Transaction.Number+": "+r.Error
+			}
+			settle = append(settle, st)
+		}
+		if err := settleItems(tx, settle); err != nil {
+			return err
+		}
 		if err := recordRequests(tx, results, ok); err != nil {
 			return err
 		}
@@ -559,6 +573,13 @@ func (s *Store) SweepReceipts(ctx context.Context) (int64, error) {
 		}
 		n = int64(len(rows))
 		var logs []TransactionLog
+		settle := make([]itemSettle, 0, len(rows))
+		for _, r := range rows {
+			settle = append(settle, itemSettle{ID: r.ID, Failed: true, Error: r.Number + ": no receipt arrived in time"})
+		}
+		if err := settleItems(tx, settle); err != nil {
+			return err
+		}
 		for _, r := range rows {
 			if r.AttachLogs {
 				logs = append(logs, TransactionLog{TransactionID: r.ID, Kind: LogTransactionRecv, Level: "error",

@@ -416,23 +416,26 @@ func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
 		delete(p.jobs, job.ID)
 		p.mu.Unlock()
 	}()
-	step := min(p.opts.PollInterval, 100*time.Millisecond)
+	step := min(p.opts.PollInterval, 200*time.Millisecond)
 	t := time.NewTicker(step)
 	defer t.Stop()
-	for {
-		finished, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease)
+	settled, full := -1, false
+	for n := 0; ; n++ {
+		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || n%25 == 0)
 		switch {
 		case errors.Is(err, models.ErrLeaseLost):
 			log.WarnContext(ctx, "bulk job taken over by another process")
 			return
 		case err != nil && ctx.Err() == nil:
 			log.ErrorContext(ctx, "bulk job step", slog.String("error", err.Error()))
-		case finished:
-			if j, err := p.store.GetBulkJob(ctx, job.ID); err == nil {
-				log.InfoContext(ctx, "bulk job finished", slog.String("state", string(j.State)),
-					slog.Int("done", j.Done), slog.Int("failed", j.Failed), slog.Int("total", j.Total))
-			}
+		case err == nil && j.State != models.BulkRunning:
+			log.InfoContext(ctx, "bulk job finished", slog.String("state", string(j.State)),
+				slog.Int("done", j.Done), slog.Int("failed", j.Failed), slog.Int("total", j.Total))
 			return
+		case err == nil:
+			// A step without progress looks closer next time.
+			full = j.Done+j.Failed == settled
+			settled = j.Done + j.Failed
 		}
 		select {
 		case <-t.C:

@@ -40,6 +40,15 @@ type Remote struct {
 	requests atomic.Int64
 	applied  atomic.Int64
 	onApply  func(a Arrival)
+	lean     bool
+}
+
+// NewLean returns a remote that keeps only the source ids per reference
+// (for benchmarks: no headers or envelopes kept).
+func NewLean() *Remote {
+	r := New()
+	r.lean = true
+	return r
 }
 
 // SetOnApply sets a function called for every applied message (e.g. latency probes).
@@ -177,7 +186,10 @@ func (r *Remote) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.seen[env.Message.SourceID]++
 	a := Arrival{SourceID: env.Message.SourceID, SourceReference: env.Message.SourceReference,
-		Name: env.Message.Name, At: time.Now(), Header: req.Header.Clone(), Envelope: env}
+		Name: env.Message.Name, At: time.Now()}
+	if !r.lean {
+		a.Header, a.Envelope = req.Header.Clone(), env
+	}
 	r.byRef[env.Message.SourceReference] = append(r.byRef[env.Message.SourceReference], a)
 	onApply := r.onApply
 	r.mu.Unlock()
