@@ -198,8 +198,15 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingI
 		if err != nil {
 			return err
 		}
-		for _, id := range released {
-			if err := logNextQueued(tx, id); err != nil {
+		var logs []TransactionLog
+		for _, r := range released {
+			if r.AttachLogs {
+				logs = append(logs, TransactionLog{TransactionID: r.ID, Kind: LogTransactionQueued, Level: "info",
+					Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
+			}
+		}
+		if len(logs) > 0 {
+			if err := tx.Create(&logs).Error; err != nil {
 				return err
 			}
 		}

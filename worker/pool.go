@@ -36,6 +36,32 @@ type Pool struct {
 	wg       sync.WaitGroup // workers and bulk job runners: the work to finish at a soft stop
 	bg       sync.WaitGroup // listener and maintenance
 	jobs     map[int64]bool // bulk jobs this process runs
+
+	cfgMu   sync.Mutex
+	cfg     *models.EngineConfig // integrations, connections, messages: cached briefly
+	actions []models.ResponseAction
+	cfgAt   time.Time
+}
+
+// config returns the cached engine configuration and response actions,
+// reading them again when older than the poll interval (at least 200 ms):
+// configuration changes reach the engine within a second.
+func (p *Pool) config(ctx context.Context) (*models.EngineConfig, []models.ResponseAction) {
+	p.cfgMu.Lock()
+	defer p.cfgMu.Unlock()
+	if p.cfg != nil && time.Since(p.cfgAt) < max(p.opts.PollInterval, 200*time.Millisecond) {
+		return p.cfg, p.actions
+	}
+	cfg, err := p.store.LoadEngineConfig(ctx)
+	if err != nil {
+		return p.cfg, p.actions // nil config: ClaimWork reads it itself
+	}
+	actions, err := p.store.ResponseActions(ctx)
+	if err != nil {
+		return p.cfg, p.actions
+	}
+	p.cfg, p.actions, p.cfgAt = cfg, actions, time.Now()
+	return cfg, actions
 }
 
 // Opts configures a Pool.
@@ -186,25 +212,20 @@ func (p *Pool) isStopping() bool {
 // wake-up or the poll interval when there is nothing to do.
 func (p *Pool) work(ctx context.Context, idx int) {
 	log := p.log.With(slog.Int("worker", idx))
-	var actions []models.ResponseAction
-	var actionsAt time.Time
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			return
 		}
 		wake := p.wakeChan()
-		batch, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch, Lease: p.opts.Lease})
+		cfg, actions := p.config(ctx)
+		batch, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch,
+			Lease: p.opts.Lease, Config: cfg})
 		if err != nil && ctx.Err() == nil {
 			log.ErrorContext(ctx, "claim work", slog.String("error", err.Error()))
 		}
 		if len(batch) == 0 {
 			p.wait(ctx, wake)
 			continue
-		}
-		if time.Since(actionsAt) > p.opts.PollInterval {
-			if a, err := p.store.ResponseActions(ctx); err == nil {
-				actions, actionsAt = a, time.Now()
-			}
 		}
 		results := p.sendBatch(ctx, log, batch, actions)
 		if ctx.Err() != nil {
