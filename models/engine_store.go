@@ -514,17 +514,19 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
 		return nil, nil
 	}
 	var out []releasedTx
+	// Per bond: free (nothing in progress) and Active, then its first Queued.
 	err := tx.Raw(`UPDATE transactions t SET state = ?, next_attempt_at = now(), updated_at = now()
-		FROM (SELECT DISTINCT ON (q.bond_id) q.id, i.attach_logs FROM transactions q
-		      JOIN bonds b ON b.id = q.bond_id
+		FROM (SELECT q.id, i.attach_logs FROM bonds b
 		      JOIN integrations i ON i.id = b.integration_id AND i.state = ?
-		      WHERE q.bond_id IN ? AND q.direction = 'Outbound' AND q.state = ?
-		        AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.bond_id = q.bond_id
-		                        AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?))
-		      ORDER BY q.bond_id, q.seq, q.id) n
+		      CROSS JOIN LATERAL (SELECT q.id FROM transactions q
+		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = ?
+		                          ORDER BY q.seq, q.id LIMIT 1) q
+		      WHERE b.id IN ?
+		        AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.bond_id = b.id
+		                        AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?))) n
 		WHERE t.id = n.id AND t.state = ?
 		RETURNING t.id, t.number, n.attach_logs`,
-		Sending, IntegrationActive, bondIDs, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
+		Sending, IntegrationActive, Queued, bondIDs, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
 		Queued).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
@@ -535,8 +537,10 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
 // RescueLeases clears the leases that expired (their process died or hung),
 // so the work can be claimed again. It returns how many it rescued.
 func (s *Store) RescueLeases(ctx context.Context) (int64, error) {
+	// Only Sending and Sending Receipt hold leases (recording an attempt
+	// clears it), so the small transactions_claimable index finds them.
 	res := s.db.WithContext(ctx).Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
-		WHERE lease_owner IS NOT NULL AND lease_expires_at < ?`, s.now())
+		WHERE state IN (?, ?) AND lease_owner IS NOT NULL AND lease_expires_at < ?`, Sending, SendingReceipt, s.now())
 	if res.Error != nil {
 		return 0, fmt.Errorf("rescue leases: %w", res.Error)
 	}
@@ -597,19 +601,4 @@ func (s *Store) SweepReceipts(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sweep overdue receipts: %w", err)
 	}
 	return n, nil
-}
-
-// NextDue returns when the earliest waiting transaction (a retry or an
-// overdue receipt) becomes due, or nil when nothing waits; the engine sleeps
-// until then at most.
-func (s *Store) NextDue(ctx context.Context) (*time.Time, error) {
-	var at *time.Time
-	err := s.db.WithContext(ctx).Raw(`SELECT min(x) FROM (
-		SELECT min(next_attempt_at) AS x FROM transactions WHERE state IN (?, ?) AND lease_owner IS NULL
-		UNION ALL SELECT min(receipt_due_at) FROM transactions WHERE state = ?) m`,
-		Sending, SendingReceipt, AwaitingReceipt).Scan(&at).Error
-	if err != nil {
-		return nil, fmt.Errorf("next due work: %w", err)
-	}
-	return at, nil
 }

@@ -442,7 +442,7 @@ func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
 	defer t.Stop()
 	settled, full := -1, false
 	for n := 0; ; n++ {
-		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || n%25 == 0)
+		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || n%100 == 0)
 		switch {
 		case errors.Is(err, models.ErrLeaseLost):
 			log.WarnContext(ctx, "bulk job taken over by another process")
