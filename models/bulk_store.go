@@ -2,7 +2,7 @@ package models
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"time"
 

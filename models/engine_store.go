@@ -136,7 +136,7 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 		r := &rows[i]
 		w := &Work{Transaction: r.Transaction, Integration: cfg.Integrations[r.IntegrationID],
 			Connection: cfg.Connections[r.IntegrationID], Message: cfg.Messages[r.MessageID], Data: r.StageData.V,
-			Bond: &Bond{ID: r.BondID, InternalReference: r.InternalReference, ExternalReference: r.ExternalReference},
+			Bond:   &Bond{ID: r.BondID, InternalReference: r.InternalReference, ExternalReference: r.ExternalReference},
 			Ticket: r.InternalReference}
 		if r.PendingID != nil {
 			w.PendingID = *r.PendingID
