@@ -23,11 +23,14 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static.FS)))),
 		cacheStatic)
 
-	api := e.Group("/api/v1", middleware.BodyLimit("1M"))
-	tickets := api.Group("/tickets", h.apiBasicAuth(models.ActionWorkTickets))
+	// The JSON APIs: their own authentication, no session, no CSRF, one rate limit per client.
+	api := e.Group("/api/v1", rateLimit(h.Config.APIRate, 500))
+	tickets := api.Group("/tickets", middleware.BodyLimit("1M"), h.apiBasicAuth(models.ActionWorkTickets))
 	tickets.POST("", h.APITicketCreate)
 	tickets.GET("/:number", h.APITicketShow)
 	tickets.PATCH("/:number", h.APITicketUpdate)
+	// The inbound API authenticates with the connection's inbound account; its body limit is INBOUND_MAX_BYTES.
+	api.POST("/integrations/:name/messages", h.InboundMessage)
 
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)

@@ -95,6 +95,11 @@ func (s *Store) loadWork(ctx context.Context, txs []Transaction) ([]*Work, error
 	if err := db.Where("integration_id IN ? AND active", keys(integ)).Find(&conns).Error; err != nil {
 		return nil, err
 	}
+	for i := range conns {
+		if err := s.openSecret(&conns[i]); err != nil {
+			return nil, err
+		}
+	}
 	var msgs []Message
 	if err := db.Where("id IN ? OR id IN (SELECT receipt_message_id FROM messages WHERE id IN ?)",
 		keys(msgIDs), keys(msgIDs)).Find(&msgs).Error; err != nil {

@@ -48,8 +48,8 @@ func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Con
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
 	}
-	if c.AuthSecret, err = s.secrets.open(c.AuthSecret); err != nil {
-		return nil, fmt.Errorf("active connection of integration %d: %w", integrationID, err)
+	if err := s.openSecret(&c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

@@ -27,6 +27,8 @@ Commands:
   user add   create a user: unifi user add --name NAME --role admin|manager|analyst|integration --password PW
   gen        generate test data: unifi gen --transactions 1000000 (tickets, bonds, stages, requests, history)
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
+             and the demo peer beside it
+  peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
 `
 
 // run dispatches a sub-command. It is main without the process: tests call it.
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdGen(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
+	case "peer":
+		return cmdPeer(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
