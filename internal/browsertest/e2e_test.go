@@ -79,8 +79,8 @@ func TestBrowserPauseQueueResume(t *testing.T) {
 	require.EqualValues(t, http.StatusOK, admin.ClickNav("resume-confirm-submit"))
 	admin.WaitJS(`document.getElementById("bulk-progress").open`, 5*time.Second)
 	require.Equal(t, "Resume Integration Worker", admin.Text("progress-title"))
-	require.Equal(t, "82", admin.Text("progress-total"))
-	admin.WaitJS(`document.querySelector('[data-testid="progress-percent"]').textContent === "100%"`, 20*time.Second)
+	admin.WaitJS(liveText("progress-total", "82"), 10*time.Second)
+	admin.WaitJS(`document.querySelector('[data-testid="progress-percent"]').textContent === "100%"`, 60*time.Second)
 	admin.WaitJS(`!!document.querySelector('[data-testid="progress-summary"]')`, 10*time.Second)
 	require.Contains(t, admin.Text("progress-summary"), "Finished")
 	admin.Screenshot("e2e-4-resume-done")
@@ -92,7 +92,7 @@ func TestBrowserPauseQueueResume(t *testing.T) {
 			}
 		}
 		return true
-	}, 20*time.Second, 100*time.Millisecond, "every transaction Complete")
+	}, 60*time.Second, 100*time.Millisecond, "every transaction Complete")
 	require.Empty(t, app.Remote.OrderViolations(), "each bond's messages arrived in creation order")
 	require.Empty(t, app.Remote.Duplicates())
 	txns = integrationTransactions(t, app)
@@ -134,7 +134,7 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var tr models.Transaction
 		return db.Take(&tr, first.ID).Error == nil && tr.State == models.Complete
-	}, 10*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond)
 
 	admin := browsertest.New(t, app.URL)
 	admin.Login("admin", "admin-demo-1")
@@ -169,7 +169,7 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	var broken models.Transaction
 	require.Eventually(t, func() bool {
 		return db.Where("ticket_id = ? AND id > ? AND state = ?", tk.ID, seqBefore, models.Error).Take(&broken).Error == nil
-	}, 10*time.Second, 50*time.Millisecond, "the update ends in Error")
+	}, 30*time.Second, 50*time.Millisecond, "the update ends in Error")
 	in = models.TicketInputOf(tk2)
 	in.WorkNotes = "second update"
 	_, err = app.Store.UpdateTicket(ctx, actor, tk.ID, tk2.Version, in)
@@ -190,7 +190,7 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var tr models.Transaction
 		return db.Take(&tr, queued.ID).Error == nil && tr.State == models.Complete
-	}, 10*time.Second, 50*time.Millisecond, "the queued transaction went ahead")
+	}, 30*time.Second, 50*time.Millisecond, "the queued transaction went ahead")
 	admin.Open(fmt.Sprintf("/bonds/%d", broken.BondID))
 	require.Equal(t, "OK", admin.Text("bond-status"))
 	admin.Screenshot("e2e-10-bond-released")
