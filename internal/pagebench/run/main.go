@@ -86,7 +86,9 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&buf, "# page benchmark %s, %d CPUs\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU())
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(&buf, "# page benchmark %s, %d CPUs, load average at the end: %s\n", time.Now().UTC().Format(time.RFC3339),
+		runtime.NumCPU(), strings.TrimSpace(string(load)))
 	for _, l := range lines {
 		fmt.Fprintln(&buf, l)
 	}
