@@ -3,15 +3,16 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run test build generate check-fmt vet check-generated fmt bench vendor help
+.PHONY: run test build generate check-fmt vet check-generated fmt bench bench-pages vendor help
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
+	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages-*.txt)"
 
-run:
-	$(GO) run ./cmd/unifi dev
+run: build
+	./bin/unifi dev
 
 build: generate
 	$(GO) build -trimpath -o bin/unifi ./cmd/unifi
@@ -41,6 +42,11 @@ test: check-fmt vet check-generated
 
 bench:
 	$(GO) run ./bench
+
+# Pages at a million transactions: p95 of the integration page, a filtered
+# transactions list and a transaction page under 50 concurrent users.
+bench-pages:
+	$(GO) run ./internal/pagebench/run
 
 # Refresh the vendored front-end packages from the npm registry (versions in static/package.json).
 vendor:

@@ -145,7 +145,7 @@ func (b *engineBench) integration(name string, state models.IntegrationState) (*
 		return nil, 0, err
 	}
 	conn := models.Connection{IntegrationID: in.ID, Name: "bench", Environment: "Test",
-		EndpointURL: b.url + "/" + name, AuthType: models.AuthBearer, AuthSecret: "bench-token", Active: true}
+		EndpointURL: b.url + "/" + name, AuthType: models.AuthBearer, AuthSecret: b.store.SealSecret("bench-token"), Active: true}
 	if err := db.Create(&conn).Error; err != nil {
 		return nil, 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,10 +29,23 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	name, password := c.FormValue("name"), c.FormValue("password")
 	v := auth.LoginView{Name: name, Next: safeNext(c.FormValue("next"))}
 	ctx := c.Request().Context()
+	addr := c.RealIP()
+	var te *models.ThrottledError
+	if err := h.Store.CheckLoginThrottle(ctx, name, addr); errors.As(err, &te) {
+		h.Logger.InfoContext(ctx, "login throttled", slog.String("user", name), slog.String("remote", addr))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())))
+		v.Error = te.Reason
+		return render(c, http.StatusTooManyRequests, auth.Login(h.props(c, "Log in", ""), v))
+	} else if err != nil {
+		return err
+	}
 	u, err := h.Store.Authenticate(ctx, name, password)
+	if err := h.Store.RecordLogin(ctx, name, addr, err == nil); err != nil {
+		return err
+	}
 	switch {
 	case errors.Is(err, models.ErrInvalidCredentials):
-		h.Logger.InfoContext(ctx, "login failed", slog.String("user", name), slog.String("remote", c.RealIP()))
+		h.Logger.InfoContext(ctx, "login failed", slog.String("user", name), slog.String("remote", addr))
 		v.Error = "Wrong user name or password."
 		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
 	case err != nil:
@@ -45,7 +59,7 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	if err := h.startSession(c, u); err != nil {
 		return err
 	}
-	h.Logger.InfoContext(ctx, "login", slog.String("user", u.Name), slog.String("remote", c.RealIP()))
+	h.Logger.InfoContext(ctx, "login", slog.String("user", u.Name), slog.String("remote", addr))
 	return c.Redirect(http.StatusSeeOther, v.Next)
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,10 @@ func httpError(err error) (int, string, map[string]string) {
 	var ve *models.ValidationError
 	var fe *models.ForbiddenError
 	var ce *models.ConflictError
+	var ir *models.InboundRefusal
 	switch {
+	case errors.As(err, &ir):
+		return refusalStatus[ir.Kind], ir.Reason, nil
 	case errors.As(err, &he):
 		msg := fmt.Sprint(he.Message)
 		if he.Code == http.StatusNotFound && msg == "Not Found" {
@@ -59,7 +63,7 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msg, fields := httpError(err)
+	status, msg, _ := httpError(err)
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
 	if status == http.StatusInternalServerError {
 		h.Logger.ErrorContext(c.Request().Context(), "request failed", slog.String("error", err.Error()),
@@ -71,11 +75,8 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(status)
 	case strings.HasPrefix(c.Request().URL.Path, "/api/"):
-		body := map[string]any{"error": msg}
-		if fields != nil {
-			body["fields"] = fields
-		}
-		werr = c.JSON(status, body)
+		_, body := apiErrorBody(c, err)
+		werr = c.JSONBlob(status, body)
 	case c.Request().Header.Get("HX-Request") != "":
 		c.Response().Header().Set("HX-Retarget", "#alerts")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
@@ -86,4 +87,54 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 	if werr != nil {
 		h.Logger.ErrorContext(c.Request().Context(), "write error response", slog.String("error", werr.Error()))
 	}
+}
+
+// refusalStatus is the HTTP status of each inbound refusal (docs/inbound.md).
+var refusalStatus = map[models.RefusalKind]int{
+	models.RefusalMalformed:          http.StatusBadRequest,
+	models.RefusalMediaType:          http.StatusUnsupportedMediaType,
+	models.RefusalTooLarge:           http.StatusRequestEntityTooLarge,
+	models.RefusalUnauthenticated:    http.StatusUnauthorized,
+	models.RefusalForbidden:          http.StatusForbidden,
+	models.RefusalUnavailable:        http.StatusForbidden,
+	models.RefusalUnknownIntegration: http.StatusNotFound,
+	models.RefusalNoName:             http.StatusBadRequest,
+	models.RefusalUnknownName:        http.StatusUnprocessableEntity,
+	models.RefusalNoTargetID:         http.StatusUnprocessableEntity,
+	models.RefusalNoInitiating:       http.StatusNotFound,
+	models.RefusalProcessedAlready:   http.StatusConflict,
+	models.RefusalInFlight:           http.StatusConflict,
+	models.RefusalDuplicate:          http.StatusConflict,
+	models.RefusalNotValidForBond:    http.StatusConflict,
+	models.RefusalNoBond:             http.StatusNotFound,
+	models.RefusalCreateRejected:     http.StatusUnprocessableEntity,
+}
+
+// apiErrorBody is the JSON answer of an /api/ request that failed:
+// {"error": "..."} plus per-field problems, and for an inbound refusal its
+// detail and, for a duplicate, the message header we first answered with.
+func apiErrorBody(c echo.Context, err error) (int, []byte) {
+	status, msg, fields := httpError(err)
+	if status == http.StatusInternalServerError {
+		msg = "Something went wrong on our side. It has been logged with reference " +
+			c.Response().Header().Get(echo.HeaderXRequestID) + "."
+	}
+	body := map[string]any{"error": msg}
+	if fields != nil {
+		body["fields"] = fields
+	}
+	var ir *models.InboundRefusal
+	if errors.As(err, &ir) {
+		if ir.Detail != "" {
+			body["detail"] = ir.Detail
+		}
+		if ir.Original != nil {
+			body["message"] = ir.Original
+		}
+	}
+	b, jerr := json.Marshal(body)
+	if jerr != nil {
+		b = []byte(`{"error":"Something went wrong on our side."}`)
+	}
+	return status, b
 }

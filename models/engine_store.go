@@ -72,6 +72,9 @@ func (s *Store) LoadEngineConfig(ctx context.Context) (*EngineConfig, error) {
 		c.Integrations[ins[i].ID] = &ins[i]
 	}
 	for i := range conns {
+		if err := s.openSecret(&conns[i]); err != nil {
+			return nil, fmt.Errorf("load engine config: %w", err)
+		}
 		c.Connections[conns[i].IntegrationID] = &conns[i]
 	}
 	for i := range msgs {

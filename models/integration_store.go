@@ -41,12 +41,15 @@ func (s *Store) GetProcess(ctx context.Context, id int64) (*Process, error) {
 	return &p, nil
 }
 
-// ActiveConnection returns the integration's active connection.
+// ActiveConnection returns the integration's active connection, its secret opened.
 func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Connection, error) {
 	var c Connection
 	err := s.db.WithContext(ctx).Where("integration_id = ? AND active", integrationID).Take(&c).Error
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
+	}
+	if err := s.openSecret(&c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -73,24 +76,4 @@ func (s *Store) ListFields(ctx context.Context, messageID int64) ([]Field, error
 type StateCount struct {
 	State TransportState
 	Count int64
-}
-
-// CountTransactionsByState returns an integration's transaction counts for
-// every transport state, zeros included, in sequence order.
-func (s *Store) CountTransactionsByState(ctx context.Context, integrationID int64) ([]StateCount, error) {
-	var rows []StateCount
-	err := s.db.WithContext(ctx).Raw(`SELECT state, count(*) AS count FROM transactions
-		WHERE integration_id = ? GROUP BY state`, integrationID).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
-	}
-	byState := map[TransportState]int64{}
-	for _, r := range rows {
-		byState[r.State] = r.Count
-	}
-	out := make([]StateCount, len(TransportStates))
-	for i, st := range TransportStates {
-		out[i] = StateCount{State: st, Count: byState[st]}
-	}
-	return out, nil
 }

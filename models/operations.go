@@ -551,6 +551,9 @@ func (s *Store) SendReadyRequests(ctx context.Context, send func(ctx context.Con
 			if err := tx.Take(&in, *req.IntegrationID).Error; err != nil {
 				return err
 			}
+			if err := s.openSecret(&conn); err != nil {
+				return err
+			}
 			got := send(ctx, &req, &conn, &in)
 			sent = true
 			return tx.Model(&HTTPRequest{}).Where("id = ?", req.ID).Updates(map[string]any{"state": got.State,

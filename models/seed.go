@@ -47,7 +47,7 @@ func (s *Store) SeedDemo(ctx context.Context, o SeedDemoOpts) (bool, error) {
 	}
 	var created bool
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		st := &Store{db: tx, now: s.now}
+		st := &Store{db: tx, now: s.now, passwordCost: s.passwordCost, secrets: s.secrets}
 		for _, l := range append(DemoLogins, DemoPeerAccount) {
 			tok := ""
 			if l == DemoPeerAccount {
@@ -76,7 +76,7 @@ func (s *Store) SeedDemo(ctx context.Context, o SeedDemoOpts) (bool, error) {
 		}
 		conn := Connection{IntegrationID: in.ID, Name: "Demo peer (local)", Environment: "Development",
 			EndpointURL: o.PeerURL + "/api/v1/integrations/" + DemoIntegrationName + "/messages", AuthType: AuthBearer,
-			AuthSecret: DemoPeerToken, InboundUserID: &peer.ID, Active: true}
+			AuthSecret: s.secrets.seal(DemoPeerToken), InboundUserID: &peer.ID, Active: true}
 		if err := tx.Create(&conn).Error; err != nil {
 			return err
 		}

@@ -2,7 +2,10 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"gorm.io/gorm"
 )
@@ -10,21 +13,41 @@ import (
 // Store is the single operations layer: the UI, the API and the worker all
 // call its methods. It holds no state of its own beyond the database handle.
 type Store struct {
-	db  *gorm.DB
-	now func() time.Time
+	db           *gorm.DB
+	now          func() time.Time
+	passwordCost int
+	secrets      *secretBox
 }
 
 // StoreOpts configures a Store.
 type StoreOpts struct {
 	// NowFunc is the clock; tests inject one. Defaults to time.Now.
 	NowFunc func() time.Time
+	// PasswordCost is the bcrypt cost of new password hashes; tests lower it.
+	// Defaults to bcrypt.DefaultCost.
+	PasswordCost int
+	// SecretKey seals connection secrets at rest (32 bytes). Defaults to a
+	// fixed development key; the server always passes SECRET_KEY.
+	SecretKey []byte
 }
 
 // NewStore returns a Store on db.
 func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
-	s := &Store{db: db, now: time.Now}
+	s := &Store{db: db, now: time.Now, passwordCost: bcrypt.DefaultCost}
+	key := developmentSecretKey[:]
+	if opts != nil && len(opts.SecretKey) >= 32 {
+		key = opts.SecretKey
+	}
+	box, err := newSecretBox(key)
+	if err != nil {
+		panic(fmt.Sprintf("new store: %v", err)) // unreachable: the key length is checked above
+	}
+	s.secrets = box
 	if opts != nil && opts.NowFunc != nil {
 		s.now = opts.NowFunc
+	}
+	if opts != nil && opts.PasswordCost != 0 {
+		s.passwordCost = opts.PasswordCost
 	}
 	return s
 }

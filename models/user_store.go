@@ -81,7 +81,7 @@ func (s *Store) CreateUser(ctx context.Context, actor Actor, o NewUserOpts) (*Us
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(o.Password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(o.Password), s.passwordCost)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"unifi/handlers"
@@ -24,7 +25,10 @@ Commands:
   serve      run the web server and the transport engine (configuration from the environment)
   migrate    apply database migrations and exit
   user add   create a user: unifi user add --name NAME --role admin|manager|analyst|integration --password PW
+  gen        generate test data: unifi gen --transactions 1000000 (tickets, bonds, stages, requests, history)
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
+             and the demo peer beside it
+  peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
 `
 
 // run dispatches a sub-command. It is main without the process: tests call it.
@@ -44,8 +48,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New(`unknown "user" command; use "user add"`)
 		}
 		return cmdUserAdd(ctx, args[2:], getenv, stdout, stderr)
+	case "gen":
+		return cmdGen(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
+	case "peer":
+		return cmdPeer(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -83,7 +91,7 @@ func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.
 	if n > 0 {
 		log.InfoContext(ctx, "migrations applied", slog.Int("count", n))
 	}
-	return models.NewStore(db, nil), closeDB, nil
+	return models.NewStore(db, &models.StoreOpts{SecretKey: c.SecretKey}), closeDB, nil
 }
 
 // cmdServe runs the server until ctx ends. ready, when set, is called with the
@@ -118,6 +126,19 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 			log.Warn("engine stop", slog.String("error", err.Error()))
 		}
 	}()
+
+	// Counts by transaction state: fold the recent state changes in every few
+	// seconds (migration 00031); several servers take turns.
+	compactCtx, stopCompact := context.WithCancel(context.WithoutCancel(ctx))
+	var compactWG sync.WaitGroup
+	compactWG.Add(1)
+	go func() {
+		defer compactWG.Done()
+		store.RunCountCompactor(compactCtx, 2*time.Second, func(err error) {
+			log.Warn("compact transaction counts", slog.String("error", err.Error()))
+		})
+	}()
+	defer func() { stopCompact(); compactWG.Wait() }()
 
 	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}

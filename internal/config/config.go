@@ -34,6 +34,8 @@ type Config struct {
 	DBMaxConns      int           // DB_MAX_CONNS, default 30
 	InboundMaxBytes int64         // INBOUND_MAX_BYTES, default 1 MiB
 	InstanceName    string        // INSTANCE_NAME, default host-pid: names this process's leases
+	LoginRate       float64       // LOGIN_RATE: login form posts per second per client address, default 5 (0 = off)
+	APIRate         float64       // API_RATE: API requests per second per client address, default 5000 (0 = off)
 }
 
 // Secure reports whether cookies must be marked Secure (served over TLS).
@@ -88,6 +90,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.PollInterval = time.Duration(intVar("POLL_INTERVAL_MS", 1000, 10, 60000)) * time.Millisecond
 	c.DBMaxConns = intVar("DB_MAX_CONNS", 30, 2, 500)
 	c.InboundMaxBytes = int64(intVar("INBOUND_MAX_BYTES", 1<<20, 1024, 64<<20))
+
+	c.LoginRate = float64(intVar("LOGIN_RATE", 5, 0, 100000))
+	c.APIRate = float64(intVar("API_RATE", 5000, 0, 1000000))
 
 	var err error
 	if c.SessionKey, err = key(getenv, "SESSION_KEY", 32, c.DataDir, &c.GeneratedKeys); err != nil {

@@ -91,7 +91,7 @@ func Integration(ctx context.Context, t testing.TB, db *gorm.DB, o *IntegrationO
 		f.Connection.AuthUsername, f.Connection.OAuthClientID = *o.AuthUsername, *o.AuthUsername
 	}
 	if o.AuthSecret != nil {
-		f.Connection.AuthSecret = *o.AuthSecret
+		f.Connection.AuthSecret = models.NewStore(db, nil).SealSecret(*o.AuthSecret) // the development key
 	}
 	if o.OAuthTokenURL != nil {
 		f.Connection.OAuthTokenURL = *o.OAuthTokenURL

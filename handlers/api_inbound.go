@@ -1,0 +1,106 @@
+package handlers
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+)
+
+// InboundMessage is POST /api/v1/integrations/:name/messages, where a remote
+// system sends us an envelope (SPEC §5). It reads the body, authenticates the
+// caller and calls one Store operation. A refused request is recorded on its
+// own after the operation rolled back; errorHandler writes the answer.
+func (h *Handlers) InboundMessage(c echo.Context) error {
+	req := c.Request()
+	ctx := req.Context()
+	name := c.Param("name")
+	meta := models.RequestMeta{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header.Clone(),
+		RemoteAddr: c.RealIP(), Started: time.Now()}
+	raw, err := readInboundBody(req, h.Config.InboundMaxBytes)
+	var res *models.InboundResult
+	if err == nil {
+		var caller *models.User
+		if caller, err = h.authenticateInbound(c); err == nil {
+			if err = checkInboundContentType(req); err == nil {
+				res, err = h.Store.ReceiveMessage(ctx, name, caller, raw, meta)
+			}
+		}
+	}
+	if err != nil {
+		var r *models.InboundRefusal
+		if errors.As(err, &r) {
+			switch r.Kind {
+			case models.RefusalUnauthenticated:
+				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi", charset="UTF-8", Bearer`)
+			case models.RefusalInFlight:
+				c.Response().Header().Set("Retry-After", "1")
+			}
+		}
+		status, body := apiErrorBody(c, err)
+		if rerr := h.Store.RecordInboundRefusal(ctx, name, meta, raw, status, body); rerr != nil {
+			h.Logger.ErrorContext(ctx, "record refused inbound request", slog.String("error", rerr.Error()),
+				slog.String("integration", name))
+		}
+		return err
+	}
+	if res.Receipt || (res.Transaction != nil && res.Transaction.State == models.SendingReceipt) {
+		h.notify(ctx)
+	}
+	return c.JSONBlob(http.StatusOK, res.Body)
+}
+
+// readInboundBody reads at most limit bytes; a longer body is refused (and
+// what was read is kept for the record).
+func readInboundBody(req *http.Request, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	raw, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return raw, &models.InboundRefusal{Kind: models.RefusalMalformed, Reason: "The request body could not be read"}
+	}
+	if int64(len(raw)) > limit {
+		return raw, &models.InboundRefusal{Kind: models.RefusalTooLarge, Reason: "The request body is too large",
+			Detail: "at most " + byteCount(limit) + " are accepted"}
+	}
+	return raw, nil
+}
+
+func checkInboundContentType(req *http.Request) error {
+	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return &models.InboundRefusal{Kind: models.RefusalMediaType, Reason: "The request body must be JSON",
+			Detail: "send it with Content-Type: application/json"}
+	}
+	return nil
+}
+
+// authenticateInbound reads HTTP basic auth or a bearer token.
+func (h *Handlers) authenticateInbound(c echo.Context) (*models.User, error) {
+	req := c.Request()
+	bearer := ""
+	if scheme, tok, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		bearer = strings.TrimSpace(tok)
+	}
+	user, password, hasBasic := req.BasicAuth()
+	return h.Store.AuthenticateInbound(req.Context(), user, password, hasBasic, bearer)
+}
+
+func byteCount(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

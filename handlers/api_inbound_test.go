@@ -1,0 +1,579 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"unifi/models"
+)
+
+// TestInboundRefusals sends every kind of refused request and checks the
+// status, the exact text, and that nothing but the refused request's own HTTP
+// Request record was stored.
+func TestInboundRefusals(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	type request struct {
+		url  string // "" means the demo endpoint
+		body []byte
+		opts []reqOpt
+	}
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, b *inboundBundle) request // runs before the snapshot
+		status  int
+		text    string
+		field   string // a field named in the answer's fields
+	}{
+		{name: "NoCredentials", status: 401, text: "Authentication required: send the integration's inbound account with HTTP basic auth or a bearer token",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withoutHeader("Authorization")}}
+			}},
+		{name: "WrongToken", status: 401, text: "The credentials are not valid",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withHeader("Authorization", "Bearer not-the-token-at-all")}}
+			}},
+		{name: "WrongPassword", status: 401, text: "The credentials are not valid",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withBasic(models.DemoPeerAccount.Name, "wrong-password")}}
+			}},
+		{name: "NotIntegrationRole", status: 403, text: "This account may not use the inbound API",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withBasic("analyst", "analyst-demo-1")}}
+			}},
+		{name: "OtherIntegrationAccount", status: 403, text: "This account may not send messages to this integration",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				_, err := b.store.CreateUser(context.Background(), models.SystemActor, models.NewUserOpts{Name: "other-peer",
+					Role: models.RoleIntegration, Password: "other-peer-pw", Token: "other-peer-token-0123456789"})
+				require.NoError(t, err)
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withHeader("Authorization", "Bearer other-peer-token-0123456789")}}
+			}},
+		{name: "UnknownIntegration", status: 404, text: "Integration not found",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{url: b.srv.URL + "/api/v1/integrations/nope/messages",
+					body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
+			}},
+		{name: "ConnectionDeactivated", status: 403, text: "The integration has no active connection",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				require.NoError(t, b.db.Exec("UPDATE connections SET active = false").Error)
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
+			}},
+		{name: "IntegrationOff", status: 403, text: "The integration is Off",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				require.NoError(t, b.db.Exec("UPDATE integrations SET state = 'Off'").Error)
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
+			}},
+		{name: "WrongContentType", status: 415, text: "The request body must be JSON",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withHeader("Content-Type", "text/plain")}}
+			}},
+		{name: "TooLarge", status: 413, text: "The request body is too large",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				d := createData("x")
+				d["description"] = strings.Repeat("a", 2<<20)
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, d))}
+			}},
+		{name: "MalformedJSON", status: 400, text: "The request body is not a valid message envelope",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: []byte(`{"message": {"name": "CreateIncident"`)}
+			}},
+		{name: "NotAnObject", status: 400, text: "The request body is not a valid message envelope",
+			prepare: func(t *testing.T, b *inboundBundle) request { return request{body: []byte(`[1,2,3]`)} }},
+		{name: "NoName", status: 400, text: models.TextNoMessageName,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: []byte(`{"message": {"source_id": "S1"}, "data": {}}`)}
+			}},
+		{name: "NoMessageAtAll", status: 400, text: models.TextNoMessageName,
+			prepare: func(t *testing.T, b *inboundBundle) request { return request{body: []byte(`{"data": {}}`)} }},
+		{name: "UnknownName", status: 422, text: models.TextUnknownMessageName,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("DeleteEverything", "S1", "R1", "", now, nil))}
+			}},
+		{name: "MissingSourceID", status: 422, text: "Some values are not valid: message.source_id: Give the sender's Message ID: it is how duplicates are recognised.",
+			field: "message.source_id",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "", "R1", "", now, createData("x")))}
+			}},
+		{name: "BadTimeStamp", status: 422, field: "message.time_stamp",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				e := envelope("CreateIncident", "S1", "R1", "", now, createData("x"))
+				e["message"].(map[string]any)["time_stamp"] = "yesterday"
+				return request{body: js(e)}
+			}},
+		{name: "ReceiptWithoutTargetID", status: 422, text: models.TextNoTargetID,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(receiptEnvelope("R-1", "", "THEIRS", "Accepted", ""))}
+			}},
+		{name: "ReceiptForNothingOfOurs", status: 404, text: models.TextNoInitiating,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(receiptEnvelope("R-1", "MSG7777777", "THEIRS", "Accepted", ""))}
+			}},
+		{name: "ReceiptForCompleteTransaction", status: 409, text: models.TextProcessedAlready,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				ours := b.createTicket(t, "EXT-1")
+				tr := b.outbound(t, ours, models.Complete)
+				return request{body: js(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
+			}},
+		{name: "ReceiptForErrorTransaction", status: 409, text: models.TextProcessedAlready,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				ours := b.createTicket(t, "EXT-1")
+				tr := b.outbound(t, ours, models.Error)
+				return request{body: js(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
+			}},
+		{name: "Duplicate", status: 409, text: models.TextDuplicate,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				b.createTicket(t, "EXT-1") // source_id C-EXT-1
+				return request{body: js(envelope("CreateIncident", "C-EXT-1", "EXT-1", "", now, createData("again")))}
+			}},
+		{name: "UpdateOnClosedBond", status: 409, text: models.TextNotValidForBond,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				ours := b.createTicket(t, "EXT-1")
+				a := b.post(t, envelope("ResolveIncident", "RES-1", "EXT-1", ours, time.Now(),
+					map[string]any{"state": "resolved", "close_notes": "done"}))
+				require.Equal(t, 200, a.Status, a.Raw)
+				return request{body: js(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("late")))}
+			}},
+		{name: "OwnershipRule", status: 409, text: models.TextNotValidForBond,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				ours := b.createTicket(t, "EXT-1")
+				require.NoError(t, b.db.Exec("UPDATE messages SET bond_ownership = 'must_not_own' WHERE name = 'UpdateIncident'").Error)
+				return request{body: js(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("mine")))}
+			}},
+		{name: "CreateForBondedTicket", status: 409, text: models.TextNotValidForBond,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				b.createTicket(t, "EXT-1")
+				return request{body: js(envelope("CreateIncident", "C-2", "EXT-1", "", now, createData("twice")))}
+			}},
+		{name: "UpdateForUnknownBond", status: 404, text: "Bond not found for this message",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("UpdateIncident", "U-1", "EXT-404", "INC9999999", now, createData("x")))}
+			}},
+		{name: "CreateMissingRequiredField", status: 422, text: `Message rejected: required field "short_description" is missing`,
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				d := createData("x")
+				delete(d, "short_description")
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, d))}
+			}},
+		{name: "NulInData", status: 422, field: "data",
+			prepare: func(t *testing.T, b *inboundBundle) request {
+				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("a\x00b")))}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupInbound(t)
+			req := tc.prepare(t, b)
+			url := req.url
+			if url == "" {
+				url = b.url
+			}
+			before := b.snapshot(t)
+			a := postRaw(t, url, req.body, req.opts...)
+			require.Equal(t, tc.status, a.Status, a.Raw)
+			if tc.text != "" {
+				require.Equal(t, tc.text, a.Error, a.Raw)
+			}
+			if tc.field != "" {
+				require.Contains(t, a.Fields, tc.field, a.Raw)
+			}
+			after := b.snapshot(t)
+			require.Equal(t, before.Fingerprint, after.Fingerprint, "a refused request changed stored data")
+			require.Equal(t, before.Requests+1, after.Requests, "the refused request must be recorded once")
+			r := b.lastRequest(t)
+			require.Nil(t, r.TransactionID)
+			require.Equal(t, models.Inbound, r.Direction)
+			require.Equal(t, models.RequestError, r.State)
+			require.Equal(t, tc.status, *r.ResponseStatus)
+			require.JSONEq(t, a.Raw, r.ResponseBody)
+			if auth, ok := r.RequestHeaders.V["Authorization"]; ok {
+				require.NotContains(t, auth, models.DemoPeerToken)
+				require.Contains(t, auth, "[redacted]")
+			}
+			if tc.status == 401 {
+				require.NotEmpty(t, a.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestInboundDuplicateAnswerCarriesOriginal(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	first := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
+	require.Equal(t, 200, first.Status, first.Raw)
+	again := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
+	require.Equal(t, 409, again.Status)
+	require.Equal(t, models.TextDuplicate, again.Error)
+	require.Equal(t, first.Message.SourceReference, again.Message.SourceReference, "the duplicate's answer names our ticket")
+	require.Equal(t, first.Message.SourceID, again.Message.SourceID)
+	require.Equal(t, "C-1", again.Message.TargetID)
+}
+
+func TestInboundCreate(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	ts := time.Now().Add(-time.Minute).UTC()
+	a := b.post(t, envelope("CreateIncident", "THEIR-MSG-1", "THEIR-INC-1", "", ts, createData("Printer on fire")))
+	require.Equal(t, http.StatusOK, a.Status, a.Raw)
+
+	// The answer tells the sender our reference and Message ID.
+	require.Equal(t, "Receipt", a.Message.Name)
+	require.Regexp(t, `^INC\d{7}$`, a.Message.SourceReference)
+	require.Equal(t, "THEIR-INC-1", a.Message.TargetReference)
+	require.Regexp(t, `^MSG\d{7}$`, a.Message.SourceID)
+	require.Equal(t, "THEIR-MSG-1", a.Message.TargetID)
+	require.Equal(t, "Accepted", a.Stat.ProcessState)
+
+	k := b.ticket(t, a.Message.SourceReference)
+	require.Equal(t, "Printer on fire", k.ShortDescription)
+	require.Equal(t, 1, k.Priority, "Critical maps to priority 1")
+	require.Equal(t, 1, k.Urgency)
+	require.Equal(t, 2, k.Impact)
+	require.Equal(t, "New", k.State)
+	require.Equal(t, "Service Desk", k.AssignmentGroup)
+	require.Equal(t, "first note", k.WorkNotes)
+
+	bond := b.bondOf(t, k.Number)
+	require.Equal(t, "THEIR-INC-1", bond.ExternalReference)
+	require.Equal(t, models.BondOpen, bond.State)
+	require.False(t, bond.Owner)
+	require.WithinDuration(t, ts, *bond.LastInboundAt, time.Millisecond)
+	require.Contains(t, bond.History, "Received CreateIncident")
+
+	var tr models.Transaction
+	require.NoError(t, b.db.Where("bond_id = ?", bond.ID).Take(&tr).Error)
+	require.Equal(t, models.Inbound, tr.Direction)
+	require.Equal(t, models.SendingReceipt, tr.State, "an async message waits for the engine to send its receipt")
+	require.Equal(t, models.ProcessAccepted, tr.ProcessState)
+	require.Equal(t, "THEIR-MSG-1", tr.ExternalMessageID)
+	require.Equal(t, a.Message.SourceID, tr.MessageIdent)
+	require.Regexp(t, `^TRN\d{7}$`, tr.Number)
+
+	var st models.Stage
+	require.NoError(t, b.db.Where("transaction_id = ?", tr.ID).Take(&st).Error)
+	require.Equal(t, "Critical", st.Data.V["priority"])
+
+	r := b.lastRequest(t)
+	require.Equal(t, tr.ID, *r.TransactionID)
+	require.Equal(t, models.RequestOK, r.State)
+	require.Equal(t, 200, *r.ResponseStatus)
+	require.JSONEq(t, a.Raw, r.ResponseBody)
+	require.Equal(t, "Bearer [redacted]", r.RequestHeaders.V["Authorization"])
+
+	var logs int64
+	require.NoError(t, b.db.Model(&models.TransactionLog{}).Where("transaction_id = ?", tr.ID).Count(&logs).Error)
+	require.EqualValues(t, 1, logs)
+}
+
+func TestInboundBasicAuth(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	a := b.post(t, envelope("CreateIncident", "M1", "E1", "", time.Now(), createData("basic")),
+		withBasic(models.DemoPeerAccount.Name, models.DemoPeerAccount.Password))
+	require.Equal(t, 200, a.Status, a.Raw)
+	require.Equal(t, "Basic [redacted]", b.lastRequest(t).RequestHeaders.V["Authorization"])
+}
+
+func TestInboundUpdate(t *testing.T) {
+	t.Parallel()
+	t.Run("Success", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		d := createData("Changed")
+		d["priority"] = "Low"
+		d["state"] = "in_progress"
+		a := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), d))
+		require.Equal(t, 200, a.Status, a.Raw)
+		k := b.ticket(t, ours)
+		require.Equal(t, "Changed", k.ShortDescription)
+		require.Equal(t, 4, k.Priority)
+		require.Equal(t, "In Progress", k.State)
+		require.Equal(t, 2, k.Version)
+	})
+	t.Run("FoundByTheirReference", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		a := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", "", time.Now(), createData("By theirs")))
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, ours, a.Message.SourceReference)
+		require.Equal(t, "By theirs", b.ticket(t, ours).ShortDescription)
+	})
+	t.Run("RejectedValueWithoutMapping", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		before := b.ticket(t, ours)
+		d := createData("Should not land")
+		d["priority"] = "Apocalyptic"
+		a := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), d))
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, "Rejected", a.Stat.ProcessState)
+		want := `Value "Apocalyptic" of field "priority" has no mapping.`
+		require.Equal(t, want, a.Stat.Error)
+		require.Equal(t, before, b.ticket(t, ours), "a rejected message never changes the ticket")
+		var tr models.Transaction
+		require.NoError(t, b.db.Where("external_message_id = 'U-1'").Take(&tr).Error)
+		require.Equal(t, models.SendingReceipt, tr.State)
+		require.Equal(t, models.ProcessRejected, tr.ProcessState)
+		require.Equal(t, want, tr.ProcessError)
+		bond := b.bondOf(t, ours)
+		require.Equal(t, want, bond.ProcessError, "the process error is rolled up to the bond")
+		require.Contains(t, bond.History, "Rejected: "+want)
+
+		// The next good update clears the bond's process error.
+		a = b.post(t, envelope("UpdateIncident", "U-2", "EXT-1", ours, time.Now(), createData("Fixed")))
+		require.Equal(t, "Accepted", a.Stat.ProcessState)
+		require.Empty(t, b.bondOf(t, ours).ProcessError)
+	})
+	t.Run("RejectedSenderDoesNotOwnBond", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		before := b.ticket(t, ours)
+		a := b.post(t, envelope("UpdateIncident", "U-1", "EXT-OTHER", ours, time.Now(), createData("Hijack")))
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, "Rejected", a.Stat.ProcessState)
+		require.Contains(t, a.Stat.Error, "does not own this bond")
+		require.Equal(t, before, b.ticket(t, ours))
+		require.Contains(t, b.bondOf(t, ours).ProcessError, "does not own this bond")
+	})
+	t.Run("SynchronousMessageCompletes", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		require.NoError(t, b.db.Exec("UPDATE messages SET async = false, receipt_message_id = NULL WHERE name = 'CreateIncident'").Error)
+		a := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("sync")))
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, "Response", a.Message.Name)
+		var tr models.Transaction
+		require.NoError(t, b.db.Where("external_message_id = 'C-1'").Take(&tr).Error)
+		require.Equal(t, models.Complete, tr.State)
+		require.NotNil(t, tr.FinishedAt)
+	})
+	t.Run("PausedIntegrationAccepts", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		require.NoError(t, b.db.Exec("UPDATE integrations SET state = 'Paused'").Error)
+		a := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("paused")))
+		require.Equal(t, 200, a.Status, a.Raw)
+	})
+	t.Run("ResolveClosesBond", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		a := b.post(t, envelope("ResolveIncident", "R-1", "EXT-1", ours, time.Now(),
+			map[string]any{"state": "resolved", "close_notes": "fixed it"}))
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, models.BondClosed, b.bondOf(t, ours).State)
+		k := b.ticket(t, ours)
+		require.Equal(t, "Resolved", k.State)
+		require.Equal(t, "fixed it", k.WorkNotes)
+	})
+}
+
+// TestInboundOrdering: a late retry of an older message is recorded but never
+// overwrites newer data.
+func TestInboundOrdering(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	ours := b.createTicket(t, "EXT-1")
+	t0 := time.Now()
+	a := b.post(t, envelope("UpdateIncident", "U-2", "EXT-1", ours, t0.Add(2*time.Second), createData("Newer")))
+	require.Equal(t, 200, a.Status, a.Raw)
+	a = b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", ours, t0.Add(time.Second), createData("Older")))
+	require.Equal(t, 200, a.Status, a.Raw)
+	require.Equal(t, "Accepted", a.Stat.ProcessState)
+	require.Equal(t, "Newer", b.ticket(t, ours).ShortDescription, "the late message must not overwrite newer data")
+
+	var tr models.Transaction
+	require.NoError(t, b.db.Where("external_message_id = 'U-1'").Take(&tr).Error)
+	var line string
+	require.NoError(t, b.db.Model(&models.TransactionLog{}).Select("line").Where("transaction_id = ?", tr.ID).Scan(&line).Error)
+	require.Contains(t, line, "not applied")
+	require.Contains(t, b.bondOf(t, ours).History, "not applied")
+}
+
+// TestInboundConcurrentUpdatesKeepNewest sends many updates to one bond at
+// once in shuffled order: whatever order they arrive in, the newest wins.
+func TestInboundConcurrentUpdatesKeepNewest(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	ours := b.createTicket(t, "EXT-1")
+	t0 := time.Now()
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := n - 1; i >= 0; i-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, _ := json.Marshal(envelope("UpdateIncident", fmt.Sprintf("U-%02d", i), "EXT-1", ours,
+				t0.Add(time.Duration(i+1)*time.Second), createData(fmt.Sprintf("Version %02d", i))))
+			a := postRaw(t, b.url, body)
+			if a.Status != 200 {
+				errs <- a.Raw
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	require.Equal(t, fmt.Sprintf("Version %02d", n-1), b.ticket(t, ours).ShortDescription)
+	var count int64
+	require.NoError(t, b.db.Model(&models.Transaction{}).Where("direction = 'Inbound'").Count(&count).Error)
+	require.EqualValues(t, n+1, count, "every message is recorded")
+}
+
+// TestInboundDuplicateConcurrent sends one message many times at once: it is
+// applied once and every other copy is refused as a duplicate.
+func TestInboundDuplicateConcurrent(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"Create", "Update"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			b := setupInbound(t)
+			var env map[string]any
+			ours := ""
+			if kind == "Create" {
+				env = envelope("CreateIncident", "DUP-1", "EXT-DUP", "", time.Now(), createData("dup"))
+			} else {
+				ours = b.createTicket(t, "EXT-DUP")
+				env = envelope("UpdateIncident", "DUP-1", "EXT-DUP", ours, time.Now(), createData("dup"))
+			}
+			body, _ := json.Marshal(env)
+			const n = 16
+			statuses := make(chan inboundAnswer, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					statuses <- postRaw(t, b.url, body)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(statuses)
+			ok, dup := 0, 0
+			for a := range statuses {
+				switch {
+				case a.Status == 200:
+					ok++
+				case a.Status == 409 && a.Error == models.TextDuplicate:
+					dup++
+				default:
+					t.Fatalf("unexpected answer %d %s", a.Status, a.Raw)
+				}
+			}
+			require.Equal(t, 1, ok)
+			require.Equal(t, n-1, dup)
+			var tickets, tx int64
+			require.NoError(t, b.db.Model(&models.Ticket{}).Count(&tickets).Error)
+			require.NoError(t, b.db.Model(&models.Transaction{}).Where("external_message_id = 'DUP-1'").Count(&tx).Error)
+			require.EqualValues(t, 1, tickets)
+			require.EqualValues(t, 1, tx)
+			if ours != "" {
+				require.Equal(t, 2, b.ticket(t, ours).Version, "the update is applied once")
+			}
+		})
+	}
+}
+
+// TestInboundReceipt completes our Awaiting Receipt transactions.
+func TestInboundReceipt(t *testing.T) {
+	t.Parallel()
+	t.Run("Accepted", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		require.NoError(t, b.db.Exec("UPDATE bonds SET state = 'Pending'").Error)
+		head := b.outbound(t, ours, models.AwaitingReceipt)
+		next := b.outbound(t, ours, models.Queued)
+		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, ours, a.Message.SourceReference)
+		require.Equal(t, head.MessageIdent, a.Message.SourceID)
+		got := b.transaction(t, head.ID)
+		require.Equal(t, models.Complete, got.State)
+		require.Equal(t, models.ProcessAccepted, got.ProcessState)
+		require.Equal(t, "THEIR-R-1", got.ExternalMessageID)
+		require.Equal(t, models.Sending, b.transaction(t, next.ID).State, "the next queued transaction is released")
+		require.Equal(t, models.BondOpen, b.bondOf(t, ours).State, "an accepted receipt opens a Pending bond")
+		r := b.lastRequest(t)
+		require.Equal(t, head.ID, *r.TransactionID)
+		require.Equal(t, models.RequestOK, r.State)
+
+		// The same receipt again: processed already, nothing changes.
+		before := b.snapshot(t)
+		a = b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
+		require.Equal(t, 409, a.Status)
+		require.Equal(t, models.TextProcessedAlready, a.Error)
+		require.Equal(t, before.Fingerprint, b.snapshot(t).Fingerprint)
+	})
+	t.Run("Rejected", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		head := b.outbound(t, ours, models.AwaitingReceipt)
+		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Rejected", "Assignment group unknown here."))
+		require.Equal(t, 200, a.Status, a.Raw)
+		got := b.transaction(t, head.ID)
+		require.Equal(t, models.Complete, got.State)
+		require.Equal(t, models.ProcessRejected, got.ProcessState)
+		require.Equal(t, "Assignment group unknown here.", got.ProcessError)
+		bond := b.bondOf(t, ours)
+		require.Equal(t, "Assignment group unknown here.", bond.ProcessError)
+		require.Contains(t, bond.History, "Rejected: Assignment group unknown here.")
+	})
+	t.Run("StillSendingIsRetryable", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		head := b.outbound(t, ours, models.Sending) // our synchronous call never returns
+		before := b.snapshot(t)
+		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
+		require.Equal(t, 409, a.Status, a.Raw)
+		require.Equal(t, "The initiating transaction is still being sent", a.Error)
+		require.Equal(t, "1", a.Header.Get("Retry-After"))
+		require.Equal(t, before.Fingerprint, b.snapshot(t).Fingerprint)
+	})
+	t.Run("SendingThenAwaiting", func(t *testing.T) {
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		head := b.outbound(t, ours, models.Sending)
+		// Our synchronous call returns while the receipt is being handled. The
+		// receipt waits for it (or, if it comes later, finds Awaiting Receipt
+		// at once): both orders must complete the transaction.
+		done := make(chan error, 1)
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			done <- b.db.Exec("UPDATE transactions SET state = 2, receipt_due_at = now() + interval '1 hour' WHERE id = ?", head.ID).Error
+		}()
+		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
+		require.NoError(t, <-done)
+		require.Equal(t, 200, a.Status, a.Raw)
+		require.Equal(t, models.Complete, b.transaction(t, head.ID).State)
+	})
+}

@@ -1,0 +1,183 @@
+// Package handlerstest runs the real Echo app on a private database for HTTP
+// tests, with a cookie-keeping client that logs in like a browser.
+package handlerstest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"unifi/handlers"
+	"unifi/internal/config"
+	"unifi/internal/testdb"
+	"unifi/models"
+)
+
+// App is a running server with its store and captured logs.
+type App struct {
+	Server *httptest.Server
+	Store  *models.Store
+	Logs   *SyncBuffer
+	Config config.Config
+}
+
+// SyncBuffer is a goroutine-safe log sink.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Opts changes the app before it starts.
+type Opts struct {
+	Notifier handlers.Notifier
+}
+
+// New starts the app on a fresh migrated database with the demo seeded.
+func New(t testing.TB, o *Opts) *App {
+	t.Helper()
+	db := testdb.New(t)
+	store := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost})
+	_, err := store.SeedDemo(context.Background(), models.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
+	require.NoError(t, err)
+	key := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"DATABASE_URL": "postgres://x@localhost/x", "SESSION_KEY": key, "SECRET_KEY": key,
+			"DATA_DIR": t.TempDir()}[k]
+	})
+	require.NoError(t, err)
+	logs := &SyncBuffer{}
+	ho := handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if o != nil {
+		ho.Notifier = o.Notifier
+	}
+	srv := httptest.NewServer(handlers.New(ho).Echo())
+	t.Cleanup(srv.Close)
+	return &App{Server: srv, Store: store, Logs: logs, Config: cfg}
+}
+
+// Client is a browser-like client: it keeps cookies and does not follow redirects.
+type Client struct {
+	t    testing.TB
+	app  *App
+	HTTP *http.Client
+}
+
+// Client returns a new anonymous client.
+func (a *App) Client(t testing.TB) *Client {
+	jar, _ := cookiejar.New(nil)
+	return &Client{t: t, app: a, HTTP: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// Login logs in as one of the demo users and returns the client.
+func (a *App) Login(t testing.TB, name, password string) *Client {
+	c := a.Client(t)
+	res := c.PostForm("/login", url.Values{"name": {name}, "password": {password}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "login as %s", name)
+	return c
+}
+
+// Response is a read response.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+// Doc parses the body as HTML.
+func (r Response) Doc(t testing.TB) *goquery.Document {
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(r.Body))
+	require.NoError(t, err)
+	return doc
+}
+
+// TestID finds elements by data-testid.
+func (r Response) TestID(t testing.TB, id string) *goquery.Selection {
+	return r.Doc(t).Find(`[data-testid="` + id + `"]`)
+}
+
+// Get fetches path.
+func (c *Client) Get(path string) Response {
+	c.t.Helper()
+	return c.do(http.MethodGet, path, nil, "")
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf-token" content="([^"]+)"|name="_csrf" value="([^"]+)"`)
+
+// CSRF returns the token a page hands out (fetching the login page if needed).
+func (c *Client) CSRF() string {
+	c.t.Helper()
+	page := c.Get("/login")
+	if page.StatusCode == http.StatusSeeOther {
+		page = c.Get("/")
+	}
+	m := csrfRe.FindStringSubmatch(page.Body)
+	require.NotNil(c.t, m, "no CSRF token on the page")
+	return m[1] + m[2]
+}
+
+// PostForm posts a form with the session's CSRF token added.
+func (c *Client) PostForm(path string, form url.Values) Response {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if form.Get("_csrf") == "" {
+		form.Set("_csrf", c.CSRF())
+	}
+	return c.PostRaw(path, form)
+}
+
+// PostRaw posts a form exactly as given (no CSRF token added).
+func (c *Client) PostRaw(path string, form url.Values) Response {
+	c.t.Helper()
+	return c.do(http.MethodPost, path, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
+}
+
+func (c *Client) do(method, path string, body io.Reader, ctype string) Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.app.Server.URL+path, body)
+	require.NoError(c.t, err)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	res, err := c.HTTP.Do(req)
+	require.NoError(c.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(c.t, err)
+	return Response{StatusCode: res.StatusCode, Header: res.Header, Body: string(b)}
+}
+
+// Cookies returns the client's cookies for the app.
+func (c *Client) Cookies() []*http.Cookie {
+	u, _ := url.Parse(c.app.Server.URL)
+	return c.HTTP.Jar.Cookies(u)
+}
