@@ -104,9 +104,18 @@ func (b *engineBench) note(format string, args ...any) {
 	fmt.Fprintf(b.out, "  engine: "+format+"\n", args...)
 }
 
+// pool is an engine configured as `unifi serve` is by default (WORKERS=8,
+// WORKER_BATCH=50); BENCH_WORKERS and BENCH_BATCH override them for tuning.
 func (b *engineBench) pool(name string) *worker.Pool {
+	workers, batch := benchWorkers, benchWorkerBatch
+	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil && n > 0 {
+		workers = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("BENCH_BATCH")); err == nil && n > 0 {
+		batch = n
+	}
 	return worker.New(worker.Opts{Store: b.store, Logger: b.log, DatabaseURL: b.dbURL, Instance: name,
-		Workers: benchWorkers, Batch: benchWorkerBatch, Lease: 30 * time.Second, PollInterval: time.Second})
+		Workers: workers, Batch: batch, Lease: 30 * time.Second, PollInterval: time.Second})
 }
 
 // fixtures creates the process, users and one synchronous integration per

@@ -80,12 +80,14 @@ func run(ctx context.Context, only, resultsDir string) error {
 		if len(want) > 0 && !want[s.name] {
 			continue
 		}
+		loadBefore := loadAvg()
 		lines, err := runSection(ctx, base, s)
 		if err != nil {
 			return fmt.Errorf("section %s: %w", s.name, err)
 		}
-		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s\n", s.name, time.Now().UTC().Format(time.RFC3339),
-			runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s, load average before %s, after %s\n", s.name,
+			time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
+			loadBefore, loadAvg())
 		body := strings.Join(lines, "\n") + "\n"
 		fmt.Print(body)
 		if err := os.WriteFile(filepath.Join(resultsDir, s.name+".txt"), []byte(header+body), 0o644); err != nil {
@@ -131,4 +133,14 @@ func closeDB(db *gorm.DB) {
 	if sqlDB, err := db.DB(); err == nil {
 		_ = sqlDB.Close()
 	}
+}
+
+// loadAvg is the machine's 1-minute load average (the machine may be shared:
+// the figures only mean something next to it).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
