@@ -38,6 +38,7 @@ check-generated:
 
 test: check-fmt vet check-generated
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -run '^$$' -fuzz '^FuzzInbound$$' -fuzztime 20s ./handlers
 
 bench:
 	$(GO) run ./bench
