@@ -1,12 +1,17 @@
 package handlers
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/web/components"
+	"unifi/web/layout"
 	"unifi/web/pages/integration"
 )
 
@@ -20,7 +25,9 @@ func (h *Handlers) IntegrationList(c echo.Context) error {
 		integration.ListView{Integrations: list}))
 }
 
-// IntegrationShow is the Integration record page.
+// IntegrationShow is the Integration record page, the admin's cockpit. With
+// ?job=ID (after Resume or Repair) or while a resume or repair runs, the
+// progress dialog is rendered open.
 func (h *Handlers) IntegrationShow(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
@@ -46,9 +53,103 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 	if v.Counts, err = h.Store.CountTransactionsByState(ctx, id); err != nil {
 		return err
 	}
+	for _, sc := range v.Counts {
+		switch sc.State {
+		case models.Error, models.TimedOut:
+			v.Broken += sc.Count
+		case models.Queued:
+			v.Queued = sc.Count
+		}
+	}
+	recent, err := h.Store.QueryTransactions(ctx, models.TransactionFilter{IntegrationID: id}, nil, 10)
+	if err != nil {
+		return err
+	}
+	v.Recent = recent.Rows
+	if v.Bonds, err = h.Store.QueryBonds(ctx, models.BondFilter{IntegrationID: id, Limit: 10}); err != nil {
+		return err
+	}
+	if err := h.integrationJob(c, id, &v); err != nil {
+		return err
+	}
 	role := CurrentUser(c).Role
 	v.CanPause = models.Can(role, models.ActionPause, in.State) == nil
 	v.CanResume = models.Can(role, models.ActionResume, in.State) == nil
 	v.CanRepair = models.Can(role, models.ActionRepair, in.State) == nil
 	return render(c, http.StatusOK, integration.Page(h.props(c, in.Name, "integrations"), v))
+}
+
+// integrationJob finds the bulk job the page shows: the one named in ?job, or
+// the newest running resume or repair of the integration.
+func (h *Handlers) integrationJob(c echo.Context, integrationID int64, v *integration.PageView) error {
+	ctx := c.Request().Context()
+	var jobID int64
+	if raw := c.QueryParam("job"); raw != "" {
+		jobID, _ = strconv.ParseInt(raw, 10, 64)
+	}
+	if jobID == 0 {
+		j, err := h.Store.LatestBulkJob(ctx, integrationID)
+		if errors.Is(err, models.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if j.State != models.BulkRunning {
+			return nil
+		}
+		jobID = j.ID
+	}
+	job, failures, err := h.Store.LoadBulkJobProgress(ctx, jobID, 50)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if job.IntegrationID == nil || *job.IntegrationID != integrationID {
+		return nil
+	}
+	v.Job = &components.BulkJobView{Job: *job, Failures: failures, Now: h.Store.Now(), Integration: v.Integration.Name}
+	v.JobOpen = true
+	return nil
+}
+
+// IntegrationPause pauses an integration; new transactions queue until Resume.
+func (h *Handlers) IntegrationPause(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	in, err := h.Store.PauseIntegration(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	if err := h.flash(c, layout.FlashInfo, fmt.Sprintf("Integration %s is paused: new transactions queue in the order they are created and nothing is sent until you resume it.", in.Name)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.IntegrationURL(id))
+}
+
+// IntegrationResume starts the resume bulk job and shows its progress dialog.
+func (h *Handlers) IntegrationResume(c echo.Context) error {
+	return h.integrationBulk(c, h.Store.ResumeIntegration)
+}
+
+// IntegrationRepair replays every broken transaction as a bulk job.
+func (h *Handlers) IntegrationRepair(c echo.Context) error {
+	return h.integrationBulk(c, h.Store.RepairIntegration)
+}
+
+func (h *Handlers) integrationBulk(c echo.Context, op func(context.Context, models.Actor, int64) (*models.BulkJob, error)) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	job, err := op(c.Request().Context(), h.actor(c), id)
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s?job=%d", components.IntegrationURL(id), job.ID))
 }

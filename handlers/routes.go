@@ -23,9 +23,14 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static.FS)))),
 		cacheStatic)
 
-	// The inbound API: its own authentication (the connection's inbound
-	// account), no session and no CSRF; the body limit is INBOUND_MAX_BYTES.
-	e.POST("/api/v1/integrations/:name/messages", h.InboundMessage, rateLimit(h.Config.APIRate, 500))
+	// The JSON APIs: their own authentication, no session, no CSRF, one rate limit per client.
+	api := e.Group("/api/v1", rateLimit(h.Config.APIRate, 500))
+	tickets := api.Group("/tickets", middleware.BodyLimit("1M"), h.apiBasicAuth(models.ActionWorkTickets))
+	tickets.POST("", h.APITicketCreate)
+	tickets.GET("/:number", h.APITicketShow)
+	tickets.PATCH("/:number", h.APITicketUpdate)
+	// The inbound API authenticates with the connection's inbound account; its body limit is INBOUND_MAX_BYTES.
+	api.POST("/integrations/:name/messages", h.InboundMessage)
 
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
@@ -33,9 +38,46 @@ func (h *Handlers) Echo() *echo.Echo {
 	ui.POST("/logout", h.Logout)
 
 	in := ui.Group("", h.requireLogin, requireAction(models.ActionView))
-	in.GET("/", h.IntegrationList)
+	in.GET("/", h.OperationsShow)
+	in.GET("/operations/live", h.OperationsLive)
 	in.GET("/integrations", h.IntegrationList)
 	in.GET("/integrations/:id", h.IntegrationShow)
+	in.GET("/transactions", h.TransactionList)
+	in.GET("/transactions/:id", h.TransactionShow)
+	in.GET("/http-requests/:id", h.HTTPRequestShow)
+	in.GET("/bulk-jobs/:id", h.BulkJobShow)
+	in.GET("/bulk-jobs/:id/events", h.BulkJobEvents)
+	in.GET("/bonds", h.BondList)
+	in.GET("/bonds/:id", h.BondShow)
+	in.GET("/tickets", h.TicketList)
+	in.GET("/tickets/process-errors", h.TicketList)
+	in.GET("/tickets/:id", h.TicketShow)
+
+	work := in.Group("", requireAction(models.ActionWorkTickets))
+	work.GET("/tickets/new", h.TicketNew)
+	work.GET("/tickets/:id/edit", h.TicketEdit)
+	work.POST("/tickets", h.TicketCreate)
+	work.POST("/tickets/:id", h.TicketUpdate)
+
+	in.POST("/integrations/:id/pause", h.IntegrationPause, requireAction(models.ActionPause))
+	in.POST("/integrations/:id/resume", h.IntegrationResume, requireAction(models.ActionResume))
+	in.POST("/integrations/:id/repair", h.IntegrationRepair, requireAction(models.ActionRepair))
+	in.POST("/transactions/:id/replay", h.TransactionReplay, requireAction(models.ActionReplay))
+	in.POST("/transactions/:id/ignore", h.TransactionIgnore, requireAction(models.ActionIgnore))
+	in.POST("/http-requests/:id/replay", h.HTTPRequestReplay, requireAction(models.ActionReplayRequest))
+
+	bulk := in.Group("", requireAction(models.ActionBulkTransactions))
+	bulk.GET("/transactions/bulk", h.TransactionBulkConfirm)
+	bulk.POST("/transactions/bulk", h.TransactionBulkStart)
+
+	ui.GET("/activity", h.ActivityList, h.requireLogin, requireAction(models.ActionViewActivity))
+
+	admin := ui.Group("", h.requireLogin, requireAction(models.ActionManageUsers))
+	admin.GET("/users", h.UserList)
+	admin.POST("/users", h.UserCreate)
+	admin.POST("/users/:id/role", h.UserSetRole)
+	admin.POST("/users/:id/password", h.UserResetPassword)
+	admin.POST("/users/:id/active", h.UserSetActive)
 	return e
 }
 

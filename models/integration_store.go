@@ -48,8 +48,8 @@ func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Con
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
 	}
-	if c.AuthSecret, err = s.secrets.open(c.AuthSecret); err != nil {
-		return nil, fmt.Errorf("active connection of integration %d: %w", integrationID, err)
+	if err := s.openSecret(&c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -76,24 +76,4 @@ func (s *Store) ListFields(ctx context.Context, messageID int64) ([]Field, error
 type StateCount struct {
 	State TransportState
 	Count int64
-}
-
-// CountTransactionsByState returns an integration's transaction counts for
-// every transport state, zeros included, in sequence order.
-func (s *Store) CountTransactionsByState(ctx context.Context, integrationID int64) ([]StateCount, error) {
-	var rows []StateCount
-	err := s.db.WithContext(ctx).Raw(`SELECT state, count(*) AS count FROM transactions
-		WHERE integration_id = ? GROUP BY state`, integrationID).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
-	}
-	byState := map[TransportState]int64{}
-	for _, r := range rows {
-		byState[r.State] = r.Count
-	}
-	out := make([]StateCount, len(TransportStates))
-	for i, st := range TransportStates {
-		out[i] = StateCount{State: st, Count: byState[st]}
-	}
-	return out, nil
 }

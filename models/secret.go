@@ -65,3 +65,17 @@ func (b *secretBox) open(sealed string) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// SealSecret returns a connection secret in the sealed form stored in the
+// database (for code that writes connections, such as fixtures).
+func (s *Store) SealSecret(plain string) string { return s.secrets.seal(plain) }
+
+// openSecret replaces a loaded connection's sealed secret with the secret.
+func (s *Store) openSecret(c *Connection) error {
+	plain, err := s.secrets.open(c.AuthSecret)
+	if err != nil {
+		return fmt.Errorf("connection %d: %w", c.ID, err)
+	}
+	c.AuthSecret = plain
+	return nil
+}

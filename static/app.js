@@ -11,7 +11,11 @@
     var opener = e.target.closest("[data-open-dialog]");
     if (opener) {
       var d = document.getElementById(opener.getAttribute("data-open-dialog"));
-      if (d && !d.open) { d.showModal(); var f = d.querySelector("[autofocus]"); if (f) { f.focus(); } }
+      if (d && !d.open) {
+        d._opener = opener; // focus goes back here when the dialog closes
+        d.showModal();
+        var f = d.querySelector("[autofocus]"); if (f) { f.focus(); }
+      }
       e.preventDefault();
       return;
     }
@@ -22,6 +26,13 @@
       e.preventDefault();
     }
   });
+  // <input type=checkbox data-select-all="form-id"> ticks every row checkbox of that form.
+  document.addEventListener("change", function (e) {
+    var all = e.target.closest("[data-select-all]");
+    if (!all) { return; }
+    var form = all.getAttribute("data-select-all");
+    document.querySelectorAll('input[type=checkbox][form="' + form + '"]').forEach(function (b) { b.checked = all.checked; });
+  });
   // A dialog rendered with data-open-on-load opens itself (e.g. a running bulk job after a reload).
   function openOnLoad(root) {
     (root || document).querySelectorAll("dialog[data-open-on-load]").forEach(function (d) {
@@ -29,5 +40,10 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () { openOnLoad(document); });
+  // Closing a dialog (button or Escape) returns focus to what opened it.
+  document.addEventListener("close", function (e) {
+    var d = e.target;
+    if (d && d.tagName === "DIALOG" && d._opener && document.contains(d._opener)) { d._opener.focus(); }
+  }, true);
   document.addEventListener("htmx:afterSettle", function (e) { openOnLoad(e.target); });
 })();

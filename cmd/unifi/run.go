@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"unifi/handlers"
 	"unifi/internal/config"
 	"unifi/models"
+	"unifi/worker"
 )
 
 const usage = `Usage: unifi <command> [flags]
@@ -23,6 +25,7 @@ Commands:
   serve      run the web server and the transport engine (configuration from the environment)
   migrate    apply database migrations and exit
   user add   create a user: unifi user add --name NAME --role admin|manager|analyst|integration --password PW
+  gen        generate test data: unifi gen --transactions 1000000 (tickets, bonds, stages, requests, history)
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
              and the demo peer beside it
   peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
@@ -45,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New(`unknown "user" command; use "user add"`)
 		}
 		return cmdUserAdd(ctx, args[2:], getenv, stdout, stderr)
+	case "gen":
+		return cmdGen(ctx, args[1:], getenv, stdout, stderr)
 	case "dev":
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
 	case "peer":
@@ -106,7 +111,36 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	}
 	defer closeDB()
 
-	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg})
+	pool := worker.New(worker.Opts{Store: store, Logger: log, DatabaseURL: cfg.DatabaseURL,
+		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
+		PollInterval: cfg.PollInterval})
+	// The pool's lifetime is managed by Stop below (soft, then hard), not by
+	// the signal context, which ends before the HTTP server has drained.
+	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := pool.Stop(stopCtx); err != nil {
+			log.Warn("engine stop", slog.String("error", err.Error()))
+		}
+	}()
+
+	// Counts by transaction state: fold the recent state changes in every few
+	// seconds (migration 00031); several servers take turns.
+	compactCtx, stopCompact := context.WithCancel(context.WithoutCancel(ctx))
+	var compactWG sync.WaitGroup
+	compactWG.Add(1)
+	go func() {
+		defer compactWG.Done()
+		store.RunCountCompactor(compactCtx, 2*time.Second, func(err error) {
+			log.Warn("compact transaction counts", slog.String("error", err.Error()))
+		})
+	}()
+	defer func() { stopCompact(); compactWG.Wait() }()
+
+	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

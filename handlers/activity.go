@@ -1,0 +1,36 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/web/pages/activity"
+)
+
+// ActivityList is the activity log (admins and managers), newest first.
+func (h *Handlers) ActivityList(c echo.Context) error {
+	f := models.ActivityFilter{UserName: strings.TrimSpace(c.QueryParam("user")),
+		Action: strings.TrimSpace(c.QueryParam("action")), RecordType: c.QueryParam("type"), Limit: 100}
+	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	f.RecordID, _ = strconv.ParseInt(c.QueryParam("record"), 10, 64)
+	rows, err := h.Store.ListActivity(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	v := activity.View{Filter: f, Rows: rows}
+	if len(rows) == f.Limit {
+		q := url.Values{}
+		for k, vals := range c.QueryParams() {
+			q[k] = vals
+		}
+		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
+		v.NextURL = "/activity?" + q.Encode()
+	}
+	return render(c, http.StatusOK, activity.Page(h.props(c, "Activity log", "activity"), v))
+}

@@ -1,0 +1,165 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+)
+
+// The JSON API for tickets: scripts and other tools create and change
+// tickets as a UI user (admin or analyst) with HTTP basic auth. It lives
+// outside the session and CSRF middleware: every request carries its
+// credentials.
+
+// apiBasicAuth lets the request through when it carries the basic-auth
+// credentials of an active user whose role may take action.
+func (h *Handlers) apiBasicAuth(action models.Action) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			name, password, ok := c.Request().BasicAuth()
+			if !ok {
+				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, "Give a user name and password with HTTP basic auth.")
+			}
+			u, err := h.Store.Authenticate(c.Request().Context(), name, password)
+			if errors.Is(err, models.ErrInvalidCredentials) {
+				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, "Wrong user name or password.")
+			}
+			if err != nil {
+				return err
+			}
+			if err := models.RoleMay(u.Role, action); err != nil {
+				return err
+			}
+			c.Set(ctxUser, u)
+			return next(c)
+		}
+	}
+}
+
+// ticketBody is a ticket as the API reads it; absent fields are left as
+// they are on PATCH and take their defaults on POST.
+type ticketBody struct {
+	ShortDescription *string `json:"short_description"`
+	Description      *string `json:"description"`
+	State            *string `json:"state"`
+	Priority         *int    `json:"priority"`
+	Urgency          *int    `json:"urgency"`
+	Impact           *int    `json:"impact"`
+	AssignmentGroup  *string `json:"assignment_group"`
+	WorkNotes        *string `json:"work_notes"`
+	Version          *int    `json:"version"` // PATCH: the version edited; absent means the current one
+}
+
+func (b ticketBody) apply(in *models.TicketInput) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	seti := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&in.ShortDescription, b.ShortDescription)
+	set(&in.Description, b.Description)
+	set(&in.State, b.State)
+	seti(&in.Priority, b.Priority)
+	seti(&in.Urgency, b.Urgency)
+	seti(&in.Impact, b.Impact)
+	set(&in.AssignmentGroup, b.AssignmentGroup)
+	set(&in.WorkNotes, b.WorkNotes)
+}
+
+// ticketJSON is a ticket as the API writes it.
+type ticketJSON struct {
+	Number           string    `json:"number"`
+	ShortDescription string    `json:"short_description"`
+	Description      string    `json:"description"`
+	State            string    `json:"state"`
+	Priority         int       `json:"priority"`
+	Urgency          int       `json:"urgency"`
+	Impact           int       `json:"impact"`
+	AssignmentGroup  string    `json:"assignment_group"`
+	WorkNotes        string    `json:"work_notes"`
+	Version          int       `json:"version"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+func ticketOut(t *models.Ticket) ticketJSON {
+	return ticketJSON{Number: t.Number, ShortDescription: t.ShortDescription, Description: t.Description,
+		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
+		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes, Version: t.Version,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+func readTicketBody(c echo.Context) (ticketBody, error) {
+	var b ticketBody
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return b, echo.NewHTTPError(http.StatusBadRequest, "The body is not a JSON ticket: "+err.Error())
+	}
+	return b, nil
+}
+
+func apiActor(c echo.Context) models.Actor { return models.ActorOf(CurrentUser(c), c.RealIP()) }
+
+// APITicketCreate creates a ticket: POST /api/v1/tickets.
+func (h *Handlers) APITicketCreate(c echo.Context) error {
+	b, err := readTicketBody(c)
+	if err != nil {
+		return err
+	}
+	var in models.TicketInput
+	b.apply(&in)
+	t, err := h.Store.CreateTicket(c.Request().Context(), apiActor(c), in)
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/tickets/"+t.Number)
+	return c.JSON(http.StatusCreated, ticketOut(t))
+}
+
+// APITicketUpdate changes the given fields of a ticket: PATCH /api/v1/tickets/:number.
+func (h *Handlers) APITicketUpdate(c echo.Context) error {
+	ctx := c.Request().Context()
+	b, err := readTicketBody(c)
+	if err != nil {
+		return err
+	}
+	cur, err := h.Store.GetTicketByNumber(ctx, c.Param("number"))
+	if err != nil {
+		return err
+	}
+	in := models.TicketInputOf(cur)
+	b.apply(&in)
+	version := cur.Version
+	if b.Version != nil {
+		version = *b.Version
+	}
+	t, err := h.Store.UpdateTicket(ctx, apiActor(c), cur.ID, version, in)
+	if err != nil {
+		return err
+	}
+	h.notify(ctx)
+	return c.JSON(http.StatusOK, ticketOut(t))
+}
+
+// APITicketShow returns a ticket: GET /api/v1/tickets/:number.
+func (h *Handlers) APITicketShow(c echo.Context) error {
+	t, err := h.Store.GetTicketByNumber(c.Request().Context(), c.Param("number"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ticketOut(t))
+}

@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/web/pages/bond"
+)
+
+// BondList lists bonds, most recently worked first.
+func (h *Handlers) BondList(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := models.BondFilter{State: models.BondState(c.QueryParam("state")), Reference: c.QueryParam("ref"),
+		WithError: c.QueryParam("errors") != "", Limit: 50}
+	if !f.State.Valid() {
+		f.State = ""
+	}
+	f.IntegrationID, _ = strconv.ParseInt(c.QueryParam("integration"), 10, 64)
+	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	rows, err := h.Store.QueryBonds(ctx, f)
+	if err != nil {
+		return err
+	}
+	v := bond.ListView{Filter: f, Rows: rows}
+	if len(rows) == f.Limit {
+		q := url.Values{}
+		for k, vals := range c.QueryParams() {
+			q[k] = vals
+		}
+		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
+		v.NextURL = "/bonds?" + q.Encode()
+	}
+	if v.Integrations, err = h.Store.ListIntegrations(ctx); err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, bond.List(h.props(c, "Bonds", "bonds"), v))
+}
+
+// BondShow is the Bond page.
+func (h *Handlers) BondShow(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	d, err := h.Store.LoadBondDetail(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, bond.Page(h.props(c, "Bond "+d.Bond.InternalReference, "bonds"), bond.PageView{D: d}))
+}

@@ -1,0 +1,28 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/web/pages/operations"
+)
+
+// OperationsShow is the home page: recent transactions, bonds worked today
+// and a card per integration.
+func (h *Handlers) OperationsShow(c echo.Context) error {
+	ov, err := h.Store.LoadOperationsView(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, operations.Page(h.props(c, "Operations", "operations"), operations.View{Ops: ov}))
+}
+
+// OperationsLive is the fragment the home page polls.
+func (h *Handlers) OperationsLive(c echo.Context) error {
+	ov, err := h.Store.LoadOperationsView(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, operations.Live(operations.View{Ops: ov}))
+}

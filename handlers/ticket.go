@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/web/components"
+	"unifi/web/layout"
+	"unifi/web/pages/ticket"
+)
+
+// TicketList is the tickets list; /tickets/process-errors shows only the
+// tickets whose bonds hold a process error.
+func (h *Handlers) TicketList(c echo.Context) error {
+	errorsOnly := strings.HasSuffix(c.Path(), "/process-errors")
+	f := models.TicketFilter{Text: c.QueryParam("q"), WithProcessErrors: errorsOnly, Limit: 50}
+	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	rows, err := h.Store.QueryTickets(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	v := ticket.ListView{Text: f.Text, ErrorsOnly: errorsOnly, Rows: rows,
+		CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
+	if len(rows) == f.Limit {
+		q := c.QueryParams()
+		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
+		v.NextURL = c.Request().URL.Path + "?" + q.Encode()
+	}
+	title := "Tickets"
+	if errorsOnly {
+		title = "Tickets with process errors"
+	}
+	return render(c, http.StatusOK, ticket.List(h.props(c, title, "tickets"), v))
+}
+
+// TicketShow is the ticket page with its "Integrations" related list.
+func (h *Handlers) TicketShow(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	d, err := h.Store.LoadTicketDetail(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	v := ticket.PageView{D: d, CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
+	return render(c, http.StatusOK, ticket.Page(h.props(c, d.Ticket.Number, "tickets"), v))
+}
+
+// TicketNew is the empty create form.
+func (h *Handlers) TicketNew(c echo.Context) error {
+	v := ticket.FormView{State: "New", Priority: "4", Urgency: "3", Impact: "3"}
+	return render(c, http.StatusOK, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+}
+
+// TicketEdit is the edit form of a ticket.
+func (h *Handlers) TicketEdit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	d, err := h.Store.LoadTicketDetail(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	t := d.Ticket
+	v := ticket.FormView{ID: t.ID, Number: t.Number, Version: t.Version, ShortDescription: t.ShortDescription,
+		Description: t.Description, State: t.State, Priority: strconv.Itoa(t.Priority), Urgency: strconv.Itoa(t.Urgency),
+		Impact: strconv.Itoa(t.Impact), AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+	return render(c, http.StatusOK, ticket.Form(h.props(c, "Edit "+t.Number, "tickets"), v))
+}
+
+// ticketForm reads the form into the view (for a re-render) and the input.
+func ticketForm(c echo.Context) (ticket.FormView, models.TicketInput, map[string]string) {
+	v := ticket.FormView{ShortDescription: c.FormValue("short_description"), Description: c.FormValue("description"),
+		State: c.FormValue("state"), Priority: c.FormValue("priority"), Urgency: c.FormValue("urgency"),
+		Impact: c.FormValue("impact"), AssignmentGroup: c.FormValue("assignment_group"), WorkNotes: c.FormValue("work_notes")}
+	v.Version, _ = strconv.Atoi(c.FormValue("version"))
+	in := models.TicketInput{ShortDescription: v.ShortDescription, Description: v.Description, State: v.State,
+		AssignmentGroup: v.AssignmentGroup, WorkNotes: v.WorkNotes}
+	bad := map[string]string{}
+	num := func(field, raw string, lo, hi int) int {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < lo || n > hi {
+			bad[field] = fmt.Sprintf("Choose a value from %d to %d.", lo, hi)
+		}
+		return n
+	}
+	in.Priority = num("priority", v.Priority, 1, 5)
+	in.Urgency = num("urgency", v.Urgency, 1, 3)
+	in.Impact = num("impact", v.Impact, 1, 3)
+	return v, in, bad
+}
+
+// TicketCreate creates a ticket (which sends it to every active integration);
+// a refused form re-renders with 422 and the reasons under the fields.
+func (h *Handlers) TicketCreate(c echo.Context) error {
+	v, in, bad := ticketForm(c)
+	if len(bad) > 0 {
+		v.Errors = bad
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+	}
+	t, err := h.Store.CreateTicket(c.Request().Context(), h.actor(c), in)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v.Errors = ve.Fields
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+	}
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, "Created "+t.Number+"."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.TicketURL(t.ID))
+}
+
+// TicketUpdate saves an edited ticket; an edit of an older version is refused
+// with 409 (someone else saved meanwhile).
+func (h *Handlers) TicketUpdate(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	v, in, bad := ticketForm(c)
+	v.ID = id
+	cur, err := h.Store.GetTicket(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	v.Number, in.ProcessID = cur.Number, cur.ProcessID
+	if len(bad) > 0 {
+		v.Errors = bad
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "Edit "+cur.Number, "tickets"), v))
+	}
+	t, err := h.Store.UpdateTicket(c.Request().Context(), h.actor(c), id, v.Version, in)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v.Errors = ve.Fields
+		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "Edit "+cur.Number, "tickets"), v))
+	}
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, "Saved "+t.Number+"."); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, components.TicketURL(t.ID))
+}

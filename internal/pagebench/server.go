@@ -1,0 +1,85 @@
+package pagebench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"time"
+
+	"unifi/handlers"
+	"unifi/internal/config"
+	"unifi/models"
+)
+
+// Section runs the page benchmark against the database in DATABASE_URL (fill
+// it first with `unifi gen --transactions 1000000`): the real app is started
+// in-process, the demo admin logs in, and each page is loaded by users
+// concurrent users for d. It prints one line per page to w and returns them.
+func Section(ctx context.Context, getenv func(string) string, users int, d time.Duration, w io.Writer) ([]string, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := models.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}()
+	if _, err := models.Migrate(ctx, db); err != nil {
+		return nil, err
+	}
+	store := models.NewStore(db, &models.StoreOpts{SecretKey: cfg.SecretKey})
+	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:8081"}); err != nil {
+		return nil, err
+	}
+	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	if err := db.WithContext(ctx).Raw("SELECT count(*) FROM transactions WHERE integration_id = ?", in.ID).Scan(&total).Error; err != nil {
+		return nil, err
+	}
+	var ids []int64
+	if err := db.WithContext(ctx).Raw("SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 2000").Scan(&ids).Error; err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		if err := db.WithContext(ctx).Raw("SELECT id FROM transactions ORDER BY id DESC LIMIT 2000").Scan(&ids).Error; err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no transactions: run `unifi gen --transactions 1000000` first")
+	}
+	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	srv := httptest.NewServer(h.Echo())
+	defer srv.Close()
+	admin := models.DemoLogins[0]
+	pages := []Page{
+		{Name: "integration", Path: func(*rand.Rand) string { return fmt.Sprintf("/integrations/%d", in.ID) }},
+		{Name: "transactions filtered (integration + Error)", Path: func(*rand.Rand) string {
+			return fmt.Sprintf("/transactions?integration=%d&state=8", in.ID)
+		}},
+		{Name: "transaction", Path: func(r *rand.Rand) string { return fmt.Sprintf("/transactions/%d", ids[r.IntN(len(ids))]) }},
+	}
+	fmt.Fprintf(w, "pages: %d transactions on integration %s, %d concurrent users, %s per page\n", total, in.Name, users, d)
+	res, err := Run(ctx, Opts{BaseURL: srv.URL, User: admin.Name, Password: admin.Password, Users: users, Duration: d, Pages: pages})
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, r := range res {
+		lines = append(lines, r.String())
+		fmt.Fprintln(w, r.String())
+	}
+	return lines, nil
+}

@@ -1,0 +1,306 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Bulk jobs run in the engine of whichever server process holds their lease
+// (bulk_jobs.lease_owner / lease_expires_at). All progress is in the
+// database, so a restart, or another process taking over after the lease
+// expires, continues where the job stopped. A job is stepped: each step
+// renews the lease, acts on the next chunk of pending items (resume: release
+// their bonds; repair and replay: replay; ignore: ignore) and brings the
+// stored done/failed counts up to date from the items' transactions.
+
+// ErrLeaseLost says the bulk job is no longer held by this process.
+var ErrLeaseLost = errors.New("bulk job lease lost")
+
+// bulkChunk is how many items a step acts on.
+const bulkChunk = 200
+
+// ClaimBulkJob claims a running bulk job that no live process holds. It
+// returns ErrNotFound when there is none.
+func (s *Store) ClaimBulkJob(ctx context.Context, owner string, lease time.Duration) (*BulkJob, error) {
+	now := s.now()
+	var jobs []BulkJob
+	err := s.db.WithContext(ctx).Raw(`UPDATE bulk_jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = now()
+		WHERE id = (SELECT id FROM bulk_jobs WHERE state = ? AND (lease_owner IS NULL OR lease_expires_at < ?)
+		            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING *`, owner, now.Add(lease), BulkRunning, now).Scan(&jobs).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim bulk job: %w", err)
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("claim bulk job: %w", ErrNotFound)
+	}
+	return &jobs[0], nil
+}
+
+// StepBulkJob advances bulk job id, held by owner, by one step and reports
+// whether it has finished. ErrLeaseLost means another process holds it now.
+func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease time.Duration) (bool, error) {
+	db := s.db.WithContext(ctx)
+	var jobs []BulkJob
+	if err := db.Raw(`UPDATE bulk_jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ?
+		RETURNING *`, s.now().Add(lease), id, owner, BulkRunning).Scan(&jobs).Error; err != nil {
+		return false, fmt.Errorf("step bulk job %d: %w", id, err)
+	}
+	if len(jobs) == 0 {
+		return true, fmt.Errorf("step bulk job %d: %w", id, ErrLeaseLost)
+	}
+	job := &jobs[0]
+	if job.Kind == BulkResume {
+		var st IntegrationState
+		if err := db.Raw("SELECT state FROM integrations WHERE id = ?", job.IntegrationID).Scan(&st).Error; err != nil {
+			return false, fmt.Errorf("step bulk job %d: %w", id, err)
+		}
+		if st != IntegrationActive {
+			return true, s.finishBulkJob(ctx, job, BulkCancelled, fmt.Sprintf("The integration is %s again; Resume it to send the rest.", st))
+		}
+	}
+	if err := s.actOnItems(ctx, job); err != nil {
+		return false, fmt.Errorf("step bulk job %d: %w", id, err)
+	}
+	left, err := s.trackItems(ctx, job)
+	if err != nil {
+		return false, fmt.Errorf("step bulk job %d: %w", id, err)
+	}
+	if left == 0 {
+		return true, s.finishBulkJob(ctx, job, BulkComplete, "")
+	}
+	return false, nil
+}
+
+func (s *Store) finishBulkJob(ctx context.Context, job *BulkJob, state BulkJobState, msg string) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE bulk_jobs SET state = ?, error = ?, finished_at = now(), updated_at = now(),
+		lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = ?`, state, msg, job.ID, BulkRunning).Error
+	if err != nil {
+		return fmt.Errorf("finish bulk job %d: %w", job.ID, err)
+	}
+	return nil
+}
+
+// bulkActor is who acts in a job: the user who started it.
+func (s *Store) bulkActor(ctx context.Context, job *BulkJob) (Actor, error) {
+	if job.StartedByID == nil {
+		return SystemActor, nil
+	}
+	u, err := s.GetUser(ctx, *job.StartedByID)
+	if err != nil {
+		return Actor{}, err
+	}
+	return ActorOf(u, "bulk job"), nil
+}
+
+type pendingItem struct {
+	TransactionID int64
+	BondID        int64
+}
+
+func (s *Store) actOnItems(ctx context.Context, job *BulkJob) error {
+	var items []pendingItem
+	err := s.db.WithContext(ctx).Raw(`SELECT it.transaction_id, t.bond_id FROM bulk_job_items it
+		JOIN transactions t ON t.id = it.transaction_id
+		WHERE it.job_id = ? AND it.state = 'pending' ORDER BY it.position LIMIT ?`, job.ID, bulkChunk).Scan(&items).Error
+	if err != nil || len(items) == 0 {
+		return err
+	}
+	if job.Kind == BulkResume {
+		return s.releaseItems(ctx, job, items)
+	}
+	actor, err := s.bulkActor(ctx, job)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			var result *Transaction
+			state := "acted"
+			if job.Kind == BulkIgnore {
+				_, err = ignoreTx(tx, actor, it.TransactionID)
+				state = "done"
+			} else {
+				result, err = replayTx(tx, actor, it.TransactionID)
+			}
+			if err != nil {
+				return err
+			}
+			cols := map[string]any{"state": state}
+			if result != nil {
+				cols["result_transaction_id"] = result.ID
+			}
+			return tx.Model(&BulkJobItem{}).Where("job_id = ? AND transaction_id = ?", job.ID, it.TransactionID).
+				Updates(cols).Error
+		})
+		var fe *ForbiddenError
+		var ce *ConflictError
+		switch {
+		case errors.As(err, &fe), errors.As(err, &ce), errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidTransition):
+			if err := s.db.WithContext(ctx).Model(&BulkJobItem{}).
+				Where("job_id = ? AND transaction_id = ?", job.ID, it.TransactionID).
+				Updates(map[string]any{"state": "failed", "error": reasonOf(err)}).Error; err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+	}
+	return nil
+}
+
+func reasonOf(err error) string {
+	var fe *ForbiddenError
+	var ce *ConflictError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Reason
+	case errors.As(err, &ce):
+		return ce.Reason
+	case errors.Is(err, ErrNotFound):
+		return "The transaction no longer exists."
+	}
+	return err.Error()
+}
+
+// releaseItems releases the bonds of a resume job's next items, in order of
+// their first item: each bond's oldest Queued transaction goes to Sending
+// and the rest follow as each one finishes.
+func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingItem) error {
+	seen := map[int64]bool{}
+	var bonds []int64
+	for _, it := range items {
+		if !seen[it.BondID] {
+			seen[it.BondID] = true
+			bonds = append(bonds, it.BondID)
+		}
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockBonds(tx, bonds); err != nil {
+			return err
+		}
+		released, err := releaseNextMany(tx, bonds)
+		if err != nil {
+			return err
+		}
+		for _, id := range released {
+			if err := logNextQueued(tx, id); err != nil {
+				return err
+			}
+		}
+		if err := tx.Exec(`UPDATE bulk_job_items it SET state = 'acted' FROM transactions t
+			WHERE it.job_id = ? AND it.state = 'pending' AND t.id = it.transaction_id AND t.bond_id IN ?`,
+			job.ID, bonds).Error; err != nil {
+			return err
+		}
+		if len(released) > 0 {
+			return notify(tx)
+		}
+		return nil
+	})
+}
+
+// trackItems moves acted items to done or failed from their transactions'
+// states, stores the counts and returns how many items are still open.
+// Delivered (Awaiting Receipt or later, Complete) or Ignored is done; Error
+// or Timed Out is failed, and so is an item held in Queued behind one.
+func (s *Store) trackItems(ctx context.Context, job *BulkJob) (int64, error) {
+	var left int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Exec(`UPDATE bulk_job_items it SET
+				state = CASE WHEN t.state IN (?, ?) THEN 'failed' ELSE 'done' END,
+				error = CASE WHEN t.state IN (?, ?) THEN t.number || ': ' || t.error ELSE '' END
+			FROM transactions t
+			WHERE it.job_id = ? AND it.state = 'acted' AND t.id = coalesce(it.result_transaction_id, it.transaction_id)
+			  AND t.state IN (?, ?, ?, ?, ?, ?)`,
+			Error, TimedOut, Error, TimedOut, job.ID,
+			AwaitingReceipt, ReceivedReceipt, Complete, Ignored, Error, TimedOut).Error
+		if err != nil {
+			return err
+		}
+		err = tx.Exec(`UPDATE bulk_job_items it SET state = 'failed',
+				error = t.number || ' is held in the queue behind ' || h.number || ', which is ' ||
+				        CASE h.state WHEN ? THEN 'Timed Out' ELSE 'Error' END
+			FROM transactions t
+			JOIN transactions h ON h.bond_id = t.bond_id AND h.direction = 'Outbound' AND h.state IN (?, ?)
+			WHERE it.job_id = ? AND it.state = 'acted' AND t.id = coalesce(it.result_transaction_id, it.transaction_id)
+			  AND t.state = ?`, TimedOut, TimedOut, Error, job.ID, Queued).Error
+		if err != nil {
+			return err
+		}
+		var c struct{ Done, Failed, Open int }
+		if err := tx.Raw(`SELECT count(*) FILTER (WHERE state = 'done') AS done,
+				count(*) FILTER (WHERE state = 'failed') AS failed,
+				count(*) FILTER (WHERE state IN ('pending', 'acted')) AS open
+			FROM bulk_job_items WHERE job_id = ?`, job.ID).Scan(&c).Error; err != nil {
+			return err
+		}
+		left = int64(c.Open)
+		return tx.Model(&BulkJob{}).Where("id = ?", job.ID).
+			Updates(map[string]any{"done": c.Done, "failed": c.Failed, "updated_at": gorm.Expr("now()")}).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("track items: %w", err)
+	}
+	if left > 0 && job.Kind == BulkResume {
+		if err := s.rekickStranded(ctx, job); err != nil {
+			return left, err
+		}
+	}
+	return left, nil
+}
+
+// rekickStranded releases bonds whose acted items wait in Queued with
+// nothing in progress ahead of them (e.g. the integration was paused and
+// resumed while they were being released).
+func (s *Store) rekickStranded(ctx context.Context, job *BulkJob) error {
+	var bonds []int64
+	err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT t.bond_id FROM bulk_job_items it
+		JOIN transactions t ON t.id = coalesce(it.result_transaction_id, it.transaction_id)
+		WHERE it.job_id = ? AND it.state = 'acted' AND t.state = ?
+		  AND NOT EXISTS (SELECT 1 FROM transactions h WHERE h.bond_id = t.bond_id AND h.direction = 'Outbound'
+		                  AND h.state IN (?, ?, ?, ?, ?))
+		LIMIT 500`, job.ID, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error).Scan(&bonds).Error
+	if err != nil || len(bonds) == 0 {
+		return err
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := lockBonds(tx, bonds); err != nil {
+			return err
+		}
+		released, err := releaseNextMany(tx, bonds)
+		if err != nil || len(released) == 0 {
+			return err
+		}
+		return notify(tx)
+	})
+}
+
+// ListBulkJobItems returns a job's items in order (for the progress dialog's
+// list of failures, pass onlyFailed).
+func (s *Store) ListBulkJobItems(ctx context.Context, jobID int64, onlyFailed bool, limit int) ([]BulkJobItem, error) {
+	q := s.db.WithContext(ctx).Where("job_id = ?", jobID)
+	if onlyFailed {
+		q = q.Where("state = 'failed'")
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var out []BulkJobItem
+	if err := q.Order("position").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list items of bulk job %d: %w", jobID, err)
+	}
+	return out, nil
+}
+
+// ReleaseBulkJob gives up this process's lease on a bulk job (at a soft
+// stop), so another process takes it over at once.
+func (s *Store) ReleaseBulkJob(ctx context.Context, owner string, id int64) {
+	s.db.WithContext(ctx).Exec(`UPDATE bulk_jobs SET lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = ? AND lease_owner = ?`, id, owner)
+}

@@ -1,0 +1,566 @@
+package models
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The operator tools of SPEC §3. Each checks the role first (403 whatever the
+// state), then, inside the database transaction and after locking what it
+// changes, the record's state (409 when it does not allow the action), applies
+// the change with a guarded update and writes an activity log entry.
+
+// PauseIntegration holds sending on an Active integration: transactions
+// created afterwards queue in creation order until Resume.
+func (s *Store) PauseIntegration(ctx context.Context, actor Actor, id int64) (*Integration, error) {
+	if err := RoleMay(actor.Role, ActionPause); err != nil {
+		return nil, err
+	}
+	var in Integration
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&in, id).Error; err != nil {
+			return notFound(err, "find integration")
+		}
+		if err := Can(actor.Role, ActionPause, in.State); err != nil {
+			return err
+		}
+		res := tx.Model(&Integration{}).Where("id = ? AND state = ?", id, IntegrationActive).
+			Updates(map[string]any{"state": IntegrationPaused, "paused_at": s.now(), "updated_at": gorm.Expr("now()")})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return &ConflictError{Reason: "This integration was changed by someone else meanwhile; reload it."}
+		}
+		before := in.State
+		if err := tx.Take(&in, id).Error; err != nil {
+			return err
+		}
+		return logActivity(tx, actor, "pause integration", "integration", in.ID, in.Name,
+			map[string]any{"state": before}, map[string]any{"state": in.State})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pause integration %d: %w", id, err)
+	}
+	return &in, nil
+}
+
+// ResumeIntegration makes a Paused integration Active and starts a resume
+// bulk job whose items are its Queued outbound transactions in creation
+// order; the engine releases them bond by bond and the job's stored progress
+// follows their delivery.
+func (s *Store) ResumeIntegration(ctx context.Context, actor Actor, id int64) (*BulkJob, error) {
+	if err := RoleMay(actor.Role, ActionResume); err != nil {
+		return nil, err
+	}
+	var job *BulkJob
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var in Integration
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&in, id).Error; err != nil {
+			return notFound(err, "find integration")
+		}
+		if err := Can(actor.Role, ActionResume, in.State); err != nil {
+			return err
+		}
+		res := tx.Model(&Integration{}).Where("id = ? AND state = ?", id, IntegrationPaused).
+			Updates(map[string]any{"state": IntegrationActive, "paused_at": nil, "updated_at": gorm.Expr("now()")})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return &ConflictError{Reason: "This integration was changed by someone else meanwhile; reload it."}
+		}
+		// A resume still running from before an earlier pause is superseded:
+		// its unfinished items are this job's items too.
+		if err := tx.Exec(`UPDATE bulk_jobs SET state = ?, finished_at = now(), updated_at = now(),
+				error = 'Superseded by a later Resume' WHERE integration_id = ? AND kind = ? AND state = ?`,
+			BulkCancelled, id, BulkResume, BulkRunning).Error; err != nil {
+			return err
+		}
+		var err error
+		job, err = createBulkJob(tx, actor, BulkResume, &in.ID, `SELECT id FROM transactions
+			WHERE integration_id = ? AND direction = 'Outbound' AND state = ? ORDER BY id`, in.ID, Queued)
+		if err != nil {
+			return err
+		}
+		if err := logActivity(tx, actor, "resume integration", "integration", in.ID, in.Name,
+			map[string]any{"state": IntegrationPaused},
+			map[string]any{"state": IntegrationActive, "bulk_job_id": job.ID, "queued": job.Total}); err != nil {
+			return err
+		}
+		return notify(tx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resume integration %d: %w", id, err)
+	}
+	return job, nil
+}
+
+// RepairIntegration starts a repair bulk job that replays every Error and
+// Timed Out outbound transaction of the integration, oldest first.
+func (s *Store) RepairIntegration(ctx context.Context, actor Actor, id int64) (*BulkJob, error) {
+	if err := RoleMay(actor.Role, ActionRepair); err != nil {
+		return nil, err
+	}
+	var job *BulkJob
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var in Integration
+		if err := tx.Clauses(clause.Locking{Strength: "SHARE"}).Take(&in, id).Error; err != nil {
+			return notFound(err, "find integration")
+		}
+		if err := Can(actor.Role, ActionRepair, in.State); err != nil {
+			return err
+		}
+		var running int64
+		if err := tx.Model(&BulkJob{}).Where("integration_id = ? AND kind = ? AND state = ?", id, BulkRepair,
+			BulkRunning).Count(&running).Error; err != nil {
+			return err
+		}
+		if running > 0 {
+			return &ConflictError{Reason: "A repair of this integration is already running; wait for it to finish."}
+		}
+		var err error
+		job, err = createBulkJob(tx, actor, BulkRepair, &in.ID, `SELECT id FROM transactions
+			WHERE integration_id = ? AND direction = 'Outbound' AND state IN (?, ?) ORDER BY id`, in.ID, Error, TimedOut)
+		if err != nil {
+			return err
+		}
+		if job.Total == 0 {
+			return &ConflictError{Reason: "This integration has no Error or Timed Out transactions to repair."}
+		}
+		if err := logActivity(tx, actor, "repair integration", "integration", in.ID, in.Name, nil,
+			map[string]any{"bulk_job_id": job.ID, "broken": job.Total}); err != nil {
+			return err
+		}
+		return notify(tx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("repair integration %d: %w", id, err)
+	}
+	return job, nil
+}
+
+// StartBulk starts a bulk replay or ignore of the given transactions, in
+// the order given. Items the actor may not act on fail one by one with the
+// reason, when the job reaches them.
+func (s *Store) StartBulk(ctx context.Context, actor Actor, kind BulkJobKind, ids []int64) (*BulkJob, error) {
+	action := ActionReplay
+	switch kind {
+	case BulkReplay:
+	case BulkIgnore:
+		action = ActionIgnore
+	default:
+		return nil, &ValidationError{Fields: map[string]string{"kind": "Choose replay or ignore."}}
+	}
+	if err := RoleMay(actor.Role, ActionBulkTransactions); err != nil {
+		return nil, err
+	}
+	if err := RoleMay(actor.Role, action); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, &ValidationError{Fields: map[string]string{"ids": "Select at least one transaction."}}
+	}
+	seen := map[int64]bool{}
+	ordered := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			ordered = append(ordered, id)
+		}
+	}
+	var job *BulkJob
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var integ []int64
+		if err := tx.Raw("SELECT DISTINCT integration_id FROM transactions WHERE id IN ?", ordered).
+			Scan(&integ).Error; err != nil {
+			return err
+		}
+		var integrationID *int64
+		if len(integ) == 1 {
+			integrationID = &integ[0]
+		}
+		var err error
+		job, err = createBulkJob(tx, actor, kind, integrationID, `SELECT t.id FROM unnest(?::bigint[]) WITH ORDINALITY AS x(id, n)
+			JOIN transactions t ON t.id = x.id ORDER BY x.n`, int64s(ordered))
+		if err != nil {
+			return err
+		}
+		if job.Total == 0 {
+			return &ValidationError{Fields: map[string]string{"ids": "None of the selected transactions exists."}}
+		}
+		if err := logActivity(tx, actor, "bulk "+string(kind), "bulk_job", job.ID, fmt.Sprintf("%d transactions", job.Total),
+			nil, map[string]any{"bulk_job_id": job.ID, "total": job.Total}); err != nil {
+			return err
+		}
+		return notify(tx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start bulk %s: %w", kind, err)
+	}
+	return job, nil
+}
+
+// int64s is a bigint[] parameter (GORM would otherwise expand a slice into a list).
+type int64s []int64
+
+// Value encodes the array literal.
+func (a int64s) Value() (driver.Value, error) {
+	parts := make([]string, len(a))
+	for i, v := range a {
+		parts[i] = fmt.Sprint(v)
+	}
+	return "{" + strings.Join(parts, ",") + "}", nil
+}
+
+// createBulkJob inserts a running job and its items from itemsSQL (a query
+// returning transaction ids in order) and sets its total.
+func createBulkJob(tx *gorm.DB, actor Actor, kind BulkJobKind, integrationID *int64, itemsSQL string, args ...any) (*BulkJob, error) {
+	job := &BulkJob{Kind: kind, IntegrationID: integrationID, State: BulkRunning}
+	if actor.UserID != 0 {
+		job.StartedByID = &actor.UserID
+	}
+	if err := tx.Omit("CreatedAt", "UpdatedAt").Clauses(clause.Returning{}).Create(job).Error; err != nil {
+		if isUniqueViolation(err) {
+			return nil, &ConflictError{Reason: fmt.Sprintf("A %s of this integration is already running.", kind)}
+		}
+		return nil, fmt.Errorf("create bulk job: %w", err)
+	}
+	res := tx.Exec(`INSERT INTO bulk_job_items (job_id, transaction_id, position)
+		SELECT ?, id, row_number() OVER () FROM (`+itemsSQL+`) items`, append([]any{job.ID}, args...)...)
+	if res.Error != nil {
+		return nil, fmt.Errorf("add items to bulk job %d: %w", job.ID, res.Error)
+	}
+	job.Total = int(res.RowsAffected)
+	if err := tx.Model(job).Update("total", job.Total).Error; err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// GetBulkJob returns the bulk job with id.
+func (s *Store) GetBulkJob(ctx context.Context, id int64) (*BulkJob, error) {
+	var j BulkJob
+	if err := s.db.WithContext(ctx).Take(&j, id).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get bulk job %d", id))
+	}
+	return &j, nil
+}
+
+// RunningBulkJob returns the integration's newest running bulk job, or
+// ErrNotFound when none runs.
+func (s *Store) RunningBulkJob(ctx context.Context, integrationID int64) (*BulkJob, error) {
+	var j BulkJob
+	err := s.db.WithContext(ctx).Where("integration_id = ? AND state = ?", integrationID, BulkRunning).
+		Order("id DESC").Take(&j).Error
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("running bulk job of integration %d", integrationID))
+	}
+	return &j, nil
+}
+
+// ReplayTransaction ignores transaction id and creates its replay: the same
+// Stage data, the number and Message ID with the next decimal suffix of the
+// root transaction (.1, .2, ...), and the original's sequence number, so it
+// takes the original's place in its bond's order.
+func (s *Store) ReplayTransaction(ctx context.Context, actor Actor, id int64) (*Transaction, error) {
+	if err := RoleMay(actor.Role, ActionReplay); err != nil {
+		return nil, err
+	}
+	var out *Transaction
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		out, err = replayTx(tx, actor, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay transaction %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// lockTransaction locks the bond of transaction id (the queue rule: the bond
+// first), then reads the transaction.
+func lockTransaction(tx *gorm.DB, id int64) (*Transaction, error) {
+	var bondID int64
+	if err := tx.Raw("SELECT bond_id FROM transactions WHERE id = ?", id).Scan(&bondID).Error; err != nil {
+		return nil, err
+	}
+	if bondID == 0 {
+		return nil, fmt.Errorf("find transaction: %w", ErrNotFound)
+	}
+	if err := lockBond(tx, bondID); err != nil {
+		return nil, err
+	}
+	var t Transaction
+	if err := tx.Take(&t, id).Error; err != nil {
+		return nil, notFound(err, "find transaction")
+	}
+	return &t, nil
+}
+
+func replayTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
+	orig, err := lockTransaction(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := Can(actor.Role, ActionReplay, orig.State); err != nil {
+		return nil, err
+	}
+	if orig.Direction != Outbound {
+		return nil, &ConflictError{Reason: "Only outbound transactions can be replayed here; an inbound message is replayed by the system that sent it."}
+	}
+	if _, err := transition(tx, orig.ID, orig.State, EventReplay, nil); err != nil {
+		return nil, err
+	}
+	if err := cancelPendingRequests(tx, orig.ID); err != nil {
+		return nil, err
+	}
+	// The root of the lineage keeps the count, so a replay of a replay
+	// continues it: MSG1.1 replayed gives MSG1.2.
+	rootID := orig.ID
+	for cur := orig; cur.ReplayOfID != nil; {
+		var parent Transaction
+		if err := tx.Select("id", "replay_of_id").Take(&parent, *cur.ReplayOfID).Error; err != nil {
+			return nil, fmt.Errorf("find replayed transaction: %w", err)
+		}
+		rootID, cur = parent.ID, &parent
+	}
+	var root struct {
+		Number, MessageIdent string
+		ReplayCount          int
+	}
+	if err := tx.Raw(`UPDATE transactions SET replay_count = replay_count + 1 WHERE id = ?
+		RETURNING number, message_ident, replay_count`, rootID).Scan(&root).Error; err != nil {
+		return nil, fmt.Errorf("count replays: %w", err)
+	}
+	var stage Stage
+	if err := tx.Where("transaction_id = ?", orig.ID).Take(&stage).Error; err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, fmt.Errorf("load stage: %w", err)
+	}
+	var in Integration
+	if err := tx.Select("id", "state", "attach_logs").Take(&in, orig.IntegrationID).Error; err != nil {
+		return nil, err
+	}
+	origID := orig.ID
+	nt, err := insertOutbound(tx, newOutbound{IntegrationID: orig.IntegrationID, IntegrationState: in.State,
+		BondID: orig.BondID, MessageID: orig.MessageID, TicketID: orig.TicketID, Data: stage.Data.V,
+		Number:       fmt.Sprintf("%s.%d", root.Number, root.ReplayCount),
+		MessageIdent: fmt.Sprintf("%s.%d", root.MessageIdent, root.ReplayCount),
+		Seq:          orig.Seq, ReplayOfID: &origID})
+	if err != nil {
+		return nil, err
+	}
+	// Later transactions may be Queued on the bond with nothing in progress
+	// (the original was the head): the replay, holding the original's
+	// sequence number, is first in line.
+	if nt.State == Queued {
+		next, err := releaseNext(tx, orig.BondID)
+		if err != nil {
+			return nil, err
+		}
+		if next == nt.ID {
+			nt.State = Sending
+		} else if next != 0 {
+			if err := logNextQueued(tx, next); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if in.AttachLogs {
+		if err := addLog(tx, nt.ID, LogMessageSend, "info", fmt.Sprintf("%s replays %s (by %s), %s",
+			nt.Number, orig.Number, actor.Name, nt.State)); err != nil {
+			return nil, err
+		}
+	}
+	if err := logActivity(tx, actor, "replay transaction", "transaction", orig.ID, orig.Number,
+		map[string]any{"state": orig.State.String()},
+		map[string]any{"state": Ignored.String(), "replay_id": nt.ID, "replay_number": nt.Number}); err != nil {
+		return nil, err
+	}
+	if nt.State == Sending {
+		if err := notify(tx); err != nil {
+			return nil, err
+		}
+	}
+	return nt, nil
+}
+
+// IgnoreTransaction moves transaction id to Ignored; its bond's queue proceeds.
+func (s *Store) IgnoreTransaction(ctx context.Context, actor Actor, id int64) (*Transaction, error) {
+	if err := RoleMay(actor.Role, ActionIgnore); err != nil {
+		return nil, err
+	}
+	var out *Transaction
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		out, err = ignoreTx(tx, actor, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ignore transaction %d: %w", id, err)
+	}
+	return out, nil
+}
+
+func ignoreTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
+	t, err := lockTransaction(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := Can(actor.Role, ActionIgnore, t.State); err != nil {
+		return nil, err
+	}
+	before := t.State
+	if _, err := transition(tx, t.ID, t.State, EventIgnore, nil); err != nil {
+		return nil, err
+	}
+	if err := cancelPendingRequests(tx, t.ID); err != nil {
+		return nil, err
+	}
+	if t.Direction == Outbound {
+		next, err := releaseNext(tx, t.BondID)
+		if err != nil {
+			return nil, err
+		}
+		if next != 0 {
+			if err := logNextQueued(tx, next); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := logActivity(tx, actor, "ignore transaction", "transaction", t.ID, t.Number,
+		map[string]any{"state": before.String()}, map[string]any{"state": Ignored.String()}); err != nil {
+		return nil, err
+	}
+	if err := tx.Take(t, id).Error; err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// logNextQueued writes "transaction next queued" on a released transaction
+// when its integration attaches logs.
+func logNextQueued(tx *gorm.DB, id int64) error {
+	return tx.Exec(`INSERT INTO transaction_logs (transaction_id, kind, level, line)
+		SELECT t.id, ?, 'info', t.number || ' is next on its bond: Queued -> Sending'
+		FROM transactions t JOIN integrations i ON i.id = t.integration_id WHERE t.id = ? AND i.attach_logs`,
+		LogTransactionQueued, id).Error
+}
+
+// cancelPendingRequests cancels the retries a transaction was waiting for.
+func cancelPendingRequests(tx *gorm.DB, transactionID int64) error {
+	return tx.Exec(`UPDATE http_requests SET state = ?, send_after = NULL, updated_at = now()
+		WHERE transaction_id = ? AND state IN (?, ?)`, RequestCancelled, transactionID, RequestPending, RequestReady).Error
+}
+
+// ReplayHTTPRequest re-sends an outbound HTTP Request as a new record: the
+// new record starts Ready and the engine sends it with the active
+// connection's current credentials. It does not move the transaction.
+func (s *Store) ReplayHTTPRequest(ctx context.Context, actor Actor, id int64) (*HTTPRequest, error) {
+	if err := RoleMay(actor.Role, ActionReplayRequest); err != nil {
+		return nil, err
+	}
+	var out *HTTPRequest
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var orig HTTPRequest
+		if err := tx.Take(&orig, id).Error; err != nil {
+			return notFound(err, "find http request")
+		}
+		if err := Can(actor.Role, ActionReplayRequest, orig.State); err != nil {
+			return err
+		}
+		if orig.Direction != Outbound || orig.IntegrationID == nil {
+			return &ConflictError{Reason: "Only outbound requests can be replayed; an inbound request is re-sent by the system that made it."}
+		}
+		origID := orig.ID
+		out = &HTTPRequest{TransactionID: orig.TransactionID, IntegrationID: orig.IntegrationID, Direction: Outbound,
+			State: RequestReady, Attempt: orig.Attempt, Method: orig.Method, URL: orig.URL,
+			RequestHeaders: orig.RequestHeaders, RequestBody: orig.RequestBody, ReplayOfID: &origID,
+			ResponseHeaders: JSON[map[string]string]{V: map[string]string{}}}
+		if err := tx.Omit("CreatedAt", "UpdatedAt").Clauses(clause.Returning{}).Create(out).Error; err != nil {
+			return err
+		}
+		if err := logActivity(tx, actor, "replay http request", "http_request", orig.ID, fmt.Sprintf("%s %s", orig.Method, orig.URL),
+			nil, map[string]any{"replay_id": out.ID}); err != nil {
+			return err
+		}
+		return notify(tx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay http request %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// GetHTTPRequest returns the HTTP request with id.
+func (s *Store) GetHTTPRequest(ctx context.Context, id int64) (*HTTPRequest, error) {
+	var r HTTPRequest
+	if err := s.db.WithContext(ctx).Take(&r, id).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get http request %d", id))
+	}
+	return &r, nil
+}
+
+// GetTransaction returns the transaction with id.
+func (s *Store) GetTransaction(ctx context.Context, id int64) (*Transaction, error) {
+	var t Transaction
+	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get transaction %d", id))
+	}
+	return &t, nil
+}
+
+// SendReadyRequests sends replayed HTTP Requests waiting in Ready, one at a
+// time, through send (the engine's HTTP client), and stores what came back.
+// The row stays locked while it is sent, so only one process sends it; when
+// the process dies the lock goes and another one sends it. It returns how
+// many it sent.
+func (s *Store) SendReadyRequests(ctx context.Context, send func(ctx context.Context, req *HTTPRequest, conn *Connection, in *Integration) HTTPRequest) (int, error) {
+	n := 0
+	for {
+		sent := false
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var req HTTPRequest
+			err := tx.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"}).
+				Where("state = ? AND direction = ?", RequestReady, Outbound).Order("id").Take(&req).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var conn Connection
+			var in Integration
+			if err := tx.Where("integration_id = ? AND active", req.IntegrationID).Take(&conn).Error; err != nil {
+				return tx.Model(&req).Updates(map[string]any{"state": RequestError,
+					"error": "The integration has no active connection to send it with.", "updated_at": gorm.Expr("now()")}).Error
+			}
+			if err := tx.Take(&in, *req.IntegrationID).Error; err != nil {
+				return err
+			}
+			if err := s.openSecret(&conn); err != nil {
+				return err
+			}
+			got := send(ctx, &req, &conn, &in)
+			sent = true
+			return tx.Model(&HTTPRequest{}).Where("id = ?", req.ID).Updates(map[string]any{"state": got.State,
+				"url": got.URL, "request_headers": got.RequestHeaders, "response_status": got.ResponseStatus,
+				"response_headers": got.ResponseHeaders, "response_body": got.ResponseBody,
+				"duration_ms": got.DurationMS, "error": got.Error, "updated_at": gorm.Expr("now()")}).Error
+		})
+		if err != nil {
+			return n, fmt.Errorf("send replayed requests: %w", err)
+		}
+		if !sent {
+			return n, nil
+		}
+		n++
+	}
+}

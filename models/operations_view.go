@@ -1,0 +1,154 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// IntegrationCard is one integration's figures on the operations view.
+type IntegrationCard struct {
+	Integration     Integration
+	QueueDepth      int64
+	OldestQueuedAt  *time.Time
+	ErrorsLastHour  int64
+	BrokenNow       int64 // transactions in Error or Timed Out
+	RunningBulkJob  *BulkJob
+	ActiveConnected bool
+}
+
+// OperationsView is the home page: what moved recently and where it is stuck.
+type OperationsView struct {
+	Cards           []IntegrationCard
+	Recent          []TransactionRow // the last transactions processed (finished)
+	BondsToday      []BondRow        // bonds worked today, newest first
+	BondsTodayCount int64
+	At              time.Time
+}
+
+// LoadOperationsView reads the operations view. Every query walks an index,
+// so it stays fast at millions of transactions.
+func (s *Store) LoadOperationsView(ctx context.Context) (*OperationsView, error) {
+	db := s.db.WithContext(ctx)
+	v := &OperationsView{At: s.now()}
+	ins, err := s.ListIntegrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range ins {
+		c := IntegrationCard{Integration: in}
+		counts, err := s.CountTransactionsByState(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, sc := range counts {
+			switch sc.State {
+			case Queued:
+				c.QueueDepth = sc.Count
+			case Error, TimedOut:
+				c.BrokenNow += sc.Count
+			}
+		}
+		var oldest []time.Time
+		if err := db.Raw(`SELECT created_at FROM transactions WHERE integration_id = ? AND state = ?
+			ORDER BY created_at, id LIMIT 1`, in.ID, Queued).Scan(&oldest).Error; err != nil {
+			return nil, fmt.Errorf("oldest queued of integration %d: %w", in.ID, err)
+		}
+		if len(oldest) == 1 {
+			c.OldestQueuedAt = &oldest[0]
+		}
+		since := v.At.Add(-time.Hour)
+		if err := db.Raw(`SELECT
+				(SELECT count(*) FROM transaction_state_changes WHERE integration_id = @id AND to_state IN (7, 8) AND changed_at >= @since)
+			  + (SELECT count(*) FROM transaction_state_changes_recent WHERE integration_id = @id AND to_state IN (7, 8) AND changed_at >= @since)`,
+			map[string]any{"id": in.ID, "since": since}).Scan(&c.ErrorsLastHour).Error; err != nil {
+			return nil, fmt.Errorf("errors of integration %d: %w", in.ID, err)
+		}
+		var jobs []BulkJob
+		if err := db.Where("integration_id = ? AND state = ?", in.ID, BulkRunning).Order("id DESC").Limit(1).
+			Find(&jobs).Error; err != nil {
+			return nil, fmt.Errorf("bulk job of integration %d: %w", in.ID, err)
+		}
+		if len(jobs) == 1 {
+			c.RunningBulkJob = &jobs[0]
+		}
+		var active int64
+		if err := db.Raw("SELECT count(*) FROM connections WHERE integration_id = ? AND active", in.ID).
+			Scan(&active).Error; err != nil {
+			return nil, fmt.Errorf("connection of integration %d: %w", in.ID, err)
+		}
+		c.ActiveConnected = active > 0
+		v.Cards = append(v.Cards, c)
+	}
+	var recent []Transaction
+	if err := db.Where("finished_at IS NOT NULL").Order("finished_at DESC, id DESC").Limit(20).Find(&recent).Error; err != nil {
+		return nil, fmt.Errorf("recent transactions: %w", err)
+	}
+	if v.Recent, err = s.transactionRows(ctx, recent); err != nil {
+		return nil, err
+	}
+	y, m, d := v.At.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())
+	if err := db.Raw("SELECT count(*) FROM bonds WHERE updated_at >= ?", today).Scan(&v.BondsTodayCount).Error; err != nil {
+		return nil, fmt.Errorf("bonds today: %w", err)
+	}
+	err = db.Table("bonds b").Select("b.*, i.name AS integration_name, tk.number AS ticket_number").
+		Joins("JOIN integrations i ON i.id = b.integration_id").
+		Joins("JOIN tickets tk ON tk.id = b.ticket_id").
+		Where("b.updated_at >= ?", today).Order("b.updated_at DESC, b.id DESC").Limit(20).Scan(&v.BondsToday).Error
+	if err != nil {
+		return nil, fmt.Errorf("bonds today: %w", err)
+	}
+	if err := s.fillBondStatus(ctx, v.BondsToday); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// LatestBulkJob returns the integration's newest resume or repair job, running
+// or not (ErrNotFound when there is none). The progress dialog reads it.
+func (s *Store) LatestBulkJob(ctx context.Context, integrationID int64) (*BulkJob, error) {
+	var j BulkJob
+	err := s.db.WithContext(ctx).Where("integration_id = ? AND kind IN ?", integrationID,
+		[]BulkJobKind{BulkResume, BulkRepair}).Order("id DESC").Take(&j).Error
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("latest bulk job of integration %d", integrationID))
+	}
+	return &j, nil
+}
+
+// BulkJobFailure is one item a bulk job could not do.
+type BulkJobFailure struct {
+	TransactionID int64
+	Number        string
+	Error         string
+}
+
+// BulkJobFailures lists what failed in a bulk job (at most limit).
+func (s *Store) BulkJobFailures(ctx context.Context, jobID int64, limit int) ([]BulkJobFailure, error) {
+	var out []BulkJobFailure
+	err := s.db.WithContext(ctx).Raw(`SELECT t.id AS transaction_id, t.number, i.error FROM bulk_job_items i
+		JOIN transactions t ON t.id = coalesce(i.result_transaction_id, i.transaction_id)
+		WHERE i.job_id = ? AND i.state = 'failed' ORDER BY i.position LIMIT ?`, jobID, limit).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("failures of bulk job %d: %w", jobID, err)
+	}
+	return out, nil
+}
+
+// LoadBulkJobProgress reads a bulk job and, once it has ended, what failed.
+// The progress dialog calls it every half second: it is two indexed reads.
+func (s *Store) LoadBulkJobProgress(ctx context.Context, id int64, maxFailures int) (*BulkJob, []BulkJobFailure, error) {
+	var j BulkJob
+	if err := s.db.WithContext(ctx).Take(&j, id).Error; err != nil {
+		return nil, nil, notFound(err, fmt.Sprintf("get bulk job %d", id))
+	}
+	if j.State == BulkRunning || j.Failed == 0 {
+		return &j, nil, nil
+	}
+	f, err := s.BulkJobFailures(ctx, id, maxFailures)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &j, f, nil
+}

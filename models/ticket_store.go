@@ -1,0 +1,351 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// TicketInput is what a person gives when creating or editing a ticket.
+type TicketInput struct {
+	ProcessID        int64 // 0: the first process (Incident)
+	ShortDescription string
+	Description      string
+	State            string // "" means New on create
+	Priority         int    // 0 means the default (4) on create
+	Urgency          int    // 0 means the default (3) on create
+	Impact           int    // 0 means the default (3) on create
+	AssignmentGroup  string
+	WorkNotes        string
+}
+
+// TicketInputOf returns the input that leaves t as it is; callers change
+// fields of it for a partial update.
+func TicketInputOf(t *Ticket) TicketInput {
+	return TicketInput{ProcessID: t.ProcessID, ShortDescription: t.ShortDescription, Description: t.Description,
+		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
+		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+}
+
+func (in *TicketInput) normalize() {
+	in.ShortDescription = strings.TrimSpace(in.ShortDescription)
+	in.AssignmentGroup = strings.TrimSpace(in.AssignmentGroup)
+	if in.State == "" {
+		in.State = "New"
+	}
+	if in.Priority == 0 {
+		in.Priority = 4
+	}
+	if in.Urgency == 0 {
+		in.Urgency = 3
+	}
+	if in.Impact == 0 {
+		in.Impact = 3
+	}
+}
+
+func (in TicketInput) validate() error {
+	v := &ValidationError{}
+	switch n := utf8.RuneCountInString(in.ShortDescription); {
+	case n == 0:
+		v.Add("short_description", "Give a short description of the incident.")
+	case n > 160:
+		v.Add("short_description", fmt.Sprintf("Keep the short description to 160 characters (it has %d).", n))
+	}
+	if utf8.RuneCountInString(in.Description) > 32000 {
+		v.Add("description", "Keep the description to 32,000 characters.")
+	}
+	if utf8.RuneCountInString(in.WorkNotes) > 32000 {
+		v.Add("work_notes", "Keep the work notes to 32,000 characters.")
+	}
+	if utf8.RuneCountInString(in.AssignmentGroup) > 100 {
+		v.Add("assignment_group", "Keep the assignment group to 100 characters.")
+	}
+	validState := false
+	for _, s := range TicketStates {
+		if in.State == s {
+			validState = true
+		}
+	}
+	if !validState {
+		v.Add("state", fmt.Sprintf("Choose one of %s (got %q).", strings.Join(TicketStates, ", "), in.State))
+	}
+	if in.Priority < 1 || in.Priority > 5 {
+		v.Add("priority", "Choose a priority from 1 (Critical) to 5 (Planning).")
+	}
+	if in.Urgency < 1 || in.Urgency > 3 {
+		v.Add("urgency", "Choose an urgency from 1 (High) to 3 (Low).")
+	}
+	if in.Impact < 1 || in.Impact > 3 {
+		v.Add("impact", "Choose an impact from 1 (High) to 3 (Low).")
+	}
+	return v.Err()
+}
+
+func (in TicketInput) apply(t *Ticket) {
+	t.ShortDescription, t.Description, t.State = in.ShortDescription, in.Description, in.State
+	t.Priority, t.Urgency, t.Impact = in.Priority, in.Urgency, in.Impact
+	t.AssignmentGroup, t.WorkNotes = in.AssignmentGroup, in.WorkNotes
+}
+
+func ticketSnapshot(t *Ticket) map[string]any {
+	return map[string]any{"short_description": t.ShortDescription, "state": t.State, "priority": t.Priority,
+		"urgency": t.Urgency, "impact": t.Impact, "assignment_group": t.AssignmentGroup, "version": t.Version}
+}
+
+// CreateTicket creates a ticket and, in the same database transaction, the
+// outbound transactions its creation triggers.
+func (s *Store) CreateTicket(ctx context.Context, actor Actor, in TicketInput) (*Ticket, error) {
+	if err := RoleMay(actor.Role, ActionWorkTickets); err != nil {
+		return nil, err
+	}
+	in.normalize()
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	t := &Ticket{Version: 1}
+	in.apply(t)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var p Process
+		q := tx.Order("id")
+		if in.ProcessID != 0 {
+			q = q.Where("id = ?", in.ProcessID)
+		}
+		if err := q.Take(&p).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return &ValidationError{Fields: map[string]string{"process": "There is no such process; an admin must set one up first."}}
+			}
+			return err
+		}
+		var n int64
+		if err := tx.Raw("SELECT nextval('ticket_number_seq')").Scan(&n).Error; err != nil {
+			return err
+		}
+		t.ProcessID, t.Number = p.ID, fmt.Sprintf("%s%07d", p.NumberPrefix, n)
+		if actor.UserID != 0 {
+			t.CreatedByID = &actor.UserID
+		}
+		if err := tx.Create(t).Error; err != nil {
+			return err
+		}
+		if err := s.enqueueOutbound(tx, t, TriggerCreate); err != nil {
+			return err
+		}
+		return logActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create ticket: %w", err)
+	}
+	return t, nil
+}
+
+// UpdateTicket changes ticket id when it is still at version (optimistic
+// locking) and, in the same database transaction, creates the outbound
+// transactions the change triggers: "resolve" when it moves to Resolved,
+// "update" otherwise.
+func (s *Store) UpdateTicket(ctx context.Context, actor Actor, id int64, version int, in TicketInput) (*Ticket, error) {
+	if err := RoleMay(actor.Role, ActionWorkTickets); err != nil {
+		return nil, err
+	}
+	in.normalize()
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	var t Ticket
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&t, id).Error; err != nil {
+			return notFound(err, "find ticket")
+		}
+		if t.Version != version {
+			return &ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
+		}
+		before := ticketSnapshot(&t)
+		trigger := TriggerUpdate
+		if in.State == "Resolved" && t.State != "Resolved" {
+			trigger = TriggerResolve
+		}
+		in.apply(&t)
+		t.Version++
+		res := tx.Model(&Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
+			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
+			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
+			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "version": t.Version,
+			"updated_at": gorm.Expr("now()"),
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return &ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
+		}
+		if err := s.enqueueOutbound(tx, &t, trigger); err != nil {
+			return err
+		}
+		return logActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update ticket %d: %w", id, err)
+	}
+	return &t, nil
+}
+
+// GetTicket returns the ticket with id.
+func (s *Store) GetTicket(ctx context.Context, id int64) (*Ticket, error) {
+	var t Ticket
+	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get ticket %d", id))
+	}
+	return &t, nil
+}
+
+// GetTicketByNumber returns the ticket numbered number (INC0000001).
+func (s *Store) GetTicketByNumber(ctx context.Context, number string) (*Ticket, error) {
+	var t Ticket
+	if err := s.db.WithContext(ctx).Where("number = ?", number).Take(&t).Error; err != nil {
+		return nil, notFound(err, fmt.Sprintf("get ticket %s", number))
+	}
+	return &t, nil
+}
+
+// outboundTarget is one outbound message a ticket change sends.
+type outboundTarget struct {
+	IntegrationID    int64
+	IntegrationState IntegrationState
+	AttachLogs       bool
+	MessageID        int64
+	MessageName      string
+}
+
+// enqueueOutbound creates, for every Active or Paused integration of the
+// ticket's process that has an active connection, one transaction per
+// outbound message whose trigger matches, on the ticket's bond (created
+// Pending when missing). It runs inside the ticket change's transaction.
+func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
+	var targets []outboundTarget
+	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
+			m.id AS message_id, m.name AS message_name
+		FROM integrations i
+		JOIN messages m ON m.integration_id = i.id
+		WHERE i.process_id = ? AND i.state IN (?, ?)
+		  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active)
+		  AND m.direction IN (?, ?) AND m.trigger = ?
+		ORDER BY i.id, m.id`,
+		t.ProcessID, IntegrationActive, IntegrationPaused, Outbound, Bidirectional, trigger).Scan(&targets).Error
+	if err != nil {
+		return fmt.Errorf("find outbound messages: %w", err)
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	wake := false
+	for _, tg := range targets {
+		bondID, err := findOrCreateBond(tx, tg.IntegrationID, t)
+		if err != nil {
+			return err
+		}
+		var fields []Field
+		if err := tx.Where("message_id = ?", tg.MessageID).Order("position, id").Find(&fields).Error; err != nil {
+			return fmt.Errorf("load fields of message %d: %w", tg.MessageID, err)
+		}
+		tr, err := insertOutbound(tx, newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, fields)})
+		if err != nil {
+			return err
+		}
+		if tg.AttachLogs {
+			line := fmt.Sprintf("%s %s created for %s (%s trigger), %s", tg.MessageName, tr.MessageIdent, t.Number,
+				trigger, tr.State)
+			if err := addLog(tx, tr.ID, LogMessageSend, "info", line); err != nil {
+				return err
+			}
+		}
+		wake = wake || tr.State == Sending
+	}
+	if wake {
+		return notify(tx)
+	}
+	return nil
+}
+
+// findOrCreateBond returns the id of the ticket's bond on the integration,
+// creating it Pending (owned by us, internal reference = ticket number) when
+// missing, and locks it.
+func findOrCreateBond(tx *gorm.DB, integrationID int64, t *Ticket) (int64, error) {
+	err := tx.Exec(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner)
+		VALUES (?, ?, ?, ?, true) ON CONFLICT (integration_id, ticket_id) DO NOTHING`,
+		integrationID, t.ID, t.Number, BondPending).Error
+	if err != nil {
+		return 0, fmt.Errorf("create bond of %s: %w", t.Number, err)
+	}
+	var id int64
+	err = tx.Raw(`SELECT id FROM bonds WHERE integration_id = ? AND ticket_id = ? FOR UPDATE`,
+		integrationID, t.ID).Scan(&id).Error
+	if err != nil {
+		return 0, fmt.Errorf("lock bond of %s: %w", t.Number, err)
+	}
+	return id, nil
+}
+
+// newOutbound describes an outbound transaction to create.
+type newOutbound struct {
+	IntegrationID    int64
+	IntegrationState IntegrationState
+	BondID           int64
+	MessageID        int64
+	TicketID         int64
+	Data             map[string]any
+	// Replays: the number, Message ID and sequence are given, not drawn.
+	Number, MessageIdent string
+	Seq                  int64
+	ReplayOfID           *int64
+}
+
+// insertOutbound creates an outbound transaction and its Stage. The bond
+// must be locked. The start state is Sending or Queued (outboundStartState).
+func insertOutbound(tx *gorm.DB, n newOutbound) (*Transaction, error) {
+	state, err := outboundStartState(tx, n.BondID, n.IntegrationState)
+	if err != nil {
+		return nil, err
+	}
+	tr := &Transaction{Number: n.Number, MessageIdent: n.MessageIdent, IntegrationID: n.IntegrationID,
+		BondID: n.BondID, MessageID: n.MessageID, TicketID: n.TicketID, TableName: "incident",
+		Direction: Outbound, State: state, Seq: n.Seq, ReplayOfID: n.ReplayOfID}
+	if tr.Number == "" {
+		var nums struct{ T, M int64 }
+		if err := tx.Raw(`SELECT nextval('transaction_number_seq') AS t, nextval('message_number_seq') AS m`).
+			Scan(&nums).Error; err != nil {
+			return nil, fmt.Errorf("number transaction: %w", err)
+		}
+		tr.Number, tr.MessageIdent = fmt.Sprintf("TRN%07d", nums.T), fmt.Sprintf("MSG%07d", nums.M)
+	}
+	if tr.Seq == 0 {
+		if tr.Seq, err = nextSeq(tx, n.BondID); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Omit("NextAttemptAt", "CreatedAt", "UpdatedAt").Clauses(clause.Returning{}).Create(tr).Error; err != nil {
+		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)
+	}
+	data := n.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	if err := tx.Create(&Stage{TransactionID: tr.ID, Data: JSON[map[string]any]{V: data}}).Error; err != nil {
+		return nil, fmt.Errorf("stage transaction %s: %w", tr.Number, err)
+	}
+	return tr, nil
+}
+
+// addLog writes one transaction log line.
+func addLog(tx *gorm.DB, transactionID int64, kind LogKind, level, line string) error {
+	err := tx.Create(&TransactionLog{TransactionID: transactionID, Kind: kind, Level: level, Line: line}).Error
+	if err != nil {
+		return fmt.Errorf("log transaction %d: %w", transactionID, err)
+	}
+	return nil
+}

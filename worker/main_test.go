@@ -1,0 +1,159 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"unifi/internal/fakeremote"
+	"unifi/internal/testdb"
+	"unifi/models"
+	"unifi/models/modelstest"
+	"unifi/worker"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// testBundle is one test's world: a database, a clock, a fake remote and an
+// integration pointing at it.
+type testBundle struct {
+	ctx    context.Context
+	dbURL  string
+	db     *gorm.DB
+	clock  *modelstest.Clock
+	store  *models.Store
+	remote *fakeremote.Remote
+	url    string
+	fx     *modelstest.Fixture
+}
+
+func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	url := testdb.URL(t)
+	db, err := models.Open(ctx, url, 20)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	remote := fakeremote.New()
+	srv := httptest.NewServer(remote)
+	t.Cleanup(srv.Close)
+	if o == nil {
+		o = &modelstest.IntegrationOpts{}
+	}
+	if o.EndpointURL == "" {
+		o.EndpointURL = srv.URL + "/in"
+	}
+	clock := &modelstest.Clock{}
+	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: models.NewStore(db, &models.StoreOpts{NowFunc: clock.Now}),
+		remote: remote, url: srv.URL}
+	b.fx = modelstest.Integration(ctx, t, db, o)
+	return b
+}
+
+// pool starts an engine on the bundle's database; it is stopped at cleanup.
+func (b *testBundle) pool(t *testing.T, name string, workers int) *worker.Pool {
+	t.Helper()
+	p := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: name, Workers: workers, Batch: 20,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError})),
+		Lease:  5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
+	require.NoError(t, p.Start(b.ctx))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return p
+}
+
+func (b *testBundle) createTicket(t *testing.T, short string) *models.Ticket {
+	t.Helper()
+	tk, err := b.store.CreateTicket(b.ctx, b.fx.Analyst, models.TicketInput{ShortDescription: short})
+	require.NoError(t, err)
+	return tk
+}
+
+func (b *testBundle) updateTicket(t *testing.T, tk *models.Ticket, notes string) *models.Ticket {
+	t.Helper()
+	in := models.TicketInputOf(tk)
+	in.WorkNotes = notes
+	out, err := b.store.UpdateTicket(b.ctx, b.fx.Analyst, tk.ID, tk.Version, in)
+	require.NoError(t, err)
+	return out
+}
+
+// states counts the integration's transactions by state.
+func (b *testBundle) states(t *testing.T) map[models.TransportState]int64 {
+	t.Helper()
+	cs, err := b.store.CountTransactionsByState(b.ctx, b.fx.Integration.ID)
+	require.NoError(t, err)
+	out := map[models.TransportState]int64{}
+	for _, c := range cs {
+		if c.Count > 0 {
+			out[c.State] = c.Count
+		}
+	}
+	return out
+}
+
+// waitStates waits until the integration's transactions are in exactly want.
+func (b *testBundle) waitStates(t *testing.T, timeout time.Duration, want map[models.TransportState]int64) {
+	t.Helper()
+	var got map[models.TransportState]int64
+	ok := assertEventually(timeout, func() bool {
+		got = b.states(t)
+		return fmt.Sprint(got) == fmt.Sprint(want)
+	})
+	require.True(t, ok, "transaction states: want %v, got %v", want, got)
+}
+
+func (b *testBundle) tx(t *testing.T, id int64) *models.Transaction {
+	t.Helper()
+	tr, err := b.store.GetTransaction(b.ctx, id)
+	require.NoError(t, err)
+	return tr
+}
+
+// bondTransactions returns a ticket's transactions on the fixture's bond in queue order.
+func (b *testBundle) bondTransactions(t *testing.T, ticketID int64) []models.Transaction {
+	t.Helper()
+	var out []models.Transaction
+	require.NoError(t, b.db.Where("ticket_id = ? AND integration_id = ?", ticketID, b.fx.Integration.ID).
+		Order("seq, id").Find(&out).Error)
+	return out
+}
+
+func (b *testBundle) requests(t *testing.T, transactionID int64) []models.HTTPRequest {
+	t.Helper()
+	var out []models.HTTPRequest
+	require.NoError(t, b.db.Where("transaction_id = ?", transactionID).Order("id").Find(&out).Error)
+	return out
+}
+
+// testWriter sends log lines to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// assertEventually polls cond every 10 ms until it holds or timeout passes.
+func assertEventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,238 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"unifi/models"
+	"unifi/models/modelstest"
+	"unifi/worker"
+)
+
+// checkDelivery asserts what the remote saw: every message once, and per
+// bond exactly the bond's transactions in queue order (Ignored excluded).
+func (b *testBundle) checkDelivery(t *testing.T, tickets []*models.Ticket) {
+	t.Helper()
+	require.Empty(t, b.remote.Duplicates(), "no message applied twice")
+	require.Empty(t, b.remote.OrderViolations())
+	for _, tk := range tickets {
+		var want []string
+		for _, tr := range b.bondTransactions(t, tk.ID) {
+			if tr.State != models.Ignored {
+				want = append(want, tr.MessageIdent)
+			}
+		}
+		var got []string
+		for _, a := range b.remote.Arrivals(tk.Number) {
+			got = append(got, a.SourceID)
+		}
+		require.Equal(t, want, got, "arrivals of %s", tk.Number)
+	}
+}
+
+// TestOrder updates hundreds of tickets concurrently while two engines on
+// one database, with several workers each, deliver to a remote that fails
+// at random: per bond everything arrives once and in creation order.
+func TestOrder(t *testing.T) {
+	t.Parallel()
+	const tickets, updates, writers = 300, 5, 6
+	b := setup(t, &modelstest.IntegrationOpts{RetryLimit: modelstest.Ptr(100)})
+	b.remote.SetFail(func(*models.Envelope, int) (int, http.Header) {
+		if rand.IntN(5) == 0 {
+			return http.StatusInternalServerError, nil
+		}
+		return 0, nil
+	})
+	b.pool(t, "engine-1", 3)
+	b.pool(t, "engine-2", 3)
+
+	all := make([]*models.Ticket, tickets)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []*models.Ticket
+			for i := w; i < tickets; i += writers {
+				tk, err := b.store.CreateTicket(b.ctx, b.fx.Analyst, models.TicketInput{ShortDescription: fmt.Sprintf("ticket %d", i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				all[i] = tk
+				mine = append(mine, tk)
+			}
+			for u := range updates {
+				for j, tk := range mine {
+					in := models.TicketInputOf(tk)
+					in.WorkNotes = fmt.Sprintf("update %d", u)
+					tk, err := b.store.UpdateTicket(b.ctx, b.fx.Analyst, tk.ID, tk.Version, in)
+					if err != nil {
+						errs <- err
+						return
+					}
+					mine[j] = tk
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	total := int64(tickets * (1 + updates))
+	b.waitStates(t, 90*time.Second, map[models.TransportState]int64{models.Complete: total})
+	require.Equal(t, total, b.remote.Applied())
+	b.checkDelivery(t, all)
+
+	var owners []string
+	require.NoError(t, b.db.Raw(`SELECT DISTINCT lease_owner FROM transactions WHERE lease_owner IS NOT NULL`).
+		Scan(&owners).Error)
+	require.Empty(t, owners, "no lease left behind")
+}
+
+// TestKill stops an engine in the middle of sending: nothing is recorded for
+// the cut attempts, and a second engine delivers everything once the leases
+// expire.
+func TestKill(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"CancelContext", "StopWithoutWaiting"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, nil)
+			b.remote.Stall()
+			ctx, cancel := context.WithCancel(b.ctx)
+
+			var tickets []*models.Ticket
+			for i := range 15 {
+				tk := b.createTicket(t, fmt.Sprintf("kill %d", i))
+				tickets = append(tickets, tk)
+				b.updateTicket(t, tk, "second")
+			}
+			a := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "doomed", Workers: 2,
+				Batch: 10, Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond})
+			require.NoError(t, a.Start(ctx))
+			require.True(t, assertEventually(10*time.Second, func() bool { return b.remote.Requests() >= 15 }),
+				"the doomed engine is sending")
+			if how == "CancelContext" {
+				cancel()
+				require.NoError(t, a.Stop(context.Background()))
+			} else {
+				stopCtx, stop := context.WithCancel(b.ctx)
+				stop()
+				require.Error(t, a.Stop(stopCtx))
+				cancel()
+			}
+			b.remote.Release()
+			require.Zero(t, b.remote.Applied(), "cut requests were not applied")
+			var leased int64
+			require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner = 'doomed'").Count(&leased).Error)
+			require.Equal(t, int64(15), leased, "the dead engine's leases are still held")
+			require.Equal(t, map[models.TransportState]int64{models.Sending: 15, models.Queued: 15}, b.states(t))
+
+			p := b.pool(t, "survivor", 2)
+			b.clock.Advance(time.Minute) // past lease expiry
+			p.Notify(b.ctx)
+			b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 30})
+			b.checkDelivery(t, tickets)
+		})
+	}
+}
+
+// TestPauseResume queues 1,000 transactions on a paused integration; Resume
+// sends them in order and the bulk job's stored progress reaches 1000/1000.
+func TestPauseResume(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.pool(t, "a", 3)
+	in, err := b.store.PauseIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.IntegrationPaused, in.State)
+	require.NotNil(t, in.PausedAt)
+
+	var tickets []*models.Ticket
+	for i := range 100 {
+		tk := b.createTicket(t, fmt.Sprintf("paused %d", i))
+		for u := range 9 {
+			tk = b.updateTicket(t, tk, fmt.Sprintf("u%d", u))
+		}
+		tickets = append(tickets, tk)
+	}
+	require.Equal(t, map[models.TransportState]int64{models.Queued: 1000}, b.states(t))
+	w, err := b.store.ClaimWork(b.ctx, models.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
+	require.NoError(t, err)
+	require.Empty(t, w, "a paused integration has nothing to send")
+	require.Zero(t, b.remote.Requests())
+
+	_, err = b.store.PauseIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
+	var ce *models.ConflictError
+	require.ErrorAs(t, err, &ce, "pausing twice is a conflict")
+
+	job, err := b.store.ResumeIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1000, job.Total)
+	require.Equal(t, models.BulkResume, job.Kind)
+	running, err := b.store.RunningBulkJob(b.ctx, b.fx.Integration.ID)
+	if err == nil {
+		require.Equal(t, job.ID, running.ID)
+	}
+	require.True(t, assertEventually(60*time.Second, func() bool {
+		job, err = b.store.GetBulkJob(b.ctx, job.ID)
+		require.NoError(t, err)
+		return job.State == models.BulkComplete
+	}), "job: %+v", job)
+	require.Equal(t, 1000, job.Done)
+	require.Zero(t, job.Failed)
+	require.Equal(t, map[models.TransportState]int64{models.Complete: 1000}, b.states(t))
+	b.checkDelivery(t, tickets)
+	_, err = b.store.RunningBulkJob(b.ctx, b.fx.Integration.ID)
+	require.ErrorIs(t, err, models.ErrNotFound)
+
+	acts, err := b.store.ListActivity(b.ctx, models.ActivityFilter{RecordType: "integration"})
+	require.NoError(t, err)
+	var names []string
+	for _, a := range acts {
+		names = append(names, a.Action)
+	}
+	require.Contains(t, names, "pause integration")
+	require.Contains(t, names, "resume integration")
+}
+
+// TestResumeContinuesAfterRestart: a resume job held by an engine that dies
+// is taken over by another engine once its lease expires.
+func TestResumeContinuesAfterRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	_, err := b.store.PauseIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
+	require.NoError(t, err)
+	var tickets []*models.Ticket
+	for i := range 20 {
+		tk := b.createTicket(t, fmt.Sprintf("restart %d", i))
+		tickets = append(tickets, b.updateTicket(t, tk, "x"))
+	}
+	job, err := b.store.ResumeIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
+	require.NoError(t, err)
+	// A process claimed the job and died before stepping it.
+	_, err = b.store.ClaimBulkJob(b.ctx, "dead-process", 30*time.Second)
+	require.NoError(t, err)
+
+	p := b.pool(t, "b", 2)
+	b.clock.Advance(time.Minute)
+	p.Notify(b.ctx)
+	require.True(t, assertEventually(30*time.Second, func() bool {
+		job, err = b.store.GetBulkJob(b.ctx, job.ID)
+		require.NoError(t, err)
+		return job.State == models.BulkComplete
+	}))
+	require.Equal(t, 40, job.Done)
+	b.checkDelivery(t, tickets)
+}

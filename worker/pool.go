@@ -1,0 +1,446 @@
+// Package worker is the transport engine: a pool of workers that claim due
+// transactions from the database with a lease, send them over HTTP and
+// record what happened, plus the rescuer of expired leases, the sweeper of
+// overdue receipts and the bulk job runner. Every piece of progress lives in
+// the database, so several server processes on one database share the work.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"unifi/models"
+)
+
+// Pool is the transport engine of one server process.
+type Pool struct {
+	opts   Opts
+	store  *models.Store
+	log    *slog.Logger
+	sender *sender
+
+	mu       sync.Mutex
+	started  bool
+	wake     chan struct{} // closed and replaced to wake every waiting goroutine
+	stopping chan struct{} // closed at Stop: claim nothing new
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // workers and bulk job runners: the work to finish at a soft stop
+	bg       sync.WaitGroup // listener and maintenance
+	jobs     map[int64]bool // bulk jobs this process runs
+}
+
+// Opts configures a Pool.
+type Opts struct {
+	Store       *models.Store
+	Logger      *slog.Logger
+	DatabaseURL string // for the LISTEN connection; empty: polling only
+	Instance    string // lease owner name of this process
+
+	Workers      int           // claiming workers; default 8
+	Batch        int           // transactions claimed at once per worker; default 50
+	Lease        time.Duration // claim lease (plus the integration's sync timeout); default 30 s
+	PollInterval time.Duration // fallback poll, rescuer and sweeper period; default 1 s
+	// SoftStopTimeout is how long Stop waits for in-flight sends before
+	// cancelling them; default 10 s (Stop's context can shorten it).
+	SoftStopTimeout time.Duration
+	// HTTPClient sends the requests; default a client tuned for many
+	// concurrent requests to few hosts.
+	HTTPClient *http.Client
+}
+
+// New returns a Pool; Start runs it.
+func New(o Opts) *Pool {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.Batch <= 0 {
+		o.Batch = 50
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.SoftStopTimeout <= 0 {
+		o.SoftStopTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+		}}
+	}
+	return &Pool{opts: o, store: o.Store, log: o.Logger.With(slog.String("instance", o.Instance)),
+		sender: newSender(o.HTTPClient, o.Store.Now), wake: make(chan struct{}), jobs: map[int64]bool{}}
+}
+
+// Start runs the workers, the LISTEN connection and the maintenance loop.
+// Cancelling ctx stops the pool hard (in-flight sends are abandoned and
+// their leases expire); Stop stops it softly.
+func (p *Pool) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return errors.New("start worker pool: already started")
+	}
+	p.started = true
+	p.stopping = make(chan struct{})
+	jobCtx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	for i := range p.opts.Workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.work(jobCtx, i)
+		}()
+	}
+	p.bg.Add(2)
+	go func() {
+		defer p.bg.Done()
+		p.listen(jobCtx)
+	}()
+	go func() {
+		defer p.bg.Done()
+		p.maintain(jobCtx)
+	}()
+	p.log.InfoContext(ctx, "engine started", slog.Int("workers", p.opts.Workers), slog.Int("batch", p.opts.Batch))
+	return nil
+}
+
+// Stop stops claiming, waits for in-flight sends and bulk job steps up to
+// the soft stop timeout (or ctx's end), then cancels what is left and waits
+// for every goroutine to return.
+func (p *Pool) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.started {
+		p.mu.Unlock()
+		return nil
+	}
+	p.started = false
+	close(p.stopping)
+	p.mu.Unlock()
+	p.Notify(ctx)
+
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	soft := time.NewTimer(p.opts.SoftStopTimeout)
+	defer soft.Stop()
+	var err error
+	select {
+	case <-done:
+	case <-soft.C:
+		err = errors.New("stop worker pool: in-flight sends cancelled after the soft stop timeout")
+	case <-ctx.Done():
+		err = fmt.Errorf("stop worker pool: %w", ctx.Err())
+	}
+	p.cancel()
+	<-done
+	p.bg.Wait()
+	p.opts.HTTPClient.CloseIdleConnections()
+	p.log.Info("engine stopped")
+	return err
+}
+
+// Notify wakes every waiting worker of this process (other processes are
+// woken by NOTIFY from the database transaction that made the work).
+func (p *Pool) Notify(context.Context) {
+	p.mu.Lock()
+	close(p.wake)
+	p.wake = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *Pool) wakeChan() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wake
+}
+
+func (p *Pool) isStopping() bool {
+	select {
+	case <-p.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// work is one worker: claim a batch, send it, record it, repeat; wait for a
+// wake-up or the poll interval when there is nothing to do.
+func (p *Pool) work(ctx context.Context, idx int) {
+	log := p.log.With(slog.Int("worker", idx))
+	var actions []models.ResponseAction
+	var actionsAt time.Time
+	for {
+		if p.isStopping() || ctx.Err() != nil {
+			return
+		}
+		wake := p.wakeChan()
+		batch, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch, Lease: p.opts.Lease})
+		if err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "claim work", slog.String("error", err.Error()))
+		}
+		if len(batch) == 0 {
+			p.wait(ctx, wake)
+			continue
+		}
+		if time.Since(actionsAt) > p.opts.PollInterval {
+			if a, err := p.store.ResponseActions(ctx); err == nil {
+				actions, actionsAt = a, time.Now()
+			}
+		}
+		results := p.sendBatch(ctx, log, batch, actions)
+		if ctx.Err() != nil {
+			return // hard stop: nothing recorded; the leases expire and the work is rescued
+		}
+		if _, err := p.store.RecordAttempts(ctx, p.opts.Instance, results); err != nil && ctx.Err() == nil {
+			log.ErrorContext(ctx, "record attempts", slog.String("error", err.Error()), slog.Int("count", len(results)))
+		}
+	}
+}
+
+func (p *Pool) wait(ctx context.Context, wake <-chan struct{}) {
+	t := time.NewTimer(p.opts.PollInterval)
+	defer t.Stop()
+	select {
+	case <-wake:
+	case <-t.C:
+	case <-p.stopping:
+	case <-ctx.Done():
+	}
+}
+
+// sendBatch sends every claimed transaction at the same time (they are on
+// different bonds: at most one per bond is in progress) and returns the
+// results of those not abandoned.
+func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*models.Work, actions []models.ResponseAction) []models.AttemptResult {
+	results := make([]models.AttemptResult, len(batch))
+	ok := make([]bool, len(batch))
+	var wg sync.WaitGroup
+	for i, w := range batch {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					log.ErrorContext(ctx, "send panicked", slog.Int64("transaction_id", w.Transaction.ID),
+						slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+				}
+			}()
+			res, err := p.Work(ctx, w, actions)
+			if err != nil {
+				if !errors.Is(err, errAbandoned) {
+					log.ErrorContext(ctx, "send", slog.Int64("transaction_id", w.Transaction.ID),
+						slog.Int64("bond_id", w.Transaction.BondID), slog.String("error", err.Error()))
+				}
+				return
+			}
+			results[i], ok[i] = res, true
+			level := slog.LevelDebug
+			if res.Outcome != models.OutcomeDelivered {
+				level = slog.LevelWarn
+			}
+			log.Log(ctx, level, "sent", slog.Int64("transaction_id", w.Transaction.ID),
+				slog.Int64("bond_id", w.Transaction.BondID), slog.Int("attempt", w.Attempt()),
+				slog.Any("status", res.Request.ResponseStatus), slog.String("error", res.Error))
+		}()
+	}
+	wg.Wait()
+	out := results[:0]
+	for i := range results {
+		if ok[i] {
+			out = append(out, results[i])
+		}
+	}
+	return out
+}
+
+// Work makes one attempt at a claimed transaction. A panic or an incomplete
+// claim becomes an error; the lease then expires and it is tried again.
+func (p *Pool) Work(ctx context.Context, w *models.Work, actions []models.ResponseAction) (res models.AttemptResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("work on transaction %d panicked: %v", w.Transaction.ID, r)
+		}
+	}()
+	if w.Integration == nil || w.Connection == nil || w.Message == nil {
+		return res, fmt.Errorf("work on transaction %d: its integration, connection or message is gone", w.Transaction.ID)
+	}
+	return p.sender.attempt(ctx, w, actions)
+}
+
+// listen holds a dedicated connection that LISTENs on models.NotifyChannel
+// and wakes the workers on every notification; it reconnects after errors.
+func (p *Pool) listen(ctx context.Context) {
+	if p.opts.DatabaseURL == "" {
+		return
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil && !p.isStopping() {
+		err := p.listenOnce(ctx)
+		if ctx.Err() != nil || p.isStopping() {
+			return
+		}
+		p.log.WarnContext(ctx, "listen for work", slog.String("error", fmt.Sprint(err)))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		case <-p.stopping:
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (p *Pool) listenOnce(ctx context.Context) error {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stopping:
+			cancel()
+		case <-lctx.Done():
+		}
+	}()
+	conn, err := pgx.Connect(lctx, p.opts.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(lctx, "LISTEN "+pgx.Identifier{models.NotifyChannel}.Sanitize()); err != nil {
+		return err
+	}
+	p.Notify(lctx) // anything notified while we were not listening
+	for {
+		if _, err := conn.WaitForNotification(lctx); err != nil {
+			return err
+		}
+		p.Notify(lctx)
+	}
+}
+
+// maintain runs, every poll interval: the lease rescuer, the receipt
+// sweeper, the replayed-request sender and the bulk job claimer.
+func (p *Pool) maintain(ctx context.Context) {
+	t := time.NewTicker(p.opts.PollInterval)
+	defer t.Stop()
+	for {
+		p.maintainOnce(ctx)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		case <-p.stopping:
+			return
+		}
+	}
+}
+
+func (p *Pool) maintainOnce(ctx context.Context) {
+	if n, err := p.store.RescueLeases(ctx); err != nil && ctx.Err() == nil {
+		p.log.ErrorContext(ctx, "rescue leases", slog.String("error", err.Error()))
+	} else if n > 0 {
+		p.log.WarnContext(ctx, "rescued expired leases", slog.Int64("count", n))
+	}
+	if n, err := p.store.SweepReceipts(ctx); err != nil && ctx.Err() == nil {
+		p.log.ErrorContext(ctx, "sweep receipts", slog.String("error", err.Error()))
+	} else if n > 0 {
+		p.log.InfoContext(ctx, "receipts overdue: timed out", slog.Int64("count", n))
+	}
+	if _, err := p.store.SendReadyRequests(ctx, p.sender.replay); err != nil && ctx.Err() == nil {
+		p.log.ErrorContext(ctx, "send replayed requests", slog.String("error", err.Error()))
+	}
+	p.claimBulkJobs(ctx)
+}
+
+// claimBulkJobs takes over every running bulk job that no live process holds
+// and runs each in its own goroutine.
+func (p *Pool) claimBulkJobs(ctx context.Context) {
+	for ctx.Err() == nil && !p.isStopping() {
+		job, err := p.store.ClaimBulkJob(ctx, p.opts.Instance, p.opts.Lease)
+		if err != nil {
+			if !errors.Is(err, models.ErrNotFound) && ctx.Err() == nil {
+				p.log.ErrorContext(ctx, "claim bulk job", slog.String("error", err.Error()))
+			}
+			return
+		}
+		p.mu.Lock()
+		if p.jobs[job.ID] || !p.startedLocked() {
+			p.mu.Unlock()
+			continue
+		}
+		p.jobs[job.ID] = true
+		p.wg.Add(1)
+		p.mu.Unlock()
+		go func() {
+			defer p.wg.Done()
+			p.runBulkJob(ctx, job)
+		}()
+	}
+}
+
+func (p *Pool) startedLocked() bool {
+	select {
+	case <-p.stopping:
+		return false
+	default:
+		return true
+	}
+}
+
+// runBulkJob steps a bulk job until it finishes, the lease is lost or the
+// pool stops (then another process, or this one after a restart, continues).
+func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
+	log := p.log.With(slog.Int64("bulk_job_id", job.ID), slog.String("kind", string(job.Kind)))
+	log.InfoContext(ctx, "bulk job running", slog.Int("total", job.Total))
+	defer func() {
+		p.mu.Lock()
+		delete(p.jobs, job.ID)
+		p.mu.Unlock()
+	}()
+	step := min(p.opts.PollInterval, 100*time.Millisecond)
+	t := time.NewTicker(step)
+	defer t.Stop()
+	for {
+		finished, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease)
+		switch {
+		case errors.Is(err, models.ErrLeaseLost):
+			log.WarnContext(ctx, "bulk job taken over by another process")
+			return
+		case err != nil && ctx.Err() == nil:
+			log.ErrorContext(ctx, "bulk job step", slog.String("error", err.Error()))
+		case finished:
+			if j, err := p.store.GetBulkJob(ctx, job.ID); err == nil {
+				log.InfoContext(ctx, "bulk job finished", slog.String("state", string(j.State)),
+					slog.Int("done", j.Done), slog.Int("failed", j.Failed), slog.Int("total", j.Total))
+			}
+			return
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		case <-p.stopping:
+			p.store.ReleaseBulkJob(context.WithoutCancel(ctx), p.opts.Instance, job.ID)
+			return
+		}
+	}
+}

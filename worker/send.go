@@ -1,0 +1,368 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"unifi/models"
+)
+
+// Limits on what an HTTP Request record keeps.
+const (
+	maxStoredBody   = 64 << 10 // bytes of a request or response body kept
+	maxResponseRead = 1 << 20  // bytes of a response read at most
+)
+
+// duplicateAnswer is the inbound refusal (SPEC §5) a remote gives for a
+// message it has already applied. For the sender it means "delivered": the
+// earlier attempt got through but its answer was lost.
+const duplicateAnswer = "Message has already been processed"
+
+// errAbandoned marks an attempt cut short because this process is stopping
+// hard: it is not recorded, the lease expires and another process sends it.
+var errAbandoned = errors.New("attempt abandoned: the engine is stopping")
+
+// sender does the HTTP side of one attempt.
+type sender struct {
+	client *http.Client
+	now    func() time.Time
+	jitter func() float64 // in [0, 1)
+
+	mu     sync.Mutex
+	tokens map[int64]tokenEntry // OAuth2 token sources by connection id
+}
+
+type tokenEntry struct {
+	changed time.Time // the connection's updated_at: a changed connection gets a new source
+	src     oauth2.TokenSource
+}
+
+func newSender(client *http.Client, now func() time.Time) *sender {
+	return &sender{client: client, now: now, jitter: rand.Float64, tokens: map[int64]tokenEntry{}}
+}
+
+// tokenSource returns the cached client-credentials token source of conn.
+func (s *sender) tokenSource(conn *models.Connection) oauth2.TokenSource {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.tokens[conn.ID]; ok && e.changed.Equal(conn.UpdatedAt) {
+		return e.src
+	}
+	cfg := clientcredentials.Config{ClientID: conn.OAuthClientID, ClientSecret: conn.AuthSecret,
+		TokenURL: conn.OAuthTokenURL, Scopes: strings.Fields(conn.OAuthScopes)}
+	// The token source outlives any one attempt, so its context carries only the client.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, s.client)
+	src := cfg.TokenSource(ctx)
+	s.tokens[conn.ID] = tokenEntry{changed: conn.UpdatedAt, src: src}
+	return src
+}
+
+// authorize sets the Authorization header of conn's outbound auth.
+func (s *sender) authorize(req *http.Request, conn *models.Connection) error {
+	switch conn.AuthType {
+	case models.AuthBasic:
+		req.SetBasicAuth(conn.AuthUsername, conn.AuthSecret)
+	case models.AuthBearer:
+		req.Header.Set("Authorization", "Bearer "+conn.AuthSecret)
+	case models.AuthOAuth2:
+		tok, err := s.tokenSource(conn).Token()
+		if err != nil {
+			return fmt.Errorf("could not get an OAuth2 token from %s: %w", conn.OAuthTokenURL, err)
+		}
+		tok.SetAuthHeader(req)
+	}
+	return nil
+}
+
+// joinURL appends a message path to a connection endpoint.
+func joinURL(endpoint, path string) string {
+	if path == "" {
+		return endpoint
+	}
+	return strings.TrimRight(endpoint, "/") + "/" + strings.TrimLeft(path, "/")
+}
+
+// envelope builds the wire message of w (SPEC §5).
+func envelope(w *models.Work, at time.Time) models.Envelope {
+	env := models.Envelope{
+		Message: models.EnvelopeHeader{Name: w.Message.Name, TimeStamp: at.UTC(), SourceReference: w.Ticket,
+			SourceID: w.Transaction.MessageIdent},
+		Data: w.Data,
+	}
+	if w.Bond != nil {
+		env.Message.TargetReference = w.Bond.ExternalReference
+	}
+	if w.IsReceipt() {
+		if w.Receipt != nil {
+			env.Message.Name = w.Receipt.Name
+		}
+		env.Message.TargetID = w.Transaction.ExternalMessageID
+		env.Data = map[string]any{}
+		env.Status = &models.EnvelopeStatus{ProcessState: w.Transaction.ProcessState.String(),
+			Error: w.Transaction.ProcessError}
+	}
+	return env
+}
+
+// exchange is one request on the wire and what came back.
+type exchange struct {
+	record     models.HTTPRequest
+	status     int // 0 when no response came
+	body       []byte
+	retryAfter time.Duration
+	err        error // transport error, in plain words
+}
+
+// do sends body to url with conn's auth within timeout and records it.
+func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.Connection, timeout time.Duration) exchange {
+	rec := models.HTTPRequest{Method: http.MethodPost, URL: url, RequestBody: capBody(body),
+		ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{}}}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		rec.State, rec.Error = models.RequestError, fmt.Sprintf("The endpoint URL is not valid: %v", err)
+		rec.RequestHeaders = models.JSON[map[string]string]{V: map[string]string{}}
+		return exchange{record: rec, err: errors.New(rec.Error)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "unifi-engine/1")
+	authErr := s.authorize(req, conn)
+	rec.RequestHeaders = models.JSON[map[string]string]{V: redact(req.Header)}
+	if authErr != nil {
+		rec.State, rec.Error = models.RequestError, authErr.Error()
+		return exchange{record: rec, err: authErr}
+	}
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	ms := int(time.Since(start).Milliseconds())
+	rec.DurationMS = &ms
+	if err != nil {
+		rec.State = models.RequestError
+		switch {
+		case ctx.Err() == context.DeadlineExceeded:
+			rec.Error = fmt.Sprintf("No answer from %s within the sync timeout of %s.", req.URL.Host, timeout)
+		default:
+			rec.Error = fmt.Sprintf("Could not reach %s: %s", req.URL.Host, plainNetError(err))
+		}
+		return exchange{record: rec, err: errors.New(rec.Error)}
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseRead))
+	status := resp.StatusCode
+	rec.ResponseStatus = &status
+	rec.ResponseHeaders = models.JSON[map[string]string]{V: redact(resp.Header)}
+	rec.ResponseBody = capBody(respBody)
+	if err != nil {
+		rec.State = models.RequestError
+		rec.Error = fmt.Sprintf("The answer from %s broke off: %s", req.URL.Host, plainNetError(err))
+		return exchange{record: rec, status: status, err: errors.New(rec.Error)}
+	}
+	rec.State = models.RequestOK
+	if status < 200 || status > 299 {
+		rec.State = models.RequestError
+	}
+	return exchange{record: rec, status: status, body: respBody,
+		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now())}
+}
+
+// attempt sends w once and decides what follows (SPEC §2: deliver, retry, fail).
+func (s *sender) attempt(ctx context.Context, w *models.Work, actions []models.ResponseAction) (models.AttemptResult, error) {
+	res := models.AttemptResult{Work: w}
+	msg := w.Message
+	path := msg.Path
+	if w.IsReceipt() && w.Receipt != nil {
+		path = w.Receipt.Path
+	}
+	body, err := json.Marshal(envelope(w, s.now()))
+	if err != nil {
+		return res, fmt.Errorf("encode envelope of transaction %d: %w", w.Transaction.ID, err)
+	}
+	ex := s.do(ctx, joinURL(w.Connection.EndpointURL, path), body, w.Connection, w.Integration.SyncTimeout())
+	if ctx.Err() != nil { // stopping hard: the remote may or may not have it; another process will resend
+		return res, errAbandoned
+	}
+	res.Request = ex.record
+	switch {
+	case ex.err == nil && ex.status >= 200 && ex.status <= 299:
+		res.Outcome = models.OutcomeDelivered
+		if !w.IsReceipt() {
+			res.ExternalReference = externalReference(ex.body)
+		}
+		return res, nil
+	case ex.err == nil && isDuplicateAnswer(ex.body):
+		res.Outcome = models.OutcomeDelivered
+		res.Request.ResponseAction = "delivered: the remote already has this message"
+		return res, nil
+	}
+	retry := true
+	var action *models.ResponseAction
+	if ex.status != 0 {
+		action = models.MatchResponseAction(actions, w.Integration.ID, msg.ID, ex.status)
+	}
+	if action != nil {
+		retry = action.Retry
+		res.SetStatus = action.SetIntegrationStatus
+		res.Request.ResponseAction = action.Description
+		if res.Request.ResponseAction == "" {
+			res.Request.ResponseAction = fmt.Sprintf("%d: retry %t", action.StatusCode, action.Retry)
+		}
+	}
+	what := ex.record.Error
+	if ex.status != 0 {
+		what = fmt.Sprintf("The remote system answered %d %s%s", ex.status, http.StatusText(ex.status), snippet(ex.body))
+	}
+	limit := w.Integration.RetryLimit
+	switch {
+	case retry && w.Attempt() <= limit:
+		res.Outcome = models.OutcomeRetry
+		res.RetryAt = s.now().Add(s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter))
+		res.Error = fmt.Sprintf("%s. Retry %d of %d is due at %s.", what, w.Attempt(), limit,
+			res.RetryAt.UTC().Format("15:04:05 UTC"))
+		if res.Request.ResponseAction == "" {
+			res.Request.ResponseAction = fmt.Sprintf("retry %d of %d", w.Attempt(), limit)
+		}
+	case retry:
+		res.Outcome = models.OutcomeFailed
+		res.Error = fmt.Sprintf("%s. Gave up after %d attempts (the retry limit is %d).", what, w.Attempt(), limit)
+	default:
+		res.Outcome = models.OutcomeFailed
+		res.Error = fmt.Sprintf("%s. Not retried: %s.", what, strings.TrimSuffix(res.Request.ResponseAction, "."))
+		if ex.status == http.StatusUnauthorized {
+			res.Error = fmt.Sprintf("%s. The remote system refused our credentials; not retried, because credentials do not fix themselves. Check the connection's authentication.", what)
+		}
+	}
+	return res, nil
+}
+
+// retryDelay is the wait before retry n: the base delay doubled for each
+// earlier retry (capped at an hour), ±20% jitter, and never less than what
+// the remote asked for in Retry-After.
+func (s *sender) retryDelay(base time.Duration, attempt int, retryAfter time.Duration) time.Duration {
+	d := float64(base) * math.Pow(2, float64(attempt-1))
+	d = math.Min(d, float64(time.Hour))
+	d *= 0.8 + 0.4*s.jitter()
+	delay := time.Duration(d)
+	if retryAfter > delay {
+		delay = retryAfter
+	}
+	return delay
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// externalReference reads message.source_reference from a synchronous
+// envelope answer: the remote ticket's number.
+func externalReference(body []byte) string {
+	var env struct {
+		Message struct {
+			SourceReference string `json:"source_reference"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	return strings.TrimSpace(env.Message.SourceReference)
+}
+
+func isDuplicateAnswer(body []byte) bool {
+	var e struct {
+		Error string `json:"error"`
+	}
+	return json.Unmarshal(body, &e) == nil && strings.HasPrefix(e.Error, duplicateAnswer)
+}
+
+func snippet(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if s == "" {
+		return ""
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		s = e.Error
+	}
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return ": " + s
+}
+
+func plainNetError(err error) string {
+	var ne *net.OpError
+	if errors.As(err, &ne) && ne.Err != nil {
+		return ne.Err.Error()
+	}
+	return err.Error()
+}
+
+func capBody(b []byte) string {
+	if len(b) > maxStoredBody {
+		return string(b[:maxStoredBody]) + "\n[… cut at 64 KiB]"
+	}
+	return string(b)
+}
+
+// secretHeaders are never stored as they were sent.
+var secretHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+
+// redact flattens headers for storage with secrets replaced.
+func redact(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		secret := strings.Contains(lk, "token") || strings.Contains(lk, "secret") || strings.Contains(lk, "password")
+		for _, s := range secretHeaders {
+			secret = secret || lk == s
+		}
+		if secret {
+			scheme := ""
+			if lk == "authorization" && len(v) > 0 {
+				if i := strings.IndexByte(v[0], ' '); i > 0 {
+					scheme = v[0][:i] + " "
+				}
+			}
+			out[k] = scheme + "[redacted]"
+			continue
+		}
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+// replay re-sends a replayed HTTP Request with the connection's current
+// credentials (the stored headers are redacted).
+func (s *sender) replay(ctx context.Context, req *models.HTTPRequest, conn *models.Connection, in *models.Integration) models.HTTPRequest {
+	ex := s.do(ctx, req.URL, []byte(req.RequestBody), conn, in.SyncTimeout())
+	return ex.record
+}
