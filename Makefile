@@ -3,15 +3,20 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run test build generate check-fmt vet check-generated fmt bench vendor help
+.PHONY: run pair test build generate check-fmt vet check-generated fmt bench vendor help
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
+	@echo "make pair   two instances bonded to each other (A :8080, B :8090), each with its own database"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
 
 run: build
 	./bin/unifi dev
+
+# Two instances bonded to each other: A on http://127.0.0.1:8080, B on http://localhost:8090.
+pair: build
+	./bin/unifi pair
 
 build: generate
 	$(GO) build -trimpath -o bin/unifi ./cmd/unifi
