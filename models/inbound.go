@@ -575,6 +575,39 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	if err != nil {
 		return nil, fmt.Errorf("encode stage: %w", err)
 	}
+	// Received lives only inside this database transaction: the message is
+	// processed before anyone can see it, so the row is written once, in the
+	// state the state machine says Received moves to.
+	event := EventProcessed
+	if msg.Async {
+		event = EventProcessedWantsReceipt
+	}
+	to, err := Next(Received, event)
+	if err != nil {
+		return nil, err
+	}
+	name := "Response"
+	if msg.Async && rc.cfg.ReceiptName != "" {
+		name = rc.cfg.ReceiptName
+	}
+	resp := Envelope{Message: EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
+		TargetReference: tg.ExternalReference, SourceID: ident, TargetID: env.SourceID},
+		Data: map[string]any{}, Status: &EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, nil, 200, body, now)
+	headers, _ := r.RequestHeaders.Value()
+	respHeaders, _ := r.ResponseHeaders.Value()
+	var finished *time.Time
+	if to.Finished() {
+		finished = &now
+	}
+
+	// One statement: the bond's sequence, history and state; the ticket's
+	// change; the transaction, its Stage, its HTTP Request record and its log
+	// line; the engine's wake-up when a receipt must go back.
 	var sb strings.Builder
 	args := []any{now, inboundHistoryLine(now, what)}
 	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?, history = history || ?")
@@ -597,79 +630,38 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		args = append(args, tg.TicketID)
 	}
 	sb.WriteString(`, t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id,
-			bond_id, message_id, ticket_id, table_name, direction, state, process_state, seq, next_attempt_at,
-			created_at, updated_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, b.next_seq, ?, ?, ? FROM b RETURNING id, seq),
-		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, ?::jsonb, ? FROM t)
-		SELECT id, seq FROM t`)
-	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
-		Received, ProcessPending, now, now, now, string(data), now)
-	var ins struct{ ID, Seq int64 }
-	if err := tx.Raw(sb.String(), args...).Scan(&ins).Error; err != nil {
-		return nil, fmt.Errorf("store transaction: %w", err)
-	}
-	if ins.ID == 0 {
-		return nil, fmt.Errorf("store transaction: bond %d: %w", tg.BondID, ErrNotFound)
-	}
-
-	event := EventProcessed
-	if msg.Async {
-		event = EventProcessedWantsReceipt
-	}
-	to, err := Next(Received, event)
-	if err != nil {
-		return nil, err
-	}
-	name := "Response"
-	if msg.Async && rc.cfg.ReceiptName != "" {
-		name = rc.cfg.ReceiptName
-	}
-	resp := Envelope{Message: EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
-		TargetReference: tg.ExternalReference, SourceID: ident, TargetID: env.SourceID},
-		Data: map[string]any{}, Status: &EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
-	body, err := json.Marshal(resp)
-	if err != nil {
-		return nil, fmt.Errorf("encode answer: %w", err)
-	}
-	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, &ins.ID, 200, body, now)
-	headers, _ := r.RequestHeaders.Value()
-	respHeaders, _ := r.ResponseHeaders.Value()
-
-	sb.Reset()
-	args = args[:0]
-	sb.WriteString("WITH tr AS (UPDATE transactions SET state = ?, process_state = ?, process_error = ?, updated_at = ?")
-	args = append(args, to, out.process, out.processError, now)
-	if to.Finished() {
-		sb.WriteString(", finished_at = ?")
-		args = append(args, now)
-	}
-	sb.WriteString(` WHERE id = ? AND state = ? RETURNING id),
+			bond_id, message_id, ticket_id, table_name, direction, state, process_state, process_error, seq,
+			next_attempt_at, created_at, updated_at, finished_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, ?, b.next_seq, ?, ?, ?, ? FROM b RETURNING id, seq),
+		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, ?::jsonb, ? FROM t),
 		h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
 			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
 			created_at, updated_at)
-		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM tr)`)
-	args = append(args, ins.ID, Received, rc.in.ID, RequestOK, r.Method, r.URL, headers, r.RequestBody, respHeaders,
-		r.ResponseBody, r.DurationMS, now, now)
+		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM t)`)
+	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
+		to, out.process, out.processError, now, now, now, finished,
+		string(data), now,
+		rc.in.ID, RequestOK, r.Method, r.URL, headers, r.RequestBody, respHeaders, r.ResponseBody, r.DurationMS, now, now)
 	if rc.in.AttachLogs || out.stale {
 		level := "info"
 		if out.stale || out.process == ProcessRejected {
 			level = "warn"
 		}
 		sb.WriteString(`, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
-			SELECT id, ?, ?, ?, ? FROM tr)`)
+			SELECT id, ?, ?, ?, ? FROM t)`)
 		args = append(args, LogTransactionRecv, level, what, now)
 	}
-	sb.WriteString(" SELECT count(*) AS n FROM tr")
+	sb.WriteString(" SELECT id, seq FROM t")
 	if to == SendingReceipt { // wake the engine: it sends the receipt
 		sb.WriteString(", pg_notify(?, '')")
 		args = append(args, NotifyChannel)
 	}
-	var moved struct{ N int64 }
-	if err := tx.Raw(sb.String(), args...).Scan(&moved).Error; err != nil {
-		return nil, fmt.Errorf("process transaction %s: %w", number, err)
+	var ins struct{ ID, Seq int64 }
+	if err := tx.Raw(sb.String(), args...).Scan(&ins).Error; err != nil {
+		return nil, fmt.Errorf("store transaction %s: %w", number, err)
 	}
-	if moved.N != 1 {
-		return nil, &ConflictError{Reason: fmt.Sprintf("Transaction %s changed while it was being received.", number)}
+	if ins.ID == 0 {
+		return nil, fmt.Errorf("store transaction %s: bond %d: %w", number, tg.BondID, ErrNotFound)
 	}
 	t := &Transaction{ID: ins.ID, Number: number, MessageIdent: ident, ExternalMessageID: env.SourceID,
 		IntegrationID: rc.in.ID, BondID: tg.BondID, MessageID: msg.ID, TicketID: tg.TicketID,
