@@ -3,13 +3,14 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run pair test build generate check-fmt vet check-generated fmt bench vendor help
+.PHONY: run pair test build generate check-fmt vet check-generated fmt bench bench-pages bench-inbound vendor help
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
 	@echo "make pair   two instances bonded to each other (A :8080, B :8090), each with its own database"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
+	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages-*.txt)"
 
 run: build
 	./bin/unifi dev
@@ -47,6 +48,11 @@ test: check-fmt vet check-generated
 
 bench:
 	$(GO) run ./bench
+
+# Pages at a million transactions: p95 of the integration page, a filtered
+# transactions list and a transaction page under 50 concurrent users.
+bench-pages:
+	$(GO) run ./internal/pagebench/run
 
 # Refresh the vendored front-end packages from the npm registry (versions in static/package.json).
 vendor:
