@@ -10,6 +10,7 @@ help:
 	@echo "make pair   two instances bonded to each other (A :8080, B :8090), each with its own database"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
+	@echo "make bench-inbound  accepted inbound messages per second (bench/results/inbound.txt)"
 	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages-*.txt)"
 
 run: build
@@ -48,6 +49,11 @@ test: check-fmt vet check-generated
 
 bench:
 	$(GO) run ./bench
+	$(GO) run ./bench/inbound
+
+# Inbound section alone: accepted inbound messages per second, duplicate check on.
+bench-inbound:
+	$(GO) run ./bench/inbound
 
 # Pages at a million transactions: p95 of the integration page, a filtered
 # transactions list and a transaction page under 50 concurrent users.

@@ -23,5 +23,7 @@ func TestRunSmall(t *testing.T) {
 	require.EqualValues(t, 20, res.DuplicatesSent)
 	require.Equal(t, res.DuplicatesSent, res.DuplicatesFound)
 	require.EqualValues(t, 220, res.Transactions)
-	require.Len(t, res.Lines(), 5)
+	require.Len(t, res.Lines(), 7)
+	require.Positive(t, res.AppCPU, "CPU per message is measured")
+	require.Positive(t, res.DBCPU)
 }
