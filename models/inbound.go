@@ -609,8 +609,17 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	// change; the transaction, its Stage, its HTTP Request record and its log
 	// line; the engine's wake-up when a receipt must go back.
 	var sb strings.Builder
-	args := []any{now, inboundHistoryLine(now, what)}
-	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?, history = history || ?")
+	args := []any{now}
+	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?")
+	// The history tells what changed the bond (created, a state, a reference,
+	// a rejection, a late message); a plain accepted update is in the bond's
+	// transaction list and would only make the history grow.
+	_, stateChanged := bondCols["state"]
+	_, refLearned := bondCols["external_reference"]
+	if tg.newBond || stateChanged || refLearned || out.stale || out.process == ProcessRejected {
+		sb.WriteString(", history = history || ?")
+		args = append(args, inboundHistoryLine(now, what))
+	}
 	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
 		if v, ok := bondCols[c]; ok {
 			sb.WriteString(", " + c + " = ?")
