@@ -3,16 +3,22 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run test build generate check-fmt vet check-generated fmt bench bench-pages vendor help
+.PHONY: run pair test build generate check-fmt vet check-generated fmt bench bench-pages bench-inbound vendor help
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
+	@echo "make pair   two instances bonded to each other (A :8080, B :8090), each with its own database"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
+	@echo "make bench-inbound  accepted inbound messages per second (bench/results/inbound.txt)"
 	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages-*.txt)"
 
 run: build
 	./bin/unifi dev
+
+# Two instances bonded to each other: A on http://127.0.0.1:8080, B on http://localhost:8090.
+pair: build
+	./bin/unifi pair
 
 build: generate
 	$(GO) build -trimpath -o bin/unifi ./cmd/unifi
@@ -39,9 +45,15 @@ check-generated:
 
 test: check-fmt vet check-generated
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -run '^$$' -fuzz '^FuzzInbound$$' -fuzztime 20s ./handlers
 
 bench:
 	$(GO) run ./bench
+	$(GO) run ./bench/inbound
+
+# Inbound section alone: accepted inbound messages per second, duplicate check on.
+bench-inbound:
+	$(GO) run ./bench/inbound
 
 # Pages at a million transactions: p95 of the integration page, a filtered
 # transactions list and a transaction page under 50 concurrent users.
