@@ -11,7 +11,7 @@ help:
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
 	@echo "make bench-inbound  accepted inbound messages per second (bench/results/inbound.txt)"
-	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages-*.txt)"
+	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages.txt)"
 
 run: build
 	./bin/unifi dev
@@ -49,16 +49,15 @@ test: check-fmt vet check-generated
 
 bench:
 	$(GO) run ./bench
-	$(GO) run ./bench/inbound
 
 # Inbound section alone: accepted inbound messages per second, duplicate check on.
 bench-inbound:
-	$(GO) run ./bench/inbound
+	$(GO) run ./bench -only inbound
 
 # Pages at a million transactions: p95 of the integration page, a filtered
 # transactions list and a transaction page under 50 concurrent users.
 bench-pages:
-	$(GO) run ./internal/pagebench/run
+	$(GO) run ./bench -only pages
 
 # Refresh the vendored front-end packages from the npm registry (versions in static/package.json).
 vendor:

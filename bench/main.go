@@ -44,6 +44,8 @@ type section struct {
 
 var sections = []section{
 	{"engine", runEngine},
+	{"inbound", runInbound},
+	{"pages", runPages},
 }
 
 func main() {
