@@ -2,9 +2,12 @@ package handlers
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"unifi/models"
 )
 
 // securityHeaders sets the headers every response carries: a CSP without
@@ -53,5 +56,49 @@ func (h *Handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		h.Logger.Log(c.Request().Context(), level, "request", slog.Group("request", attrs...))
 		return nil
+	}
+}
+
+// refuseUnstorableText answers 422 when a path parameter, a query value or a
+// UI form value holds a NUL byte or invalid UTF-8, which PostgreSQL cannot
+// store or compare: refused at the boundary in plain words, instead of a 500
+// from deep inside a query. (JSON bodies are checked by the operations.)
+func refuseUnstorableText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		v := &models.ValidationError{}
+		check := func(name, value string) {
+			if msg := models.TextProblem(value); msg != "" {
+				if models.TextProblem(name) != "" {
+					name = "a field"
+				}
+				v.Add(name, msg)
+			}
+		}
+		for i, name := range c.ParamNames() {
+			if i < len(c.ParamValues()) {
+				check(name, c.ParamValues()[i])
+			}
+		}
+		for name, values := range c.QueryParams() {
+			check(name, name)
+			for _, value := range values {
+				check(name, value)
+			}
+		}
+		if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(c.Request().URL.Path, "/api/") &&
+			(strings.HasPrefix(ct, echo.MIMEApplicationForm) || strings.HasPrefix(ct, echo.MIMEMultipartForm)) {
+			if form, err := c.FormParams(); err == nil {
+				for name, values := range form {
+					check(name, name)
+					for _, value := range values {
+						check(name, value)
+					}
+				}
+			}
+		}
+		if err := v.Err(); err != nil {
+			return err
+		}
+		return next(c)
 	}
 }

@@ -16,7 +16,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = h.errorHandler
-	e.Use(middleware.RequestID(), h.logRequests, middleware.Recover(), securityHeaders)
+	e.Use(middleware.RequestID(), h.logRequests, middleware.Recover(), securityHeaders, refuseUnstorableText)
 
 	e.GET("/healthz", h.Healthz)
 	e.GET("/readyz", h.Readyz)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinel errors. The HTTP layer maps them to statuses in one place.
@@ -65,4 +66,16 @@ func (v *ValidationError) Error() string {
 		parts[i] = fmt.Sprintf("%s: %s", k, v.Fields[k])
 	}
 	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+// TextProblem says, in plain words, why s cannot be stored in a text column
+// (PostgreSQL refuses NUL bytes and invalid UTF-8), or returns "".
+func TextProblem(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "This contains bytes that are not valid UTF-8 text; remove them and try again."
+	case strings.ContainsRune(s, 0):
+		return "This contains a NUL character, which cannot be stored; remove it and try again."
+	}
+	return ""
 }

@@ -488,7 +488,7 @@ func (rc *inboundCall) lockTarget(tx *gorm.DB, dst any) error {
 	found := false
 	if env.TargetReference != "" {
 		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-			WHERE b.integration_id = ? AND k.number = ? FOR UPDATE`, rc.in.ID, env.TargetReference).Scan(dst)
+			WHERE b.integration_id = ? AND k.number = ? FOR NO KEY UPDATE`, rc.in.ID, env.TargetReference).Scan(dst)
 		if res.Error != nil {
 			return fmt.Errorf("find bond of %s: %w", env.TargetReference, res.Error)
 		}
@@ -496,7 +496,7 @@ func (rc *inboundCall) lockTarget(tx *gorm.DB, dst any) error {
 	}
 	if !found && env.SourceReference != "" {
 		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-			WHERE b.integration_id = ? AND b.external_reference = ? ORDER BY b.id LIMIT 1 FOR UPDATE`,
+			WHERE b.integration_id = ? AND b.external_reference = ? ORDER BY b.id LIMIT 1 FOR NO KEY UPDATE`,
 			rc.in.ID, env.SourceReference).Scan(dst)
 		if res.Error != nil {
 			return fmt.Errorf("find bond of %s: %w", env.SourceReference, res.Error)

@@ -51,6 +51,12 @@ func (in *TicketInput) normalize() {
 
 func (in TicketInput) validate() error {
 	v := &ValidationError{}
+	for field, text := range map[string]string{"short_description": in.ShortDescription, "description": in.Description,
+		"state": in.State, "assignment_group": in.AssignmentGroup, "work_notes": in.WorkNotes} {
+		if msg := TextProblem(text); msg != "" {
+			v.Add(field, msg)
+		}
+	}
 	switch n := utf8.RuneCountInString(in.ShortDescription); {
 	case n == 0:
 		v.Add("short_description", "Give a short description of the incident.")
@@ -158,7 +164,18 @@ func (s *Store) UpdateTicket(ctx context.Context, actor Actor, id int64, version
 	}
 	var t Ticket
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&t, id).Error; err != nil {
+		// Lock order is bonds, then the ticket, as in inbound processing, so a
+		// UI edit and an inbound update of the same ticket cannot deadlock.
+		// The ticket lock is NO KEY UPDATE: a receipt that moves a transaction
+		// of this ticket twice in its database transaction re-checks the
+		// foreign key to tickets (FOR KEY SHARE), which FOR UPDATE would block
+		// while this transaction waits for that receipt's bond: a deadlock the
+		// crash test found under load.
+		var bondIDs []int64
+		if err := tx.Raw("SELECT id FROM bonds WHERE ticket_id = ? ORDER BY id FOR UPDATE", id).Scan(&bondIDs).Error; err != nil {
+			return fmt.Errorf("lock bonds of ticket %d: %w", id, err)
+		}
+		if err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Take(&t, id).Error; err != nil {
 			return notFound(err, "find ticket")
 		}
 		if t.Version != version {
@@ -244,7 +261,7 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 	}
 	wake := false
 	for _, tg := range targets {
-		bondID, err := findOrCreateBond(tx, tg.IntegrationID, t)
+		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
@@ -253,7 +270,7 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 			return fmt.Errorf("load fields of message %d: %w", tg.MessageID, err)
 		}
 		tr, err := insertOutbound(tx, newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, fields)})
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, fields), Seq: seq})
 		if err != nil {
 			return err
 		}
@@ -274,21 +291,18 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 
 // findOrCreateBond returns the id of the ticket's bond on the integration,
 // creating it Pending (owned by us, internal reference = ticket number) when
-// missing, and locks it.
-func findOrCreateBond(tx *gorm.DB, integrationID int64, t *Ticket) (int64, error) {
-	err := tx.Exec(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner)
-		VALUES (?, ?, ?, ?, true) ON CONFLICT (integration_id, ticket_id) DO NOTHING`,
-		integrationID, t.ID, t.Number, BondPending).Error
+// missing, locks it and hands out its next sequence number — one statement:
+// the upsert takes the bond's row lock (the queue rule) as it numbers.
+func findOrCreateBond(tx *gorm.DB, integrationID int64, t *Ticket) (id, seq int64, err error) {
+	var row struct{ ID, NextSeq int64 }
+	err = tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
+		VALUES (?, ?, ?, ?, true, 1)
+		ON CONFLICT (integration_id, ticket_id) DO UPDATE SET next_seq = bonds.next_seq + 1, updated_at = now()
+		RETURNING id, next_seq`, integrationID, t.ID, t.Number, BondPending).Scan(&row).Error
 	if err != nil {
-		return 0, fmt.Errorf("create bond of %s: %w", t.Number, err)
+		return 0, 0, fmt.Errorf("bond of %s: %w", t.Number, err)
 	}
-	var id int64
-	err = tx.Raw(`SELECT id FROM bonds WHERE integration_id = ? AND ticket_id = ? FOR UPDATE`,
-		integrationID, t.ID).Scan(&id).Error
-	if err != nil {
-		return 0, fmt.Errorf("lock bond of %s: %w", t.Number, err)
-	}
-	return id, nil
+	return row.ID, row.NextSeq, nil
 }
 
 // newOutbound describes an outbound transaction to create.

@@ -161,12 +161,26 @@ func (c *Client) PostRaw(path string, form url.Values) Response {
 	return c.do(http.MethodPost, path, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
 }
 
+// Do sends any request with the client's cookies: body as given, extra headers added.
+func (c *Client) Do(method, path, body, ctype string, header http.Header) Response {
+	c.t.Helper()
+	return c.doHeader(method, path, strings.NewReader(body), ctype, header)
+}
+
 func (c *Client) do(method, path string, body io.Reader, ctype string) Response {
+	c.t.Helper()
+	return c.doHeader(method, path, body, ctype, nil)
+}
+
+func (c *Client) doHeader(method, path string, body io.Reader, ctype string, header http.Header) Response {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.app.Server.URL+path, body)
 	require.NoError(c.t, err)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	res, err := c.HTTP.Do(req)
 	require.NoError(c.t, err)

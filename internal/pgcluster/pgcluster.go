@@ -25,6 +25,7 @@ type Cluster struct {
 	URL       string // postgres://postgres@127.0.0.1:PORT/DB?sslmode=disable
 	bindir    string
 	asUser    bool   // run commands as the postgres OS user
+	pgopts    string // server options given to pg_ctl start
 	Relocated string // non-empty when Dir was not reachable and a temp folder is used instead
 }
 
@@ -86,14 +87,12 @@ func Start(ctx context.Context, opts Opts) (*Cluster, error) {
 	if c.Port, err = freePort(); err != nil {
 		return nil, err
 	}
-	pgopts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", c.Port, dir)
+	c.pgopts = fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", c.Port, dir)
 	if opts.Fast {
-		pgopts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		c.pgopts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
-	if out, err := c.run(ctx, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60",
-		"-o", pgopts, "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		return nil, fmt.Errorf("start postgres: %v: %s\n%s", err, out, tail(string(log), 2000))
+	if err := c.start(ctx); err != nil {
+		return nil, err
 	}
 	db := opts.Database
 	if db == "" {
@@ -113,6 +112,22 @@ func Start(ctx context.Context, opts Opts) (*Cluster, error) {
 	}
 	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
 	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	if out, err := c.run(ctx, "pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-l", filepath.Join(c.Dir, "server.log"),
+		"-w", "-t", "60", "-o", c.pgopts, "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
+		return fmt.Errorf("start postgres: %v: %s\n%s", err, out, tail(string(log), 2000))
+	}
+	return nil
+}
+
+// Restart starts a stopped cluster again on the same data folder and port,
+// so clients reconnect to the URL they had (fault tests stop the database
+// under a running server and bring it back).
+func (c *Cluster) Restart(ctx context.Context) error {
+	return c.start(ctx)
 }
 
 // Stop shuts the server down (fast mode: running sessions are ended).

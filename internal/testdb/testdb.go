@@ -36,8 +36,9 @@ var (
 )
 
 // Main runs the package's tests with a cluster available and checks for
-// leaked goroutines. Use it as the body of TestMain.
-func Main(m *testing.M) {
+// leaked goroutines. Use it as the body of TestMain. after, if given, run
+// once the tests have ended (Main exits the process, so defers would not).
+func Main(m *testing.M, after ...func()) {
 	var cluster *pgcluster.Cluster
 	baseURL = os.Getenv("DATABASE_URL")
 	if baseURL == "" {
@@ -56,6 +57,9 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "testdb: leaked goroutines:", err)
 			code = 1
 		}
+	}
+	for _, f := range after {
+		f()
 	}
 	if cluster != nil {
 		_ = cluster.Remove(context.Background())
