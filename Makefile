@@ -3,17 +3,24 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run test build generate check-fmt vet check-generated fmt bench vendor help fuzz soak
+.PHONY: run pair test build generate check-fmt vet check-generated fmt bench bench-pages bench-inbound vendor help fuzz soak
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
+	@echo "make pair   two instances bonded to each other (A :8080, B :8090), each with its own database"
 	@echo "make test   formatting, vet, generated-file check and every test against real PostgreSQL"
 	@echo "make bench  benchmarks; figures printed and written to bench/results/"
-	@echo "make fuzz   the fuzz tests, FUZZTIME each (part of make test)"
+	@echo "make bench-inbound  accepted inbound messages per second (bench/results/inbound.txt)"
+	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages.txt)"
+	@echo "make fuzz   the form and parser fuzz tests, FUZZTIME each (part of make test)"
 	@echo "make soak   the long fault runs (kill -9 under 20,000 transactions, ...); figures in bench/results/soak.txt"
 
 run: build
 	./bin/unifi dev
+
+# Two instances bonded to each other: A on http://127.0.0.1:8080, B on http://localhost:8090.
+pair: build
+	./bin/unifi pair
 
 build: generate
 	$(GO) build -trimpath -o bin/unifi ./cmd/unifi
@@ -40,6 +47,7 @@ check-generated:
 
 test: check-fmt vet check-generated
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -run '^$$' -fuzz '^FuzzInbound$$' -fuzztime 20s ./handlers
 	$(MAKE) fuzz
 
 # Each fuzz target explores for FUZZTIME beyond its committed seed corpus
@@ -64,6 +72,15 @@ soak:
 
 bench:
 	$(GO) run ./bench
+
+# Inbound section alone: accepted inbound messages per second, duplicate check on.
+bench-inbound:
+	$(GO) run ./bench -only inbound
+
+# Pages at a million transactions: p95 of the integration page, a filtered
+# transactions list and a transaction page under 50 concurrent users.
+bench-pages:
+	$(GO) run ./bench -only pages
 
 # Refresh the vendored front-end packages from the npm registry (versions in static/package.json).
 vendor:

@@ -15,199 +15,233 @@ import (
 	"unifi/models"
 )
 
+// refusalRequest is one request a refusal case sends.
+type refusalRequest struct {
+	url  string // "" means the demo endpoint
+	body []byte
+	opts []reqOpt
+}
+
+// refusalCase is one way to be refused; docs/openapi.json names each one as an
+// example of its status, and TestOpenAPI checks them against the handler.
+type refusalCase struct {
+	name    string
+	prepare func(t *testing.T, b *inboundBundle) refusalRequest // runs before the snapshot
+	status  int
+	text    string
+	field   string // a field named in the answer's fields
+}
+
+func inboundJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+func inboundRefusalCases() []refusalCase {
+	now := time.Now()
+	return []refusalCase{
+		{name: "NoCredentials", status: 401, text: "Authentication required: send the integration's inbound account with HTTP basic auth or a bearer token",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withoutHeader("Authorization")}}
+			}},
+		{name: "WrongToken", status: 401, text: "The credentials are not valid",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withHeader("Authorization", "Bearer not-the-token-at-all")}}
+			}},
+		{name: "WrongPassword", status: 401, text: "The credentials are not valid",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withBasic(models.DemoPeerAccount.Name, "wrong-password")}}
+			}},
+		{name: "NotIntegrationRole", status: 403, text: "This account may not use the inbound API",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withBasic("analyst", "analyst-demo-1")}}
+			}},
+		{name: "OtherIntegrationAccount", status: 403, text: "This account may not send messages to this integration",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				_, err := b.store.CreateUser(context.Background(), models.SystemActor, models.NewUserOpts{Name: "other-peer",
+					Role: models.RoleIntegration, Password: "other-peer-pw", Token: "other-peer-token-0123456789"})
+				require.NoError(t, err)
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withHeader("Authorization", "Bearer other-peer-token-0123456789")}}
+			}},
+		{name: "UnknownIntegration", status: 404, text: "Integration not found",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{url: b.srv.URL + "/api/v1/integrations/nope/messages",
+					body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
+			}},
+		{name: "ConnectionDeactivated", status: 403, text: "The integration has no active connection",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				require.NoError(t, b.db.Exec("UPDATE connections SET active = false").Error)
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
+			}},
+		{name: "IntegrationOff", status: 403, text: "The integration is Off",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				require.NoError(t, b.db.Exec("UPDATE integrations SET state = 'Off'").Error)
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
+			}},
+		{name: "WrongContentType", status: 415, text: "The request body must be JSON",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withHeader("Content-Type", "text/plain")}}
+			}},
+		{name: "TooLarge", status: 413, text: "The request body is too large",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				d := createData("x")
+				d["description"] = strings.Repeat("a", 2<<20)
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, d))}
+			}},
+		{name: "MalformedJSON", status: 400, text: "The request body is not a valid message envelope",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: []byte(`{"message": {"name": "CreateIncident"`)}
+			}},
+		{name: "NotAnObject", status: 400, text: "The request body is not a valid message envelope",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest { return refusalRequest{body: []byte(`[1,2,3]`)} }},
+		{name: "NoName", status: 400, text: models.TextNoMessageName,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: []byte(`{"message": {"source_id": "S1"}, "data": {}}`)}
+			}},
+		{name: "NoMessageAtAll", status: 400, text: models.TextNoMessageName,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: []byte(`{"data": {}}`)}
+			}},
+		{name: "UnknownName", status: 422, text: models.TextUnknownMessageName,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("DeleteEverything", "S1", "R1", "", now, nil))}
+			}},
+		{name: "MissingSourceID", status: 422, text: "Some values are not valid: message.source_id: Give the sender's Message ID: it is how duplicates are recognised.",
+			field: "message.source_id",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "", "R1", "", now, createData("x")))}
+			}},
+		{name: "BadTimeStamp", status: 422, field: "message.time_stamp",
+			text: "Some values are not valid: message.time_stamp: Give a date and time in RFC 3339 form, e.g. 2026-11-22T10:15:00Z.",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				e := envelope("CreateIncident", "S1", "R1", "", now, createData("x"))
+				e["message"].(map[string]any)["time_stamp"] = "yesterday"
+				return refusalRequest{body: inboundJSON(e)}
+			}},
+		{name: "ReceiptWithoutTargetID", status: 422, text: models.TextNoTargetID,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", "", "THEIRS", "Accepted", ""))}
+			}},
+		{name: "ReceiptForNothingOfOurs", status: 404, text: models.TextNoInitiating,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", "MSG7777777", "THEIRS", "Accepted", ""))}
+			}},
+		{name: "ReceiptForCompleteTransaction", status: 409, text: models.TextProcessedAlready,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				ours := b.createTicket(t, "EXT-1")
+				tr := b.outbound(t, ours, models.Complete)
+				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
+			}},
+		{name: "ReceiptForErrorTransaction", status: 409, text: models.TextProcessedAlready,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				ours := b.createTicket(t, "EXT-1")
+				tr := b.outbound(t, ours, models.Error)
+				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
+			}},
+		{name: "ReceiptWhileStillSending", status: 409, text: "The initiating transaction is still being sent",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				ours := b.createTicket(t, "EXT-1")
+				tr := b.outbound(t, ours, models.Sending) // our synchronous call never returns
+				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
+			}},
+		{name: "Duplicate", status: 409, text: models.TextDuplicate,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				b.createTicket(t, "EXT-1") // source_id C-EXT-1
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "C-EXT-1", "EXT-1", "", now, createData("again")))}
+			}},
+		{name: "UpdateOnClosedBond", status: 409, text: models.TextNotValidForBond,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				ours := b.createTicket(t, "EXT-1")
+				a := b.post(t, envelope("ResolveIncident", "RES-1", "EXT-1", ours, time.Now(),
+					map[string]any{"state": "resolved", "close_notes": "done"}))
+				require.Equal(t, 200, a.Status, a.Raw)
+				return refusalRequest{body: inboundJSON(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("late")))}
+			}},
+		{name: "OwnershipRule", status: 409, text: models.TextNotValidForBond,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				ours := b.createTicket(t, "EXT-1")
+				require.NoError(t, b.db.Exec("UPDATE messages SET bond_ownership = 'must_not_own' WHERE name = 'UpdateIncident'").Error)
+				return refusalRequest{body: inboundJSON(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("mine")))}
+			}},
+		{name: "CreateForBondedTicket", status: 409, text: models.TextNotValidForBond,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				b.createTicket(t, "EXT-1")
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "C-2", "EXT-1", "", now, createData("twice")))}
+			}},
+		{name: "UpdateForUnknownBond", status: 404, text: "Bond not found for this message",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("UpdateIncident", "U-1", "EXT-404", "INC9999999", now, createData("x")))}
+			}},
+		{name: "CreateMissingRequiredField", status: 422, text: `Message rejected: required field "short_description" is missing`,
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				d := createData("x")
+				delete(d, "short_description")
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, d))}
+			}},
+		{name: "NulInData", status: 422, field: "data", text: "Some values are not valid: data: Text values may not hold NUL characters.",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("a\x00b")))}
+			}},
+	}
+}
+
+// runRefusal sends a refusal case to a fresh app and checks everything a
+// refusal promises: status, exact text, nothing stored but its own record.
+func runRefusal(t *testing.T, tc refusalCase) inboundAnswer {
+	b := setupInbound(t)
+	req := tc.prepare(t, b)
+	url := req.url
+	if url == "" {
+		url = b.url
+	}
+	before := b.snapshot(t)
+	a := postRaw(t, url, req.body, req.opts...)
+	require.Equal(t, tc.status, a.Status, a.Raw)
+	if tc.text != "" {
+		require.Equal(t, tc.text, a.Error, a.Raw)
+	}
+	if tc.field != "" {
+		require.Contains(t, a.Fields, tc.field, a.Raw)
+	}
+	after := b.snapshot(t)
+	require.Equal(t, before.Fingerprint, after.Fingerprint, "a refused request changed stored data")
+	require.Equal(t, before.Requests+1, after.Requests, "the refused request must be recorded once")
+	r := b.lastRequest(t)
+	require.Nil(t, r.TransactionID)
+	require.Equal(t, models.Inbound, r.Direction)
+	require.Equal(t, models.RequestError, r.State)
+	require.Equal(t, tc.status, *r.ResponseStatus)
+	require.JSONEq(t, a.Raw, r.ResponseBody)
+	if auth, ok := r.RequestHeaders.V["Authorization"]; ok {
+		require.NotContains(t, auth, models.DemoPeerToken)
+		require.Contains(t, auth, "[redacted]")
+	}
+	if tc.status == 401 {
+		require.NotEmpty(t, a.Header.Get("WWW-Authenticate"))
+	}
+	if tc.name == "ReceiptWhileStillSending" {
+		require.Equal(t, "1", a.Header.Get("Retry-After"))
+	}
+	// The OpenAPI description documents this refusal with the same status and text.
+	ex, ok := openAPIExamples(t)[tc.name]
+	require.True(t, ok, "docs/openapi.json has no example named %s", tc.name)
+	require.Equal(t, tc.status, ex.status, "docs/openapi.json files %s under another status", tc.name)
+	require.Equal(t, a.Error, ex.text, "docs/openapi.json gives another text for %s", tc.name)
+	return a
+}
+
 // TestInboundRefusals sends every kind of refused request and checks the
 // status, the exact text, and that nothing but the refused request's own HTTP
 // Request record was stored.
 func TestInboundRefusals(t *testing.T) {
 	t.Parallel()
-	now := time.Now()
-	type request struct {
-		url  string // "" means the demo endpoint
-		body []byte
-		opts []reqOpt
-	}
-	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	tests := []struct {
-		name    string
-		prepare func(t *testing.T, b *inboundBundle) request // runs before the snapshot
-		status  int
-		text    string
-		field   string // a field named in the answer's fields
-	}{
-		{name: "NoCredentials", status: 401, text: "Authentication required: send the integration's inbound account with HTTP basic auth or a bearer token",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
-					opts: []reqOpt{withoutHeader("Authorization")}}
-			}},
-		{name: "WrongToken", status: 401, text: "The credentials are not valid",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
-					opts: []reqOpt{withHeader("Authorization", "Bearer not-the-token-at-all")}}
-			}},
-		{name: "WrongPassword", status: 401, text: "The credentials are not valid",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
-					opts: []reqOpt{withBasic(models.DemoPeerAccount.Name, "wrong-password")}}
-			}},
-		{name: "NotIntegrationRole", status: 403, text: "This account may not use the inbound API",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
-					opts: []reqOpt{withBasic("analyst", "analyst-demo-1")}}
-			}},
-		{name: "OtherIntegrationAccount", status: 403, text: "This account may not send messages to this integration",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				_, err := b.store.CreateUser(context.Background(), models.SystemActor, models.NewUserOpts{Name: "other-peer",
-					Role: models.RoleIntegration, Password: "other-peer-pw", Token: "other-peer-token-0123456789"})
-				require.NoError(t, err)
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
-					opts: []reqOpt{withHeader("Authorization", "Bearer other-peer-token-0123456789")}}
-			}},
-		{name: "UnknownIntegration", status: 404, text: "Integration not found",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{url: b.srv.URL + "/api/v1/integrations/nope/messages",
-					body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
-			}},
-		{name: "ConnectionDeactivated", status: 403, text: "The integration has no active connection",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				require.NoError(t, b.db.Exec("UPDATE connections SET active = false").Error)
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
-			}},
-		{name: "IntegrationOff", status: 403, text: "The integration is Off",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				require.NoError(t, b.db.Exec("UPDATE integrations SET state = 'Off'").Error)
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x")))}
-			}},
-		{name: "WrongContentType", status: 415, text: "The request body must be JSON",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
-					opts: []reqOpt{withHeader("Content-Type", "text/plain")}}
-			}},
-		{name: "TooLarge", status: 413, text: "The request body is too large",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				d := createData("x")
-				d["description"] = strings.Repeat("a", 2<<20)
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, d))}
-			}},
-		{name: "MalformedJSON", status: 400, text: "The request body is not a valid message envelope",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: []byte(`{"message": {"name": "CreateIncident"`)}
-			}},
-		{name: "NotAnObject", status: 400, text: "The request body is not a valid message envelope",
-			prepare: func(t *testing.T, b *inboundBundle) request { return request{body: []byte(`[1,2,3]`)} }},
-		{name: "NoName", status: 400, text: models.TextNoMessageName,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: []byte(`{"message": {"source_id": "S1"}, "data": {}}`)}
-			}},
-		{name: "NoMessageAtAll", status: 400, text: models.TextNoMessageName,
-			prepare: func(t *testing.T, b *inboundBundle) request { return request{body: []byte(`{"data": {}}`)} }},
-		{name: "UnknownName", status: 422, text: models.TextUnknownMessageName,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("DeleteEverything", "S1", "R1", "", now, nil))}
-			}},
-		{name: "MissingSourceID", status: 422, text: "Some values are not valid: message.source_id: Give the sender's Message ID: it is how duplicates are recognised.",
-			field: "message.source_id",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "", "R1", "", now, createData("x")))}
-			}},
-		{name: "BadTimeStamp", status: 422, field: "message.time_stamp",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				e := envelope("CreateIncident", "S1", "R1", "", now, createData("x"))
-				e["message"].(map[string]any)["time_stamp"] = "yesterday"
-				return request{body: js(e)}
-			}},
-		{name: "ReceiptWithoutTargetID", status: 422, text: models.TextNoTargetID,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(receiptEnvelope("R-1", "", "THEIRS", "Accepted", ""))}
-			}},
-		{name: "ReceiptForNothingOfOurs", status: 404, text: models.TextNoInitiating,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(receiptEnvelope("R-1", "MSG7777777", "THEIRS", "Accepted", ""))}
-			}},
-		{name: "ReceiptForCompleteTransaction", status: 409, text: models.TextProcessedAlready,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				ours := b.createTicket(t, "EXT-1")
-				tr := b.outbound(t, ours, models.Complete)
-				return request{body: js(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
-			}},
-		{name: "ReceiptForErrorTransaction", status: 409, text: models.TextProcessedAlready,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				ours := b.createTicket(t, "EXT-1")
-				tr := b.outbound(t, ours, models.Error)
-				return request{body: js(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
-			}},
-		{name: "Duplicate", status: 409, text: models.TextDuplicate,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				b.createTicket(t, "EXT-1") // source_id C-EXT-1
-				return request{body: js(envelope("CreateIncident", "C-EXT-1", "EXT-1", "", now, createData("again")))}
-			}},
-		{name: "UpdateOnClosedBond", status: 409, text: models.TextNotValidForBond,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				ours := b.createTicket(t, "EXT-1")
-				a := b.post(t, envelope("ResolveIncident", "RES-1", "EXT-1", ours, time.Now(),
-					map[string]any{"state": "resolved", "close_notes": "done"}))
-				require.Equal(t, 200, a.Status, a.Raw)
-				return request{body: js(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("late")))}
-			}},
-		{name: "OwnershipRule", status: 409, text: models.TextNotValidForBond,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				ours := b.createTicket(t, "EXT-1")
-				require.NoError(t, b.db.Exec("UPDATE messages SET bond_ownership = 'must_not_own' WHERE name = 'UpdateIncident'").Error)
-				return request{body: js(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("mine")))}
-			}},
-		{name: "CreateForBondedTicket", status: 409, text: models.TextNotValidForBond,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				b.createTicket(t, "EXT-1")
-				return request{body: js(envelope("CreateIncident", "C-2", "EXT-1", "", now, createData("twice")))}
-			}},
-		{name: "UpdateForUnknownBond", status: 404, text: "Bond not found for this message",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("UpdateIncident", "U-1", "EXT-404", "INC9999999", now, createData("x")))}
-			}},
-		{name: "CreateMissingRequiredField", status: 422, text: `Message rejected: required field "short_description" is missing`,
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				d := createData("x")
-				delete(d, "short_description")
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, d))}
-			}},
-		{name: "NulInData", status: 422, field: "data",
-			prepare: func(t *testing.T, b *inboundBundle) request {
-				return request{body: js(envelope("CreateIncident", "S1", "R1", "", now, createData("a\x00b")))}
-			}},
-	}
-	for _, tc := range tests {
+	for _, tc := range inboundRefusalCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b := setupInbound(t)
-			req := tc.prepare(t, b)
-			url := req.url
-			if url == "" {
-				url = b.url
-			}
-			before := b.snapshot(t)
-			a := postRaw(t, url, req.body, req.opts...)
-			require.Equal(t, tc.status, a.Status, a.Raw)
-			if tc.text != "" {
-				require.Equal(t, tc.text, a.Error, a.Raw)
-			}
-			if tc.field != "" {
-				require.Contains(t, a.Fields, tc.field, a.Raw)
-			}
-			after := b.snapshot(t)
-			require.Equal(t, before.Fingerprint, after.Fingerprint, "a refused request changed stored data")
-			require.Equal(t, before.Requests+1, after.Requests, "the refused request must be recorded once")
-			r := b.lastRequest(t)
-			require.Nil(t, r.TransactionID)
-			require.Equal(t, models.Inbound, r.Direction)
-			require.Equal(t, models.RequestError, r.State)
-			require.Equal(t, tc.status, *r.ResponseStatus)
-			require.JSONEq(t, a.Raw, r.ResponseBody)
-			if auth, ok := r.RequestHeaders.V["Authorization"]; ok {
-				require.NotContains(t, auth, models.DemoPeerToken)
-				require.Contains(t, auth, "[redacted]")
-			}
-			if tc.status == 401 {
-				require.NotEmpty(t, a.Header.Get("WWW-Authenticate"))
-			}
+			runRefusal(t, tc)
 		})
 	}
 }
@@ -545,18 +579,6 @@ func TestInboundReceipt(t *testing.T) {
 		bond := b.bondOf(t, ours)
 		require.Equal(t, "Assignment group unknown here.", bond.ProcessError)
 		require.Contains(t, bond.History, "Rejected: Assignment group unknown here.")
-	})
-	t.Run("StillSendingIsRetryable", func(t *testing.T) {
-		t.Parallel()
-		b := setupInbound(t)
-		ours := b.createTicket(t, "EXT-1")
-		head := b.outbound(t, ours, models.Sending) // our synchronous call never returns
-		before := b.snapshot(t)
-		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
-		require.Equal(t, 409, a.Status, a.Raw)
-		require.Equal(t, "The initiating transaction is still being sent", a.Error)
-		require.Equal(t, "1", a.Header.Get("Retry-After"))
-		require.Equal(t, before.Fingerprint, b.snapshot(t).Fingerprint)
 	})
 	t.Run("SendingThenAwaiting", func(t *testing.T) {
 		t.Parallel()

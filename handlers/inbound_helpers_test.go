@@ -48,13 +48,22 @@ func seededDB(t testing.TB) *gorm.DB {
 
 func setupInboundOn(t testing.TB, db *gorm.DB, maxBytes int64) *inboundBundle {
 	t.Helper()
+	return setupInboundWith(t, db, func(c *config.Config) { c.InboundMaxBytes = maxBytes })
+}
+
+// setupInboundWith starts the app on db with a configuration edit.
+func setupInboundWith(t testing.TB, db *gorm.DB, edit func(*config.Config)) *inboundBundle {
+	t.Helper()
 	ctx := context.Background()
 	store := models.NewStore(db, nil)
 	_, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 	require.NoError(t, err)
 	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	require.NoError(t, err)
-	cfg := config.Config{InboundMaxBytes: maxBytes, SessionKey: bytes.Repeat([]byte{7}, 32), BaseURL: "http://localhost"}
+	cfg := config.Config{InboundMaxBytes: 1 << 20, SessionKey: bytes.Repeat([]byte{7}, 32), BaseURL: "http://localhost"}
+	if edit != nil {
+		edit(&cfg)
+	}
 	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(h.Echo())
 	t.Cleanup(srv.Close)

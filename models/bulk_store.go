@@ -38,51 +38,68 @@ func (s *Store) ClaimBulkJob(ctx context.Context, owner string, lease time.Durat
 	if len(jobs) == 0 {
 		return nil, fmt.Errorf("claim bulk job: %w", ErrNotFound)
 	}
-	return &jobs[0], nil
+	job := &jobs[0]
+	if job.Total >= 1000 {
+		// Fresh statistics for the new items, so that settling them as
+		// transactions finish uses the index and not a scan of every item.
+		if err := s.db.WithContext(ctx).Exec("ANALYZE bulk_job_items").Error; err != nil {
+			return nil, fmt.Errorf("claim bulk job: %w", err)
+		}
+	}
+	return job, nil
 }
 
-// StepBulkJob advances bulk job id, held by owner, by one step and reports
-// whether it has finished. ErrLeaseLost means another process holds it now.
-func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease time.Duration) (bool, error) {
+// StepBulkJob advances bulk job id, held by owner, by one step and returns
+// its progress; the job has finished when its State is no longer running.
+// Items settle as their transactions finish (the engine does it when it
+// records them); full also re-derives every open item from its transaction
+// and finds items held behind a broken transaction: the runner asks for it
+// when a step made no progress. ErrLeaseLost means another process holds it.
+func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease time.Duration, full bool) (*BulkJob, error) {
 	db := s.db.WithContext(ctx)
 	var jobs []BulkJob
 	if err := db.Raw(`UPDATE bulk_jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ?
 		RETURNING *`, s.now().Add(lease), id, owner, BulkRunning).Scan(&jobs).Error; err != nil {
-		return false, fmt.Errorf("step bulk job %d: %w", id, err)
+		return nil, fmt.Errorf("step bulk job %d: %w", id, err)
 	}
 	if len(jobs) == 0 {
-		return true, fmt.Errorf("step bulk job %d: %w", id, ErrLeaseLost)
+		return nil, fmt.Errorf("step bulk job %d: %w", id, ErrLeaseLost)
 	}
 	job := &jobs[0]
 	if job.Kind == BulkResume {
 		var st IntegrationState
 		if err := db.Raw("SELECT state FROM integrations WHERE id = ?", job.IntegrationID).Scan(&st).Error; err != nil {
-			return false, fmt.Errorf("step bulk job %d: %w", id, err)
+			return nil, fmt.Errorf("step bulk job %d: %w", id, err)
 		}
 		if st != IntegrationActive {
-			return true, s.finishBulkJob(ctx, job, BulkCancelled, fmt.Sprintf("The integration is %s again; Resume it to send the rest.", st))
+			return s.finishBulkJob(ctx, job, BulkCancelled, fmt.Sprintf("The integration is %s again; Resume it to send the rest.", st))
 		}
 	}
 	if err := s.actOnItems(ctx, job); err != nil {
-		return false, fmt.Errorf("step bulk job %d: %w", id, err)
+		return nil, fmt.Errorf("step bulk job %d: %w", id, err)
 	}
-	left, err := s.trackItems(ctx, job)
+	if full {
+		if err := s.trackItems(ctx, job); err != nil {
+			return nil, fmt.Errorf("step bulk job %d: %w", id, err)
+		}
+	}
+	left, err := s.countItems(ctx, job)
 	if err != nil {
-		return false, fmt.Errorf("step bulk job %d: %w", id, err)
+		return nil, fmt.Errorf("step bulk job %d: %w", id, err)
 	}
 	if left == 0 {
-		return true, s.finishBulkJob(ctx, job, BulkComplete, "")
+		return s.finishBulkJob(ctx, job, BulkComplete, "")
 	}
-	return false, nil
+	return job, nil
 }
 
-func (s *Store) finishBulkJob(ctx context.Context, job *BulkJob, state BulkJobState, msg string) error {
+func (s *Store) finishBulkJob(ctx context.Context, job *BulkJob, state BulkJobState, msg string) (*BulkJob, error) {
 	err := s.db.WithContext(ctx).Exec(`UPDATE bulk_jobs SET state = ?, error = ?, finished_at = now(), updated_at = now(),
 		lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = ?`, state, msg, job.ID, BulkRunning).Error
 	if err != nil {
-		return fmt.Errorf("finish bulk job %d: %w", job.ID, err)
+		return nil, fmt.Errorf("finish bulk job %d: %w", job.ID, err)
 	}
-	return nil
+	return s.GetBulkJob(ctx, job.ID)
 }
 
 // bulkActor is who acts in a job: the user who started it.
@@ -188,8 +205,15 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingI
 		if err != nil {
 			return err
 		}
-		for _, id := range released {
-			if err := logNextQueued(tx, id); err != nil {
+		var logs []TransactionLog
+		for _, r := range released {
+			if r.AttachLogs {
+				logs = append(logs, TransactionLog{TransactionID: r.ID, Kind: LogTransactionQueued, Level: "info",
+					Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
+			}
+		}
+		if len(logs) > 0 {
+			if err := tx.Create(&logs).Error; err != nil {
 				return err
 			}
 		}
@@ -206,11 +230,11 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingI
 }
 
 // trackItems moves acted items to done or failed from their transactions'
-// states, stores the counts and returns how many items are still open.
-// Delivered (Awaiting Receipt or later, Complete) or Ignored is done; Error
-// or Timed Out is failed, and so is an item held in Queued behind one.
-func (s *Store) trackItems(ctx context.Context, job *BulkJob) (int64, error) {
-	var left int64
+// states. Delivered (Awaiting Receipt or later, Complete) or Ignored is done;
+// Error or Timed Out is failed, and so is an item held in Queued behind one.
+// The engine settles items as it records transactions (settleItems); this
+// full pass catches whatever changed by other paths.
+func (s *Store) trackItems(ctx context.Context, job *BulkJob) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Exec(`UPDATE bulk_job_items it SET
 				state = CASE WHEN t.state IN (?, ?) THEN 'failed' ELSE 'done' END,
@@ -223,36 +247,73 @@ func (s *Store) trackItems(ctx context.Context, job *BulkJob) (int64, error) {
 		if err != nil {
 			return err
 		}
-		err = tx.Exec(`UPDATE bulk_job_items it SET state = 'failed',
+		return tx.Exec(`UPDATE bulk_job_items it SET state = 'failed',
 				error = t.number || ' is held in the queue behind ' || h.number || ', which is ' ||
 				        CASE h.state WHEN ? THEN 'Timed Out' ELSE 'Error' END
 			FROM transactions t
 			JOIN transactions h ON h.bond_id = t.bond_id AND h.direction = 'Outbound' AND h.state IN (?, ?)
 			WHERE it.job_id = ? AND it.state = 'acted' AND t.id = coalesce(it.result_transaction_id, it.transaction_id)
 			  AND t.state = ?`, TimedOut, TimedOut, Error, job.ID, Queued).Error
-		if err != nil {
-			return err
-		}
-		var c struct{ Done, Failed, Open int }
-		if err := tx.Raw(`SELECT count(*) FILTER (WHERE state = 'done') AS done,
-				count(*) FILTER (WHERE state = 'failed') AS failed,
-				count(*) FILTER (WHERE state IN ('pending', 'acted')) AS open
-			FROM bulk_job_items WHERE job_id = ?`, job.ID).Scan(&c).Error; err != nil {
-			return err
-		}
-		left = int64(c.Open)
-		return tx.Model(&BulkJob{}).Where("id = ?", job.ID).
-			Updates(map[string]any{"done": c.Done, "failed": c.Failed, "updated_at": gorm.Expr("now()")}).Error
 	})
 	if err != nil {
-		return 0, fmt.Errorf("track items: %w", err)
+		return fmt.Errorf("track items: %w", err)
 	}
-	if left > 0 && job.Kind == BulkResume {
-		if err := s.rekickStranded(ctx, job); err != nil {
-			return left, err
+	if job.Kind == BulkResume {
+		return s.rekickStranded(ctx, job)
+	}
+	return nil
+}
+
+// countItems stores the job's done and failed counts and returns how many
+// items are still open.
+func (s *Store) countItems(ctx context.Context, job *BulkJob) (int64, error) {
+	var c struct{ Open, Failed int }
+	db := s.db.WithContext(ctx)
+	// Two index scans over the open and the failed items only (done ones are
+	// most of a large job).
+	if err := db.Raw(`SELECT (SELECT count(*) FROM bulk_job_items WHERE job_id = ? AND state IN ('pending', 'acted')) AS open,
+			(SELECT count(*) FROM bulk_job_items WHERE job_id = ? AND state = 'failed') AS failed`,
+		job.ID, job.ID).Scan(&c).Error; err != nil {
+		return 0, fmt.Errorf("count items: %w", err)
+	}
+	job.Done, job.Failed = job.Total-c.Open-c.Failed, c.Failed
+	if err := db.Exec(`UPDATE bulk_jobs SET done = ?, failed = ?, updated_at = now()
+		WHERE id = ? AND (done <> ? OR failed <> ?)`, job.Done, job.Failed, job.ID, job.Done, job.Failed).Error; err != nil {
+		return 0, fmt.Errorf("store progress: %w", err)
+	}
+	return int64(c.Open), nil
+}
+
+// itemSettle is one finished transaction whose bulk job item, if any, settles.
+type itemSettle struct {
+	ID     int64  `json:"id"`
+	Failed bool   `json:"failed"`
+	Error  string `json:"error"`
+}
+
+// settleItems settles the open bulk job items that follow these
+// transactions, in the same database transaction as their change.
+func settleItems(tx *gorm.DB, items []itemSettle) error {
+	var done []int64
+	for _, it := range items {
+		if !it.Failed {
+			done = append(done, it.ID)
+			continue
+		}
+		if err := tx.Exec(`UPDATE bulk_job_items SET state = 'failed', error = ?
+			WHERE coalesce(result_transaction_id, transaction_id) = ? AND state = 'acted'`, it.Error, it.ID).Error; err != nil {
+			return fmt.Errorf("settle bulk job items: %w", err)
 		}
 	}
-	return left, nil
+	if len(done) == 0 {
+		return nil
+	}
+	if err := tx.Exec(`UPDATE bulk_job_items SET state = 'done'
+		WHERE coalesce(result_transaction_id, transaction_id) = ANY(?::bigint[]) AND state = 'acted'`,
+		int64s(done)).Error; err != nil {
+		return fmt.Errorf("settle bulk job items: %w", err)
+	}
+	return nil
 }
 
 // rekickStranded releases bonds whose acted items wait in Queued with

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -40,15 +39,67 @@ type ClaimOpts struct {
 	Owner string        // lease owner: the instance name
 	Limit int           // at most this many
 	Lease time.Duration // lease length; the integration's sync timeout is added
+	// Config, when set, supplies integrations, connections and messages
+	// (the engine caches them briefly); otherwise they are read each time.
+	Config *EngineConfig
+}
+
+// EngineConfig is the configuration the engine sends with.
+type EngineConfig struct {
+	Integrations map[int64]*Integration
+	Connections  map[int64]*Connection // active connection by integration id
+	Messages     map[int64]*Message
+}
+
+// LoadEngineConfig reads every integration, active connection and message.
+func (s *Store) LoadEngineConfig(ctx context.Context) (*EngineConfig, error) {
+	db := s.db.WithContext(ctx)
+	var ins []Integration
+	var conns []Connection
+	var msgs []Message
+	if err := db.Find(&ins).Error; err != nil {
+		return nil, fmt.Errorf("load engine config: %w", err)
+	}
+	if err := db.Where("active").Find(&conns).Error; err != nil {
+		return nil, fmt.Errorf("load engine config: %w", err)
+	}
+	if err := db.Find(&msgs).Error; err != nil {
+		return nil, fmt.Errorf("load engine config: %w", err)
+	}
+	c := &EngineConfig{Integrations: map[int64]*Integration{}, Connections: map[int64]*Connection{},
+		Messages: map[int64]*Message{}}
+	for i := range ins {
+		c.Integrations[ins[i].ID] = &ins[i]
+	}
+	for i := range conns {
+		if err := s.openSecret(&conns[i]); err != nil {
+			return nil, fmt.Errorf("load engine config: %w", err)
+		}
+		c.Connections[conns[i].IntegrationID] = &conns[i]
+	}
+	for i := range msgs {
+		c.Messages[msgs[i].ID] = &msgs[i]
+	}
+	return c, nil
+}
+
+// claimedRow is a claimed transaction with its stage, bond and waiting retry.
+type claimedRow struct {
+	Transaction
+	StageData         JSON[map[string]any]
+	InternalReference string
+	ExternalReference string
+	PendingID         *int64
 }
 
 // ClaimWork claims up to Limit transactions that are due (Sending or Sending
 // Receipt, next attempt due, no lease, integration Active — or Paused for
 // receipts — with an active connection) with one FOR UPDATE SKIP LOCKED
-// statement that also sets the lease, and loads what sending them needs.
+// statement that also sets the lease and returns, with each, its Stage data,
+// its bond's references and its waiting retry request.
 func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 	now := s.now()
-	var claimed []Transaction
+	var rows []claimedRow
 	err := s.db.WithContext(ctx).Raw(`WITH due AS (
 			SELECT t.id, i.sync_timeout_s FROM transactions t
 			JOIN integrations i ON i.id = t.integration_id
@@ -57,116 +108,61 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
 			ORDER BY t.next_attempt_at, t.id
 			LIMIT ?
-			FOR UPDATE OF t SKIP LOCKED)
-		UPDATE transactions t SET lease_owner = ?,
-			lease_expires_at = ?::timestamptz + make_interval(secs => ?::float8 + due.sync_timeout_s)
-		FROM due WHERE t.id = due.id
-		RETURNING t.*`,
+			FOR UPDATE OF t SKIP LOCKED),
+		claimed AS (
+			UPDATE transactions t SET lease_owner = ?,
+				lease_expires_at = ?::timestamptz + make_interval(secs => ?::float8 + due.sync_timeout_s)
+			FROM due WHERE t.id = due.id
+			RETURNING t.*)
+		SELECT c.*, s.data AS stage_data, b.internal_reference, b.external_reference,
+			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ? ORDER BY h.id LIMIT 1) AS pending_id
+		FROM claimed c
+		JOIN bonds b ON b.id = c.bond_id
+		LEFT JOIN stages s ON s.transaction_id = c.id
+		ORDER BY c.id`,
 		Sending, SendingReceipt, now, IntegrationActive, SendingReceipt, IntegrationPaused, o.Limit,
-		o.Owner, now, o.Lease.Seconds()).Scan(&claimed).Error
+		o.Owner, now, o.Lease.Seconds(), RequestPending).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim work: %w", err)
 	}
-	if len(claimed) == 0 {
+	if len(rows) == 0 {
 		return nil, nil
 	}
-	sort.Slice(claimed, func(i, j int) bool { return claimed[i].ID < claimed[j].ID })
-	work, err := s.loadWork(ctx, claimed)
-	if err != nil {
-		return nil, fmt.Errorf("claim work: %w", err)
-	}
-	return work, nil
-}
-
-// loadWork fetches, in a handful of queries, what the claimed transactions need.
-func (s *Store) loadWork(ctx context.Context, txs []Transaction) ([]*Work, error) {
-	db := s.db.WithContext(ctx)
-	ids := make([]int64, len(txs))
-	integ, bondIDs, msgIDs := map[int64]bool{}, map[int64]bool{}, map[int64]bool{}
-	for i, t := range txs {
-		ids[i] = t.ID
-		integ[t.IntegrationID], bondIDs[t.BondID], msgIDs[t.MessageID] = true, true, true
-	}
-	var integrations []Integration
-	if err := db.Where("id IN ?", keys(integ)).Find(&integrations).Error; err != nil {
-		return nil, err
-	}
-	var conns []Connection
-	if err := db.Where("integration_id IN ? AND active", keys(integ)).Find(&conns).Error; err != nil {
-		return nil, err
-	}
-	for i := range conns {
-		if err := s.openSecret(&conns[i]); err != nil {
-			return nil, err
+	cfg := o.Config
+	if cfg == nil || missingConfig(cfg, rows) {
+		if cfg, err = s.LoadEngineConfig(ctx); err != nil {
+			return nil, fmt.Errorf("claim work: %w", err)
 		}
 	}
-	var msgs []Message
-	if err := db.Where("id IN ? OR id IN (SELECT receipt_message_id FROM messages WHERE id IN ?)",
-		keys(msgIDs), keys(msgIDs)).Find(&msgs).Error; err != nil {
-		return nil, err
-	}
-	var bonds []Bond
-	if err := db.Where("id IN ?", keys(bondIDs)).Find(&bonds).Error; err != nil {
-		return nil, err
-	}
-	var stages []Stage
-	if err := db.Where("transaction_id IN ?", ids).Find(&stages).Error; err != nil {
-		return nil, err
-	}
-	var pending []struct{ ID, TransactionID int64 }
-	if err := db.Raw("SELECT id, transaction_id FROM http_requests WHERE transaction_id IN ? AND state = ?",
-		ids, RequestPending).Scan(&pending).Error; err != nil {
-		return nil, err
-	}
-	byInteg := map[int64]*Integration{}
-	for i := range integrations {
-		byInteg[integrations[i].ID] = &integrations[i]
-	}
-	byConn := map[int64]*Connection{}
-	for i := range conns {
-		byConn[conns[i].IntegrationID] = &conns[i]
-	}
-	byMsg := map[int64]*Message{}
-	for i := range msgs {
-		byMsg[msgs[i].ID] = &msgs[i]
-	}
-	byBond := map[int64]*Bond{}
-	for i := range bonds {
-		byBond[bonds[i].ID] = &bonds[i]
-	}
-	byStage := map[int64]map[string]any{}
-	for _, st := range stages {
-		byStage[st.TransactionID] = st.Data.V
-	}
-	byPending := map[int64]int64{}
-	for _, p := range pending {
-		byPending[p.TransactionID] = p.ID
-	}
-	out := make([]*Work, 0, len(txs))
-	for _, t := range txs {
-		w := &Work{Transaction: t, Integration: byInteg[t.IntegrationID], Connection: byConn[t.IntegrationID],
-			Message: byMsg[t.MessageID], Bond: byBond[t.BondID], Data: byStage[t.ID], PendingID: byPending[t.ID]}
+	out := make([]*Work, 0, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		w := &Work{Transaction: r.Transaction, Integration: cfg.Integrations[r.IntegrationID],
+			Connection: cfg.Connections[r.IntegrationID], Message: cfg.Messages[r.MessageID], Data: r.StageData.V,
+			Bond:   &Bond{ID: r.BondID, InternalReference: r.InternalReference, ExternalReference: r.ExternalReference},
+			Ticket: r.InternalReference}
+		if r.PendingID != nil {
+			w.PendingID = *r.PendingID
+		}
 		if w.Data == nil {
 			w.Data = map[string]any{}
 		}
-		if w.Bond != nil {
-			w.Ticket = w.Bond.InternalReference
-		}
 		if w.IsReceipt() && w.Message != nil && w.Message.ReceiptMessageID != nil {
-			w.Receipt = byMsg[*w.Message.ReceiptMessageID]
+			w.Receipt = cfg.Messages[*w.Message.ReceiptMessageID]
 		}
 		out = append(out, w)
 	}
 	return out, nil
 }
 
-func keys(m map[int64]bool) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// missingConfig reports whether a cached config lacks what rows need.
+func missingConfig(c *EngineConfig, rows []claimedRow) bool {
+	for _, r := range rows {
+		if c.Integrations[r.IntegrationID] == nil || c.Connections[r.IntegrationID] == nil || c.Messages[r.MessageID] == nil {
+			return true
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return false
 }
 
 // ResponseActions returns every response action, for the engine to match.
@@ -317,14 +313,30 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, results []Atte
 			ok[r.ID] = true
 			applied = append(applied, r.ID)
 		}
+		var settle []itemSettle
+		for i, r := range results {
+			if !ok[r.Work.Transaction.ID] || r.Work.IsReceipt() || r.Outcome == OutcomeRetry {
+				continue
+			}
+			st := itemSettle{ID: r.Work.Transaction.ID}
+			if TransportState(ups[i].To) == Error {
+				st.Failed, st.Error = true, r.Work.Transaction.Number+": "+r.Error
+			}
+			settle = append(settle, st)
+		}
+		if err := settleItems(tx, settle); err != nil {
+			return err
+		}
 		if err := recordRequests(tx, results, ok); err != nil {
 			return err
 		}
 		var logs []TransactionLog
 		var release []int64
 		statusUp := map[int64]IntegrationStatus{}
+		statusNow := map[int64]IntegrationStatus{}
 		for i, r := range results {
 			w := r.Work
+			statusNow[w.Integration.ID] = w.Integration.Status
 			if w.Integration.AttachLogs {
 				logs = append(logs, TransactionLog{TransactionID: w.Transaction.ID, Kind: LogTransactionSend,
 					Level: logLevel(r.Outcome), Line: attemptLine(r, ok[w.Transaction.ID], TransportState(ups[i].To))})
@@ -350,16 +362,8 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, results []Atte
 		if err != nil {
 			return err
 		}
-		if len(released) > 0 {
-			var attach []struct {
-				ID     int64
-				Number string
-			}
-			if err := tx.Raw(`SELECT t.id, t.number FROM transactions t JOIN integrations i ON i.id = t.integration_id
-				WHERE t.id IN ? AND i.attach_logs`, released).Scan(&attach).Error; err != nil {
-				return err
-			}
-			for _, a := range attach {
+		for _, a := range released {
+			if a.AttachLogs {
 				logs = append(logs, TransactionLog{TransactionID: a.ID, Kind: LogTransactionQueued, Level: "info",
 					Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending", a.Number)})
 			}
@@ -370,6 +374,9 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, results []Atte
 			}
 		}
 		for id, st := range statusUp {
+			if cur, known := statusNow[id]; known && cur == st {
+				continue
+			}
 			if err := tx.Exec("UPDATE integrations SET status = ?, updated_at = now() WHERE id = ? AND status <> ?",
 				st, id, st).Error; err != nil {
 				return fmt.Errorf("set status of integration %d: %w", id, err)
@@ -496,36 +503,47 @@ func lockBonds(tx *gorm.DB, ids []int64) error {
 	return nil
 }
 
+// releasedTx is a transaction releaseNextMany moved to Sending.
+type releasedTx struct {
+	ID         int64
+	Number     string
+	AttachLogs bool
+}
+
 // releaseNextMany is releaseNext for several bonds in one statement. The
-// bonds must be locked. It returns the released transactions' ids.
-func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]int64, error) {
+// bonds must be locked.
+func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
 	if len(bondIDs) == 0 {
 		return nil, nil
 	}
-	var ids []int64
+	var out []releasedTx
+	// Per bond: free (nothing in progress) and Active, then its first Queued.
 	err := tx.Raw(`UPDATE transactions t SET state = ?, next_attempt_at = now(), updated_at = now()
-		FROM (SELECT DISTINCT ON (q.bond_id) q.id FROM transactions q
-		      JOIN bonds b ON b.id = q.bond_id
+		FROM (SELECT q.id, i.attach_logs FROM bonds b
 		      JOIN integrations i ON i.id = b.integration_id AND i.state = ?
-		      WHERE q.bond_id IN ? AND q.direction = 'Outbound' AND q.state = ?
-		        AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.bond_id = q.bond_id
-		                        AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?))
-		      ORDER BY q.bond_id, q.seq, q.id) n
+		      CROSS JOIN LATERAL (SELECT q.id FROM transactions q
+		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = ?
+		                          ORDER BY q.seq, q.id LIMIT 1) q
+		      WHERE b.id IN ?
+		        AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.bond_id = b.id
+		                        AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?))) n
 		WHERE t.id = n.id AND t.state = ?
-		RETURNING t.id`,
-		Sending, IntegrationActive, bondIDs, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
-		Queued).Scan(&ids).Error
+		RETURNING t.id, t.number, n.attach_logs`,
+		Sending, IntegrationActive, Queued, bondIDs, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
+		Queued).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
 	}
-	return ids, nil
+	return out, nil
 }
 
 // RescueLeases clears the leases that expired (their process died or hung),
 // so the work can be claimed again. It returns how many it rescued.
 func (s *Store) RescueLeases(ctx context.Context) (int64, error) {
+	// Only Sending and Sending Receipt hold leases (recording an attempt
+	// clears it), so the small transactions_claimable index finds them.
 	res := s.db.WithContext(ctx).Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
-		WHERE lease_owner IS NOT NULL AND lease_expires_at < ?`, s.now())
+		WHERE state IN (?, ?) AND lease_owner IS NOT NULL AND lease_expires_at < ?`, Sending, SendingReceipt, s.now())
 	if res.Error != nil {
 		return 0, fmt.Errorf("rescue leases: %w", res.Error)
 	}
@@ -564,6 +582,13 @@ func (s *Store) SweepReceipts(ctx context.Context) (int64, error) {
 		}
 		n = int64(len(rows))
 		var logs []TransactionLog
+		settle := make([]itemSettle, 0, len(rows))
+		for _, r := range rows {
+			settle = append(settle, itemSettle{ID: r.ID, Failed: true, Error: r.Number + ": no receipt arrived in time"})
+		}
+		if err := settleItems(tx, settle); err != nil {
+			return err
+		}
 		for _, r := range rows {
 			if r.AttachLogs {
 				logs = append(logs, TransactionLog{TransactionID: r.ID, Kind: LogTransactionRecv, Level: "error",
@@ -579,19 +604,4 @@ func (s *Store) SweepReceipts(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sweep overdue receipts: %w", err)
 	}
 	return n, nil
-}
-
-// NextDue returns when the earliest waiting transaction (a retry or an
-// overdue receipt) becomes due, or nil when nothing waits; the engine sleeps
-// until then at most.
-func (s *Store) NextDue(ctx context.Context) (*time.Time, error) {
-	var at *time.Time
-	err := s.db.WithContext(ctx).Raw(`SELECT min(x) FROM (
-		SELECT min(next_attempt_at) AS x FROM transactions WHERE state IN (?, ?) AND lease_owner IS NULL
-		UNION ALL SELECT min(receipt_due_at) FROM transactions WHERE state = ?) m`,
-		Sending, SendingReceipt, AwaitingReceipt).Scan(&at).Error
-	if err != nil {
-		return nil, fmt.Errorf("next due work: %w", err)
-	}
-	return at, nil
 }

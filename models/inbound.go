@@ -64,29 +64,34 @@ func (s *Store) AuthenticateInbound(ctx context.Context, basicUser, basicPasswor
 // ReceiveMessage checks an inbound request's body sent by caller to the
 // integration called integrationName and applies it: a message becomes an
 // inbound transaction (and changes the ticket when business rules allow), a
+// ReceiveMessage checks an inbound request's body sent by caller to the
+// integration called integrationName and applies it: a message becomes an
+// inbound transaction (and changes the ticket when business rules allow), a
 // receipt completes our Awaiting Receipt transaction. Refusals are
 // *InboundRefusal or *ValidationError values and store nothing.
 func (s *Store) ReceiveMessage(ctx context.Context, integrationName string, caller *User, raw []byte,
 	meta RequestMeta) (*InboundResult, error) {
-	in, err := s.inboundIntegration(ctx, integrationName, caller)
+	env, problems, perr := parseInboundEnvelope(raw)
+	msgName, sourceID := "", ""
+	if perr == nil {
+		msgName, sourceID = env.Name, env.SourceID
+	}
+	// One query reads everything the checks need; the checks then run in order.
+	cfg, err := s.loadInboundConfig(ctx, integrationName, msgName, sourceID)
 	if err != nil {
 		return nil, err
 	}
-	env, problems, err := parseInboundEnvelope(raw)
-	if err != nil {
+	if err := cfg.allows(caller); err != nil {
 		return nil, err
 	}
-	var msg Message
-	err = s.db.WithContext(ctx).Where("integration_id = ? AND name = ? AND direction IN ?", in.ID, env.Name,
-		[]Direction{Inbound, Bidirectional}).Take(&msg).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+	if perr != nil {
+		return nil, perr
+	}
+	if cfg.Message == nil {
 		return nil, refuse(RefusalUnknownName, TextUnknownMessageName)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("find message %q: %w", env.Name, err)
-	}
-	rc := &inboundCall{s: s, in: in, msg: &msg, caller: caller, env: env, raw: raw, meta: meta}
-	switch msg.Type {
+	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env, raw: raw, meta: meta}
+	switch cfg.Message.Type {
 	case MessageReceipt:
 		if env.TargetID == "" {
 			if _, bad := problems.Fields["message.target_id"]; !bad {
@@ -112,10 +117,10 @@ func (s *Store) ReceiveMessage(ctx context.Context, integrationName string, call
 	if !env.HasTimeStamp {
 		problems.Add("message.time_stamp", "Give the time the sender created the message: it keeps messages in order.")
 	}
-	if msg.Type == MessageCreate && env.SourceReference == "" {
+	if cfg.Message.Type == MessageCreate && env.SourceReference == "" {
 		problems.Add("message.source_reference", "Give the sender's ticket number: a Create bonds it to a new ticket here.")
 	}
-	if msg.Type == MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
+	if cfg.Message.Type == MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
 		problems.Add("message.target_reference", "Give our ticket number (target_reference) or yours (source_reference).")
 	}
 	if err := problems.Err(); err != nil {
@@ -124,37 +129,125 @@ func (s *Store) ReceiveMessage(ctx context.Context, integrationName string, call
 	return rc.message(ctx)
 }
 
-// inboundIntegration finds the integration and checks that it takes messages
-// from caller: it has an active connection whose inbound account is caller,
-// and it is not Off. A Paused integration still accepts.
-func (s *Store) inboundIntegration(ctx context.Context, name string, caller *User) (*Integration, error) {
-	var in Integration
-	err := s.db.WithContext(ctx).Where("name = ?", name).Take(&in).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, refuseDetail(RefusalUnknownIntegration, "Integration not found",
-			"no integration is called "+inboundQuote(name))
+// inboundConfig is what one request needs to know about its integration and
+// message, read in one query.
+type inboundConfig struct {
+	Integration   Integration
+	NumberPrefix  string
+	TicketTable   string
+	HasConnection bool
+	InboundUserID *int64
+	Message       *Message // nil: no inbound message of that name
+	ReceiptName   string   // name of the message's receipt message
+	Fields        []Field
+	Seen          bool // source_id has been received already
+}
+
+func (s *Store) loadInboundConfig(ctx context.Context, integrationName, messageName, sourceID string) (*inboundConfig, error) {
+	notFound := refuseDetail(RefusalUnknownIntegration, "Integration not found",
+		"no integration is called "+inboundQuote(integrationName))
+	if integrationName == "" || len(integrationName) > 64 || !inboundCleanText(integrationName) {
+		return nil, notFound
 	}
+	var row struct {
+		ID                int64
+		Name              string
+		State             IntegrationState
+		AttachLogs        bool
+		ProcessID         int64
+		NumberPrefix      string
+		TicketTable       string
+		ConnectionID      *int64
+		InboundUserID     *int64
+		MessageID         *int64
+		MessageName       *string
+		MessageType       *string
+		Async             *bool
+		BondOwnership     *string
+		AllowedBondStates JSON[[]BondState]
+		SetBondState      *string
+		ReceiptMessageID  *int64
+		ReceiptName       *string
+		Fields            string
+		Seen              bool
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT i.id, i.name, i.state, i.attach_logs, i.process_id,
+			p.number_prefix, p.ticket_table, c.id AS connection_id, c.inbound_user_id,
+			m.id AS message_id, m.name AS message_name, m.type AS message_type, m.async, m.bond_ownership,
+			m.allowed_bond_states, m.set_bond_state, m.receipt_message_id, rm.name AS receipt_name,
+			(SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
+			        'property', f.property, 'value_map', f.value_map, 'required', f.required) ORDER BY f.position, f.id), '[]')
+			   FROM fields f WHERE f.message_id = m.id) AS fields,
+			(? <> '' AND EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = i.id
+			        AND t.direction = 'Inbound' AND t.external_message_id = ?)) AS seen
+		FROM integrations i
+		JOIN processes p ON p.id = i.process_id
+		LEFT JOIN connections c ON c.integration_id = i.id AND c.active
+		LEFT JOIN messages m ON m.integration_id = i.id AND m.name = ? AND m.direction IN ('Inbound', 'Bidirectional')
+		LEFT JOIN messages rm ON rm.id = m.receipt_message_id
+		WHERE i.name = ?`, sourceID, sourceID, messageName, integrationName).Scan(&row).Error
 	if err != nil {
-		return nil, fmt.Errorf("find integration %q: %w", name, err)
+		return nil, fmt.Errorf("read inbound configuration of %q: %w", integrationName, err)
 	}
-	var conn Connection
-	err = s.db.WithContext(ctx).Where("integration_id = ? AND active", in.ID).Take(&conn).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, refuseDetail(RefusalUnavailable, "The integration has no active connection",
+	if row.ID == 0 {
+		return nil, notFound
+	}
+	cfg := &inboundConfig{Integration: Integration{ID: row.ID, Name: row.Name, State: row.State,
+		AttachLogs: row.AttachLogs, ProcessID: row.ProcessID}, NumberPrefix: row.NumberPrefix,
+		TicketTable: row.TicketTable, HasConnection: row.ConnectionID != nil, InboundUserID: row.InboundUserID,
+		Seen: row.Seen}
+	if row.MessageID != nil {
+		m := &Message{ID: *row.MessageID, IntegrationID: row.ID, Name: inboundDeref(row.MessageName),
+			Type: MessageType(inboundDeref(row.MessageType)), Async: row.Async != nil && *row.Async,
+			ReceiptMessageID: row.ReceiptMessageID, BondOwnership: Ownership(inboundDeref(row.BondOwnership)),
+			AllowedBondStates: row.AllowedBondStates}
+		if row.SetBondState != nil {
+			st := BondState(*row.SetBondState)
+			m.SetBondState = &st
+		}
+		cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
+		var fields []struct {
+			ID          int64             `json:"id"`
+			TicketField string            `json:"ticket_field"`
+			Property    string            `json:"property"`
+			ValueMap    map[string]string `json:"value_map"`
+			Required    bool              `json:"required"`
+		}
+		if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
+			return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
+		}
+		for i, f := range fields {
+			cfg.Fields = append(cfg.Fields, Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
+				Property: f.Property, ValueMap: JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
+		}
+	}
+	return cfg, nil
+}
+
+func inboundDeref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// allows checks that the integration takes messages from caller: it has an
+// active connection whose inbound account is caller, and it is not Off. A
+// Paused integration still accepts.
+func (c *inboundConfig) allows(caller *User) error {
+	in := &c.Integration
+	switch {
+	case !c.HasConnection:
+		return refuseDetail(RefusalUnavailable, "The integration has no active connection",
 			fmt.Sprintf("integration %s accepts no messages until an admin activates one of its connections", in.Name))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("active connection of integration %q: %w", name, err)
-	}
-	if in.State == IntegrationOff {
-		return nil, refuseDetail(RefusalUnavailable, "The integration is Off",
+	case in.State == IntegrationOff:
+		return refuseDetail(RefusalUnavailable, "The integration is Off",
 			fmt.Sprintf("integration %s accepts no messages while it is Off", in.Name))
-	}
-	if caller == nil || conn.InboundUserID == nil || *conn.InboundUserID != caller.ID {
-		return nil, refuseDetail(RefusalForbidden, "This account may not send messages to this integration",
+	case caller == nil || c.InboundUserID == nil || *c.InboundUserID != caller.ID:
+		return refuseDetail(RefusalForbidden, "This account may not send messages to this integration",
 			fmt.Sprintf("the active connection of integration %s names another inbound account", in.Name))
 	}
-	return &in, nil
+	return nil
 }
 
 func inboundQuote(s string) string {
@@ -164,6 +257,7 @@ func inboundQuote(s string) string {
 // inboundCall carries one request through its checks and its database transaction.
 type inboundCall struct {
 	s      *Store
+	cfg    *inboundConfig
 	in     *Integration
 	msg    *Message
 	caller *User
@@ -194,48 +288,54 @@ func (rc *inboundCall) original(ctx context.Context) (*EnvelopeHeader, error) {
 		TargetReference: row.ExternalReference, SourceID: row.MessageIdent, TargetID: row.ExternalMessageID}, nil
 }
 
+// duplicate is the refusal of a source_id received before, carrying what we
+// answered then. It returns nil when source_id has not been received.
 func (rc *inboundCall) duplicate(ctx context.Context) error {
 	orig, err := rc.original(ctx)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	return &InboundRefusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
 		Detail: fmt.Sprintf("message %s was received before; it is not applied again", inboundQuote(rc.env.SourceID))}
 }
 
-// message receives a Create or Update message.
+// message receives a Create or Update message. A plain repeat is caught by
+// the configuration query; a concurrent copy by the unique index
+// transactions_inbound_source, which rolls it back whole. A copy refused for
+// another reason (the bond it would have closed is now Closed, say) is
+// checked once more, so the sender always hears "already processed".
 func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
-	// Fast path for a plain repeat; the unique index catches concurrent ones.
-	if orig, err := rc.original(ctx); err == nil && orig != nil {
-		return nil, rc.duplicate(ctx)
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
-	fields, err := rc.s.ListFields(ctx, rc.msg.ID)
-	if err != nil {
-		return nil, err
-	}
-	proc, err := rc.s.GetProcess(ctx, rc.in.ProcessID)
-	if err != nil {
-		return nil, err
+	if rc.cfg.Seen {
+		if err := rc.duplicate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var res *InboundResult
-	err = rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		res, err = rc.messageTx(tx, proc, fields)
+		if rc.msg.Type == MessageCreate {
+			res, err = rc.createTx(tx)
+		} else {
+			res, err = rc.updateTx(tx)
+		}
 		return err
 	})
-	if err != nil {
-		var r *InboundRefusal
-		if isInboundDuplicate(err) || errors.As(err, &r) && r.Kind == RefusalDuplicate {
-			return nil, rc.duplicate(ctx)
+	if err == nil {
+		return res, nil
+	}
+	var r *InboundRefusal
+	if isInboundDuplicate(err) || errors.As(err, &r) {
+		if derr := rc.duplicate(ctx); derr != nil {
+			return nil, derr
 		}
-		if errors.As(err, &r) {
+		if r != nil {
 			return nil, r
 		}
-		return nil, fmt.Errorf("receive %s %s on integration %s: %w", rc.msg.Name, rc.env.SourceID, rc.in.Name, err)
 	}
-	return res, nil
+	return nil, fmt.Errorf("receive %s %s on integration %s: %w", rc.msg.Name, rc.env.SourceID, rc.in.Name, err)
 }
 
 func isInboundDuplicate(err error) bool {
@@ -250,234 +350,160 @@ type inboundOutcome struct {
 	stale        bool
 }
 
-func (rc *inboundCall) messageTx(tx *gorm.DB, proc *Process, fields []Field) (*InboundResult, error) {
+// inboundTarget is the bond and ticket a message lands on, with the numbers
+// of its transaction.
+type inboundTarget struct {
+	BondID            int64
+	InternalReference string
+	ExternalReference string
+	BondState         BondState
+	Owner             bool
+	LastInboundAt     *time.Time
+	TicketID          int64
+	Trn, Msg          int64
+	newBond           bool
+}
+
+// createTx: a new ticket and a new bond for the sender's ticket.
+func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
-	var bond Bond
-	var ticket Ticket
-	out := inboundOutcome{process: ProcessAccepted}
-	bondCols := map[string]any{}
-	newBond := false
-
-	if msg.Type == MessageCreate {
-		// Serialise Creates for one remote ticket, so two cannot both bond it.
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, ?))", env.SourceReference, rc.in.ID).Error; err != nil {
-			return nil, fmt.Errorf("lock remote reference: %w", err)
-		}
-		if err := rc.notSeen(tx); err != nil {
-			return nil, err
-		}
-		var existing Bond
-		err := tx.Where("integration_id = ? AND external_reference = ?", rc.in.ID, env.SourceReference).
-			Order("id").Limit(1).Find(&existing).Error
-		if err != nil {
-			return nil, fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
-		}
-		if existing.ID != 0 {
-			return nil, refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
-				fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
-					inboundQuote(env.SourceReference), existing.InternalReference))
-		}
-		ticket = Ticket{ProcessID: proc.ID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
-			CreatedByID: &rc.caller.ID}
-		if err := applyInboundFields(&ticket, fields, env.Data); err != nil {
-			return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
-				"no ticket was created; correct the message and send it again")
-		}
-		var n int64
-		if err := tx.Raw("SELECT nextval('ticket_number_seq')").Scan(&n).Error; err != nil {
-			return nil, fmt.Errorf("number ticket: %w", err)
-		}
-		ticket.Number = fmt.Sprintf("%s%07d", proc.NumberPrefix, n)
-		ticket.CreatedAt, ticket.UpdatedAt = now, now
-		if err := tx.Create(&ticket).Error; err != nil {
-			return nil, fmt.Errorf("create ticket: %w", err)
-		}
-		state := BondOpen
-		if msg.SetBondState != nil {
-			state = *msg.SetBondState
-		}
-		ts := env.TimeStamp
-		bond = Bond{IntegrationID: rc.in.ID, TicketID: ticket.ID, InternalReference: ticket.Number,
-			ExternalReference: env.SourceReference, State: state, Owner: false, NextSeq: 0, LastInboundAt: &ts,
-			CreatedAt: now, UpdatedAt: now}
-		if err := tx.Create(&bond).Error; err != nil {
-			return nil, fmt.Errorf("create bond: %w", err)
-		}
-		newBond, out.applied = true, true
-	} else {
-		if err := rc.findBond(tx, &bond); err != nil {
-			return nil, err
-		}
-		if err := rc.notSeen(tx); err != nil {
-			return nil, err
-		}
-		if err := rc.bondAllows(&bond); err != nil {
-			return nil, err
-		}
-		// NO KEY UPDATE: foreign-key checks of rows referencing the ticket
-		// (FOR KEY SHARE) must not wait for this lock (see UpdateTicket).
-		if err := tx.Raw("SELECT * FROM tickets WHERE id = ? FOR NO KEY UPDATE", bond.TicketID).Scan(&ticket).Error; err != nil {
-			return nil, fmt.Errorf("lock ticket %d: %w", bond.TicketID, err)
-		}
-		switch {
-		case bond.ExternalReference != "" && env.SourceReference != "" && env.SourceReference != bond.ExternalReference:
-			out.process = ProcessRejected
-			out.processError = fmt.Sprintf("The sender's ticket %s does not own this bond: our %s is bonded to their %s.",
-				env.SourceReference, bond.InternalReference, bond.ExternalReference)
-		case bond.LastInboundAt != nil && env.TimeStamp.Before(*bond.LastInboundAt):
-			out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
-		default:
-			updated := ticket
-			if err := applyInboundFields(&updated, fields, env.Data); err != nil {
-				out.process, out.processError = ProcessRejected, inboundSentence(err.Error())
-				break
-			}
-			res := tx.Model(&Ticket{}).Where("id = ?", ticket.ID).Updates(map[string]any{
-				"short_description": updated.ShortDescription, "description": updated.Description,
-				"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency,
-				"impact": updated.Impact, "assignment_group": updated.AssignmentGroup,
-				"work_notes": updated.WorkNotes, "version": gorm.Expr("version + 1"), "updated_at": now})
-			if res.Error != nil {
-				return nil, fmt.Errorf("update ticket %s: %w", ticket.Number, res.Error)
-			}
-			ticket = updated
-			out.applied = true
-			bondCols["last_inbound_at"] = env.TimeStamp
-			if msg.SetBondState != nil && *msg.SetBondState != bond.State {
-				bondCols["state"] = *msg.SetBondState
-			}
-		}
-		if bond.ExternalReference == "" && env.SourceReference != "" && out.process == ProcessAccepted {
-			bondCols["external_reference"] = env.SourceReference
-			bond.ExternalReference = env.SourceReference
-		}
+	// Serialise Creates for one remote ticket, so two cannot both bond it.
+	if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, ?))", env.SourceReference, rc.in.ID).Error; err != nil {
+		return nil, fmt.Errorf("lock remote reference: %w", err)
 	}
-
-	// The transaction: Received, then processed in the same database transaction.
-	var nums struct{ T, M int64 }
-	if err := tx.Raw("SELECT nextval('transaction_number_seq') AS t, nextval('message_number_seq') AS m").
-		Scan(&nums).Error; err != nil {
-		return nil, fmt.Errorf("number transaction: %w", err)
-	}
-	var seq int64 = 1
-	if newBond {
-		if err := tx.Exec("UPDATE bonds SET next_seq = 1 WHERE id = ?", bond.ID).Error; err != nil {
-			return nil, fmt.Errorf("sequence bond %d: %w", bond.ID, err)
-		}
-	} else {
-		var err error
-		if seq, err = nextSeq(tx, bond.ID); err != nil {
-			return nil, err
-		}
-	}
-	t := Transaction{Number: fmt.Sprintf("TRN%07d", nums.T), MessageIdent: fmt.Sprintf("MSG%07d", nums.M),
-		ExternalMessageID: env.SourceID, IntegrationID: rc.in.ID, BondID: bond.ID, MessageID: msg.ID,
-		TicketID: ticket.ID, TableName: proc.TicketTable, Direction: Inbound, State: Received,
-		ProcessState: ProcessPending, Seq: seq, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	if err := tx.Create(&t).Error; err != nil {
-		return nil, fmt.Errorf("create transaction: %w", err)
-	}
-	stage := Stage{TransactionID: t.ID, Data: JSON[map[string]any]{V: env.Data}, CreatedAt: now}
-	if err := tx.Create(&stage).Error; err != nil {
-		return nil, fmt.Errorf("create stage: %w", err)
-	}
-	event := EventProcessed
-	if msg.Async {
-		event = EventProcessedWantsReceipt
-	}
-	to, err := transition(tx, t.ID, Received, event, map[string]any{"process_state": out.process,
-		"process_error": out.processError, "next_attempt_at": now})
+	var existing string
+	err := tx.Raw("SELECT internal_reference FROM bonds WHERE integration_id = ? AND external_reference = ? ORDER BY id LIMIT 1",
+		rc.in.ID, env.SourceReference).Scan(&existing).Error
 	if err != nil {
+		return nil, fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
+	}
+	if existing != "" {
+		return nil, refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+			fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
+				inboundQuote(env.SourceReference), existing))
+	}
+	ticket := Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
+		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
+	if err := applyInboundFields(&ticket, rc.cfg.Fields, env.Data); err != nil {
+		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
+			"no ticket was created; correct the message and send it again")
+	}
+	var nums struct{ K, Trn, Msg int64 }
+	if err := tx.Raw(`SELECT nextval('ticket_number_seq') AS k, nextval('transaction_number_seq') AS trn,
+		nextval('message_number_seq') AS msg`).Scan(&nums).Error; err != nil {
+		return nil, fmt.Errorf("number ticket: %w", err)
+	}
+	ticket.Number = fmt.Sprintf("%s%07d", rc.cfg.NumberPrefix, nums.K)
+	if err := tx.Create(&ticket).Error; err != nil {
+		return nil, fmt.Errorf("create ticket: %w", err)
+	}
+	state := BondOpen // both references are known: open unless the message says otherwise
+	if msg.SetBondState != nil {
+		state = *msg.SetBondState
+	}
+	ts := env.TimeStamp
+	bond := Bond{IntegrationID: rc.in.ID, TicketID: ticket.ID, InternalReference: ticket.Number,
+		ExternalReference: env.SourceReference, State: state, Owner: false, LastInboundAt: &ts, CreatedAt: now, UpdatedAt: now}
+	if err := tx.Create(&bond).Error; err != nil {
+		return nil, fmt.Errorf("create bond: %w", err)
+	}
+	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
+		BondState: state, TicketID: ticket.ID, Trn: nums.Trn, Msg: nums.Msg, newBond: true}
+	return rc.write(tx, &target, inboundOutcome{process: ProcessAccepted, applied: true}, nil, nil)
+}
+
+// updateTx: the bond (and its ticket) the message names, locked, then the
+// business rules, then the change.
+func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
+	env, msg := rc.env, rc.msg
+	var row struct {
+		BondID                                       int64
+		InternalReference, ExternalReference         string
+		BondState                                    BondState
+		Owner                                        bool
+		LastInboundAt                                *time.Time
+		TicketID                                     int64
+		Number, ShortDescription, Description, State string
+		Priority, Urgency, Impact                    int
+		AssignmentGroup, WorkNotes                   string
+		Version                                      int
+		Trn, Msg                                     int64
+	}
+	if err := rc.lockTarget(tx, &row); err != nil {
 		return nil, err
 	}
-	t.State, t.ProcessState, t.ProcessError = to, out.process, out.processError
-	if to == SendingReceipt {
-		if err := notify(tx); err != nil {
-			return nil, err
-		}
+	target := &inboundTarget{BondID: row.BondID, InternalReference: row.InternalReference,
+		ExternalReference: row.ExternalReference, BondState: row.BondState, Owner: row.Owner,
+		LastInboundAt: row.LastInboundAt, TicketID: row.TicketID, Trn: row.Trn, Msg: row.Msg}
+	ticket := &Ticket{ID: row.TicketID, Number: row.Number, ShortDescription: row.ShortDescription,
+		Description: row.Description, State: row.State, Priority: row.Priority, Urgency: row.Urgency,
+		Impact: row.Impact, AssignmentGroup: row.AssignmentGroup, WorkNotes: row.WorkNotes, Version: row.Version}
+	if err := rc.bondAllows(target); err != nil {
+		return nil, err
 	}
-
-	// Roll the outcome up to the bond: its latest process error and history.
-	what := fmt.Sprintf("Received %s %s (their %s)", msg.Name, t.MessageIdent, env.SourceID)
+	out := inboundOutcome{process: ProcessAccepted}
+	var ticketCols, bondCols map[string]any
 	switch {
-	case out.process == ProcessRejected:
-		bondCols["process_error"] = out.processError
-		what += ": Rejected: " + out.processError
-	case out.stale:
-		what += ": Accepted, not applied: it is older than the newest message applied on this bond"
+	case target.ExternalReference != "" && env.SourceReference != "" && env.SourceReference != target.ExternalReference:
+		out.process = ProcessRejected
+		out.processError = fmt.Sprintf("The sender's ticket %s does not own this bond: our %s is bonded to their %s.",
+			env.SourceReference, target.InternalReference, target.ExternalReference)
+	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
+		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
-		bondCols["process_error"] = ""
-		what += ": Accepted"
-		if newBond {
-			what += fmt.Sprintf("; created ticket %s bonded to their %s", ticket.Number, env.SourceReference)
+		updated := *ticket
+		if err := applyInboundFields(&updated, rc.cfg.Fields, env.Data); err != nil {
+			out.process, out.processError = ProcessRejected, inboundSentence(err.Error())
+			break
+		}
+		out.applied = true
+		ticketCols = map[string]any{"short_description": updated.ShortDescription, "description": updated.Description,
+			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
+			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
+		bondCols = map[string]any{"last_inbound_at": env.TimeStamp}
+		if msg.SetBondState != nil && *msg.SetBondState != target.BondState {
+			bondCols["state"] = *msg.SetBondState
 		}
 	}
-	if st, ok := bondCols["state"]; ok {
-		what += fmt.Sprintf("; bond %s", st)
-	}
-	bondCols["history"] = gorm.Expr("history || ?", inboundHistoryLine(now, what))
-	bondCols["updated_at"] = now
-	if err := tx.Model(&Bond{}).Where("id = ?", bond.ID).Updates(bondCols).Error; err != nil {
-		return nil, fmt.Errorf("update bond %d: %w", bond.ID, err)
-	}
-	if rc.in.AttachLogs || out.stale {
-		level := "info"
-		if out.stale || out.process == ProcessRejected {
-			level = "warn"
+	if target.ExternalReference == "" && env.SourceReference != "" && out.process == ProcessAccepted {
+		if bondCols == nil {
+			bondCols = map[string]any{}
 		}
-		if err := addInboundLog(tx, t.ID, LogTransactionRecv, level, what); err != nil {
-			return nil, err
-		}
+		bondCols["external_reference"] = env.SourceReference
+		target.ExternalReference = env.SourceReference
 	}
-
-	name := "Response"
-	if msg.Async && msg.ReceiptMessageID != nil {
-		if err := tx.Model(&Message{}).Select("name").Where("id = ?", *msg.ReceiptMessageID).Scan(&name).Error; err != nil {
-			return nil, fmt.Errorf("find receipt message: %w", err)
-		}
-	}
-	resp := Envelope{Message: EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: ticket.Number,
-		TargetReference: bond.ExternalReference, SourceID: t.MessageIdent, TargetID: env.SourceID},
-		Data: map[string]any{}, Status: &EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
-	return rc.finish(tx, &t, resp, out.applied)
+	return rc.write(tx, target, out, ticketCols, bondCols)
 }
 
-// notSeen checks again, once the bond (or the remote reference) is locked,
-// that source_id has not been received meanwhile: a concurrent copy that
-// committed first makes this one a duplicate, whatever it would do now.
-func (rc *inboundCall) notSeen(tx *gorm.DB) error {
-	var seen bool
-	err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM transactions WHERE integration_id = ? AND direction = 'Inbound'
-		AND external_message_id = ?)`, rc.in.ID, rc.env.SourceID).Scan(&seen).Error
-	if err != nil {
-		return fmt.Errorf("check message %s: %w", rc.env.SourceID, err)
-	}
-	if seen {
-		return refuse(RefusalDuplicate, TextDuplicate)
-	}
-	return nil
-}
-
-// findBond locks the bond the update names: by our number (target_reference),
-// else by theirs (source_reference).
-func (rc *inboundCall) findBond(tx *gorm.DB, bond *Bond) error {
+// lockTarget locks the bond the update names and its ticket — by our number
+// (target_reference), else by theirs (source_reference) — and draws the new
+// transaction's numbers, in one statement.
+func (rc *inboundCall) lockTarget(tx *gorm.DB, dst any) error {
 	env := rc.env
+	const cols = `b.id AS bond_id, b.internal_reference, b.external_reference, b.state AS bond_state, b.owner,
+		b.last_inbound_at, k.id AS ticket_id, k.number, k.short_description, k.description, k.state, k.priority,
+		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version,
+		nextval('transaction_number_seq') AS trn, nextval('message_number_seq') AS msg`
+	found := false
 	if env.TargetReference != "" {
-		err := tx.Raw(`SELECT b.* FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-			WHERE b.integration_id = ? AND k.number = ? FOR UPDATE OF b`, rc.in.ID, env.TargetReference).Scan(bond).Error
-		if err != nil {
-			return fmt.Errorf("find bond of %s: %w", env.TargetReference, err)
+		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
+			WHERE b.integration_id = ? AND k.number = ? FOR NO KEY UPDATE`, rc.in.ID, env.TargetReference).Scan(dst)
+		if res.Error != nil {
+			return fmt.Errorf("find bond of %s: %w", env.TargetReference, res.Error)
 		}
+		found = res.RowsAffected > 0
 	}
-	if bond.ID == 0 && env.SourceReference != "" {
-		err := tx.Raw(`SELECT * FROM bonds WHERE integration_id = ? AND external_reference = ?
-			ORDER BY id LIMIT 1 FOR UPDATE`, rc.in.ID, env.SourceReference).Scan(bond).Error
-		if err != nil {
-			return fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
+	if !found && env.SourceReference != "" {
+		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
+			WHERE b.integration_id = ? AND b.external_reference = ? ORDER BY b.id LIMIT 1 FOR NO KEY UPDATE`,
+			rc.in.ID, env.SourceReference).Scan(dst)
+		if res.Error != nil {
+			return fmt.Errorf("find bond of %s: %w", env.SourceReference, res.Error)
 		}
+		found = res.RowsAffected > 0
 	}
-	if bond.ID == 0 {
+	if !found {
 		return refuseDetail(RefusalNoBond, "Bond not found for this message",
 			fmt.Sprintf("no ticket on integration %s is bonded to target_reference %s or source_reference %s",
 				rc.in.Name, inboundQuote(env.TargetReference), inboundQuote(env.SourceReference)))
@@ -487,12 +513,12 @@ func (rc *inboundCall) findBond(tx *gorm.DB, bond *Bond) error {
 
 // bondAllows checks the message's bond rules. Ownership is the sender's: for
 // "must own" the remote system must own the bond (our owner flag is false).
-func (rc *inboundCall) bondAllows(b *Bond) error {
+func (rc *inboundCall) bondAllows(b *inboundTarget) error {
 	m := rc.msg
 	if len(m.AllowedBondStates.V) > 0 {
 		ok := false
 		for _, s := range m.AllowedBondStates.V {
-			ok = ok || s == b.State
+			ok = ok || s == b.BondState
 		}
 		if !ok {
 			names := make([]string, len(m.AllowedBondStates.V))
@@ -500,7 +526,7 @@ func (rc *inboundCall) bondAllows(b *Bond) error {
 				names[i] = string(s)
 			}
 			return refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
-				fmt.Sprintf("the bond of %s is %s; %s is accepted only on %s bonds", b.InternalReference, b.State,
+				fmt.Sprintf("the bond of %s is %s; %s is accepted only on %s bonds", b.InternalReference, b.BondState,
 					m.Name, strings.Join(names, " or ")))
 		}
 	}
@@ -513,6 +539,144 @@ func (rc *inboundCall) bondAllows(b *Bond) error {
 			fmt.Sprintf("%s may not come from the bond's owner, and you own the bond of %s", m.Name, b.InternalReference))
 	}
 	return nil
+}
+
+// write stores what a message did, in two statements: (1) the bond's
+// sequence, history and state, the ticket's change, the transaction in
+// Received and its Stage; (2) the guarded move to Complete or Sending Receipt
+// (models.Next), the HTTP Request record and the transaction log line.
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*InboundResult, error) {
+	env, msg := rc.env, rc.msg
+	now := rc.s.now()
+	number, ident := fmt.Sprintf("TRN%07d", tg.Trn), fmt.Sprintf("MSG%07d", tg.Msg)
+
+	what := fmt.Sprintf("Received %s %s (their %s)", msg.Name, ident, env.SourceID)
+	if bondCols == nil {
+		bondCols = map[string]any{}
+	}
+	switch {
+	case out.process == ProcessRejected:
+		bondCols["process_error"] = out.processError
+		what += ": Rejected: " + out.processError
+	case out.stale:
+		what += ": Accepted, not applied: it is older than the newest message applied on this bond"
+	default:
+		bondCols["process_error"] = ""
+		what += ": Accepted"
+		if tg.newBond {
+			what += fmt.Sprintf("; created ticket %s bonded to their %s", tg.InternalReference, env.SourceReference)
+		}
+	}
+	if st, ok := bondCols["state"]; ok {
+		what += fmt.Sprintf("; bond %s", st)
+	}
+
+	data, err := json.Marshal(env.Data)
+	if err != nil {
+		return nil, fmt.Errorf("encode stage: %w", err)
+	}
+	// Received lives only inside this database transaction: the message is
+	// processed before anyone can see it, so the row is written once, in the
+	// state the state machine says Received moves to.
+	event := EventProcessed
+	if msg.Async {
+		event = EventProcessedWantsReceipt
+	}
+	to, err := Next(Received, event)
+	if err != nil {
+		return nil, err
+	}
+	name := "Response"
+	if msg.Async && rc.cfg.ReceiptName != "" {
+		name = rc.cfg.ReceiptName
+	}
+	resp := Envelope{Message: EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
+		TargetReference: tg.ExternalReference, SourceID: ident, TargetID: env.SourceID},
+		Data: map[string]any{}, Status: &EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, nil, 200, body, now)
+	headers, _ := r.RequestHeaders.Value()
+	respHeaders, _ := r.ResponseHeaders.Value()
+	var finished *time.Time
+	if to.Finished() {
+		finished = &now
+	}
+
+	// One statement: the bond's sequence, history and state; the ticket's
+	// change; the transaction, its Stage, its HTTP Request record and its log
+	// line; the engine's wake-up when a receipt must go back.
+	var sb strings.Builder
+	args := []any{now}
+	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?")
+	// The history tells what changed the bond (created, a state, a reference,
+	// a rejection, a late message); a plain accepted update is in the bond's
+	// transaction list and would only make the history grow.
+	_, stateChanged := bondCols["state"]
+	_, refLearned := bondCols["external_reference"]
+	if tg.newBond || stateChanged || refLearned || out.stale || out.process == ProcessRejected {
+		sb.WriteString(", history = history || ?")
+		args = append(args, inboundHistoryLine(now, what))
+	}
+	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
+		if v, ok := bondCols[c]; ok {
+			sb.WriteString(", " + c + " = ?")
+			args = append(args, v)
+		}
+	}
+	sb.WriteString(" WHERE id = ? RETURNING next_seq)")
+	args = append(args, tg.BondID)
+	if ticketCols != nil {
+		sb.WriteString(", k AS (UPDATE tickets SET version = version + 1, updated_at = ?")
+		args = append(args, now)
+		for _, c := range TicketFields {
+			sb.WriteString(", " + c + " = ?")
+			args = append(args, ticketCols[c])
+		}
+		sb.WriteString(" WHERE id = ?)")
+		args = append(args, tg.TicketID)
+	}
+	sb.WriteString(`, t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id,
+			bond_id, message_id, ticket_id, table_name, direction, state, process_state, process_error, seq,
+			next_attempt_at, created_at, updated_at, finished_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, ?, b.next_seq, ?, ?, ?, ? FROM b RETURNING id, seq),
+		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, ?::jsonb, ? FROM t),
+		h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
+			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
+			created_at, updated_at)
+		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM t)`)
+	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
+		to, out.process, out.processError, now, now, now, finished,
+		string(data), now,
+		rc.in.ID, RequestOK, r.Method, r.URL, headers, r.RequestBody, respHeaders, r.ResponseBody, r.DurationMS, now, now)
+	if rc.in.AttachLogs || out.stale {
+		level := "info"
+		if out.stale || out.process == ProcessRejected {
+			level = "warn"
+		}
+		sb.WriteString(`, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
+			SELECT id, ?, ?, ?, ? FROM t)`)
+		args = append(args, LogTransactionRecv, level, what, now)
+	}
+	sb.WriteString(" SELECT id, seq FROM t")
+	if to == SendingReceipt { // wake the engine: it sends the receipt
+		sb.WriteString(", pg_notify(?, '')")
+		args = append(args, NotifyChannel)
+	}
+	var ins struct{ ID, Seq int64 }
+	if err := tx.Raw(sb.String(), args...).Scan(&ins).Error; err != nil {
+		return nil, fmt.Errorf("store transaction %s: %w", number, err)
+	}
+	if ins.ID == 0 {
+		return nil, fmt.Errorf("store transaction %s: bond %d: %w", number, tg.BondID, ErrNotFound)
+	}
+	t := &Transaction{ID: ins.ID, Number: number, MessageIdent: ident, ExternalMessageID: env.SourceID,
+		IntegrationID: rc.in.ID, BondID: tg.BondID, MessageID: msg.ID, TicketID: tg.TicketID,
+		TableName: rc.cfg.TicketTable, Direction: Inbound, State: to, ProcessState: out.process,
+		ProcessError: out.processError, Seq: ins.Seq, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	return &InboundResult{Transaction: t, Response: resp, Body: body, Applied: out.applied}, nil
 }
 
 // receipt completes our Awaiting Receipt transaction. When the transaction is

@@ -322,6 +322,9 @@ func replayTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 	if err := cancelPendingRequests(tx, orig.ID); err != nil {
 		return nil, err
 	}
+	if err := settleItems(tx, []itemSettle{{ID: orig.ID}}); err != nil {
+		return nil, err
+	}
 	// The root of the lineage keeps the count, so a replay of a replay
 	// continues it: MSG1.1 replayed gives MSG1.2.
 	rootID := orig.ID
@@ -422,6 +425,9 @@ func ignoreTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 		return nil, err
 	}
 	if err := cancelPendingRequests(tx, t.ID); err != nil {
+		return nil, err
+	}
+	if err := settleItems(tx, []itemSettle{{ID: t.ID}}); err != nil {
 		return nil, err
 	}
 	if t.Direction == Outbound {

@@ -261,7 +261,7 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 	}
 	wake := false
 	for _, tg := range targets {
-		bondID, err := findOrCreateBond(tx, tg.IntegrationID, t)
+		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
@@ -270,7 +270,7 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 			return fmt.Errorf("load fields of message %d: %w", tg.MessageID, err)
 		}
 		tr, err := insertOutbound(tx, newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, fields)})
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, fields), Seq: seq})
 		if err != nil {
 			return err
 		}
@@ -291,21 +291,18 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 
 // findOrCreateBond returns the id of the ticket's bond on the integration,
 // creating it Pending (owned by us, internal reference = ticket number) when
-// missing, and locks it.
-func findOrCreateBond(tx *gorm.DB, integrationID int64, t *Ticket) (int64, error) {
-	err := tx.Exec(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner)
-		VALUES (?, ?, ?, ?, true) ON CONFLICT (integration_id, ticket_id) DO NOTHING`,
-		integrationID, t.ID, t.Number, BondPending).Error
+// missing, locks it and hands out its next sequence number — one statement:
+// the upsert takes the bond's row lock (the queue rule) as it numbers.
+func findOrCreateBond(tx *gorm.DB, integrationID int64, t *Ticket) (id, seq int64, err error) {
+	var row struct{ ID, NextSeq int64 }
+	err = tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
+		VALUES (?, ?, ?, ?, true, 1)
+		ON CONFLICT (integration_id, ticket_id) DO UPDATE SET next_seq = bonds.next_seq + 1, updated_at = now()
+		RETURNING id, next_seq`, integrationID, t.ID, t.Number, BondPending).Scan(&row).Error
 	if err != nil {
-		return 0, fmt.Errorf("create bond of %s: %w", t.Number, err)
+		return 0, 0, fmt.Errorf("bond of %s: %w", t.Number, err)
 	}
-	var id int64
-	err = tx.Raw(`SELECT id FROM bonds WHERE integration_id = ? AND ticket_id = ? FOR UPDATE`,
-		integrationID, t.ID).Scan(&id).Error
-	if err != nil {
-		return 0, fmt.Errorf("lock bond of %s: %w", t.Number, err)
-	}
-	return id, nil
+	return row.ID, row.NextSeq, nil
 }
 
 // newOutbound describes an outbound transaction to create.

@@ -36,6 +36,32 @@ type Pool struct {
 	wg       sync.WaitGroup // workers and bulk job runners: the work to finish at a soft stop
 	bg       sync.WaitGroup // listener and maintenance
 	jobs     map[int64]bool // bulk jobs this process runs
+
+	cfgMu   sync.Mutex
+	cfg     *models.EngineConfig // integrations, connections, messages: cached briefly
+	actions []models.ResponseAction
+	cfgAt   time.Time
+}
+
+// config returns the cached engine configuration and response actions,
+// reading them again when older than the poll interval (at least 200 ms):
+// configuration changes reach the engine within a second.
+func (p *Pool) config(ctx context.Context) (*models.EngineConfig, []models.ResponseAction) {
+	p.cfgMu.Lock()
+	defer p.cfgMu.Unlock()
+	if p.cfg != nil && time.Since(p.cfgAt) < max(p.opts.PollInterval, 200*time.Millisecond) {
+		return p.cfg, p.actions
+	}
+	cfg, err := p.store.LoadEngineConfig(ctx)
+	if err != nil {
+		return p.cfg, p.actions // nil config: ClaimWork reads it itself
+	}
+	actions, err := p.store.ResponseActions(ctx)
+	if err != nil {
+		return p.cfg, p.actions
+	}
+	p.cfg, p.actions, p.cfgAt = cfg, actions, time.Now()
+	return cfg, actions
 }
 
 // Opts configures a Pool.
@@ -186,25 +212,20 @@ func (p *Pool) isStopping() bool {
 // wake-up or the poll interval when there is nothing to do.
 func (p *Pool) work(ctx context.Context, idx int) {
 	log := p.log.With(slog.Int("worker", idx))
-	var actions []models.ResponseAction
-	var actionsAt time.Time
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			return
 		}
 		wake := p.wakeChan()
-		batch, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch, Lease: p.opts.Lease})
+		cfg, actions := p.config(ctx)
+		batch, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch,
+			Lease: p.opts.Lease, Config: cfg})
 		if err != nil && ctx.Err() == nil {
 			log.ErrorContext(ctx, "claim work", slog.String("error", err.Error()))
 		}
 		if len(batch) == 0 {
 			p.wait(ctx, wake)
 			continue
-		}
-		if time.Since(actionsAt) > p.opts.PollInterval {
-			if a, err := p.store.ResponseActions(ctx); err == nil {
-				actions, actionsAt = a, time.Now()
-			}
 		}
 		results := p.sendBatch(ctx, log, batch, actions)
 		if ctx.Err() != nil {
@@ -416,23 +437,26 @@ func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
 		delete(p.jobs, job.ID)
 		p.mu.Unlock()
 	}()
-	step := min(p.opts.PollInterval, 100*time.Millisecond)
+	step := min(p.opts.PollInterval, 200*time.Millisecond)
 	t := time.NewTicker(step)
 	defer t.Stop()
-	for {
-		finished, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease)
+	settled, full := -1, false
+	for n := 0; ; n++ {
+		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || n%100 == 0)
 		switch {
 		case errors.Is(err, models.ErrLeaseLost):
 			log.WarnContext(ctx, "bulk job taken over by another process")
 			return
 		case err != nil && ctx.Err() == nil:
 			log.ErrorContext(ctx, "bulk job step", slog.String("error", err.Error()))
-		case finished:
-			if j, err := p.store.GetBulkJob(ctx, job.ID); err == nil {
-				log.InfoContext(ctx, "bulk job finished", slog.String("state", string(j.State)),
-					slog.Int("done", j.Done), slog.Int("failed", j.Failed), slog.Int("total", j.Total))
-			}
+		case err == nil && j.State != models.BulkRunning:
+			log.InfoContext(ctx, "bulk job finished", slog.String("state", string(j.State)),
+				slog.Int("done", j.Done), slog.Int("failed", j.Failed), slog.Int("total", j.Total))
 			return
+		case err == nil:
+			// A step without progress looks closer next time.
+			full = j.Done+j.Failed == settled
+			settled = j.Done + j.Failed
 		}
 		select {
 		case <-t.C:

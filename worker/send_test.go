@@ -21,13 +21,13 @@ func TestDeliver(t *testing.T) {
 	t.Run("Success", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)
-		b.pool(t, "a", 2)
 		tk := b.createTicket(t, "Printer on fire")
 		tk = b.updateTicket(t, tk, "still burning")
 		in := models.TicketInputOf(tk)
 		in.State = "Resolved"
 		_, err := b.store.UpdateTicket(b.ctx, b.fx.Analyst, tk.ID, tk.Version, in)
 		require.NoError(t, err)
+		b.pool(t, "a", 2) // started after the changes: the update and the resolve queue behind the create
 		b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 3})
 
 		arr := b.remote.Arrivals(tk.Number)

@@ -28,6 +28,7 @@ Commands:
   gen        generate test data: unifi gen --transactions 1000000 (tickets, bonds, stages, requests, history)
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
              and the demo peer beside it
+  pair       two instances bonded to each other, each with its own database (what 'make pair' starts)
   peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
 `
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
 	case "peer":
 		return cmdPeer(ctx, args[1:], stdout, stderr)
+	case "pair":
+		return cmdPair(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -17,8 +17,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// Deadline bounds one browser test (G6: a missing element must not cost minutes).
-const Deadline = 45 * time.Second
+// Deadline bounds one browser's whole life; StepTimeout bounds each step, so a
+// missing element fails its step quickly (STACK-NOTES G6) instead of waiting
+// for the end of the test.
+const (
+	Deadline    = 3 * time.Minute
+	StepTimeout = 20 * time.Second
+)
 
 // ChromiumPath finds Debian's chromium (the real binary when it is there).
 func ChromiumPath(t testing.TB) string {
@@ -70,7 +75,9 @@ func New(t testing.TB, base string) *Browser {
 // Do runs steps and fails the test on error.
 func (b *Browser) Do(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.Ctx, steps...); err != nil {
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("browser: %v", err)
 	}
 }
@@ -85,7 +92,9 @@ func (b *Browser) Open(path string) {
 // and waits for it; it returns the HTTP status of the new page.
 func (b *Browser) ClickNav(testid string) int64 {
 	b.t.Helper()
-	resp, err := chromedp.RunResponse(b.Ctx, chromedp.Click(TestID(testid)))
+	ctx, cancel := b.step()
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(TestID(testid)))
 	if err != nil {
 		b.t.Fatalf("browser: click %s: %v", testid, err)
 	}
@@ -98,7 +107,9 @@ func (b *Browser) ClickNav(testid string) int64 {
 // Text returns the text of the element with the test id.
 func (b *Browser) Text(testid string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.Ctx, chromedp.Text(TestID(testid)))
+	ctx, cancel := b.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(TestID(testid)))
 	if err != nil {
 		b.t.Fatalf("browser: text of %s: %v", testid, err)
 	}
@@ -108,7 +119,9 @@ func (b *Browser) Text(testid string) string {
 // TextCSS returns the text of the first element matching a CSS selector.
 func (b *Browser) TextCSS(css string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(css)))
+	ctx, cancel := b.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
 	if err != nil {
 		b.t.Fatalf("browser: text of %s: %v", css, err)
 	}
@@ -118,7 +131,9 @@ func (b *Browser) TextCSS(css string) string {
 // Count returns how many elements match a CSS selector, now.
 func (b *Browser) Count(css string) int {
 	b.t.Helper()
-	n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", css)))
+	ctx, cancel := b.step()
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", css)))
 	if err != nil {
 		b.t.Fatalf("browser: count %s: %v", css, err)
 	}
@@ -134,7 +149,9 @@ func (b *Browser) Has(testid string) bool {
 // WaitJS waits until a JavaScript expression is true.
 func (b *Browser) WaitJS(expr string, timeout time.Duration) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
+	ctx, cancel := context.WithTimeout(b.Ctx, timeout+StepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
 		b.t.Fatalf("browser: waiting for %s: %v", expr, err)
 	}
 }
@@ -142,7 +159,9 @@ func (b *Browser) WaitJS(expr string, timeout time.Duration) {
 // Eval runs a JavaScript expression and returns its value.
 func Eval[T any](b *Browser, expr string) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.Ctx, chromedp.Evaluate[T](expr))
+	ctx, cancel := b.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
 		b.t.Fatalf("browser: eval %s: %v", expr, err)
 	}
@@ -155,7 +174,9 @@ func (b *Browser) Login(name, password string) {
 	b.Open("/login")
 	b.Do(chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), name),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), password))
-	resp, err := chromedp.RunResponse(b.Ctx, chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
+	ctx, cancel := b.step()
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
 	if err != nil {
 		b.t.Fatalf("browser: log in as %s: %v", name, err)
 	}
@@ -167,6 +188,10 @@ func (b *Browser) Login(name, password string) {
 	}
 }
 
+func (b *Browser) step() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.Ctx, StepTimeout)
+}
+
 // TestID selects by data-testid.
 func TestID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf("[data-testid=%q]", id)) }
 
@@ -174,7 +199,9 @@ func TestID(id string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf("[data-tes
 // and returns its path.
 func (b *Browser) Screenshot(name string) string {
 	b.t.Helper()
-	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	ctx, cancel := b.step()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("browser: screenshot %s: %v", name, err)
 	}

@@ -136,6 +136,12 @@ func TestBrowserRoleGating(t *testing.T) {
 	})
 }
 
+// liveText is a JavaScript test that an element the SSE stream keeps
+// replacing shows want (read in one go, so a swap cannot race it).
+func liveText(testid, want string) string {
+	return fmt.Sprintf(`(document.querySelector('[data-testid=%q]')||{}).textContent === %q`, testid, want)
+}
+
 // TestBrowserProgressDialogLive: the progress dialog follows the stored bulk
 // job through Server-Sent Events while another process moves it, survives a
 // reload, and ends with a summary.
@@ -153,17 +159,17 @@ func TestBrowserProgressDialogLive(t *testing.T) {
 	b.Open(fmt.Sprintf("/integrations/%d", w.in.ID))
 	b.WaitJS(`document.getElementById("bulk-progress").open`, 5*time.Second)
 	require.Equal(t, "Resume Integration Worker", b.Text("progress-title"))
-	require.Equal(t, "0", b.Text("progress-done"))
+	b.WaitJS(liveText("progress-done", "0"), 5*time.Second)
 
 	// Another process (here: the test) advances the stored job; the dialog follows.
 	require.NoError(t, db.Model(&job).Updates(map[string]any{"done": 7, "failed": 1}).Error)
 	b.WaitJS(`document.querySelector('[data-testid="progress-done"]').textContent === "7"`, 5*time.Second)
-	require.Equal(t, "40%", b.Text("progress-percent"))
+	b.WaitJS(liveText("progress-percent", "40%"), 5*time.Second)
 	b.Screenshot("progress-dialog-running")
 
 	b.Open(fmt.Sprintf("/integrations/%d", w.in.ID)) // a reload shows the same figures
 	b.WaitJS(`document.getElementById("bulk-progress").open`, 5*time.Second)
-	require.Equal(t, "7", b.Text("progress-done"))
+	b.WaitJS(liveText("progress-done", "7"), 5*time.Second)
 
 	item := models.BulkJobItem{JobID: job.ID, TransactionID: w.broken.ID, Position: 1, State: "failed", Error: "HTTP 500"}
 	require.NoError(t, db.Create(&item).Error)

@@ -39,7 +39,23 @@ type Remote struct {
 	seen     map[string]int // applied count per source id
 	requests atomic.Int64
 	applied  atomic.Int64
-	OnApply  func(a Arrival) // called for every applied message (e.g. latency probes)
+	onApply  func(a Arrival)
+	lean     bool
+}
+
+// NewLean returns a remote that keeps only the source ids per reference
+// (for benchmarks: no headers or envelopes kept).
+func NewLean() *Remote {
+	r := New()
+	r.lean = true
+	return r
+}
+
+// SetOnApply sets a function called for every applied message (e.g. latency probes).
+func (r *Remote) SetOnApply(f func(a Arrival)) {
+	r.mu.Lock()
+	r.onApply = f
+	r.mu.Unlock()
 }
 
 // New returns a remote that applies everything.
@@ -170,9 +186,12 @@ func (r *Remote) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.seen[env.Message.SourceID]++
 	a := Arrival{SourceID: env.Message.SourceID, SourceReference: env.Message.SourceReference,
-		Name: env.Message.Name, At: time.Now(), Header: req.Header.Clone(), Envelope: env}
+		Name: env.Message.Name, At: time.Now()}
+	if !r.lean {
+		a.Header, a.Envelope = req.Header.Clone(), env
+	}
 	r.byRef[env.Message.SourceReference] = append(r.byRef[env.Message.SourceReference], a)
-	onApply := r.OnApply
+	onApply := r.onApply
 	r.mu.Unlock()
 	r.applied.Add(1)
 	if onApply != nil {

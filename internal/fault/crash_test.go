@@ -57,19 +57,28 @@ func runCrash(t *testing.T, o crashOpts) {
 		loaded <- loadResult{tk, err}
 	}()
 
-	// Kill in the middle: once a quarter is Complete and the victim holds leases.
-	instance := victim.Instance()
-	var inflight map[string]bool
-	require.True(t, fault.Eventually(o.timeout, func() bool {
-		return fault.Count(w.States(t), models.Complete) >= total/4 && len(w.Leased(t, instance)) > 0
-	}), "the run never reached a quarter with %s holding leases: %v", instance, w.States(t))
-	victim.Kill(t)
-	killedAt := time.Now()
-	inflight = w.Leased(t, instance)
-	atKill := w.States(t)
-	require.NotEmpty(t, inflight, "the victim had transactions in flight")
-	victim.Start(t)
-	restartedAt := time.Now()
+	// Kill in the middle: once a quarter is Complete and the victim holds
+	// leases. Between that look and the SIGKILL the victim may finish its
+	// batch, leaving nothing in flight; then restart it and try again, so the
+	// test always proves a kill in the middle of sending.
+	inflight := map[string]bool{}
+	var killedAt, restartedAt time.Time
+	var atKill map[models.TransportState]int64
+	for attempt := 1; len(inflight) == 0; attempt++ {
+		require.LessOrEqual(t, attempt, 20, "never caught %s with transactions in flight", victim.Name)
+		instance := victim.Instance()
+		require.True(t, fault.Eventually(o.timeout, func() bool {
+			return fault.Count(w.States(t), models.Complete) >= total/4 && len(w.Leased(t, instance)) > 0
+		}), "the run never reached a quarter with %s holding leases: %v", instance, w.States(t))
+		victim.Kill(t)
+		killedAt = time.Now()
+		for id := range w.Leased(t, instance) { // a dead process's leases stay until they expire
+			inflight[id] = true
+		}
+		atKill = w.States(t)
+		victim.Start(t)
+		restartedAt = time.Now()
+	}
 
 	res := <-loaded
 	require.NoError(t, res.err)

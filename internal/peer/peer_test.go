@@ -135,6 +135,8 @@ func TestPeerAnswersAndSendsReceipts(t *testing.T) {
 	require.Equal(t, "Accepted", states["MSG1"], "creates are never rejected")
 	require.Equal(t, "Rejected", states["MSG3"], "a share of 0.5 rejects every second update")
 	require.Equal(t, "Bearer receipt-token", b.recv.auth[0])
+	// The peer counts a receipt once its request returns, just after the receiver saw it.
+	waitFor(t, "three receipts counted", func() bool { return b.peer.Stats().ReceiptsSent == 3 })
 	st := b.peer.Stats()
 	require.EqualValues(t, 3, st.Received)
 	require.EqualValues(t, 1, st.Rejected)

@@ -49,6 +49,9 @@ func Main(m *testing.M, after ...func()) {
 			os.Exit(1)
 		}
 		baseURL = cluster.URL
+		// Child test processes (go test -fuzz workers) inherit it and share
+		// this cluster instead of each starting their own.
+		_ = os.Setenv("DATABASE_URL", baseURL)
 	}
 	code := m.Run()
 	if code == 0 {

@@ -1,0 +1,453 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"unifi/internal/fakeremote"
+	"unifi/models"
+	"unifi/worker"
+)
+
+// The engine section (issue 3):
+//   delivery  transactions per second delivered to a local remote on 1,000
+//             bonds, per-bond order checked at the remote;
+//   drain     time from Resume to the resume job's 100,000/100,000;
+//   latency   idle ticket update -> the remote has applied it (p50, p99);
+//   rss peak  this process's peak resident memory (engine + the in-process
+//             remote + the bench itself; PostgreSQL not included).
+
+const (
+	benchBonds       = 1000
+	deliveryPerBond  = 30  // 30,000 transactions
+	drainPerBond     = 100 // 100,000 transactions
+	latencySamples   = 300
+	benchWorkers     = 8
+	benchWorkerBatch = 50
+)
+
+type engineBench struct {
+	*env
+	store  *models.Store
+	remote *fakeremote.Remote
+	url    string
+	admin  models.Actor
+	actor  models.Actor
+	proc   models.Process
+}
+
+func runEngine(e *env) ([]string, error) {
+	remote := fakeremote.NewLean()
+	srv := httptest.NewServer(remote)
+	defer srv.Close()
+	b := &engineBench{env: e, store: models.NewStore(e.db, nil), remote: remote, url: srv.URL}
+	if err := b.fixtures(); err != nil {
+		return nil, err
+	}
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	parts := os.Getenv("BENCH_ENGINE_PARTS") // e.g. "delivery,latency" while profiling; default all
+	var lines []string
+	for _, part := range []struct {
+		name string
+		run  func() ([]string, error)
+	}{
+		{"delivery", func() ([]string, error) {
+			rate, err := b.delivery()
+			return []string{fmt.Sprintf("delivery: %.0f tx/s", rate)}, err
+		}},
+		{"drain", func() ([]string, error) {
+			d, err := b.drain()
+			return []string{fmt.Sprintf("drain: %.1f s", d.Seconds())}, err
+		}},
+		{"latency", func() ([]string, error) {
+			p50, p99, err := b.latency()
+			return []string{fmt.Sprintf("latency p50: %.1f ms", ms(p50)), fmt.Sprintf("latency p99: %.1f ms", ms(p99))}, err
+		}},
+	} {
+		if parts != "" && !strings.Contains(parts, part.name) {
+			continue
+		}
+		got, err := part.run()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", part.name, err)
+		}
+		lines = append(lines, got...)
+	}
+	lines = append(lines, fmt.Sprintf("rss peak: %d MB", peakRSSMB()))
+	return lines, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (b *engineBench) note(format string, args ...any) {
+	fmt.Fprintf(b.out, "  engine: "+format+"\n", args...)
+}
+
+// pool is an engine configured as `unifi serve` is by default (WORKERS=8,
+// WORKER_BATCH=50); BENCH_WORKERS and BENCH_BATCH override them for tuning.
+func (b *engineBench) pool(name string) *worker.Pool {
+	workers, batch := benchWorkers, benchWorkerBatch
+	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil && n > 0 {
+		workers = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("BENCH_BATCH")); err == nil && n > 0 {
+		batch = n
+	}
+	return worker.New(worker.Opts{Store: b.store, Logger: b.log, DatabaseURL: b.dbURL, Instance: name,
+		Workers: workers, Batch: batch, Lease: 30 * time.Second, PollInterval: time.Second})
+}
+
+// fixtures creates the process, users and one synchronous integration per
+// measurement, each with its own path on the remote.
+func (b *engineBench) fixtures() error {
+	db := b.db.WithContext(b.ctx)
+	b.proc = models.Process{Name: "Incident", TicketTable: "incident", ReferenceField: "number", NumberPrefix: "INC"}
+	if err := db.Create(&b.proc).Error; err != nil {
+		return err
+	}
+	for _, u := range []*models.Actor{&b.admin, &b.actor} {
+		role := models.RoleAdmin
+		if u == &b.actor {
+			role = models.RoleAnalyst
+		}
+		user := models.User{Name: "bench-" + string(role), Role: role, PasswordHash: "x", Active: true}
+		if err := db.Create(&user).Error; err != nil {
+			return err
+		}
+		*u = models.ActorOf(&user, "bench")
+	}
+	return nil
+}
+
+// integration creates a synchronous integration with Create and Update
+// messages (attach logs on, as by default) pointing at the remote.
+func (b *engineBench) integration(name string, state models.IntegrationState) (*models.Integration, int64, error) {
+	db := b.db.WithContext(b.ctx)
+	// Only one integration sends for ticket changes at a time: the others are Off.
+	if err := db.Exec("UPDATE integrations SET state = ?", models.IntegrationOff).Error; err != nil {
+		return nil, 0, err
+	}
+	in := models.Integration{Name: name, ProcessID: b.proc.ID, State: state, Status: models.StatusAwaiting,
+		SyncTimeoutS: 10, AsyncTimeoutS: 300, RetryLimit: 3, RetryDelayS: 1, AttachLogs: true}
+	if err := db.Create(&in).Error; err != nil {
+		return nil, 0, err
+	}
+	conn := models.Connection{IntegrationID: in.ID, Name: "bench", Environment: "Test",
+		EndpointURL: b.url + "/" + name, AuthType: models.AuthBearer, AuthSecret: b.store.SealSecret("bench-token"), Active: true}
+	if err := db.Create(&conn).Error; err != nil {
+		return nil, 0, err
+	}
+	var updateID int64
+	for _, m := range []models.Message{
+		{Name: "CreateIncident", Type: models.MessageCreate, Trigger: models.TriggerCreate, Path: "create"},
+		{Name: "UpdateIncident", Type: models.MessageUpdate, Trigger: models.TriggerUpdate, Path: "update"},
+	} {
+		m.IntegrationID, m.Direction, m.BondOwnership = in.ID, models.Outbound, models.OwnershipIgnore
+		m.AllowedBondStates = models.JSON[[]models.BondState]{V: []models.BondState{}}
+		if err := db.Create(&m).Error; err != nil {
+			return nil, 0, err
+		}
+		if m.Name == "UpdateIncident" {
+			updateID = m.ID
+		}
+		for i, f := range []models.Field{
+			{TicketField: "short_description", Property: "short_description"},
+			{TicketField: "state", Property: "state"},
+			{TicketField: "priority", Property: "priority"},
+			{TicketField: "work_notes", Property: "comments"},
+		} {
+			f.MessageID, f.Position = m.ID, i
+			f.ValueMap = models.JSON[map[string]string]{V: map[string]string{}}
+			if err := db.Create(&f).Error; err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	return &in, updateID, nil
+}
+
+// backlog creates one ticket per bond through the Store (their Create
+// transactions queue on the paused integration) and then perBond-1 Queued
+// Update transactions per bond in bulk SQL, in order, with their Stage.
+func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond int) ([]string, error) {
+	refs := make([]string, benchBonds)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < benchBonds; i += 4 {
+				t, err := b.store.CreateTicket(b.ctx, b.actor, models.TicketInput{ShortDescription: fmt.Sprintf("bench %d", i)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				refs[i] = t.Number
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	err := b.db.WithContext(b.ctx).Transaction(func(tx *gorm.DB) error {
+		var base int64
+		if err := tx.Raw("SELECT last_value FROM message_number_seq").Scan(&base).Error; err != nil {
+			return err
+		}
+		n := int64(benchBonds * (perBond - 1))
+		if err := tx.Exec(`INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id,
+				ticket_id, direction, state, seq)
+			SELECT 'TRN' || lpad((? + r)::text, 7, '0'), 'MSG' || lpad((? + r)::text, 7, '0'), ?, id, ?, ticket_id,
+				'Outbound', ?, next_seq + g
+			FROM (SELECT b.id, b.ticket_id, b.next_seq, g, row_number() OVER (ORDER BY b.id, g) AS r
+			      FROM bonds b, generate_series(1, ?) g WHERE b.integration_id = ?) x`,
+			base, base, in.ID, updateID, models.Queued, perBond-1, in.ID).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec("SELECT setval('message_number_seq', ?), setval('transaction_number_seq', ?)",
+			base+n, base+n).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec("UPDATE bonds SET next_seq = next_seq + ? WHERE integration_id = ?", perBond-1, in.ID).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`INSERT INTO stages (transaction_id, data)
+			SELECT t.id, jsonb_build_object('short_description', 'bench', 'state', 'In Progress', 'priority', '3',
+				'comments', 'update ' || t.seq)
+			FROM transactions t WHERE t.integration_id = ? AND NOT EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id)`,
+			in.ID).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refs, b.db.WithContext(b.ctx).Exec("ANALYZE").Error
+}
+
+// checkRemote checks what the remote saw for refs: want messages each, in
+// order, none twice.
+func (b *engineBench) checkRemote(refs []string, want int) error {
+	if v := b.remote.OrderViolations(); len(v) > 0 {
+		return fmt.Errorf("order violated: %s", strings.Join(v[:min(5, len(v))], "; "))
+	}
+	if d := b.remote.Duplicates(); len(d) > 0 {
+		return fmt.Errorf("%d messages applied twice", len(d))
+	}
+	for _, r := range refs {
+		if n := len(b.remote.Arrivals(r)); n != want {
+			return fmt.Errorf("%s: %d messages arrived, want %d", r, n, want)
+		}
+	}
+	return nil
+}
+
+func (b *engineBench) waitApplied(target int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for b.remote.Applied() < target {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d delivered after %s", b.remote.Applied(), target, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
+// delivery: 1,000 bonds, 30 transactions each, each bond's head Sending and
+// the rest Queued behind it; the engine delivers them all in order.
+func (b *engineBench) delivery() (float64, error) {
+	in, updateID, err := b.integration("delivery", models.IntegrationPaused)
+	if err != nil {
+		return 0, err
+	}
+	refs, err := b.backlog(in, updateID, deliveryPerBond)
+	if err != nil {
+		return 0, err
+	}
+	total := int64(benchBonds * deliveryPerBond)
+	// Make it a steady state: the integration Active, every bond's head Sending.
+	err = b.db.WithContext(b.ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("UPDATE integrations SET state = ? WHERE id = ?", models.IntegrationActive, in.ID).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE transactions SET state = ? WHERE id IN (
+			SELECT DISTINCT ON (bond_id) id FROM transactions WHERE integration_id = ? ORDER BY bond_id, seq)`,
+			models.Sending, in.ID).Error
+	})
+	if err != nil {
+		return 0, err
+	}
+	b.note("delivery: %d transactions on %d bonds queued", total, benchBonds)
+	start0 := b.remote.Applied()
+	p := b.pool("bench-delivery")
+	start := time.Now()
+	if err := p.Start(b.ctx); err != nil {
+		return 0, err
+	}
+	err = b.waitApplied(start0+total, 5*time.Minute)
+	elapsed := time.Since(start)
+	_ = p.Stop(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	if err := b.checkRemote(refs, deliveryPerBond); err != nil {
+		return 0, err
+	}
+	b.note("delivery: %d in %s", total, elapsed.Round(time.Millisecond))
+	return float64(total) / elapsed.Seconds(), nil
+}
+
+// drain: 100,000 transactions queued on a paused integration; the time from
+// Resume until the resume job reports 100,000 done.
+func (b *engineBench) drain() (time.Duration, error) {
+	in, updateID, err := b.integration("drain", models.IntegrationPaused)
+	if err != nil {
+		return 0, err
+	}
+	refs, err := b.backlog(in, updateID, drainPerBond)
+	if err != nil {
+		return 0, err
+	}
+	total := benchBonds * drainPerBond
+	b.note("drain: %d transactions queued on the paused integration", total)
+	p := b.pool("bench-drain")
+	if err := p.Start(b.ctx); err != nil {
+		return 0, err
+	}
+	defer func() { _ = p.Stop(context.Background()) }()
+	start := time.Now()
+	job, err := b.store.ResumeIntegration(b.ctx, b.admin, in.ID)
+	if err != nil {
+		return 0, err
+	}
+	if job.Total != total {
+		return 0, fmt.Errorf("resume job has %d items, want %d", job.Total, total)
+	}
+	deadline := start.Add(10 * time.Minute)
+	for {
+		job, err = b.store.GetBulkJob(b.ctx, job.ID)
+		if err != nil {
+			return 0, err
+		}
+		if job.State != models.BulkRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	if job.State != models.BulkComplete || job.Done != total {
+		return 0, fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
+	}
+	if err := b.checkRemote(refs, drainPerBond); err != nil {
+		return 0, err
+	}
+	b.note("drain: %d in %s", total, elapsed.Round(time.Millisecond))
+	return elapsed, nil
+}
+
+// latency: on an idle engine, one ticket update at a time; the time from
+// calling UpdateTicket to the remote applying the message.
+func (b *engineBench) latency() (time.Duration, time.Duration, error) {
+	if _, _, err := b.integration("latency", models.IntegrationActive); err != nil {
+		return 0, 0, err
+	}
+	p := b.pool("bench-latency")
+	if err := p.Start(b.ctx); err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = p.Stop(context.Background()) }()
+	arrived := make(chan string, 1)
+	b.remote.SetOnApply(func(a fakeremote.Arrival) {
+		select {
+		case arrived <- a.SourceReference:
+		default:
+		}
+	})
+	defer b.remote.SetOnApply(nil)
+	t, err := b.store.CreateTicket(b.ctx, b.actor, models.TicketInput{ShortDescription: "latency probe"})
+	if err != nil {
+		return 0, 0, err
+	}
+	p.Notify(b.ctx)
+	if err := waitFor(arrived, t.Number); err != nil {
+		return 0, 0, err
+	}
+	// Let the create's completion settle before measuring.
+	time.Sleep(50 * time.Millisecond)
+	samples := make([]time.Duration, 0, latencySamples)
+	for i := range latencySamples {
+		in := models.TicketInputOf(t)
+		in.WorkNotes = "probe " + strconv.Itoa(i)
+		start := time.Now()
+		t, err = b.store.UpdateTicket(b.ctx, b.actor, t.ID, t.Version, in)
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := waitFor(arrived, t.Number); err != nil {
+			return 0, 0, err
+		}
+		samples = append(samples, time.Since(start))
+		time.Sleep(20 * time.Millisecond) // idle between updates, and the completion is recorded
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	return samples[len(samples)/2], samples[len(samples)*99/100], nil
+}
+
+func waitFor(ch <-chan string, ref string) error {
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-ch:
+			if got == ref {
+				return nil
+			}
+		case <-timeout:
+			return fmt.Errorf("%s did not arrive within 10 s", ref)
+		}
+	}
+}
+
+// peakRSSMB is this process's peak resident set size (VmHWM).
+func peakRSSMB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.Sys >> 20)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb >> 10
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,148 @@
+// Command bench measures the product on this machine (`make bench`). Each
+// section prints its figures, one per line with the unit, and writes them to
+// bench/results/<section>.txt. It starts its own PostgreSQL cluster
+// (durability off) unless DATABASE_URL is set; every section gets a fresh
+// database.
+//
+// Add a section by appending to sections: it receives a fresh migrated
+// database and returns its result lines.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"unifi/internal/pgcluster"
+	"unifi/models"
+)
+
+// env is what a section gets.
+type env struct {
+	ctx   context.Context
+	dbURL string
+	db    *gorm.DB
+	log   *slog.Logger
+	out   io.Writer // progress notes (stderr)
+}
+
+// section is one benchmark; it returns its result lines ("delivery: 5234 tx/s").
+type section struct {
+	name string
+	run  func(e *env) ([]string, error)
+}
+
+var sections = []section{
+	{"engine", runEngine},
+	{"inbound", runInbound},
+	{"pages", runPages},
+}
+
+func main() {
+	only := flag.String("only", "", "run only these sections (comma-separated)")
+	resultsDir := flag.String("results", "bench/results", "folder for the result files")
+	flag.Parse()
+	if err := run(context.Background(), *only, *resultsDir); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, only, resultsDir string) error {
+	base := os.Getenv("DATABASE_URL")
+	if base == "" {
+		fmt.Fprintln(os.Stderr, "starting a private PostgreSQL cluster (durability off) ...")
+		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: true, Database: "postgres"})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = cl.Remove(context.Background()) }()
+		base = cl.URL
+	}
+	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			want[s] = true
+		}
+	}
+	for _, s := range sections {
+		if len(want) > 0 && !want[s.name] {
+			continue
+		}
+		loadBefore := loadAvg()
+		lines, err := runSection(ctx, base, s)
+		if err != nil {
+			return fmt.Errorf("section %s: %w", s.name, err)
+		}
+		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s, load average before %s, after %s\n", s.name,
+			time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
+			loadBefore, loadAvg())
+		body := strings.Join(lines, "\n") + "\n"
+		fmt.Print(body)
+		if err := os.WriteFile(filepath.Join(resultsDir, s.name+".txt"), []byte(header+body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runSection gives a section a fresh, migrated database.
+func runSection(ctx context.Context, base string, s section) ([]string, error) {
+	admin, err := models.Open(ctx, base, 2)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDB(admin)
+	name := fmt.Sprintf("bench_%s_%d", s.name, os.Getpid())
+	if err := admin.Exec("DROP DATABASE IF EXISTS " + name).Error; err != nil {
+		return nil, err
+	}
+	if err := admin.Exec("CREATE DATABASE " + name).Error; err != nil {
+		return nil, err
+	}
+	defer admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	u.Path = "/" + name
+	db, err := models.Open(ctx, u.String(), 40)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDB(db)
+	if _, err := models.Migrate(ctx, db); err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	return s.run(&env{ctx: ctx, dbURL: u.String(), db: db, log: log, out: os.Stderr})
+}
+
+func closeDB(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}
+
+// loadAvg is the machine's 1-minute load average (the machine may be shared:
+// the figures only mean something next to it).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}

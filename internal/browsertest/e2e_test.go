@@ -1,0 +1,197 @@
+package browsertest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"unifi/internal/browsertest"
+	"unifi/models"
+)
+
+func createTicketInBrowser(t *testing.T, b *browsertest.Browser, short string) {
+	t.Helper()
+	b.Open("/tickets/new")
+	b.Do(chromedp.SendKeys(browsertest.TestID("f-short"), short),
+		chromedp.SetValue(browsertest.TestID("f-priority"), "2"))
+	require.EqualValues(t, http.StatusOK, b.ClickNav("save-ticket"))
+	require.Contains(t, b.Text("flash-success"), "Created")
+}
+
+func integrationTransactions(t *testing.T, app *browsertest.App) []models.Transaction {
+	t.Helper()
+	var txns []models.Transaction
+	require.NoError(t, app.Store.DB(context.Background()).Where("integration_id = ?", app.Demo.ID).
+		Order("bond_id, seq").Find(&txns).Error)
+	return txns
+}
+
+// TestBrowserPauseQueueResume is the cockpit's main story: an admin pauses
+// the demo integration (info message shown), an analyst creates tickets
+// (they queue), the admin resumes and watches the progress dialog reach 100%
+// live, and the transactions are Complete in order.
+func TestBrowserPauseQueueResume(t *testing.T) {
+	t.Parallel()
+	app := browsertest.StartApp(t, browsertest.AppOpts{Synchronous: true})
+	ctx := context.Background()
+	admin := browsertest.New(t, app.URL)
+	admin.Login("admin", "admin-demo-1")
+	admin.Open(fmt.Sprintf("/integrations/%d", app.Demo.ID))
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("pause"))
+	require.Contains(t, admin.Text("flash-info"), "is paused")
+	require.Equal(t, "Paused", admin.Text("integration-state"))
+	admin.Screenshot("e2e-1-paused")
+
+	analyst := browsertest.New(t, app.URL)
+	analyst.Login("analyst", "analyst-demo-1")
+	createTicketInBrowser(t, analyst, "Email down for the sales team")
+	createTicketInBrowser(t, analyst, "VPN drops every hour")
+	analyst.Screenshot("e2e-2-ticket-created")
+	// More tickets and updates, so the resume has work to show.
+	actor := models.Actor{Name: "analyst", Role: models.RoleAnalyst}
+	for i := range 40 {
+		tk, err := app.Store.CreateTicket(ctx, actor, models.TicketInput{ShortDescription: fmt.Sprintf("Generated incident %d", i)})
+		require.NoError(t, err)
+		in := models.TicketInputOf(tk)
+		in.WorkNotes = "first update"
+		_, err = app.Store.UpdateTicket(ctx, actor, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+	}
+	txns := integrationTransactions(t, app)
+	require.Len(t, txns, 2+80)
+	for _, tr := range txns {
+		require.Equal(t, models.Queued, tr.State, "paused: everything queues")
+	}
+	require.Zero(t, app.Remote.Requests())
+
+	admin.Open(fmt.Sprintf("/integrations/%d", app.Demo.ID))
+	require.Equal(t, "82", strings.TrimSpace(admin.TextCSS(`[data-testid="count-6"] .n`)))
+	admin.Do(chromedp.Click(browsertest.TestID("resume")))
+	admin.WaitJS(`document.getElementById("resume-confirm").open`, 5*time.Second)
+	require.Equal(t, "Resume Integration", admin.TextCSS("#resume-confirm-title"))
+	admin.Screenshot("e2e-3-resume-confirm")
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("resume-confirm-submit"))
+	admin.WaitJS(`document.getElementById("bulk-progress").open`, 5*time.Second)
+	require.Equal(t, "Resume Integration Worker", admin.Text("progress-title"))
+	admin.WaitJS(liveText("progress-total", "82"), 10*time.Second)
+	admin.WaitJS(`document.querySelector('[data-testid="progress-percent"]').textContent === "100%"`, 60*time.Second)
+	admin.WaitJS(`!!document.querySelector('[data-testid="progress-summary"]')`, 10*time.Second)
+	require.Contains(t, admin.Text("progress-summary"), "Finished")
+	admin.Screenshot("e2e-4-resume-done")
+
+	require.Eventually(t, func() bool {
+		for _, tr := range integrationTransactions(t, app) {
+			if tr.State != models.Complete {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond, "every transaction Complete")
+	require.Empty(t, app.Remote.OrderViolations(), "each bond's messages arrived in creation order")
+	require.Empty(t, app.Remote.Duplicates())
+	txns = integrationTransactions(t, app)
+	for i := 1; i < len(txns); i++ {
+		if txns[i].BondID == txns[i-1].BondID {
+			require.False(t, txns[i].FinishedAt.Before(*txns[i-1].FinishedAt), "per-bond order")
+		}
+	}
+	admin.Open(fmt.Sprintf("/integrations/%d", app.Demo.ID))
+	require.Equal(t, "Active", admin.Text("integration-state"))
+	require.Equal(t, "82", strings.TrimSpace(admin.TextCSS(`[data-testid="count-5"] .n`)))
+	admin.Screenshot("e2e-5-integration-after-resume")
+	admin.Open("/")
+	admin.Screenshot("e2e-6-operations")
+}
+
+// TestBrowserReplayAndIgnore: Replay from a transaction page creates the .1
+// transaction and marks the original Ignored; Ignore releases the bond's queue.
+func TestBrowserReplayAndIgnore(t *testing.T) {
+	t.Parallel()
+	app := browsertest.StartApp(t, browsertest.AppOpts{Synchronous: true})
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	require.NoError(t, db.Exec("UPDATE integrations SET retry_limit = 0, retry_delay_s = 0 WHERE id = ?", app.Demo.ID).Error)
+	actor := models.Actor{Name: "analyst", Role: models.RoleAnalyst}
+
+	// The remote refuses the first message of one ticket.
+	var failID string
+	app.Remote.SetFail(func(env *models.Envelope, n int) (int, http.Header) {
+		if env.Message.SourceID == failID {
+			return http.StatusInternalServerError, nil
+		}
+		return 0, nil
+	})
+	tk, err := app.Store.CreateTicket(ctx, actor, models.TicketInput{ShortDescription: "Replay me"})
+	require.NoError(t, err)
+	var first models.Transaction
+	require.NoError(t, db.Where("ticket_id = ?", tk.ID).Take(&first).Error)
+	require.Eventually(t, func() bool {
+		var tr models.Transaction
+		return db.Take(&tr, first.ID).Error == nil && tr.State == models.Complete
+	}, 30*time.Second, 50*time.Millisecond)
+
+	admin := browsertest.New(t, app.URL)
+	admin.Login("admin", "admin-demo-1")
+	admin.Open(fmt.Sprintf("/transactions/%d", first.ID))
+	require.Equal(t, "Complete", admin.Text("txn-state"))
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("replay"))
+	require.Equal(t, first.Number+".1", admin.Text("txn-number"))
+	require.Contains(t, admin.Text("flash-success"), "Replayed as "+first.Number+".1")
+	admin.Screenshot("e2e-7-replayed")
+	admin.Open(fmt.Sprintf("/transactions/%d", first.ID))
+	require.Equal(t, "Ignored", admin.Text("txn-state"))
+	require.Equal(t, first.Number+".1", admin.Text("replayed-as-link"))
+
+	// Ignore releases the queue: an update fails (Error), the next one queues
+	// behind it; ignoring the broken one lets the queued one through.
+	in := models.TicketInputOf(tk)
+	in.WorkNotes = "update that the remote refuses"
+	var seqBefore int64
+	require.NoError(t, db.Raw("SELECT coalesce(max(id), 0) FROM transactions").Scan(&seqBefore).Error)
+	failID = ""
+	app.Remote.SetFail(func(env *models.Envelope, n int) (int, http.Header) {
+		if strings.Contains(env.Message.Name, "Update") && failID == "" {
+			failID = env.Message.SourceID
+		}
+		if env.Message.SourceID == failID {
+			return http.StatusInternalServerError, nil
+		}
+		return 0, nil
+	})
+	tk2, err := app.Store.UpdateTicket(ctx, actor, tk.ID, tk.Version, in)
+	require.NoError(t, err)
+	var broken models.Transaction
+	require.Eventually(t, func() bool {
+		return db.Where("ticket_id = ? AND id > ? AND state = ?", tk.ID, seqBefore, models.Error).Take(&broken).Error == nil
+	}, 30*time.Second, 50*time.Millisecond, "the update ends in Error")
+	in = models.TicketInputOf(tk2)
+	in.WorkNotes = "second update"
+	_, err = app.Store.UpdateTicket(ctx, actor, tk.ID, tk2.Version, in)
+	require.NoError(t, err)
+	var queued models.Transaction
+	require.NoError(t, db.Where("ticket_id = ? AND id > ?", tk.ID, broken.ID).Take(&queued).Error)
+	require.Equal(t, models.Queued, queued.State)
+
+	admin.Open(fmt.Sprintf("/bonds/%d", broken.BondID))
+	require.Equal(t, "Error", admin.Text("bond-status"))
+	require.Equal(t, "1", admin.TextCSS(`[data-testid="bond-txn-`+queued.Number+`"] [data-testid="queue-position"]`))
+	admin.Screenshot("e2e-8-bond-held-by-error")
+	admin.Open(fmt.Sprintf("/transactions/%d", broken.ID))
+	require.Equal(t, "Error", admin.Text("txn-state"))
+	admin.Screenshot("e2e-9-error-transaction")
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("ignore"))
+	require.Equal(t, "Ignored", admin.Text("txn-state"))
+	require.Eventually(t, func() bool {
+		var tr models.Transaction
+		return db.Take(&tr, queued.ID).Error == nil && tr.State == models.Complete
+	}, 30*time.Second, 50*time.Millisecond, "the queued transaction went ahead")
+	admin.Open(fmt.Sprintf("/bonds/%d", broken.BondID))
+	require.Equal(t, "OK", admin.Text("bond-status"))
+	admin.Screenshot("e2e-10-bond-released")
+}

@@ -1,0 +1,250 @@
+package pair_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+
+	"unifi/internal/config"
+	"unifi/internal/pair"
+	"unifi/internal/testdb"
+	"unifi/models"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// startPair starts instances A and B, each with its own database, engine and
+// server, their demo integrations pointing at each other.
+func startPair(t *testing.T) (a, b *pair.Instance) {
+	t.Helper()
+	ctx := context.Background()
+	lnA, err := pair.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	lnB, err := pair.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	cfg := config.Config{InboundMaxBytes: 1 << 20, DBMaxConns: 20, BaseURL: "http://localhost",
+		SessionKey: bytes.Repeat([]byte{1}, 32), SecretKey: bytes.Repeat([]byte{2}, 32)}
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("PAIR_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	opts := func(name, dbURL, peerURL string) pair.Opts {
+		return pair.Opts{Name: name, DatabaseURL: dbURL, PeerURL: peerURL, Config: cfg, Logger: logger.With("side", name),
+			Workers: 2, PollInterval: 100 * time.Millisecond, PasswordCost: bcrypt.MinCost, RetryDelayS: 1}
+	}
+	oa := opts("A", testdb.URL(t), "http://"+lnB.Addr().String())
+	oa.Listener = lnA
+	ob := opts("B", testdb.URL(t), "http://"+lnA.Addr().String())
+	ob.Listener = lnB
+	a, err = pair.Start(ctx, oa)
+	require.NoError(t, err)
+	t.Cleanup(func() { closeInstance(t, a) })
+	b, err = pair.Start(ctx, ob)
+	require.NoError(t, err)
+	t.Cleanup(func() { closeInstance(t, b) })
+	return a, b
+}
+
+func closeInstance(t *testing.T, i *pair.Instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, i.Close(ctx))
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last seen: %s", what, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ticketBy(t *testing.T, db *gorm.DB, where string, args ...any) (models.Ticket, bool) {
+	var k models.Ticket
+	err := db.Where(where, args...).Limit(1).Find(&k).Error
+	require.NoError(t, err)
+	return k, k.ID != 0
+}
+
+func bondOf(t *testing.T, db *gorm.DB, ticketID int64) models.Bond {
+	var b models.Bond
+	require.NoError(t, db.Where("ticket_id = ?", ticketID).Take(&b).Error)
+	return b
+}
+
+func transactionsOf(t *testing.T, db *gorm.DB, bondID int64, dir models.Direction) []models.Transaction {
+	var out []models.Transaction
+	require.NoError(t, db.Where("bond_id = ? AND direction = ?", bondID, dir).Order("seq, id").Find(&out).Error)
+	return out
+}
+
+// settled reports whether every transaction of the instance is finished.
+func settled(t *testing.T, db *gorm.DB) (bool, string) {
+	var rows []struct {
+		State models.TransportState
+		N     int
+	}
+	require.NoError(t, db.Raw("SELECT state, count(*) AS n FROM transactions GROUP BY state ORDER BY state").Scan(&rows).Error)
+	s := ""
+	ok := true
+	for _, r := range rows {
+		s += fmt.Sprintf("%s=%d ", r.State, r.N)
+		ok = ok && r.State.Finished()
+	}
+	return ok, s
+}
+
+func bothSettled(t *testing.T, a, b *pair.Instance) func() (bool, string) {
+	return func() (bool, string) {
+		okA, sa := settled(t, a.DB)
+		okB, sb := settled(t, b.DB)
+		return okA && okB, "A: " + sa + "B: " + sb
+	}
+}
+
+func update(t *testing.T, i *pair.Instance, number string, edit func(*models.TicketInput)) *models.Ticket {
+	t.Helper()
+	k, err := i.Store.GetTicketByNumber(context.Background(), number)
+	require.NoError(t, err)
+	in := models.TicketInputOf(k)
+	edit(&in)
+	k, err = i.Store.UpdateTicket(context.Background(), models.SystemActor, k.ID, k.Version, in)
+	require.NoError(t, err)
+	return k
+}
+
+// TestTwoInstances bonds two instances of the product to each other, end to end.
+func TestTwoInstances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := startPair(t)
+	admin := models.SystemActor
+
+	// A ticket created on A appears on B, and both sides learn each other's number.
+	tkA, err := a.Store.CreateTicket(ctx, admin, models.TicketInput{ShortDescription: "Printer on fire",
+		Description: "Third floor", Priority: 2, Urgency: 1, Impact: 2, AssignmentGroup: "Facilities"})
+	require.NoError(t, err)
+	var tkB models.Ticket
+	eventually(t, "the ticket on B", func() (bool, string) {
+		var ok bool
+		tkB, ok = ticketBy(t, b.DB, "short_description = ?", "Printer on fire")
+		return ok, ""
+	})
+	require.Equal(t, 2, tkB.Priority)
+	require.Equal(t, 1, tkB.Urgency)
+	require.Equal(t, "Facilities", tkB.AssignmentGroup)
+	eventually(t, "both sides complete", bothSettled(t, a, b))
+	bondA, bondB := bondOf(t, a.DB, tkA.ID), bondOf(t, b.DB, tkB.ID)
+	require.Equal(t, tkB.Number, bondA.ExternalReference, "A learned B's number from the synchronous answer")
+	require.Equal(t, tkA.Number, bondB.ExternalReference)
+	require.Equal(t, models.BondOpen, bondA.State)
+	require.Equal(t, models.BondOpen, bondB.State)
+	require.True(t, bondA.Owner || !bondB.Owner, "B does not own a bond A created")
+	outA := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
+	require.Len(t, outA, 1)
+	require.Equal(t, models.Complete, outA[0].State, "B's receipt completed A's transaction")
+	require.Equal(t, models.ProcessAccepted, outA[0].ProcessState)
+	inB := transactionsOf(t, b.DB, bondB.ID, models.Inbound)
+	require.Len(t, inB, 1)
+	require.Equal(t, models.Complete, inB[0].State, "B's engine sent the receipt")
+	require.Equal(t, outA[0].MessageIdent, inB[0].ExternalMessageID)
+
+	// An update on A reaches B.
+	update(t, a, tkA.Number, func(in *models.TicketInput) { in.State = "In Progress"; in.WorkNotes = "Engineer on the way" })
+	eventually(t, "A's update on B", func() (bool, string) {
+		k, _ := ticketBy(t, b.DB, "id = ?", tkB.ID)
+		return k.State == "In Progress" && k.WorkNotes == "Engineer on the way", k.State + "/" + k.WorkNotes
+	})
+	// An update on B reaches A.
+	update(t, b, tkB.Number, func(in *models.TicketInput) { in.Description = "Third floor, by the lifts" })
+	eventually(t, "B's update on A", func() (bool, string) {
+		k, _ := ticketBy(t, a.DB, "id = ?", tkA.ID)
+		return k.Description == "Third floor, by the lifts", k.Description
+	})
+	eventually(t, "both sides complete", bothSettled(t, a, b))
+	for _, tr := range append(transactionsOf(t, a.DB, bondA.ID, models.Outbound), transactionsOf(t, b.DB, bondB.ID, models.Outbound)...) {
+		require.Equal(t, models.Complete, tr.State)
+		require.Equal(t, models.ProcessAccepted, tr.ProcessState, "%s", tr.Number)
+	}
+
+	// A rejected update on B: B has no mapping for priority 5 ("Planning").
+	require.NoError(t, b.DB.Exec(`UPDATE fields SET value_map = value_map - '5' WHERE property = 'priority'
+		AND message_id = (SELECT id FROM messages WHERE name = 'UpdateIncident')`).Error)
+	update(t, a, tkA.Number, func(in *models.TicketInput) { in.Priority = 5 })
+	want := `Value "Planning" of field "priority" has no mapping.`
+	eventually(t, "the rejection back on A", func() (bool, string) {
+		out := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
+		last := out[len(out)-1]
+		return last.State == models.Complete && last.ProcessState == models.ProcessRejected,
+			last.State.String() + "/" + last.ProcessState.String()
+	})
+	out := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
+	require.Equal(t, want, out[len(out)-1].ProcessError, "A's transaction shows B's process error")
+	require.Equal(t, want, bondOf(t, a.DB, tkA.ID).ProcessError, "A's bond (and so A's ticket page) shows it")
+	bonds, err := a.Store.QueryBonds(ctx, models.BondFilter{TicketID: tkA.ID})
+	require.NoError(t, err)
+	require.Len(t, bonds, 1)
+	require.Equal(t, want, bonds[0].ProcessError, "the ticket's Integrations list shows it")
+	k, _ := ticketBy(t, b.DB, "id = ?", tkB.ID)
+	require.Equal(t, 2, k.Priority, "the rejected update did not change B's ticket")
+	require.Equal(t, want, bondOf(t, b.DB, tkB.ID).ProcessError)
+
+	// Pausing A queues A's outbound while B keeps working.
+	_, err = a.Store.PauseIntegration(ctx, admin, a.Integration.ID)
+	require.NoError(t, err)
+	before := len(transactionsOf(t, a.DB, bondA.ID, models.Outbound))
+	for i := 1; i <= 5; i++ {
+		update(t, a, tkA.Number, func(in *models.TicketInput) { in.Priority = 2; in.WorkNotes = fmt.Sprintf("paused %d", i) })
+	}
+	queued := transactionsOf(t, a.DB, bondA.ID, models.Outbound)[before:]
+	require.Len(t, queued, 5)
+	for _, tr := range queued {
+		require.Equal(t, models.Queued, tr.State)
+	}
+	update(t, b, tkB.Number, func(in *models.TicketInput) { in.AssignmentGroup = "Field Services" })
+	eventually(t, "B's update on A while A is paused", func() (bool, string) {
+		k, _ := ticketBy(t, a.DB, "id = ?", tkA.ID)
+		return k.AssignmentGroup == "Field Services", k.AssignmentGroup
+	})
+	eventually(t, "B's side complete while A is paused", func() (bool, string) { return settled(t, b.DB) })
+	for _, tr := range transactionsOf(t, a.DB, bondA.ID, models.Outbound)[before:] {
+		require.Equal(t, models.Queued, tr.State, "nothing of A's is sent while A is paused")
+	}
+
+	// Resuming delivers A's queue in order.
+	job, err := a.Store.ResumeIntegration(ctx, admin, a.Integration.ID)
+	require.NoError(t, err)
+	eventually(t, "the resume job", func() (bool, string) {
+		j, err := a.Store.GetBulkJob(ctx, job.ID)
+		require.NoError(t, err)
+		return j.State == models.BulkComplete && j.Done == 5, fmt.Sprintf("%s %d/%d", j.State, j.Done, j.Total)
+	})
+	eventually(t, "both sides complete", bothSettled(t, a, b))
+	k, _ = ticketBy(t, b.DB, "id = ?", tkB.ID)
+	require.Equal(t, "paused 5", k.WorkNotes, "the last queued update is the last applied")
+	var sent []string
+	for _, tr := range transactionsOf(t, a.DB, bondA.ID, models.Outbound) {
+		sent = append(sent, tr.MessageIdent)
+	}
+	var arrived []string
+	for _, tr := range transactionsOf(t, b.DB, bondB.ID, models.Inbound) {
+		arrived = append(arrived, tr.ExternalMessageID)
+	}
+	require.Equal(t, sent, arrived, "B received A's messages once each, in A's order")
+}
