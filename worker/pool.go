@@ -212,6 +212,7 @@ func (p *Pool) isStopping() bool {
 // wake-up or the poll interval when there is nothing to do.
 func (p *Pool) work(ctx context.Context, idx int) {
 	log := p.log.With(slog.Int("worker", idx))
+	failures := 0
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			return
@@ -221,8 +222,16 @@ func (p *Pool) work(ctx context.Context, idx int) {
 		batch, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch,
 			Lease: p.opts.Lease, Config: cfg})
 		if err != nil && ctx.Err() == nil {
-			log.ErrorContext(ctx, "claim work", slog.String("error", err.Error()))
+			// The database is away (the fault tests restart it): back off, up
+			// to 2 s, instead of retrying and logging every poll interval.
+			failures++
+			if failures == 1 || failures%10 == 0 {
+				log.ErrorContext(ctx, "claim work", slog.String("error", err.Error()), slog.Int("failures", failures))
+			}
+			p.waitFor(ctx, nil, min(p.opts.PollInterval<<min(failures, 6), 2*time.Second))
+			continue
 		}
+		failures = 0
 		if len(batch) == 0 {
 			p.wait(ctx, wake)
 			continue
@@ -238,7 +247,13 @@ func (p *Pool) work(ctx context.Context, idx int) {
 }
 
 func (p *Pool) wait(ctx context.Context, wake <-chan struct{}) {
-	t := time.NewTimer(p.opts.PollInterval)
+	p.waitFor(ctx, wake, p.opts.PollInterval)
+}
+
+// waitFor waits d, or less when woken, stopped or cancelled; a nil wake
+// channel never fires.
+func (p *Pool) waitFor(ctx context.Context, wake <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-wake:
