@@ -689,3 +689,16 @@ func (w *World) StoredRequests(t testing.TB) int64 {
 	}
 	return n
 }
+
+// Tickets returns every ticket with a transaction on the demo integration:
+// after a load was cut short, a change may have committed though its caller
+// saw the cancellation.
+func (w *World) Tickets(t testing.TB) []*models.Ticket {
+	t.Helper()
+	var out []*models.Ticket
+	if err := w.DB.Where("id IN (SELECT ticket_id FROM transactions WHERE integration_id = ?)", w.Integration.ID).
+		Order("id").Find(&out).Error; err != nil {
+		t.Fatalf("fault: tickets: %v", err)
+	}
+	return out
+}

@@ -69,12 +69,13 @@ func runDatabaseRestart(t *testing.T, tickets, updates int, down time.Duration) 
 	require.True(t, fault.Eventually(2*time.Minute, func() bool {
 		atStop = w.States(t)
 		done := fault.Count(atStop, models.Complete)
-		return done >= min(50, planned/10) && fault.Total(atStop)-done >= min(30, planned/10)
+		return done >= planned/5 && fault.Total(atStop)-done >= 30
 	}), "some work done and some in flight: %v", atStop)
 	stopLoad()
 	res := <-loaded
 	require.NoError(t, res.err)
-	all := res.tickets
+	all := w.Tickets(t)
+	require.GreaterOrEqual(t, len(all), len(res.tickets))
 	atStop = w.States(t)
 	total := fault.Total(atStop)
 	require.Less(t, fault.Count(atStop, models.Complete), total, "the database stops in the middle of the run")
