@@ -228,6 +228,8 @@ func TestPeerRetriesReceipts(t *testing.T) {
 	_, _, err := send(t, b.srv.URL, msg("CreateIncident", "M1", "INC1", time.Now()), "")
 	require.NoError(t, err)
 	waitFor(t, "the receipt", func() bool { return len(b.recv.got()) == 1 })
+	// The peer counts a receipt once its request returns, just after the receiver saw it.
+	waitFor(t, "the receipt counted", func() bool { return b.peer.Stats().ReceiptsSent == 1 })
 	st := b.peer.Stats()
 	require.EqualValues(t, 2, st.ReceiptRetries)
 	require.EqualValues(t, 1, st.ReceiptsSent)
