@@ -10,7 +10,6 @@ import (
 
 	"gorm.io/gorm"
 
-	"unifi/internal/config"
 	"unifi/models"
 )
 
@@ -32,11 +31,7 @@ func cmdGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	if *n <= 0 || *batch <= 0 {
 		return fmt.Errorf("--transactions and --batch must be positive")
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	store, closeDB, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	store, closeDB, err := toolStore(ctx, getenv)
 	if err != nil {
 		return err
 	}

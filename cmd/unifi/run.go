@@ -97,6 +97,16 @@ func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.
 	return models.NewStore(db, &models.StoreOpts{SecretKey: c.SecretKey}), closeDB, nil
 }
 
+// toolStore is openStore for the one-shot commands (user add, gen): the
+// configuration from getenv, and logs discarded.
+func toolStore(ctx context.Context, getenv func(string) string) (*models.Store, func(), error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return openStore(ctx, cfg, newLogger(cfg, io.Discard))
+}
+
 // cmdServe runs the server until ctx ends. ready, when set, is called with the
 // listening address once the server accepts connections.
 func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer, ready func(addr string)) error {
@@ -204,11 +214,7 @@ func cmdUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	store, closeDB, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	store, closeDB, err := toolStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
