@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -15,7 +14,6 @@ import (
 
 	"gorm.io/gorm"
 
-	"unifi/internal/fakeremote"
 	"unifi/models"
 	"unifi/worker"
 )
@@ -25,8 +23,9 @@ import (
 //             bonds, per-bond order checked at the remote;
 //   drain     time from Resume to the resume job's 100,000/100,000;
 //   latency   idle ticket update -> the remote has applied it (p50, p99);
-//   rss peak  this process's peak resident memory (engine + the in-process
-//             remote + the bench itself; PostgreSQL not included).
+//   rss peak  this process's peak resident memory: the engine and the bench
+//             harness. The fake remote runs in a child process (remote.go)
+//             and PostgreSQL is not included; the remote's own peak is noted.
 
 const (
 	benchBonds       = 1000
@@ -40,7 +39,7 @@ const (
 type engineBench struct {
 	*env
 	store  *models.Store
-	remote *fakeremote.Remote
+	remote *childRemote
 	url    string
 	admin  models.Actor
 	actor  models.Actor
@@ -48,10 +47,12 @@ type engineBench struct {
 }
 
 func runEngine(e *env) ([]string, error) {
-	remote := fakeremote.NewLean()
-	srv := httptest.NewServer(remote)
-	defer srv.Close()
-	b := &engineBench{env: e, store: models.NewStore(e.db, nil), remote: remote, url: srv.URL}
+	remote, err := startChildRemote(e.ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer remote.close()
+	b := &engineBench{env: e, store: models.NewStore(e.db, nil), remote: remote, url: remote.url}
 	if err := b.fixtures(); err != nil {
 		return nil, err
 	}
@@ -95,6 +96,9 @@ func runEngine(e *env) ([]string, error) {
 		lines = append(lines, got...)
 	}
 	lines = append(lines, fmt.Sprintf("rss peak: %d MB", peakRSSMB()))
+	if n, err := remote.int("/_bench/rss", nil); err == nil {
+		b.note("the remote child's own rss peak: %d MB (not in rss peak)", n)
+	}
 	return lines, nil
 }
 
@@ -250,29 +254,24 @@ func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond in
 // checkRemote checks what the remote saw for refs: want messages each, in
 // order, none twice.
 func (b *engineBench) checkRemote(refs []string, want int) error {
-	if v := b.remote.OrderViolations(); len(v) > 0 {
-		return fmt.Errorf("order violated: %s", strings.Join(v[:min(5, len(v))], "; "))
-	}
-	if d := b.remote.Duplicates(); len(d) > 0 {
-		return fmt.Errorf("%d messages applied twice", len(d))
-	}
-	for _, r := range refs {
-		if n := len(b.remote.Arrivals(r)); n != want {
-			return fmt.Errorf("%s: %d messages arrived, want %d", r, n, want)
-		}
-	}
-	return nil
+	return b.remote.check(refs, want)
 }
 
 func (b *engineBench) waitApplied(target int64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for b.remote.Applied() < target {
+	for {
+		n, err := b.remote.applied()
+		if err != nil {
+			return err
+		}
+		if n >= target {
+			return nil
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d delivered after %s", b.remote.Applied(), target, timeout)
+			return fmt.Errorf("only %d of %d delivered after %s", n, target, timeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return nil
 }
 
 // delivery: 1,000 bonds, 30 transactions each, each bond's head Sending and
@@ -300,7 +299,10 @@ func (b *engineBench) delivery() (float64, error) {
 		return 0, err
 	}
 	b.note("delivery: %d transactions on %d bonds queued", total, benchBonds)
-	start0 := b.remote.Applied()
+	start0, err := b.remote.applied()
+	if err != nil {
+		return 0, err
+	}
 	p := b.pool("bench-delivery")
 	start := time.Now()
 	if err := p.Start(b.ctx); err != nil {
@@ -381,20 +383,12 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
-	arrived := make(chan string, 1)
-	b.remote.SetOnApply(func(a fakeremote.Arrival) {
-		select {
-		case arrived <- a.SourceReference:
-		default:
-		}
-	})
-	defer b.remote.SetOnApply(nil)
 	t, err := b.store.CreateTicket(b.ctx, b.actor, models.TicketInput{ShortDescription: "latency probe"})
 	if err != nil {
 		return 0, 0, err
 	}
 	p.Notify(b.ctx)
-	if err := waitFor(arrived, t.Number); err != nil {
+	if err := b.remote.wait(t.Number, 1); err != nil {
 		return 0, 0, err
 	}
 	// Let the create's completion settle before measuring.
@@ -403,12 +397,17 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 	for i := range latencySamples {
 		in := models.TicketInputOf(t)
 		in.WorkNotes = "probe " + strconv.Itoa(i)
+		have, err := b.remote.count(t.Number)
+		if err != nil {
+			return 0, 0, err
+		}
 		start := time.Now()
 		t, err = b.store.UpdateTicket(b.ctx, b.actor, t.ID, t.Version, in)
 		if err != nil {
 			return 0, 0, err
 		}
-		if err := waitFor(arrived, t.Number); err != nil {
+		// Answers once the remote has applied it (one loopback round trip).
+		if err := b.remote.wait(t.Number, have+1); err != nil {
 			return 0, 0, err
 		}
 		samples = append(samples, time.Since(start))
@@ -416,20 +415,6 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 	}
 	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
 	return samples[len(samples)/2], samples[len(samples)*99/100], nil
-}
-
-func waitFor(ch <-chan string, ref string) error {
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case got := <-ch:
-			if got == ref {
-				return nil
-			}
-		case <-timeout:
-			return fmt.Errorf("%s did not arrive within 10 s", ref)
-		}
-	}
 }
 
 // peakRSSMB is this process's peak resident set size (VmHWM).

@@ -49,6 +49,13 @@ var sections = []section{
 }
 
 func main() {
+	if os.Getenv(remoteChildEnv) == "1" {
+		if err := remoteChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench remote:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	only := flag.String("only", "", "run only these sections (comma-separated)")
 	resultsDir := flag.String("results", "bench/results", "folder for the result files")
 	flag.Parse()
