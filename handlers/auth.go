@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -32,7 +33,7 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	addr := c.RealIP()
 	var te *models.ThrottledError
 	if err := h.Store.CheckLoginThrottle(ctx, name, addr); errors.As(err, &te) {
-		h.Logger.InfoContext(ctx, "login throttled", slog.String("user", name), slog.String("remote", addr))
+		h.Logger.InfoContext(ctx, "login throttled", h.loggedName(ctx, name), slog.String("remote", addr))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())))
 		v.Error = te.Reason
 		return render(c, http.StatusTooManyRequests, auth.Login(h.props(c, "Log in", ""), v))
@@ -45,7 +46,7 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	}
 	switch {
 	case errors.Is(err, models.ErrInvalidCredentials):
-		h.Logger.InfoContext(ctx, "login failed", slog.String("user", name), slog.String("remote", addr))
+		h.Logger.InfoContext(ctx, "login failed", h.loggedName(ctx, name), slog.String("remote", addr))
 		v.Error = "Wrong user name or password."
 		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
 	case err != nil:
@@ -74,4 +75,14 @@ func (h *Handlers) Logout(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/login?bye=1")
+}
+
+// loggedName is the user name for a failed-login log line: the name when such
+// a user exists, otherwise only that it is unknown, so a password typed into
+// the name box by mistake never reaches the log.
+func (h *Handlers) loggedName(ctx context.Context, name string) slog.Attr {
+	if ok, err := h.Store.UserNameExists(ctx, name); err == nil && ok {
+		return slog.String("user", name)
+	}
+	return slog.String("user", "(unknown name)")
 }

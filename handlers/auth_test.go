@@ -48,6 +48,15 @@ func TestLogin(t *testing.T) {
 		require.Equal(t, "Wrong user name or password.", res.TestID(t, "login-error").Text())
 	})
 
+	t.Run("PasswordTypedAsNameNotLogged", func(t *testing.T) {
+		t.Parallel()
+		const typedAsName = "S3cret-typed-in-the-name-box"
+		res := app.Client(t).PostForm("/login", url.Values{"name": {typedAsName}, "password": {""}})
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+		require.NotContains(t, app.Logs.String(), typedAsName, "an unknown name is not logged as typed")
+		require.Contains(t, app.Logs.String(), `user="(unknown name)"`)
+	})
+
 	t.Run("IntegrationAccountRefused", func(t *testing.T) {
 		t.Parallel()
 		res := app.Client(t).PostForm("/login", url.Values{"name": {models.DemoPeerAccount.Name},

@@ -140,6 +140,15 @@ func (s *Store) AuthenticateToken(ctx context.Context, token string) (*User, err
 	return &u, nil
 }
 
+// UserNameExists reports whether a user of that name exists (active or not).
+func (s *Store) UserNameExists(ctx context.Context, name string) (bool, error) {
+	var ok bool
+	if err := s.db.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)", name).Scan(&ok).Error; err != nil {
+		return false, fmt.Errorf("look for user %q: %w", name, err)
+	}
+	return ok, nil
+}
+
 // GetUser returns the user with id.
 func (s *Store) GetUser(ctx context.Context, id int64) (*User, error) {
 	var u User
