@@ -63,15 +63,6 @@ func (s *Store) ListMessages(ctx context.Context, integrationID int64) ([]Messag
 	return out, nil
 }
 
-// ListFields returns a message's fields in order.
-func (s *Store) ListFields(ctx context.Context, messageID int64) ([]Field, error) {
-	var out []Field
-	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Order("position, id").Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("list fields of message %d: %w", messageID, err)
-	}
-	return out, nil
-}
-
 // StateCount is how many transactions of an integration are in one state.
 type StateCount struct {
 	State TransportState
