@@ -35,16 +35,7 @@ func NewSeeded(t testing.TB, name string, seed func(ctx context.Context, db *gor
 	if st.err != nil {
 		t.Fatalf("testdb: seed %s: %v", name, st.err)
 	}
-	db, err := models.Open(context.Background(), cloneFrom(t, st.name), 20)
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
-	return db
+	return open(t, cloneFrom(t, st.name))
 }
 
 // buildSeeded clones the migrated template, seeds it and marks it a template.

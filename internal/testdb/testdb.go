@@ -106,7 +106,13 @@ func URL(t testing.TB) string {
 // New returns a GORM handle on a fresh, migrated database for t.
 func New(t testing.TB) *gorm.DB {
 	t.Helper()
-	db, err := models.Open(context.Background(), URL(t), 20)
+	return open(t, URL(t))
+}
+
+// open connects to url for the test's lifetime.
+func open(t testing.TB, url string) *gorm.DB {
+	t.Helper()
+	db, err := models.Open(context.Background(), url, 20)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
