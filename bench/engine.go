@@ -14,6 +14,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"unifi/internal/cpuacct"
 	"unifi/models"
 	"unifi/worker"
 )
@@ -74,12 +75,12 @@ func runEngine(e *env) ([]string, error) {
 		run  func() ([]string, error)
 	}{
 		{"delivery", func() ([]string, error) {
-			rate, err := b.delivery()
-			return []string{fmt.Sprintf("delivery: %.0f tx/s", rate)}, err
+			rate, cpu, err := b.delivery()
+			return []string{fmt.Sprintf("delivery: %.0f tx/s", rate), cpu}, err
 		}},
 		{"drain", func() ([]string, error) {
-			d, err := b.drain()
-			return []string{fmt.Sprintf("drain: %.1f s", d.Seconds())}, err
+			d, cpu, err := b.drain()
+			return []string{fmt.Sprintf("drain: %.1f s", d.Seconds()), cpu}, err
 		}},
 		{"latency", func() ([]string, error) {
 			p50, p99, err := b.latency()
@@ -106,6 +107,27 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (b *engineBench) note(format string, args ...any) {
 	fmt.Fprintf(b.out, "  engine: "+format+"\n", args...)
+}
+
+// cpuMark is the CPU spent so far by the engine (this process, which also
+// runs the harness), the remote child and the database's backends.
+type cpuMark struct {
+	self, remote time.Duration
+	db           cpuacct.Snapshot
+}
+
+func (b *engineBench) cpuNow() cpuMark {
+	return cpuMark{self: cpuacct.Self(), remote: cpuacct.Process(b.remote.cmd.Process.Pid),
+		db: cpuacct.Backends(b.ctx, b.db)}
+}
+
+// cpuLine says how much CPU each delivered transaction cost since m: the
+// figure that holds however busy the machine is, and what bounds the rate.
+func (b *engineBench) cpuLine(what string, m cpuMark, n int64) string {
+	now := b.cpuNow()
+	per := func(d time.Duration) float64 { return ms(d) / float64(n) }
+	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote", what,
+		per(now.self-m.self), per(now.db.Since(m.db)), per(now.remote-m.remote))
 }
 
 // pool is an engine configured as `unifi serve` is by default (WORKERS=8,
@@ -276,14 +298,14 @@ func (b *engineBench) waitApplied(target int64, timeout time.Duration) error {
 
 // delivery: 1,000 bonds, 30 transactions each, each bond's head Sending and
 // the rest Queued behind it; the engine delivers them all in order.
-func (b *engineBench) delivery() (float64, error) {
+func (b *engineBench) delivery() (float64, string, error) {
 	in, updateID, err := b.integration("delivery", models.IntegrationPaused)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	refs, err := b.backlog(in, updateID, deliveryPerBond)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	total := int64(benchBonds * deliveryPerBond)
 	// Make it a steady state: the integration Active, every bond's head Sending.
@@ -296,80 +318,84 @@ func (b *engineBench) delivery() (float64, error) {
 			models.Sending, in.ID).Error
 	})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b.note("delivery: %d transactions on %d bonds queued", total, benchBonds)
 	start0, err := b.remote.applied()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	p := b.pool("bench-delivery")
+	mark := b.cpuNow()
 	start := time.Now()
 	if err := p.Start(b.ctx); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	err = b.waitApplied(start0+total, 5*time.Minute)
 	elapsed := time.Since(start)
+	cpu := b.cpuLine("delivery", mark, total)
 	_ = p.Stop(context.Background())
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if err := b.checkRemote(refs, deliveryPerBond); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b.note("delivery: %d in %s", total, elapsed.Round(time.Millisecond))
-	return float64(total) / elapsed.Seconds(), nil
+	return float64(total) / elapsed.Seconds(), cpu, nil
 }
 
 // drain: 100,000 transactions queued on a paused integration; the time from
 // Resume until the resume job reports 100,000 done.
-func (b *engineBench) drain() (time.Duration, error) {
+func (b *engineBench) drain() (time.Duration, string, error) {
 	in, updateID, err := b.integration("drain", models.IntegrationPaused)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	refs, err := b.backlog(in, updateID, drainPerBond)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	total := benchBonds * drainPerBond
 	b.note("drain: %d transactions queued on the paused integration", total)
 	p := b.pool("bench-drain")
 	if err := p.Start(b.ctx); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
+	mark := b.cpuNow()
 	start := time.Now()
 	job, err := b.store.ResumeIntegration(b.ctx, b.admin, in.ID)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if job.Total != total {
-		return 0, fmt.Errorf("resume job has %d items, want %d", job.Total, total)
+		return 0, "", fmt.Errorf("resume job has %d items, want %d", job.Total, total)
 	}
 	deadline := start.Add(10 * time.Minute)
 	for {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		if job.State != models.BulkRunning {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
+			return 0, "", fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu := b.cpuLine("drain", mark, int64(total))
 	if job.State != models.BulkComplete || job.Done != total {
-		return 0, fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
+		return 0, "", fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
 	}
 	if err := b.checkRemote(refs, drainPerBond); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b.note("drain: %d in %s", total, elapsed.Round(time.Millisecond))
-	return elapsed, nil
+	return elapsed, cpu, nil
 }
 
 // latency: on an idle engine, one ticket update at a time; the time from
