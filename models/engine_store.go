@@ -524,12 +524,15 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
 		      CROSS JOIN LATERAL (SELECT q.id FROM transactions q
 		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = ?
 		                          ORDER BY q.seq, q.id LIMIT 1) q
-		      WHERE b.id IN ?
-		        AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.bond_id = b.id
-		                        AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?))) n
+		      -- A LATERAL with LIMIT is one index probe per bond, whatever the
+		      -- statistics say; a NOT EXISTS here was planned as an anti join
+		      -- that scanned every busy bond for each bond released.
+		      LEFT JOIN LATERAL (SELECT 1 AS busy FROM transactions x WHERE x.bond_id = b.id
+		                         AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?) LIMIT 1) x ON true
+		      WHERE b.id IN ? AND x.busy IS NULL) n
 		WHERE t.id = n.id AND t.state = ?
 		RETURNING t.id, t.number, n.attach_logs`,
-		Sending, IntegrationActive, Queued, bondIDs, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
+		Sending, IntegrationActive, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error, bondIDs,
 		Queued).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
