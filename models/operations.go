@@ -85,7 +85,7 @@ func (s *Store) ResumeIntegration(ctx context.Context, actor Actor, id int64) (*
 		}
 		var err error
 		job, err = createBulkJob(tx, actor, BulkResume, &in.ID, `SELECT id FROM transactions
-			WHERE integration_id = ? AND direction = 'Outbound' AND state = ? ORDER BY id`, in.ID, Queued)
+			WHERE integration_id = ? AND direction = 'Outbound' AND state = `+stateSQL(Queued)+` ORDER BY id`, in.ID)
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *Store) RepairIntegration(ctx context.Context, actor Actor, id int64) (*
 		}
 		var err error
 		job, err = createBulkJob(tx, actor, BulkRepair, &in.ID, `SELECT id FROM transactions
-			WHERE integration_id = ? AND direction = 'Outbound' AND state IN (?, ?) ORDER BY id`, in.ID, Error, TimedOut)
+			WHERE integration_id = ? AND direction = 'Outbound' AND state IN (`+stateSQL(Error, TimedOut)+`) ORDER BY id`, in.ID)
 		if err != nil {
 			return err
 		}

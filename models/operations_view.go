@@ -50,8 +50,8 @@ func (s *Store) LoadOperationsView(ctx context.Context) (*OperationsView, error)
 			}
 		}
 		var oldest []time.Time
-		if err := db.Raw(`SELECT created_at FROM transactions WHERE integration_id = ? AND state = ?
-			ORDER BY created_at, id LIMIT 1`, in.ID, Queued).Scan(&oldest).Error; err != nil {
+		if err := db.Raw(`SELECT created_at FROM transactions WHERE integration_id = ? AND state = `+stateSQL(Queued)+`
+			ORDER BY created_at, id LIMIT 1`, in.ID).Scan(&oldest).Error; err != nil {
 			return nil, fmt.Errorf("oldest queued of integration %d: %w", in.ID, err)
 		}
 		if len(oldest) == 1 {

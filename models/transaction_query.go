@@ -228,12 +228,8 @@ func applyTransactionFilter(q *gorm.DB, f TransactionFilter) *gorm.DB {
 	if f.IntegrationID != 0 {
 		q = q.Where("t.integration_id = ?", f.IntegrationID)
 	}
-	switch len(f.States) {
-	case 0:
-	case 1:
-		q = q.Where("t.state = ?", f.States[0])
-	default:
-		q = q.Where("t.state IN ?", f.States)
+	if len(f.States) > 0 {
+		q = q.Where("t.state IN (" + stateSQL(f.States...) + ")")
 	}
 	if f.ProcessState != nil {
 		q = q.Where("t.process_state = ?", *f.ProcessState)
@@ -248,7 +244,7 @@ func applyTransactionFilter(q *gorm.DB, f TransactionFilter) *gorm.DB {
 		q = q.Where("t.bond_id = ?", f.BondID)
 	}
 	if f.TicketID != 0 {
-		q = q.Where("t.ticket_id = ?", f.TicketID)
+		q = q.Where("t.bond_id IN (SELECT id FROM bonds WHERE ticket_id = ?)", f.TicketID)
 	}
 	if ref := strings.TrimSpace(f.Reference); ref != "" {
 		q = q.Where("t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = ? OR external_reference = ?)", ref, ref)
