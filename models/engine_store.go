@@ -103,8 +103,8 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 	err := s.db.WithContext(ctx).Raw(`WITH due AS (
 			SELECT t.id, i.sync_timeout_s FROM transactions t
 			JOIN integrations i ON i.id = t.integration_id
-			WHERE t.state IN (?, ?) AND t.next_attempt_at <= ? AND t.lease_owner IS NULL
-			  AND (i.state = ? OR (t.state = ? AND i.state = ?))
+			WHERE t.state IN (`+stateSQL(Sending, SendingReceipt)+`) AND t.next_attempt_at <= ? AND t.lease_owner IS NULL
+			  AND (i.state = ? OR (t.state = `+stateSQL(SendingReceipt)+` AND i.state = ?))
 			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
 			ORDER BY t.next_attempt_at, t.id
 			LIMIT ?
@@ -120,7 +120,7 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 		JOIN bonds b ON b.id = c.bond_id
 		LEFT JOIN stages s ON s.transaction_id = c.id
 		ORDER BY c.id`,
-		Sending, SendingReceipt, now, IntegrationActive, SendingReceipt, IntegrationPaused, o.Limit,
+		now, IntegrationActive, IntegrationPaused, o.Limit,
 		o.Owner, now, o.Lease.Seconds(), RequestPending).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim work: %w", err)
@@ -497,7 +497,7 @@ func lockBonds(tx *gorm.DB, ids []int64) error {
 		return nil
 	}
 	var got []int64
-	if err := tx.Raw("SELECT id FROM bonds WHERE id IN ? ORDER BY id FOR UPDATE", ids).Scan(&got).Error; err != nil {
+	if err := tx.Raw("SELECT id FROM bonds WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE", int64s(ids)).Scan(&got).Error; err != nil {
 		return fmt.Errorf("lock bonds: %w", err)
 	}
 	return nil
@@ -518,22 +518,23 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
 	}
 	var out []releasedTx
 	// Per bond: free (nothing in progress) and Active, then its first Queued.
-	err := tx.Raw(`UPDATE transactions t SET state = ?, next_attempt_at = now(), updated_at = now()
+	// States are literals and the bonds one array: one prepared statement
+	// whose generic plan uses the partial indexes (no planning per call).
+	err := tx.Raw(`UPDATE transactions t SET state = `+stateSQL(Sending)+`, next_attempt_at = now(), updated_at = now()
 		FROM (SELECT q.id, i.attach_logs FROM bonds b
 		      JOIN integrations i ON i.id = b.integration_id AND i.state = ?
 		      CROSS JOIN LATERAL (SELECT q.id FROM transactions q
-		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = ?
+		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = `+stateSQL(Queued)+`
 		                          ORDER BY q.seq, q.id LIMIT 1) q
 		      -- A LATERAL with LIMIT is one index probe per bond, whatever the
 		      -- statistics say; a NOT EXISTS here was planned as an anti join
 		      -- that scanned every busy bond for each bond released.
 		      LEFT JOIN LATERAL (SELECT 1 AS busy FROM transactions x WHERE x.bond_id = b.id
-		                         AND x.direction = 'Outbound' AND x.state IN (?, ?, ?, ?, ?) LIMIT 1) x ON true
-		      WHERE b.id IN ? AND x.busy IS NULL) n
-		WHERE t.id = n.id AND t.state = ?
+		                         AND x.direction = 'Outbound' AND x.state IN (`+stateSQL(inProgress...)+`) LIMIT 1) x ON true
+		      WHERE b.id = ANY(?::bigint[]) AND x.busy IS NULL) n
+		WHERE t.id = n.id AND t.state = `+stateSQL(Queued)+`
 		RETURNING t.id, t.number, n.attach_logs`,
-		Sending, IntegrationActive, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error, bondIDs,
-		Queued).Scan(&out).Error
+		IntegrationActive, int64s(bondIDs)).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
 	}

@@ -14,6 +14,10 @@ import (
 // in Queued. The unique index transactions_bond_head enforces the result: at
 // most one outbound transaction per bond is in progress.
 
+// inProgress are the states of a bond's head: an outbound transaction in one
+// of them holds its bond's queue (the predicate of transactions_bond_head).
+var inProgress = []TransportState{Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error}
+
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
 const NotifyChannel = "unifi_work"
 
@@ -65,16 +69,15 @@ func outboundStartState(tx *gorm.DB, bondID int64, integration IntegrationState)
 // It returns the released transaction's id, or 0. The bond must be locked.
 func releaseNext(tx *gorm.DB, bondID int64) (int64, error) {
 	var id int64
-	err := tx.Raw(`UPDATE transactions SET state = ?, next_attempt_at = now(), updated_at = now()
-		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = ?
+	err := tx.Raw(`UPDATE transactions SET state = `+stateSQL(Sending)+`, next_attempt_at = now(), updated_at = now()
+		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = `+stateSQL(Queued)+`
 		            ORDER BY seq, id LIMIT 1)
 		  AND NOT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
-		                  AND state IN (?, ?, ?, ?, ?))
+		                  AND state IN (`+stateSQL(inProgress...)+`))
 		  AND EXISTS (SELECT 1 FROM bonds b JOIN integrations i ON i.id = b.integration_id
 		              WHERE b.id = ? AND i.state = ?)
 		RETURNING id`,
-		Sending, bondID, Queued, bondID, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error,
-		bondID, IntegrationActive).Scan(&id).Error
+		bondID, bondID, bondID, IntegrationActive).Scan(&id).Error
 	if err != nil {
 		return 0, fmt.Errorf("release next on bond %d: %w", bondID, err)
 	}
