@@ -54,8 +54,11 @@ func (s *Store) ClaimBulkJob(ctx context.Context, owner string, lease time.Durat
 // Items settle as their transactions finish (the engine does it when it
 // records them); full also re-derives every open item from its transaction
 // and finds items held behind a broken transaction: the runner asks for it
-// when a step made no progress. ErrLeaseLost means another process holds it.
-func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease time.Duration, full bool) (*BulkJob, error) {
+// when a step made no progress. count recounts the done and failed items (a
+// count visits every open item: the runner spaces counts out on large jobs);
+// without it the job's stored counts are returned. ErrLeaseLost means
+// another process holds it.
+func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease time.Duration, full, count bool) (*BulkJob, error) {
 	db := s.db.WithContext(ctx)
 	var jobs []BulkJob
 	if err := db.Raw(`UPDATE bulk_jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ?
@@ -82,6 +85,9 @@ func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease t
 		if err := s.trackItems(ctx, job); err != nil {
 			return nil, fmt.Errorf("step bulk job %d: %w", id, err)
 		}
+	}
+	if !count {
+		return job, nil
 	}
 	left, err := s.countItems(ctx, job)
 	if err != nil {
