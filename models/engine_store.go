@@ -96,15 +96,19 @@ type claimedRow struct {
 // Receipt, next attempt due, no lease, integration Active — or Paused for
 // receipts — with an active connection) with one FOR UPDATE SKIP LOCKED
 // statement that also sets the lease and returns, with each, its Stage data,
-// its bond's references and its waiting retry request.
+// its bond's references and its waiting retry request. The states are
+// parameters on purpose: PostgreSQL then plans each claim for its own due
+// time (a custom plan) and walks transactions_claimable in due order; a
+// generic plan, possible with literal states, sorted every claimable row
+// (324 buffer reads per transaction claimed during a 100,000 drain).
 func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 	now := s.now()
 	var rows []claimedRow
 	err := s.db.WithContext(ctx).Raw(`WITH due AS (
 			SELECT t.id, i.sync_timeout_s FROM transactions t
 			JOIN integrations i ON i.id = t.integration_id
-			WHERE t.state IN (`+stateSQL(Sending, SendingReceipt)+`) AND t.next_attempt_at <= ? AND t.lease_owner IS NULL
-			  AND (i.state = ? OR (t.state = `+stateSQL(SendingReceipt)+` AND i.state = ?))
+			WHERE t.state IN (?, ?) AND t.next_attempt_at <= ? AND t.lease_owner IS NULL
+			  AND (i.state = ? OR (t.state = ? AND i.state = ?))
 			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
 			ORDER BY t.next_attempt_at, t.id
 			LIMIT ?
@@ -120,7 +124,7 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 		JOIN bonds b ON b.id = c.bond_id
 		LEFT JOIN stages s ON s.transaction_id = c.id
 		ORDER BY c.id`,
-		now, IntegrationActive, IntegrationPaused, o.Limit,
+		Sending, SendingReceipt, now, IntegrationActive, SendingReceipt, IntegrationPaused, o.Limit,
 		o.Owner, now, o.Lease.Seconds(), RequestPending).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim work: %w", err)
