@@ -207,7 +207,7 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingI
 		if err := lockBonds(tx, bonds); err != nil {
 			return err
 		}
-		released, err := releaseNextMany(tx, bonds)
+		released, err := releaseNextMany(tx, bonds, nil)
 		if err != nil {
 			return err
 		}
@@ -340,7 +340,7 @@ func (s *Store) rekickStranded(ctx context.Context, job *BulkJob) error {
 		if err := lockBonds(tx, bonds); err != nil {
 			return err
 		}
-		released, err := releaseNextMany(tx, bonds)
+		released, err := releaseNextMany(tx, bonds, nil)
 		if err != nil || len(released) == 0 {
 			return err
 		}

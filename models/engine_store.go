@@ -118,24 +118,39 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 				lease_expires_at = ?::timestamptz + make_interval(secs => ?::float8 + due.sync_timeout_s)
 			FROM due WHERE t.id = due.id
 			RETURNING t.*)
-		SELECT c.*, s.data AS stage_data, b.internal_reference, b.external_reference,
-			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ? ORDER BY h.id LIMIT 1) AS pending_id
-		FROM claimed c
-		JOIN bonds b ON b.id = c.bond_id
-		LEFT JOIN stages s ON s.transaction_id = c.id
-		ORDER BY c.id`,
+		`+fmt.Sprintf(workSelect, "claimed"),
 		Sending, SendingReceipt, now, IntegrationActive, SendingReceipt, IntegrationPaused, o.Limit,
 		o.Owner, now, o.Lease.Seconds(), RequestPending).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim work: %w", err)
 	}
+	out, err := s.works(ctx, rows, o.Config)
+	if err != nil {
+		return nil, fmt.Errorf("claim work: %w", err)
+	}
+	return out, nil
+}
+
+// workSelect reads claimed transactions (the relation named by %s) with their
+// Stage data, bond references and waiting retry request. Its one parameter is
+// RequestPending and comes before any parameter of the relation.
+const workSelect = `SELECT c.*, s.data AS stage_data, b.internal_reference, b.external_reference,
+			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ? ORDER BY h.id LIMIT 1) AS pending_id
+		FROM %s c
+		JOIN bonds b ON b.id = c.bond_id
+		LEFT JOIN stages s ON s.transaction_id = c.id
+		ORDER BY c.id`
+
+// works turns claimed rows into Work, with the configuration from cfg (or
+// read now when cfg is nil or lacks what a row needs).
+func (s *Store) works(ctx context.Context, rows []claimedRow, cfg *EngineConfig) ([]*Work, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	cfg := o.Config
 	if cfg == nil || missingConfig(cfg, rows) {
+		var err error
 		if cfg, err = s.LoadEngineConfig(ctx); err != nil {
-			return nil, fmt.Errorf("claim work: %w", err)
+			return nil, err
 		}
 	}
 	out := make([]*Work, 0, len(rows))
@@ -248,12 +263,20 @@ type txUpdate struct {
 // an operator, keeps its new state); bonds are locked before their queue
 // changes and the next queued transaction of each finished one is released.
 // It returns the ids of transactions whose guarded update applied.
-func (s *Store) RecordAttempts(ctx context.Context, owner string, results []AttemptResult) ([]int64, error) {
+//
+// next chains the caller's next batch: up to next.Limit of the transactions
+// released here are leased to next.Owner by the statement that releases them
+// (claimed without a claim of their own) and returned as Work, to be sent
+// next; the rest wait for any engine's claim. next.Owner is also the owner
+// whose leases the results were claimed under.
+func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, next ClaimOpts) ([]int64, []*Work, error) {
 	if len(results) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := s.now()
+	owner := next.Owner
 	var applied []int64
+	var chained []claimedRow
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Lock the bonds whose queue changes, in id order (no deadlocks).
 		var bondIDs []int64
@@ -362,14 +385,28 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, results []Atte
 				release = append(release, w.Transaction.BondID)
 			}
 		}
-		released, err := releaseNextMany(tx, release)
+		released, err := releaseNextMany(tx, release, &chainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease, Now: now})
 		if err != nil {
 			return err
 		}
+		var leased []int64
+		unleased := false
 		for _, a := range released {
 			if a.AttachLogs {
 				logs = append(logs, TransactionLog{TransactionID: a.ID, Kind: LogTransactionQueued, Level: "info",
 					Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending", a.Number)})
+			}
+			if a.Leased {
+				leased = append(leased, a.ID)
+			} else {
+				unleased = true
+			}
+		}
+		if len(leased) > 0 {
+			err := tx.Raw(fmt.Sprintf(workSelect, "(SELECT * FROM transactions WHERE id = ANY(?::bigint[]))"),
+				RequestPending, int64s(leased)).Scan(&chained).Error
+			if err != nil {
+				return fmt.Errorf("read chained work: %w", err)
 			}
 		}
 		if len(logs) > 0 {
@@ -386,15 +423,35 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, results []Atte
 				return fmt.Errorf("set status of integration %d: %w", id, err)
 			}
 		}
-		if len(released) > 0 {
+		if unleased {
 			return notify(tx)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("record %d attempts: %w", len(results), err)
+		return nil, nil, fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
-	return applied, nil
+	work, err := s.works(ctx, chained, next.Config)
+	if err != nil {
+		// Committed: the chained leases expire and the rescuer frees them.
+		return applied, nil, fmt.Errorf("record %d attempts: chained work: %w", len(results), err)
+	}
+	return applied, work, nil
+}
+
+// ReleaseLeases gives up owner's leases on transactions it has not sent (a
+// worker stopping with chained work), so that any engine can claim them now.
+func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = ANY(?::bigint[]) AND lease_owner = ? AND state IN (?, ?)`,
+		int64s(ids), owner, Sending, SendingReceipt).Error; err != nil {
+		return fmt.Errorf("release leases: %w", err)
+	}
+	return notify(db)
 }
 
 func logLevel(o Outcome) string {
@@ -512,20 +569,39 @@ type releasedTx struct {
 	ID         int64
 	Number     string
 	AttachLogs bool
+	Leased     bool // leased by the chainLease
 }
 
-// releaseNextMany is releaseNext for several bonds in one statement. The
-// bonds must be locked.
-func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
+// chainLease leases up to Limit released transactions to Owner, as a claim
+// at Now would (Lease plus the integration's sync timeout), when their
+// integration has an active connection.
+type chainLease struct {
+	Owner string
+	Limit int
+	Lease time.Duration
+	Now   time.Time
+}
+
+// releaseNextMany is releaseNext for several bonds in one statement, leasing
+// some of them by lease when it is not nil. The bonds must be locked.
+func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]releasedTx, error) {
 	if len(bondIDs) == 0 {
 		return nil, nil
+	}
+	if lease == nil {
+		lease = &chainLease{}
 	}
 	var out []releasedTx
 	// Per bond: free (nothing in progress) and Active, then its first Queued.
 	// States are literals and the bonds one array: one prepared statement
 	// whose generic plan uses the partial indexes (no planning per call).
-	err := tx.Raw(`UPDATE transactions t SET state = `+stateSQL(Sending)+`, next_attempt_at = now(), updated_at = now()
-		FROM (SELECT q.id, i.attach_logs FROM bonds b
+	err := tx.Raw(`UPDATE transactions t SET state = `+stateSQL(Sending)+`, next_attempt_at = now(), updated_at = now(),
+			lease_owner = CASE WHEN n.leased THEN ? END,
+			lease_expires_at = CASE WHEN n.leased THEN ?::timestamptz + make_interval(secs => ?::float8 + n.sync_timeout_s) END
+		FROM (SELECT q.id, i.attach_logs, i.sync_timeout_s,
+		             row_number() OVER (ORDER BY b.id) <= ?
+		               AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active) AS leased
+		      FROM bonds b
 		      JOIN integrations i ON i.id = b.integration_id AND i.state = ?
 		      CROSS JOIN LATERAL (SELECT q.id FROM transactions q
 		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = `+stateSQL(Queued)+`
@@ -537,8 +613,8 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64) ([]releasedTx, error) {
 		                         AND x.direction = 'Outbound' AND x.state IN (`+stateSQL(inProgress...)+`) LIMIT 1) x ON true
 		      WHERE b.id = ANY(?::bigint[]) AND x.busy IS NULL) n
 		WHERE t.id = n.id AND t.state = `+stateSQL(Queued)+`
-		RETURNING t.id, t.number, n.attach_logs`,
-		IntegrationActive, int64s(bondIDs)).Scan(&out).Error
+		RETURNING t.id, t.number, n.attach_logs, n.leased`,
+		lease.Owner, lease.Now, lease.Lease.Seconds(), lease.Limit, IntegrationActive, int64s(bondIDs)).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
 	}
