@@ -148,6 +148,37 @@ func TestKill(t *testing.T) {
 	}
 }
 
+// TestSoftStopLeavesNoLease stops an engine softly while it is chaining
+// (each recorded batch leases the next transactions on its bonds to the same
+// worker): it gives back what it will not send, so another engine delivers
+// the rest at once, without waiting for a lease to expire (the clock stands
+// still).
+func TestSoftStopLeavesNoLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	var tickets []*models.Ticket
+	for i := range 40 {
+		tk := b.createTicket(t, fmt.Sprintf("stop %d", i))
+		for u := range 4 {
+			tk = b.updateTicket(t, tk, fmt.Sprintf("update %d", u))
+		}
+		tickets = append(tickets, tk)
+	}
+	first := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "first", Workers: 2, Batch: 20,
+		Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
+	require.NoError(t, first.Start(b.ctx))
+	require.True(t, assertEventually(10*time.Second, func() bool { return b.remote.Applied() >= 60 }),
+		"the first engine is delivering")
+	require.NoError(t, first.Stop(context.Background()))
+
+	var leased int64
+	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner = 'first'").Count(&leased).Error)
+	require.Zero(t, leased, "a soft stop gives its leases back")
+	b.pool(t, "second", 2)
+	b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 200})
+	b.checkDelivery(t, tickets)
+}
+
 // TestPauseResume queues 1,000 transactions on a paused integration; Resume
 // sends them in order and the bulk job's stored progress reaches 1000/1000.
 func TestPauseResume(t *testing.T) {
