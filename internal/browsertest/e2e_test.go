@@ -1,8 +1,11 @@
 package browsertest_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -194,4 +197,81 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	admin.Open(fmt.Sprintf("/bonds/%d", broken.BondID))
 	require.Equal(t, "OK", admin.Text("bond-status"))
 	admin.Screenshot("e2e-10-bond-released")
+}
+
+// TestBrowserAnalystFindsRejectedUpdate runs the real flow behind an analyst's
+// process error: the analyst creates and then edits a ticket in the browser,
+// the engine sends both, the remote accepts the create and rejects the update
+// with a receipt through the inbound API, and the analyst finds the process
+// error from "Tickets with process errors" on the ticket page, the
+// transaction Complete and Rejected.
+func TestBrowserAnalystFindsRejectedUpdate(t *testing.T) {
+	t.Parallel()
+	app := browsertest.StartApp(t, browsertest.AppOpts{})
+	db := app.Store.DB(context.Background())
+	analyst := browsertest.New(t, app.URL)
+	analyst.Login("analyst", "analyst-demo-1")
+	createTicketInBrowser(t, analyst, "Monitor flickers")
+
+	// awaiting is the first outbound transaction after id that the engine
+	// delivered and that now awaits its receipt.
+	awaiting := func(after int64) models.Transaction {
+		t.Helper()
+		var tr models.Transaction
+		require.Eventually(t, func() bool {
+			return db.Where("integration_id = ? AND direction = 'Outbound' AND state = ? AND id > ?", app.Demo.ID,
+				models.AwaitingReceipt, after).Order("id").Take(&tr).Error == nil
+		}, 30*time.Second, 50*time.Millisecond, "a transaction awaits its receipt")
+		return tr
+	}
+	created := awaiting(0)
+	receipt(t, app, created.MessageIdent, "REMOTE-R-1", "Accepted", "")
+	require.Eventually(t, func() bool {
+		var tr models.Transaction
+		return db.Take(&tr, created.ID).Error == nil && tr.State == models.Complete
+	}, 30*time.Second, 50*time.Millisecond, "the accepted create is Complete")
+
+	var tk models.Ticket
+	require.NoError(t, db.Take(&tk, created.TicketID).Error)
+	analyst.Open(fmt.Sprintf("/tickets/%d/edit", tk.ID))
+	analyst.Do(chromedp.SetValue(browsertest.TestID("f-urgency"), "1"))
+	require.EqualValues(t, http.StatusOK, analyst.ClickNav("save-ticket"))
+	updated := awaiting(created.ID)
+	const why = "Urgency may only be changed by the owner of the ticket"
+	receipt(t, app, updated.MessageIdent, "REMOTE-R-2", "Rejected", why)
+	require.Eventually(t, func() bool {
+		var tr models.Transaction
+		return db.Take(&tr, updated.ID).Error == nil && tr.State == models.Complete
+	}, 30*time.Second, 50*time.Millisecond, "the rejected update is Complete")
+
+	analyst.Open("/tickets/process-errors")
+	require.Equal(t, 1, analyst.Count(`[data-testid="tickets"] tbody tr`))
+	analyst.ClickNav("ticket-link")
+	require.Contains(t, analyst.Text("ticket-process-error"), why)
+	analyst.Screenshot("e2e-11-analyst-rejected-update")
+	analyst.Open(fmt.Sprintf("/transactions/%d", updated.ID))
+	require.Equal(t, "Complete", analyst.Text("txn-state"))
+	require.Equal(t, "Rejected", analyst.Text("txn-process-state"))
+}
+
+// receipt answers our message msgIdent as the remote system does: a Receipt
+// to the demo integration's inbound API.
+func receipt(t *testing.T, app *browsertest.App, msgIdent, sourceID, process, perr string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"message": map[string]any{"name": "Receipt", "time_stamp": time.Now().UTC().Format(time.RFC3339Nano),
+			"source_id": sourceID, "source_reference": "REMOTE-1", "target_id": msgIdent},
+		"data":   map[string]any{},
+		"status": map[string]any{"process_state": process, "error": perr}})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, app.URL+"/api/v1/integrations/"+models.DemoIntegrationName+"/messages",
+		bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+models.DemoPeerToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	require.Less(t, resp.StatusCode, 300, "the receipt was refused: %s", answer)
 }
