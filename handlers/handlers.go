@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
@@ -53,11 +54,21 @@ func New(o Opts) *Handlers {
 	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier}
 }
 
+// renderBuffers are render's buffers, reused: a list page is some 60 KB,
+// which a fresh buffer reached by doubling a dozen times.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // render writes a templ component with status, buffered so that a render
 // error can still become a clean 500.
 func render(c echo.Context, status int, comp templ.Component) error {
-	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // an unusually large page is not kept
+			buf.Reset()
+			renderBuffers.Put(buf)
+		}
+	}()
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())
