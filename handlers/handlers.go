@@ -31,6 +31,9 @@ type Handlers struct {
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
+	// Users, when set, answers the session check of every request from
+	// memory (it follows changes made by any server); nil reads the database.
+	Users *models.UserCache
 }
 
 // Opts configures New.
@@ -39,6 +42,7 @@ type Opts struct {
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
+	Users    *models.UserCache // optional
 }
 
 // New returns Handlers with a cookie session store keyed from the config.
@@ -51,7 +55,7 @@ func New(o Opts) *Handlers {
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier}
+	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

@@ -21,21 +21,22 @@ func (s *Store) fillNames(ctx context.Context, txns []TransactionRow, bonds []Bo
 	if len(txns) == 0 && len(bonds) == 0 {
 		return nil
 	}
-	integrationIDs, messageIDs, ticketIDs, bondIDs := newIDSet(), newIDSet(), newIDSet(), newIDSet()
+	messageIDs, ticketIDs, bondIDs := newIDSet(), newIDSet(), newIDSet()
 	for i := range txns {
-		integrationIDs.add(txns[i].IntegrationID)
 		messageIDs.add(txns[i].MessageID)
 		ticketIDs.add(txns[i].TicketID)
 	}
 	for i := range bonds {
-		integrationIDs.add(bonds[i].IntegrationID)
 		ticketIDs.add(bonds[i].TicketID)
 		bondIDs.add(bonds[i].ID)
 	}
 	integrations, messages, tickets := map[int64]string{}, map[int64]string{}, map[int64]string{}
 	heads := map[int64]TransportState{}
 	var rb readBatch
-	queueNames(&rb, integrations, `SELECT id, name FROM integrations WHERE id = ANY($1)`, integrationIDs.ids)
+	// Every integration's name: there are a handful, and a statement without
+	// parameters keeps one cached plan (by id, PostgreSQL planned it afresh
+	// each time for the small, never analyzed table).
+	queueNames(&rb, integrations, `SELECT id, name FROM integrations`)
 	if len(messageIDs.ids) > 0 {
 		queueNames(&rb, messages, `SELECT id, name FROM messages WHERE id = ANY($1)`, messageIDs.ids)
 	}
@@ -63,7 +64,7 @@ func (s *Store) fillNames(ctx context.Context, txns []TransactionRow, bonds []Bo
 }
 
 // queueNames reads (id, name) pairs into names.
-func queueNames(rb *readBatch, names map[int64]string, sql string, ids []int64) {
+func queueNames(rb *readBatch, names map[int64]string, sql string, args ...any) {
 	queueScan(rb, func(rows pgx.Rows) error {
 		var id int64
 		var name string
@@ -72,7 +73,7 @@ func queueNames(rb *readBatch, names map[int64]string, sql string, ids []int64) 
 			return nil
 		})
 		return err
-	}, sql, ids)
+	}, sql, args...)
 }
 
 // idSet collects distinct ids in the order first seen.

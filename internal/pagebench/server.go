@@ -75,7 +75,21 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("no transactions: run `unifi gen --transactions 1000000` first")
 	}
-	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	// As `unifi serve` does: the session check reads users from memory,
+	// following changes the database announces.
+	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
+	usersCtx, stopUsers := context.WithCancel(ctx)
+	usersDone := make(chan struct{})
+	go func() { defer close(usersDone); users.Run(usersCtx, nil) }()
+	defer func() { stopUsers(); <-usersDone }()
+	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	err = users.WaitListening(waitCtx)
+	cancelWait()
+	if err != nil {
+		return nil, fmt.Errorf("user cache: %w", err)
+	}
+	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Users: users,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	srv := httptest.NewServer(h.Echo())
 	defer srv.Close()
 	admin := models.DemoLogins[0]
