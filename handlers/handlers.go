@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/a-h/templ"
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -48,6 +49,12 @@ type Opts struct {
 // New returns Handlers with a cookie session store keyed from the config.
 func New(o Opts) *Handlers {
 	store := sessions.NewCookieStore(o.Config.SessionKey)
+	serializer := newSessionSerializer()
+	for _, c := range store.Codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(serializer)
+		}
+	}
 	store.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   12 * 3600,
