@@ -187,3 +187,38 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		require.ErrorIs(t, err, models.ErrNotFound)
 	})
 }
+
+// A payload search that hits its time limit (3 s) stops with
+// ErrSearchTooSlow; the list still gets its filter choices. Here it waits on
+// a lock on stages until the limit ends it.
+func TestPayloadSearchStopped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	store := models.NewStore(db, nil)
+	in := fixture.Demo(t, store)
+	tk := fixture.Ticket(t, db, in.ProcessID, nil)
+	fixture.Transaction(t, db, fixture.Bond(t, db, in.ID, tk, nil), nil)
+	lock := db.Begin()
+	require.NoError(t, lock.Error)
+	t.Cleanup(func() { lock.Rollback() })
+	require.NoError(t, lock.Exec("LOCK TABLE stages IN ACCESS EXCLUSIVE MODE").Error)
+
+	f := models.TransactionFilter{Text: "on fire", InPayload: true}
+	l, err := store.LoadTransactionList(ctx, f, nil, 50)
+	require.NoError(t, err)
+	require.True(t, l.SearchStopped)
+	require.Empty(t, l.Page.Rows)
+	require.NotEmpty(t, l.Integrations, "the filter's choices are still read")
+	require.NotEmpty(t, l.Messages)
+
+	_, _, err = store.CountMatchingTransactions(ctx, f, 100)
+	require.ErrorIs(t, err, models.ErrSearchTooSlow)
+
+	// The connection is left clean: the next read works.
+	require.NoError(t, lock.Rollback().Error)
+	l, err = store.LoadTransactionList(ctx, f, nil, 50)
+	require.NoError(t, err)
+	require.False(t, l.SearchStopped)
+	require.Len(t, l.Page.Rows, 1)
+}

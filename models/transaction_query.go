@@ -155,18 +155,16 @@ type MessageChoice struct {
 func (s *Store) LoadTransactionList(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionList, error) {
 	l := &TransactionList{Page: &TransactionPage{}}
 	var rb readBatch
-	queueRows(&rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
-	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
-	if f.IntegrationID != 0 {
-		queueRows(&rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)
-	} else {
-		queueRows(&rb, &l.Messages, msgs+` ORDER BY i.name, m.name`)
-	}
-	queueTransactionPage(&rb, f, after, limit, l.Page) // last: a stopped search leaves the choices read
+	queueListChoices(&rb, f, l)
+	queueTransactionPage(&rb, f, after, limit, l.Page)
 	err := s.sendBatch(ctx, &rb)
 	if errors.Is(searchError("", err), ErrSearchTooSlow) {
-		l.Page, l.SearchStopped = &TransactionPage{}, true
-		return l, nil
+		// A batch stops at its first error, which may have come before the
+		// choices were read (a statement waiting on a lock while it is parsed).
+		l = &TransactionList{Page: &TransactionPage{}, SearchStopped: true}
+		rb = readBatch{}
+		queueListChoices(&rb, f, l)
+		err = s.sendBatch(ctx, &rb)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load transactions list: %w", err)
@@ -175,6 +173,17 @@ func (s *Store) LoadTransactionList(ctx context.Context, f TransactionFilter, af
 		return nil, err
 	}
 	return l, nil
+}
+
+// queueListChoices reads what the list's filter form offers.
+func queueListChoices(rb *readBatch, f TransactionFilter, l *TransactionList) {
+	queueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
+	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
+	if f.IntegrationID != 0 {
+		queueRows(rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)
+	} else {
+		queueRows(rb, &l.Messages, msgs+` ORDER BY i.name, m.name`)
+	}
 }
 
 // CountMatchingTransactions counts every transaction matching f (for "all N
