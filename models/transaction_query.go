@@ -117,7 +117,7 @@ func queueTransactionPage(rb *readBatch, f TransactionFilter, after *Transaction
 	sql := `SELECT ` + transactionColumns + ` FROM transactions t` + whereClause(where) +
 		` ORDER BY t.created_at DESC, t.id DESC LIMIT ` + arg(&args, limit+1)
 	queueScan(rb, func(rows pgx.Rows) error {
-		out, err := collectTransactionRows(rows)
+		out, err := collectTransactionRows(rows, limit+1)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,7 @@ func TestTransactionColumns(t *testing.T) {
 	require.Equal(t, want, got)
 
 	var tr Transaction
-	targets := transactionFields(&tr)
+	targets := transactionFields(nil, &tr)
 	require.Len(t, targets, len(sch.Fields))
 	for i, f := range sch.Fields {
 		addr := reflect.ValueOf(&tr).Elem().FieldByIndex(f.StructField.Index).Addr().Interface()

@@ -152,6 +152,10 @@ func cpuProfiler(dir string, w interface{ Write([]byte) (int, error) }) func(pag
 			return '-'
 		}, strings.ToLower(page))
 		path := filepath.Join(dir, "pages-"+strings.Trim(name, "-")+".pprof")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			fmt.Fprintf(w, "cpu profile: %v\n", err)
+			return func() {}
+		}
 		f, err := os.Create(path)
 		if err != nil {
 			fmt.Fprintf(w, "cpu profile: %v\n", err)
