@@ -34,6 +34,13 @@ type env struct {
 	db    *gorm.DB
 	log   *slog.Logger
 	out   io.Writer // progress notes (stderr)
+	flags flags
+}
+
+// flags are the command line's section options.
+type flags struct {
+	pagesDB    string // pages: measure this database (already filled by unifi gen) instead of a fresh one
+	profileDir string // pages: write a CPU profile of each page's run here
 }
 
 // section is one benchmark; it returns its result lines ("delivery: 5234 tx/s").
@@ -58,16 +65,32 @@ func main() {
 	}
 	only := flag.String("only", "", "run only these sections (comma-separated)")
 	resultsDir := flag.String("results", "bench/results", "folder for the result files")
+	var fl flags
+	flag.StringVar(&fl.pagesDB, "pages-db", "", "pages: measure this database URL, already filled by `unifi gen --transactions 1000000`,\n"+
+		"instead of generating a fresh one (it is kept; use it to iterate without regenerating)")
+	flag.StringVar(&fl.profileDir, "profile", "", "pages: write a CPU profile of each page's timed run to this folder")
 	flag.Parse()
-	if err := run(context.Background(), *only, *resultsDir); err != nil {
+	if err := run(context.Background(), *only, *resultsDir, fl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, only, resultsDir string) error {
+func run(ctx context.Context, only, resultsDir string, fl flags) error {
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			want[s] = true
+		}
+	}
+	needCluster := false
+	for _, s := range sections {
+		if (len(want) == 0 || want[s.name]) && !(s.name == "pages" && fl.pagesDB != "") {
+			needCluster = true
+		}
+	}
 	base := os.Getenv("DATABASE_URL")
-	if base == "" {
+	if base == "" && needCluster {
 		fmt.Fprintln(os.Stderr, "starting a private PostgreSQL cluster (durability off) ...")
 		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: true, Database: "postgres"})
 		if err != nil {
@@ -79,18 +102,18 @@ func run(ctx context.Context, only, resultsDir string) error {
 	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for _, s := range strings.Split(only, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			want[s] = true
-		}
-	}
 	for _, s := range sections {
 		if len(want) > 0 && !want[s.name] {
 			continue
 		}
 		loadBefore := loadAvg()
-		lines, err := runSection(ctx, base, s)
+		var lines []string
+		var err error
+		if s.name == "pages" && fl.pagesDB != "" {
+			lines, err = runPagesOn(ctx, fl, fl.pagesDB)
+		} else {
+			lines, err = runSection(ctx, base, s, fl)
+		}
 		if err != nil {
 			return fmt.Errorf("section %s: %w", s.name, err)
 		}
@@ -107,7 +130,7 @@ func run(ctx context.Context, only, resultsDir string) error {
 }
 
 // runSection gives a section a fresh, migrated database.
-func runSection(ctx context.Context, base string, s section) ([]string, error) {
+func runSection(ctx context.Context, base string, s section, fl flags) ([]string, error) {
 	admin, err := models.Open(ctx, base, 2)
 	if err != nil {
 		return nil, err
@@ -135,7 +158,7 @@ func runSection(ctx context.Context, base string, s section) ([]string, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	return s.run(&env{ctx: ctx, dbURL: u.String(), db: db, log: log, out: os.Stderr})
+	return s.run(&env{ctx: ctx, dbURL: u.String(), db: db, log: log, out: os.Stderr, flags: fl})
 }
 
 func closeDB(db *gorm.DB) {

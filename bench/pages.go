@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +16,7 @@ import (
 // gen) and measures the integration page, a filtered transactions list and a
 // transaction page under 50 concurrent users (target p95 ≤ 50 ms on 2 cores).
 func runPages(e *env) ([]string, error) {
-	const transactions, users = 1000000, 50
+	const transactions = 1000000
 	env := map[string]string{"DATABASE_URL": e.dbURL, "DATA_DIR": filepath.Join(os.TempDir(), "unifi-bench-data")}
 	fmt.Fprintf(e.out, "generating %d transactions (unifi gen) ...\n", transactions)
 	gen := exec.CommandContext(e.ctx, "go", "run", "./cmd/unifi", "gen", "--transactions", fmt.Sprint(transactions))
@@ -29,5 +31,27 @@ func runPages(e *env) ([]string, error) {
 		}
 		return os.Getenv(k)
 	}
-	return pagebench.Section(e.ctx, getenv, users, 10*time.Second, e.out)
+	return pagebench.Section(e.ctx, getenv, pageOpts(e.flags), e.out)
+}
+
+// runPagesOn measures the pages against a database already filled by unifi
+// gen (-pages-db), which it neither fills nor drops. DATA_DIR (the generated
+// keys) must be the one gen ran with; it defaults to the bench's own.
+func runPagesOn(ctx context.Context, fl flags, dbURL string) ([]string, error) {
+	dataDir := cmp.Or(os.Getenv("DATA_DIR"), filepath.Join(os.TempDir(), "unifi-bench-data"))
+	getenv := func(k string) string {
+		switch k {
+		case "DATABASE_URL":
+			return dbURL
+		case "DATA_DIR":
+			return dataDir
+		}
+		return os.Getenv(k)
+	}
+	return pagebench.Section(ctx, getenv, pageOpts(fl), os.Stderr)
+}
+
+// pageOpts is the benchmark's shape: 50 concurrent users, 10 s per page.
+func pageOpts(fl flags) pagebench.SectionOpts {
+	return pagebench.SectionOpts{Users: 50, Duration: 10 * time.Second, ProfileDir: fl.profileDir}
 }

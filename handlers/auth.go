@@ -67,7 +67,9 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 // Logout ends every session of the user and deletes the cookie.
 func (h *Handlers) Logout(c echo.Context) error {
 	if u := CurrentUser(c); u != nil {
-		if err := h.Store.EndSessions(c.Request().Context(), u.ID); err != nil {
+		err := h.Store.EndSessions(c.Request().Context(), u.ID)
+		h.userChanged(u.ID)
+		if err != nil {
 			return err
 		}
 	}

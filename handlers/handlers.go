@@ -8,8 +8,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/a-h/templ"
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
@@ -30,6 +32,9 @@ type Handlers struct {
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
+	// Users, when set, answers the session check of every request from
+	// memory (it follows changes made by any server); nil reads the database.
+	Users *models.UserCache
 }
 
 // Opts configures New.
@@ -38,11 +43,18 @@ type Opts struct {
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
+	Users    *models.UserCache // optional
 }
 
 // New returns Handlers with a cookie session store keyed from the config.
 func New(o Opts) *Handlers {
 	store := sessions.NewCookieStore(o.Config.SessionKey)
+	serializer := newSessionSerializer()
+	for _, c := range store.Codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(serializer)
+		}
+	}
 	store.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   12 * 3600,
@@ -50,14 +62,24 @@ func New(o Opts) *Handlers {
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier}
+	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
 }
+
+// renderBuffers are render's buffers, reused: a list page is some 60 KB,
+// which a fresh buffer reached by doubling a dozen times.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render writes a templ component with status, buffered so that a render
 // error can still become a clean 500.
 func render(c echo.Context, status int, comp templ.Component) error {
-	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // an unusually large page is not kept
+			buf.Reset()
+			renderBuffers.Put(buf)
+		}
+	}()
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())

@@ -33,26 +33,13 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	in, err := h.Store.GetIntegration(ctx, id)
+	o, err := h.Store.LoadIntegrationOverview(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	v := integration.PageView{Integration: *in}
-	proc, err := h.Store.GetProcess(ctx, in.ProcessID)
-	if err != nil {
-		return err
-	}
-	v.Process = *proc
-	if v.Connection, err = h.Store.ActiveConnection(ctx, id); err != nil && !errors.Is(err, models.ErrNotFound) {
-		return err
-	}
-	if v.Messages, err = h.Store.ListMessages(ctx, id); err != nil {
-		return err
-	}
-	if v.Counts, err = h.Store.CountTransactionsByState(ctx, id); err != nil {
-		return err
-	}
+	in := &o.Integration
+	v := integration.PageView{Integration: *in, Process: o.Process, Connection: o.Connection, Messages: o.Messages,
+		Counts: o.Counts, Recent: o.Recent, Bonds: o.Bonds}
 	for _, sc := range v.Counts {
 		switch sc.State {
 		case models.Error, models.TimedOut:
@@ -61,15 +48,7 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 			v.Queued = sc.Count
 		}
 	}
-	recent, err := h.Store.QueryTransactions(ctx, models.TransactionFilter{IntegrationID: id}, nil, 10)
-	if err != nil {
-		return err
-	}
-	v.Recent = recent.Rows
-	if v.Bonds, err = h.Store.QueryBonds(ctx, models.BondFilter{IntegrationID: id, Limit: 10}); err != nil {
-		return err
-	}
-	if err := h.integrationJob(c, id, &v); err != nil {
+	if err := h.integrationJob(c, id, o.LatestJob, &v); err != nil {
 		return err
 	}
 	role := CurrentUser(c).Role
@@ -80,32 +59,25 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 }
 
 // integrationJob finds the bulk job the page shows: the one named in ?job, or
-// the newest running resume or repair of the integration.
-func (h *Handlers) integrationJob(c echo.Context, integrationID int64, v *integration.PageView) error {
-	ctx := c.Request().Context()
+// the newest resume or repair of the integration (latest) while it runs.
+func (h *Handlers) integrationJob(c echo.Context, integrationID int64, latest *models.BulkJob, v *integration.PageView) error {
 	var jobID int64
 	if raw := c.QueryParam("job"); raw != "" {
 		jobID, _ = strconv.ParseInt(raw, 10, 64)
 	}
-	if jobID == 0 {
-		j, err := h.Store.LatestBulkJob(ctx, integrationID)
+	job, failures := latest, []models.BulkJobFailure(nil) // a running job has no failure list yet
+	switch {
+	case jobID != 0:
+		var err error
+		job, failures, err = h.Store.LoadBulkJobProgress(c.Request().Context(), jobID, 50)
 		if errors.Is(err, models.ErrNotFound) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if j.State != models.BulkRunning {
-			return nil
-		}
-		jobID = j.ID
-	}
-	job, failures, err := h.Store.LoadBulkJobProgress(ctx, jobID, 50)
-	if errors.Is(err, models.ErrNotFound) {
+	case latest == nil || latest.State != models.BulkRunning:
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	if job.IntegrationID == nil || *job.IntegrationID != integrationID {
 		return nil

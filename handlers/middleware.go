@@ -43,6 +43,9 @@ func (h *Handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		case c.Request().Method != "GET":
 			level = slog.LevelInfo
 		}
+		if !h.Logger.Enabled(c.Request().Context(), level) {
+			return nil
+		}
 		attrs := []any{
 			slog.String("method", c.Request().Method),
 			slog.String("path", c.Request().URL.Path),

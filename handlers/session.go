@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -55,7 +56,7 @@ func (h *Handlers) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(ctxSession, s)
 		if uid, ok := s.Values[keyUserID].(int64); ok {
-			u, err := h.Store.GetUser(c.Request().Context(), uid)
+			u, err := h.sessionUser(c.Request().Context(), uid)
 			switch {
 			case err == nil && u.Active && u.Role != models.RoleIntegration && s.Values[keyEpoch] == u.SessionEpoch:
 				c.Set(ctxUser, u)
@@ -72,6 +73,22 @@ func (h *Handlers) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		return next(c)
+	}
+}
+
+// sessionUser reads the session's user, from the user cache when there is one.
+func (h *Handlers) sessionUser(ctx context.Context, id int64) (*models.User, error) {
+	if h.Users != nil {
+		return h.Users.GetUser(ctx, id)
+	}
+	return h.Store.GetUser(ctx, id)
+}
+
+// userChanged drops a user this server has just changed from its user cache
+// at once; the other servers hear of it through the database (UserCache).
+func (h *Handlers) userChanged(id int64) {
+	if h.Users != nil {
+		h.Users.Forget(id)
 	}
 }
 

@@ -99,37 +99,24 @@ func (h *Handlers) TransactionList(c echo.Context) error {
 	v := transaction.ListView{Filter: f, Query: clean, IsFirstPage: after == nil, FilterActive: len(clean) > 0,
 		FromText: clean.Get("from"), ToText: clean.Get("to"),
 		CanBulk: models.RoleMay(CurrentUser(c).Role, models.ActionBulkTransactions) == nil}
-	page, err := h.Store.QueryTransactions(ctx, f, after, 50)
-	switch {
-	case errors.Is(err, models.ErrSearchTooSlow):
-		v.SearchError = "The payload search took too long and was stopped. Narrow it with an integration or a created between range, or search identifiers only."
-		page = &models.TransactionPage{}
-	case err != nil:
+	l, err := h.Store.LoadTransactionList(ctx, f, after, 50)
+	if err != nil {
 		return err
 	}
-	v.Page = page
-	if page.Next != nil {
+	if l.SearchStopped {
+		v.SearchError = "The payload search took too long and was stopped. Narrow it with an integration or a created between range, or search identifiers only."
+	}
+	v.Page, v.Integrations = l.Page, l.Integrations
+	if l.Page.Next != nil {
 		next := url.Values{}
 		for k, vals := range clean {
 			next[k] = vals
 		}
-		next.Set("after", page.Next.String())
+		next.Set("after", l.Page.Next.String())
 		v.NextURL = components.TransactionsURL(next)
 	}
-	if v.Integrations, err = h.Store.ListIntegrations(ctx); err != nil {
-		return err
-	}
-	for _, in := range v.Integrations {
-		if f.IntegrationID != 0 && in.ID != f.IntegrationID {
-			continue
-		}
-		msgs, err := h.Store.ListMessages(ctx, in.ID)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			v.Messages = append(v.Messages, transaction.MessageOption{ID: m.ID, Name: in.Name + " · " + m.Name})
-		}
+	for _, m := range l.Messages {
+		v.Messages = append(v.Messages, transaction.MessageOption{ID: m.ID, Name: m.IntegrationName + " · " + m.Name})
 	}
 	return render(c, http.StatusOK, transaction.List(h.props(c, "Transactions", "transactions"), v))
 }

@@ -55,6 +55,7 @@ func (h *Handlers) UserSetRole(c echo.Context) error {
 		return err
 	}
 	u, err := h.Store.SetUserRole(c.Request().Context(), h.actor(c), id, models.Role(c.FormValue("role")))
+	h.userChanged(id)
 	if err != nil {
 		return err
 	}
@@ -71,6 +72,7 @@ func (h *Handlers) UserResetPassword(c echo.Context) error {
 		return err
 	}
 	err = h.Store.ResetPassword(c.Request().Context(), h.actor(c), id, c.FormValue("password"))
+	h.userChanged(id)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderUsers(c, http.StatusUnprocessableEntity, users.View{NewRole: models.RoleAnalyst, Errors: ve.Fields, ErrorFor: id})
@@ -95,6 +97,7 @@ func (h *Handlers) UserSetActive(c echo.Context) error {
 		return err
 	}
 	u, err := h.Store.SetUserActive(c.Request().Context(), h.actor(c), id, c.FormValue("active") == "true")
+	h.userChanged(id)
 	if err != nil {
 		return err
 	}

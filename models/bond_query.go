@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // BondRow is a bond with what lists show beside it.
@@ -31,79 +33,66 @@ func (s *Store) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error)
 	if f.Limit <= 0 || f.Limit > maxPageSize {
 		f.Limit = 50
 	}
-	q := s.db.WithContext(ctx).Table("bonds b").
-		Select("b.*, i.name AS integration_name, tk.number AS ticket_number").
-		Joins("JOIN integrations i ON i.id = b.integration_id").
-		Joins("JOIN tickets tk ON tk.id = b.ticket_id")
+	var args []any
+	var w []string
 	if f.IntegrationID != 0 {
-		q = q.Where("b.integration_id = ?", f.IntegrationID)
+		w = append(w, "b.integration_id = "+arg(&args, f.IntegrationID))
 	}
 	if f.TicketID != 0 {
-		q = q.Where("b.ticket_id = ?", f.TicketID)
+		w = append(w, "b.ticket_id = "+arg(&args, f.TicketID))
 	}
 	if f.State != "" {
-		q = q.Where("b.state = ?", f.State)
+		w = append(w, "b.state = "+arg(&args, string(f.State)))
 	}
 	if ref := strings.TrimSpace(f.Reference); ref != "" {
-		q = q.Where("(b.internal_reference = ? OR b.external_reference = ?)", ref, ref)
+		r := arg(&args, ref)
+		w = append(w, "(b.internal_reference = "+r+" OR b.external_reference = "+r+")")
 	}
 	if f.WithError {
-		q = q.Where("b.process_error <> ''")
+		w = append(w, "b.process_error <> ''")
 	}
 	if f.BeforeID != 0 {
-		q = q.Where("(b.updated_at, b.id) < (SELECT updated_at, id FROM bonds WHERE id = ?)", f.BeforeID)
+		w = append(w, "(b.updated_at, b.id) < (SELECT updated_at, id FROM bonds WHERE id = "+arg(&args, f.BeforeID)+")")
 	}
 	var rows []BondRow
-	if err := q.Order("b.updated_at DESC, b.id DESC").Limit(f.Limit).Scan(&rows).Error; err != nil {
+	var rb readBatch
+	queueRows(&rb, &rows, `SELECT b.* FROM bonds b`+whereClause(w)+
+		` ORDER BY b.updated_at DESC, b.id DESC LIMIT `+arg(&args, f.Limit), args...) // LIMIT: see queueTransactionPage
+	if err := s.sendBatch(ctx, &rb); err != nil {
 		return nil, fmt.Errorf("query bonds: %w", err)
 	}
-	if err := s.fillBondStatus(ctx, rows); err != nil {
+	if err := s.fillNames(ctx, nil, rows); err != nil {
 		return nil, err
 	}
 	return rows, nil
 }
 
-// fillBondStatus sets each row's Status from its head transaction.
-func (s *Store) fillBondStatus(ctx context.Context, rows []BondRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	ids := make([]int64, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	heads, err := s.bondHeads(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for i := range rows {
-		if st, ok := heads[rows[i].ID]; ok {
-			rows[i].Status = BondStatusOf(&st)
-		} else {
-			rows[i].Status = BondStatusOf(nil)
-		}
-	}
-	return nil
-}
-
 // bondHeads returns the state of the oldest unfinished outbound transaction
 // of each bond that has one.
 func (s *Store) bondHeads(ctx context.Context, bondIDs []int64) (map[int64]TransportState, error) {
-	var heads []struct {
-		BondID int64
-		State  TransportState
-	}
-	err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT ON (bond_id) bond_id, state FROM transactions
-		WHERE bond_id IN ? AND direction = 'Outbound' AND state NOT IN (?, ?)
-		ORDER BY bond_id, seq, id`, bondIDs, Complete, Ignored).Scan(&heads).Error
-	if err != nil {
+	heads := map[int64]TransportState{}
+	var rb readBatch
+	queueBondHeads(&rb, bondIDs, heads)
+	if err := s.sendBatch(ctx, &rb); err != nil {
 		return nil, fmt.Errorf("bond heads: %w", err)
 	}
-	out := make(map[int64]TransportState, len(heads))
-	for _, h := range heads {
-		out[h.BondID] = h.State
-	}
-	return out, nil
+	return heads, nil
+}
+
+// queueBondHeads reads into heads the state of the oldest unfinished
+// outbound transaction of each bond that has one.
+func queueBondHeads(rb *readBatch, bondIDs []int64, heads map[int64]TransportState) {
+	queueScan(rb, func(rows pgx.Rows) error {
+		var id int64
+		var st TransportState
+		_, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error {
+			heads[id] = st
+			return nil
+		})
+		return err
+	}, `SELECT DISTINCT ON (bond_id) bond_id, state FROM transactions
+		WHERE bond_id = ANY($1) AND direction = 'Outbound' AND state <> ALL($2)
+		ORDER BY bond_id, seq, id`, bondIDs, []int16{int16(Complete), int16(Ignored)})
 }
 
 // BondTransaction is a transaction in its bond's order, with its place in the

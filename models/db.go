@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -17,7 +19,26 @@ import (
 
 // Open connects to PostgreSQL through GORM and checks the connection.
 func Open(ctx context.Context, dsn string, maxConns int) (*gorm.DB, error) {
-	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{
+	return OpenWith(ctx, dsn, maxConns, OpenOpts{})
+}
+
+// OpenOpts are Open's seldom needed options.
+type OpenOpts struct {
+	// Tracer sees every statement sent, through GORM or in a read batch (the
+	// page benchmark counts them with it). It may also be a pgx.BatchTracer.
+	Tracer pgx.QueryTracer
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, maxConns int, o OpenOpts) (*gorm.DB, error) {
+	cfg := postgres.Config{DSN: dsn}
+	if o.Tracer != nil {
+		cfg.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+			c.Tracer = o.Tracer
+			return nil
+		})}
+	}
+	db, err := gorm.Open(postgres.New(cfg), &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,

@@ -32,15 +32,6 @@ func (s *Store) GetIntegrationByName(ctx context.Context, name string) (*Integra
 	return &i, nil
 }
 
-// GetProcess returns the process with id.
-func (s *Store) GetProcess(ctx context.Context, id int64) (*Process, error) {
-	var p Process
-	if err := s.db.WithContext(ctx).Take(&p, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get process %d", id))
-	}
-	return &p, nil
-}
-
 // ActiveConnection returns the integration's active connection, its secret opened.
 func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Connection, error) {
 	var c Connection

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // IntegrationCard is one integration's figures on the operations view.
@@ -80,41 +82,25 @@ func (s *Store) LoadOperationsView(ctx context.Context) (*OperationsView, error)
 		c.ActiveConnected = active > 0
 		v.Cards = append(v.Cards, c)
 	}
-	var recent []Transaction
-	if err := db.Where("finished_at IS NOT NULL").Order("finished_at DESC, id DESC").Limit(20).Find(&recent).Error; err != nil {
-		return nil, fmt.Errorf("recent transactions: %w", err)
-	}
-	if v.Recent, err = s.transactionRows(ctx, recent); err != nil {
-		return nil, err
-	}
 	y, m, d := v.At.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())
-	if err := db.Raw("SELECT count(*) FROM bonds WHERE updated_at >= ?", today).Scan(&v.BondsTodayCount).Error; err != nil {
-		return nil, fmt.Errorf("bonds today: %w", err)
+	var rb readBatch
+	queueRows(&rb, &v.Recent, `SELECT * FROM transactions WHERE finished_at IS NOT NULL
+		ORDER BY finished_at DESC, id DESC LIMIT 20`)
+	queueScan(&rb, func(rows pgx.Rows) error {
+		var err error
+		v.BondsTodayCount, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+		return err
+	}, `SELECT count(*) FROM bonds WHERE updated_at >= $1`, today)
+	queueRows(&rb, &v.BondsToday, `SELECT * FROM bonds WHERE updated_at >= $1 ORDER BY updated_at DESC, id DESC LIMIT 20`,
+		today)
+	if err := s.sendBatch(ctx, &rb); err != nil {
+		return nil, fmt.Errorf("recent transactions and bonds today: %w", err)
 	}
-	err = db.Table("bonds b").Select("b.*, i.name AS integration_name, tk.number AS ticket_number").
-		Joins("JOIN integrations i ON i.id = b.integration_id").
-		Joins("JOIN tickets tk ON tk.id = b.ticket_id").
-		Where("b.updated_at >= ?", today).Order("b.updated_at DESC, b.id DESC").Limit(20).Scan(&v.BondsToday).Error
-	if err != nil {
-		return nil, fmt.Errorf("bonds today: %w", err)
-	}
-	if err := s.fillBondStatus(ctx, v.BondsToday); err != nil {
+	if err := s.fillNames(ctx, v.Recent, v.BondsToday); err != nil {
 		return nil, err
 	}
 	return v, nil
-}
-
-// LatestBulkJob returns the integration's newest resume or repair job, running
-// or not (ErrNotFound when there is none). The progress dialog reads it.
-func (s *Store) LatestBulkJob(ctx context.Context, integrationID int64) (*BulkJob, error) {
-	var j BulkJob
-	err := s.db.WithContext(ctx).Where("integration_id = ? AND kind IN ?", integrationID,
-		[]BulkJobKind{BulkResume, BulkRepair}).Order("id DESC").Take(&j).Error
-	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("latest bulk job of integration %d", integrationID))
-	}
-	return &j, nil
 }
 
 // BulkJobFailure is one item a bulk job could not do.

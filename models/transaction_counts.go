@@ -23,40 +23,58 @@ const countsLockKey = 727275
 // stateCountsSQL sums the compacted counts and the recent changes in one
 // snapshot, so no change is seen twice or missed.
 const stateCountsSQL = `SELECT state, sum(n)::bigint AS count, sum(recent)::bigint AS recent FROM (
-	SELECT state, n, 0 AS recent FROM transaction_state_counts WHERE integration_id = @id
+	SELECT state, n, 0 AS recent FROM transaction_state_counts WHERE integration_id = $1
 	UNION ALL
 	SELECT to_state, count(*), count(*) FROM transaction_state_changes_recent
-	 WHERE integration_id = @id AND to_state IS NOT NULL GROUP BY to_state
+	 WHERE integration_id = $1 AND to_state IS NOT NULL GROUP BY to_state
 	UNION ALL
 	SELECT from_state, -count(*), 0 FROM transaction_state_changes_recent
-	 WHERE integration_id = @id AND from_state IS NOT NULL GROUP BY from_state
+	 WHERE integration_id = $1 AND from_state IS NOT NULL GROUP BY from_state
 ) x GROUP BY state`
+
+// stateCountRow is a row of stateCountsSQL.
+type stateCountRow struct {
+	State  TransportState
+	Count  int64
+	Recent int64 // of Count, how many come from changes not yet compacted
+}
 
 // CountTransactionsByState returns an integration's transaction counts for
 // every transport state, zeros included, in sequence order.
 func (s *Store) CountTransactionsByState(ctx context.Context, integrationID int64) ([]StateCount, error) {
-	type row struct {
-		State  TransportState
-		Count  int64
-		Recent int64
-	}
-	read := func() ([]row, int64, error) {
-		var rows []row
-		err := s.db.WithContext(ctx).Raw(stateCountsSQL, map[string]any{"id": integrationID}).Scan(&rows).Error
-		var recent int64
-		for _, r := range rows {
-			recent += r.Recent
-		}
-		return rows, recent, err
-	}
-	rows, recent, err := read()
-	if err == nil && recent > compactAfter {
-		if _, err = s.CompactTransactionCounts(ctx); err == nil {
-			rows, _, err = read()
-		}
-	}
+	rows, err := s.readStateCounts(ctx, integrationID)
 	if err != nil {
+		return nil, err
+	}
+	return s.stateCounts(ctx, integrationID, rows)
+}
+
+func (s *Store) readStateCounts(ctx context.Context, integrationID int64) ([]stateCountRow, error) {
+	var rows []stateCountRow
+	var rb readBatch
+	queueRows(&rb, &rows, stateCountsSQL, integrationID)
+	if err := s.sendBatch(ctx, &rb); err != nil {
 		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
+	}
+	return rows, nil
+}
+
+// stateCounts turns rows read with stateCountsSQL into a count for every
+// state. When more than compactAfter changes wait to be compacted, it
+// compacts them and reads again.
+func (s *Store) stateCounts(ctx context.Context, integrationID int64, rows []stateCountRow) ([]StateCount, error) {
+	var recent int64
+	for _, r := range rows {
+		recent += r.Recent
+	}
+	if recent > compactAfter {
+		if _, err := s.CompactTransactionCounts(ctx); err != nil {
+			return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
+		}
+		var err error
+		if rows, err = s.readStateCounts(ctx, integrationID); err != nil {
+			return nil, err
+		}
 	}
 	byState := map[TransportState]int64{}
 	for _, r := range rows {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TransactionFilter narrows the transactions list. Zero values mean "any".
@@ -57,11 +59,9 @@ func ParseTransactionCursor(s string) (*TransactionCursor, error) {
 // TransactionRow is a transaction with the names a list shows beside it.
 type TransactionRow struct {
 	Transaction
-	IntegrationName   string
-	MessageName       string
-	TicketNumber      string
-	InternalReference string
-	ExternalReference string
+	IntegrationName string
+	MessageName     string
+	TicketNumber    string
 }
 
 // TransactionPage is one page of the transactions list.
@@ -72,114 +72,137 @@ type TransactionPage struct {
 
 const maxPageSize = 200
 
+// statementTimeoutPayload bounds a payload search (it scans).
+const statementTimeoutPayload = "3s"
+
 // QueryTransactions returns one page of transactions matching f, newest first,
 // after the cursor (nil: the first page). It walks an index in (created_at,
 // id) order and stops after limit rows, so it stays fast however deep the
 // table is.
 func (s *Store) QueryTransactions(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionPage, error) {
-	if limit <= 0 || limit > maxPageSize {
-		limit = 50
+	var rb readBatch
+	page := &TransactionPage{}
+	queueTransactionPage(&rb, f, after, limit, page)
+	if err := s.sendBatch(ctx, &rb); err != nil {
+		return nil, searchError("query transactions", err)
 	}
-	var txns []Transaction
-	err := s.withSearchLimit(ctx, f, func(db *gorm.DB) error {
-		q := applyTransactionFilter(db.Table("transactions t").Select("t.*"), f)
-		if after != nil {
-			q = q.Where("(t.created_at, t.id) < (?, ?)", after.CreatedAt, after.ID)
-		}
-		return q.Order("t.created_at DESC, t.id DESC").Limit(limit + 1).Find(&txns).Error
-	})
-	if err != nil {
-		return nil, fmt.Errorf("query transactions: %w", err)
-	}
-	rows, err := s.transactionRows(ctx, txns)
-	if err != nil {
+	if err := s.fillNames(ctx, page.Rows, nil); err != nil {
 		return nil, err
-	}
-	page := &TransactionPage{Rows: rows}
-	if len(rows) > limit {
-		last := rows[limit-1]
-		page.Rows = rows[:limit]
-		page.Next = &TransactionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 	return page, nil
 }
 
-// transactionRows adds the names a list shows. Small lookups by primary key
-// plan and run faster than one five-table join.
-func (s *Store) transactionRows(ctx context.Context, txns []Transaction) ([]TransactionRow, error) {
-	rows := make([]TransactionRow, len(txns))
-	if len(txns) == 0 {
-		return rows, nil
+// queueTransactionPage reads one page of the list into page; the names
+// beside each row are left for fillNames. A payload search makes the batch
+// run under a time limit.
+//
+// The LIMIT is a parameter on purpose: PostgreSQL then cannot price a plan
+// made without the filter's values (a generic plan) and plans each execution
+// for the values it gets. A generic plan, reused for every value, walked
+// transactions_state_created filtering on the integration for "integration
+// + Error": fast for the benchmark's one big integration, a walk through
+// everyone else's rows for a small one.
+func queueTransactionPage(rb *readBatch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
+	if limit <= 0 || limit > maxPageSize {
+		limit = 50
 	}
-	ids := func(get func(t *Transaction) int64) []int64 {
-		seen := map[int64]bool{}
-		var out []int64
-		for i := range txns {
-			if id := get(&txns[i]); !seen[id] {
-				seen[id] = true
-				out = append(out, id)
-			}
+	var args []any
+	where := transactionWhere(f, &args)
+	if after != nil {
+		where = append(where, fmt.Sprintf("(t.created_at, t.id) < (%s, %s)", arg(&args, after.CreatedAt), arg(&args, after.ID)))
+	}
+	if f.searchesPayload() {
+		rb.timeout = statementTimeoutPayload
+	}
+	sql := `SELECT ` + transactionColumns + ` FROM transactions t` + whereClause(where) +
+		` ORDER BY t.created_at DESC, t.id DESC LIMIT ` + arg(&args, limit+1)
+	queueScan(rb, func(rows pgx.Rows) error {
+		out, err := collectTransactionRows(rows, limit+1)
+		if err != nil {
+			return err
 		}
-		return out
-	}
-	db := s.db.WithContext(ctx)
-	type named struct {
-		ID   int64
-		Name string
-	}
-	lookup := func(query string, args []int64) (map[int64]string, error) {
-		var rs []named
-		if err := db.Raw(query, args).Scan(&rs).Error; err != nil {
-			return nil, err
+		page.Rows = out
+		if len(out) > limit {
+			last := out[limit-1]
+			page.Rows = out[:limit]
+			page.Next = &TransactionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
-		m := make(map[int64]string, len(rs))
-		for _, r := range rs {
-			m[r.ID] = r.Name
-		}
-		return m, nil
+		return nil
+	}, sql, args...)
+}
+
+// TransactionList is the transactions list page: one page of rows and what
+// the filter form offers.
+type TransactionList struct {
+	Page         *TransactionPage
+	Integrations []Integration // by name
+	// Messages are the filtered integration's messages (every integration's
+	// when the filter names none), by integration and message name.
+	Messages []MessageChoice
+	// SearchStopped says a payload search hit its time limit: Page is empty.
+	SearchStopped bool
+}
+
+// MessageChoice is a message with its integration's name.
+type MessageChoice struct {
+	ID              int64
+	IntegrationName string
+	Name            string
+}
+
+// LoadTransactionList reads one page of the list and the filter's choices in
+// one round trip, and the names beside the rows in a second.
+func (s *Store) LoadTransactionList(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionList, error) {
+	l := &TransactionList{Page: &TransactionPage{}}
+	var rb readBatch
+	queueListChoices(&rb, f, l)
+	queueTransactionPage(&rb, f, after, limit, l.Page)
+	err := s.sendBatch(ctx, &rb)
+	if errors.Is(searchError("", err), ErrSearchTooSlow) {
+		// A batch stops at its first error, which may have come before the
+		// choices were read (a statement waiting on a lock while it is parsed).
+		l = &TransactionList{Page: &TransactionPage{}, SearchStopped: true}
+		rb = readBatch{}
+		queueListChoices(&rb, f, l)
+		err = s.sendBatch(ctx, &rb)
 	}
-	integ, err := lookup("SELECT id, name FROM integrations WHERE id IN ?", ids(func(t *Transaction) int64 { return t.IntegrationID }))
 	if err != nil {
-		return nil, fmt.Errorf("transaction rows: %w", err)
+		return nil, fmt.Errorf("load transactions list: %w", err)
 	}
-	msgs, err := lookup("SELECT id, name FROM messages WHERE id IN ?", ids(func(t *Transaction) int64 { return t.MessageID }))
-	if err != nil {
-		return nil, fmt.Errorf("transaction rows: %w", err)
+	if err := s.fillNames(ctx, l.Page.Rows, nil); err != nil {
+		return nil, err
 	}
-	tickets, err := lookup("SELECT id, number AS name FROM tickets WHERE id IN ?", ids(func(t *Transaction) int64 { return t.TicketID }))
-	if err != nil {
-		return nil, fmt.Errorf("transaction rows: %w", err)
+	return l, nil
+}
+
+// queueListChoices reads what the list's filter form offers.
+func queueListChoices(rb *readBatch, f TransactionFilter, l *TransactionList) {
+	queueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
+	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
+	if f.IntegrationID != 0 {
+		queueRows(rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)
+	} else {
+		queueRows(rb, &l.Messages, msgs+` ORDER BY i.name, m.name`)
 	}
-	var bonds []struct {
-		ID                                   int64
-		InternalReference, ExternalReference string
-	}
-	if err := db.Raw("SELECT id, internal_reference, external_reference FROM bonds WHERE id IN ?",
-		ids(func(t *Transaction) int64 { return t.BondID })).Scan(&bonds).Error; err != nil {
-		return nil, fmt.Errorf("transaction rows: %w", err)
-	}
-	bondRefs := make(map[int64][2]string, len(bonds))
-	for _, b := range bonds {
-		bondRefs[b.ID] = [2]string{b.InternalReference, b.ExternalReference}
-	}
-	for i, t := range txns {
-		refs := bondRefs[t.BondID]
-		rows[i] = TransactionRow{Transaction: t, IntegrationName: integ[t.IntegrationID], MessageName: msgs[t.MessageID],
-			TicketNumber: tickets[t.TicketID], InternalReference: refs[0], ExternalReference: refs[1]}
-	}
-	return rows, nil
 }
 
 // CountMatchingTransactions counts every transaction matching f (for "all N
 // matching this filter"). It stops counting at max and reports whether it did.
 func (s *Store) CountMatchingTransactions(ctx context.Context, f TransactionFilter, max int) (int64, bool, error) {
+	var args []any
+	var rb readBatch
+	if f.searchesPayload() {
+		rb.timeout = statementTimeoutPayload
+	}
 	var n int64
-	err := s.withSearchLimit(ctx, f, func(db *gorm.DB) error {
-		sub := applyTransactionFilter(db.Table("transactions t").Select("1"), f).Limit(max + 1)
-		return db.Raw("SELECT count(*) FROM (?) x", sub).Scan(&n).Error
-	})
-	if err != nil {
-		return 0, false, fmt.Errorf("count transactions: %w", err)
+	queueScan(&rb, func(rows pgx.Rows) error {
+		var err error
+		n, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+		return err
+	}, `SELECT count(*) FROM (SELECT 1 FROM transactions t`+whereClause(transactionWhere(f, &args))+
+		` LIMIT `+strconv.Itoa(max+1)+`) x`, args...)
+	if err := s.sendBatch(ctx, &rb); err != nil {
+		return 0, false, searchError("count transactions", err)
 	}
 	if n > int64(max) {
 		return int64(max), true, nil
@@ -190,84 +213,108 @@ func (s *Store) CountMatchingTransactions(ctx context.Context, f TransactionFilt
 // MatchingTransactionIDs returns the ids of at most max transactions matching
 // f, oldest first (the order a bulk job works in).
 func (s *Store) MatchingTransactionIDs(ctx context.Context, f TransactionFilter, max int) ([]int64, error) {
+	var args []any
+	var rb readBatch
+	if f.searchesPayload() {
+		rb.timeout = statementTimeoutPayload
+	}
 	var ids []int64
-	err := s.withSearchLimit(ctx, f, func(db *gorm.DB) error {
-		q := applyTransactionFilter(db.Table("transactions t").Select("t.id"), f)
-		return q.Order("t.created_at, t.id").Limit(max).Scan(&ids).Error
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list matching transactions: %w", err)
+	queueScan(&rb, func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	}, `SELECT t.id FROM transactions t`+whereClause(transactionWhere(f, &args))+
+		` ORDER BY t.created_at, t.id LIMIT `+strconv.Itoa(max), args...)
+	if err := s.sendBatch(ctx, &rb); err != nil {
+		return nil, searchError("list matching transactions", err)
 	}
 	return ids, nil
 }
 
-// withSearchLimit runs fn; a payload search runs in a read-only database
-// transaction with a statement time limit.
-func (s *Store) withSearchLimit(ctx context.Context, f TransactionFilter, fn func(db *gorm.DB) error) error {
-	db := s.db.WithContext(ctx)
-	if !(f.InPayload && strings.TrimSpace(f.Text) != "") {
-		return fn(db)
-	}
-	err := db.Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("SET LOCAL statement_timeout = '3s'").Error; err != nil {
-			return err
-		}
-		return fn(tx)
-	})
-	if err != nil && strings.Contains(err.Error(), "SQLSTATE 57014") {
+// searchesPayload reports whether the filter looks inside payloads.
+func (f TransactionFilter) searchesPayload() bool {
+	return f.InPayload && strings.TrimSpace(f.Text) != ""
+}
+
+// searchError wraps err, or returns ErrSearchTooSlow when a statement timeout
+// stopped it.
+func searchError(what string, err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == "57014": // query_canceled: the statement timeout
 		return ErrSearchTooSlow
 	}
-	return err
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func applyTransactionFilter(q *gorm.DB, f TransactionFilter) *gorm.DB {
+// arg appends v to args and returns its placeholder.
+func arg(args *[]any, v any) string {
+	*args = append(*args, v)
+	return "$" + strconv.Itoa(len(*args))
+}
+
+// whereClause joins conditions into a WHERE clause ("" when there are none).
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// transactionWhere is f as SQL conditions on transactions t, their values
+// appended to args.
+func transactionWhere(f TransactionFilter, args *[]any) []string {
+	var w []string
 	if f.IntegrationID != 0 {
-		q = q.Where("t.integration_id = ?", f.IntegrationID)
+		w = append(w, "t.integration_id = "+arg(args, f.IntegrationID))
 	}
 	if len(f.States) > 0 {
-		q = q.Where("t.state IN (" + stateSQL(f.States...) + ")")
+		// Literals, not parameters: the state indexes are partial (00050).
+		w = append(w, "t.state IN ("+stateSQL(f.States...)+")")
 	}
 	if f.ProcessState != nil {
-		q = q.Where("t.process_state = ?", *f.ProcessState)
+		w = append(w, "t.process_state = "+arg(args, int16(*f.ProcessState)))
 	}
 	if f.Direction != "" {
-		q = q.Where("t.direction = ?", f.Direction)
+		w = append(w, "t.direction = "+arg(args, string(f.Direction)))
 	}
 	if f.MessageID != 0 {
-		q = q.Where("t.message_id = ?", f.MessageID)
+		w = append(w, "t.message_id = "+arg(args, f.MessageID))
 	}
 	if f.BondID != 0 {
-		q = q.Where("t.bond_id = ?", f.BondID)
+		w = append(w, "t.bond_id = "+arg(args, f.BondID))
 	}
 	if f.TicketID != 0 {
-		q = q.Where("t.bond_id IN (SELECT id FROM bonds WHERE ticket_id = ?)", f.TicketID)
+		w = append(w, "t.bond_id IN (SELECT id FROM bonds WHERE ticket_id = "+arg(args, f.TicketID)+")")
 	}
 	if ref := strings.TrimSpace(f.Reference); ref != "" {
-		q = q.Where("t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = ? OR external_reference = ?)", ref, ref)
+		r := arg(args, ref)
+		w = append(w, "t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = "+r+" OR external_reference = "+r+")")
 	}
 	if f.CreatedFrom != nil {
-		q = q.Where("t.created_at >= ?", *f.CreatedFrom)
+		w = append(w, "t.created_at >= "+arg(args, *f.CreatedFrom))
 	}
 	if f.CreatedTo != nil {
-		q = q.Where("t.created_at < ?", *f.CreatedTo)
+		w = append(w, "t.created_at < "+arg(args, *f.CreatedTo))
 	}
 	if text := strings.TrimSpace(f.Text); text != "" {
-		prefix := escapeLike(text) + ".%"
-		cond := `(t.number = @q OR t.number LIKE @p OR t.message_ident = @q OR t.message_ident LIKE @p
-			OR t.external_message_id = @q
-			OR t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = @q OR external_reference = @q)`
-		args := map[string]any{"q": text, "p": prefix}
+		q, p := arg(args, text), arg(args, escapeLike(text)+".%")
+		cond := "(t.number = " + q + " OR t.number LIKE " + p + " OR t.message_ident = " + q + " OR t.message_ident LIKE " + p +
+			" OR t.external_message_id = " + q +
+			" OR t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = " + q + " OR external_reference = " + q + ")"
 		if f.InPayload {
-			cond += ` OR EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id AND s.data::text ILIKE @like)`
-			args["like"] = "%" + escapeLike(text) + "%"
+			cond += " OR EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id AND s.data::text ILIKE " +
+				arg(args, "%"+escapeLike(text)+"%") + ")"
 		}
-		q = q.Where(cond+")", args)
+		w = append(w, cond+")")
 	}
-	return q
+	return w
 }
 
 // StateChange is one recorded move of a transaction between states.
@@ -295,60 +342,51 @@ type TransactionDetail struct {
 	Activity    []ActivityLog
 }
 
-// LoadTransactionDetail reads a transaction and everything around it.
+// LoadTransactionDetail reads a transaction and everything around it, in
+// one round trip: every read names the transaction by id, the records it
+// points to through a subquery.
 func (s *Store) LoadTransactionDetail(ctx context.Context, id int64) (*TransactionDetail, error) {
-	db := s.db.WithContext(ctx)
 	d := &TransactionDetail{}
-	if err := db.Take(&d.Transaction, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get transaction %d", id))
-	}
-	t := d.Transaction
-	if err := db.Take(&d.Integration, t.IntegrationID).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: integration: %w", id, err)
-	}
-	if err := db.Take(&d.Message, t.MessageID).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: message: %w", id, err)
-	}
-	if err := db.Take(&d.Bond, t.BondID).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: bond: %w", id, err)
-	}
-	if err := db.Take(&d.Ticket, t.TicketID).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: ticket: %w", id, err)
-	}
-	var stages []Stage
-	if err := db.Where("transaction_id = ?", id).Limit(1).Find(&stages).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: stage: %w", id, err)
-	}
-	if len(stages) == 1 {
-		d.Stage = &stages[0]
-	}
-	if err := db.Where("transaction_id = ?", id).Order("id").Limit(500).Find(&d.Requests).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: requests: %w", id, err)
-	}
-	if err := db.Where("transaction_id = ?", id).Order("id").Limit(2000).Find(&d.Logs).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: logs: %w", id, err)
-	}
-	if t.ReplayOfID != nil {
-		var orig Transaction
-		if err := db.Take(&orig, *t.ReplayOfID).Error; err == nil {
-			d.ReplayOf = &orig
-		} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, fmt.Errorf("transaction %d: replay of: %w", id, err)
-		}
-	}
-	if err := db.Where("replay_of_id = ?", id).Order("id").Find(&d.ReplayedAs).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: replays: %w", id, err)
-	}
-	if err := db.Raw(`SELECT id, transaction_id, from_state, to_state, changed_at FROM (
-			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes WHERE transaction_id = ?
+	var rb readBatch
+	var found, foundIntegration, foundMessage, foundBond, foundTicket, foundStage, foundReplayOf bool
+	var stage Stage
+	var replayOf Transaction
+	queueRow(&rb, &d.Transaction, &found, `SELECT * FROM transactions WHERE id = $1`, id)
+	queueRow(&rb, &d.Integration, &foundIntegration,
+		`SELECT * FROM integrations WHERE id = (SELECT integration_id FROM transactions WHERE id = $1)`, id)
+	queueRow(&rb, &d.Message, &foundMessage,
+		`SELECT * FROM messages WHERE id = (SELECT message_id FROM transactions WHERE id = $1)`, id)
+	queueRow(&rb, &d.Bond, &foundBond, `SELECT * FROM bonds WHERE id = (SELECT bond_id FROM transactions WHERE id = $1)`, id)
+	queueRow(&rb, &d.Ticket, &foundTicket,
+		`SELECT * FROM tickets WHERE id = (SELECT ticket_id FROM transactions WHERE id = $1)`, id)
+	queueRow(&rb, &stage, &foundStage, `SELECT * FROM stages WHERE transaction_id = $1 LIMIT 1`, id)
+	queueRows(&rb, &d.Requests, `SELECT * FROM http_requests WHERE transaction_id = $1 ORDER BY id LIMIT 500`, id)
+	queueRows(&rb, &d.Logs, `SELECT * FROM transaction_logs WHERE transaction_id = $1 ORDER BY id LIMIT 2000`, id)
+	queueRow(&rb, &replayOf, &foundReplayOf,
+		`SELECT * FROM transactions WHERE id = (SELECT replay_of_id FROM transactions WHERE id = $1)`, id)
+	queueRows(&rb, &d.ReplayedAs, `SELECT * FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
+	queueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM (
+			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes WHERE transaction_id = $1
 			UNION ALL
-			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes_recent WHERE transaction_id = ?
-		) x ORDER BY changed_at, id LIMIT 1000`, id, id).Scan(&d.Changes).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: state changes: %w", id, err)
+			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes_recent WHERE transaction_id = $1
+		) x ORDER BY changed_at, id LIMIT 1000`, id)
+	queueRows(&rb, &d.Activity, `SELECT * FROM activity_logs WHERE record_type = 'transaction' AND record_id = $1
+		ORDER BY id DESC LIMIT 100`, id)
+	if err := s.sendBatch(ctx, &rb); err != nil {
+		return nil, fmt.Errorf("load transaction %d: %w", id, err)
 	}
-	if err := db.Where("record_type = ? AND record_id = ?", "transaction", id).Order("id DESC").Limit(100).
-		Find(&d.Activity).Error; err != nil {
-		return nil, fmt.Errorf("transaction %d: activity: %w", id, err)
+	switch {
+	case !found:
+		return nil, fmt.Errorf("get transaction %d: %w", id, ErrNotFound)
+	case !foundIntegration, !foundMessage, !foundBond, !foundTicket:
+		// The foreign keys make this unreachable unless the transaction was deleted between the reads.
+		return nil, fmt.Errorf("transaction %d: its integration, message, bond or ticket is missing", id)
+	}
+	if foundStage {
+		d.Stage = &stage
+	}
+	if foundReplayOf {
+		d.ReplayOf = &replayOf
 	}
 	return d, nil
 }

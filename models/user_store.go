@@ -150,10 +150,18 @@ func (s *Store) UserNameExists(ctx context.Context, name string) (bool, error) {
 }
 
 // GetUser returns the user with id.
+// Every page view calls it (the session's user), so it reads through pgx
+// directly rather than GORM.
 func (s *Store) GetUser(ctx context.Context, id int64) (*User, error) {
 	var u User
-	if err := s.db.WithContext(ctx).Take(&u, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get user %d", id))
+	var found bool
+	var rb readBatch
+	queueRow(&rb, &u, &found, `SELECT * FROM users WHERE id = $1`, id)
+	if err := s.sendBatch(ctx, &rb); err != nil {
+		return nil, fmt.Errorf("get user %d: %w", id, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("get user %d: %w", id, ErrNotFound)
 	}
 	return &u, nil
 }

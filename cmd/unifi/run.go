@@ -153,7 +153,22 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	}()
 	defer func() { stopCompact(); compactWG.Wait() }()
 
-	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool})
+	// The session check of every request reads users from memory; every
+	// server forgets a user when the database announces a change (00070).
+	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
+	usersCtx, stopUsers := context.WithCancel(context.WithoutCancel(ctx))
+	var usersWG sync.WaitGroup
+	usersWG.Add(1)
+	go func() {
+		defer usersWG.Done()
+		users.Run(usersCtx, func(err error) {
+			log.Warn("user cache: listening for user changes stopped; reading users from the database until it resumes",
+				slog.String("error", err.Error()))
+		})
+	}()
+	defer func() { stopUsers(); usersWG.Wait() }()
+
+	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool, Users: users})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

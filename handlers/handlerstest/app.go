@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
@@ -29,10 +30,12 @@ import (
 
 // App is a running server with its store and captured logs.
 type App struct {
-	Server *httptest.Server
-	Store  *models.Store
-	Logs   *SyncBuffer
-	Config config.Config
+	Server      *httptest.Server
+	Store       *models.Store
+	Users       *models.UserCache
+	Logs        *SyncBuffer
+	Config      config.Config
+	DatabaseURL string
 }
 
 // SyncBuffer is a goroutine-safe log sink.
@@ -57,15 +60,38 @@ func (b *SyncBuffer) String() string {
 // Opts changes the app before it starts.
 type Opts struct {
 	Notifier handlers.Notifier
+	// DatabaseURL makes the app a second server on another app's database
+	// (App.DatabaseURL) instead of starting on a fresh one.
+	DatabaseURL string
 }
 
-// New starts the app on a fresh migrated database with the demo seeded.
+// New starts the app on a fresh migrated database with the demo seeded. Like
+// `unifi serve`, it keeps a user cache that follows user changes made by any
+// server on the database; New returns once the cache listens.
 func New(t testing.TB, o *Opts) *App {
 	t.Helper()
-	db := testdb.New(t)
+	dbURL := ""
+	if o != nil {
+		dbURL = o.DatabaseURL
+	}
+	shared := dbURL != ""
+	if !shared {
+		dbURL = testdb.URL(t)
+	}
+	db := testdb.Open(t, dbURL)
 	store := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost})
-	_, err := store.SeedDemo(context.Background(), models.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
-	require.NoError(t, err)
+	if !shared {
+		_, err := store.SeedDemo(context.Background(), models.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
+		require.NoError(t, err)
+	}
+	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: dbURL})
+	usersCtx, stopUsers := context.WithCancel(context.Background())
+	usersDone := make(chan struct{})
+	go func() { defer close(usersDone); users.Run(usersCtx, nil) }()
+	t.Cleanup(func() { stopUsers(); <-usersDone }) // before the database is dropped: cleanups run last first
+	listenCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, users.WaitListening(listenCtx), "user cache")
 	key := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"DATABASE_URL": "postgres://x@localhost/x", "SESSION_KEY": key, "SECRET_KEY": key,
@@ -73,13 +99,14 @@ func New(t testing.TB, o *Opts) *App {
 	})
 	require.NoError(t, err)
 	logs := &SyncBuffer{}
-	ho := handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	ho := handlers.Opts{Store: store, Config: cfg, Users: users,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if o != nil {
 		ho.Notifier = o.Notifier
 	}
 	srv := httptest.NewServer(handlers.New(ho).Echo())
 	t.Cleanup(srv.Close)
-	return &App{Server: srv, Store: store, Logs: logs, Config: cfg}
+	return &App{Server: srv, Store: store, Users: users, Logs: logs, Config: cfg, DatabaseURL: dbURL}
 }
 
 // Client is a browser-like client: it keeps cookies and does not follow redirects.
@@ -94,6 +121,12 @@ func (a *App) Client(t testing.TB) *Client {
 	jar, _ := cookiejar.New(nil)
 	return &Client{t: t, app: a, HTTP: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// On returns a client for app b that shares c's cookies: the same browser
+// reaching another server (on the same database, behind one address).
+func (c *Client) On(b *App) *Client {
+	return &Client{t: c.t, app: b, HTTP: &http.Client{Jar: c.HTTP.Jar, CheckRedirect: c.HTTP.CheckRedirect}}
 }
 
 // Login logs in as one of the demo users and returns the client.

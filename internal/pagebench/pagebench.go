@@ -27,6 +27,20 @@ type Opts struct {
 	Users    int           // concurrent users
 	Duration time.Duration // per page
 	Pages    []Page
+	// Meter, when set, is read right before and right after each page's
+	// timed run; the difference becomes the result's cost per request.
+	Meter func(ctx context.Context) (Usage, error)
+	// Profile, when set, is called as each page's timed run starts; the
+	// function it returns is called when the run ends (a CPU profile).
+	Profile func(page string) (stop func())
+}
+
+// Usage is a cumulative reading of what serving the pages costs.
+type Usage struct {
+	ProcessCPU time.Duration // this process: the in-process server and the bench's own client
+	DBCPU      time.Duration // the PostgreSQL backends connected to the database (-1: not readable)
+	Statements int64         // SQL statements the app sent
+	RoundTrips int64         // trips to the database: a statement on its own, or a batch of them
 }
 
 // Page is one page to measure; Path is called per request so ids can vary.
@@ -42,12 +56,31 @@ type Result struct {
 	Errors        int
 	P50, P95, P99 time.Duration
 	RPS           float64
+	// Cost is Usage per request over the timed run (when Opts.Meter is set).
+	Cost *Cost
+}
+
+// Cost is what one request cost on average.
+type Cost struct {
+	ProcessCPU time.Duration // Go process (server and bench client)
+	DBCPU      time.Duration // PostgreSQL backends; negative when not readable
+	Statements float64
+	RoundTrips float64
 }
 
 // String is the line printed and written to bench/results.
 func (r Result) String() string {
-	return fmt.Sprintf("page %s: p95 %.1f ms (p50 %.1f ms, p99 %.1f ms, %d requests, %.0f req/s, %d errors)",
+	s := fmt.Sprintf("page %s: p95 %.1f ms (p50 %.1f ms, p99 %.1f ms, %d requests, %.0f req/s, %d errors)",
 		r.Name, ms(r.P95), ms(r.P50), ms(r.P99), r.Requests, r.RPS, r.Errors)
+	if c := r.Cost; c != nil {
+		db := "PostgreSQL CPU not readable"
+		if c.DBCPU >= 0 {
+			db = fmt.Sprintf("PostgreSQL %.2f ms", ms(c.DBCPU))
+		}
+		s += fmt.Sprintf("; per request: CPU Go process %.2f ms (server + bench client), %s; %.1f statements in %.1f round trips",
+			ms(c.ProcessCPU), db, c.Statements, c.RoundTrips)
+	}
+	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -97,9 +130,33 @@ func Run(ctx context.Context, o Opts) ([]Result, error) {
 		if _, err := measure(ctx, client, o.BaseURL, p, o.Users, 0, 1); err != nil {
 			return nil, err
 		}
+		var before Usage
+		if o.Meter != nil {
+			if before, err = o.Meter(ctx); err != nil {
+				return nil, err
+			}
+		}
+		stop := func() {}
+		if o.Profile != nil {
+			stop = o.Profile(p.Name)
+		}
 		r, err := measure(ctx, client, o.BaseURL, p, o.Users, o.Duration, 0)
+		stop()
 		if err != nil {
 			return nil, err
+		}
+		if o.Meter != nil {
+			after, err := o.Meter(ctx)
+			if err != nil {
+				return nil, err
+			}
+			n := time.Duration(r.Requests + r.Errors)
+			r.Cost = &Cost{ProcessCPU: (after.ProcessCPU - before.ProcessCPU) / n, DBCPU: -1,
+				Statements: float64(after.Statements-before.Statements) / float64(n),
+				RoundTrips: float64(after.RoundTrips-before.RoundTrips) / float64(n)}
+			if before.DBCPU >= 0 && after.DBCPU >= 0 {
+				r.Cost.DBCPU = (after.DBCPU - before.DBCPU) / n
+			}
 		}
 		out = append(out, r)
 	}

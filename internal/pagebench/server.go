@@ -15,16 +15,31 @@ import (
 	"unifi/models"
 )
 
+// SectionOpts configures Section.
+type SectionOpts struct {
+	Users    int           // concurrent users
+	Duration time.Duration // per page
+	// ProfileDir, when set, receives a CPU profile of each page's timed run
+	// (pages-<page>.pprof): the in-process server and the bench client.
+	ProfileDir string
+}
+
 // Section runs the page benchmark against the database in DATABASE_URL (fill
 // it first with `unifi gen --transactions 1000000`): the real app is started
-// in-process, the demo admin logs in, and each page is loaded by users
-// concurrent users for d. It prints one line per page to w and returns them.
-func Section(ctx context.Context, getenv func(string) string, users int, d time.Duration, w io.Writer) ([]string, error) {
+// in-process, the demo admin logs in, and each page is loaded by o.Users
+// concurrent users for o.Duration. It prints one line per page to w and
+// returns them.
+func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w io.Writer) ([]string, error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	db, err := models.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	m, err := newMeter(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	db, err := models.OpenWith(ctx, cfg.DatabaseURL, cfg.DBMaxConns, models.OpenOpts{Tracer: m})
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +75,21 @@ func Section(ctx context.Context, getenv func(string) string, users int, d time.
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("no transactions: run `unifi gen --transactions 1000000` first")
 	}
-	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	// As `unifi serve` does: the session check reads users from memory,
+	// following changes the database announces.
+	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
+	usersCtx, stopUsers := context.WithCancel(ctx)
+	usersDone := make(chan struct{})
+	go func() { defer close(usersDone); users.Run(usersCtx, nil) }()
+	defer func() { stopUsers(); <-usersDone }()
+	waitCtx, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	err = users.WaitListening(waitCtx)
+	cancelWait()
+	if err != nil {
+		return nil, fmt.Errorf("user cache: %w", err)
+	}
+	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Users: users,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	srv := httptest.NewServer(h.Echo())
 	defer srv.Close()
 	admin := models.DemoLogins[0]
@@ -71,8 +100,14 @@ func Section(ctx context.Context, getenv func(string) string, users int, d time.
 		}},
 		{Name: "transaction", Path: func(r *rand.Rand) string { return fmt.Sprintf("/transactions/%d", ids[r.IntN(len(ids))]) }},
 	}
-	fmt.Fprintf(w, "pages: %d transactions on integration %s, %d concurrent users, %s per page\n", total, in.Name, users, d)
-	res, err := Run(ctx, Opts{BaseURL: srv.URL, User: admin.Name, Password: admin.Password, Users: users, Duration: d, Pages: pages})
+	fmt.Fprintf(w, "pages: %d transactions on integration %s, %d concurrent users, %s per page, DB_MAX_CONNS %d\n",
+		total, in.Name, o.Users, o.Duration, cfg.DBMaxConns)
+	ro := Opts{BaseURL: srv.URL, User: admin.Name, Password: admin.Password, Users: o.Users, Duration: o.Duration,
+		Pages: pages, Meter: m.read}
+	if o.ProfileDir != "" {
+		ro.Profile = cpuProfiler(o.ProfileDir, w)
+	}
+	res, err := Run(ctx, ro)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,13 @@ func New(t testing.TB) *gorm.DB {
 	return open(t, URL(t))
 }
 
+// Open returns a GORM handle on the database at url (from URL) for t's
+// lifetime: a second server on a test's database.
+func Open(t testing.TB, url string) *gorm.DB {
+	t.Helper()
+	return open(t, url)
+}
+
 // open connects to url for the test's lifetime.
 func open(t testing.TB, url string) *gorm.DB {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,19 +112,19 @@ func StageFields(data map[string]any) []StageField {
 }
 
 // TransactionURL is the Transaction page of id.
-func TransactionURL(id int64) string { return fmt.Sprintf("/transactions/%d", id) }
+func TransactionURL(id int64) string { return "/transactions/" + strconv.FormatInt(id, 10) }
 
 // BondURL is the Bond page of id.
-func BondURL(id int64) string { return fmt.Sprintf("/bonds/%d", id) }
+func BondURL(id int64) string { return "/bonds/" + strconv.FormatInt(id, 10) }
 
 // TicketURL is the ticket page of id.
-func TicketURL(id int64) string { return fmt.Sprintf("/tickets/%d", id) }
+func TicketURL(id int64) string { return "/tickets/" + strconv.FormatInt(id, 10) }
 
 // IntegrationURL is the Integration page of id.
-func IntegrationURL(id int64) string { return fmt.Sprintf("/integrations/%d", id) }
+func IntegrationURL(id int64) string { return "/integrations/" + strconv.FormatInt(id, 10) }
 
 // HTTPRequestURL is the HTTP Request page of id.
-func HTTPRequestURL(id int64) string { return fmt.Sprintf("/http-requests/%d", id) }
+func HTTPRequestURL(id int64) string { return "/http-requests/" + strconv.FormatInt(id, 10) }
 
 // TransactionsURL is the transactions list filtered by the query values.
 func TransactionsURL(q url.Values) string {
