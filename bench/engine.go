@@ -29,12 +29,10 @@ import (
 //             and PostgreSQL is not included; the remote's own peak is noted.
 
 const (
-	benchBonds       = 1000
-	deliveryPerBond  = 30  // 30,000 transactions
-	drainPerBond     = 100 // 100,000 transactions
-	latencySamples   = 300
-	benchWorkers     = 8
-	benchWorkerBatch = 50
+	benchBonds      = 1000
+	deliveryPerBond = 30  // 30,000 transactions
+	drainPerBond    = 100 // 100,000 transactions
+	latencySamples  = 300
 )
 
 type engineBench struct {
@@ -139,10 +137,11 @@ func (b *engineBench) cpuLine(what string, m cpuMark, n int64) string {
 		per(now.self-m.self), per(now.db.Since(m.db)), per(now.remote-m.remote))
 }
 
-// pool is an engine configured as `unifi serve` is by default (WORKERS=8,
-// WORKER_BATCH=50); BENCH_WORKERS and BENCH_BATCH override them for tuning.
+// pool is an engine configured as `unifi serve` is by default
+// (worker.DefaultWorkers, worker.DefaultBatch); BENCH_WORKERS and
+// BENCH_BATCH override them for tuning.
 func (b *engineBench) pool(name string) *worker.Pool {
-	workers, batch := benchWorkers, benchWorkerBatch
+	workers, batch := worker.DefaultWorkers, worker.DefaultBatch
 	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil && n > 0 {
 		workers = n
 	}

@@ -71,8 +71,8 @@ type Opts struct {
 	DatabaseURL string // for the LISTEN connection; empty: polling only
 	Instance    string // lease owner name of this process
 
-	Workers      int           // claiming workers; default 8
-	Batch        int           // transactions claimed at once per worker; default 50
+	Workers      int           // claiming workers; default DefaultWorkers
+	Batch        int           // transactions claimed at once per worker; default DefaultBatch
 	Lease        time.Duration // claim lease (plus the integration's sync timeout); default 30 s
 	PollInterval time.Duration // fallback poll, rescuer and sweeper period; default 1 s
 	// SoftStopTimeout is how long Stop waits for in-flight sends before
@@ -83,13 +83,23 @@ type Opts struct {
 	HTTPClient *http.Client
 }
 
+// The engine's defaults (WORKERS, WORKER_BATCH). A batch of 100 amortises
+// the claim and the recording statements over twice as many transactions as
+// 50 did: 5,600 against 4,500 delivered per second on 2 cores (bench, engine
+// section), for up to 800 requests in flight to one remote. Lower them for a
+// remote that takes less.
+const (
+	DefaultWorkers = 8
+	DefaultBatch   = 100
+)
+
 // New returns a Pool; Start runs it.
 func New(o Opts) *Pool {
 	if o.Workers <= 0 {
-		o.Workers = 8
+		o.Workers = DefaultWorkers
 	}
 	if o.Batch <= 0 {
-		o.Batch = 50
+		o.Batch = DefaultBatch
 	}
 	if o.Lease <= 0 {
 		o.Lease = 30 * time.Second

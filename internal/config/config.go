@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"unifi/worker"
 )
 
 // Config is everything the server needs from its environment.
@@ -27,8 +29,8 @@ type Config struct {
 	GeneratedKeys   []string      // which keys were generated (for a start-up warning)
 	LogFormat       string        // LOG_FORMAT: text (default) or json
 	LogLevel        string        // LOG_LEVEL: debug, info (default), warn, error
-	Workers         int           // WORKERS, default 8
-	WorkerBatch     int           // WORKER_BATCH, default 50
+	Workers         int           // WORKERS, default worker.DefaultWorkers
+	WorkerBatch     int           // WORKER_BATCH, default worker.DefaultBatch
 	Lease           time.Duration // LEASE_SECONDS, default 30
 	PollInterval    time.Duration // POLL_INTERVAL_MS, default 1000
 	DBMaxConns      int           // DB_MAX_CONNS, default 30
@@ -84,8 +86,8 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		return n
 	}
-	c.Workers = intVar("WORKERS", 8, 1, 256)
-	c.WorkerBatch = intVar("WORKER_BATCH", 50, 1, 1000)
+	c.Workers = intVar("WORKERS", worker.DefaultWorkers, 1, 256)
+	c.WorkerBatch = intVar("WORKER_BATCH", worker.DefaultBatch, 1, 1000)
 	c.Lease = time.Duration(intVar("LEASE_SECONDS", 30, 2, 3600)) * time.Second
 	c.PollInterval = time.Duration(intVar("POLL_INTERVAL_MS", 1000, 10, 60000)) * time.Millisecond
 	c.DBMaxConns = intVar("DB_MAX_CONNS", 30, 2, 500)
