@@ -73,6 +73,13 @@ type inboundState struct {
 	batcher    inboundBatcher
 	batchMax   int
 	batchSlots int
+	// writing is held from a group's write to its COMMIT: groups read and
+	// lock concurrently but write one at a time. Concurrent writers would
+	// share the foreign-key locks on the integration's and the message's rows
+	// (FOR KEY SHARE), and PostgreSQL keeps shared row locks of several
+	// transactions in a MultiXact that every later check has to look up: with
+	// two groups writing at once a message cost twice the database CPU.
+	writing sync.Mutex
 }
 
 // applyGrouped applies it in a group and returns its outcome; fallback means
@@ -147,6 +154,7 @@ type groupBond struct {
 	origExternal       string        // external_reference as locked
 	nextSeq            int64
 	ticket             Ticket
+	bondTID, ticketTID pgtype.TID // where the locked rows are: the write finds them without an index
 	ticketChanged      bool
 	used               bool // a message of the group landed on it
 	history            strings.Builder
@@ -170,7 +178,7 @@ const inboundGroupNumbers = `SELECT (SELECT version::text FROM inbound_config_ve
 // inboundGroupLock finds each message's bond as lockTarget does — by our
 // number, else by theirs (lowest id) — and locks the bonds and their tickets
 // in id order, so groups and the engine cannot deadlock on each other.
-const inboundGroupLock = `SELECT b.id, b.integration_id, b.internal_reference, b.external_reference, b.state, b.owner,
+const inboundGroupLock = `SELECT b.ctid, k.ctid, b.id, b.integration_id, b.internal_reference, b.external_reference, b.state, b.owner,
 	b.last_inbound_at, b.next_seq, k.id, k.number, k.short_description, k.description, k.state, k.priority, k.urgency,
 	k.impact, k.assignment_group, k.work_notes, k.version
 	FROM bonds b JOIN tickets k ON k.id = b.ticket_id
@@ -199,14 +207,14 @@ bu AS (UPDATE bonds b SET next_seq = u.next_seq, updated_at = $1, history = b.hi
 		external_reference = coalesce(u.external_reference, b.external_reference)
 	FROM unnest($24::bigint[], $25::bigint[], $26::text[], $27::text[], $28::timestamptz[], $29::text[], $30::text[])
 		AS u(id, next_seq, history, process_error, last_inbound_at, state, external_reference)
-	WHERE b.id = u.id AND b.id = ANY ($24::bigint[])),
+	WHERE b.ctid = ANY ($44::tid[]) AND b.id = u.id),
 ku AS (UPDATE tickets k SET version = u.version, updated_at = $1, short_description = u.short_description,
 		description = u.description, state = u.state, priority = u.priority, urgency = u.urgency, impact = u.impact,
 		assignment_group = u.assignment_group, work_notes = u.work_notes
 	FROM unnest($31::bigint[], $32::int[], $33::text[], $34::text[], $35::text[], $36::smallint[], $37::smallint[],
 		$38::smallint[], $39::text[], $40::text[])
 		AS u(id, version, short_description, description, state, priority, urgency, impact, assignment_group, work_notes)
-	WHERE k.id = u.id AND k.id = ANY ($31::bigint[])),
+	WHERE k.ctid = ANY ($45::tid[]) AND k.id = u.id),
 t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id, bond_id, message_id,
 		ticket_id, table_name, direction, state, process_state, process_error, seq, next_attempt_at, created_at,
 		updated_at, finished_at)
@@ -304,7 +312,7 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 			gb := &groupBond{}
 			tg, k := &gb.target, &gb.ticket
 			var prio, urg, imp int16
-			if err = rows.Scan(&tg.BondID, &gb.integrationID, &tg.InternalReference, &tg.ExternalReference,
+			if err = rows.Scan(&gb.bondTID, &gb.ticketTID, &tg.BondID, &gb.integrationID, &tg.InternalReference, &tg.ExternalReference,
 				&tg.BondState, &tg.Owner, &tg.LastInboundAt, &gb.nextSeq, &k.ID, &k.Number, &k.ShortDescription,
 				&k.Description, &k.State, &prio, &urg, &imp, &k.AssignmentGroup, &k.WorkNotes, &k.Version); err != nil {
 				break
@@ -399,6 +407,8 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 	}
 
 	// Round trip 2: the write, the engine's wake-up, COMMIT.
+	s.inbound.writing.Lock()
+	defer s.inbound.writing.Unlock()
 	batch = pgx.Batch{}
 	batch.Queue(inboundGroupWrite, w.args(now)...)
 	if w.notify {
@@ -526,6 +536,7 @@ type groupWrite struct {
 	logLevel, logLine                                                                          []pgtype.Text
 	notify                                                                                     bool
 
+	bTID, kTID                 []pgtype.TID
 	bID, bSeq                  []int64
 	bHistory                   []string
 	bPerror, bState, bExternal []pgtype.Text
@@ -585,6 +596,7 @@ func groupText(p *string) pgtype.Text {
 }
 
 func (w *groupWrite) addBond(gb *groupBond) {
+	w.bTID = append(w.bTID, gb.bondTID)
 	w.bID = append(w.bID, gb.target.BondID)
 	w.bSeq = append(w.bSeq, gb.nextSeq)
 	w.bHistory = append(w.bHistory, gb.history.String())
@@ -603,6 +615,7 @@ func (w *groupWrite) addBond(gb *groupBond) {
 	w.bLastInbound = append(w.bLastInbound, last)
 	if gb.ticketChanged {
 		k := &gb.ticket
+		w.kTID = append(w.kTID, gb.ticketTID)
 		w.kID = append(w.kID, k.ID)
 		w.kVersion = append(w.kVersion, int32(k.Version))
 		w.kShort = append(w.kShort, k.ShortDescription)
@@ -623,5 +636,5 @@ func (w *groupWrite) args(now time.Time) []any {
 		w.logLine,
 		w.bID, w.bSeq, w.bHistory, w.bPerror, w.bLastInbound, w.bState, w.bExternal,
 		w.kID, w.kVersion, w.kShort, w.kDesc, w.kState, w.kPrio, w.kUrg, w.kImp, w.kGroup, w.kNotes,
-		int16(RequestOK), inboundResponseHeaders, string(LogTransactionRecv)}
+		int16(RequestOK), inboundResponseHeaders, string(LogTransactionRecv), w.bTID, w.kTID}
 }
