@@ -994,22 +994,25 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *Transaction, resp Envelope, applie
 
 // RecordInboundRefusal writes the HTTP Request record of a refused inbound
 // request, in its own database transaction (the one that refused it rolled
-// back). status and body are the answer the sender got.
+// back; one statement, which also finds the integration by its name). status
+// and body are the answer the sender got.
 func (s *Store) RecordInboundRefusal(ctx context.Context, integrationName string, meta RequestMeta, raw []byte,
 	status int, body []byte) error {
-	var inID *int64
-	var id int64
-	if integrationName != "" && utf8.ValidString(integrationName) && !strings.ContainsRune(integrationName, 0) {
-		if err := s.db.WithContext(ctx).Raw("SELECT id FROM integrations WHERE name = ?", integrationName).
-			Scan(&id).Error; err != nil {
-			return fmt.Errorf("record refused request: %w", err)
-		}
+	if integrationName == "" || !utf8.ValidString(integrationName) || strings.ContainsRune(integrationName, 0) {
+		integrationName = "" // no integration has that name, and PostgreSQL could not compare it
 	}
-	if id != 0 {
-		inID = &id
+	r := inboundRequestRecord(meta, raw, nil, nil, status, body, s.now())
+	headers, err := r.RequestHeaders.Value()
+	if err != nil {
+		return fmt.Errorf("record refused request: %w", err)
 	}
-	r := inboundRequestRecord(meta, raw, inID, nil, status, body, s.now())
-	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
+	err = s.db.WithContext(ctx).Exec(`INSERT INTO http_requests (integration_id, direction, state, attempt, method, url,
+			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
+			created_at, updated_at)
+		VALUES ((SELECT id FROM integrations WHERE name = ?), 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?, ?, ?, ?, ?)`,
+		integrationName, r.State, r.Method, r.URL, headers, r.RequestBody, status, inboundResponseHeaders,
+		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt).Error
+	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
 	}
 	return nil
