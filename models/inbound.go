@@ -83,6 +83,11 @@ func (s *Store) ReceiveInbound(ctx context.Context, req InboundRequest) (*Inboun
 	if res, err, ok := s.receiveGrouped(ctx, req); ok {
 		return res, err
 	}
+	return s.receiveOne(ctx, req)
+}
+
+// receiveOne is the one-message path: everything read from the database.
+func (s *Store) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
 	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer)
 	if err != nil {
 		return nil, err
@@ -97,30 +102,40 @@ func (s *Store) ReceiveInbound(ctx context.Context, req InboundRequest) (*Inboun
 // receiveGrouped applies req in a group when it is an update the snapshot
 // accepts as it stands; ok is false when the one-message path must decide.
 func (s *Store) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, err error, ok bool) {
-	if s.inbound == nil || s.inbound.batchSlots == 0 || req.Bearer == "" || !req.JSON {
+	it, ok := s.groupItem(ctx, req)
+	if !ok {
 		return nil, nil, false
 	}
-	env, problems, perr := parseInboundEnvelope(req.Body)
-	if perr != nil || problems.Err() != nil || env.SourceID == "" || !env.HasTimeStamp ||
-		(env.SourceReference == "" && env.TargetReference == "") {
-		return nil, nil, false
-	}
-	snap, serr := s.inboundSnapshot(ctx)
-	if serr != nil {
-		return nil, nil, false // the one-message path reads the database and reports
-	}
-	cfg, caller, found := snap.lookup(req.Integration, env.Name, HashToken(req.Bearer))
-	if !found || cfg.Message.Type != MessageUpdate {
-		return nil, nil, false
-	}
-	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env,
-		raw: req.Body, meta: req.Meta}
-	rc.requestParts() // here, in the request's own goroutine, not in the group's
-	res, err, fallback := s.applyGrouped(&inboundItem{ctx: ctx, rc: rc, version: snap.version})
+	res, err, fallback := s.applyGrouped(it)
 	if fallback {
 		return nil, nil, false
 	}
 	return res, err, true
+}
+
+// groupItem prepares req for a group: an update message sent with a bearer
+// token, both of which the configuration snapshot knows and accepts.
+func (s *Store) groupItem(ctx context.Context, req InboundRequest) (*inboundItem, bool) {
+	if s.inbound == nil || s.inbound.batchSlots == 0 || req.Bearer == "" || !req.JSON {
+		return nil, false
+	}
+	env, problems, perr := parseInboundEnvelope(req.Body)
+	if perr != nil || problems.Err() != nil || env.SourceID == "" || !env.HasTimeStamp ||
+		(env.SourceReference == "" && env.TargetReference == "") {
+		return nil, false
+	}
+	snap, err := s.inboundSnapshot(ctx)
+	if err != nil {
+		return nil, false // the one-message path reads the database and reports
+	}
+	cfg, caller, found := snap.lookup(req.Integration, env.Name, HashToken(req.Bearer))
+	if !found || cfg.Message.Type != MessageUpdate {
+		return nil, false
+	}
+	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env,
+		raw: req.Body, meta: req.Meta}
+	rc.requestParts() // here, in the request's own goroutine, not in the group's
+	return &inboundItem{ctx: ctx, rc: rc, version: snap.version}, true
 }
 
 // ReceiveMessage checks an inbound request's body sent by caller to the

@@ -40,7 +40,7 @@ import (
 // Defaults for StoreOpts.InboundBatchMax and InboundBatchRunning.
 const (
 	defaultInboundBatchMax     = 64
-	defaultInboundBatchRunning = 2
+	defaultInboundBatchRunning = 1
 )
 
 // inboundBatchTimeout bounds one group's database work.
@@ -80,6 +80,9 @@ type inboundState struct {
 	// transactions in a MultiXact that every later check has to look up: with
 	// two groups writing at once a message cost twice the database CPU.
 	writing sync.Mutex
+	// beforeWriteFunc, when set (tests), runs after a group decided and
+	// before it writes.
+	beforeWriteFunc func()
 }
 
 // applyGrouped applies it in a group and returns its outcome; fallback means
@@ -419,6 +422,9 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 	// Round trip 2: the write, the engine's wake-up, COMMIT.
 	s.inbound.writing.Lock()
 	defer s.inbound.writing.Unlock()
+	if f := s.inbound.beforeWriteFunc; f != nil {
+		f()
+	}
 	batch = pgx.Batch{}
 	batch.Queue(inboundGroupWrite, w.args(now)...)
 	if w.notify {
