@@ -134,7 +134,11 @@ func (s *Store) groupItem(ctx context.Context, req InboundRequest) (*inboundItem
 	}
 	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env,
 		raw: req.Body, meta: req.Meta}
-	rc.requestParts() // here, in the request's own goroutine, not in the group's
+	// Worked out here, in the request's own goroutine, not in the group's.
+	rc.requestParts()
+	if _, err := rc.stageData(); err != nil {
+		return nil, false
+	}
 	return &inboundItem{ctx: ctx, rc: rc, version: snap.version}, true
 }
 
@@ -342,6 +346,7 @@ type inboundCall struct {
 	raw    []byte
 	meta   RequestMeta
 	parts  *[4]string // requestParts, worked out once
+	stage  []byte     // stageData, encoded once
 }
 
 // original returns the header we answered with when source_id was first received.
@@ -694,8 +699,8 @@ func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols ma
 	}
 
 	var err error
-	if r.data, err = json.Marshal(env.Data); err != nil {
-		return nil, nil, fmt.Errorf("encode stage: %w", err)
+	if r.data, err = rc.stageData(); err != nil {
+		return nil, nil, err
 	}
 	// Received lives only inside this database transaction: the message is
 	// processed before anyone can see it, so the row is written once, in the
@@ -725,6 +730,18 @@ func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols ma
 		r.durationMS = &d
 	}
 	return r, bondCols, nil
+}
+
+// stageData is the message's data as its Stage stores it, encoded once.
+func (rc *inboundCall) stageData() ([]byte, error) {
+	if rc.stage == nil {
+		b, err := json.Marshal(rc.env.Data)
+		if err != nil {
+			return nil, fmt.Errorf("encode stage: %w", err)
+		}
+		rc.stage = b
+	}
+	return rc.stage, nil
 }
 
 // requestParts are the HTTP Request record's columns taken from the request

@@ -109,10 +109,8 @@ func (s *Store) applyGrouped(it *inboundItem) (*InboundResult, error, bool) {
 	b.mu.Unlock()
 
 	s.runInboundGroup(it.ctx, group)
-	for _, o := range group[1:] {
-		o.wake <- false
-	}
 
+	// The next group first (it waits for the database), then the answers.
 	b.mu.Lock()
 	if len(b.queue) > 0 {
 		next := b.queue[0]
@@ -122,6 +120,9 @@ func (s *Store) applyGrouped(it *inboundItem) (*InboundResult, error, bool) {
 		b.running--
 	}
 	b.mu.Unlock()
+	for _, o := range group[1:] {
+		o.wake <- false
+	}
 	return it.res, it.err, it.fallback
 }
 
