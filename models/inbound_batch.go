@@ -16,18 +16,19 @@ import (
 )
 
 // Group commit for inbound updates. Concurrent update messages are applied
-// together: one database transaction, four set-based statements and two round
-// trips for the whole group, instead of a transaction of five or six round
+// together: one database transaction, three set-based statements and two
+// round trips for the whole group, instead of a transaction of six round
 // trips each. Each message is still decided on its own, in arrival order,
 // exactly as the one-message path decides it (updateTx: the same rules, the
 // same texts, the same rows); only the writing is shared.
 //
 // A group is led by one of its own requests, so no goroutine outlives the
 // requests it serves: the first request to find a free slot (at most
-// inboundBatchRunning groups run at once) takes everything waiting, up to
-// inboundBatchMax messages, applies it, answers the others and hands its slot
-// to the oldest request still waiting, which leads the next group. Requests
-// arriving while groups run wait and go together.
+// StoreOpts.InboundBatches groups run at once, one by default) takes
+// everything waiting, up to StoreOpts.InboundBatchMax messages, applies it,
+// hands its slot to the oldest request still waiting, which leads the next
+// group, and answers the others. Requests arriving while a group runs wait and
+// go together in the next one: the busier the API, the larger the groups.
 //
 // What a group does not decide itself goes back to its request, which then
 // takes the full one-message path after the group committed: a message whose
@@ -37,10 +38,12 @@ import (
 // A group refuses nothing but duplicates, and answers nothing before its
 // COMMIT returned.
 
-// Defaults for StoreOpts.InboundBatchMax and InboundBatchRunning.
+// Defaults for StoreOpts.InboundBatchMax and InboundBatches. One group at a
+// time: with two, each group was smaller and a message cost more database
+// CPU (docs/inbound.md).
 const (
-	defaultInboundBatchMax     = 64
-	defaultInboundBatchRunning = 1
+	defaultInboundBatchMax = 64
+	defaultInboundBatches  = 1
 )
 
 // inboundBatchTimeout bounds one group's database work.
@@ -73,12 +76,12 @@ type inboundState struct {
 	batcher    inboundBatcher
 	batchMax   int
 	batchSlots int
-	// writing is held from a group's write to its COMMIT: groups read and
-	// lock concurrently but write one at a time. Concurrent writers would
-	// share the foreign-key locks on the integration's and the message's rows
-	// (FOR KEY SHARE), and PostgreSQL keeps shared row locks of several
-	// transactions in a MultiXact that every later check has to look up: with
-	// two groups writing at once a message cost twice the database CPU.
+	// writing is held from a group's write to its COMMIT, so that with
+	// several groups at once (InboundBatches > 1) they read and lock
+	// concurrently but write one at a time: concurrent writers would share
+	// the foreign-key locks on the integration's and the message's rows (FOR
+	// KEY SHARE), which PostgreSQL keeps in a MultiXact that every later
+	// check of those rows has to look up.
 	writing sync.Mutex
 	// beforeWriteFunc, when set (tests), runs after a group decided and
 	// before it writes.

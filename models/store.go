@@ -37,7 +37,7 @@ type StoreOpts struct {
 	// one database transaction (default 64).
 	InboundBatchMax int
 	// InboundBatches is how many such groups may be applied at once (default
-	// 2); a negative number applies every message on its own.
+	// 1); a negative number applies every message on its own.
 	InboundBatches int
 }
 
@@ -59,7 +59,7 @@ func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
 	if opts != nil && opts.PasswordCost != 0 {
 		s.passwordCost = opts.PasswordCost
 	}
-	s.inbound = &inboundState{batchMax: defaultInboundBatchMax, batchSlots: defaultInboundBatchRunning}
+	s.inbound = &inboundState{batchMax: defaultInboundBatchMax, batchSlots: defaultInboundBatches}
 	if opts != nil && opts.InboundBatchMax > 0 {
 		s.inbound.batchMax = opts.InboundBatchMax
 	}
