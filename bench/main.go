@@ -1,8 +1,8 @@
 // Command bench measures the product on this machine (`make bench`). Each
 // section prints its figures, one per line with the unit, and writes them to
 // bench/results/<section>.txt. It starts its own PostgreSQL cluster
-// (durability off) unless DATABASE_URL is set; every section gets a fresh
-// database.
+// (durability off; -durable turns it on) unless DATABASE_URL is set; every
+// section gets a fresh database.
 //
 // Add a section by appending to sections: it receives a fresh migrated
 // database and returns its result lines.
@@ -58,18 +58,26 @@ func main() {
 	}
 	only := flag.String("only", "", "run only these sections (comma-separated)")
 	resultsDir := flag.String("results", "bench/results", "folder for the result files")
+	durable := flag.Bool("durable", false, "start the private cluster with durability on (fsync, synchronous commit, full-page writes)")
 	flag.Parse()
-	if err := run(context.Background(), *only, *resultsDir); err != nil {
+	if err := run(context.Background(), *only, *resultsDir, *durable); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, only, resultsDir string) error {
+func run(ctx context.Context, only, resultsDir string, durable bool) error {
 	base := os.Getenv("DATABASE_URL")
+	durability := "durability off"
+	switch {
+	case base != "":
+		durability = "cluster from DATABASE_URL"
+	case durable:
+		durability = "durability on"
+	}
 	if base == "" {
-		fmt.Fprintln(os.Stderr, "starting a private PostgreSQL cluster (durability off) ...")
-		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: true, Database: "postgres"})
+		fmt.Fprintf(os.Stderr, "starting a private PostgreSQL cluster (%s) ...\n", durability)
+		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: !durable, Database: "postgres"})
 		if err != nil {
 			return err
 		}
@@ -94,9 +102,9 @@ func run(ctx context.Context, only, resultsDir string) error {
 		if err != nil {
 			return fmt.Errorf("section %s: %w", s.name, err)
 		}
-		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s, load average before %s, after %s\n", s.name,
+		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s, %s, load average before %s, after %s\n", s.name,
 			time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
-			loadBefore, loadAvg())
+			durability, loadBefore, loadAvg())
 		body := strings.Join(lines, "\n") + "\n"
 		fmt.Print(body)
 		if err := os.WriteFile(filepath.Join(resultsDir, s.name+".txt"), []byte(header+body), 0o644); err != nil {
