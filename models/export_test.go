@@ -20,7 +20,10 @@ func (s *Store) ReceiveInboundTogether(ctx context.Context, reqs []InboundReques
 		}
 		items[i] = it
 	}
-	s.runInboundGroup(ctx, items)
+	s.enqueueInbound(items...)
+	for _, it := range items {
+		<-it.done
+	}
 	res, errs, byGroup = make([]*InboundResult, len(reqs)), make([]error, len(reqs)), make([]bool, len(reqs))
 	for i, it := range items {
 		byGroup[i] = !it.fallback

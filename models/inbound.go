@@ -116,7 +116,7 @@ func (s *Store) receiveGrouped(ctx context.Context, req InboundRequest) (res *In
 // groupItem prepares req for a group: an update message sent with a bearer
 // token, both of which the configuration snapshot knows and accepts.
 func (s *Store) groupItem(ctx context.Context, req InboundRequest) (*inboundItem, bool) {
-	if s.inbound == nil || s.inbound.batchSlots == 0 || req.Bearer == "" || !req.JSON {
+	if s.inbound == nil || req.Bearer == "" || !req.JSON {
 		return nil, false
 	}
 	env, problems, perr := parseInboundEnvelope(req.Body)

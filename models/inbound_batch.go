@@ -3,14 +3,12 @@ package models
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -22,13 +20,17 @@ import (
 // exactly as the one-message path decides it (updateTx: the same rules, the
 // same texts, the same rows); only the writing is shared.
 //
-// A group is led by one of its own requests, so no goroutine outlives the
-// requests it serves: the first request to find a free slot (at most
-// StoreOpts.InboundBatches groups run at once, one by default) takes
-// everything waiting, up to StoreOpts.InboundBatchMax messages, applies it,
-// hands its slot to the oldest request still waiting, which leads the next
-// group, and answers the others. Requests arriving while a group runs wait and
-// go together in the next one: the busier the API, the larger the groups.
+// Requests queue their messages; a committer goroutine, started by the first
+// request that finds none running, applies them group after group on one
+// connection until the queue is empty, then ends (it is not a background
+// worker: it lives as long as requests wait for it, and Store.Wait joins it).
+// A group is everything waiting when the previous one was written, up to
+// StoreOpts.InboundBatchMax messages, so the busier the API, the larger the
+// groups. The next group's reads (its configuration version, duplicates,
+// numbers and bond locks) are sent in the same round trip as the current
+// group's write and COMMIT, so the database goes from one group to the next
+// without waiting for this process. One group at a time: with two at once,
+// each was smaller and a message cost more database CPU (docs/inbound.md).
 //
 // What a group does not decide itself goes back to its request, which then
 // takes the full one-message path after the group committed: a message whose
@@ -38,15 +40,10 @@ import (
 // A group refuses nothing but duplicates, and answers nothing before its
 // COMMIT returned.
 
-// Defaults for StoreOpts.InboundBatchMax and InboundBatches. One group at a
-// time: with two, each group was smaller and a message cost more database
-// CPU (docs/inbound.md).
-const (
-	defaultInboundBatchMax = 64
-	defaultInboundBatches  = 1
-)
+// defaultInboundBatchMax is the default of StoreOpts.InboundBatchMax.
+const defaultInboundBatchMax = 64
 
-// inboundBatchTimeout bounds one group's database work.
+// inboundBatchTimeout bounds one round trip of a group.
 const inboundBatchTimeout = 30 * time.Second
 
 // inboundItem is one update message in a group.
@@ -55,102 +52,242 @@ type inboundItem struct {
 	rc      *inboundCall
 	version string // configuration version its checks were made against
 
-	// Set by the group, read after wake.
+	// Set by the committer before done is closed.
 	res      *InboundResult
 	err      error
 	fallback bool // take the full path
-	wake     chan bool
+	done     chan struct{}
 }
 
-// inboundBatcher queues update messages for groups.
+// inboundBatcher queues update messages for the committer.
 type inboundBatcher struct {
 	mu      sync.Mutex
 	queue   []*inboundItem
-	running int
+	running bool // a committer is running; it sets this false when it finds the queue empty
+	wg      sync.WaitGroup
 }
 
 // inboundState is the Store's inbound machinery: the configuration snapshot
 // and the group committer.
 type inboundState struct {
-	cache      inboundCache
-	batcher    inboundBatcher
-	batchMax   int
-	batchSlots int
-	// writing is held from a group's write to its COMMIT, so that with
-	// several groups at once (InboundBatches > 1) they read and lock
-	// concurrently but write one at a time: concurrent writers would share
-	// the foreign-key locks on the integration's and the message's rows (FOR
-	// KEY SHARE), which PostgreSQL keeps in a MultiXact that every later
-	// check of those rows has to look up.
-	writing sync.Mutex
+	cache    inboundCache
+	batcher  inboundBatcher
+	batchMax int
 	// beforeWriteFunc, when set (tests), runs after a group decided and
 	// before it writes.
 	beforeWriteFunc func()
 }
 
+// Wait returns once the inbound committer has ended: after the HTTP server
+// shut down, no request waits for it, and it ends when its queue is empty.
+func (s *Store) Wait() {
+	if s.inbound != nil {
+		s.inbound.batcher.wg.Wait()
+	}
+}
+
 // applyGrouped applies it in a group and returns its outcome; fallback means
 // the caller must take the full path.
 func (s *Store) applyGrouped(it *inboundItem) (*InboundResult, error, bool) {
-	b := &s.inbound.batcher
-	it.wake = make(chan bool, 1)
-	b.mu.Lock()
-	if b.running >= s.inbound.batchSlots {
-		b.queue = append(b.queue, it)
-		b.mu.Unlock()
-		if lead := <-it.wake; !lead {
-			return it.res, it.err, it.fallback
-		}
-		b.mu.Lock() // handed a slot: lead the next group
-	} else {
-		b.running++
-	}
-	n := min(len(b.queue), s.inbound.batchMax-1)
-	group := make([]*inboundItem, 0, n+1)
-	group = append(group, it)
-	group = append(group, b.queue[:n]...)
-	b.queue = append(b.queue[:0:0], b.queue[n:]...)
-	b.mu.Unlock()
-
-	s.runInboundGroup(it.ctx, group)
-
-	// The next group first (it waits for the database), then the answers.
-	b.mu.Lock()
-	if len(b.queue) > 0 {
-		next := b.queue[0]
-		b.queue = b.queue[1:]
-		next.wake <- true
-	} else {
-		b.running--
-	}
-	b.mu.Unlock()
-	for _, o := range group[1:] {
-		o.wake <- false
-	}
+	s.enqueueInbound(it)
+	<-it.done
 	return it.res, it.err, it.fallback
 }
 
-// runInboundGroup applies a group, or sends every message of it to the full
-// path when the group fails as a whole.
-func (s *Store) runInboundGroup(ctx context.Context, group []*inboundItem) {
-	// The group serves other requests too: the leader's cancellation must
-	// not cut it short.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inboundBatchTimeout)
-	defer cancel()
-	live := make([]*inboundItem, 0, len(group))
-	for _, it := range group {
-		if err := it.ctx.Err(); err != nil {
-			it.err = err
-			continue
+// enqueueInbound queues items (in one group, when no committer is running
+// and there are at most InboundBatchMax of them), starting a committer when
+// none runs.
+func (s *Store) enqueueInbound(items ...*inboundItem) {
+	b := &s.inbound.batcher
+	for _, it := range items {
+		it.done = make(chan struct{})
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.queue = append(b.queue, items...)
+	if !b.running {
+		b.running = true
+		b.wg.Add(1)
+		// The committer serves other requests too: this one's cancellation
+		// must not end it.
+		go s.inboundCommitter(context.WithoutCancel(items[0].ctx))
+	}
+}
+
+// takeInbound takes the next group from the queue, leaving out (and
+// answering) messages whose request is gone. With stop, an empty queue ends
+// the committer: it returns nil and the next request starts a new one.
+func (s *Store) takeInbound(stop bool) []*inboundItem {
+	b := &s.inbound.batcher
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			if stop {
+				b.running = false
+			}
+			b.mu.Unlock()
+			return nil
 		}
-		live = append(live, it)
+		n := min(len(b.queue), s.inbound.batchMax)
+		group := append([]*inboundItem(nil), b.queue[:n]...)
+		b.queue = append(b.queue[:0:0], b.queue[n:]...)
+		b.mu.Unlock()
+		live := group[:0]
+		for _, it := range group {
+			if err := it.ctx.Err(); err != nil {
+				it.err = err
+				close(it.done)
+				continue
+			}
+			live = append(live, it)
+		}
+		if len(live) > 0 {
+			return live
+		}
 	}
-	if len(live) == 0 {
-		return
-	}
-	if err := s.applyInboundGroup(ctx, live); err != nil {
-		for _, it := range live {
+}
+
+// finishInbound answers a group's messages; with fallback, every one that
+// has no answer yet takes the full path.
+func finishInbound(group []*inboundItem, fallback bool) {
+	for _, it := range group {
+		if fallback {
 			it.res, it.err, it.fallback = nil, nil, true
 		}
+		close(it.done)
+	}
+}
+
+// inboundCommitter applies groups until the queue is empty. A connection
+// that fails sends the groups in flight to the full path; the next group
+// gets a new connection.
+func (s *Store) inboundCommitter(ctx context.Context) {
+	defer s.inbound.batcher.wg.Done()
+	for {
+		group := s.takeInbound(true)
+		if group == nil {
+			return
+		}
+		if s.inboundChain(ctx, group) {
+			return
+		}
+	}
+}
+
+// inboundChain applies group and the groups after it on one connection. It
+// reports whether it ended the committer (the queue was empty).
+func (s *Store) inboundChain(ctx context.Context, group []*inboundItem) (stopped bool) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		finishInbound(group, true)
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, inboundBatchTimeout)
+	conn, err := sqlDB.Conn(cctx)
+	cancel()
+	if err != nil {
+		finishInbound(group, true)
+		return false
+	}
+	defer conn.Close()
+	_ = conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok { // not pgx: every message takes the full path
+			finishInbound(group, true)
+			return nil
+		}
+		pc := sc.Conn()
+		var err error
+		stopped, err = s.inboundChainOn(ctx, pc, group)
+		if err != nil && !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(ctx, inboundBatchTimeout)
+			defer cancel()
+			if _, rerr := pc.Exec(rctx, "ROLLBACK"); rerr != nil {
+				return driver.ErrBadConn // database/sql drops the connection
+			}
+		}
+		if pc.IsClosed() {
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	return stopped
+}
+
+// groupStep is a batch sent to the database and the context its results
+// are read under.
+type groupStep struct {
+	br     pgx.BatchResults
+	cancel context.CancelFunc
+}
+
+func (st *groupStep) close() error {
+	err := st.br.Close()
+	st.cancel()
+	return err
+}
+
+func (s *Store) sendGroupStep(ctx context.Context, pc *pgx.Conn, b *pgx.Batch) *groupStep {
+	sctx, cancel := context.WithTimeout(ctx, inboundBatchTimeout)
+	return &groupStep{br: pc.SendBatch(sctx, b), cancel: cancel}
+}
+
+// inboundChainOn is inboundChain's loop on a pgx connection. Every message
+// it was given or took is answered when it returns; an error means the
+// connection may be in a transaction.
+func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inboundItem) (bool, error) {
+	var b pgx.Batch
+	queueGroupReads(&b, group)
+	step := s.sendGroupStep(ctx, pc, &b)
+	for {
+		// The group's reads: begin, configuration version, duplicates,
+		// numbers, bonds locked.
+		g, err := readGroup(step.br, group)
+		if cerr := step.close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			finishInbound(group, true)
+			return false, err
+		}
+		w := s.decideGroup(g, group)
+
+		// One round trip: the group's write and COMMIT, then the next
+		// group's reads.
+		next := s.takeInbound(false)
+		b = pgx.Batch{}
+		if len(w.done) > 0 {
+			if f := s.inbound.beforeWriteFunc; f != nil {
+				f()
+			}
+			b.Queue(inboundGroupWrite, w.args(g.now)...)
+			if w.notify {
+				b.Queue("SELECT pg_notify($1, '')", NotifyChannel)
+			}
+		}
+		b.Queue("COMMIT")
+		queueGroupReads(&b, next)
+		step = s.sendGroupStep(ctx, pc, &b)
+		if err := readGroupWrite(step.br, w); err != nil {
+			_ = step.close()
+			finishInbound(group, true)
+			finishInbound(next, true) // its reads came after the failed write: not run
+			return false, err
+		}
+		w.finish(g.now)
+		finishInbound(group, false)
+		if len(next) == 0 {
+			if err := step.close(); err != nil {
+				return false, err
+			}
+			if next = s.takeInbound(true); next == nil {
+				return true, nil
+			}
+			b = pgx.Batch{}
+			queueGroupReads(&b, next)
+			step = s.sendGroupStep(ctx, pc, &b)
+		}
+		group = next
 	}
 }
 
@@ -244,75 +381,58 @@ l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_a
 	WHERE m.log_line IS NOT NULL)
 SELECT id, message_ident FROM t`
 
-// applyInboundGroup runs a group in one database transaction. It sets each
-// message's result, refusal or fallback; an error means nothing was stored.
-func (s *Store) applyInboundGroup(ctx context.Context, group []*inboundItem) error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
+// queueGroupReads queues a group's reads: begin, the configuration version,
+// duplicates and numbers, then the bonds locked. Nothing for no group.
+func queueGroupReads(b *pgx.Batch, group []*inboundItem) {
+	if len(group) == 0 {
+		return
 	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("inbound group: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("inbound group: the database driver is %T, not pgx", dc)
-		}
-		pc := sc.Conn()
-		err := s.applyInboundGroupOn(ctx, pc, group)
-		if err != nil && pc.PgConn().TxStatus() != 'I' {
-			if _, rerr := pc.Exec(ctx, "ROLLBACK"); rerr != nil {
-				return errors.Join(err, driver.ErrBadConn) // database/sql drops the connection
-			}
-		}
-		return err
-	})
-}
-
-func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*inboundItem) error {
 	n := len(group)
 	integ, sids, trefs, srefs := make([]int64, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, it := range group {
 		integ[i], sids[i], trefs[i], srefs[i] = it.rc.in.ID, it.rc.env.SourceID, it.rc.env.TargetReference,
 			it.rc.env.SourceReference
 	}
-
-	// Round trip 1: begin, the configuration version, duplicates and numbers,
-	// then the bonds locked.
-	type numbers struct {
-		version                          string
-		dupIdent, dupExt, dupNum, dupRef pgtype.Text
-		trn, msg                         pgtype.Int8
-	}
-	nums := make([]numbers, 0, n)
-	bonds := map[int64]*groupBond{}
-	var order []int64 // bond ids in lock order
-	var batch pgx.Batch
-	batch.Queue("BEGIN")
+	b.Queue("BEGIN")
 	// Plan these statements once per connection: left to choose, PostgreSQL
 	// plans them again for almost every group of a few messages, and that
 	// planning cost more than the rest of a small group's work.
-	batch.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
-	batch.Queue(inboundGroupNumbers, integ, sids)
-	batch.Queue(inboundGroupLock, integ, trefs, srefs)
-	br := pc.SendBatch(ctx, &batch)
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue(inboundGroupNumbers, integ, sids)
+	b.Queue(inboundGroupLock, integ, trefs, srefs)
+}
+
+// groupNumbers is one message's row of inboundGroupNumbers.
+type groupNumbers struct {
+	version                          string
+	dupIdent, dupExt, dupNum, dupRef pgtype.Text
+	trn, msg                         pgtype.Int8
+}
+
+// groupRead is what a group's reads found.
+type groupRead struct {
+	nums  []groupNumbers
+	bonds map[int64]*groupBond
+	order []int64 // bond ids in lock order
+	now   time.Time
+}
+
+// readGroup reads the results of queueGroupReads.
+func readGroup(br pgx.BatchResults, group []*inboundItem) (*groupRead, error) {
+	g := &groupRead{nums: make([]groupNumbers, 0, len(group)), bonds: map[int64]*groupBond{}}
 	for range 2 {
 		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return fmt.Errorf("inbound group: begin: %w", err)
+			return nil, fmt.Errorf("inbound group: begin: %w", err)
 		}
 	}
 	rows, err := br.Query()
 	if err == nil {
 		for rows.Next() {
-			var r numbers
+			var r groupNumbers
 			if err = rows.Scan(&r.version, &r.dupIdent, &r.dupExt, &r.dupNum, &r.dupRef, &r.trn, &r.msg); err != nil {
 				break
 			}
-			nums = append(nums, r)
+			g.nums = append(g.nums, r)
 		}
 		rows.Close()
 		if err == nil {
@@ -320,8 +440,7 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 		}
 	}
 	if err != nil {
-		_ = br.Close()
-		return fmt.Errorf("inbound group: numbers: %w", err)
+		return nil, fmt.Errorf("inbound group: numbers: %w", err)
 	}
 	rows, err = br.Query()
 	if err == nil {
@@ -329,50 +448,43 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 			gb := &groupBond{}
 			tg, k := &gb.target, &gb.ticket
 			var prio, urg, imp int16
-			if err = rows.Scan(&gb.bondTID, &gb.ticketTID, &tg.BondID, &gb.integrationID, &tg.InternalReference, &tg.ExternalReference,
-				&tg.BondState, &tg.Owner, &tg.LastInboundAt, &gb.nextSeq, &k.ID, &k.Number, &k.ShortDescription,
-				&k.Description, &k.State, &prio, &urg, &imp, &k.AssignmentGroup, &k.WorkNotes, &k.Version); err != nil {
+			if err = rows.Scan(&gb.bondTID, &gb.ticketTID, &tg.BondID, &gb.integrationID, &tg.InternalReference,
+				&tg.ExternalReference, &tg.BondState, &tg.Owner, &tg.LastInboundAt, &gb.nextSeq, &k.ID, &k.Number,
+				&k.ShortDescription, &k.Description, &k.State, &prio, &urg, &imp, &k.AssignmentGroup, &k.WorkNotes,
+				&k.Version); err != nil {
 				break
 			}
 			k.Priority, k.Urgency, k.Impact = int(prio), int(urg), int(imp)
 			tg.TicketID, gb.origExternal = k.ID, tg.ExternalReference
-			bonds[tg.BondID] = gb
-			order = append(order, tg.BondID)
+			g.bonds[tg.BondID] = gb
+			g.order = append(g.order, tg.BondID)
 		}
 		rows.Close()
 		if err == nil {
 			err = rows.Err()
 		}
 	}
-	if err == nil {
-		err = br.Close()
-	} else {
-		_ = br.Close()
-	}
 	if err != nil {
-		return fmt.Errorf("inbound group: lock bonds: %w", err)
+		return nil, fmt.Errorf("inbound group: lock bonds: %w", err)
 	}
-	if len(nums) != n {
-		return fmt.Errorf("inbound group: %d numbers for %d messages", len(nums), n)
+	if len(g.nums) != len(group) {
+		return nil, fmt.Errorf("inbound group: %d numbers for %d messages", len(g.nums), len(group))
 	}
-	version := nums[0].version
-	s.noteInboundVersion(version)
+	return g, nil
+}
 
-	// Each message in arrival order, as updateTx decides it, on the bonds and
-	// tickets as the messages before it left them.
-	now := s.now()
-	var w groupWrite
-	accepted := map[[2]string]*EnvelopeHeader{} // integration id and source_id of messages accepted here
-	type pending struct {
-		it  *inboundItem
-		rec *inboundRecord
-		out inboundOutcome
-		tg  inboundTarget
-		seq int64
-	}
-	var done []pending
+// decideGroup decides each message in arrival order, as updateTx decides it,
+// on the bonds and tickets as the messages before it left them. Duplicates
+// and fallbacks get their outcome at once; the others are in the write.
+func (s *Store) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
+	version := g.nums[0].version
+	s.noteInboundVersion(version)
+	g.now = s.now()
+	now := g.now
+	w := &groupWrite{}
+	accepted := map[groupKey]*EnvelopeHeader{} // messages accepted in this group
 	for i, it := range group {
-		rc, nm := it.rc, nums[i]
+		rc, nm := it.rc, g.nums[i]
 		if it.version != version {
 			it.fallback = true // checked against another configuration
 			continue
@@ -383,14 +495,14 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 				TargetID: nm.dupExt.String})
 			continue
 		}
-		key := [2]string{fmt.Sprint(rc.in.ID), rc.env.SourceID}
+		key := groupKey{rc.in.ID, rc.env.SourceID}
 		if h, ok := accepted[key]; ok {
 			orig := *h
 			orig.Name, orig.TimeStamp = "Response", now.UTC()
 			it.err = rc.duplicateOf(&orig)
 			continue
 		}
-		gb := findGroupBond(bonds, order, rc.in.ID, rc.env.TargetReference, rc.env.SourceReference)
+		gb := findGroupBond(g.bonds, g.order, rc.in.ID, rc.env.TargetReference, rc.env.SourceReference)
 		if gb == nil {
 			it.fallback = true // the full path says "Bond not found" (or finds it, now that the group committed)
 			continue
@@ -404,79 +516,62 @@ func (s *Store) applyInboundGroupOn(ctx context.Context, pc *pgx.Conn, group []*
 		out, updated, bondCols := rc.decideUpdate(&tg, &gb.ticket)
 		rec, bondCols, err := rc.record(&tg, out, bondCols, now)
 		if err != nil {
-			return err
+			it.fallback = true // the full path reports it
+			continue
 		}
 		gb.apply(rec, bondCols, updated, now)
-		done = append(done, pending{it: it, rec: rec, out: out, tg: tg, seq: gb.nextSeq})
-		w.addMessage(rc, &tg, rec, out, gb.nextSeq)
+		w.addMessage(it, &tg, rec, out, gb.nextSeq)
 		accepted[key] = &rec.resp.Message
 	}
-	if len(done) == 0 { // nothing to write: duplicates and fallbacks only
-		if _, err := pc.Exec(ctx, "COMMIT"); err != nil {
-			return fmt.Errorf("inbound group: commit: %w", err)
-		}
-		return nil
-	}
-	for _, id := range order {
-		if gb := bonds[id]; gb.used {
+	for _, id := range g.order {
+		if gb := g.bonds[id]; gb.used {
 			w.addBond(gb)
 		}
 	}
+	return w
+}
 
-	// Round trip 2: the write, the engine's wake-up, COMMIT.
-	s.inbound.writing.Lock()
-	defer s.inbound.writing.Unlock()
-	if f := s.inbound.beforeWriteFunc; f != nil {
-		f()
-	}
-	batch = pgx.Batch{}
-	batch.Queue(inboundGroupWrite, w.args(now)...)
-	if w.notify {
-		batch.Queue("SELECT pg_notify($1, '')", NotifyChannel)
-	}
-	batch.Queue("COMMIT")
-	br = pc.SendBatch(ctx, &batch)
-	ids := make(map[string]int64, len(done))
-	rows, err = br.Query()
-	if err == nil {
-		for rows.Next() {
-			var id int64
-			var ident string
-			if err = rows.Scan(&id, &ident); err != nil {
-				break
-			}
-			ids[ident] = id
-		}
-		rows.Close()
+// groupKey is an integration and a sender's Message ID.
+type groupKey struct {
+	integrationID int64
+	sourceID      string
+}
+
+// readGroupWrite reads the results of a group's write: the new
+// transactions' ids, the engine's wake-up and COMMIT.
+func readGroupWrite(br pgx.BatchResults, w *groupWrite) error {
+	if len(w.done) > 0 {
+		rows, err := br.Query()
 		if err == nil {
-			err = rows.Err()
+			w.ids = make(map[string]int64, len(w.done))
+			for rows.Next() {
+				var id int64
+				var ident string
+				if err = rows.Scan(&id, &ident); err != nil {
+					break
+				}
+				w.ids[ident] = id
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("inbound group: write: %w", err)
+		}
+		if w.notify {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("inbound group: notify: %w", err)
+			}
 		}
 	}
-	if err == nil && w.notify {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		var tag pgconn.CommandTag
-		tag, err = br.Exec()
-		if err == nil && tag.String() != "COMMIT" {
-			err = fmt.Errorf("the transaction ended with %s", tag)
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	tag, err := br.Exec()
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("the transaction ended with %s", tag)
 	}
 	if err != nil {
-		return fmt.Errorf("inbound group: write: %w", err)
-	}
-
-	for _, p := range done {
-		rc, rec, out := p.it.rc, p.rec, p.out
-		t := &Transaction{ID: ids[rec.ident], Number: rec.number, MessageIdent: rec.ident,
-			ExternalMessageID: rc.env.SourceID, IntegrationID: rc.in.ID, BondID: p.tg.BondID, MessageID: rc.msg.ID,
-			TicketID: p.tg.TicketID, TableName: rc.cfg.TicketTable, Direction: Inbound, State: rec.to,
-			ProcessState: out.process, ProcessError: out.processError, Seq: p.seq, NextAttemptAt: now, CreatedAt: now,
-			UpdatedAt: now, FinishedAt: rec.finished}
-		p.it.res = &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}
+		return fmt.Errorf("inbound group: commit: %w", err)
 	}
 	return nil
 }
@@ -566,9 +661,36 @@ type groupWrite struct {
 	kShort, kDesc, kState      []string
 	kPrio, kUrg, kImp          []int16
 	kGroup, kNotes             []string
+
+	done []groupDone      // the messages written, in order
+	ids  map[string]int64 // their transactions' ids by Message ID, once written
 }
 
-func (w *groupWrite) addMessage(rc *inboundCall, tg *inboundTarget, rec *inboundRecord, out inboundOutcome, seq int64) {
+// groupDone is a message the group writes, with what it answers.
+type groupDone struct {
+	it  *inboundItem
+	rec *inboundRecord
+	out inboundOutcome
+	tg  inboundTarget
+	seq int64
+}
+
+// finish gives each written message its result, once the group committed.
+func (w *groupWrite) finish(now time.Time) {
+	for _, d := range w.done {
+		rc, rec, out := d.it.rc, d.rec, d.out
+		t := &Transaction{ID: w.ids[rec.ident], Number: rec.number, MessageIdent: rec.ident,
+			ExternalMessageID: rc.env.SourceID, IntegrationID: rc.in.ID, BondID: d.tg.BondID, MessageID: rc.msg.ID,
+			TicketID: d.tg.TicketID, TableName: rc.cfg.TicketTable, Direction: Inbound, State: rec.to,
+			ProcessState: out.process, ProcessError: out.processError, Seq: d.seq, NextAttemptAt: now, CreatedAt: now,
+			UpdatedAt: now, FinishedAt: rec.finished}
+		d.it.res = &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}
+	}
+}
+
+func (w *groupWrite) addMessage(it *inboundItem, tg *inboundTarget, rec *inboundRecord, out inboundOutcome, seq int64) {
+	rc := it.rc
+	w.done = append(w.done, groupDone{it: it, rec: rec, out: out, tg: *tg, seq: seq})
 	method, url, headers, body := rc.requestParts()
 	w.number = append(w.number, rec.number)
 	w.ident = append(w.ident, rec.ident)

@@ -35,7 +35,7 @@ func setupGroup(t *testing.T) *groupBundle {
 		return err
 	})
 	return &groupBundle{db: db, grouped: models.NewStore(db, nil),
-		single: models.NewStore(db, &models.StoreOpts{InboundBatches: -1})}
+		single: models.NewStore(db, &models.StoreOpts{InboundGroupsOff: true})}
 }
 
 // inboundReq is what the HTTP layer hands the Store for an envelope sent by

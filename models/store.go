@@ -20,7 +20,7 @@ type Store struct {
 	now          func() time.Time
 	passwordCost int
 	secrets      *secretBox
-	inbound      *inboundState // nil: every inbound message takes the one-message path
+	inbound      *inboundState // nil: every inbound message takes the one-message path (InboundGroupsOff)
 }
 
 // StoreOpts configures a Store.
@@ -36,9 +36,9 @@ type StoreOpts struct {
 	// InboundBatchMax is the most inbound update messages applied together in
 	// one database transaction (default 64).
 	InboundBatchMax int
-	// InboundBatches is how many such groups may be applied at once (default
-	// 1); a negative number applies every message on its own.
-	InboundBatches int
+	// InboundGroupsOff applies every inbound message on its own (the
+	// one-message path), as before group commit.
+	InboundGroupsOff bool
 }
 
 // NewStore returns a Store on db.
@@ -59,12 +59,11 @@ func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
 	if opts != nil && opts.PasswordCost != 0 {
 		s.passwordCost = opts.PasswordCost
 	}
-	s.inbound = &inboundState{batchMax: defaultInboundBatchMax, batchSlots: defaultInboundBatches}
-	if opts != nil && opts.InboundBatchMax > 0 {
-		s.inbound.batchMax = opts.InboundBatchMax
-	}
-	if opts != nil && opts.InboundBatches != 0 {
-		s.inbound.batchSlots = max(opts.InboundBatches, 0)
+	if opts == nil || !opts.InboundGroupsOff {
+		s.inbound = &inboundState{batchMax: defaultInboundBatchMax}
+		if opts != nil && opts.InboundBatchMax > 0 {
+			s.inbound.batchMax = opts.InboundBatchMax
+		}
 	}
 	return s
 }
