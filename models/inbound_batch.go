@@ -24,7 +24,7 @@ import (
 // request that finds none running, applies them group after group on one
 // connection until the queue is empty, then ends (it is not a background
 // worker: it lives as long as requests wait for it, and Store.Wait joins it).
-// A group is everything waiting when the previous one was written, up to
+// A group is everything waiting when the previous one was decided, up to
 // StoreOpts.InboundBatchMax messages, so the busier the API, the larger the
 // groups. The next group's reads (its configuration version, duplicates,
 // numbers and bond locks) are sent in the same round trip as the current
@@ -63,8 +63,8 @@ type inboundItem struct {
 type inboundBatcher struct {
 	mu      sync.Mutex
 	queue   []*inboundItem
-	running bool // a committer is running; it sets this false when it finds the queue empty
-	wg      sync.WaitGroup
+	running bool          // a committer is running; it sets this false when it finds the queue empty
+	ended   chan struct{} // closed when the last committer started has returned
 }
 
 // inboundState is the Store's inbound machinery: the configuration snapshot
@@ -81,8 +81,24 @@ type inboundState struct {
 // Wait returns once the inbound committer has ended: after the HTTP server
 // shut down, no request waits for it, and it ends when its queue is empty.
 func (s *Store) Wait() {
-	if s.inbound != nil {
-		s.inbound.batcher.wg.Wait()
+	if s.inbound == nil {
+		return
+	}
+	b := &s.inbound.batcher
+	for {
+		b.mu.Lock()
+		ended := b.ended
+		b.mu.Unlock()
+		if ended == nil {
+			return
+		}
+		<-ended
+		b.mu.Lock()
+		last := b.ended == ended
+		b.mu.Unlock()
+		if last {
+			return
+		}
 	}
 }
 
@@ -94,9 +110,9 @@ func (s *Store) applyGrouped(it *inboundItem) (*InboundResult, error, bool) {
 	return it.res, it.err, it.fallback
 }
 
-// enqueueInbound queues items (in one group, when no committer is running
-// and there are at most InboundBatchMax of them), starting a committer when
-// none runs.
+// enqueueInbound queues items (together: in one group, unless the queue
+// holds more than InboundBatchMax messages), starting a committer when none
+// runs.
 func (s *Store) enqueueInbound(items ...*inboundItem) {
 	b := &s.inbound.batcher
 	for _, it := range items {
@@ -107,10 +123,15 @@ func (s *Store) enqueueInbound(items ...*inboundItem) {
 	b.queue = append(b.queue, items...)
 	if !b.running {
 		b.running = true
-		b.wg.Add(1)
+		ended := make(chan struct{})
+		b.ended = ended
 		// The committer serves other requests too: this one's cancellation
 		// must not end it.
-		go s.inboundCommitter(context.WithoutCancel(items[0].ctx))
+		ctx := context.WithoutCancel(items[0].ctx)
+		go func() {
+			defer close(ended)
+			s.inboundCommitter(ctx)
+		}()
 	}
 }
 
@@ -162,7 +183,6 @@ func finishInbound(group []*inboundItem, fallback bool) {
 // that fails sends the groups in flight to the full path; the next group
 // gets a new connection.
 func (s *Store) inboundCommitter(ctx context.Context) {
-	defer s.inbound.batcher.wg.Done()
 	for {
 		group := s.takeInbound(true)
 		if group == nil {

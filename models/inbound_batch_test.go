@@ -213,6 +213,7 @@ func TestInboundGroup(t *testing.T) {
 		require.Equal(t, outcome(x, err), outcome(res[i], errs[i]), "message %d answered otherwise", i)
 	}
 	require.Equal(t, one.stored(t), b.stored(t), "a group stores what the messages one at a time store")
+	b.grouped.Wait() // the committer ends once nothing waits for it
 }
 
 // TestInboundGroupFailsWhole: when a group's write fails (here a copy of
