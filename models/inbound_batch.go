@@ -501,7 +501,7 @@ func (s *Store) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
 	s.noteInboundVersion(version)
 	g.now = s.now()
 	now := g.now
-	w := &groupWrite{}
+	w := newGroupWrite(len(group))
 	accepted := map[groupKey]*EnvelopeHeader{} // messages accepted in this group
 	for i, it := range group {
 		rc, nm := it.rc, g.nums[i]
@@ -684,6 +684,18 @@ type groupWrite struct {
 
 	done []groupDone      // the messages written, in order
 	ids  map[string]int64 // their transactions' ids by Message ID, once written
+}
+
+// newGroupWrite returns a groupWrite with room for n messages.
+func newGroupWrite(n int) *groupWrite {
+	strs := func() []string { return make([]string, 0, n) }
+	ints := func() []int64 { return make([]int64, 0, n) }
+	return &groupWrite{number: strs(), ident: strs(), extID: strs(), tableName: strs(), perror: strs(), stage: strs(),
+		method: strs(), url: strs(), reqHeaders: strs(), reqBody: strs(), respBody: strs(),
+		integ: ints(), bond: ints(), message: ints(), ticket: ints(), seq: ints(),
+		state: make([]int16, 0, n), process: make([]int16, 0, n), finished: make([]pgtype.Timestamptz, 0, n),
+		duration: make([]pgtype.Int4, 0, n), logLevel: make([]pgtype.Text, 0, n), logLine: make([]pgtype.Text, 0, n),
+		done: make([]groupDone, 0, n)}
 }
 
 // groupDone is a message the group writes, with what it answers.
