@@ -217,21 +217,35 @@ func (s *Store) inboundChain(ctx context.Context, group []*inboundItem) (stopped
 			return nil
 		}
 		pc := sc.Conn()
+		// Plan the group's statements once per connection: left to choose,
+		// PostgreSQL plans them again for almost every group of a few
+		// messages, and that planning cost more than the rest of a small
+		// group's work. For this connection's chain only: RESET below.
+		if err := execShort(ctx, pc, "SET plan_cache_mode = force_generic_plan"); err != nil {
+			finishInbound(group, true)
+			return driver.ErrBadConn
+		}
 		var err error
 		stopped, err = s.inboundChainOn(ctx, pc, group)
 		if err != nil && !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
-			rctx, cancel := context.WithTimeout(ctx, inboundBatchTimeout)
-			defer cancel()
-			if _, rerr := pc.Exec(rctx, "ROLLBACK"); rerr != nil {
+			if rerr := execShort(ctx, pc, "ROLLBACK"); rerr != nil {
 				return driver.ErrBadConn // database/sql drops the connection
 			}
 		}
-		if pc.IsClosed() {
+		if pc.IsClosed() || execShort(ctx, pc, "RESET plan_cache_mode") != nil {
 			return driver.ErrBadConn
 		}
 		return nil
 	})
 	return stopped
+}
+
+// execShort runs a statement of no result, bounded by inboundBatchTimeout.
+func execShort(ctx context.Context, pc *pgx.Conn, sql string) error {
+	ctx, cancel := context.WithTimeout(ctx, inboundBatchTimeout)
+	defer cancel()
+	_, err := pc.Exec(ctx, sql)
+	return err
 }
 
 // groupStep is a batch sent to the database and the context its results
@@ -281,9 +295,6 @@ func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inbou
 				f()
 			}
 			b.Queue(inboundGroupWrite, w.args(g.now)...)
-			if w.notify {
-				b.Queue("SELECT pg_notify($1, '')", NotifyChannel)
-			}
 		}
 		b.Queue("COMMIT")
 		queueGroupReads(&b, next)
@@ -361,7 +372,8 @@ const inboundGroupLock = `WITH r AS MATERIALIZED (SELECT coalesce(
 
 // inboundGroupWrite stores a group's accepted messages: the bonds' sequences,
 // histories and states, the tickets' changes, the transactions (in the state
-// Received moves to), their Stages, HTTP Request records and log lines.
+// Received moves to), their Stages, HTTP Request records and log lines, and
+// wakes the engine when a receipt must go back.
 const inboundGroupWrite = `WITH m AS MATERIALIZED (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[],
 		$6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::smallint[], $11::smallint[], $12::text[], $13::bigint[],
 		$14::timestamptz[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::int[],
@@ -399,7 +411,8 @@ h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, stat
 l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
 	SELECT t.id, $43, m.log_level, m.log_line, $1 FROM t JOIN m ON m.ident = t.message_ident
 	WHERE m.log_line IS NOT NULL)
-SELECT id, message_ident FROM t`
+-- the engine's wake-up when a receipt must go back
+SELECT id, message_ident, (SELECT count(*) FROM (SELECT pg_notify($46, '') WHERE $47::boolean) n) FROM t`
 
 // queueGroupReads queues a group's reads: begin, the configuration version,
 // duplicates and numbers, then the bonds locked. Nothing for no group.
@@ -414,10 +427,6 @@ func queueGroupReads(b *pgx.Batch, group []*inboundItem) {
 			it.rc.env.SourceReference
 	}
 	b.Queue("BEGIN")
-	// Plan these statements once per connection: left to choose, PostgreSQL
-	// plans them again for almost every group of a few messages, and that
-	// planning cost more than the rest of a small group's work.
-	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	b.Queue(inboundGroupNumbers, integ, sids)
 	b.Queue(inboundGroupLock, integ, trefs, srefs)
 }
@@ -440,10 +449,8 @@ type groupRead struct {
 // readGroup reads the results of queueGroupReads.
 func readGroup(br pgx.BatchResults, group []*inboundItem) (*groupRead, error) {
 	g := &groupRead{nums: make([]groupNumbers, 0, len(group)), bonds: map[int64]*groupBond{}}
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("inbound group: begin: %w", err)
-		}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("inbound group: begin: %w", err)
 	}
 	rows, err := br.Query()
 	if err == nil {
@@ -557,17 +564,17 @@ type groupKey struct {
 	sourceID      string
 }
 
-// readGroupWrite reads the results of a group's write: the new
-// transactions' ids, the engine's wake-up and COMMIT.
+// readGroupWrite reads the results of a group's write (the new
+// transactions' ids) and COMMIT.
 func readGroupWrite(br pgx.BatchResults, w *groupWrite) error {
 	if len(w.done) > 0 {
 		rows, err := br.Query()
 		if err == nil {
 			w.ids = make(map[string]int64, len(w.done))
 			for rows.Next() {
-				var id int64
+				var id, notified int64
 				var ident string
-				if err = rows.Scan(&id, &ident); err != nil {
+				if err = rows.Scan(&id, &ident, &notified); err != nil {
 					break
 				}
 				w.ids[ident] = id
@@ -579,11 +586,6 @@ func readGroupWrite(br pgx.BatchResults, w *groupWrite) error {
 		}
 		if err != nil {
 			return fmt.Errorf("inbound group: write: %w", err)
-		}
-		if w.notify {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("inbound group: notify: %w", err)
-			}
 		}
 	}
 	tag, err := br.Exec()
@@ -810,5 +812,5 @@ func (w *groupWrite) args(now time.Time) []any {
 		w.logLine,
 		w.bID, w.bSeq, w.bHistory, w.bPerror, w.bLastInbound, w.bState, w.bExternal,
 		w.kID, w.kVersion, w.kShort, w.kDesc, w.kState, w.kPrio, w.kUrg, w.kImp, w.kGroup, w.kNotes,
-		int16(RequestOK), inboundResponseHeaders, string(LogTransactionRecv), w.bTID, w.kTID}
+		int16(RequestOK), inboundResponseHeaders, string(LogTransactionRecv), w.bTID, w.kTID, NotifyChannel, w.notify}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
@@ -300,4 +301,39 @@ func TestInboundGroupConfigurationChange(t *testing.T) {
 	require.ErrorAs(t, err, &r)
 	require.Equal(t, models.RefusalUnauthenticated, r.Kind, "a deactivated account is refused at once")
 	require.True(t, strings.HasPrefix(r.Reason, "The credentials are not valid"))
+}
+
+// TestInboundGroupWakesEngine: a group whose messages want a receipt
+// notifies the engine (every process listening), with its COMMIT.
+func TestInboundGroupWakesEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).UTC()
+	b := setupGroup(t)
+	ours := b.prepare(t, t0)
+	sqlDB, err := b.db.DB()
+	require.NoError(t, err)
+	listener, err := sqlDB.Conn(ctx)
+	require.NoError(t, err)
+	defer listener.Close()
+	require.NoError(t, listener.Raw(func(dc any) error {
+		_, err := dc.(*stdlib.Conn).Conn().Exec(ctx, "LISTEN "+models.NotifyChannel)
+		return err
+	}))
+
+	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []models.InboundRequest{
+		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one"))})
+	require.NoError(t, errs[0])
+	require.Equal(t, []bool{true}, byGroup)
+	require.Equal(t, models.SendingReceipt, res[0].Transaction.State, "UpdateIncident wants a receipt")
+
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, listener.Raw(func(dc any) error {
+		n, err := dc.(*stdlib.Conn).Conn().WaitForNotification(wctx)
+		if err == nil && n.Channel != models.NotifyChannel {
+			err = fmt.Errorf("notified on %s", n.Channel)
+		}
+		return err
+	}), "the engine is woken")
 }
