@@ -354,19 +354,21 @@ const inboundGroupNumbers = `SELECT (SELECT version::text FROM inbound_config_ve
 // number, else by theirs (lowest id) — and locks the bonds and their tickets
 // in bond id order, so that groups and the engine cannot deadlock on each
 // other. Bonds and tickets are both looked up by id lists (with a join on
-// tickets the generic plan scanned the whole table).
-const inboundGroupLock = `WITH r AS MATERIALIZED (SELECT coalesce(
-		(SELECT b2.id FROM bonds b2 JOIN tickets k2 ON k2.id = b2.ticket_id
-		  WHERE w.tref <> '' AND b2.integration_id = w.integration_id AND k2.number = w.tref),
-		(SELECT b3.id FROM bonds b3 WHERE w.sref <> '' AND b3.integration_id = w.integration_id
-		  AND b3.external_reference = w.sref AND b3.external_reference <> '' ORDER BY b3.id LIMIT 1)) AS bond_id
-		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS w(integration_id, tref, sref))
+// tickets the generic plan hashed the whole table).
+const inboundGroupLock = `WITH r AS MATERIALIZED (SELECT x.bond_id, x.ticket_id
+		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS w(integration_id, tref, sref)
+		CROSS JOIN LATERAL (
+			(SELECT b2.id AS bond_id, b2.ticket_id FROM bonds b2 JOIN tickets k2 ON k2.id = b2.ticket_id
+			  WHERE w.tref <> '' AND b2.integration_id = w.integration_id AND k2.number = w.tref)
+			UNION ALL
+			(SELECT b3.id, b3.ticket_id FROM bonds b3 WHERE w.sref <> '' AND b3.integration_id = w.integration_id
+			  AND b3.external_reference = w.sref AND b3.external_reference <> '' ORDER BY b3.id LIMIT 1)
+			LIMIT 1) x)
 	SELECT b.ctid, k.ctid, b.id, b.integration_id, b.internal_reference, b.external_reference, b.state, b.owner,
 	b.last_inbound_at, b.next_seq, k.id, k.number, k.short_description, k.description, k.state, k.priority, k.urgency,
 	k.impact, k.assignment_group, k.work_notes, k.version
 	FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-	WHERE b.id = ANY (ARRAY(SELECT bond_id FROM r))
-	  AND k.id = ANY (ARRAY(SELECT b4.ticket_id FROM bonds b4 WHERE b4.id = ANY (ARRAY(SELECT bond_id FROM r))))
+	WHERE b.id = ANY (ARRAY(SELECT bond_id FROM r)) AND k.id = ANY (ARRAY(SELECT ticket_id FROM r))
 	ORDER BY b.id
 	FOR NO KEY UPDATE OF b, k`
 
