@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // ReceiveInboundTogether receives reqs as one group, in order, as if they
@@ -39,3 +40,6 @@ func (s *Store) ReceiveInboundTogether(ctx context.Context, reqs []InboundReques
 // SetInboundBeforeWrite makes every group call f after it decided and before
 // it writes (nil: nothing).
 func (s *Store) SetInboundBeforeWrite(f func()) { s.inbound.beforeWriteFunc = f }
+
+// SetInboundLockTimeout sets how long a group waits for a row lock.
+func (s *Store) SetInboundLockTimeout(d time.Duration) { s.inbound.lockTimeout = d }

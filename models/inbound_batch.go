@@ -46,6 +46,13 @@ const defaultInboundBatchMax = 64
 // inboundBatchTimeout bounds one round trip of a group.
 const inboundBatchTimeout = 30 * time.Second
 
+// inboundLockTimeout bounds a group's wait for a row lock held elsewhere
+// (PostgreSQL's lock_timeout on the committer's connection). Bonds and
+// tickets are locked for milliseconds (inbound messages, receipts, the
+// engine's results, ticket edits); a longer wait is someone else's long
+// transaction, and the group's messages then take the one-message path.
+const inboundLockTimeout = 2 * time.Second
+
 // inboundItem is one update message in a group.
 type inboundItem struct {
 	ctx     context.Context
@@ -73,6 +80,8 @@ type inboundState struct {
 	cache    inboundCache
 	batcher  inboundBatcher
 	batchMax int
+	// lockTimeout bounds a group's waits for row locks (inboundLockTimeout).
+	lockTimeout time.Duration
 	// beforeWriteFunc, when set (tests), runs after a group decided and
 	// before it writes.
 	beforeWriteFunc func()
@@ -217,11 +226,16 @@ func (s *Store) inboundChain(ctx context.Context, group []*inboundItem) (stopped
 			return nil
 		}
 		pc := sc.Conn()
-		// Plan the group's statements once per connection: left to choose,
-		// PostgreSQL plans them again for almost every group of a few
-		// messages, and that planning cost more than the rest of a small
-		// group's work. For this connection's chain only: RESET below.
-		if err := execShort(ctx, pc, "SET plan_cache_mode = force_generic_plan"); err != nil {
+		// For this connection's chain only (RESET below): plan the group's
+		// statements once per connection — left to choose, PostgreSQL plans
+		// them again for almost every group of a few messages, and that
+		// planning cost more than the rest of a small group's work — and
+		// bound lock waits: a bond locked elsewhere for long would hold up
+		// every message behind it, so the group gives up and its messages
+		// take the one-message path, where only that bond's message waits.
+		set := fmt.Sprintf("SET plan_cache_mode = force_generic_plan; SET lock_timeout = %d",
+			s.inbound.lockTimeout.Milliseconds())
+		if err := execShort(ctx, pc, set); err != nil {
 			finishInbound(group, true)
 			return driver.ErrBadConn
 		}
@@ -232,7 +246,7 @@ func (s *Store) inboundChain(ctx context.Context, group []*inboundItem) (stopped
 				return driver.ErrBadConn // database/sql drops the connection
 			}
 		}
-		if pc.IsClosed() || execShort(ctx, pc, "RESET plan_cache_mode") != nil {
+		if pc.IsClosed() || execShort(ctx, pc, "RESET plan_cache_mode; RESET lock_timeout") != nil {
 			return driver.ErrBadConn
 		}
 		return nil

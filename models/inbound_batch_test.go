@@ -337,3 +337,53 @@ func TestInboundGroupWakesEngine(t *testing.T) {
 		return err
 	}), "the engine is woken")
 }
+
+// TestInboundGroupLockedBond: a bond locked elsewhere for longer than the
+// group's lock timeout does not hold up the other messages of its group:
+// the group gives up and its messages take the one-message path, where only
+// the locked bond's message waits.
+func TestInboundGroupLockedBond(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).UTC()
+	b := setupGroup(t)
+	ours := b.prepare(t, t0)
+	b.grouped.SetInboundLockTimeout(50 * time.Millisecond)
+
+	locker := b.db.Begin()
+	require.NoError(t, locker.Error)
+	var id int64
+	require.NoError(t, locker.Raw("SELECT id FROM bonds WHERE internal_reference = ? FOR UPDATE", ours["EXT-B"]).
+		Scan(&id).Error)
+
+	type outcome struct {
+		res     []*models.InboundResult
+		errs    []error
+		byGroup []bool
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []models.InboundRequest{
+			inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one")),
+			inboundReq(t, "UpdateIncident", "U-2", "EXT-B", ours["EXT-B"], t0.Add(10*time.Second), groupData("B one")),
+		})
+		done <- outcome{res, errs, byGroup}
+	}()
+	require.Eventually(t, func() bool {
+		var n int64
+		return b.db.Raw("SELECT count(*) FROM transactions WHERE external_message_id = 'U-1'").Scan(&n).Error == nil && n == 1
+	}, 10*time.Second, 10*time.Millisecond, "the message on the free bond is applied while the other bond is locked")
+	require.NoError(t, locker.Rollback().Error)
+
+	var got outcome
+	select {
+	case got = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message on the locked bond was not applied once the lock was gone")
+	}
+	require.Equal(t, []bool{false, false}, got.byGroup, "the group gave up")
+	for i := range got.errs {
+		require.NoError(t, got.errs[i])
+		require.True(t, got.res[i].Applied)
+	}
+}

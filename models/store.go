@@ -60,7 +60,7 @@ func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
 		s.passwordCost = opts.PasswordCost
 	}
 	if opts == nil || !opts.InboundGroupsOff {
-		s.inbound = &inboundState{batchMax: defaultInboundBatchMax}
+		s.inbound = &inboundState{batchMax: defaultInboundBatchMax, lockTimeout: inboundLockTimeout}
 		if opts != nil && opts.InboundBatchMax > 0 {
 			s.inbound.batchMax = opts.InboundBatchMax
 		}
