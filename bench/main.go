@@ -1,8 +1,8 @@
 // Command bench measures the product on this machine (`make bench`). Each
 // section prints its figures, one per line with the unit, and writes them to
 // bench/results/<section>.txt. It starts its own PostgreSQL cluster
-// (durability off) unless DATABASE_URL is set; every section gets a fresh
-// database.
+// (durability off; -durable turns it on) unless DATABASE_URL is set; every
+// section gets a fresh database.
 //
 // Add a section by appending to sections: it receives a fresh migrated
 // database and returns its result lines.
@@ -41,6 +41,7 @@ type env struct {
 type flags struct {
 	pagesDB    string // pages: measure this database (already filled by unifi gen) instead of a fresh one
 	profileDir string // pages: write a CPU profile of each page's run here
+	durable    bool   // start the private cluster with durability on
 }
 
 // section is one benchmark; it returns its result lines ("delivery: 5234 tx/s").
@@ -69,6 +70,7 @@ func main() {
 	flag.StringVar(&fl.pagesDB, "pages-db", "", "pages: measure this database URL, already filled by `unifi gen --transactions 1000000`,\n"+
 		"instead of generating a fresh one (it is kept; use it to iterate without regenerating)")
 	flag.StringVar(&fl.profileDir, "profile", "", "pages: write a CPU profile of each page's timed run to this folder")
+	flag.BoolVar(&fl.durable, "durable", false, "start the private cluster with durability on (fsync, synchronous commit, full-page writes)")
 	flag.Parse()
 	if err := run(context.Background(), *only, *resultsDir, fl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -90,9 +92,16 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 		}
 	}
 	base := os.Getenv("DATABASE_URL")
+	durability := "durability off"
+	switch {
+	case base != "":
+		durability = "cluster from DATABASE_URL"
+	case fl.durable:
+		durability = "durability on"
+	}
 	if base == "" && needCluster {
-		fmt.Fprintln(os.Stderr, "starting a private PostgreSQL cluster (durability off) ...")
-		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: true, Database: "postgres"})
+		fmt.Fprintf(os.Stderr, "starting a private PostgreSQL cluster (%s) ...\n", durability)
+		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: !fl.durable, Database: "postgres"})
 		if err != nil {
 			return err
 		}
@@ -117,9 +126,9 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 		if err != nil {
 			return fmt.Errorf("section %s: %w", s.name, err)
 		}
-		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s, load average before %s, after %s\n", s.name,
+		header := fmt.Sprintf("# %s, %s, %d CPUs, %s/%s, Go %s, %s, load average before %s, after %s\n", s.name,
 			time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
-			loadBefore, loadAvg())
+			durability, loadBefore, loadAvg())
 		body := strings.Join(lines, "\n") + "\n"
 		fmt.Print(body)
 		if err := os.WriteFile(filepath.Join(resultsDir, s.name+".txt"), []byte(header+body), 0o644); err != nil {

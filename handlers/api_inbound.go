@@ -16,9 +16,9 @@ import (
 )
 
 // InboundMessage is POST /api/v1/integrations/:name/messages, where a remote
-// system sends us an envelope (SPEC §5). It reads the body, authenticates the
-// caller and calls one Store operation. A refused request is recorded on its
-// own after the operation rolled back; errorHandler writes the answer.
+// system sends us an envelope (SPEC §5). It reads the body and the
+// credentials and calls one Store operation. A refused request is recorded on
+// its own after the operation rolled back; errorHandler writes the answer.
 func (h *Handlers) InboundMessage(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
@@ -28,12 +28,12 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 	raw, err := readInboundBody(req, h.Config.InboundMaxBytes)
 	var res *models.InboundResult
 	if err == nil {
-		var caller *models.User
-		if caller, err = h.authenticateInbound(c); err == nil {
-			if err = checkInboundContentType(req); err == nil {
-				res, err = h.Store.ReceiveMessage(ctx, name, caller, raw, meta)
-			}
+		in := models.InboundRequest{Integration: name, JSON: isJSON(req), Body: raw, Meta: meta}
+		if scheme, tok, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			in.Bearer = strings.TrimSpace(tok)
 		}
+		in.BasicUser, in.BasicPassword, in.HasBasic = req.BasicAuth()
+		res, err = h.Store.ReceiveInbound(ctx, in)
 	}
 	if err != nil {
 		var r *models.InboundRefusal
@@ -75,24 +75,10 @@ func readInboundBody(req *http.Request, limit int64) ([]byte, error) {
 	return raw, nil
 }
 
-func checkInboundContentType(req *http.Request) error {
+// isJSON reports whether the body was sent as application/json.
+func isJSON(req *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
-	if err != nil || mt != echo.MIMEApplicationJSON {
-		return &models.InboundRefusal{Kind: models.RefusalMediaType, Reason: "The request body must be JSON",
-			Detail: "send it with Content-Type: application/json"}
-	}
-	return nil
-}
-
-// authenticateInbound reads HTTP basic auth or a bearer token.
-func (h *Handlers) authenticateInbound(c echo.Context) (*models.User, error) {
-	req := c.Request()
-	bearer := ""
-	if scheme, tok, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		bearer = strings.TrimSpace(tok)
-	}
-	user, password, hasBasic := req.BasicAuth()
-	return h.Store.AuthenticateInbound(req.Context(), user, password, hasBasic, bearer)
+	return err == nil && mt == echo.MIMEApplicationJSON
 }
 
 func byteCount(n int64) string {

@@ -61,9 +61,87 @@ func (s *Store) AuthenticateInbound(ctx context.Context, basicUser, basicPasswor
 	return u, nil
 }
 
-// ReceiveMessage checks an inbound request's body sent by caller to the
-// integration called integrationName and applies it: a message becomes an
-// inbound transaction (and changes the ticket when business rules allow), a
+// InboundRequest is one request to the inbound API as the HTTP layer read it.
+type InboundRequest struct {
+	Integration   string // the integration's name, from the URL
+	Bearer        string // the bearer token, if one was sent
+	BasicUser     string // HTTP basic credentials, if HasBasic
+	BasicPassword string
+	HasBasic      bool
+	JSON          bool // the body was sent as application/json
+	Body          []byte
+	Meta          RequestMeta
+}
+
+// ReceiveInbound authenticates an inbound request and receives its message
+// (ReceiveMessage). An update message sent with a bearer token that the
+// configuration snapshot accepts is applied together with concurrent ones
+// (inbound_batch.go), with the same outcome; everything else, and whatever a
+// group leaves undecided, takes the one-message path. Refusals are
+// *InboundRefusal or *ValidationError values and store nothing.
+func (s *Store) ReceiveInbound(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+	if res, err, ok := s.receiveGrouped(ctx, req); ok {
+		return res, err
+	}
+	return s.receiveOne(ctx, req)
+}
+
+// receiveOne is the one-message path: everything read from the database.
+func (s *Store) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer)
+	if err != nil {
+		return nil, err
+	}
+	if !req.JSON {
+		return nil, refuseDetail(RefusalMediaType, "The request body must be JSON",
+			"send it with Content-Type: application/json")
+	}
+	return s.ReceiveMessage(ctx, req.Integration, caller, req.Body, req.Meta)
+}
+
+// receiveGrouped applies req in a group when it is an update the snapshot
+// accepts as it stands; ok is false when the one-message path must decide.
+func (s *Store) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, err error, ok bool) {
+	it, ok := s.groupItem(ctx, req)
+	if !ok {
+		return nil, nil, false
+	}
+	res, err, fallback := s.applyGrouped(it)
+	if fallback {
+		return nil, nil, false
+	}
+	return res, err, true
+}
+
+// groupItem prepares req for a group: an update message sent with a bearer
+// token, both of which the configuration snapshot knows and accepts.
+func (s *Store) groupItem(ctx context.Context, req InboundRequest) (*inboundItem, bool) {
+	if s.inbound == nil || req.Bearer == "" || !req.JSON {
+		return nil, false
+	}
+	env, problems, perr := parseInboundEnvelope(req.Body)
+	if perr != nil || problems.Err() != nil || env.SourceID == "" || !env.HasTimeStamp ||
+		(env.SourceReference == "" && env.TargetReference == "") {
+		return nil, false
+	}
+	snap, err := s.inboundSnapshot(ctx)
+	if err != nil {
+		return nil, false // the one-message path reads the database and reports
+	}
+	cfg, caller, found := snap.lookup(req.Integration, env.Name, HashToken(req.Bearer))
+	if !found || cfg.Message.Type != MessageUpdate {
+		return nil, false
+	}
+	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env,
+		raw: req.Body, meta: req.Meta}
+	// Worked out here, in the request's own goroutine, not in the group's.
+	rc.requestParts()
+	if _, err := rc.stageData(); err != nil {
+		return nil, false
+	}
+	return &inboundItem{ctx: ctx, rc: rc, version: snap.version}, true
+}
+
 // ReceiveMessage checks an inbound request's body sent by caller to the
 // integration called integrationName and applies it: a message becomes an
 // inbound transaction (and changes the ticket when business rules allow), a
@@ -170,6 +248,7 @@ func (s *Store) loadInboundConfig(ctx context.Context, integrationName, messageN
 		ReceiptName       *string
 		Fields            string
 		Seen              bool
+		ConfigVersion     string
 	}
 	err := s.db.WithContext(ctx).Raw(`SELECT i.id, i.name, i.state, i.attach_logs, i.process_id,
 			p.number_prefix, p.ticket_table, c.id AS connection_id, c.inbound_user_id,
@@ -179,7 +258,8 @@ func (s *Store) loadInboundConfig(ctx context.Context, integrationName, messageN
 			        'property', f.property, 'value_map', f.value_map, 'required', f.required) ORDER BY f.position, f.id), '[]')
 			   FROM fields f WHERE f.message_id = m.id) AS fields,
 			(? <> '' AND EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = i.id
-			        AND t.direction = 'Inbound' AND t.external_message_id = ?)) AS seen
+			        AND t.direction = 'Inbound' AND t.external_message_id = ?)) AS seen,
+			(SELECT version::text FROM inbound_config_version) AS config_version
 		FROM integrations i
 		JOIN processes p ON p.id = i.process_id
 		LEFT JOIN connections c ON c.integration_id = i.id AND c.active
@@ -189,6 +269,7 @@ func (s *Store) loadInboundConfig(ctx context.Context, integrationName, messageN
 	if err != nil {
 		return nil, fmt.Errorf("read inbound configuration of %q: %w", integrationName, err)
 	}
+	s.noteInboundVersion(row.ConfigVersion)
 	if row.ID == 0 {
 		return nil, notFound
 	}
@@ -264,6 +345,8 @@ type inboundCall struct {
 	env    *inboundEnvelope
 	raw    []byte
 	meta   RequestMeta
+	parts  *[4]string // requestParts, worked out once
+	stage  []byte     // stageData, encoded once
 }
 
 // original returns the header we answered with when source_id was first received.
@@ -298,6 +381,12 @@ func (rc *inboundCall) duplicate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return rc.duplicateOf(orig)
+}
+
+// duplicateOf is the refusal of a source_id received before, whose answer
+// had the header orig.
+func (rc *inboundCall) duplicateOf(orig *EnvelopeHeader) error {
 	return &InboundRefusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
 		Detail: fmt.Sprintf("message %s was received before; it is not applied again", inboundQuote(rc.env.SourceID))}
 }
@@ -416,7 +505,6 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
 // updateTx: the bond (and its ticket) the message names, locked, then the
 // business rules, then the change.
 func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
-	env, msg := rc.env, rc.msg
 	var row struct {
 		BondID                                       int64
 		InternalReference, ExternalReference         string
@@ -442,8 +530,25 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
 	if err := rc.bondAllows(target); err != nil {
 		return nil, err
 	}
+	out, updated, bondCols := rc.decideUpdate(target, ticket)
+	var ticketCols map[string]any
+	if updated != nil {
+		ticketCols = map[string]any{"short_description": updated.ShortDescription, "description": updated.Description,
+			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
+			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
+	}
+	return rc.write(tx, target, out, ticketCols, bondCols)
+}
+
+// decideUpdate applies the business rules to an update on target (whose bond
+// rules passed) and ticket as they are now: the outcome, the ticket as the
+// message leaves it (nil when it is not changed) and the bond columns it sets.
+// A learned remote reference is also set on target.
+func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *Ticket) (inboundOutcome, *Ticket, map[string]any) {
+	env, msg := rc.env, rc.msg
 	out := inboundOutcome{process: ProcessAccepted}
-	var ticketCols, bondCols map[string]any
+	var updated *Ticket
+	var bondCols map[string]any
 	switch {
 	case target.ExternalReference != "" && env.SourceReference != "" && env.SourceReference != target.ExternalReference:
 		out.process = ProcessRejected
@@ -452,15 +557,12 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
 	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
-		updated := *ticket
-		if err := applyInboundFields(&updated, rc.cfg.Fields, env.Data); err != nil {
+		t := *ticket
+		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data); err != nil {
 			out.process, out.processError = ProcessRejected, inboundSentence(err.Error())
 			break
 		}
-		out.applied = true
-		ticketCols = map[string]any{"short_description": updated.ShortDescription, "description": updated.Description,
-			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
-			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
+		out.applied, updated = true, &t
 		bondCols = map[string]any{"last_inbound_at": env.TimeStamp}
 		if msg.SetBondState != nil && *msg.SetBondState != target.BondState {
 			bondCols["state"] = *msg.SetBondState
@@ -473,7 +575,7 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
 		bondCols["external_reference"] = env.SourceReference
 		target.ExternalReference = env.SourceReference
 	}
-	return rc.write(tx, target, out, ticketCols, bondCols)
+	return out, updated, bondCols
 }
 
 // lockTarget locks the bond the update names and its ticket — by our number
@@ -541,16 +643,28 @@ func (rc *inboundCall) bondAllows(b *inboundTarget) error {
 	return nil
 }
 
-// write stores what a message did, in two statements: (1) the bond's
-// sequence, history and state, the ticket's change, the transaction in
-// Received and its Stage; (2) the guarded move to Complete or Sending Receipt
-// (models.Next), the HTTP Request record and the transaction log line.
-func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*InboundResult, error) {
-	env, msg := rc.env, rc.msg
-	now := rc.s.now()
-	number, ident := fmt.Sprintf("TRN%07d", tg.Trn), fmt.Sprintf("MSG%07d", tg.Msg)
+// inboundRecord is what storing one received message writes, worked out
+// before any SQL (the one-message path and the batch share it).
+type inboundRecord struct {
+	number, ident string
+	to            TransportState
+	what          string // the bond history's and the transaction log's line
+	history       bool   // the bond's history gets a line
+	logLevel      string // "" when no transaction log line is written
+	finished      *time.Time
+	data          []byte // the Stage
+	resp          Envelope
+	body          []byte // resp encoded: the answer and the HTTP Request's response body
+	durationMS    *int
+}
 
-	what := fmt.Sprintf("Received %s %s (their %s)", msg.Name, ident, env.SourceID)
+// record works out what a message does to its bond and what is stored for it.
+// bondCols gains the bond's process error; it returns the record and bondCols.
+func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols map[string]any, now time.Time) (*inboundRecord, map[string]any, error) {
+	env, msg := rc.env, rc.msg
+	r := &inboundRecord{number: fmt.Sprintf("TRN%07d", tg.Trn), ident: fmt.Sprintf("MSG%07d", tg.Msg)}
+
+	what := fmt.Sprintf("Received %s %s (their %s)", msg.Name, r.ident, env.SourceID)
 	if bondCols == nil {
 		bondCols = map[string]any{}
 	}
@@ -567,13 +681,26 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 			what += fmt.Sprintf("; created ticket %s bonded to their %s", tg.InternalReference, env.SourceReference)
 		}
 	}
-	if st, ok := bondCols["state"]; ok {
+	st, stateChanged := bondCols["state"]
+	if stateChanged {
 		what += fmt.Sprintf("; bond %s", st)
 	}
+	r.what = what
+	// The history tells what changed the bond (created, a state, a reference,
+	// a rejection, a late message); a plain accepted update is in the bond's
+	// transaction list and would only make the history grow.
+	_, refLearned := bondCols["external_reference"]
+	r.history = tg.newBond || stateChanged || refLearned || out.stale || out.process == ProcessRejected
+	if rc.in.AttachLogs || out.stale {
+		r.logLevel = "info"
+		if out.stale || out.process == ProcessRejected {
+			r.logLevel = "warn"
+		}
+	}
 
-	data, err := json.Marshal(env.Data)
-	if err != nil {
-		return nil, fmt.Errorf("encode stage: %w", err)
+	var err error
+	if r.data, err = rc.stageData(); err != nil {
+		return nil, nil, err
 	}
 	// Received lives only inside this database transaction: the message is
 	// processed before anyone can see it, so the row is written once, in the
@@ -582,28 +709,71 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	if msg.Async {
 		event = EventProcessedWantsReceipt
 	}
-	to, err := Next(Received, event)
-	if err != nil {
-		return nil, err
+	if r.to, err = Next(Received, event); err != nil {
+		return nil, nil, err
+	}
+	if r.to.Finished() {
+		r.finished = &now
 	}
 	name := "Response"
 	if msg.Async && rc.cfg.ReceiptName != "" {
 		name = rc.cfg.ReceiptName
 	}
-	resp := Envelope{Message: EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
-		TargetReference: tg.ExternalReference, SourceID: ident, TargetID: env.SourceID},
+	r.resp = Envelope{Message: EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
+		TargetReference: tg.ExternalReference, SourceID: r.ident, TargetID: env.SourceID},
 		Data: map[string]any{}, Status: &EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
-	body, err := json.Marshal(resp)
+	if r.body, err = json.Marshal(r.resp); err != nil {
+		return nil, nil, fmt.Errorf("encode answer: %w", err)
+	}
+	if !rc.meta.Started.IsZero() {
+		d := int(time.Since(rc.meta.Started).Milliseconds())
+		r.durationMS = &d
+	}
+	return r, bondCols, nil
+}
+
+// stageData is the message's data as its Stage stores it, encoded once.
+func (rc *inboundCall) stageData() ([]byte, error) {
+	if rc.stage == nil {
+		b, err := json.Marshal(rc.env.Data)
+		if err != nil {
+			return nil, fmt.Errorf("encode stage: %w", err)
+		}
+		rc.stage = b
+	}
+	return rc.stage, nil
+}
+
+// requestParts are the HTTP Request record's columns taken from the request
+// itself: the method, URL, redacted headers (JSON) and body as stored.
+func (rc *inboundCall) requestParts() (method, url, headers, body string) {
+	if rc.parts == nil {
+		h, err := json.Marshal(inboundRedactHeaders(rc.meta.Header))
+		if err != nil {
+			h = []byte("{}") // unreachable: a map of strings always encodes
+		}
+		rc.parts = &[4]string{inboundStorable([]byte(rc.meta.Method)), inboundStorable([]byte(rc.meta.URL)), string(h),
+			inboundStorable(rc.raw)}
+	}
+	return rc.parts[0], rc.parts[1], rc.parts[2], rc.parts[3]
+}
+
+// inboundResponseHeaders are the stored headers of every inbound answer.
+const inboundResponseHeaders = `{"Content-Type":"application/json"}`
+
+// write stores what a message did in one statement (writable CTEs): the
+// bond's sequence, history and state, the ticket's change, the transaction in
+// the state Received moves to (models.Next), its Stage, its HTTP Request
+// record and its transaction log line.
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*InboundResult, error) {
+	env, msg := rc.env, rc.msg
+	now := rc.s.now()
+	rec, bondCols, err := rc.record(tg, out, bondCols, now)
 	if err != nil {
-		return nil, fmt.Errorf("encode answer: %w", err)
+		return nil, err
 	}
-	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, nil, 200, body, now)
-	headers, _ := r.RequestHeaders.Value()
-	respHeaders, _ := r.ResponseHeaders.Value()
-	var finished *time.Time
-	if to.Finished() {
-		finished = &now
-	}
+	number, ident, to := rec.number, rec.ident, rec.to
+	method, url, headers, reqBody := rc.requestParts()
 
 	// One statement: the bond's sequence, history and state; the ticket's
 	// change; the transaction, its Stage, its HTTP Request record and its log
@@ -611,14 +781,9 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	var sb strings.Builder
 	args := []any{now}
 	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?")
-	// The history tells what changed the bond (created, a state, a reference,
-	// a rejection, a late message); a plain accepted update is in the bond's
-	// transaction list and would only make the history grow.
-	_, stateChanged := bondCols["state"]
-	_, refLearned := bondCols["external_reference"]
-	if tg.newBond || stateChanged || refLearned || out.stale || out.process == ProcessRejected {
+	if rec.history {
 		sb.WriteString(", history = history || ?")
-		args = append(args, inboundHistoryLine(now, what))
+		args = append(args, inboundHistoryLine(now, rec.what))
 	}
 	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
 		if v, ok := bondCols[c]; ok {
@@ -648,17 +813,14 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 			created_at, updated_at)
 		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM t)`)
 	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
-		to, out.process, out.processError, now, now, now, finished,
-		string(data), now,
-		rc.in.ID, RequestOK, r.Method, r.URL, headers, r.RequestBody, respHeaders, r.ResponseBody, r.DurationMS, now, now)
-	if rc.in.AttachLogs || out.stale {
-		level := "info"
-		if out.stale || out.process == ProcessRejected {
-			level = "warn"
-		}
+		to, out.process, out.processError, now, now, now, rec.finished,
+		string(rec.data), now,
+		rc.in.ID, RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
+		rec.durationMS, now, now)
+	if rec.logLevel != "" {
 		sb.WriteString(`, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
 			SELECT id, ?, ?, ?, ? FROM t)`)
-		args = append(args, LogTransactionRecv, level, what, now)
+		args = append(args, LogTransactionRecv, rec.logLevel, rec.what, now)
 	}
 	sb.WriteString(" SELECT id, seq FROM t")
 	if to == SendingReceipt { // wake the engine: it sends the receipt
@@ -676,7 +838,7 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		IntegrationID: rc.in.ID, BondID: tg.BondID, MessageID: msg.ID, TicketID: tg.TicketID,
 		TableName: rc.cfg.TicketTable, Direction: Inbound, State: to, ProcessState: out.process,
 		ProcessError: out.processError, Seq: ins.Seq, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	return &InboundResult{Transaction: t, Response: resp, Body: body, Applied: out.applied}, nil
+	return &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}, nil
 }
 
 // receipt completes our Awaiting Receipt transaction. When the transaction is
@@ -864,22 +1026,25 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *Transaction, resp Envelope, applie
 
 // RecordInboundRefusal writes the HTTP Request record of a refused inbound
 // request, in its own database transaction (the one that refused it rolled
-// back). status and body are the answer the sender got.
+// back; one statement, which also finds the integration by its name). status
+// and body are the answer the sender got.
 func (s *Store) RecordInboundRefusal(ctx context.Context, integrationName string, meta RequestMeta, raw []byte,
 	status int, body []byte) error {
-	var inID *int64
-	var id int64
-	if integrationName != "" && utf8.ValidString(integrationName) && !strings.ContainsRune(integrationName, 0) {
-		if err := s.db.WithContext(ctx).Raw("SELECT id FROM integrations WHERE name = ?", integrationName).
-			Scan(&id).Error; err != nil {
-			return fmt.Errorf("record refused request: %w", err)
-		}
+	if integrationName == "" || !utf8.ValidString(integrationName) || strings.ContainsRune(integrationName, 0) {
+		integrationName = "" // no integration has that name, and PostgreSQL could not compare it
 	}
-	if id != 0 {
-		inID = &id
+	r := inboundRequestRecord(meta, raw, nil, nil, status, body, s.now())
+	headers, err := r.RequestHeaders.Value()
+	if err != nil {
+		return fmt.Errorf("record refused request: %w", err)
 	}
-	r := inboundRequestRecord(meta, raw, inID, nil, status, body, s.now())
-	if err := s.db.WithContext(ctx).Create(r).Error; err != nil {
+	err = s.db.WithContext(ctx).Exec(`INSERT INTO http_requests (integration_id, direction, state, attempt, method, url,
+			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
+			created_at, updated_at)
+		VALUES ((SELECT id FROM integrations WHERE name = ?), 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?, ?, ?, ?, ?)`,
+		integrationName, r.State, r.Method, r.URL, headers, r.RequestBody, status, inboundResponseHeaders,
+		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt).Error
+	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
 	}
 	return nil

@@ -11,12 +11,16 @@ import (
 )
 
 // Store is the single operations layer: the UI, the API and the worker all
-// call its methods. It holds no state of its own beyond the database handle.
+// call its methods. Beyond the database handle it holds only the inbound
+// API's machinery (inbound_cache.go, inbound_batch.go): a configuration
+// snapshot checked against the database on every use, and the queue of
+// update messages waiting to be applied together.
 type Store struct {
 	db           *gorm.DB
 	now          func() time.Time
 	passwordCost int
 	secrets      *secretBox
+	inbound      *inboundState // nil: every inbound message takes the one-message path (InboundGroupsOff)
 }
 
 // StoreOpts configures a Store.
@@ -29,6 +33,12 @@ type StoreOpts struct {
 	// SecretKey seals connection secrets at rest (32 bytes). Defaults to a
 	// fixed development key; the server always passes SECRET_KEY.
 	SecretKey []byte
+	// InboundBatchMax is the most inbound update messages applied together in
+	// one database transaction (default 64).
+	InboundBatchMax int
+	// InboundGroupsOff applies every inbound message on its own (the
+	// one-message path), as before group commit.
+	InboundGroupsOff bool
 }
 
 // NewStore returns a Store on db.
@@ -48,6 +58,12 @@ func NewStore(db *gorm.DB, opts *StoreOpts) *Store {
 	}
 	if opts != nil && opts.PasswordCost != 0 {
 		s.passwordCost = opts.PasswordCost
+	}
+	if opts == nil || !opts.InboundGroupsOff {
+		s.inbound = &inboundState{batchMax: defaultInboundBatchMax, lockTimeout: inboundLockTimeout}
+		if opts != nil && opts.InboundBatchMax > 0 {
+			s.inbound.batchMax = opts.InboundBatchMax
+		}
 	}
 	return s
 }

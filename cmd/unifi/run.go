@@ -123,6 +123,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 		return err
 	}
 	defer closeDB()
+	defer store.Wait() // the inbound group committer, once the server has drained
 
 	pool := worker.New(worker.Opts{Store: store, Logger: log, DatabaseURL: cfg.DatabaseURL,
 		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
