@@ -80,19 +80,29 @@ func (s *Store) bondHeads(ctx context.Context, bondIDs []int64) (map[int64]Trans
 }
 
 // queueBondHeads reads into heads the state of the oldest unfinished
-// outbound transaction of each bond that has one.
+// outbound transaction of each bond that has one: the one in progress (at
+// most one per bond, and first in its queue), else Queued when something
+// waits. Two probes per bond into the small partial indexes
+// transactions_bond_head and transactions_bond_queued (states are literals,
+// so that one cached plan serves every call), rather than a walk through
+// every transaction the bond ever had.
 func queueBondHeads(rb *readBatch, bondIDs []int64, heads map[int64]TransportState) {
 	queueScan(rb, func(rows pgx.Rows) error {
 		var id int64
-		var st TransportState
+		var st *int16 // NULL: nothing unfinished on the bond
 		_, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error {
-			heads[id] = st
+			if st != nil {
+				heads[id] = TransportState(*st)
+			}
 			return nil
 		})
 		return err
-	}, `SELECT DISTINCT ON (bond_id) bond_id, state FROM transactions
-		WHERE bond_id = ANY($1) AND direction = 'Outbound' AND state <> ALL($2)
-		ORDER BY bond_id, seq, id`, bondIDs, []int16{int16(Complete), int16(Ignored)})
+	}, `SELECT b.id, h.state FROM unnest($1::bigint[]) AS b(id)
+		CROSS JOIN LATERAL (SELECT coalesce(
+			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
+			   AND state IN (`+stateSQL(inProgress...)+`) LIMIT 1),
+			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
+			   AND state = `+stateSQL(Queued)+` LIMIT 1)) AS state) h`, bondIDs)
 }
 
 // BondTransaction is a transaction in its bond's order, with its place in the
