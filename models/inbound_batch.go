@@ -64,6 +64,7 @@ type inboundItem struct {
 	err      error
 	fallback bool // take the full path
 	done     chan struct{}
+	finished bool // done is closed
 }
 
 // inboundBatcher queues update messages for the committer.
@@ -166,6 +167,7 @@ func (s *Store) takeInbound(stop bool) []*inboundItem {
 		for _, it := range group {
 			if err := it.ctx.Err(); err != nil {
 				it.err = err
+				it.finished = true
 				close(it.done)
 				continue
 			}
@@ -177,13 +179,17 @@ func (s *Store) takeInbound(stop bool) []*inboundItem {
 	}
 }
 
-// finishInbound answers a group's messages; with fallback, every one that
-// has no answer yet takes the full path.
+// finishInbound answers a group's messages not answered yet; with fallback,
+// they take the full path.
 func finishInbound(group []*inboundItem, fallback bool) {
 	for _, it := range group {
+		if it.finished {
+			continue
+		}
 		if fallback {
 			it.res, it.err, it.fallback = nil, nil, true
 		}
+		it.finished = true
 		close(it.done)
 	}
 }
@@ -283,7 +289,15 @@ func (s *Store) sendGroupStep(ctx context.Context, pc *pgx.Conn, b *pgx.Batch) *
 // inboundChainOn is inboundChain's loop on a pgx connection. Every message
 // it was given or took is answered when it returns; an error means the
 // connection may be in a transaction.
-func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inboundItem) (bool, error) {
+func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inboundItem) (stopped bool, err error) {
+	var next []*inboundItem
+	defer func() {
+		if r := recover(); r != nil { // a bug here must not leave requests waiting or end the process
+			finishInbound(group, true)
+			finishInbound(next, true)
+			stopped, err = false, fmt.Errorf("inbound group: panic: %v", r)
+		}
+	}()
 	var b pgx.Batch
 	queueGroupReads(&b, group)
 	step := s.sendGroupStep(ctx, pc, &b)
@@ -302,7 +316,7 @@ func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inbou
 
 		// One round trip: the group's write and COMMIT, then the next
 		// group's reads.
-		next := s.takeInbound(false)
+		next = s.takeInbound(false)
 		b = pgx.Batch{}
 		if len(w.done) > 0 {
 			if f := s.inbound.beforeWriteFunc; f != nil {
