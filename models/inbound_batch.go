@@ -64,6 +64,7 @@ type inboundItem struct {
 	err      error
 	fallback bool // take the full path
 	done     chan struct{}
+	finished bool // done is closed
 }
 
 // inboundBatcher queues update messages for the committer.
@@ -166,6 +167,7 @@ func (s *Store) takeInbound(stop bool) []*inboundItem {
 		for _, it := range group {
 			if err := it.ctx.Err(); err != nil {
 				it.err = err
+				it.finished = true
 				close(it.done)
 				continue
 			}
@@ -177,13 +179,17 @@ func (s *Store) takeInbound(stop bool) []*inboundItem {
 	}
 }
 
-// finishInbound answers a group's messages; with fallback, every one that
-// has no answer yet takes the full path.
+// finishInbound answers a group's messages not answered yet; with fallback,
+// they take the full path.
 func finishInbound(group []*inboundItem, fallback bool) {
 	for _, it := range group {
+		if it.finished {
+			continue
+		}
 		if fallback {
 			it.res, it.err, it.fallback = nil, nil, true
 		}
+		it.finished = true
 		close(it.done)
 	}
 }
@@ -283,7 +289,15 @@ func (s *Store) sendGroupStep(ctx context.Context, pc *pgx.Conn, b *pgx.Batch) *
 // inboundChainOn is inboundChain's loop on a pgx connection. Every message
 // it was given or took is answered when it returns; an error means the
 // connection may be in a transaction.
-func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inboundItem) (bool, error) {
+func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inboundItem) (stopped bool, err error) {
+	var next []*inboundItem
+	defer func() {
+		if r := recover(); r != nil { // a bug here must not leave requests waiting or end the process
+			finishInbound(group, true)
+			finishInbound(next, true)
+			stopped, err = false, fmt.Errorf("inbound group: panic: %v", r)
+		}
+	}()
 	var b pgx.Batch
 	queueGroupReads(&b, group)
 	step := s.sendGroupStep(ctx, pc, &b)
@@ -302,7 +316,7 @@ func (s *Store) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inbou
 
 		// One round trip: the group's write and COMMIT, then the next
 		// group's reads.
-		next := s.takeInbound(false)
+		next = s.takeInbound(false)
 		b = pgx.Batch{}
 		if len(w.done) > 0 {
 			if f := s.inbound.beforeWriteFunc; f != nil {
@@ -365,26 +379,29 @@ const inboundGroupNumbers = `SELECT (SELECT version::text FROM inbound_config_ve
 	ORDER BY w.i`
 
 // inboundGroupLock finds each message's bond as lockTarget does — by our
-// number, else by theirs (lowest id) — and locks the bonds and their tickets
-// in bond id order, so that groups and the engine cannot deadlock on each
-// other. Bonds and tickets are both looked up by id lists (with a join on
-// tickets the generic plan hashed the whole table).
-const inboundGroupLock = `WITH r AS MATERIALIZED (SELECT x.bond_id, x.ticket_id
+// number, else by theirs (lowest id) — and locks each bond, then its ticket,
+// in bond id order, as lockTarget locks one: groups and the engine cannot
+// deadlock on each other. Each ticket is looked up by its id from the locked
+// bond (a generic plan for an id list scanned the whole tickets table).
+const inboundGroupLock = `WITH r AS MATERIALIZED (SELECT x.bond_id
 		FROM unnest($1::bigint[], $2::text[], $3::text[]) AS w(integration_id, tref, sref)
 		CROSS JOIN LATERAL (
-			(SELECT b2.id AS bond_id, b2.ticket_id FROM bonds b2 JOIN tickets k2 ON k2.id = b2.ticket_id
+			(SELECT b2.id AS bond_id FROM bonds b2 JOIN tickets k2 ON k2.id = b2.ticket_id
 			  WHERE w.tref <> '' AND b2.integration_id = w.integration_id AND k2.number = w.tref)
 			UNION ALL
-			(SELECT b3.id, b3.ticket_id FROM bonds b3 WHERE w.sref <> '' AND b3.integration_id = w.integration_id
+			(SELECT b3.id FROM bonds b3 WHERE w.sref <> '' AND b3.integration_id = w.integration_id
 			  AND b3.external_reference = w.sref AND b3.external_reference <> '' ORDER BY b3.id LIMIT 1)
-			LIMIT 1) x)
-	SELECT b.ctid, k.ctid, b.id, b.integration_id, b.internal_reference, b.external_reference, b.state, b.owner,
-	b.last_inbound_at, b.next_seq, k.id, k.number, k.short_description, k.description, k.state, k.priority, k.urgency,
-	k.impact, k.assignment_group, k.work_notes, k.version
-	FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-	WHERE b.id = ANY (ARRAY(SELECT bond_id FROM r)) AND k.id = ANY (ARRAY(SELECT ticket_id FROM r))
-	ORDER BY b.id
-	FOR NO KEY UPDATE OF b, k`
+			LIMIT 1) x),
+	lb AS MATERIALIZED (SELECT b.ctid, b.id, b.integration_id, b.internal_reference, b.external_reference, b.state,
+			b.owner, b.last_inbound_at, b.next_seq, b.ticket_id
+		FROM bonds b WHERE b.id = ANY (ARRAY(SELECT bond_id FROM r))
+		ORDER BY b.id FOR NO KEY UPDATE)
+	SELECT lb.ctid, k.ctid, lb.id, lb.integration_id, lb.internal_reference, lb.external_reference, lb.state, lb.owner,
+		lb.last_inbound_at, lb.next_seq, k.id, k.number, k.short_description, k.description, k.state, k.priority,
+		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version
+	FROM lb CROSS JOIN LATERAL (SELECT k.ctid, k.id, k.number, k.short_description, k.description, k.state,
+			k.priority, k.urgency, k.impact, k.assignment_group, k.work_notes, k.version
+		FROM tickets k WHERE k.id = lb.ticket_id FOR NO KEY UPDATE) k`
 
 // inboundGroupWrite stores a group's accepted messages: the bonds' sequences,
 // histories and states, the tickets' changes, the transactions (in the state

@@ -387,3 +387,26 @@ func TestInboundGroupLockedBond(t *testing.T) {
 		require.True(t, got.res[i].Applied)
 	}
 }
+
+// TestInboundGroupPanics: a panic inside the committer leaves no request
+// waiting and ends no process: the group's messages take the one-message
+// path.
+func TestInboundGroupPanics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).UTC()
+	b := setupGroup(t)
+	ours := b.prepare(t, t0)
+	b.grouped.SetInboundBeforeWrite(func() { panic("a bug in the group") })
+	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []models.InboundRequest{
+		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one"))})
+	require.Equal(t, []bool{false}, byGroup)
+	require.NoError(t, errs[0])
+	require.True(t, res[0].Applied)
+
+	b.grouped.SetInboundBeforeWrite(nil)
+	_, errs, byGroup = b.grouped.ReceiveInboundTogether(ctx, []models.InboundRequest{
+		inboundReq(t, "UpdateIncident", "U-2", "EXT-A", ours["EXT-A"], t0.Add(20*time.Second), groupData("A two"))})
+	require.NoError(t, errs[0])
+	require.Equal(t, []bool{true}, byGroup, "the next group runs as usual")
+}
