@@ -13,14 +13,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -28,6 +24,7 @@ import (
 
 	"unifi/handlers"
 	"unifi/internal/config"
+	"unifi/internal/cpuacct"
 	"unifi/models"
 )
 
@@ -79,49 +76,6 @@ func (r Result) CPUBound() float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// processCPU is this process's user+system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// backendCPU reads the CPU time of every backend connected to db's database
-// from /proc (the cluster runs on this machine).
-func backendCPU(ctx context.Context, db *gorm.DB) map[int]time.Duration {
-	var pids []int
-	if err := db.WithContext(ctx).Raw("SELECT pid FROM pg_stat_activity WHERE datname = current_database()").
-		Scan(&pids).Error; err != nil {
-		return nil
-	}
-	tick := 100.0 // USER_HZ on Linux
-	out := map[int]time.Duration{}
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		out[pid] = time.Duration((ut + st) / tick * float64(time.Second))
-	}
-	return out
-}
-
-func cpuDelta(before, after map[int]time.Duration) time.Duration {
-	var d time.Duration
-	for pid, a := range after {
-		d += a - before[pid]
-	}
-	return d
-}
 
 // Run seeds the demo on db (a fresh migrated database), serves the real app
 // and sends Bonds creates, then Updates updates with DuplicateOf of them sent
@@ -184,7 +138,7 @@ func Run(ctx context.Context, db *gorm.DB, o Opts) (Result, error) {
 	jobs := make(chan job, o.Clients*4)
 	var accepted, dupSent, dupFound atomic.Int64
 	perBond := o.Updates / o.Bonds
-	appBefore, dbBefore := processCPU(), backendCPU(ctx, db)
+	appBefore, dbBefore := cpuacct.Self(), cpuacct.Backends(ctx, db)
 	start = time.Now()
 	err = fanOut(ctx, o.Clients, func(ctx context.Context) error {
 		for j := range jobs {
@@ -233,10 +187,10 @@ func Run(ctx context.Context, db *gorm.DB, o Opts) (Result, error) {
 	}
 	elapsed := time.Since(start)
 	res.Accepted, res.DuplicatesSent, res.DuplicatesFound = accepted.Load(), dupSent.Load(), dupFound.Load()
-	if after := backendCPU(ctx, db); len(after) > 0 && res.Accepted > 0 {
+	if after := cpuacct.Backends(ctx, db); len(after) > 0 && res.Accepted > 0 {
 		n := time.Duration(res.Accepted)
-		res.AppCPU = (processCPU() - appBefore) / n
-		res.DBCPU = cpuDelta(dbBefore, after) / n
+		res.AppCPU = (cpuacct.Self() - appBefore) / n
+		res.DBCPU = after.Since(dbBefore) / n
 	}
 	res.UpdatesPerSec = float64(res.Accepted) / elapsed.Seconds()
 	res.P50, res.P99 = lat.quantile(0.50), lat.quantile(0.99)

@@ -7,15 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"unifi/internal/cpuacct"
 )
 
 // meter reads what serving the pages costs: this process's CPU time
@@ -30,7 +30,7 @@ type meter struct {
 	roundTrips atomic.Int64
 
 	mu    sync.Mutex
-	ticks map[int]int64 // backend pid → its last CPU ticks; an exited backend keeps its last reading
+	ticks map[int]time.Duration // backend pid → its last CPU time; an exited backend keeps its last reading
 }
 
 // newMeter reads the backends of the database at dbURL through a connection
@@ -41,7 +41,7 @@ func newMeter(dbURL string) (*meter, error) {
 		return nil, err
 	}
 	sqlDB.SetMaxOpenConns(1)
-	return &meter{sqlDB: sqlDB, ticks: map[int]int64{}}, nil
+	return &meter{sqlDB: sqlDB, ticks: map[int]time.Duration{}}, nil
 }
 
 // close closes the meter's connection.
@@ -71,17 +71,10 @@ func (m *meter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryD
 // TraceBatchEnd is part of pgx.BatchTracer.
 func (m *meter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).
-const clockTicks = 100
-
 // read is Opts.Meter.
 func (m *meter) read(ctx context.Context) (Usage, error) {
 	u := Usage{Statements: m.statements.Load(), RoundTrips: m.roundTrips.Load(), DBCPU: -1}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return u, fmt.Errorf("getrusage: %w", err)
-	}
-	u.ProcessCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	u.ProcessCPU = cpuacct.Self()
 	rows, err := m.sqlDB.QueryContext(ctx, `SELECT pid FROM pg_stat_activity
 		WHERE datname = current_database() AND backend_type = 'client backend'`)
 	if err != nil {
@@ -103,7 +96,7 @@ func (m *meter) read(ctx context.Context) (Usage, error) {
 	defer m.mu.Unlock()
 	read := 0
 	for _, pid := range pids {
-		if t, err := procTicks(pid); err == nil { // an error: exited meanwhile, elsewhere or not readable
+		if t := cpuacct.Process(pid); t > 0 { // 0: exited meanwhile, elsewhere or not readable
 			m.ticks[pid] = t
 			read++
 		}
@@ -111,35 +104,12 @@ func (m *meter) read(ctx context.Context) (Usage, error) {
 	if read == 0 {
 		return u, nil // PostgreSQL elsewhere or not readable: no DB figure
 	}
-	var sum int64
+	var sum time.Duration
 	for _, t := range m.ticks {
 		sum += t
 	}
-	u.DBCPU = time.Duration(sum) * time.Second / clockTicks
+	u.DBCPU = sum
 	return u, nil
-}
-
-// procTicks is a process's user plus system CPU time in clock ticks.
-func procTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state); utime and stime are fields 14 and 15
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	return ut + st, nil
 }
 
 // cpuProfiler is Opts.Profile writing dir/pages-<page>.pprof.
