@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"unifi/internal/fixture"
 	"unifi/internal/testdb"
@@ -13,6 +14,15 @@ import (
 
 // The page reads go through pgx read batches, not GORM; these tests read the
 // same records through GORM and require the very same values.
+
+// requireSameAsGORM reads the record id of got's type through GORM and
+// requires got to equal it.
+func requireSameAsGORM[T any](t *testing.T, db *gorm.DB, id int64, got T) {
+	t.Helper()
+	var want T
+	require.NoError(t, db.Take(&want, id).Error)
+	require.Equal(t, want, got)
+}
 
 func TestLoadTransactionDetail(t *testing.T) {
 	t.Parallel()
@@ -32,21 +42,11 @@ func TestLoadTransactionDetail(t *testing.T) {
 		t.Parallel()
 		d, err := store.LoadTransactionDetail(ctx, orig.ID)
 		require.NoError(t, err)
-		var want models.Transaction
-		require.NoError(t, db.Take(&want, orig.ID).Error)
-		require.Equal(t, want, d.Transaction)
-		var integ models.Integration
-		require.NoError(t, db.Take(&integ, orig.IntegrationID).Error)
-		require.Equal(t, integ, d.Integration)
-		var msg models.Message
-		require.NoError(t, db.Take(&msg, orig.MessageID).Error)
-		require.Equal(t, msg, d.Message)
-		var bond models.Bond
-		require.NoError(t, db.Take(&bond, b.ID).Error)
-		require.Equal(t, bond, d.Bond)
-		var ticket models.Ticket
-		require.NoError(t, db.Take(&ticket, tk.ID).Error)
-		require.Equal(t, ticket, d.Ticket)
+		requireSameAsGORM(t, db, orig.ID, d.Transaction)
+		requireSameAsGORM(t, db, orig.IntegrationID, d.Integration)
+		requireSameAsGORM(t, db, orig.MessageID, d.Message)
+		requireSameAsGORM(t, db, b.ID, d.Bond)
+		requireSameAsGORM(t, db, tk.ID, d.Ticket)
 		var stage models.Stage
 		require.NoError(t, db.Where("transaction_id = ?", orig.ID).Take(&stage).Error)
 		require.NotNil(t, d.Stage)
@@ -77,9 +77,7 @@ func TestLoadTransactionDetail(t *testing.T) {
 		d, err := store.LoadTransactionDetail(ctx, replay.ID)
 		require.NoError(t, err)
 		require.NotNil(t, d.ReplayOf)
-		var want models.Transaction
-		require.NoError(t, db.Take(&want, orig.ID).Error)
-		require.Equal(t, want, *d.ReplayOf)
+		requireSameAsGORM(t, db, orig.ID, *d.ReplayOf)
 		require.Empty(t, d.ReplayedAs)
 		require.Empty(t, d.Requests)
 	})
@@ -118,12 +116,8 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		t.Parallel()
 		o, err := store.LoadIntegrationOverview(ctx, in.ID)
 		require.NoError(t, err)
-		var integ models.Integration
-		require.NoError(t, db.Take(&integ, in.ID).Error)
-		require.Equal(t, integ, o.Integration)
-		var proc models.Process
-		require.NoError(t, db.Take(&proc, in.ProcessID).Error)
-		require.Equal(t, proc, o.Process)
+		requireSameAsGORM(t, db, in.ID, o.Integration)
+		requireSameAsGORM(t, db, in.ProcessID, o.Process)
 		conn, err := store.ActiveConnection(ctx, in.ID)
 		require.NoError(t, err)
 		require.NotNil(t, o.Connection)
@@ -137,9 +131,7 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, counts, o.Counts)
 		require.NotNil(t, o.LatestJob)
-		var j models.BulkJob
-		require.NoError(t, db.Take(&j, job.ID).Error)
-		require.Equal(t, j, *o.LatestJob)
+		requireSameAsGORM(t, db, job.ID, *o.LatestJob)
 
 		require.Len(t, o.Recent, 10)
 		var recent []models.Transaction
@@ -167,9 +159,7 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		}
 		statuses := map[models.BondStatus]int{}
 		for _, r := range o.Bonds {
-			var want models.Bond
-			require.NoError(t, db.Take(&want, r.ID).Error)
-			require.Equal(t, want, r.Bond)
+			requireSameAsGORM(t, db, r.ID, r.Bond)
 			var tk models.Ticket
 			require.NoError(t, db.Take(&tk, r.TicketID).Error)
 			require.Equal(t, tk.Number, r.TicketNumber)
