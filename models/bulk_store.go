@@ -20,8 +20,13 @@ import (
 // ErrLeaseLost says the bulk job is no longer held by this process.
 var ErrLeaseLost = errors.New("bulk job lease lost")
 
-// bulkChunk is how many items a step acts on.
+// bulkChunk is how many items a step acts on, and how many bonds a resume
+// releases per statement.
 const bulkChunk = 200
+
+// resumeChunk is how many items a resume step walks to find bonds to
+// release (a bond is released once, for its first item).
+const resumeChunk = 5000
 
 // ClaimBulkJob claims a running bulk job that no live process holds. It
 // returns ErrNotFound when there is none.
@@ -38,15 +43,22 @@ func (s *Store) ClaimBulkJob(ctx context.Context, owner string, lease time.Durat
 	if len(jobs) == 0 {
 		return nil, fmt.Errorf("claim bulk job: %w", ErrNotFound)
 	}
-	job := &jobs[0]
-	if job.Total >= 1000 {
-		// Fresh statistics for the new items, so that settling them as
-		// transactions finish uses the index and not a scan of every item.
-		if err := s.db.WithContext(ctx).Exec("ANALYZE bulk_job_items").Error; err != nil {
-			return nil, fmt.Errorf("claim bulk job: %w", err)
-		}
+	return &jobs[0], nil
+}
+
+// AnalyzeBulkItems refreshes the statistics of bulk job items for a large
+// job just claimed (1,000 items or more), so that settling them as their
+// transactions finish uses the index and not a scan of every item. The
+// runner calls it after the job's first step: the first bonds are released
+// without waiting for it.
+func (s *Store) AnalyzeBulkItems(ctx context.Context, job *BulkJob) error {
+	if job.Total < 1000 {
+		return nil
 	}
-	return job, nil
+	if err := s.db.WithContext(ctx).Exec("ANALYZE bulk_job_items").Error; err != nil {
+		return fmt.Errorf("analyze items of bulk job %d: %w", job.ID, err)
+	}
+	return nil
 }
 
 // StepBulkJob advances bulk job id, held by owner, by one step and returns
@@ -123,18 +135,19 @@ func (s *Store) bulkActor(ctx context.Context, job *BulkJob) (Actor, error) {
 type pendingItem struct {
 	TransactionID int64
 	BondID        int64
+	Position      int
 }
 
 func (s *Store) actOnItems(ctx context.Context, job *BulkJob) error {
+	if job.Kind == BulkResume {
+		return s.releaseItems(ctx, job)
+	}
 	var items []pendingItem
-	err := s.db.WithContext(ctx).Raw(`SELECT it.transaction_id, t.bond_id FROM bulk_job_items it
+	err := s.db.WithContext(ctx).Raw(`SELECT it.transaction_id, t.bond_id, it.position FROM bulk_job_items it
 		JOIN transactions t ON t.id = it.transaction_id
 		WHERE it.job_id = ? AND it.state = 'pending' ORDER BY it.position LIMIT ?`, job.ID, bulkChunk).Scan(&items).Error
 	if err != nil || len(items) == 0 {
 		return err
-	}
-	if job.Kind == BulkResume {
-		return s.releaseItems(ctx, job, items)
 	}
 	actor, err := s.bulkActor(ctx, job)
 	if err != nil {
@@ -193,8 +206,18 @@ func reasonOf(err error) string {
 
 // releaseItems releases the bonds of a resume job's next items, in order of
 // their first item: each bond's oldest Queued transaction goes to Sending
-// and the rest follow as each one finishes.
-func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingItem) error {
+// and the rest follow as each one finishes. A bond needs releasing once, so
+// a step walks a large chunk of items (most of them on bonds released
+// already) and the job remembers how far it got.
+func (s *Store) releaseItems(ctx context.Context, job *BulkJob) error {
+	var items []pendingItem
+	err := s.db.WithContext(ctx).Raw(`SELECT it.transaction_id, t.bond_id, it.position FROM bulk_job_items it
+		JOIN transactions t ON t.id = it.transaction_id
+		WHERE it.job_id = ? AND it.state = 'acted' AND it.position > ? ORDER BY it.position LIMIT ?`,
+		job.ID, job.ReleasedThrough, resumeChunk).Scan(&items).Error
+	if err != nil || len(items) == 0 {
+		return err
+	}
 	seen := map[int64]bool{}
 	var bonds []int64
 	for _, it := range items {
@@ -203,36 +226,50 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob, items []pendingI
 			bonds = append(bonds, it.BondID)
 		}
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockBonds(tx, bonds); err != nil {
-			return err
-		}
-		released, err := releaseNextMany(tx, bonds, nil)
-		if err != nil {
-			return err
-		}
-		var logs []TransactionLog
-		for _, r := range released {
-			if r.AttachLogs {
-				logs = append(logs, TransactionLog{TransactionID: r.ID, Kind: LogTransactionQueued, Level: "info",
-					Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
-			}
-		}
-		if len(logs) > 0 {
-			if err := tx.Create(&logs).Error; err != nil {
+	through := items[len(items)-1].Position
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for len(bonds) > 0 {
+			n := min(len(bonds), bulkChunk)
+			if err := s.releaseBonds(tx, bonds[:n]); err != nil {
 				return err
 			}
+			bonds = bonds[n:]
 		}
-		if err := tx.Exec(`UPDATE bulk_job_items it SET state = 'acted' FROM transactions t
-			WHERE it.job_id = ? AND it.state = 'pending' AND t.id = it.transaction_id AND t.bond_id IN ?`,
-			job.ID, bonds).Error; err != nil {
+		return tx.Exec(`UPDATE bulk_jobs SET released_through = ? WHERE id = ?`, through, job.ID).Error
+	})
+	if err != nil {
+		return err
+	}
+	job.ReleasedThrough = through
+	return nil
+}
+
+// releaseBonds releases the next transaction of each bond that has nothing
+// in progress, in one database transaction with the caller's.
+func (s *Store) releaseBonds(tx *gorm.DB, bonds []int64) error {
+	if err := lockBonds(tx, bonds); err != nil {
+		return err
+	}
+	if err := ownHistory(tx); err != nil {
+		return err
+	}
+	released, err := releaseNextMany(tx, bonds, nil)
+	if err != nil || len(released) == 0 {
+		return err
+	}
+	var logs []TransactionLog
+	for _, r := range released {
+		if r.AttachLogs {
+			logs = append(logs, TransactionLog{TransactionID: r.ID, Kind: LogTransactionQueued, Level: "info",
+				Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
+		}
+	}
+	if len(logs) > 0 {
+		if err := tx.Create(&logs).Error; err != nil {
 			return err
 		}
-		if len(released) > 0 {
-			return notify(tx)
-		}
-		return nil
-	})
+	}
+	return notify(tx)
 }
 
 // trackItems moves acted items to done or failed from their transactions'
@@ -337,14 +374,7 @@ func (s *Store) rekickStranded(ctx context.Context, job *BulkJob) error {
 		return err
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := lockBonds(tx, bonds); err != nil {
-			return err
-		}
-		released, err := releaseNextMany(tx, bonds, nil)
-		if err != nil || len(released) == 0 {
-			return err
-		}
-		return notify(tx)
+		return s.releaseBonds(tx, bonds)
 	})
 }
 
@@ -368,6 +398,11 @@ func (s *Store) ListBulkJobItems(ctx context.Context, jobID int64, onlyFailed bo
 // ReleaseBulkJob gives up this process's lease on a bulk job (at a soft
 // stop), so another process takes it over at once.
 func (s *Store) ReleaseBulkJob(ctx context.Context, owner string, id int64) {
-	s.db.WithContext(ctx).Exec(`UPDATE bulk_jobs SET lease_owner = NULL, lease_expires_at = NULL
-		WHERE id = ? AND lease_owner = ?`, id, owner)
+	_ = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`UPDATE bulk_jobs SET lease_owner = NULL, lease_expires_at = NULL
+			WHERE id = ? AND lease_owner = ?`, id, owner).Error; err != nil {
+			return err
+		}
+		return notifyOn(tx, BulkNotifyChannel)
+	})
 }

@@ -288,6 +288,10 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 		if err := lockBonds(tx, bondIDs); err != nil {
 			return err
 		}
+		// Both state-changing statements below write their own history.
+		if err := ownHistory(tx); err != nil {
+			return err
+		}
 		ups := make([]txUpdate, 0, len(results))
 		for _, r := range results {
 			t := r.Work.Transaction
@@ -323,7 +327,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 			return err
 		}
 		var rows []struct{ ID, BondID int64 }
-		err = tx.Raw(`UPDATE transactions t SET state = v.to_state, attempts = v.attempts,
+		err = tx.Raw(`WITH moved AS (UPDATE transactions t SET state = v.to_state, attempts = v.attempts,
 				next_attempt_at = coalesce(v.next_attempt_at, t.next_attempt_at),
 				receipt_due_at = coalesce(v.receipt_due_at, t.receipt_due_at),
 				error = v.error, lease_owner = NULL, lease_expires_at = NULL,
@@ -331,7 +335,9 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 			FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
 				attempts integer, next_attempt_at timestamptz, receipt_due_at timestamptz, error text, finished boolean)
 			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = ?
-			RETURNING t.id, t.bond_id`, string(body), owner).Scan(&rows).Error
+			RETURNING t.id, t.bond_id, t.integration_id, v.from_state, v.to_state),
+			`+historyCTE+`
+			SELECT id, bond_id FROM moved`, string(body), owner).Scan(&rows).Error
 		if err != nil {
 			return fmt.Errorf("move transactions: %w", err)
 		}
@@ -446,7 +452,7 @@ func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []int64) er
 		return nil
 	}
 	db := s.db.WithContext(ctx)
-	if err := db.Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
+	if err := db.Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now()
 		WHERE id = ANY(?::bigint[]) AND lease_owner = ? AND state IN (?, ?)`,
 		int64s(ids), owner, Sending, SendingReceipt).Error; err != nil {
 		return fmt.Errorf("release leases: %w", err)
@@ -552,6 +558,23 @@ func updateBondOnDelivery(tx *gorm.DB, r AttemptResult) error {
 	return nil
 }
 
+// ownHistory says that the state changes of the rest of the database
+// transaction write their history themselves (with historyCTE), so the row
+// trigger skips them (migration 00100). The engine's batch statements do;
+// nothing that relies on the trigger may follow in the same transaction.
+func ownHistory(tx *gorm.DB) error {
+	if err := tx.Exec("SELECT set_config('unifi.history', 'written', true)").Error; err != nil {
+		return fmt.Errorf("write own history: %w", err)
+	}
+	return nil
+}
+
+// historyCTE appends the state changes of the rows of the CTE moved (id,
+// integration_id, from_state, to_state) to the history, as the row trigger
+// of migration 00031 would.
+const historyCTE = `history AS (INSERT INTO transaction_state_changes_recent (transaction_id, integration_id, from_state, to_state)
+	SELECT id, integration_id, from_state, to_state FROM moved WHERE from_state IS DISTINCT FROM to_state)`
+
 // lockBonds locks several bonds in id order.
 func lockBonds(tx *gorm.DB, ids []int64) error {
 	if len(ids) == 0 {
@@ -583,7 +606,8 @@ type chainLease struct {
 }
 
 // releaseNextMany is releaseNext for several bonds in one statement, leasing
-// some of them by lease when it is not nil. The bonds must be locked.
+// some of them by lease when it is not nil. The bonds must be locked, and the
+// database transaction must write its own history (ownHistory).
 func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]releasedTx, error) {
 	if len(bondIDs) == 0 {
 		return nil, nil
@@ -595,10 +619,17 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]release
 	// Per bond: free (nothing in progress) and Active, then its first Queued.
 	// States are literals and the bonds one array: one prepared statement
 	// whose generic plan uses the partial indexes (no planning per call).
-	err := tx.Raw(`UPDATE transactions t SET state = `+stateSQL(Sending)+`, next_attempt_at = now(), updated_at = now(),
-			lease_owner = CASE WHEN n.leased THEN ? END,
-			lease_expires_at = CASE WHEN n.leased THEN ?::timestamptz + make_interval(secs => ?::float8 + n.sync_timeout_s) END
-		FROM (SELECT q.id, i.attach_logs, i.sync_timeout_s,
+	//
+	// A leased transaction is due again when its lease expires (should its
+	// engine die, the rescuer frees it and it is claimed then): its
+	// next_attempt_at is the lease's expiry, which keeps the transactions in
+	// flight out of the way of ClaimWork's walk of the due ones.
+	err := tx.Raw(`WITH moved AS (UPDATE transactions t SET state = `+stateSQL(Sending)+`, updated_at = now(),
+			next_attempt_at = coalesce(n.lease_expires_at, now()),
+			lease_owner = CASE WHEN n.leased THEN ? END, lease_expires_at = n.lease_expires_at
+		FROM (SELECT id, attach_logs, leased,
+		             CASE WHEN leased THEN ?::timestamptz + make_interval(secs => ?::float8 + sync_timeout_s) END AS lease_expires_at
+		      FROM (SELECT q.id, i.attach_logs, i.sync_timeout_s,
 		             row_number() OVER (ORDER BY b.id) <= ?
 		               AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active) AS leased
 		      FROM bonds b
@@ -611,9 +642,12 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]release
 		      -- that scanned every busy bond for each bond released.
 		      LEFT JOIN LATERAL (SELECT 1 AS busy FROM transactions x WHERE x.bond_id = b.id
 		                         AND x.direction = 'Outbound' AND x.state IN (`+stateSQL(inProgress...)+`) LIMIT 1) x ON true
-		      WHERE b.id = ANY(?::bigint[]) AND x.busy IS NULL) n
+		      WHERE b.id = ANY(?::bigint[]) AND x.busy IS NULL) r) n
 		WHERE t.id = n.id AND t.state = `+stateSQL(Queued)+`
-		RETURNING t.id, t.number, n.attach_logs, n.leased`,
+		RETURNING t.id, t.number, t.integration_id, n.attach_logs, n.leased,
+			`+stateSQL(Queued)+`::smallint AS from_state, `+stateSQL(Sending)+`::smallint AS to_state),
+		`+historyCTE+`
+		SELECT id, number, attach_logs, leased FROM moved`,
 		lease.Owner, lease.Now, lease.Lease.Seconds(), lease.Limit, IntegrationActive, int64s(bondIDs)).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)

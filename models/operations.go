@@ -232,8 +232,14 @@ func createBulkJob(tx *gorm.DB, actor Actor, kind BulkJobKind, integrationID *in
 		}
 		return nil, fmt.Errorf("create bulk job: %w", err)
 	}
-	res := tx.Exec(`INSERT INTO bulk_job_items (job_id, transaction_id, position)
-		SELECT ?, id, row_number() OVER () FROM (`+itemsSQL+`) items`, append([]any{job.ID}, args...)...)
+	// A resume acts per bond (releaseItems): its items are acted on from
+	// the start and settle as their transactions finish.
+	state := "pending"
+	if kind == BulkResume {
+		state = "acted"
+	}
+	res := tx.Exec(`INSERT INTO bulk_job_items (job_id, transaction_id, position, state)
+		SELECT ?, id, row_number() OVER (), ? FROM (`+itemsSQL+`) items`, append([]any{job.ID, state}, args...)...)
 	if res.Error != nil {
 		return nil, fmt.Errorf("add items to bulk job %d: %w", job.ID, res.Error)
 	}
@@ -241,7 +247,7 @@ func createBulkJob(tx *gorm.DB, actor Actor, kind BulkJobKind, integrationID *in
 	if err := tx.Model(job).Update("total", job.Total).Error; err != nil {
 		return nil, err
 	}
-	return job, nil
+	return job, notifyOn(tx, BulkNotifyChannel)
 }
 
 // GetBulkJob returns the bulk job with id.

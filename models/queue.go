@@ -21,6 +21,10 @@ var inProgress = []TransportState{Sending, AwaitingReceipt, ReceivedReceipt, Tim
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
 const NotifyChannel = "unifi_work"
 
+// BulkNotifyChannel announces a bulk job that waits for a runner (new, or
+// given up by a stopping process), so an engine claims it at once.
+const BulkNotifyChannel = "unifi_bulk"
+
 // lockBond takes the bond's row lock until the database transaction ends.
 func lockBond(tx *gorm.DB, bondID int64) error {
 	var id int64
@@ -123,7 +127,11 @@ func transition(tx *gorm.DB, id int64, from TransportState, event Event, extra m
 
 // notify wakes every engine listening, when the database transaction commits.
 func notify(tx *gorm.DB) error {
-	if err := tx.Exec("SELECT pg_notify(?, '')", NotifyChannel).Error; err != nil {
+	return notifyOn(tx, NotifyChannel)
+}
+
+func notifyOn(tx *gorm.DB, channel string) error {
+	if err := tx.Exec("SELECT pg_notify(?, '')", channel).Error; err != nil {
 		return fmt.Errorf("notify engine: %w", err)
 	}
 	return nil

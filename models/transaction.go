@@ -126,20 +126,23 @@ const (
 
 // BulkJob is a long operation with its progress kept in the database.
 type BulkJob struct {
-	ID             int64
-	Kind           BulkJobKind
-	IntegrationID  *int64
-	State          BulkJobState
-	Total          int
-	Done           int
-	Failed         int
-	StartedByID    *int64
-	LeaseOwner     *string
-	LeaseExpiresAt *time.Time
-	Error          string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	FinishedAt     *time.Time
+	ID            int64
+	Kind          BulkJobKind
+	IntegrationID *int64
+	State         BulkJobState
+	Total         int
+	Done          int
+	Failed        int
+	// ReleasedThrough: a resume job has released the bonds of its items up
+	// to this position.
+	ReleasedThrough int
+	StartedByID     *int64
+	LeaseOwner      *string
+	LeaseExpiresAt  *time.Time
+	Error           string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	FinishedAt      *time.Time
 }
 
 // BulkJobItem is one transaction a bulk job works on.

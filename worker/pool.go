@@ -31,6 +31,7 @@ type Pool struct {
 	mu       sync.Mutex
 	started  bool
 	wake     chan struct{} // closed and replaced to wake every waiting goroutine
+	bulkWake chan struct{} // a bulk job is waiting for a runner: claim it now
 	stopping chan struct{} // closed at Stop: claim nothing new
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // workers and bulk job runners: the work to finish at a soft stop
@@ -124,7 +125,7 @@ func New(o Opts) *Pool {
 		}}
 	}
 	return &Pool{opts: o, store: o.Store, log: o.Logger.With(slog.String("instance", o.Instance)),
-		sender: newSender(o.HTTPClient, o.Store.Now), wake: make(chan struct{}), jobs: map[int64]bool{}}
+		sender: newSender(o.HTTPClient, o.Store.Now), wake: make(chan struct{}), bulkWake: make(chan struct{}, 1), jobs: map[int64]bool{}}
 }
 
 // Start runs the workers, the LISTEN connection and the maintenance loop.
@@ -403,31 +404,53 @@ func (p *Pool) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(lctx, "LISTEN "+pgx.Identifier{models.NotifyChannel}.Sanitize()); err != nil {
-		return err
+	for _, ch := range []string{models.NotifyChannel, models.BulkNotifyChannel} {
+		if _, err := conn.Exec(lctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
 	}
 	p.Notify(lctx) // anything notified while we were not listening
+	p.wakeBulk()
 	for {
-		if _, err := conn.WaitForNotification(lctx); err != nil {
+		n, err := conn.WaitForNotification(lctx)
+		if err != nil {
 			return err
+		}
+		if n.Channel == models.BulkNotifyChannel {
+			p.wakeBulk()
+			continue
 		}
 		p.Notify(lctx)
 	}
 }
 
+// wakeBulk makes the maintenance loop claim waiting bulk jobs now.
+func (p *Pool) wakeBulk() {
+	select {
+	case p.bulkWake <- struct{}{}:
+	default:
+	}
+}
+
 // maintain runs, every poll interval: the lease rescuer, the receipt
-// sweeper, the replayed-request sender and the bulk job claimer.
+// sweeper, the replayed-request sender and the bulk job claimer; a new bulk
+// job (BulkNotifyChannel) is claimed at once.
 func (p *Pool) maintain(ctx context.Context) {
 	t := time.NewTicker(p.opts.PollInterval)
 	defer t.Stop()
 	for {
 		p.maintainOnce(ctx)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		case <-p.stopping:
-			return
+		for again := true; again; {
+			select {
+			case <-t.C:
+				again = false
+			case <-p.bulkWake:
+				p.claimBulkJobs(ctx)
+			case <-ctx.Done():
+				return
+			case <-p.stopping:
+				return
+			}
 		}
 	}
 }
@@ -506,6 +529,11 @@ func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
 		// once a job is down to its last 10,000 items.
 		count := full || time.Since(counted) >= countEvery
 		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || n%100 == 0, count)
+		if n == 0 && err == nil {
+			if err := p.store.AnalyzeBulkItems(ctx, job); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "bulk job statistics", slog.String("error", err.Error()))
+			}
+		}
 		switch {
 		case errors.Is(err, models.ErrLeaseLost):
 			log.WarnContext(ctx, "bulk job taken over by another process")

@@ -34,6 +34,9 @@ type Opts struct {
 	Dir      string // data folder; created if missing; "" means a new temp folder
 	Database string // created if missing; default "unifi"
 	Fast     bool   // durability off (tests only)
+	// SharedBuffers sets shared_buffers (e.g. "1GB"); "" keeps PostgreSQL's
+	// default of 128 MB.
+	SharedBuffers string
 }
 
 // Start initialises the cluster on first use and starts it on a free port.
@@ -90,6 +93,9 @@ func Start(ctx context.Context, opts Opts) (*Cluster, error) {
 	c.pgopts = fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", c.Port, dir)
 	if opts.Fast {
 		c.pgopts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
+	if opts.SharedBuffers != "" {
+		c.pgopts += " -c shared_buffers=" + opts.SharedBuffers
 	}
 	if err := c.start(ctx); err != nil {
 		return nil, err
