@@ -264,10 +264,8 @@ func (s *Store) releaseBonds(tx *gorm.DB, bonds []int64) error {
 				Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
 		}
 	}
-	if len(logs) > 0 {
-		if err := tx.Create(&logs).Error; err != nil {
-			return err
-		}
+	if err := insertLogs(tx, logs); err != nil {
+		return err
 	}
 	return notify(tx)
 }
