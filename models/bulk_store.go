@@ -25,8 +25,9 @@ var ErrLeaseLost = errors.New("bulk job lease lost")
 const bulkChunk = 200
 
 // resumeChunk is how many items a resume step walks to find bonds to
-// release (a bond is released once, for its first item).
-const resumeChunk = 5000
+// release (a bond is released once, for its first item). A variable for
+// the tests.
+var resumeChunk = 5000
 
 // ClaimBulkJob claims a running bulk job that no live process holds. It
 // returns ErrNotFound when there is none.
@@ -112,12 +113,26 @@ func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease t
 }
 
 func (s *Store) finishBulkJob(ctx context.Context, job *BulkJob, state BulkJobState, msg string) (*BulkJob, error) {
-	err := s.db.WithContext(ctx).Exec(`UPDATE bulk_jobs SET state = ?, error = ?, finished_at = now(), updated_at = now(),
-		lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = ?`, state, msg, job.ID, BulkRunning).Error
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE bulk_jobs SET state = ?, error = ?, finished_at = now(), updated_at = now(),
+			lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND state = ?`, state, msg, job.ID, BulkRunning)
+		if res.Error != nil || res.RowsAffected == 0 || state != BulkCancelled {
+			return res.Error
+		}
+		return dropOpenItems(tx, "id = ?", job.ID)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("finish bulk job %d: %w", job.ID, err)
 	}
 	return s.GetBulkJob(ctx, job.ID)
+}
+
+// dropOpenItems gives the open items of cancelled jobs (bulk_jobs matching
+// where) back to pending: no longer followed by the engine's settling, they
+// stay as the job left them.
+func dropOpenItems(tx *gorm.DB, where string, args ...any) error {
+	return tx.Exec(`UPDATE bulk_job_items SET state = 'pending' WHERE state = 'acted'
+		AND job_id IN (SELECT id FROM bulk_jobs WHERE `+where+`)`, args...).Error
 }
 
 // bulkActor is who acts in a job: the user who started it.
@@ -226,18 +241,22 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob) error {
 			bonds = append(bonds, it.BondID)
 		}
 	}
-	through := items[len(items)-1].Position
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for len(bonds) > 0 {
-			n := min(len(bonds), bulkChunk)
-			if err := s.releaseBonds(tx, bonds[:n]); err != nil {
-				return err
-			}
-			bonds = bonds[n:]
+	// One database transaction per chunk: each locks its bonds in one
+	// statement, in id order, as the engine does, and holds them briefly.
+	// Should the process stop half-way, the next step releases the chunk
+	// again, which changes nothing for the bonds already released.
+	for len(bonds) > 0 {
+		n := min(len(bonds), bulkChunk)
+		if err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return s.releaseBonds(tx, bonds[:n])
+		}); err != nil {
+			return err
 		}
-		return tx.Exec(`UPDATE bulk_jobs SET released_through = ? WHERE id = ?`, through, job.ID).Error
-	})
-	if err != nil {
+		bonds = bonds[n:]
+	}
+	through := items[len(items)-1].Position
+	if err := s.db.WithContext(ctx).Exec(`UPDATE bulk_jobs SET released_through = ? WHERE id = ?`,
+		through, job.ID).Error; err != nil {
 		return err
 	}
 	job.ReleasedThrough = through
@@ -293,8 +312,9 @@ func (s *Store) trackItems(ctx context.Context, job *BulkJob) error {
 				        CASE h.state WHEN ? THEN 'Timed Out' ELSE 'Error' END
 			FROM transactions t
 			JOIN transactions h ON h.bond_id = t.bond_id AND h.direction = 'Outbound' AND h.state IN (?, ?)
-			WHERE it.job_id = ? AND it.state = 'acted' AND t.id = coalesce(it.result_transaction_id, it.transaction_id)
-			  AND t.state = ?`, TimedOut, TimedOut, Error, job.ID, Queued).Error
+			WHERE it.job_id = ? AND it.state = 'acted' AND it.position <= ?
+			  AND t.id = coalesce(it.result_transaction_id, it.transaction_id) AND t.state = ?`,
+			TimedOut, TimedOut, Error, job.ID, actedThrough(job), Queued).Error
 	})
 	if err != nil {
 		return fmt.Errorf("track items: %w", err)
@@ -357,17 +377,27 @@ func settleItems(tx *gorm.DB, items []itemSettle) error {
 	return nil
 }
 
-// rekickStranded releases bonds whose acted items wait in Queued with
-// nothing in progress ahead of them (e.g. the integration was paused and
-// resumed while they were being released).
+// actedThrough is the last position a job has acted on: a resume has
+// released the bonds of its items up to ReleasedThrough (its items are acted
+// on from the start); other jobs mark each item as they act on it.
+func actedThrough(job *BulkJob) int {
+	if job.Kind == BulkResume {
+		return job.ReleasedThrough
+	}
+	return job.Total
+}
+
+// rekickStranded releases bonds whose items, released already, wait in
+// Queued with nothing in progress ahead of them (e.g. the integration was
+// paused and resumed while they were being released).
 func (s *Store) rekickStranded(ctx context.Context, job *BulkJob) error {
 	var bonds []int64
 	err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT t.bond_id FROM bulk_job_items it
 		JOIN transactions t ON t.id = coalesce(it.result_transaction_id, it.transaction_id)
-		WHERE it.job_id = ? AND it.state = 'acted' AND t.state = ?
+		WHERE it.job_id = ? AND it.state = 'acted' AND it.position <= ? AND t.state = ?
 		  AND NOT EXISTS (SELECT 1 FROM transactions h WHERE h.bond_id = t.bond_id AND h.direction = 'Outbound'
 		                  AND h.state IN (?, ?, ?, ?, ?))
-		LIMIT 500`, job.ID, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error).Scan(&bonds).Error
+		LIMIT 500`, job.ID, job.ReleasedThrough, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error).Scan(&bonds).Error
 	if err != nil || len(bonds) == 0 {
 		return err
 	}

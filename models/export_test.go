@@ -43,3 +43,11 @@ func (s *Store) SetInboundBeforeWrite(f func()) { s.inbound.beforeWriteFunc = f 
 
 // SetInboundLockTimeout sets how long a group waits for a row lock.
 func (s *Store) SetInboundLockTimeout(d time.Duration) { s.inbound.lockTimeout = d }
+
+// SetResumeChunk makes a resume step walk n items; the returned func puts
+// the default back.
+func SetResumeChunk(n int) func() {
+	old := resumeChunk
+	resumeChunk = n
+	return func() { resumeChunk = old }
+}

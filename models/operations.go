@@ -78,10 +78,16 @@ func (s *Store) ResumeIntegration(ctx context.Context, actor Actor, id int64) (*
 		}
 		// A resume still running from before an earlier pause is superseded:
 		// its unfinished items are this job's items too.
-		if err := tx.Exec(`UPDATE bulk_jobs SET state = ?, finished_at = now(), updated_at = now(),
-				error = 'Superseded by a later Resume' WHERE integration_id = ? AND kind = ? AND state = ?`,
-			BulkCancelled, id, BulkResume, BulkRunning).Error; err != nil {
+		var superseded []int64
+		if err := tx.Raw(`UPDATE bulk_jobs SET state = ?, finished_at = now(), updated_at = now(),
+				error = 'Superseded by a later Resume' WHERE integration_id = ? AND kind = ? AND state = ?
+			RETURNING id`, BulkCancelled, id, BulkResume, BulkRunning).Scan(&superseded).Error; err != nil {
 			return err
+		}
+		if len(superseded) > 0 {
+			if err := dropOpenItems(tx, "id = ANY(?::bigint[])", int64s(superseded)); err != nil {
+				return err
+			}
 		}
 		var err error
 		job, err = createBulkJob(tx, actor, BulkResume, &in.ID, `SELECT id FROM transactions

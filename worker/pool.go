@@ -528,7 +528,11 @@ func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
 		// take ~50 ms to count) count at most every second, and every step
 		// once a job is down to its last 10,000 items.
 		count := full || time.Since(counted) >= countEvery
-		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || n%100 == 0, count)
+		// The full pass visits every open item: every 100 steps, after a step
+		// without progress, and on the first step, except for a new resume
+		// (all its items are open, and nothing has happened to them yet).
+		first := n == 0 && (job.Kind != models.BulkResume || job.ReleasedThrough > 0)
+		j, err := p.store.StepBulkJob(ctx, p.opts.Instance, job.ID, p.opts.Lease, full || first || (n > 0 && n%100 == 0), count)
 		if n == 0 && err == nil {
 			if err := p.store.AnalyzeBulkItems(ctx, job); err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "bulk job statistics", slog.String("error", err.Error()))
