@@ -37,37 +37,6 @@ func lockBond(tx *gorm.DB, bondID int64) error {
 	return nil
 }
 
-// nextSeq hands out the bond's next sequence number. The bond must be locked.
-func nextSeq(tx *gorm.DB, bondID int64) (int64, error) {
-	var seq int64
-	err := tx.Raw("UPDATE bonds SET next_seq = next_seq + 1, updated_at = now() WHERE id = ? RETURNING next_seq",
-		bondID).Scan(&seq).Error
-	if err != nil {
-		return 0, fmt.Errorf("next sequence of bond %d: %w", bondID, err)
-	}
-	return seq, nil
-}
-
-// outboundStartState says whether a new outbound transaction on a bond may be
-// sent now (Sending) or must wait (Queued): it waits when the integration is
-// not Active or an earlier outbound transaction on the bond is unfinished.
-// The bond must be locked.
-func outboundStartState(tx *gorm.DB, bondID int64, integration IntegrationState) (TransportState, error) {
-	if integration != IntegrationActive {
-		return Queued, nil
-	}
-	var busy bool
-	err := tx.Raw(`SELECT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
-		AND state NOT IN (?, ?))`, bondID, Complete, Ignored).Scan(&busy).Error
-	if err != nil {
-		return 0, fmt.Errorf("check queue of bond %d: %w", bondID, err)
-	}
-	if busy {
-		return Queued, nil
-	}
-	return Sending, nil
-}
-
 // releaseNext moves the bond's first Queued outbound transaction to Sending
 // when nothing else on the bond is in progress and the integration is Active.
 // It returns the released transaction's id, or 0. The bond must be locked.

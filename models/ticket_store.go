@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -236,16 +237,37 @@ type outboundTarget struct {
 	AttachLogs       bool
 	MessageID        int64
 	MessageName      string
+	Fields           JSON[[]outboundField] // the message's fields, in order
+}
+
+// outboundField is what mapping a ticket onto a message needs of a Field.
+type outboundField struct {
+	TicketField string            `json:"ticket_field"`
+	Property    string            `json:"property"`
+	ValueMap    map[string]string `json:"value_map"`
+}
+
+// fields turns the target's fields into Fields for MapOutbound.
+func (tg *outboundTarget) fields() []Field {
+	out := make([]Field, len(tg.Fields.V))
+	for i, f := range tg.Fields.V {
+		out[i] = Field{TicketField: f.TicketField, Property: f.Property, ValueMap: JSON[map[string]string]{V: f.ValueMap}}
+	}
+	return out
 }
 
 // enqueueOutbound creates, for every Active or Paused integration of the
 // ticket's process that has an active connection, one transaction per
 // outbound message whose trigger matches, on the ticket's bond (created
-// Pending when missing). It runs inside the ticket change's transaction.
+// Pending when missing). It runs inside the ticket change's transaction:
+// one statement finds the messages with their fields, and each takes two
+// more (the bond, then the transaction with its Stage and log line).
 func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 	var targets []outboundTarget
 	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
-			m.id AS message_id, m.name AS message_name
+			m.id AS message_id, m.name AS message_name,
+			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
+				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields
 		FROM integrations i
 		JOIN messages m ON m.integration_id = i.id
 		WHERE i.process_id = ? AND i.state IN (?, ?)
@@ -256,35 +278,21 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *Ticket, trigger Trigger) error {
 	if err != nil {
 		return fmt.Errorf("find outbound messages: %w", err)
 	}
-	if len(targets) == 0 {
-		return nil
-	}
-	wake := false
 	for _, tg := range targets {
 		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
-		var fields []Field
-		if err := tx.Where("message_id = ?", tg.MessageID).Order("position, id").Find(&fields).Error; err != nil {
-			return fmt.Errorf("load fields of message %d: %w", tg.MessageID, err)
+		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, tg.fields()), Seq: seq}
+		if tg.AttachLogs {
+			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
+			n.LogBefore = tg.MessageName + " "
+			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, trigger)
 		}
-		tr, err := insertOutbound(tx, newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: MapOutbound(t, fields), Seq: seq})
-		if err != nil {
+		if _, err := insertOutbound(tx, n); err != nil {
 			return err
 		}
-		if tg.AttachLogs {
-			line := fmt.Sprintf("%s %s created for %s (%s trigger), %s", tg.MessageName, tr.MessageIdent, t.Number,
-				trigger, tr.State)
-			if err := addLog(tx, tr.ID, LogMessageSend, "info", line); err != nil {
-				return err
-			}
-		}
-		wake = wake || tr.State == Sending
-	}
-	if wake {
-		return notify(tx)
 	}
 	return nil
 }
@@ -313,46 +321,67 @@ type newOutbound struct {
 	MessageID        int64
 	TicketID         int64
 	Data             map[string]any
-	// Replays: the number, Message ID and sequence are given, not drawn.
+	// Replays: the number and Message ID are given, not drawn.
 	Number, MessageIdent string
-	Seq                  int64
+	Seq                  int64 // the bond's sequence number (findOrCreateBond; a replay keeps the original's)
 	ReplayOfID           *int64
+	// LogBefore and LogAfter, when set, write a "message send" log line:
+	// LogBefore + the Message ID + LogAfter + the start state.
+	LogBefore, LogAfter string
 }
 
-// insertOutbound creates an outbound transaction and its Stage. The bond
-// must be locked. The start state is Sending or Queued (outboundStartState).
+// insertOutbound creates an outbound transaction with its Stage (and log
+// line) in one statement, numbered from the sequences unless the numbers are
+// given, and wakes the engine when it may be sent now. The bond must be
+// locked. The start state is Sending, or Queued when the integration is not
+// Active or an earlier outbound transaction on the bond is unfinished.
 func insertOutbound(tx *gorm.DB, n newOutbound) (*Transaction, error) {
-	state, err := outboundStartState(tx, n.BondID, n.IntegrationState)
-	if err != nil {
-		return nil, err
-	}
-	tr := &Transaction{Number: n.Number, MessageIdent: n.MessageIdent, IntegrationID: n.IntegrationID,
-		BondID: n.BondID, MessageID: n.MessageID, TicketID: n.TicketID, TableName: "incident",
-		Direction: Outbound, State: state, Seq: n.Seq, ReplayOfID: n.ReplayOfID}
-	if tr.Number == "" {
-		var nums struct{ T, M int64 }
-		if err := tx.Raw(`SELECT nextval('transaction_number_seq') AS t, nextval('message_number_seq') AS m`).
-			Scan(&nums).Error; err != nil {
-			return nil, fmt.Errorf("number transaction: %w", err)
-		}
-		tr.Number, tr.MessageIdent = fmt.Sprintf("TRN%07d", nums.T), fmt.Sprintf("MSG%07d", nums.M)
-	}
-	if tr.Seq == 0 {
-		if tr.Seq, err = nextSeq(tx, n.BondID); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Omit("NextAttemptAt", "CreatedAt", "UpdatedAt").Clauses(clause.Returning{}).Create(tr).Error; err != nil {
-		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)
-	}
 	data := n.Data
 	if data == nil {
 		data = map[string]any{}
 	}
-	if err := tx.Create(&Stage{TransactionID: tr.ID, Data: JSON[map[string]any]{V: data}}).Error; err != nil {
-		return nil, fmt.Errorf("stage transaction %s: %w", tr.Number, err)
+	stage, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("stage transaction: %w", err)
 	}
-	return tr, nil
+	var tr Transaction
+	err = tx.Raw(`WITH nums AS (
+			SELECT CASE WHEN CAST(@number AS text) = '' THEN nextval('transaction_number_seq') END AS t,
+			       CASE WHEN CAST(@ident AS text) = '' THEN nextval('message_number_seq') END AS m),
+		t AS (
+			INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id, ticket_id,
+				table_name, direction, state, seq, replay_of_id)
+			SELECT CASE WHEN @number = '' THEN 'TRN' || lpad(nums.t::text, greatest(7, length(nums.t::text)), '0')
+			            ELSE @number END,
+			       CASE WHEN @ident = '' THEN 'MSG' || lpad(nums.m::text, greatest(7, length(nums.m::text)), '0')
+			            ELSE @ident END,
+			       CAST(@integration AS bigint), CAST(@bond AS bigint), CAST(@message AS bigint),
+			       CAST(@ticket AS bigint), 'incident', 'Outbound',
+			       CASE WHEN CAST(@active AS boolean) AND NOT EXISTS (SELECT 1 FROM transactions
+			                WHERE bond_id = CAST(@bond AS bigint) AND direction = 'Outbound'
+			                  AND state NOT IN (`+stateSQL(Complete, Ignored)+`))
+			            THEN `+stateSQL(Sending)+` ELSE `+stateSQL(Queued)+` END,
+			       CAST(@seq AS bigint), CAST(@replay AS bigint)
+			FROM nums
+			RETURNING *),
+		s AS (INSERT INTO stages (transaction_id, data) SELECT id, CAST(@stage AS jsonb) FROM t),
+		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
+			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
+				CASE state WHEN `+stateSQL(Sending)+` THEN '`+Sending.String()+`' ELSE '`+Queued.String()+`' END
+			FROM t WHERE CAST(@before AS text) <> ''),
+		wake AS (SELECT pg_notify(CAST(@channel AS text), '') FROM t WHERE state = `+stateSQL(Sending)+`)
+		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
+		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
+			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == IntegrationActive,
+			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "kind": LogMessageSend,
+			"before": n.LogBefore, "after": n.LogAfter, "channel": NotifyChannel}).Scan(&tr).Error
+	if err != nil {
+		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)
+	}
+	if tr.ID == 0 {
+		return nil, fmt.Errorf("create transaction on bond %d: no row returned", n.BondID)
+	}
+	return &tr, nil
 }
 
 // addLog writes one transaction log line.
