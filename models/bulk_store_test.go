@@ -6,23 +6,31 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"unifi/internal/fixture"
 	"unifi/internal/testdb"
 	"unifi/models"
 )
 
+// pausedDemo is a database with the demo integration, paused by its admin.
+func pausedDemo(t *testing.T) (*gorm.DB, *models.Store, *models.Integration, models.Actor) {
+	t.Helper()
+	db := testdb.New(t)
+	store := models.NewStore(db, nil)
+	in := fixture.Demo(t, store)
+	admin := models.ActorOf(fixture.User(t, db, models.RoleAdmin), "test")
+	_, err := store.PauseIntegration(context.Background(), admin, in.ID)
+	require.NoError(t, err)
+	return db, store, in, admin
+}
+
 // TestResumeReleasesBondsInOrder: a resume step walks the job's items in
 // order and releases each bond once, for its first item; a full pass (which
 // re-releases bonds left stranded) stays within the items walked so far.
 func TestResumeReleasesBondsInOrder(t *testing.T) {
-	db := testdb.New(t)
-	store := models.NewStore(db, nil)
+	db, store, in, admin := pausedDemo(t)
 	ctx := context.Background()
-	in := fixture.Demo(t, store)
-	admin := models.ActorOf(fixture.User(t, db, models.RoleAdmin), "test")
-	_, err := store.PauseIntegration(ctx, admin, in.ID)
-	require.NoError(t, err)
 
 	bonds := make([]*models.Bond, 6)
 	for i := range bonds {
@@ -73,18 +81,13 @@ func TestResumeReleasesBondsInOrder(t *testing.T) {
 // superseded by a later Resume, gives its open items back: the engine no
 // longer settles them.
 func TestCancelledResumeLeavesItems(t *testing.T) {
-	db := testdb.New(t)
-	store := models.NewStore(db, nil)
+	db, store, in, admin := pausedDemo(t)
 	ctx := context.Background()
-	in := fixture.Demo(t, store)
-	admin := models.ActorOf(fixture.User(t, db, models.RoleAdmin), "test")
 	open := func(jobID int64) (n int64) {
 		require.NoError(t, db.Raw("SELECT count(*) FROM bulk_job_items WHERE job_id = ? AND state = 'acted'", jobID).
 			Scan(&n).Error)
 		return n
 	}
-	_, err := store.PauseIntegration(ctx, admin, in.ID)
-	require.NoError(t, err)
 	for range 3 {
 		b := fixture.Bond(t, db, in.ID, fixture.Ticket(t, db, in.ProcessID, nil), nil)
 		fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Queued)})
