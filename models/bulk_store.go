@@ -248,7 +248,7 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob) error {
 	for len(bonds) > 0 {
 		n := min(len(bonds), bulkChunk)
 		if err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return s.releaseBonds(tx, bonds[:n])
+			return releaseBonds(tx, bonds[:n])
 		}); err != nil {
 			return err
 		}
@@ -264,8 +264,8 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob) error {
 }
 
 // releaseBonds releases the next transaction of each bond that has nothing
-// in progress, in one database transaction with the caller's.
-func (s *Store) releaseBonds(tx *gorm.DB, bonds []int64) error {
+// in progress, in the caller's database transaction tx.
+func releaseBonds(tx *gorm.DB, bonds []int64) error {
 	if err := lockBonds(tx, bonds); err != nil {
 		return err
 	}
@@ -397,12 +397,12 @@ func (s *Store) rekickStranded(ctx context.Context, job *BulkJob) error {
 		WHERE it.job_id = ? AND it.state = 'acted' AND it.position <= ? AND t.state = ?
 		  AND NOT EXISTS (SELECT 1 FROM transactions h WHERE h.bond_id = t.bond_id AND h.direction = 'Outbound'
 		                  AND h.state IN (?, ?, ?, ?, ?))
-		LIMIT 500`, job.ID, job.ReleasedThrough, Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error).Scan(&bonds).Error
+		LIMIT 500`, job.ID, actedThrough(job), Queued, Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error).Scan(&bonds).Error
 	if err != nil || len(bonds) == 0 {
 		return err
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return s.releaseBonds(tx, bonds)
+		return releaseBonds(tx, bonds)
 	})
 }
 

@@ -600,16 +600,15 @@ func insertRequests(tx *gorm.DB, reqs []HTTPRequest) error {
 		method[i], url[i], reqBody[i], respBody[i], errText[i], action[i] = r.Method, r.URL, r.RequestBody,
 			r.ResponseBody, r.Error, r.ResponseAction
 		sendAfter[i] = r.SendAfter
-		for _, h := range []struct {
-			dst *string
-			v   JSON[map[string]string]
-		}{{&reqHeaders[i], r.RequestHeaders}, {&respHeaders[i], r.ResponseHeaders}} {
-			v, err := h.v.Value()
-			if err != nil {
-				return err
-			}
-			*h.dst = v.(string)
+		rqh, err := r.RequestHeaders.Value()
+		if err != nil {
+			return err
 		}
+		rsh, err := r.ResponseHeaders.Value()
+		if err != nil {
+			return err
+		}
+		reqHeaders[i], respHeaders[i] = rqh.(string), rsh.(string)
 	}
 	return tx.Exec(`INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
 			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,

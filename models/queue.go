@@ -99,6 +99,7 @@ func notify(tx *gorm.DB) error {
 	return notifyOn(tx, NotifyChannel)
 }
 
+// notifyOn notifies channel when the database transaction commits.
 func notifyOn(tx *gorm.DB, channel string) error {
 	if err := tx.Exec("SELECT pg_notify(?, '')", channel).Error; err != nil {
 		return fmt.Errorf("notify engine: %w", err)

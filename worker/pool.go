@@ -438,19 +438,17 @@ func (p *Pool) wakeBulk() {
 func (p *Pool) maintain(ctx context.Context) {
 	t := time.NewTicker(p.opts.PollInterval)
 	defer t.Stop()
+	p.maintainOnce(ctx)
 	for {
-		p.maintainOnce(ctx)
-		for again := true; again; {
-			select {
-			case <-t.C:
-				again = false
-			case <-p.bulkWake:
-				p.claimBulkJobs(ctx)
-			case <-ctx.Done():
-				return
-			case <-p.stopping:
-				return
-			}
+		select {
+		case <-t.C:
+			p.maintainOnce(ctx)
+		case <-p.bulkWake:
+			p.claimBulkJobs(ctx)
+		case <-ctx.Done():
+			return
+		case <-p.stopping:
+			return
 		}
 	}
 }
