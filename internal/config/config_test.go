@@ -52,7 +52,8 @@ func TestLoad(t *testing.T) {
 			if len(tc.wantErr) == 0 {
 				require.NoError(t, err)
 				require.Equal(t, ":8080", c.Addr)
-				require.Equal(t, 8, c.Workers)
+				require.Equal(t, 4, c.Workers)
+				require.Equal(t, 200, c.WorkerBatch)
 				require.Equal(t, 30*time.Second, c.Lease)
 				require.False(t, c.Secure())
 				return
