@@ -473,9 +473,11 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 		return applied, nil, nil
 	}
 	// Read after the commit: the leases keep other engines off them, and one
-	// an operator finished meanwhile is left out.
-	chained, err := s.readWork(ctx, fmt.Sprintf(workSelect,
-		"(SELECT * FROM transactions WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = $3)"),
+	// an operator finished meanwhile is left out. The rows are found by id
+	// first (a materialized CTE), then checked: given the lease and state
+	// too, the planner walked the whole claimable index instead.
+	chained, err := s.readWork(ctx, `WITH leased AS MATERIALIZED (SELECT * FROM transactions WHERE id = ANY($1::bigint[]))
+		`+fmt.Sprintf(workSelect, "(SELECT * FROM leased WHERE lease_owner = $2 AND state = $3)"),
 		leased, owner, int16(Sending))
 	if err != nil {
 		return applied, nil, fmt.Errorf("record %d attempts: read chained work: %w", len(results), err)
