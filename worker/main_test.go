@@ -88,6 +88,22 @@ func (b *testBundle) updateTicket(t *testing.T, tk *models.Ticket, notes string)
 	return out
 }
 
+// ticketsUpdated creates n tickets named prefix 0..n-1, each then updated
+// updates times (1 + updates transactions per ticket), and returns them as
+// last updated.
+func (b *testBundle) ticketsUpdated(t *testing.T, prefix string, n, updates int) []*models.Ticket {
+	t.Helper()
+	tickets := make([]*models.Ticket, 0, n)
+	for i := range n {
+		tk := b.createTicket(t, fmt.Sprintf("%s %d", prefix, i))
+		for u := range updates {
+			tk = b.updateTicket(t, tk, fmt.Sprintf("update %d", u))
+		}
+		tickets = append(tickets, tk)
+	}
+	return tickets
+}
+
 // states counts the integration's transactions by state.
 func (b *testBundle) states(t *testing.T) map[models.TransportState]int64 {
 	t.Helper()

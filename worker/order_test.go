@@ -156,14 +156,7 @@ func TestKill(t *testing.T) {
 func TestSoftStopLeavesNoLease(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	var tickets []*models.Ticket
-	for i := range 40 {
-		tk := b.createTicket(t, fmt.Sprintf("stop %d", i))
-		for u := range 4 {
-			tk = b.updateTicket(t, tk, fmt.Sprintf("update %d", u))
-		}
-		tickets = append(tickets, tk)
-	}
+	tickets := b.ticketsUpdated(t, "stop", 40, 4)
 	first := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "first", Workers: 2, Batch: 20,
 		Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
 	require.NoError(t, first.Start(b.ctx))
@@ -190,14 +183,7 @@ func TestPauseResume(t *testing.T) {
 	require.Equal(t, models.IntegrationPaused, in.State)
 	require.NotNil(t, in.PausedAt)
 
-	var tickets []*models.Ticket
-	for i := range 100 {
-		tk := b.createTicket(t, fmt.Sprintf("paused %d", i))
-		for u := range 9 {
-			tk = b.updateTicket(t, tk, fmt.Sprintf("u%d", u))
-		}
-		tickets = append(tickets, tk)
-	}
+	tickets := b.ticketsUpdated(t, "paused", 100, 9)
 	require.Equal(t, map[models.TransportState]int64{models.Queued: 1000}, b.states(t))
 	w, err := b.store.ClaimWork(b.ctx, models.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
 	require.NoError(t, err)
