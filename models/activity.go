@@ -7,8 +7,8 @@ import (
 	"gorm.io/gorm"
 )
 
-// logActivity records a user action in the same database transaction as the change.
-func logActivity(tx *gorm.DB, actor Actor, action, recordType string, recordID int64, label string,
+// LogActivity records a user action in the same database transaction as the change.
+func LogActivity(tx *gorm.DB, actor Actor, action, recordType string, recordID int64, label string,
 	before, after map[string]any) error {
 	a := ActivityLog{UserName: actor.Name, Action: action, RecordType: recordType, RecordLabel: label,
 		RemoteAddr: actor.RemoteAddr, Before: JSON[map[string]any]{V: before}, After: JSON[map[string]any]{V: after}}

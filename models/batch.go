@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/gorm"
 )
 
 // A page reads a dozen small things. Sent one by one, each read is a round
@@ -14,7 +15,7 @@ import (
 // transaction start and commit for PostgreSQL, and GORM's statement building
 // and reflection on the way back. At a million transactions and 50 users
 // those per-statement costs, not the reads themselves, were most of a page's
-// CPU. readBatch sends the reads in one round trip instead (a pgx pipeline on
+// CPU. ReadBatch sends the reads in one round trip instead (a pgx pipeline on
 // one pooled connection) and scans rows straight into the model structs.
 //
 // The statements still run one after the other, in one implicit transaction
@@ -26,17 +27,17 @@ import (
 // parameter PostgreSQL cannot cost a LIMITed plan without knowing the limit,
 // keeps planning each execution afresh (0.2 ms for a query on transactions,
 // which has many indexes) instead of reusing the connection's cached plan.
-type readBatch struct {
+type ReadBatch struct {
 	b pgx.Batch
-	// timeout, when set, runs the batch in a read-only transaction with
+	// Timeout, when set, runs the batch in a read-only transaction with
 	// this statement_timeout (a payload search).
-	timeout string
+	Timeout string
 }
 
-// queueRows appends every row of the query to dst, each column going to the
+// QueueRows appends every row of the query to dst, each column going to the
 // field of the same name (case and underscores ignored, as GORM names
 // columns). Every column must have a field; fields may lack a column.
-func queueRows[T any](rb *readBatch, dst *[]T, sql string, args ...any) {
+func QueueRows[T any](rb *ReadBatch, dst *[]T, sql string, args ...any) {
 	rb.b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		out, err := pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
 		if err != nil {
@@ -47,9 +48,9 @@ func queueRows[T any](rb *readBatch, dst *[]T, sql string, args ...any) {
 	})
 }
 
-// queueRow reads the query's one row into dst, if there is one, and says in
+// QueueRow reads the query's one row into dst, if there is one, and says in
 // found whether there was.
-func queueRow[T any](rb *readBatch, dst *T, found *bool, sql string, args ...any) {
+func QueueRow[T any](rb *ReadBatch, dst *T, found *bool, sql string, args ...any) {
 	rb.b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		out, err := pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
 		if err != nil {
@@ -66,20 +67,20 @@ func queueRow[T any](rb *readBatch, dst *T, found *bool, sql string, args ...any
 	})
 }
 
-// queueScan hands the query's rows to fn.
-func queueScan(rb *readBatch, fn func(rows pgx.Rows) error, sql string, args ...any) {
+// QueueScan hands the query's rows to fn.
+func QueueScan(rb *ReadBatch, fn func(rows pgx.Rows) error, sql string, args ...any) {
 	rb.b.Queue(sql, args...).Query(fn)
 }
 
 // errNoPgx says the Store's database is not a pgx connection pool.
 var errNoPgx = errors.New("read batch: the database handle is not a pgx connection pool")
 
-// sendBatch runs the queued reads in one round trip.
-func (s *Store) sendBatch(ctx context.Context, rb *readBatch) error {
+// Run runs the queued reads on db in one round trip.
+func (rb *ReadBatch) Run(ctx context.Context, db *gorm.DB) error {
 	if rb.b.Len() == 0 {
 		return nil
 	}
-	sqlDB, err := s.db.DB()
+	sqlDB, err := db.DB()
 	if err != nil {
 		return fmt.Errorf("read batch: %w", err)
 	}
@@ -93,7 +94,7 @@ func (s *Store) sendBatch(ctx context.Context, rb *readBatch) error {
 		if !ok {
 			return errNoPgx
 		}
-		if rb.timeout == "" {
+		if rb.Timeout == "" {
 			return c.Conn().SendBatch(ctx, &rb.b).Close()
 		}
 		tx, err := c.Conn().BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
@@ -101,7 +102,7 @@ func (s *Store) sendBatch(ctx context.Context, rb *readBatch) error {
 			return err
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // read only: nothing to keep
-		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)", rb.timeout); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)", rb.Timeout); err != nil {
 			return err
 		}
 		return tx.SendBatch(ctx, &rb.b).Close()

@@ -55,10 +55,10 @@ func (s *Store) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error)
 		w = append(w, "(b.updated_at, b.id) < (SELECT updated_at, id FROM bonds WHERE id = "+arg(&args, f.BeforeID)+")")
 	}
 	var rows []BondRow
-	var rb readBatch
-	queueRows(&rb, &rows, `SELECT b.* FROM bonds b`+whereClause(w)+
+	var rb ReadBatch
+	QueueRows(&rb, &rows, `SELECT b.* FROM bonds b`+whereClause(w)+
 		` ORDER BY b.updated_at DESC, b.id DESC LIMIT `+arg(&args, f.Limit), args...) // LIMIT: see queueTransactionPage
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("query bonds: %w", err)
 	}
 	if err := s.fillNames(ctx, nil, rows); err != nil {
@@ -71,9 +71,9 @@ func (s *Store) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error)
 // of each bond that has one.
 func (s *Store) bondHeads(ctx context.Context, bondIDs []int64) (map[int64]TransportState, error) {
 	heads := map[int64]TransportState{}
-	var rb readBatch
+	var rb ReadBatch
 	queueBondHeads(&rb, bondIDs, heads)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("bond heads: %w", err)
 	}
 	return heads, nil
@@ -86,8 +86,8 @@ func (s *Store) bondHeads(ctx context.Context, bondIDs []int64) (map[int64]Trans
 // transactions_bond_head and transactions_bond_queued (states are literals,
 // so that one cached plan serves every call), rather than a walk through
 // every transaction the bond ever had.
-func queueBondHeads(rb *readBatch, bondIDs []int64, heads map[int64]TransportState) {
-	queueScan(rb, func(rows pgx.Rows) error {
+func queueBondHeads(rb *ReadBatch, bondIDs []int64, heads map[int64]TransportState) {
+	QueueScan(rb, func(rows pgx.Rows) error {
 		var id int64
 		var st *int16 // NULL: nothing unfinished on the bond
 		_, err := pgx.ForEachRow(rows, []any{&id, &st}, func() error {
@@ -100,9 +100,9 @@ func queueBondHeads(rb *readBatch, bondIDs []int64, heads map[int64]TransportSta
 	}, `SELECT b.id, h.state FROM unnest($1::bigint[]) AS b(id)
 		CROSS JOIN LATERAL (SELECT coalesce(
 			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
-			   AND state IN (`+stateSQL(inProgress...)+`) LIMIT 1),
+			   AND state IN (`+StateSQL(InProgress...)+`) LIMIT 1),
 			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
-			   AND state = `+stateSQL(Queued)+` LIMIT 1)) AS state) h`, bondIDs)
+			   AND state = `+StateSQL(Queued)+` LIMIT 1)) AS state) h`, bondIDs)
 }
 
 // BondTransaction is a transaction in its bond's order, with its place in the
@@ -134,7 +134,7 @@ func (s *Store) LoadBondDetail(ctx context.Context, id int64) (*BondDetail, erro
 	db := s.db.WithContext(ctx)
 	d := &BondDetail{}
 	if err := db.Take(&d.Bond, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get bond %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get bond %d", id))
 	}
 	if err := db.Take(&d.Integration, d.Bond.IntegrationID).Error; err != nil {
 		return nil, fmt.Errorf("bond %d: integration: %w", id, err)

@@ -266,13 +266,13 @@ func (s *Store) releaseItems(ctx context.Context, job *BulkJob) error {
 // releaseBonds releases the next transaction of each bond that has nothing
 // in progress, in the caller's database transaction tx.
 func releaseBonds(tx *gorm.DB, bonds []int64) error {
-	if err := lockBonds(tx, bonds); err != nil {
+	if err := LockBonds(tx, bonds); err != nil {
 		return err
 	}
-	if err := ownHistory(tx); err != nil {
+	if err := OwnHistory(tx); err != nil {
 		return err
 	}
-	released, err := releaseNextMany(tx, bonds, nil)
+	released, err := ReleaseNextMany(tx, bonds, nil)
 	if err != nil || len(released) == 0 {
 		return err
 	}
@@ -283,16 +283,16 @@ func releaseBonds(tx *gorm.DB, bonds []int64) error {
 				Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
 		}
 	}
-	if err := insertLogs(tx, logs); err != nil {
+	if err := InsertLogs(tx, logs); err != nil {
 		return err
 	}
-	return notify(tx)
+	return Notify(tx)
 }
 
 // trackItems moves acted items to done or failed from their transactions'
 // states. Delivered (Awaiting Receipt or later, Complete) or Ignored is done;
 // Error or Timed Out is failed, and so is an item held in Queued behind one.
-// The engine settles items as it records transactions (settleItems); this
+// The engine settles items as it records transactions (SettleItems); this
 // full pass catches whatever changed by other paths.
 func (s *Store) trackItems(ctx context.Context, job *BulkJob) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -345,16 +345,16 @@ func (s *Store) countItems(ctx context.Context, job *BulkJob) (int64, error) {
 	return int64(c.Open), nil
 }
 
-// itemSettle is one finished transaction whose bulk job item, if any, settles.
-type itemSettle struct {
+// ItemSettle is one finished transaction whose bulk job item, if any, settles.
+type ItemSettle struct {
 	ID     int64  `json:"id"`
 	Failed bool   `json:"failed"`
 	Error  string `json:"error"`
 }
 
-// settleItems settles the open bulk job items that follow these
+// SettleItems settles the open bulk job items that follow these
 // transactions, in the same database transaction as their change.
-func settleItems(tx *gorm.DB, items []itemSettle) error {
+func SettleItems(tx *gorm.DB, items []ItemSettle) error {
 	var done []int64
 	for _, it := range items {
 		if !it.Failed {
@@ -371,7 +371,7 @@ func settleItems(tx *gorm.DB, items []itemSettle) error {
 	}
 	if err := tx.Exec(`UPDATE bulk_job_items SET state = 'done'
 		WHERE coalesce(result_transaction_id, transaction_id) = ANY(?::bigint[]) AND state = 'acted'`,
-		int64s(done)).Error; err != nil {
+		Int64s(done)).Error; err != nil {
 		return fmt.Errorf("settle bulk job items: %w", err)
 	}
 	return nil
@@ -431,6 +431,6 @@ func (s *Store) ReleaseBulkJob(ctx context.Context, owner string, id int64) {
 			WHERE id = ? AND lease_owner = ?`, id, owner).Error; err != nil {
 			return err
 		}
-		return notifyOn(tx, BulkNotifyChannel)
+		return NotifyOn(tx, BulkNotifyChannel)
 	})
 }

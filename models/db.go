@@ -103,8 +103,8 @@ func MigrationsPending(ctx context.Context, db *gorm.DB) (bool, error) {
 	return ok, nil
 }
 
-// notFound turns GORM's not-found into ErrNotFound, wrapping with what was looked for.
-func notFound(err error, what string) error {
+// NotFound turns GORM's not-found into ErrNotFound, wrapping with what was looked for.
+func NotFound(err error, what string) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}

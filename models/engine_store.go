@@ -74,7 +74,7 @@ func (s *Store) LoadEngineConfig(ctx context.Context) (*EngineConfig, error) {
 		c.Integrations[ins[i].ID] = &ins[i]
 	}
 	for i := range conns {
-		if err := s.openSecret(&conns[i]); err != nil {
+		if err := s.OpenSecret(&conns[i]); err != nil {
 			return nil, fmt.Errorf("load engine config: %w", err)
 		}
 		c.Connections[conns[i].IntegrationID] = &conns[i]
@@ -135,7 +135,7 @@ func (s *Store) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 // workSelect reads claimed transactions (the relation named by %s) with their
 // Stage data, bond references and waiting retry request, in the columns
 // readWork scans.
-var workSelect = `SELECT ` + prefixColumns("c.", transactionColumns) + `,
+var workSelect = `SELECT ` + prefixColumns("c.", TransactionColumns) + `,
 			s.data, b.internal_reference, b.external_reference,
 			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ` +
 	strconv.Itoa(int(RequestPending)) + ` ORDER BY h.id LIMIT 1)
@@ -157,15 +157,15 @@ func prefixColumns(prefix, columns string) string {
 // position (GORM's reflection was a tenth of the engine's CPU).
 func (s *Store) readWork(ctx context.Context, sql string, args ...any) ([]claimedRow, error) {
 	var out []claimedRow
-	var rb readBatch
-	queueScan(&rb, func(rows pgx.Rows) error {
+	var rb ReadBatch
+	QueueScan(&rb, func(rows pgx.Rows) error {
 		defer rows.Close()
 		targets := make([]any, 0, 32)
 		for rows.Next() {
 			out = append(out, claimedRow{})
 			r := &out[len(out)-1]
 			var data []byte
-			targets = append(transactionFields(targets[:0], &r.Transaction), &data, &r.InternalReference,
+			targets = append(TransactionFields(targets[:0], &r.Transaction), &data, &r.InternalReference,
 				&r.ExternalReference, &r.PendingID)
 			if err := rows.Scan(targets...); err != nil {
 				return err
@@ -178,7 +178,7 @@ func (s *Store) readWork(ctx context.Context, sql string, args ...any) ([]claime
 		}
 		return rows.Err()
 	}, sql, args...)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -327,11 +327,11 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 				bondIDs = append(bondIDs, r.Work.Transaction.BondID)
 			}
 		}
-		if err := lockBonds(tx, bondIDs); err != nil {
+		if err := LockBonds(tx, bondIDs); err != nil {
 			return err
 		}
 		// Both state-changing statements below write their own history.
-		if err := ownHistory(tx); err != nil {
+		if err := OwnHistory(tx); err != nil {
 			return err
 		}
 		ups := make([]txUpdate, 0, len(results))
@@ -378,7 +378,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 				attempts integer, next_attempt_at timestamptz, receipt_due_at timestamptz, error text, finished boolean)
 			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = ?
 			RETURNING t.id, t.bond_id, t.integration_id, v.from_state, v.to_state),
-			`+historyCTE+`
+			`+HistoryCTE+`
 			SELECT id, bond_id FROM moved`, string(body), owner).Scan(&rows).Error
 		if err != nil {
 			return fmt.Errorf("move transactions: %w", err)
@@ -388,18 +388,18 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 			ok[r.ID] = true
 			applied = append(applied, r.ID)
 		}
-		var settle []itemSettle
+		var settle []ItemSettle
 		for i, r := range results {
 			if !ok[r.Work.Transaction.ID] || r.Work.IsReceipt() || r.Outcome == OutcomeRetry {
 				continue
 			}
-			st := itemSettle{ID: r.Work.Transaction.ID}
+			st := ItemSettle{ID: r.Work.Transaction.ID}
 			if TransportState(ups[i].To) == Error {
 				st.Failed, st.Error = true, r.Work.Transaction.Number+": "+r.Error
 			}
 			settle = append(settle, st)
 		}
-		if err := settleItems(tx, settle); err != nil {
+		if err := SettleItems(tx, settle); err != nil {
 			return err
 		}
 		if err := recordRequests(tx, results, ok); err != nil {
@@ -433,7 +433,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 				release = append(release, w.Transaction.BondID)
 			}
 		}
-		released, err := releaseNextMany(tx, release, &chainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease, Now: now})
+		released, err := ReleaseNextMany(tx, release, &ChainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease, Now: now})
 		if err != nil {
 			return err
 		}
@@ -449,7 +449,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 				unleased = true
 			}
 		}
-		if err := insertLogs(tx, logs); err != nil {
+		if err := InsertLogs(tx, logs); err != nil {
 			return err
 		}
 		for id, st := range statusUp {
@@ -462,7 +462,7 @@ func (s *Store) RecordAttempts(ctx context.Context, results []AttemptResult, nex
 			}
 		}
 		if unleased {
-			return notify(tx)
+			return Notify(tx)
 		}
 		return nil
 	})
@@ -499,10 +499,10 @@ func (s *Store) ReleaseLeases(ctx context.Context, owner string, ids []int64) er
 	db := s.db.WithContext(ctx)
 	if err := db.Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now()
 		WHERE id = ANY(?::bigint[]) AND lease_owner = ? AND state IN (?, ?)`,
-		int64s(ids), owner, Sending, SendingReceipt).Error; err != nil {
+		Int64s(ids), owner, Sending, SendingReceipt).Error; err != nil {
 		return fmt.Errorf("release leases: %w", err)
 	}
-	return notify(db)
+	return Notify(db)
 }
 
 func logLevel(o Outcome) string {
@@ -621,9 +621,9 @@ func insertRequests(tx *gorm.DB, reqs []HTTPRequest) error {
 			?::integer[], ?::text[], ?::text[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[])
 			AS r(tid, iid, state, attempt, method, url, req_headers, req_body, status, resp_headers, resp_body,
 				duration, error, action, send_after)`,
-		pgArray(tid), pgArray(iid), pgArray(state), pgArray(attempt), pgArray(method), pgArray(url), pgArray(reqHeaders),
-		pgArray(reqBody), pgArray(status), pgArray(respHeaders), pgArray(respBody), pgArray(duration), pgArray(errText),
-		pgArray(action), pgArray(sendAfter)).Error
+		Array(tid), Array(iid), Array(state), Array(attempt), Array(method), Array(url), Array(reqHeaders),
+		Array(reqBody), Array(status), Array(respHeaders), Array(respBody), Array(duration), Array(errText),
+		Array(action), Array(sendAfter)).Error
 }
 
 func int32Ptr(p *int) *int32 {
@@ -634,9 +634,9 @@ func int32Ptr(p *int) *int32 {
 	return &v
 }
 
-// insertLogs writes transaction log lines in one statement, each column one
+// InsertLogs writes transaction log lines in one statement, each column one
 // array parameter.
-func insertLogs(tx *gorm.DB, logs []TransactionLog) error {
+func InsertLogs(tx *gorm.DB, logs []TransactionLog) error {
 	if len(logs) == 0 {
 		return nil
 	}
@@ -647,7 +647,7 @@ func insertLogs(tx *gorm.DB, logs []TransactionLog) error {
 	}
 	if err := tx.Exec(`INSERT INTO transaction_logs (transaction_id, kind, level, line)
 		SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[])`,
-		pgArray(tid), pgArray(kind), pgArray(level), pgArray(line)).Error; err != nil {
+		Array(tid), Array(kind), Array(level), Array(line)).Error; err != nil {
 		return fmt.Errorf("write transaction logs: %w", err)
 	}
 	return nil
@@ -676,64 +676,64 @@ func updateBondOnDelivery(tx *gorm.DB, r AttemptResult) error {
 	return nil
 }
 
-// ownHistory says that the state changes of the rest of the database
-// transaction write their history themselves (with historyCTE), so the row
+// OwnHistory says that the state changes of the rest of the database
+// transaction write their history themselves (with HistoryCTE), so the row
 // trigger skips them (migration 00100). The engine's batch statements do;
 // nothing that relies on the trigger may follow in the same transaction.
-func ownHistory(tx *gorm.DB) error {
+func OwnHistory(tx *gorm.DB) error {
 	if err := tx.Exec("SELECT set_config('unifi.history', 'written', true)").Error; err != nil {
 		return fmt.Errorf("write own history: %w", err)
 	}
 	return nil
 }
 
-// historyCTE appends the state changes of the rows of the CTE moved (id,
+// HistoryCTE appends the state changes of the rows of the CTE moved (id,
 // integration_id, from_state, to_state) to the history, as the row trigger
 // of migration 00031 would.
-const historyCTE = `history AS (INSERT INTO transaction_state_changes_recent (transaction_id, integration_id, from_state, to_state)
+const HistoryCTE = `history AS (INSERT INTO transaction_state_changes_recent (transaction_id, integration_id, from_state, to_state)
 	SELECT id, integration_id, from_state, to_state FROM moved WHERE from_state IS DISTINCT FROM to_state)`
 
-// lockBonds locks several bonds in id order.
-func lockBonds(tx *gorm.DB, ids []int64) error {
+// LockBonds locks several bonds in id order.
+func LockBonds(tx *gorm.DB, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	var got []int64
-	if err := tx.Raw("SELECT id FROM bonds WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE", int64s(ids)).Scan(&got).Error; err != nil {
+	if err := tx.Raw("SELECT id FROM bonds WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE", Int64s(ids)).Scan(&got).Error; err != nil {
 		return fmt.Errorf("lock bonds: %w", err)
 	}
 	return nil
 }
 
-// releasedTx is a transaction releaseNextMany moved to Sending.
-type releasedTx struct {
+// ReleasedTx is a transaction ReleaseNextMany moved to Sending.
+type ReleasedTx struct {
 	ID         int64
 	Number     string
 	AttachLogs bool
-	Leased     bool // leased by the chainLease
+	Leased     bool // leased by the ChainLease
 }
 
-// chainLease leases up to Limit released transactions to Owner, as a claim
+// ChainLease leases up to Limit released transactions to Owner, as a claim
 // at Now would (Lease plus the integration's sync timeout), when their
 // integration has an active connection.
-type chainLease struct {
+type ChainLease struct {
 	Owner string
 	Limit int
 	Lease time.Duration
 	Now   time.Time
 }
 
-// releaseNextMany is releaseNext for several bonds in one statement, leasing
+// ReleaseNextMany is ReleaseNext for several bonds in one statement, leasing
 // some of them by lease when it is not nil. The bonds must be locked, and the
-// database transaction must write its own history (ownHistory).
-func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]releasedTx, error) {
+// database transaction must write its own history (OwnHistory).
+func ReleaseNextMany(tx *gorm.DB, bondIDs []int64, lease *ChainLease) ([]ReleasedTx, error) {
 	if len(bondIDs) == 0 {
 		return nil, nil
 	}
 	if lease == nil {
-		lease = &chainLease{}
+		lease = &ChainLease{}
 	}
-	var out []releasedTx
+	var out []ReleasedTx
 	// Per bond: free (nothing in progress) and Active, then its first Queued.
 	// States are literals and the bonds one array: one prepared statement
 	// whose generic plan uses the partial indexes (no planning per call).
@@ -742,7 +742,7 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]release
 	// engine die, the rescuer frees it and it is claimed then): its
 	// next_attempt_at is the lease's expiry, which keeps the transactions in
 	// flight out of the way of ClaimWork's walk of the due ones.
-	err := tx.Raw(`WITH moved AS (UPDATE transactions t SET state = `+stateSQL(Sending)+`, updated_at = now(),
+	err := tx.Raw(`WITH moved AS (UPDATE transactions t SET state = `+StateSQL(Sending)+`, updated_at = now(),
 			next_attempt_at = coalesce(n.lease_expires_at, now()),
 			lease_owner = CASE WHEN n.leased THEN ? END, lease_expires_at = n.lease_expires_at
 		FROM (SELECT id, attach_logs, leased,
@@ -753,20 +753,20 @@ func releaseNextMany(tx *gorm.DB, bondIDs []int64, lease *chainLease) ([]release
 		      FROM bonds b
 		      JOIN integrations i ON i.id = b.integration_id AND i.state = ?
 		      CROSS JOIN LATERAL (SELECT q.id FROM transactions q
-		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = `+stateSQL(Queued)+`
+		                          WHERE q.bond_id = b.id AND q.direction = 'Outbound' AND q.state = `+StateSQL(Queued)+`
 		                          ORDER BY q.seq, q.id LIMIT 1) q
 		      -- A LATERAL with LIMIT is one index probe per bond, whatever the
 		      -- statistics say; a NOT EXISTS here was planned as an anti join
 		      -- that scanned every busy bond for each bond released.
 		      LEFT JOIN LATERAL (SELECT 1 AS busy FROM transactions x WHERE x.bond_id = b.id
-		                         AND x.direction = 'Outbound' AND x.state IN (`+stateSQL(inProgress...)+`) LIMIT 1) x ON true
+		                         AND x.direction = 'Outbound' AND x.state IN (`+StateSQL(InProgress...)+`) LIMIT 1) x ON true
 		      WHERE b.id = ANY(?::bigint[]) AND x.busy IS NULL) r) n
-		WHERE t.id = n.id AND t.state = `+stateSQL(Queued)+`
+		WHERE t.id = n.id AND t.state = `+StateSQL(Queued)+`
 		RETURNING t.id, t.number, t.integration_id, n.attach_logs, n.leased,
-			`+stateSQL(Queued)+`::smallint AS from_state, `+stateSQL(Sending)+`::smallint AS to_state),
-		`+historyCTE+`
+			`+StateSQL(Queued)+`::smallint AS from_state, `+StateSQL(Sending)+`::smallint AS to_state),
+		`+HistoryCTE+`
 		SELECT id, number, attach_logs, leased FROM moved`,
-		lease.Owner, lease.Now, lease.Lease.Seconds(), lease.Limit, IntegrationActive, int64s(bondIDs)).Scan(&out).Error
+		lease.Owner, lease.Now, lease.Lease.Seconds(), lease.Limit, IntegrationActive, Int64s(bondIDs)).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
 	}
@@ -784,7 +784,7 @@ func (s *Store) RescueLeases(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("rescue leases: %w", res.Error)
 	}
 	if res.RowsAffected > 0 {
-		if err := notify(s.db.WithContext(ctx)); err != nil {
+		if err := Notify(s.db.WithContext(ctx)); err != nil {
 			return res.RowsAffected, err
 		}
 	}
@@ -818,11 +818,11 @@ func (s *Store) SweepReceipts(ctx context.Context) (int64, error) {
 		}
 		n = int64(len(rows))
 		var logs []TransactionLog
-		settle := make([]itemSettle, 0, len(rows))
+		settle := make([]ItemSettle, 0, len(rows))
 		for _, r := range rows {
-			settle = append(settle, itemSettle{ID: r.ID, Failed: true, Error: r.Number + ": no receipt arrived in time"})
+			settle = append(settle, ItemSettle{ID: r.ID, Failed: true, Error: r.Number + ": no receipt arrived in time"})
 		}
-		if err := settleItems(tx, settle); err != nil {
+		if err := SettleItems(tx, settle); err != nil {
 			return err
 		}
 		for _, r := range rows {

@@ -80,7 +80,7 @@ type InboundRequest struct {
 // group leaves undecided, takes the one-message path. Refusals are
 // *InboundRefusal or *ValidationError values and store nothing.
 func (s *Store) ReceiveInbound(ctx context.Context, req InboundRequest) (*InboundResult, error) {
-	if res, err, ok := s.receiveGrouped(ctx, req); ok {
+	if res, ok, err := s.receiveGrouped(ctx, req); ok {
 		return res, err
 	}
 	return s.receiveOne(ctx, req)
@@ -101,16 +101,16 @@ func (s *Store) receiveOne(ctx context.Context, req InboundRequest) (*InboundRes
 
 // receiveGrouped applies req in a group when it is an update the snapshot
 // accepts as it stands; ok is false when the one-message path must decide.
-func (s *Store) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, err error, ok bool) {
+func (s *Store) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, ok bool, err error) {
 	it, ok := s.groupItem(ctx, req)
 	if !ok {
-		return nil, nil, false
+		return nil, false, nil
 	}
-	res, err, fallback := s.applyGrouped(it)
+	res, fallback, err := s.applyGrouped(it)
 	if fallback {
-		return nil, nil, false
+		return nil, false, nil
 	}
-	return res, err, true
+	return res, true, err
 }
 
 // groupItem prepares req for a group: an update message sent with a bearer
@@ -428,7 +428,7 @@ func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
 }
 
 func isInboundDuplicate(err error) bool {
-	return isUniqueViolation(err) && strings.Contains(err.Error(), "transactions_inbound_source")
+	return IsUniqueViolation(err) && strings.Contains(err.Error(), "transactions_inbound_source")
 }
 
 // inboundOutcome is what processing decided.
@@ -885,7 +885,7 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 	if t.ID == 0 {
 		return nil, refuse(RefusalNoInitiating, TextNoInitiating)
 	}
-	if err := lockBond(tx, t.BondID); err != nil {
+	if err := LockBond(tx, t.BondID); err != nil {
 		return nil, err
 	}
 	if err := tx.Model(&Transaction{}).Select("state").Where("id = ?", t.ID).Scan(&t.State).Error; err != nil {
@@ -900,7 +900,7 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 		return nil, refuseDetail(RefusalProcessedAlready, TextProcessedAlready,
 			fmt.Sprintf("%s is %s", t.MessageIdent, t.State))
 	}
-	if _, err := transition(tx, t.ID, AwaitingReceipt, EventReceiptArrived, nil); err != nil {
+	if _, err := Transition(tx, t.ID, AwaitingReceipt, EventReceiptArrived, nil); err != nil {
 		return nil, err
 	}
 	perr := ""
@@ -914,7 +914,7 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 	if env.SourceID != "" {
 		extra["external_message_id"] = gorm.Expr("CASE WHEN external_message_id = '' THEN ? ELSE external_message_id END", env.SourceID)
 	}
-	if _, err := transition(tx, t.ID, ReceivedReceipt, EventReceiptProcessed, extra); err != nil {
+	if _, err := Transition(tx, t.ID, ReceivedReceipt, EventReceiptProcessed, extra); err != nil {
 		return nil, err
 	}
 	t.State, t.ProcessState, t.ProcessError = Complete, env.ProcessState, perr
@@ -956,7 +956,7 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 	if err := tx.Model(&Bond{}).Where("id = ?", bond.ID).Updates(cols).Error; err != nil {
 		return nil, fmt.Errorf("update bond %d: %w", bond.ID, err)
 	}
-	released, err := releaseNext(tx, bond.ID)
+	released, err := ReleaseNext(tx, bond.ID)
 	if err != nil {
 		return nil, err
 	}

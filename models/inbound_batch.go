@@ -114,10 +114,10 @@ func (s *Store) Wait() {
 
 // applyGrouped applies it in a group and returns its outcome; fallback means
 // the caller must take the full path.
-func (s *Store) applyGrouped(it *inboundItem) (*InboundResult, error, bool) {
+func (s *Store) applyGrouped(it *inboundItem) (*InboundResult, bool, error) {
 	s.enqueueInbound(it)
 	<-it.done
-	return it.res, it.err, it.fallback
+	return it.res, it.fallback, it.err
 }
 
 // enqueueInbound queues items (together: in one group, unless the queue

@@ -18,7 +18,7 @@ func (s *Store) ListIntegrations(ctx context.Context) ([]Integration, error) {
 func (s *Store) GetIntegration(ctx context.Context, id int64) (*Integration, error) {
 	var i Integration
 	if err := s.db.WithContext(ctx).Take(&i, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get integration %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get integration %d", id))
 	}
 	return &i, nil
 }
@@ -27,7 +27,7 @@ func (s *Store) GetIntegration(ctx context.Context, id int64) (*Integration, err
 func (s *Store) GetIntegrationByName(ctx context.Context, name string) (*Integration, error) {
 	var i Integration
 	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&i).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get integration %q", name))
+		return nil, NotFound(err, fmt.Sprintf("get integration %q", name))
 	}
 	return &i, nil
 }
@@ -37,9 +37,9 @@ func (s *Store) ActiveConnection(ctx context.Context, integrationID int64) (*Con
 	var c Connection
 	err := s.db.WithContext(ctx).Where("integration_id = ? AND active", integrationID).Take(&c).Error
 	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
+		return nil, NotFound(err, fmt.Sprintf("active connection of integration %d", integrationID))
 	}
-	if err := s.openSecret(&c); err != nil {
+	if err := s.OpenSecret(&c); err != nil {
 		return nil, err
 	}
 	return &c, nil

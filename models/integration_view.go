@@ -28,24 +28,24 @@ const integrationOverviewRows = 10
 // the names beside its transactions and bonds in a second (fillNames).
 func (s *Store) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
 	v := &IntegrationOverview{}
-	var rb readBatch
+	var rb ReadBatch
 	var found, foundProcess, foundConnection, foundJob bool
 	var conn Connection
 	var job BulkJob
 	var counts []stateCountRow
-	queueRow(&rb, &v.Integration, &found, `SELECT * FROM integrations WHERE id = $1`, id)
-	queueRow(&rb, &v.Process, &foundProcess,
+	QueueRow(&rb, &v.Integration, &found, `SELECT * FROM integrations WHERE id = $1`, id)
+	QueueRow(&rb, &v.Process, &foundProcess,
 		`SELECT * FROM processes WHERE id = (SELECT process_id FROM integrations WHERE id = $1)`, id)
-	queueRow(&rb, &conn, &foundConnection, `SELECT * FROM connections WHERE integration_id = $1 AND active LIMIT 1`, id)
-	queueRows(&rb, &v.Messages, `SELECT * FROM messages WHERE integration_id = $1 ORDER BY name`, id)
-	queueRows(&rb, &counts, stateCountsSQL, id)
+	QueueRow(&rb, &conn, &foundConnection, `SELECT * FROM connections WHERE integration_id = $1 AND active LIMIT 1`, id)
+	QueueRows(&rb, &v.Messages, `SELECT * FROM messages WHERE integration_id = $1 ORDER BY name`, id)
+	QueueRows(&rb, &counts, stateCountsSQL, id)
 	var recent TransactionPage
 	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
-	queueRows(&rb, &v.Bonds, `SELECT * FROM bonds WHERE integration_id = $1
+	QueueRows(&rb, &v.Bonds, `SELECT * FROM bonds WHERE integration_id = $1
 		ORDER BY updated_at DESC, id DESC LIMIT $2`, id, integrationOverviewRows) // LIMIT: see queueTransactionPage
-	queueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
+	QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
 		ORDER BY id DESC LIMIT 1`, id, []string{string(BulkResume), string(BulkRepair)})
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, err)
 	}
 	switch {

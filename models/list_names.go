@@ -32,7 +32,7 @@ func (s *Store) fillNames(ctx context.Context, txns []TransactionRow, bonds []Bo
 	}
 	integrations, messages, tickets := map[int64]string{}, map[int64]string{}, map[int64]string{}
 	heads := map[int64]TransportState{}
-	var rb readBatch
+	var rb ReadBatch
 	// Every integration's name: there are a handful, and a statement without
 	// parameters keeps one cached plan (by id, PostgreSQL planned it afresh
 	// each time for the small, never analyzed table).
@@ -44,7 +44,7 @@ func (s *Store) fillNames(ctx context.Context, txns []TransactionRow, bonds []Bo
 	if len(bondIDs.ids) > 0 {
 		queueBondHeads(&rb, bondIDs.ids, heads)
 	}
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return fmt.Errorf("names of listed rows: %w", err)
 	}
 	for i := range txns {
@@ -64,8 +64,8 @@ func (s *Store) fillNames(ctx context.Context, txns []TransactionRow, bonds []Bo
 }
 
 // queueNames reads (id, name) pairs into names.
-func queueNames(rb *readBatch, names map[int64]string, sql string, args ...any) {
-	queueScan(rb, func(rows pgx.Rows) error {
+func queueNames(rb *ReadBatch, names map[int64]string, sql string, args ...any) {
+	QueueScan(rb, func(rows pgx.Rows) error {
 		var id int64
 		var name string
 		_, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {

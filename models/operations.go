@@ -25,7 +25,7 @@ func (s *Store) PauseIntegration(ctx context.Context, actor Actor, id int64) (*I
 	var in Integration
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&in, id).Error; err != nil {
-			return notFound(err, "find integration")
+			return NotFound(err, "find integration")
 		}
 		if err := Can(actor.Role, ActionPause, in.State); err != nil {
 			return err
@@ -42,7 +42,7 @@ func (s *Store) PauseIntegration(ctx context.Context, actor Actor, id int64) (*I
 		if err := tx.Take(&in, id).Error; err != nil {
 			return err
 		}
-		return logActivity(tx, actor, "pause integration", "integration", in.ID, in.Name,
+		return LogActivity(tx, actor, "pause integration", "integration", in.ID, in.Name,
 			map[string]any{"state": before}, map[string]any{"state": in.State})
 	})
 	if err != nil {
@@ -63,7 +63,7 @@ func (s *Store) ResumeIntegration(ctx context.Context, actor Actor, id int64) (*
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var in Integration
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&in, id).Error; err != nil {
-			return notFound(err, "find integration")
+			return NotFound(err, "find integration")
 		}
 		if err := Can(actor.Role, ActionResume, in.State); err != nil {
 			return err
@@ -85,22 +85,22 @@ func (s *Store) ResumeIntegration(ctx context.Context, actor Actor, id int64) (*
 			return err
 		}
 		if len(superseded) > 0 {
-			if err := dropOpenItems(tx, "id = ANY(?::bigint[])", int64s(superseded)); err != nil {
+			if err := dropOpenItems(tx, "id = ANY(?::bigint[])", Int64s(superseded)); err != nil {
 				return err
 			}
 		}
 		var err error
 		job, err = createBulkJob(tx, actor, BulkResume, &in.ID, `SELECT id FROM transactions
-			WHERE integration_id = ? AND direction = 'Outbound' AND state = `+stateSQL(Queued)+` ORDER BY id`, in.ID)
+			WHERE integration_id = ? AND direction = 'Outbound' AND state = `+StateSQL(Queued)+` ORDER BY id`, in.ID)
 		if err != nil {
 			return err
 		}
-		if err := logActivity(tx, actor, "resume integration", "integration", in.ID, in.Name,
+		if err := LogActivity(tx, actor, "resume integration", "integration", in.ID, in.Name,
 			map[string]any{"state": IntegrationPaused},
 			map[string]any{"state": IntegrationActive, "bulk_job_id": job.ID, "queued": job.Total}); err != nil {
 			return err
 		}
-		return notify(tx)
+		return Notify(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resume integration %d: %w", id, err)
@@ -118,7 +118,7 @@ func (s *Store) RepairIntegration(ctx context.Context, actor Actor, id int64) (*
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var in Integration
 		if err := tx.Clauses(clause.Locking{Strength: "SHARE"}).Take(&in, id).Error; err != nil {
-			return notFound(err, "find integration")
+			return NotFound(err, "find integration")
 		}
 		if err := Can(actor.Role, ActionRepair, in.State); err != nil {
 			return err
@@ -133,18 +133,18 @@ func (s *Store) RepairIntegration(ctx context.Context, actor Actor, id int64) (*
 		}
 		var err error
 		job, err = createBulkJob(tx, actor, BulkRepair, &in.ID, `SELECT id FROM transactions
-			WHERE integration_id = ? AND direction = 'Outbound' AND state IN (`+stateSQL(Error, TimedOut)+`) ORDER BY id`, in.ID)
+			WHERE integration_id = ? AND direction = 'Outbound' AND state IN (`+StateSQL(Error, TimedOut)+`) ORDER BY id`, in.ID)
 		if err != nil {
 			return err
 		}
 		if job.Total == 0 {
 			return &ConflictError{Reason: "This integration has no Error or Timed Out transactions to repair."}
 		}
-		if err := logActivity(tx, actor, "repair integration", "integration", in.ID, in.Name, nil,
+		if err := LogActivity(tx, actor, "repair integration", "integration", in.ID, in.Name, nil,
 			map[string]any{"bulk_job_id": job.ID, "broken": job.Total}); err != nil {
 			return err
 		}
-		return notify(tx)
+		return Notify(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("repair integration %d: %w", id, err)
@@ -194,18 +194,18 @@ func (s *Store) StartBulk(ctx context.Context, actor Actor, kind BulkJobKind, id
 		}
 		var err error
 		job, err = createBulkJob(tx, actor, kind, integrationID, `SELECT t.id FROM unnest(?::bigint[]) WITH ORDINALITY AS x(id, n)
-			JOIN transactions t ON t.id = x.id ORDER BY x.n`, int64s(ordered))
+			JOIN transactions t ON t.id = x.id ORDER BY x.n`, Int64s(ordered))
 		if err != nil {
 			return err
 		}
 		if job.Total == 0 {
 			return &ValidationError{Fields: map[string]string{"ids": "None of the selected transactions exists."}}
 		}
-		if err := logActivity(tx, actor, "bulk "+string(kind), "bulk_job", job.ID, fmt.Sprintf("%d transactions", job.Total),
+		if err := LogActivity(tx, actor, "bulk "+string(kind), "bulk_job", job.ID, fmt.Sprintf("%d transactions", job.Total),
 			nil, map[string]any{"bulk_job_id": job.ID, "total": job.Total}); err != nil {
 			return err
 		}
-		return notify(tx)
+		return Notify(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start bulk %s: %w", kind, err)
@@ -213,11 +213,11 @@ func (s *Store) StartBulk(ctx context.Context, actor Actor, kind BulkJobKind, id
 	return job, nil
 }
 
-// int64s is a bigint[] parameter (GORM would otherwise expand a slice into a list).
-type int64s []int64
+// Int64s is a bigint[] parameter (GORM would otherwise expand a slice into a list).
+type Int64s []int64
 
 // Value encodes the array literal.
-func (a int64s) Value() (driver.Value, error) {
+func (a Int64s) Value() (driver.Value, error) {
 	parts := make([]string, len(a))
 	for i, v := range a {
 		parts[i] = fmt.Sprint(v)
@@ -233,7 +233,7 @@ func createBulkJob(tx *gorm.DB, actor Actor, kind BulkJobKind, integrationID *in
 		job.StartedByID = &actor.UserID
 	}
 	if err := tx.Omit("CreatedAt", "UpdatedAt").Clauses(clause.Returning{}).Create(job).Error; err != nil {
-		if isUniqueViolation(err) {
+		if IsUniqueViolation(err) {
 			return nil, &ConflictError{Reason: fmt.Sprintf("A %s of this integration is already running.", kind)}
 		}
 		return nil, fmt.Errorf("create bulk job: %w", err)
@@ -253,14 +253,14 @@ func createBulkJob(tx *gorm.DB, actor Actor, kind BulkJobKind, integrationID *in
 	if err := tx.Model(job).Update("total", job.Total).Error; err != nil {
 		return nil, err
 	}
-	return job, notifyOn(tx, BulkNotifyChannel)
+	return job, NotifyOn(tx, BulkNotifyChannel)
 }
 
 // GetBulkJob returns the bulk job with id.
 func (s *Store) GetBulkJob(ctx context.Context, id int64) (*BulkJob, error) {
 	var j BulkJob
 	if err := s.db.WithContext(ctx).Take(&j, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get bulk job %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get bulk job %d", id))
 	}
 	return &j, nil
 }
@@ -272,7 +272,7 @@ func (s *Store) RunningBulkJob(ctx context.Context, integrationID int64) (*BulkJ
 	err := s.db.WithContext(ctx).Where("integration_id = ? AND state = ?", integrationID, BulkRunning).
 		Order("id DESC").Take(&j).Error
 	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("running bulk job of integration %d", integrationID))
+		return nil, NotFound(err, fmt.Sprintf("running bulk job of integration %d", integrationID))
 	}
 	return &j, nil
 }
@@ -307,12 +307,12 @@ func lockTransaction(tx *gorm.DB, id int64) (*Transaction, error) {
 	if bondID == 0 {
 		return nil, fmt.Errorf("find transaction: %w", ErrNotFound)
 	}
-	if err := lockBond(tx, bondID); err != nil {
+	if err := LockBond(tx, bondID); err != nil {
 		return nil, err
 	}
 	var t Transaction
 	if err := tx.Take(&t, id).Error; err != nil {
-		return nil, notFound(err, "find transaction")
+		return nil, NotFound(err, "find transaction")
 	}
 	return &t, nil
 }
@@ -328,13 +328,13 @@ func replayTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 	if orig.Direction != Outbound {
 		return nil, &ConflictError{Reason: "Only outbound transactions can be replayed here; an inbound message is replayed by the system that sent it."}
 	}
-	if _, err := transition(tx, orig.ID, orig.State, EventReplay, nil); err != nil {
+	if _, err := Transition(tx, orig.ID, orig.State, EventReplay, nil); err != nil {
 		return nil, err
 	}
 	if err := cancelPendingRequests(tx, orig.ID); err != nil {
 		return nil, err
 	}
-	if err := settleItems(tx, []itemSettle{{ID: orig.ID}}); err != nil {
+	if err := SettleItems(tx, []ItemSettle{{ID: orig.ID}}); err != nil {
 		return nil, err
 	}
 	// The root of the lineage keeps the count, so a replay of a replay
@@ -376,7 +376,7 @@ func replayTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 	// (the original was the head): the replay, holding the original's
 	// sequence number, is first in line.
 	if nt.State == Queued {
-		next, err := releaseNext(tx, orig.BondID)
+		next, err := ReleaseNext(tx, orig.BondID)
 		if err != nil {
 			return nil, err
 		}
@@ -394,13 +394,13 @@ func replayTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 			return nil, err
 		}
 	}
-	if err := logActivity(tx, actor, "replay transaction", "transaction", orig.ID, orig.Number,
+	if err := LogActivity(tx, actor, "replay transaction", "transaction", orig.ID, orig.Number,
 		map[string]any{"state": orig.State.String()},
 		map[string]any{"state": Ignored.String(), "replay_id": nt.ID, "replay_number": nt.Number}); err != nil {
 		return nil, err
 	}
 	if nt.State == Sending {
-		if err := notify(tx); err != nil {
+		if err := Notify(tx); err != nil {
 			return nil, err
 		}
 	}
@@ -433,17 +433,17 @@ func ignoreTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 		return nil, err
 	}
 	before := t.State
-	if _, err := transition(tx, t.ID, t.State, EventIgnore, nil); err != nil {
+	if _, err := Transition(tx, t.ID, t.State, EventIgnore, nil); err != nil {
 		return nil, err
 	}
 	if err := cancelPendingRequests(tx, t.ID); err != nil {
 		return nil, err
 	}
-	if err := settleItems(tx, []itemSettle{{ID: t.ID}}); err != nil {
+	if err := SettleItems(tx, []ItemSettle{{ID: t.ID}}); err != nil {
 		return nil, err
 	}
 	if t.Direction == Outbound {
-		next, err := releaseNext(tx, t.BondID)
+		next, err := ReleaseNext(tx, t.BondID)
 		if err != nil {
 			return nil, err
 		}
@@ -453,7 +453,7 @@ func ignoreTx(tx *gorm.DB, actor Actor, id int64) (*Transaction, error) {
 			}
 		}
 	}
-	if err := logActivity(tx, actor, "ignore transaction", "transaction", t.ID, t.Number,
+	if err := LogActivity(tx, actor, "ignore transaction", "transaction", t.ID, t.Number,
 		map[string]any{"state": before.String()}, map[string]any{"state": Ignored.String()}); err != nil {
 		return nil, err
 	}
@@ -489,7 +489,7 @@ func (s *Store) ReplayHTTPRequest(ctx context.Context, actor Actor, id int64) (*
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var orig HTTPRequest
 		if err := tx.Take(&orig, id).Error; err != nil {
-			return notFound(err, "find http request")
+			return NotFound(err, "find http request")
 		}
 		if err := Can(actor.Role, ActionReplayRequest, orig.State); err != nil {
 			return err
@@ -505,11 +505,11 @@ func (s *Store) ReplayHTTPRequest(ctx context.Context, actor Actor, id int64) (*
 		if err := tx.Omit("CreatedAt", "UpdatedAt").Clauses(clause.Returning{}).Create(out).Error; err != nil {
 			return err
 		}
-		if err := logActivity(tx, actor, "replay http request", "http_request", orig.ID, fmt.Sprintf("%s %s", orig.Method, orig.URL),
+		if err := LogActivity(tx, actor, "replay http request", "http_request", orig.ID, fmt.Sprintf("%s %s", orig.Method, orig.URL),
 			nil, map[string]any{"replay_id": out.ID}); err != nil {
 			return err
 		}
-		return notify(tx)
+		return Notify(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replay http request %d: %w", id, err)
@@ -521,7 +521,7 @@ func (s *Store) ReplayHTTPRequest(ctx context.Context, actor Actor, id int64) (*
 func (s *Store) GetHTTPRequest(ctx context.Context, id int64) (*HTTPRequest, error) {
 	var r HTTPRequest
 	if err := s.db.WithContext(ctx).Take(&r, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get http request %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get http request %d", id))
 	}
 	return &r, nil
 }
@@ -530,7 +530,7 @@ func (s *Store) GetHTTPRequest(ctx context.Context, id int64) (*HTTPRequest, err
 func (s *Store) GetTransaction(ctx context.Context, id int64) (*Transaction, error) {
 	var t Transaction
 	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get transaction %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get transaction %d", id))
 	}
 	return &t, nil
 }
@@ -563,7 +563,7 @@ func (s *Store) SendReadyRequests(ctx context.Context, send func(ctx context.Con
 			if err := tx.Take(&in, *req.IntegrationID).Error; err != nil {
 				return err
 			}
-			if err := s.openSecret(&conn); err != nil {
+			if err := s.OpenSecret(&conn); err != nil {
 				return err
 			}
 			got := send(ctx, &req, &conn, &in)

@@ -52,7 +52,7 @@ func (s *Store) LoadOperationsView(ctx context.Context) (*OperationsView, error)
 			}
 		}
 		var oldest []time.Time
-		if err := db.Raw(`SELECT created_at FROM transactions WHERE integration_id = ? AND state = `+stateSQL(Queued)+`
+		if err := db.Raw(`SELECT created_at FROM transactions WHERE integration_id = ? AND state = `+StateSQL(Queued)+`
 			ORDER BY created_at, id LIMIT 1`, in.ID).Scan(&oldest).Error; err != nil {
 			return nil, fmt.Errorf("oldest queued of integration %d: %w", in.ID, err)
 		}
@@ -84,17 +84,17 @@ func (s *Store) LoadOperationsView(ctx context.Context) (*OperationsView, error)
 	}
 	y, m, d := v.At.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())
-	var rb readBatch
-	queueRows(&rb, &v.Recent, `SELECT * FROM transactions WHERE finished_at IS NOT NULL
+	var rb ReadBatch
+	QueueRows(&rb, &v.Recent, `SELECT * FROM transactions WHERE finished_at IS NOT NULL
 		ORDER BY finished_at DESC, id DESC LIMIT 20`)
-	queueScan(&rb, func(rows pgx.Rows) error {
+	QueueScan(&rb, func(rows pgx.Rows) error {
 		var err error
 		v.BondsTodayCount, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
 		return err
 	}, `SELECT count(*) FROM bonds WHERE updated_at >= $1`, today)
-	queueRows(&rb, &v.BondsToday, `SELECT * FROM bonds WHERE updated_at >= $1 ORDER BY updated_at DESC, id DESC LIMIT 20`,
+	QueueRows(&rb, &v.BondsToday, `SELECT * FROM bonds WHERE updated_at >= $1 ORDER BY updated_at DESC, id DESC LIMIT 20`,
 		today)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("recent transactions and bonds today: %w", err)
 	}
 	if err := s.fillNames(ctx, v.Recent, v.BondsToday); err != nil {
@@ -127,7 +127,7 @@ func (s *Store) BulkJobFailures(ctx context.Context, jobID int64, limit int) ([]
 func (s *Store) LoadBulkJobProgress(ctx context.Context, id int64, maxFailures int) (*BulkJob, []BulkJobFailure, error) {
 	var j BulkJob
 	if err := s.db.WithContext(ctx).Take(&j, id).Error; err != nil {
-		return nil, nil, notFound(err, fmt.Sprintf("get bulk job %d", id))
+		return nil, nil, NotFound(err, fmt.Sprintf("get bulk job %d", id))
 	}
 	if j.State == BulkRunning || j.Failed == 0 {
 		return &j, nil, nil

@@ -8,15 +8,15 @@ import (
 
 // The per-bond queue (SPEC §3). Every change to a bond's outbound queue —
 // creating a transaction, finishing one, ignoring or replaying one, resuming —
-// first locks the bond's row with lockBond, inside the same database
+// first locks the bond's row with LockBond, inside the same database
 // transaction. That serialises queue changes per bond across every server
 // process, so a transaction created while the head finishes is never stranded
 // in Queued. The unique index transactions_bond_head enforces the result: at
 // most one outbound transaction per bond is in progress.
 
-// inProgress are the states of a bond's head: an outbound transaction in one
+// InProgress are the states of a bond's head: an outbound transaction in one
 // of them holds its bond's queue (the predicate of transactions_bond_head).
-var inProgress = []TransportState{Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error}
+var InProgress = []TransportState{Sending, AwaitingReceipt, ReceivedReceipt, TimedOut, Error}
 
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
 const NotifyChannel = "unifi_work"
@@ -25,8 +25,8 @@ const NotifyChannel = "unifi_work"
 // given up by a stopping process), so an engine claims it at once.
 const BulkNotifyChannel = "unifi_bulk"
 
-// lockBond takes the bond's row lock until the database transaction ends.
-func lockBond(tx *gorm.DB, bondID int64) error {
+// LockBond takes the bond's row lock until the database transaction ends.
+func LockBond(tx *gorm.DB, bondID int64) error {
 	var id int64
 	if err := tx.Raw("SELECT id FROM bonds WHERE id = ? FOR UPDATE", bondID).Scan(&id).Error; err != nil {
 		return fmt.Errorf("lock bond %d: %w", bondID, err)
@@ -37,16 +37,16 @@ func lockBond(tx *gorm.DB, bondID int64) error {
 	return nil
 }
 
-// releaseNext moves the bond's first Queued outbound transaction to Sending
+// ReleaseNext moves the bond's first Queued outbound transaction to Sending
 // when nothing else on the bond is in progress and the integration is Active.
 // It returns the released transaction's id, or 0. The bond must be locked.
-func releaseNext(tx *gorm.DB, bondID int64) (int64, error) {
+func ReleaseNext(tx *gorm.DB, bondID int64) (int64, error) {
 	var id int64
-	err := tx.Raw(`UPDATE transactions SET state = `+stateSQL(Sending)+`, next_attempt_at = now(), updated_at = now()
-		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = `+stateSQL(Queued)+`
+	err := tx.Raw(`UPDATE transactions SET state = `+StateSQL(Sending)+`, next_attempt_at = now(), updated_at = now()
+		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = `+StateSQL(Queued)+`
 		            ORDER BY seq, id LIMIT 1)
 		  AND NOT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
-		                  AND state IN (`+stateSQL(inProgress...)+`))
+		                  AND state IN (`+StateSQL(InProgress...)+`))
 		  AND EXISTS (SELECT 1 FROM bonds b JOIN integrations i ON i.id = b.integration_id
 		              WHERE b.id = ? AND i.state = ?)
 		RETURNING id`,
@@ -55,18 +55,18 @@ func releaseNext(tx *gorm.DB, bondID int64) (int64, error) {
 		return 0, fmt.Errorf("release next on bond %d: %w", bondID, err)
 	}
 	if id != 0 {
-		if err := notify(tx); err != nil {
+		if err := Notify(tx); err != nil {
 			return 0, err
 		}
 	}
 	return id, nil
 }
 
-// transition moves transaction id from one state to another with a guarded
+// Transition moves transaction id from one state to another with a guarded
 // update: when the row is no longer in from (someone else changed it), it
 // returns a *ConflictError naming the state it is in now. extra sets more
 // columns in the same statement.
-func transition(tx *gorm.DB, id int64, from TransportState, event Event, extra map[string]any) (TransportState, error) {
+func Transition(tx *gorm.DB, id int64, from TransportState, event Event, extra map[string]any) (TransportState, error) {
 	to, err := Next(from, event)
 	if err != nil {
 		return from, err
@@ -94,13 +94,13 @@ func transition(tx *gorm.DB, id int64, from TransportState, event Event, extra m
 	return to, nil
 }
 
-// notify wakes every engine listening, when the database transaction commits.
-func notify(tx *gorm.DB) error {
-	return notifyOn(tx, NotifyChannel)
+// Notify wakes every engine listening, when the database transaction commits.
+func Notify(tx *gorm.DB) error {
+	return NotifyOn(tx, NotifyChannel)
 }
 
-// notifyOn notifies channel when the database transaction commits.
-func notifyOn(tx *gorm.DB, channel string) error {
+// NotifyOn notifies channel when the database transaction commits.
+func NotifyOn(tx *gorm.DB, channel string) error {
 	if err := tx.Exec("SELECT pg_notify(?, '')", channel).Error; err != nil {
 		return fmt.Errorf("notify engine: %w", err)
 	}

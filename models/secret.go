@@ -70,8 +70,8 @@ func (b *secretBox) open(sealed string) (string, error) {
 // database (for code that writes connections, such as fixtures).
 func (s *Store) SealSecret(plain string) string { return s.secrets.seal(plain) }
 
-// openSecret replaces a loaded connection's sealed secret with the secret.
-func (s *Store) openSecret(c *Connection) error {
+// OpenSecret replaces a loaded connection's sealed secret with the secret.
+func (s *Store) OpenSecret(c *Connection) error {
 	plain, err := s.secrets.open(c.AuthSecret)
 	if err != nil {
 		return fmt.Errorf("connection %d: %w", c.ID, err)

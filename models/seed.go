@@ -84,7 +84,7 @@ func (s *Store) SeedDemo(ctx context.Context, o SeedDemoOpts) (bool, error) {
 			return err
 		}
 		created = true
-		return logActivity(tx, SystemActor, "seed demo", "integration", in.ID, in.Name, nil, nil)
+		return LogActivity(tx, SystemActor, "seed demo", "integration", in.ID, in.Name, nil, nil)
 	})
 	if err != nil {
 		return false, fmt.Errorf("seed demo: %w", err)

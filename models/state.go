@@ -42,11 +42,11 @@ func (s TransportState) String() string {
 // Valid reports whether s is one of the ten states.
 func (s TransportState) Valid() bool { return s >= Sending && s <= Ignored }
 
-// stateSQL writes states as an SQL list of literals ("5, 9"). Queries on
+// StateSQL writes states as an SQL list of literals ("5, 9"). Queries on
 // transactions by state name it this way, not as parameters, so that the
 // planner can tell a partial index on those states applies whatever the
 // plan cache does with a prepared statement (migration 00050).
-func stateSQL(states ...TransportState) string {
+func StateSQL(states ...TransportState) string {
 	parts := make([]string, len(states))
 	for i, st := range states {
 		parts[i] = strconv.Itoa(int(st))

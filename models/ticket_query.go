@@ -60,7 +60,7 @@ type TicketDetail struct {
 func (s *Store) LoadTicketDetail(ctx context.Context, id int64) (*TicketDetail, error) {
 	d := &TicketDetail{}
 	if err := s.db.WithContext(ctx).Take(&d.Ticket, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get ticket %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get ticket %d", id))
 	}
 	bonds, err := s.QueryBonds(ctx, BondFilter{TicketID: id, Limit: maxPageSize})
 	if err != nil {

@@ -143,7 +143,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor Actor, in TicketInput) (
 		if err := s.enqueueOutbound(tx, t, TriggerCreate); err != nil {
 			return err
 		}
-		return logActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
+		return LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
@@ -177,7 +177,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor Actor, id int64, version
 			return fmt.Errorf("lock bonds of ticket %d: %w", id, err)
 		}
 		if err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Take(&t, id).Error; err != nil {
-			return notFound(err, "find ticket")
+			return NotFound(err, "find ticket")
 		}
 		if t.Version != version {
 			return &ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
@@ -204,7 +204,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor Actor, id int64, version
 		if err := s.enqueueOutbound(tx, &t, trigger); err != nil {
 			return err
 		}
-		return logActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
+		return LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update ticket %d: %w", id, err)
@@ -216,7 +216,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor Actor, id int64, version
 func (s *Store) GetTicket(ctx context.Context, id int64) (*Ticket, error) {
 	var t Ticket
 	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get ticket %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get ticket %d", id))
 	}
 	return &t, nil
 }
@@ -225,7 +225,7 @@ func (s *Store) GetTicket(ctx context.Context, id int64) (*Ticket, error) {
 func (s *Store) GetTicketByNumber(ctx context.Context, number string) (*Ticket, error) {
 	var t Ticket
 	if err := s.db.WithContext(ctx).Where("number = ?", number).Take(&t).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get ticket %s", number))
+		return nil, NotFound(err, fmt.Sprintf("get ticket %s", number))
 	}
 	return &t, nil
 }
@@ -359,17 +359,17 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*Transaction, error) {
 			       CAST(@ticket AS bigint), 'incident', 'Outbound',
 			       CASE WHEN CAST(@active AS boolean) AND NOT EXISTS (SELECT 1 FROM transactions
 			                WHERE bond_id = CAST(@bond AS bigint) AND direction = 'Outbound'
-			                  AND state NOT IN (`+stateSQL(Complete, Ignored)+`))
-			            THEN `+stateSQL(Sending)+` ELSE `+stateSQL(Queued)+` END,
+			                  AND state NOT IN (`+StateSQL(Complete, Ignored)+`))
+			            THEN `+StateSQL(Sending)+` ELSE `+StateSQL(Queued)+` END,
 			       CAST(@seq AS bigint), CAST(@replay AS bigint)
 			FROM nums
 			RETURNING *),
 		s AS (INSERT INTO stages (transaction_id, data) SELECT id, CAST(@stage AS jsonb) FROM t),
 		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
 			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
-				CASE state WHEN `+stateSQL(Sending)+` THEN '`+Sending.String()+`' ELSE '`+Queued.String()+`' END
+				CASE state WHEN `+StateSQL(Sending)+` THEN '`+Sending.String()+`' ELSE '`+Queued.String()+`' END
 			FROM t WHERE CAST(@before AS text) <> ''),
-		wake AS (SELECT pg_notify(CAST(@channel AS text), '') FROM t WHERE state = `+stateSQL(Sending)+`)
+		wake AS (SELECT pg_notify(CAST(@channel AS text), '') FROM t WHERE state = `+StateSQL(Sending)+`)
 		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
 		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
 			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == IntegrationActive,

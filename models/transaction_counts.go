@@ -51,9 +51,9 @@ func (s *Store) CountTransactionsByState(ctx context.Context, integrationID int6
 
 func (s *Store) readStateCounts(ctx context.Context, integrationID int64) ([]stateCountRow, error) {
 	var rows []stateCountRow
-	var rb readBatch
-	queueRows(&rb, &rows, stateCountsSQL, integrationID)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	var rb ReadBatch
+	QueueRows(&rb, &rows, stateCountsSQL, integrationID)
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)
 	}
 	return rows, nil

@@ -80,10 +80,10 @@ const statementTimeoutPayload = "3s"
 // id) order and stops after limit rows, so it stays fast however deep the
 // table is.
 func (s *Store) QueryTransactions(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionPage, error) {
-	var rb readBatch
+	var rb ReadBatch
 	page := &TransactionPage{}
 	queueTransactionPage(&rb, f, after, limit, page)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, searchError("query transactions", err)
 	}
 	if err := s.fillNames(ctx, page.Rows, nil); err != nil {
@@ -102,7 +102,7 @@ func (s *Store) QueryTransactions(ctx context.Context, f TransactionFilter, afte
 // transactions_state_created filtering on the integration for "integration
 // + Error": fast for the benchmark's one big integration, a walk through
 // everyone else's rows for a small one.
-func queueTransactionPage(rb *readBatch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
+func queueTransactionPage(rb *ReadBatch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
 	if limit <= 0 || limit > maxPageSize {
 		limit = 50
 	}
@@ -112,11 +112,11 @@ func queueTransactionPage(rb *readBatch, f TransactionFilter, after *Transaction
 		where = append(where, fmt.Sprintf("(t.created_at, t.id) < (%s, %s)", arg(&args, after.CreatedAt), arg(&args, after.ID)))
 	}
 	if f.searchesPayload() {
-		rb.timeout = statementTimeoutPayload
+		rb.Timeout = statementTimeoutPayload
 	}
-	sql := `SELECT ` + transactionColumns + ` FROM transactions t` + whereClause(where) +
+	sql := `SELECT ` + TransactionColumns + ` FROM transactions t` + whereClause(where) +
 		` ORDER BY t.created_at DESC, t.id DESC LIMIT ` + arg(&args, limit+1)
-	queueScan(rb, func(rows pgx.Rows) error {
+	QueueScan(rb, func(rows pgx.Rows) error {
 		out, err := collectTransactionRows(rows, limit+1)
 		if err != nil {
 			return err
@@ -154,17 +154,17 @@ type MessageChoice struct {
 // one round trip, and the names beside the rows in a second.
 func (s *Store) LoadTransactionList(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionList, error) {
 	l := &TransactionList{Page: &TransactionPage{}}
-	var rb readBatch
+	var rb ReadBatch
 	queueListChoices(&rb, f, l)
 	queueTransactionPage(&rb, f, after, limit, l.Page)
-	err := s.sendBatch(ctx, &rb)
+	err := rb.Run(ctx, s.db)
 	if errors.Is(searchError("", err), ErrSearchTooSlow) {
 		// A batch stops at its first error, which may have come before the
 		// choices were read (a statement waiting on a lock while it is parsed).
 		l = &TransactionList{Page: &TransactionPage{}, SearchStopped: true}
-		rb = readBatch{}
+		rb = ReadBatch{}
 		queueListChoices(&rb, f, l)
-		err = s.sendBatch(ctx, &rb)
+		err = rb.Run(ctx, s.db)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load transactions list: %w", err)
@@ -176,13 +176,13 @@ func (s *Store) LoadTransactionList(ctx context.Context, f TransactionFilter, af
 }
 
 // queueListChoices reads what the list's filter form offers.
-func queueListChoices(rb *readBatch, f TransactionFilter, l *TransactionList) {
-	queueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
+func queueListChoices(rb *ReadBatch, f TransactionFilter, l *TransactionList) {
+	QueueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
 	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
 	if f.IntegrationID != 0 {
-		queueRows(rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)
+		QueueRows(rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)
 	} else {
-		queueRows(rb, &l.Messages, msgs+` ORDER BY i.name, m.name`)
+		QueueRows(rb, &l.Messages, msgs+` ORDER BY i.name, m.name`)
 	}
 }
 
@@ -190,18 +190,18 @@ func queueListChoices(rb *readBatch, f TransactionFilter, l *TransactionList) {
 // matching this filter"). It stops counting at max and reports whether it did.
 func (s *Store) CountMatchingTransactions(ctx context.Context, f TransactionFilter, max int) (int64, bool, error) {
 	var args []any
-	var rb readBatch
+	var rb ReadBatch
 	if f.searchesPayload() {
-		rb.timeout = statementTimeoutPayload
+		rb.Timeout = statementTimeoutPayload
 	}
 	var n int64
-	queueScan(&rb, func(rows pgx.Rows) error {
+	QueueScan(&rb, func(rows pgx.Rows) error {
 		var err error
 		n, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
 		return err
 	}, `SELECT count(*) FROM (SELECT 1 FROM transactions t`+whereClause(transactionWhere(f, &args))+
 		` LIMIT `+strconv.Itoa(max+1)+`) x`, args...)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return 0, false, searchError("count transactions", err)
 	}
 	if n > int64(max) {
@@ -214,18 +214,18 @@ func (s *Store) CountMatchingTransactions(ctx context.Context, f TransactionFilt
 // f, oldest first (the order a bulk job works in).
 func (s *Store) MatchingTransactionIDs(ctx context.Context, f TransactionFilter, max int) ([]int64, error) {
 	var args []any
-	var rb readBatch
+	var rb ReadBatch
 	if f.searchesPayload() {
-		rb.timeout = statementTimeoutPayload
+		rb.Timeout = statementTimeoutPayload
 	}
 	var ids []int64
-	queueScan(&rb, func(rows pgx.Rows) error {
+	QueueScan(&rb, func(rows pgx.Rows) error {
 		var err error
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	}, `SELECT t.id FROM transactions t`+whereClause(transactionWhere(f, &args))+
 		` ORDER BY t.created_at, t.id LIMIT `+strconv.Itoa(max), args...)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, searchError("list matching transactions", err)
 	}
 	return ids, nil
@@ -276,7 +276,7 @@ func transactionWhere(f TransactionFilter, args *[]any) []string {
 	}
 	if len(f.States) > 0 {
 		// Literals, not parameters: the state indexes are partial (00050).
-		w = append(w, "t.state IN ("+stateSQL(f.States...)+")")
+		w = append(w, "t.state IN ("+StateSQL(f.States...)+")")
 	}
 	if f.ProcessState != nil {
 		w = append(w, "t.process_state = "+arg(args, int16(*f.ProcessState)))
@@ -347,32 +347,32 @@ type TransactionDetail struct {
 // points to through a subquery.
 func (s *Store) LoadTransactionDetail(ctx context.Context, id int64) (*TransactionDetail, error) {
 	d := &TransactionDetail{}
-	var rb readBatch
+	var rb ReadBatch
 	var found, foundIntegration, foundMessage, foundBond, foundTicket, foundStage, foundReplayOf bool
 	var stage Stage
 	var replayOf Transaction
-	queueRow(&rb, &d.Transaction, &found, `SELECT * FROM transactions WHERE id = $1`, id)
-	queueRow(&rb, &d.Integration, &foundIntegration,
+	QueueRow(&rb, &d.Transaction, &found, `SELECT * FROM transactions WHERE id = $1`, id)
+	QueueRow(&rb, &d.Integration, &foundIntegration,
 		`SELECT * FROM integrations WHERE id = (SELECT integration_id FROM transactions WHERE id = $1)`, id)
-	queueRow(&rb, &d.Message, &foundMessage,
+	QueueRow(&rb, &d.Message, &foundMessage,
 		`SELECT * FROM messages WHERE id = (SELECT message_id FROM transactions WHERE id = $1)`, id)
-	queueRow(&rb, &d.Bond, &foundBond, `SELECT * FROM bonds WHERE id = (SELECT bond_id FROM transactions WHERE id = $1)`, id)
-	queueRow(&rb, &d.Ticket, &foundTicket,
+	QueueRow(&rb, &d.Bond, &foundBond, `SELECT * FROM bonds WHERE id = (SELECT bond_id FROM transactions WHERE id = $1)`, id)
+	QueueRow(&rb, &d.Ticket, &foundTicket,
 		`SELECT * FROM tickets WHERE id = (SELECT ticket_id FROM transactions WHERE id = $1)`, id)
-	queueRow(&rb, &stage, &foundStage, `SELECT * FROM stages WHERE transaction_id = $1 LIMIT 1`, id)
-	queueRows(&rb, &d.Requests, `SELECT * FROM http_requests WHERE transaction_id = $1 ORDER BY id LIMIT 500`, id)
-	queueRows(&rb, &d.Logs, `SELECT * FROM transaction_logs WHERE transaction_id = $1 ORDER BY id LIMIT 2000`, id)
-	queueRow(&rb, &replayOf, &foundReplayOf,
+	QueueRow(&rb, &stage, &foundStage, `SELECT * FROM stages WHERE transaction_id = $1 LIMIT 1`, id)
+	QueueRows(&rb, &d.Requests, `SELECT * FROM http_requests WHERE transaction_id = $1 ORDER BY id LIMIT 500`, id)
+	QueueRows(&rb, &d.Logs, `SELECT * FROM transaction_logs WHERE transaction_id = $1 ORDER BY id LIMIT 2000`, id)
+	QueueRow(&rb, &replayOf, &foundReplayOf,
 		`SELECT * FROM transactions WHERE id = (SELECT replay_of_id FROM transactions WHERE id = $1)`, id)
-	queueRows(&rb, &d.ReplayedAs, `SELECT * FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
-	queueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM (
+	QueueRows(&rb, &d.ReplayedAs, `SELECT * FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
+	QueueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM (
 			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes WHERE transaction_id = $1
 			UNION ALL
 			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes_recent WHERE transaction_id = $1
 		) x ORDER BY changed_at, id LIMIT 1000`, id)
-	queueRows(&rb, &d.Activity, `SELECT * FROM activity_logs WHERE record_type = 'transaction' AND record_id = $1
+	QueueRows(&rb, &d.Activity, `SELECT * FROM activity_logs WHERE record_type = 'transaction' AND record_id = $1
 		ORDER BY id DESC LIMIT 100`, id)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load transaction %d: %w", id, err)
 	}
 	switch {
@@ -405,7 +405,7 @@ func (s *Store) LoadHTTPRequestDetail(ctx context.Context, id int64) (*HTTPReque
 	db := s.db.WithContext(ctx)
 	d := &HTTPRequestDetail{}
 	if err := db.Take(&d.Request, id).Error; err != nil {
-		return nil, notFound(err, fmt.Sprintf("get HTTP request %d", id))
+		return nil, NotFound(err, fmt.Sprintf("get HTTP request %d", id))
 	}
 	if d.Request.TransactionID != nil {
 		var t Transaction

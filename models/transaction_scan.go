@@ -7,20 +7,20 @@ import "github.com/jackc/pgx/v5"
 // by position instead. TestTransactionColumns checks that the list names
 // every column GORM maps for Transaction.
 
-// transactionColumns are Transaction's columns, in transactionFields' order.
-const transactionColumns = `id, number, message_ident, external_message_id, integration_id, bond_id, message_id, ticket_id,
+// TransactionColumns are Transaction's columns, in TransactionFields' order.
+const TransactionColumns = `id, number, message_ident, external_message_id, integration_id, bond_id, message_id, ticket_id,
 	table_name, direction, state, process_state, seq, attempts, next_attempt_at, receipt_due_at, lease_owner,
 	lease_expires_at, error, process_error, replay_of_id, replay_count, created_at, updated_at, finished_at`
 
-// transactionFields appends the scan targets for transactionColumns to dst.
-func transactionFields(dst []any, t *Transaction) []any {
+// TransactionFields appends the scan targets for TransactionColumns to dst.
+func TransactionFields(dst []any, t *Transaction) []any {
 	return append(dst, &t.ID, &t.Number, &t.MessageIdent, &t.ExternalMessageID, &t.IntegrationID, &t.BondID, &t.MessageID,
 		&t.TicketID, &t.TableName, &t.Direction, &t.State, &t.ProcessState, &t.Seq, &t.Attempts, &t.NextAttemptAt,
 		&t.ReceiptDueAt, &t.LeaseOwner, &t.LeaseExpiresAt, &t.Error, &t.ProcessError, &t.ReplayOfID, &t.ReplayCount,
 		&t.CreatedAt, &t.UpdatedAt, &t.FinishedAt)
 }
 
-// collectTransactionRows reads rows of transactionColumns; sizeHint is how
+// collectTransactionRows reads rows of TransactionColumns; sizeHint is how
 // many rows the query may return at most.
 func collectTransactionRows(rows pgx.Rows, sizeHint int) ([]TransactionRow, error) {
 	out := make([]TransactionRow, 0, sizeHint)
@@ -28,7 +28,7 @@ func collectTransactionRows(rows pgx.Rows, sizeHint int) ([]TransactionRow, erro
 	defer rows.Close()
 	for rows.Next() {
 		out = append(out, TransactionRow{})
-		targets = transactionFields(targets[:0], &out[len(out)-1].Transaction)
+		targets = TransactionFields(targets[:0], &out[len(out)-1].Transaction)
 		if err := rows.Scan(targets...); err != nil {
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// TestTransactionColumns checks that transactionColumns and transactionFields
+// TestTransactionColumns checks that TransactionColumns and TransactionFields
 // cover every column GORM maps for Transaction, in the same order.
 func TestTransactionColumns(t *testing.T) {
 	t.Parallel()
@@ -21,13 +21,13 @@ func TestTransactionColumns(t *testing.T) {
 		want = append(want, f.DBName)
 	}
 	var got []string
-	for _, c := range strings.Split(transactionColumns, ",") {
+	for _, c := range strings.Split(TransactionColumns, ",") {
 		got = append(got, strings.TrimSpace(c))
 	}
 	require.Equal(t, want, got)
 
 	var tr Transaction
-	targets := transactionFields(nil, &tr)
+	targets := TransactionFields(nil, &tr)
 	require.Len(t, targets, len(sch.Fields))
 	for i, f := range sch.Fields {
 		addr := reflect.ValueOf(&tr).Elem().FieldByIndex(f.StructField.Index).Addr().Interface()

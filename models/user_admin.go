@@ -23,7 +23,7 @@ func (s *Store) SetUserRole(ctx context.Context, actor Actor, id int64, role Rol
 	var u User
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Take(&u, id).Error; err != nil {
-			return notFound(err, fmt.Sprintf("user %d", id))
+			return NotFound(err, fmt.Sprintf("user %d", id))
 		}
 		before := u.Role
 		if before == role {
@@ -35,7 +35,7 @@ func (s *Store) SetUserRole(ctx context.Context, actor Actor, id int64, role Rol
 			return err
 		}
 		u.Role = role
-		return logActivity(tx, actor, "set role", "user", u.ID, u.Name, map[string]any{"role": before},
+		return LogActivity(tx, actor, "set role", "user", u.ID, u.Name, map[string]any{"role": before},
 			map[string]any{"role": role})
 	})
 	if err != nil {
@@ -59,13 +59,13 @@ func (s *Store) ResetPassword(ctx context.Context, actor Actor, id int64, passwo
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var u User
 		if err := tx.Take(&u, id).Error; err != nil {
-			return notFound(err, fmt.Sprintf("user %d", id))
+			return NotFound(err, fmt.Sprintf("user %d", id))
 		}
 		if err := tx.Model(&u).Updates(map[string]any{"password_hash": string(hash),
 			"session_epoch": gorm.Expr("session_epoch + 1"), "updated_at": gorm.Expr("now()")}).Error; err != nil {
 			return err
 		}
-		return logActivity(tx, actor, "reset password", "user", u.ID, u.Name, nil, nil)
+		return LogActivity(tx, actor, "reset password", "user", u.ID, u.Name, nil, nil)
 	})
 	if err != nil {
 		return fmt.Errorf("reset password of user %d: %w", id, err)
@@ -84,7 +84,7 @@ func (s *Store) SetUserActive(ctx context.Context, actor Actor, id int64, active
 	var u User
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Take(&u, id).Error; err != nil {
-			return notFound(err, fmt.Sprintf("user %d", id))
+			return NotFound(err, fmt.Sprintf("user %d", id))
 		}
 		if u.Active == active {
 			return nil
@@ -98,7 +98,7 @@ func (s *Store) SetUserActive(ctx context.Context, actor Actor, id int64, active
 		if active {
 			action = "enable user"
 		}
-		return logActivity(tx, actor, action, "user", u.ID, u.Name, map[string]any{"active": !active},
+		return LogActivity(tx, actor, action, "user", u.ID, u.Name, map[string]any{"active": !active},
 			map[string]any{"active": active})
 	})
 	if err != nil {

@@ -92,12 +92,12 @@ func (s *Store) CreateUser(ctx context.Context, actor Actor, o NewUserOpts) (*Us
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(u).Error; err != nil {
-			if isUniqueViolation(err) {
+			if IsUniqueViolation(err) {
 				return &ValidationError{Fields: map[string]string{"name": fmt.Sprintf("A user named %q already exists.", o.Name)}}
 			}
 			return err
 		}
-		return logActivity(tx, actor, "create user", "user", u.ID, u.Name, nil, map[string]any{"role": u.Role})
+		return LogActivity(tx, actor, "create user", "user", u.ID, u.Name, nil, map[string]any{"role": u.Role})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create user %q: %w", o.Name, err)
@@ -155,9 +155,9 @@ func (s *Store) UserNameExists(ctx context.Context, name string) (bool, error) {
 func (s *Store) GetUser(ctx context.Context, id int64) (*User, error) {
 	var u User
 	var found bool
-	var rb readBatch
-	queueRow(&rb, &u, &found, `SELECT * FROM users WHERE id = $1`, id)
-	if err := s.sendBatch(ctx, &rb); err != nil {
+	var rb ReadBatch
+	QueueRow(&rb, &u, &found, `SELECT * FROM users WHERE id = $1`, id)
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("get user %d: %w", id, err)
 	}
 	if !found {
@@ -184,6 +184,6 @@ func (s *Store) EndSessions(ctx context.Context, userID int64) error {
 	return nil
 }
 
-func isUniqueViolation(err error) bool {
+func IsUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "SQLSTATE 23505")
 }

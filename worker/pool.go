@@ -148,7 +148,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.work(jobCtx, i)
+			p.runWorker(jobCtx, i)
 		}()
 	}
 	p.bg.Add(2)
@@ -222,13 +222,13 @@ func (p *Pool) isStopping() bool {
 	}
 }
 
-// work is one worker: claim a batch, send it, record it, repeat; wait for a
+// runWorker is one worker: claim a batch, send it, record it, repeat; wait for a
 // wake-up or the poll interval when there is nothing to do. Recording a batch
 // leases the transactions it releases (the next on each finished bond) to
 // this worker, up to four fifths of a batch: they are sent next without a
 // claim of their own. Each round still claims at least a fifth of a batch of
 // other due work, in due order, so no bond waits long behind busy ones.
-func (p *Pool) work(ctx context.Context, idx int) {
+func (p *Pool) runWorker(ctx context.Context, idx int) {
 	log := p.log.With(slog.Int("worker", idx))
 	failures := 0
 	var chained []*models.Work
