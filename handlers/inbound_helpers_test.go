@@ -20,12 +20,13 @@ import (
 	"unifi/internal/config"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/store"
 )
 
 // inboundBundle is the real Echo app on a fresh database with the demo seeded.
 type inboundBundle struct {
 	db    *gorm.DB
-	store *models.Store
+	store *store.Store
 	srv   *httptest.Server
 	url   string // the demo integration's inbound endpoint
 	in    *models.Integration
@@ -41,7 +42,7 @@ func setupInbound(t testing.TB) *inboundBundle {
 func seededDB(t testing.TB) *gorm.DB {
 	t.Helper()
 	return testdb.NewSeeded(t, "demo", func(ctx context.Context, db *gorm.DB) error {
-		_, err := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost}).SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
+		_, err := store.NewStore(db, &store.StoreOpts{PasswordCost: bcrypt.MinCost}).SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 		return err
 	})
 }
@@ -55,8 +56,8 @@ func setupInboundOn(t testing.TB, db *gorm.DB, maxBytes int64) *inboundBundle {
 func setupInboundWith(t testing.TB, db *gorm.DB, edit func(*config.Config)) *inboundBundle {
 	t.Helper()
 	ctx := context.Background()
-	store := models.NewStore(db, nil)
-	_, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
+	store := store.NewStore(db, nil)
+	_, err := store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 	require.NoError(t, err)
 	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	require.NoError(t, err)

@@ -7,19 +7,19 @@ package activity
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
 	"fmt"
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
 	"unifi/models"
+	"unifi/models/store"
 	"unifi/web/components"
 	"unifi/web/layout"
 )
 
 // View is the activity log with its filter.
 type View struct {
-	Filter  models.ActivityFilter
+	Filter  store.ActivityFilter
 	Rows    []models.ActivityLog
 	NextURL string
 }

@@ -7,20 +7,20 @@ package bond
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
 	"fmt"
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 )
 
 // ListView is the bonds list.
 type ListView struct {
-	Filter       models.BondFilter
-	Rows         []models.BondRow
+	Filter       query.BondFilter
+	Rows         []query.BondRow
 	Integrations []models.Integration
 	NextURL      string
 }
@@ -223,7 +223,7 @@ func List(p layout.PageProps, v ListView) templ.Component {
 
 // PageView is the Bond page.
 type PageView struct {
-	D *models.BondDetail
+	D *query.BondDetail
 }
 
 func Page(p layout.PageProps, v PageView) templ.Component {

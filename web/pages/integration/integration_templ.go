@@ -5,13 +5,13 @@ package integration
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
 	"fmt"
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
 	"strconv"
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 )
@@ -163,12 +163,12 @@ type PageView struct {
 	Process     models.Process
 	Connection  *models.Connection
 	Messages    []models.Message
-	Counts      []models.StateCount
+	Counts      []query.StateCount
 	CanPause    bool
 	CanResume   bool
 	CanRepair   bool
-	Recent      []models.TransactionRow
-	Bonds       []models.BondRow
+	Recent      []query.TransactionRow
+	Bonds       []query.BondRow
 	Broken      int64
 	Queued      int64
 	// Job is the running (or just finished) resume or repair; its progress

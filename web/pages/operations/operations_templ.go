@@ -5,19 +5,18 @@ package operations
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
 	"fmt"
-	"unifi/models"
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 )
 
 // View is the operations view (home).
 type View struct {
-	Ops *models.OperationsView
+	Ops *query.OperationsView
 }
 
 func Page(p layout.PageProps, v View) templ.Component {

@@ -11,12 +11,12 @@ package ticket
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
 	"fmt"
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 )
@@ -25,7 +25,7 @@ import (
 type ListView struct {
 	Text       string
 	ErrorsOnly bool
-	Rows       []models.TicketRow
+	Rows       []query.TicketRow
 	CanWork    bool
 	NextURL    string
 }
@@ -325,7 +325,7 @@ func List(p layout.PageProps, v ListView) templ.Component {
 
 // PageView is the ticket page.
 type PageView struct {
-	D       *models.TicketDetail
+	D       *query.TicketDetail
 	CanWork bool
 }
 
