@@ -61,7 +61,7 @@ func inboundRefusalCases() []refusalCase {
 			}},
 		{name: "OtherIntegrationAccount", status: 403, text: "This account may not send messages to this integration",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
-				_, err := b.store.CreateUser(context.Background(), models.SystemActor, account.NewUserOpts{Name: "other-peer",
+				_, err := b.accounts.CreateUser(context.Background(), models.SystemActor, account.NewUserOpts{Name: "other-peer",
 					Role: models.RoleIntegration, Password: "other-peer-pw", Token: "other-peer-token-0123456789"})
 				require.NoError(t, err)
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),

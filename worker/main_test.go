@@ -15,8 +15,10 @@ import (
 	"unifi/internal/fakeremote"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/modelstest"
 	"unifi/models/pg"
+	"unifi/models/query"
 	"unifi/models/store"
 	"unifi/worker"
 )
@@ -57,7 +59,8 @@ func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
 		o.EndpointURL = srv.URL + "/in"
 	}
 	clock := &modelstest.Clock{}
-	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: store.NewStore(db, &store.StoreOpts{NowFunc: clock.Now}),
+	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: store.NewStore(db, account.New(db, &account.Opts{NowFunc: clock.Now}),
+		&store.StoreOpts{NowFunc: clock.Now}),
 		remote: remote, url: srv.URL}
 	b.fx = modelstest.Integration(ctx, t, db, o)
 	return b
@@ -109,7 +112,7 @@ func (b *testBundle) ticketsUpdated(t *testing.T, prefix string, n, updates int)
 // states counts the integration's transactions by state.
 func (b *testBundle) states(t *testing.T) map[models.TransportState]int64 {
 	t.Helper()
-	cs, err := b.store.CountTransactionsByState(b.ctx, b.fx.Integration.ID)
+	cs, err := query.NewReader(b.db, nil).CountTransactionsByState(b.ctx, b.fx.Integration.ID)
 	require.NoError(t, err)
 	out := map[models.TransportState]int64{}
 	for _, c := range cs {

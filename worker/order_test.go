@@ -187,7 +187,7 @@ func TestPauseResume(t *testing.T) {
 
 	tickets := b.ticketsUpdated(t, "paused", 100, 9)
 	require.Equal(t, map[models.TransportState]int64{models.Queued: 1000}, b.states(t))
-	w, err := b.store.ClaimWork(b.ctx, enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
+	w, err := enginedb.New(b.store).ClaimWork(b.ctx, enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
 	require.NoError(t, err)
 	require.Empty(t, w, "a paused integration has nothing to send")
 	require.Zero(t, b.remote.Requests())

@@ -216,7 +216,7 @@ func TestRetry(t *testing.T) {
 
 		// Not due yet: nothing to claim, however often the engine looks.
 		p.Notify(b.ctx)
-		w, err := b.store.ClaimWork(b.ctx, enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
+		w, err := enginedb.New(b.store).ClaimWork(b.ctx, enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
 		require.NoError(t, err)
 		require.Empty(t, w)
 

@@ -47,6 +47,7 @@ type Instance struct {
 	URL         string // base URL, http://host:port
 	DB          *gorm.DB
 	Store       *store.Store
+	Query       *query.Reader
 	Pool        *worker.Pool
 	Integration *models.Integration // its demo integration, pointing at the other instance
 	srv         *http.Server
@@ -97,9 +98,10 @@ func Start(ctx context.Context, o Opts) (*Instance, error) {
 		closeDB()
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
 	}
-	h := handlers.New(handlers.Opts{Store: st, Query: query.NewReader(db, nil), Accounts: accounts,
+	q := query.NewReader(db, nil)
+	h := handlers.New(handlers.Opts{Store: st, Query: q, Accounts: accounts,
 		Inbound: inbound.NewService(db, accounts, nil), Logger: log, Config: o.Config, Notifier: pool})
-	i := &Instance{Name: o.Name, URL: "http://" + o.Listener.Addr().String(), DB: db, Store: st, Pool: pool,
+	i := &Instance{Name: o.Name, URL: "http://" + o.Listener.Addr().String(), DB: db, Store: st, Query: q, Pool: pool,
 		Integration: in, srv: &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second},
 		errc: make(chan error, 1)}
 	go func() { i.errc <- i.srv.Serve(o.Listener) }()

@@ -3,11 +3,12 @@ package account
 import (
 	"context"
 	"fmt"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // SetUserRole changes a user's role. Admins cannot demote themselves, so there

@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unifi/models"
 
 	"github.com/jackc/pgx/v5"
+
+	"unifi/models"
 )
 
 // UserChannel is the LISTEN/NOTIFY channel on which a change to a user

@@ -24,6 +24,7 @@ type userCacheBundle struct {
 	dbURL     string
 	dbName    string
 	store     *store.Store
+	accounts  *account.Accounts
 	a, b      *account.UserCache
 	admin     *models.User
 	analyst   *models.User
@@ -37,15 +38,16 @@ func setupUserCache(t *testing.T) *userCacheBundle {
 	ctx := context.Background()
 	dbURL := testdb.URL(t)
 	db := testdb.Open(t, dbURL)
-	store := store.NewStore(db, nil)
-	fixture.Demo(t, store)
+	accounts := account.New(db, nil)
+	st := store.NewStore(db, accounts, nil)
+	fixture.Demo(t, st)
 	start := func(name string) *account.UserCache {
 		u, err := url.Parse(dbURL)
 		require.NoError(t, err)
 		q := u.Query()
 		q.Set("application_name", "usercache-"+name)
 		u.RawQuery = q.Encode()
-		c := account.NewUserCache(store, account.UserCacheOpts{DatabaseURL: u.String(), PingInterval: 200 * time.Millisecond})
+		c := account.NewUserCache(accounts, account.UserCacheOpts{DatabaseURL: u.String(), PingInterval: 200 * time.Millisecond})
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); c.Run(runCtx, nil) }()
@@ -55,7 +57,7 @@ func setupUserCache(t *testing.T) *userCacheBundle {
 	}
 	parsed, err := url.Parse(dbURL)
 	require.NoError(t, err)
-	b := &userCacheBundle{ctx: ctx, dbURL: dbURL, dbName: strings.TrimPrefix(parsed.Path, "/"), store: store, a: start("a"), b: start("b"),
+	b := &userCacheBundle{ctx: ctx, dbURL: dbURL, dbName: strings.TrimPrefix(parsed.Path, "/"), store: st, accounts: accounts, a: start("a"), b: start("b"),
 		admin: fixture.User(t, db, models.RoleAdmin), analyst: fixture.User(t, db, models.RoleAnalyst)}
 	b.terminate = func(cache string) { // ends a cache's listening connection from the server side
 		var n int
@@ -177,7 +179,7 @@ func TestUserCache(t *testing.T) {
 		b := setupUserCache(t)
 		require.Equal(t, models.RoleAnalyst, b.role(t, b.a, b.analyst.ID))
 		require.Equal(t, models.RoleAnalyst, b.role(t, b.b, b.analyst.ID))
-		_, err := b.store.SetUserRole(b.ctx, models.ActorOf(b.admin, "127.0.0.1"), b.analyst.ID, models.RoleManager)
+		_, err := b.accounts.SetUserRole(b.ctx, models.ActorOf(b.admin, "127.0.0.1"), b.analyst.ID, models.RoleManager)
 		require.NoError(t, err)
 		for name, c := range map[string]*account.UserCache{"a": b.a, "b": b.b} {
 			waitFor(t, c, func() bool { return b.role(t, c, b.analyst.ID) == models.RoleManager },
@@ -190,7 +192,7 @@ func TestUserCache(t *testing.T) {
 		b := setupUserCache(t)
 		before, err := b.a.GetUser(b.ctx, b.admin.ID)
 		require.NoError(t, err)
-		require.NoError(t, b.store.EndSessions(b.ctx, b.admin.ID))
+		require.NoError(t, b.accounts.EndSessions(b.ctx, b.admin.ID))
 		waitFor(t, b.a, func() bool {
 			u, err := b.a.GetUser(b.ctx, b.admin.ID)
 			require.NoError(t, err)
@@ -225,7 +227,7 @@ func TestUserCache(t *testing.T) {
 		b.waitQuery(t, "a", "-- ping")
 		require.True(t, b.a.Listening())
 		require.Equal(t, pid, b.listenerPID(t, "a"), "the same connection")
-		_, err := b.store.SetUserRole(b.ctx, models.ActorOf(b.admin, "127.0.0.1"), b.analyst.ID, models.RoleManager)
+		_, err := b.accounts.SetUserRole(b.ctx, models.ActorOf(b.admin, "127.0.0.1"), b.analyst.ID, models.RoleManager)
 		require.NoError(t, err)
 		waitFor(t, b.a, func() bool { return b.role(t, b.a, b.analyst.ID) == models.RoleManager }, "cache a sees the change")
 	})

@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // MinPasswordLength is the shortest password accepted.

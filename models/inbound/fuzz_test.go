@@ -3,6 +3,7 @@ package inbound
 import (
 	"strings"
 	"testing"
+
 	"unifi/models"
 )
 

@@ -8,12 +8,13 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
+
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/pg"
 	"unifi/models/queue"
-
-	"gorm.io/gorm"
 )
 
 // The inbound side of the protocol (SPEC §2, §5): a remote system posts an

@@ -7,12 +7,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unifi/models"
-	"unifi/models/queue"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"unifi/models"
+	"unifi/models/queue"
 )
 
 // Group commit for inbound updates. Concurrent update messages are applied

@@ -17,6 +17,7 @@ import (
 
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/inbound"
 	"unifi/models/queue"
 	"unifi/models/store"
@@ -27,19 +28,20 @@ import (
 // that applies every message on its own (single).
 type groupBundle struct {
 	db      *gorm.DB
-	grouped *store.Store
-	single  *store.Store
+	grouped *inbound.Service
+	single  *inbound.Service
 }
 
 func setupGroup(t *testing.T) *groupBundle {
 	t.Helper()
 	db := testdb.NewSeeded(t, "demo", func(ctx context.Context, db *gorm.DB) error {
-		_, err := store.NewStore(db, &store.StoreOpts{PasswordCost: bcrypt.MinCost}).SeedDemo(ctx,
+		_, err := store.NewStore(db, account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost}), nil).SeedDemo(ctx,
 			store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 		return err
 	})
-	return &groupBundle{db: db, grouped: store.NewStore(db, nil),
-		single: store.NewStore(db, &store.StoreOpts{InboundGroupsOff: true})}
+	accounts := account.New(db, nil)
+	return &groupBundle{db: db, grouped: inbound.NewService(db, accounts, nil),
+		single: inbound.NewService(db, accounts, &inbound.Opts{GroupsOff: true})}
 }
 
 // inboundReq is what the HTTP layer hands the Store for an envelope sent by

@@ -2,9 +2,10 @@ package pg
 
 import (
 	"fmt"
-	"unifi/models"
 
 	"gorm.io/gorm"
+
+	"unifi/models"
 )
 
 // LogActivity records a user action in the same database transaction as the change.

@@ -5,10 +5,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"unifi/models"
 
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm/schema"
+
+	"unifi/models"
 )
 
 // TestTransactionColumns checks that TransactionColumns and TransactionFields

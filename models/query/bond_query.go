@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
+
 	"unifi/models"
 	"unifi/models/pg"
 	"unifi/models/queue"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // BondRow is a bond with what lists show beside it.

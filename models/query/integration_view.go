@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+
 	"unifi/models"
 	"unifi/models/pg"
 )

@@ -3,10 +3,11 @@ package query
 import (
 	"context"
 	"fmt"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"github.com/jackc/pgx/v5"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // fillNames sets the names lists show beside transactions (integration,

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"github.com/jackc/pgx/v5"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // IntegrationCard is one integration's figures on the operations view.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
 	"unifi/models"
 	"unifi/models/pg"
 )

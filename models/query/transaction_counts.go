@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // Counts by transaction state (the integration page) come from

@@ -7,11 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // TransactionFilter narrows the transactions list. Zero values mean "any".

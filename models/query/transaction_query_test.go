@@ -10,6 +10,7 @@ import (
 	"unifi/internal/fixture"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/query"
 	"unifi/models/store"
 )
@@ -18,8 +19,8 @@ func TestQueryTransactions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testdb.New(t)
-	store := store.NewStore(db, nil)
-	in := fixture.Demo(t, store)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
 	tk := fixture.Ticket(t, db, in.ProcessID, nil)
 	b := fixture.Bond(t, db, in.ID, tk, nil)
 	base := time.Now().Add(-time.Hour)
@@ -38,7 +39,7 @@ func TestQueryTransactions(t *testing.T) {
 		var seen []int64
 		var after *query.TransactionCursor
 		for range 4 {
-			page, err := store.QueryTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID}, after, 3)
+			page, err := rd.QueryTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID}, after, 3)
 			require.NoError(t, err)
 			for _, r := range page.Rows {
 				seen = append(seen, r.ID)
@@ -61,30 +62,30 @@ func TestQueryTransactions(t *testing.T) {
 
 	t.Run("Filters", func(t *testing.T) {
 		t.Parallel()
-		page, err := store.QueryTransactions(ctx, query.TransactionFilter{States: []models.TransportState{models.Error}}, nil, 50)
+		page, err := rd.QueryTransactions(ctx, query.TransactionFilter{States: []models.TransportState{models.Error}}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 1)
 		require.Equal(t, made[6].ID, page.Rows[0].ID)
 
-		page, err = store.QueryTransactions(ctx, query.TransactionFilter{Text: made[2].MessageIdent}, nil, 50)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{Text: made[2].MessageIdent}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 1)
 
-		page, err = store.QueryTransactions(ctx, query.TransactionFilter{Text: tk.Number}, nil, 50)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{Text: tk.Number}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 7)
 
 		from := base.Add(150 * time.Second)
-		page, err = store.QueryTransactions(ctx, query.TransactionFilter{CreatedFrom: &from}, nil, 50)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{CreatedFrom: &from}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 4)
 
-		n, capped, err := store.CountMatchingTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID}, 5)
+		n, capped, err := rd.CountMatchingTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID}, 5)
 		require.NoError(t, err)
 		require.True(t, capped)
 		require.EqualValues(t, 5, n)
 
-		ids, err := store.MatchingTransactionIDs(ctx, query.TransactionFilter{BondID: b.ID}, 100)
+		ids, err := rd.MatchingTransactionIDs(ctx, query.TransactionFilter{BondID: b.ID}, 100)
 		require.NoError(t, err)
 		require.Equal(t, made[0].ID, ids[0])
 		require.Len(t, ids, 7)
@@ -92,10 +93,10 @@ func TestQueryTransactions(t *testing.T) {
 
 	t.Run("Payload", func(t *testing.T) {
 		t.Parallel()
-		page, err := store.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire", InPayload: true}, nil, 50)
+		page, err := rd.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire", InPayload: true}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 7)
-		page, err = store.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire"}, nil, 50)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire"}, nil, 50)
 		require.NoError(t, err)
 		require.Empty(t, page.Rows)
 	})
@@ -105,8 +106,8 @@ func TestCountTransactionsByState(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testdb.New(t)
-	store := store.NewStore(db, nil)
-	in := fixture.Demo(t, store)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
 	tk := fixture.Ticket(t, db, in.ProcessID, nil)
 	b := fixture.Bond(t, db, in.ID, tk, nil)
 	for range 3 {
@@ -114,7 +115,7 @@ func TestCountTransactionsByState(t *testing.T) {
 	}
 	q := fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Queued)})
 	count := func() map[models.TransportState]int64 {
-		cs, err := store.CountTransactionsByState(ctx, in.ID)
+		cs, err := rd.CountTransactionsByState(ctx, in.ID)
 		require.NoError(t, err)
 		require.Len(t, cs, 10)
 		m := map[models.TransportState]int64{}
@@ -126,7 +127,7 @@ func TestCountTransactionsByState(t *testing.T) {
 	require.Equal(t, int64(3), count()[models.Complete])
 	require.Equal(t, int64(1), count()[models.Queued])
 
-	moved, err := store.CompactTransactionCounts(ctx)
+	moved, err := rd.CompactTransactionCounts(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 4, moved)
 	require.Equal(t, int64(1), count()[models.Queued])
@@ -137,7 +138,7 @@ func TestCountTransactionsByState(t *testing.T) {
 	require.Equal(t, int64(1), c[models.Ignored])
 	require.Equal(t, int64(3), c[models.Complete])
 
-	d, err := store.LoadTransactionDetail(ctx, q.ID)
+	d, err := rd.LoadTransactionDetail(ctx, q.ID)
 	require.NoError(t, err)
 	require.Len(t, d.Changes, 2, "created, then ignored")
 	require.Nil(t, d.Changes[0].FromState)
@@ -148,8 +149,8 @@ func TestLoadBondDetail(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testdb.New(t)
-	store := store.NewStore(db, nil)
-	in := fixture.Demo(t, store)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
 	tk := fixture.Ticket(t, db, in.ProcessID, nil)
 	b := fixture.Bond(t, db, in.ID, tk, &fixture.BondOpts{ProcessError: fixture.Ptr("Urgency may not be changed by the vendor")})
 	fixture.Transaction(t, db, b, nil)
@@ -157,7 +158,7 @@ func TestLoadBondDetail(t *testing.T) {
 	fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Queued)})
 	fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Queued)})
 
-	d, err := store.LoadBondDetail(ctx, b.ID)
+	d, err := rd.LoadBondDetail(ctx, b.ID)
 	require.NoError(t, err)
 	require.Equal(t, models.BondError, d.Status)
 	require.Len(t, d.Transactions, 4)
@@ -166,17 +167,17 @@ func TestLoadBondDetail(t *testing.T) {
 	require.Equal(t, 2, d.Transactions[3].QueuePosition)
 	require.Equal(t, "Urgency may not be changed by the vendor", d.LatestProcessError)
 
-	td, err := store.LoadTicketDetail(ctx, tk.ID)
+	td, err := rd.LoadTicketDetail(ctx, tk.ID)
 	require.NoError(t, err)
 	require.Len(t, td.Bonds, 1)
 	require.Equal(t, models.BondError, td.Bonds[0].Status)
 
-	rows, err := store.QueryTickets(ctx, query.TicketFilter{WithProcessErrors: true})
+	rows, err := rd.QueryTickets(ctx, query.TicketFilter{WithProcessErrors: true})
 	require.NoError(t, err)
 	require.Len(t, rows, 1)
 	require.Equal(t, 1, rows[0].ProcessErrorCount)
 
-	ov, err := store.LoadOperationsView(ctx)
+	ov, err := rd.LoadOperationsView(ctx)
 	require.NoError(t, err)
 	require.Len(t, ov.Cards, 1)
 	require.EqualValues(t, 2, ov.Cards[0].QueueDepth)

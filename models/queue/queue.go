@@ -2,10 +2,11 @@ package queue
 
 import (
 	"fmt"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // The per-bond queue (SPEC §3). Every change to a bond's outbound queue —

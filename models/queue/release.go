@@ -3,10 +3,11 @@ package queue
 import (
 	"fmt"
 	"time"
-	"unifi/models"
-	"unifi/models/pg"
 
 	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
 )
 
 // OwnHistory says that the state changes of the rest of the database

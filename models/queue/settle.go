@@ -2,9 +2,10 @@ package queue
 
 import (
 	"fmt"
-	"unifi/models/pg"
 
 	"gorm.io/gorm"
+
+	"unifi/models/pg"
 )
 
 // ItemSettle is one finished transaction whose bulk job item, if any, settles.

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
+
 	"unifi/models"
 	"unifi/models/pg"
 	"unifi/models/queue"
-
-	"gorm.io/gorm"
 )
 
 // Bulk jobs run in the engine of whichever server process holds their lease

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+
 	"unifi/models"
 	"unifi/models/pg"
 )

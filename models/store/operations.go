@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unifi/models"
-	"unifi/models/pg"
-	"unifi/models/queue"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"unifi/models"
+	"unifi/models/pg"
+	"unifi/models/queue"
 )
 
 // The operator tools of SPEC §3. Each checks the role first (403 whatever the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
 	"unifi/models"
 )
 

@@ -9,6 +9,7 @@ import (
 
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/store"
 )
 
@@ -17,10 +18,10 @@ func TestConnectionSecretSealedAtRest(t *testing.T) {
 	db := testdb.New(t)
 	ctx := context.Background()
 	key := bytes.Repeat([]byte{42}, 32)
-	store := store.NewStore(db, &store.StoreOpts{SecretKey: key})
-	_, err := store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
+	st := store.NewStore(db, account.New(db, nil), &store.StoreOpts{SecretKey: key})
+	_, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
 	require.NoError(t, err)
-	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	in, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	require.NoError(t, err)
 
 	var raw string
@@ -28,11 +29,11 @@ func TestConnectionSecretSealedAtRest(t *testing.T) {
 	require.NotContains(t, raw, models.DemoPeerToken, "the token is not stored in clear")
 	require.Regexp(t, `^v1:`, raw)
 
-	conn, err := store.ActiveConnection(ctx, in.ID)
+	conn, err := st.ActiveConnection(ctx, in.ID)
 	require.NoError(t, err)
 	require.Equal(t, models.DemoPeerToken, conn.AuthSecret)
 
-	other := store.NewStore(db, &store.StoreOpts{SecretKey: bytes.Repeat([]byte{7}, 32)})
+	other := store.NewStore(db, account.New(db, nil), &store.StoreOpts{SecretKey: bytes.Repeat([]byte{7}, 32)})
 	_, err = other.ActiveConnection(ctx, in.ID)
 	require.ErrorContains(t, err, "was SECRET_KEY changed?")
 }

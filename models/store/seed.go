@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"gorm.io/gorm"
+
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/pg"
-
-	"gorm.io/gorm"
 )
 
 // SeedDemoOpts configures SeedDemo.

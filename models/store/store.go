@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
+
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/pg"
-
-	"gorm.io/gorm"
 )
 
 // Store is the single operations layer: the UI, the API and the worker all

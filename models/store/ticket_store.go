@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-	"unifi/models"
-	"unifi/models/pg"
-	"unifi/models/queue"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"unifi/models"
+	"unifi/models/pg"
+	"unifi/models/queue"
 )
 
 // TicketInput is what a person gives when creating or editing a ticket.

@@ -8,6 +8,7 @@ import (
 
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/modelstest"
 	"unifi/models/store"
 )
@@ -18,7 +19,7 @@ func TestTicket(t *testing.T) {
 	setup := func(t *testing.T, state models.IntegrationState) (*store.Store, *modelstest.Fixture) {
 		db := testdb.New(t)
 		fx := modelstest.Integration(ctx, t, db, &modelstest.IntegrationOpts{EndpointURL: "http://127.0.0.1:9", State: &state})
-		return store.NewStore(db, nil), fx
+		return store.NewStore(db, account.New(db, nil), nil), fx
 	}
 	outbound := func(t *testing.T, s *store.Store, ticketID int64) []models.Transaction {
 		var out []models.Transaction

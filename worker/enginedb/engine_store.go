@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unifi/models"
-	"unifi/models/pg"
-	"unifi/models/queue"
 
 	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
+	"unifi/models/queue"
 )
 
 // The engine's side of the Store: claiming work with a lease, recording what

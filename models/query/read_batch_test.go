@@ -1,4 +1,4 @@
-package pg_test
+package query_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"unifi/internal/fixture"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/query"
 	"unifi/models/store"
 )
@@ -30,19 +31,19 @@ func TestLoadTransactionDetail(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testdb.New(t)
-	store := store.NewStore(db, nil)
-	in := fixture.Demo(t, store)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
 	tk := fixture.Ticket(t, db, in.ProcessID, nil)
 	b := fixture.Bond(t, db, in.ID, tk, nil)
 	orig := fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Error), Requests: 3,
 		Error: fixture.Ptr("HTTP 500 after 3 attempts")})
 	admin := fixture.User(t, db, models.RoleAdmin)
-	replay, err := store.ReplayTransaction(ctx, models.ActorOf(admin, "127.0.0.1"), orig.ID)
+	replay, err := st.ReplayTransaction(ctx, models.ActorOf(admin, "127.0.0.1"), orig.ID)
 	require.NoError(t, err)
 
 	t.Run("Success", func(t *testing.T) {
 		t.Parallel()
-		d, err := store.LoadTransactionDetail(ctx, orig.ID)
+		d, err := rd.LoadTransactionDetail(ctx, orig.ID)
 		require.NoError(t, err)
 		requireSameAsGORM(t, db, orig.ID, d.Transaction)
 		requireSameAsGORM(t, db, orig.IntegrationID, d.Integration)
@@ -76,7 +77,7 @@ func TestLoadTransactionDetail(t *testing.T) {
 
 	t.Run("ReplayOf", func(t *testing.T) {
 		t.Parallel()
-		d, err := store.LoadTransactionDetail(ctx, replay.ID)
+		d, err := rd.LoadTransactionDetail(ctx, replay.ID)
 		require.NoError(t, err)
 		require.NotNil(t, d.ReplayOf)
 		requireSameAsGORM(t, db, orig.ID, *d.ReplayOf)
@@ -86,7 +87,7 @@ func TestLoadTransactionDetail(t *testing.T) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		t.Parallel()
-		_, err := store.LoadTransactionDetail(ctx, replay.ID+1000)
+		_, err := rd.LoadTransactionDetail(ctx, replay.ID+1000)
 		require.ErrorIs(t, err, models.ErrNotFound)
 	})
 }
@@ -95,8 +96,8 @@ func TestLoadIntegrationOverview(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testdb.New(t)
-	store := store.NewStore(db, nil)
-	in := fixture.Demo(t, store)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
 	var made []*models.Transaction
 	for i := range 12 {
 		tk := fixture.Ticket(t, db, in.ProcessID, nil)
@@ -111,25 +112,25 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		made = append(made, fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: &st}))
 	}
 	admin := fixture.User(t, db, models.RoleAdmin)
-	job, err := store.RepairIntegration(ctx, models.ActorOf(admin, "127.0.0.1"), in.ID)
+	job, err := st.RepairIntegration(ctx, models.ActorOf(admin, "127.0.0.1"), in.ID)
 	require.NoError(t, err)
 
 	t.Run("Success", func(t *testing.T) {
 		t.Parallel()
-		o, err := store.LoadIntegrationOverview(ctx, in.ID)
+		o, err := rd.LoadIntegrationOverview(ctx, in.ID)
 		require.NoError(t, err)
 		requireSameAsGORM(t, db, in.ID, o.Integration)
 		requireSameAsGORM(t, db, in.ProcessID, o.Process)
-		conn, err := store.ActiveConnection(ctx, in.ID)
+		conn, err := st.ActiveConnection(ctx, in.ID)
 		require.NoError(t, err)
 		require.NotNil(t, o.Connection)
 		require.Empty(t, o.Connection.AuthSecret, "the secret is neither opened nor carried")
 		conn.AuthSecret = ""
 		require.Equal(t, *conn, *o.Connection)
-		msgs, err := store.ListMessages(ctx, in.ID)
+		msgs, err := st.ListMessages(ctx, in.ID)
 		require.NoError(t, err)
 		require.Equal(t, msgs, o.Messages)
-		counts, err := store.CountTransactionsByState(ctx, in.ID)
+		counts, err := rd.CountTransactionsByState(ctx, in.ID)
 		require.NoError(t, err)
 		require.Equal(t, counts, o.Counts)
 		require.NotNil(t, o.LatestJob)
@@ -175,7 +176,7 @@ func TestLoadIntegrationOverview(t *testing.T) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		t.Parallel()
-		_, err := store.LoadIntegrationOverview(ctx, in.ID+1000)
+		_, err := rd.LoadIntegrationOverview(ctx, in.ID+1000)
 		require.ErrorIs(t, err, models.ErrNotFound)
 	})
 }
@@ -187,8 +188,8 @@ func TestPayloadSearchStopped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testdb.New(t)
-	store := store.NewStore(db, nil)
-	in := fixture.Demo(t, store)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
 	tk := fixture.Ticket(t, db, in.ProcessID, nil)
 	fixture.Transaction(t, db, fixture.Bond(t, db, in.ID, tk, nil), nil)
 	lock := db.Begin()
@@ -197,19 +198,19 @@ func TestPayloadSearchStopped(t *testing.T) {
 	require.NoError(t, lock.Exec("LOCK TABLE stages IN ACCESS EXCLUSIVE MODE").Error)
 
 	f := query.TransactionFilter{Text: "on fire", InPayload: true}
-	l, err := store.LoadTransactionList(ctx, f, nil, 50)
+	l, err := rd.LoadTransactionList(ctx, f, nil, 50)
 	require.NoError(t, err)
 	require.True(t, l.SearchStopped)
 	require.Empty(t, l.Page.Rows)
 	require.NotEmpty(t, l.Integrations, "the filter's choices are still read")
 	require.NotEmpty(t, l.Messages)
 
-	_, _, err = store.CountMatchingTransactions(ctx, f, 100)
+	_, _, err = rd.CountMatchingTransactions(ctx, f, 100)
 	require.ErrorIs(t, err, query.ErrSearchTooSlow)
 
 	// The connection is left clean: the next read works.
 	require.NoError(t, lock.Rollback().Error)
-	l, err = store.LoadTransactionList(ctx, f, nil, 50)
+	l, err = rd.LoadTransactionList(ctx, f, nil, 50)
 	require.NoError(t, err)
 	require.False(t, l.SearchStopped)
 	require.Len(t, l.Page.Rows, 1)
