@@ -31,6 +31,8 @@ type inboundBundle struct {
 	db       *gorm.DB
 	store    *store.Store
 	accounts *account.Accounts
+	query    *query.Reader
+	inbound  *inbound.Service
 	srv      *httptest.Server
 	url      string // the demo integration's inbound endpoint
 	in       *models.Integration
@@ -65,17 +67,18 @@ func setupInboundWith(t testing.TB, db *gorm.DB, edit func(*config.Config)) *inb
 	st := store.NewStore(db, accounts, nil)
 	_, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 	require.NoError(t, err)
-	in, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	integ, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	require.NoError(t, err)
 	cfg := config.Config{InboundMaxBytes: 1 << 20, SessionKey: bytes.Repeat([]byte{7}, 32), BaseURL: "http://localhost"}
 	if edit != nil {
 		edit(&cfg)
 	}
-	h := handlers.New(handlers.Opts{Store: st, Query: query.NewReader(db, nil), Accounts: accounts,
-		Inbound: inbound.NewService(db, accounts, nil), Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	q, in := query.NewReader(db, nil), inbound.NewService(db, accounts, nil)
+	h := handlers.New(handlers.Opts{Store: st, Query: q, Accounts: accounts, Inbound: in, Config: cfg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(h.Echo())
 	t.Cleanup(srv.Close)
-	return &inboundBundle{db: db, store: st, accounts: accounts, srv: srv, in: in,
+	return &inboundBundle{db: db, store: st, accounts: accounts, query: q, inbound: in, srv: srv, in: integ,
 		url: srv.URL + "/api/v1/integrations/" + models.DemoIntegrationName + "/messages"}
 }
 
