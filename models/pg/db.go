@@ -1,3 +1,6 @@
+// Package pg is the database plumbing the stores share: opening and migrating
+// the database, the pgx read batch, array parameters, the transaction column
+// list and scan, and a few shared writes and helpers.
 package pg
 
 import (

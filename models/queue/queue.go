@@ -1,3 +1,5 @@
+// Package queue is the per-bond queue: every change to a bond's outbound
+// queue goes through it.
 package queue
 
 import (

@@ -1,3 +1,4 @@
+// Package store is the operations layer the UI, the API and the engine call.
 package store
 
 import (
