@@ -16,6 +16,9 @@ import (
 
 	"unifi/internal/cpuacct"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/query"
+	"unifi/models/store"
 	"unifi/worker"
 )
 
@@ -37,7 +40,7 @@ const (
 
 type engineBench struct {
 	*env
-	store  *models.Store
+	store  *store.Store
 	remote *childRemote
 	url    string
 	admin  models.Actor
@@ -51,7 +54,7 @@ func runEngine(e *env) ([]string, error) {
 		return nil, err
 	}
 	defer remote.close()
-	b := &engineBench{env: e, store: models.NewStore(e.db, nil), remote: remote, url: remote.url}
+	b := &engineBench{env: e, store: store.NewStore(e.db, account.New(e.db, nil), nil), remote: remote, url: remote.url}
 	if err := b.fixtures(); err != nil {
 		return nil, err
 	}
@@ -61,7 +64,7 @@ func runEngine(e *env) ([]string, error) {
 	compacted := make(chan struct{})
 	go func() {
 		defer close(compacted)
-		b.store.RunCountCompactor(compactCtx, 2*time.Second, nil)
+		query.NewReader(e.db, nil).RunCountCompactor(compactCtx, 2*time.Second, nil)
 	}()
 	defer func() { stopCompact(); <-compacted }()
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
@@ -233,7 +236,7 @@ func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond in
 		go func() {
 			defer wg.Done()
 			for i := w; i < benchBonds; i += 4 {
-				t, err := b.store.CreateTicket(b.ctx, b.actor, models.TicketInput{ShortDescription: fmt.Sprintf("bench %d", i)})
+				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ShortDescription: fmt.Sprintf("bench %d", i)})
 				if err != nil {
 					errs <- err
 					return
@@ -446,7 +449,7 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
-	t, err := b.store.CreateTicket(b.ctx, b.actor, models.TicketInput{ShortDescription: "latency probe"})
+	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ShortDescription: "latency probe"})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -458,7 +461,7 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 	time.Sleep(50 * time.Millisecond)
 	samples := make([]time.Duration, 0, latencySamples)
 	for i := range latencySamples {
-		in := models.TicketInputOf(t)
+		in := store.TicketInputOf(t)
 		in.WorkNotes = "probe " + strconv.Itoa(i)
 		have, err := b.remote.count(t.Number)
 		if err != nil {

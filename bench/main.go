@@ -24,7 +24,7 @@ import (
 	"gorm.io/gorm"
 
 	"unifi/internal/pgcluster"
-	"unifi/models"
+	"unifi/models/pg"
 )
 
 // env is what a section gets.
@@ -146,7 +146,7 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 
 // runSection gives a section a fresh, migrated database.
 func runSection(ctx context.Context, base string, s section, fl flags) ([]string, error) {
-	admin, err := models.Open(ctx, base, 2)
+	admin, err := pg.Open(ctx, base, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +164,12 @@ func runSection(ctx context.Context, base string, s section, fl flags) ([]string
 		return nil, err
 	}
 	u.Path = "/" + name
-	db, err := models.Open(ctx, u.String(), 40)
+	db, err := pg.Open(ctx, u.String(), 40)
 	if err != nil {
 		return nil, err
 	}
 	defer closeDB(db)
-	if _, err := models.Migrate(ctx, db); err != nil {
+	if _, err := pg.Migrate(ctx, db); err != nil {
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

@@ -9,13 +9,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"unifi/models"
+	"unifi/models/store"
 	"unifi/web/pages/activity"
 )
 
 // ActivityList is the activity log (admins and managers), newest first.
 func (h *Handlers) ActivityList(c echo.Context) error {
-	f := models.ActivityFilter{UserName: strings.TrimSpace(c.QueryParam("user")),
+	f := store.ActivityFilter{UserName: strings.TrimSpace(c.QueryParam("user")),
 		Action: strings.TrimSpace(c.QueryParam("action")), RecordType: c.QueryParam("type"), Limit: 100}
 	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
 	f.RecordID, _ = strconv.ParseInt(c.QueryParam("record"), 10, 64)

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/inbound"
 )
 
 // InboundMessage is POST /api/v1/integrations/:name/messages, where a remote
@@ -23,30 +24,30 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
 	name := c.Param("name")
-	meta := models.RequestMeta{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header.Clone(),
+	meta := inbound.RequestMeta{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header.Clone(),
 		RemoteAddr: c.RealIP(), Started: time.Now()}
 	raw, err := readInboundBody(req, h.Config.InboundMaxBytes)
-	var res *models.InboundResult
+	var res *inbound.InboundResult
 	if err == nil {
-		in := models.InboundRequest{Integration: name, JSON: isJSON(req), Body: raw, Meta: meta}
+		in := inbound.InboundRequest{Integration: name, JSON: isJSON(req), Body: raw, Meta: meta}
 		if scheme, tok, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			in.Bearer = strings.TrimSpace(tok)
 		}
 		in.BasicUser, in.BasicPassword, in.HasBasic = req.BasicAuth()
-		res, err = h.Store.ReceiveInbound(ctx, in)
+		res, err = h.Inbound.ReceiveInbound(ctx, in)
 	}
 	if err != nil {
-		var r *models.InboundRefusal
+		var r *inbound.InboundRefusal
 		if errors.As(err, &r) {
 			switch r.Kind {
-			case models.RefusalUnauthenticated:
+			case inbound.RefusalUnauthenticated:
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi", charset="UTF-8", Bearer`)
-			case models.RefusalInFlight:
+			case inbound.RefusalInFlight:
 				c.Response().Header().Set("Retry-After", "1")
 			}
 		}
 		status, body := apiErrorBody(c, err)
-		if rerr := h.Store.RecordInboundRefusal(ctx, name, meta, raw, status, body); rerr != nil {
+		if rerr := h.Inbound.RecordInboundRefusal(ctx, name, meta, raw, status, body); rerr != nil {
 			h.Logger.ErrorContext(ctx, "record refused inbound request", slog.String("error", rerr.Error()),
 				slog.String("integration", name))
 		}
@@ -66,10 +67,10 @@ func readInboundBody(req *http.Request, limit int64) ([]byte, error) {
 	}
 	raw, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
-		return raw, &models.InboundRefusal{Kind: models.RefusalMalformed, Reason: "The request body could not be read"}
+		return raw, &inbound.InboundRefusal{Kind: inbound.RefusalMalformed, Reason: "The request body could not be read"}
 	}
 	if int64(len(raw)) > limit {
-		return raw, &models.InboundRefusal{Kind: models.RefusalTooLarge, Reason: "The request body is too large",
+		return raw, &inbound.InboundRefusal{Kind: inbound.RefusalTooLarge, Reason: "The request body is too large",
 			Detail: "at most " + byteCount(limit) + " are accepted"}
 	}
 	return raw, nil

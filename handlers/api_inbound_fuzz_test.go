@@ -29,7 +29,7 @@ func FuzzInbound(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	b := setupInboundOn(f, seededDB(f), 64<<10)
-	h := handlers.New(handlers.Opts{Store: b.store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	h := handlers.New(handlers.Opts{Store: b.store, Query: b.query, Accounts: b.accounts, Inbound: b.inbound, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Config: config.Config{InboundMaxBytes: 64 << 10, SessionKey: bytes.Repeat([]byte{7}, 32), BaseURL: "http://localhost"}})
 	e := h.Echo()
 	f.Fuzz(func(t *testing.T, body []byte) {

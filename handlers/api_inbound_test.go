@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
 )
 
 // refusalRequest is one request a refusal case sends.
@@ -59,7 +61,7 @@ func inboundRefusalCases() []refusalCase {
 			}},
 		{name: "OtherIntegrationAccount", status: 403, text: "This account may not send messages to this integration",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
-				_, err := b.store.CreateUser(context.Background(), models.SystemActor, models.NewUserOpts{Name: "other-peer",
+				_, err := b.accounts.CreateUser(context.Background(), models.SystemActor, account.NewUserOpts{Name: "other-peer",
 					Role: models.RoleIntegration, Password: "other-peer-pw", Token: "other-peer-token-0123456789"})
 				require.NoError(t, err)
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
@@ -97,15 +99,15 @@ func inboundRefusalCases() []refusalCase {
 			}},
 		{name: "NotAnObject", status: 400, text: "The request body is not a valid message envelope",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest { return refusalRequest{body: []byte(`[1,2,3]`)} }},
-		{name: "NoName", status: 400, text: models.TextNoMessageName,
+		{name: "NoName", status: 400, text: inbound.TextNoMessageName,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: []byte(`{"message": {"source_id": "S1"}, "data": {}}`)}
 			}},
-		{name: "NoMessageAtAll", status: 400, text: models.TextNoMessageName,
+		{name: "NoMessageAtAll", status: 400, text: inbound.TextNoMessageName,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: []byte(`{"data": {}}`)}
 			}},
-		{name: "UnknownName", status: 422, text: models.TextUnknownMessageName,
+		{name: "UnknownName", status: 422, text: inbound.TextUnknownMessageName,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: inboundJSON(envelope("DeleteEverything", "S1", "R1", "", now, nil))}
 			}},
@@ -121,21 +123,21 @@ func inboundRefusalCases() []refusalCase {
 				e["message"].(map[string]any)["time_stamp"] = "yesterday"
 				return refusalRequest{body: inboundJSON(e)}
 			}},
-		{name: "ReceiptWithoutTargetID", status: 422, text: models.TextNoTargetID,
+		{name: "ReceiptWithoutTargetID", status: 422, text: inbound.TextNoTargetID,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", "", "THEIRS", "Accepted", ""))}
 			}},
-		{name: "ReceiptForNothingOfOurs", status: 404, text: models.TextNoInitiating,
+		{name: "ReceiptForNothingOfOurs", status: 404, text: inbound.TextNoInitiating,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", "MSG7777777", "THEIRS", "Accepted", ""))}
 			}},
-		{name: "ReceiptForCompleteTransaction", status: 409, text: models.TextProcessedAlready,
+		{name: "ReceiptForCompleteTransaction", status: 409, text: inbound.TextProcessedAlready,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				ours := b.createTicket(t, "EXT-1")
 				tr := b.outbound(t, ours, models.Complete)
 				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
 			}},
-		{name: "ReceiptForErrorTransaction", status: 409, text: models.TextProcessedAlready,
+		{name: "ReceiptForErrorTransaction", status: 409, text: inbound.TextProcessedAlready,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				ours := b.createTicket(t, "EXT-1")
 				tr := b.outbound(t, ours, models.Error)
@@ -147,12 +149,12 @@ func inboundRefusalCases() []refusalCase {
 				tr := b.outbound(t, ours, models.Sending) // our synchronous call never returns
 				return refusalRequest{body: inboundJSON(receiptEnvelope("R-1", tr.MessageIdent, "EXT-1", "Accepted", ""))}
 			}},
-		{name: "Duplicate", status: 409, text: models.TextDuplicate,
+		{name: "Duplicate", status: 409, text: inbound.TextDuplicate,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				b.createTicket(t, "EXT-1") // source_id C-EXT-1
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "C-EXT-1", "EXT-1", "", now, createData("again")))}
 			}},
-		{name: "UpdateOnClosedBond", status: 409, text: models.TextNotValidForBond,
+		{name: "UpdateOnClosedBond", status: 409, text: inbound.TextNotValidForBond,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				ours := b.createTicket(t, "EXT-1")
 				a := b.post(t, envelope("ResolveIncident", "RES-1", "EXT-1", ours, time.Now(),
@@ -160,13 +162,13 @@ func inboundRefusalCases() []refusalCase {
 				require.Equal(t, 200, a.Status, a.Raw)
 				return refusalRequest{body: inboundJSON(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("late")))}
 			}},
-		{name: "OwnershipRule", status: 409, text: models.TextNotValidForBond,
+		{name: "OwnershipRule", status: 409, text: inbound.TextNotValidForBond,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				ours := b.createTicket(t, "EXT-1")
 				require.NoError(t, b.db.Exec("UPDATE messages SET bond_ownership = 'must_not_own' WHERE name = 'UpdateIncident'").Error)
 				return refusalRequest{body: inboundJSON(envelope("UpdateIncident", "U-1", "EXT-1", ours, time.Now(), createData("mine")))}
 			}},
-		{name: "CreateForBondedTicket", status: 409, text: models.TextNotValidForBond,
+		{name: "CreateForBondedTicket", status: 409, text: inbound.TextNotValidForBond,
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				b.createTicket(t, "EXT-1")
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "C-2", "EXT-1", "", now, createData("twice")))}
@@ -253,7 +255,7 @@ func TestInboundDuplicateAnswerCarriesOriginal(t *testing.T) {
 	require.Equal(t, 200, first.Status, first.Raw)
 	again := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
 	require.Equal(t, 409, again.Status)
-	require.Equal(t, models.TextDuplicate, again.Error)
+	require.Equal(t, inbound.TextDuplicate, again.Error)
 	require.Equal(t, first.Message.SourceReference, again.Message.SourceReference, "the duplicate's answer names our ticket")
 	require.Equal(t, first.Message.SourceID, again.Message.SourceID)
 	require.Equal(t, "C-1", again.Message.TargetID)
@@ -514,7 +516,7 @@ func TestInboundDuplicateConcurrent(t *testing.T) {
 				switch {
 				case a.Status == 200:
 					ok++
-				case a.Status == 409 && a.Error == models.TextDuplicate:
+				case a.Status == 409 && a.Error == inbound.TextDuplicate:
 					dup++
 				default:
 					t.Fatalf("unexpected answer %d %s", a.Status, a.Raw)
@@ -562,7 +564,7 @@ func TestInboundReceipt(t *testing.T) {
 		before := b.snapshot(t)
 		a = b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
 		require.Equal(t, 409, a.Status)
-		require.Equal(t, models.TextProcessedAlready, a.Error)
+		require.Equal(t, inbound.TextProcessedAlready, a.Error)
 		require.Equal(t, before.Fingerprint, b.snapshot(t).Fingerprint)
 	})
 	t.Run("Rejected", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/store"
 )
 
 // The JSON API for tickets: scripts and other tools create and change
@@ -26,7 +27,7 @@ func (h *Handlers) apiBasicAuth(action models.Action) echo.MiddlewareFunc {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
 				return echo.NewHTTPError(http.StatusUnauthorized, "Give a user name and password with HTTP basic auth.")
 			}
-			u, err := h.Store.Authenticate(c.Request().Context(), name, password)
+			u, err := h.Accounts.Authenticate(c.Request().Context(), name, password)
 			if errors.Is(err, models.ErrInvalidCredentials) {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
 				return echo.NewHTTPError(http.StatusUnauthorized, "Wrong user name or password.")
@@ -57,7 +58,7 @@ type ticketBody struct {
 	Version          *int    `json:"version"` // PATCH: the version edited; absent means the current one
 }
 
-func (b ticketBody) apply(in *models.TicketInput) {
+func (b ticketBody) apply(in *store.TicketInput) {
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
@@ -119,7 +120,7 @@ func (h *Handlers) APITicketCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in models.TicketInput
+	var in store.TicketInput
 	b.apply(&in)
 	t, err := h.Store.CreateTicket(c.Request().Context(), apiActor(c), in)
 	if err != nil {
@@ -141,7 +142,7 @@ func (h *Handlers) APITicketUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := models.TicketInputOf(cur)
+	in := store.TicketInputOf(cur)
 	b.apply(&in)
 	version := cur.Version
 	if b.Version != nil {

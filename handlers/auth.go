@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/web/pages/auth"
 )
 
@@ -31,8 +32,8 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	v := auth.LoginView{Name: name, Next: safeNext(c.FormValue("next"))}
 	ctx := c.Request().Context()
 	addr := c.RealIP()
-	var te *models.ThrottledError
-	if err := h.Store.CheckLoginThrottle(ctx, name, addr); errors.As(err, &te) {
+	var te *account.ThrottledError
+	if err := h.Accounts.CheckLoginThrottle(ctx, name, addr); errors.As(err, &te) {
 		h.Logger.InfoContext(ctx, "login throttled", h.loggedName(ctx, name), slog.String("remote", addr))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())))
 		v.Error = te.Reason
@@ -40,8 +41,8 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	u, err := h.Store.Authenticate(ctx, name, password)
-	if err := h.Store.RecordLogin(ctx, name, addr, err == nil); err != nil {
+	u, err := h.Accounts.Authenticate(ctx, name, password)
+	if err := h.Accounts.RecordLogin(ctx, name, addr, err == nil); err != nil {
 		return err
 	}
 	switch {
@@ -67,7 +68,7 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 // Logout ends every session of the user and deletes the cookie.
 func (h *Handlers) Logout(c echo.Context) error {
 	if u := CurrentUser(c); u != nil {
-		err := h.Store.EndSessions(c.Request().Context(), u.ID)
+		err := h.Accounts.EndSessions(c.Request().Context(), u.ID)
 		h.userChanged(u.ID)
 		if err != nil {
 			return err
@@ -83,7 +84,7 @@ func (h *Handlers) Logout(c echo.Context) error {
 // a user exists, otherwise only that it is unknown, so a password typed into
 // the name box by mistake never reaches the log.
 func (h *Handlers) loggedName(ctx context.Context, name string) slog.Attr {
-	if ok, err := h.Store.UserNameExists(ctx, name); err == nil && ok {
+	if ok, err := h.Accounts.UserNameExists(ctx, name); err == nil && ok {
 		return slog.String("user", name)
 	}
 	return slog.String("user", "(unknown name)")

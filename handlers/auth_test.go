@@ -10,6 +10,7 @@ import (
 
 	"unifi/handlers/handlerstest"
 	"unifi/models"
+	"unifi/models/account"
 )
 
 func TestLogin(t *testing.T) {
@@ -168,7 +169,7 @@ func TestHealth(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	app := handlerstest.New(t, nil)
-	for i := range models.MaxFailuresPerUser {
+	for i := range account.MaxFailuresPerUser {
 		res := app.Client(t).PostForm("/login", url.Values{"name": {"manager"}, "password": {"wrong-password-" + string(rune('a'+i))}})
 		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "attempt %d", i+1)
 	}

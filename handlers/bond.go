@@ -9,20 +9,21 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/pages/bond"
 )
 
 // BondList lists bonds, most recently worked first.
 func (h *Handlers) BondList(c echo.Context) error {
 	ctx := c.Request().Context()
-	f := models.BondFilter{State: models.BondState(c.QueryParam("state")), Reference: c.QueryParam("ref"),
+	f := query.BondFilter{State: models.BondState(c.QueryParam("state")), Reference: c.QueryParam("ref"),
 		WithError: c.QueryParam("errors") != "", Limit: 50}
 	if !f.State.Valid() {
 		f.State = ""
 	}
 	f.IntegrationID, _ = strconv.ParseInt(c.QueryParam("integration"), 10, 64)
 	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	rows, err := h.Store.QueryBonds(ctx, f)
+	rows, err := h.Query.QueryBonds(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func (h *Handlers) BondList(c echo.Context) error {
 		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
 		v.NextURL = "/bonds?" + q.Encode()
 	}
-	if v.Integrations, err = h.Store.ListIntegrations(ctx); err != nil {
+	if v.Integrations, err = h.Query.ListIntegrations(ctx); err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, bond.List(h.props(c, "Bonds", "bonds"), v))
@@ -47,7 +48,7 @@ func (h *Handlers) BondShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.Store.LoadBondDetail(c.Request().Context(), id)
+	d, err := h.Query.LoadBondDetail(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

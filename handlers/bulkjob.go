@@ -29,7 +29,7 @@ func (h *Handlers) BulkJobEvents(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	job, failures, err := h.Store.LoadBulkJobProgress(ctx, id, 50)
+	job, failures, err := h.Query.LoadBulkJobProgress(ctx, id, 50)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (h *Handlers) BulkJobEvents(c echo.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		if job, failures, err = h.Store.LoadBulkJobProgress(ctx, id, 50); err != nil {
+		if job, failures, err = h.Query.LoadBulkJobProgress(ctx, id, 50); err != nil {
 			return nil
 		}
 	}

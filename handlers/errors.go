@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/inbound"
 	"unifi/web/pages/errorpage"
 )
 
@@ -21,7 +22,7 @@ func httpError(err error) (int, string, map[string]string) {
 	var ve *models.ValidationError
 	var fe *models.ForbiddenError
 	var ce *models.ConflictError
-	var ir *models.InboundRefusal
+	var ir *inbound.InboundRefusal
 	switch {
 	case errors.As(err, &ir):
 		return refusalStatus[ir.Kind], ir.Reason, nil
@@ -90,24 +91,24 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 }
 
 // refusalStatus is the HTTP status of each inbound refusal (docs/inbound.md).
-var refusalStatus = map[models.RefusalKind]int{
-	models.RefusalMalformed:          http.StatusBadRequest,
-	models.RefusalMediaType:          http.StatusUnsupportedMediaType,
-	models.RefusalTooLarge:           http.StatusRequestEntityTooLarge,
-	models.RefusalUnauthenticated:    http.StatusUnauthorized,
-	models.RefusalForbidden:          http.StatusForbidden,
-	models.RefusalUnavailable:        http.StatusForbidden,
-	models.RefusalUnknownIntegration: http.StatusNotFound,
-	models.RefusalNoName:             http.StatusBadRequest,
-	models.RefusalUnknownName:        http.StatusUnprocessableEntity,
-	models.RefusalNoTargetID:         http.StatusUnprocessableEntity,
-	models.RefusalNoInitiating:       http.StatusNotFound,
-	models.RefusalProcessedAlready:   http.StatusConflict,
-	models.RefusalInFlight:           http.StatusConflict,
-	models.RefusalDuplicate:          http.StatusConflict,
-	models.RefusalNotValidForBond:    http.StatusConflict,
-	models.RefusalNoBond:             http.StatusNotFound,
-	models.RefusalCreateRejected:     http.StatusUnprocessableEntity,
+var refusalStatus = map[inbound.RefusalKind]int{
+	inbound.RefusalMalformed:          http.StatusBadRequest,
+	inbound.RefusalMediaType:          http.StatusUnsupportedMediaType,
+	inbound.RefusalTooLarge:           http.StatusRequestEntityTooLarge,
+	inbound.RefusalUnauthenticated:    http.StatusUnauthorized,
+	inbound.RefusalForbidden:          http.StatusForbidden,
+	inbound.RefusalUnavailable:        http.StatusForbidden,
+	inbound.RefusalUnknownIntegration: http.StatusNotFound,
+	inbound.RefusalNoName:             http.StatusBadRequest,
+	inbound.RefusalUnknownName:        http.StatusUnprocessableEntity,
+	inbound.RefusalNoTargetID:         http.StatusUnprocessableEntity,
+	inbound.RefusalNoInitiating:       http.StatusNotFound,
+	inbound.RefusalProcessedAlready:   http.StatusConflict,
+	inbound.RefusalInFlight:           http.StatusConflict,
+	inbound.RefusalDuplicate:          http.StatusConflict,
+	inbound.RefusalNotValidForBond:    http.StatusConflict,
+	inbound.RefusalNoBond:             http.StatusNotFound,
+	inbound.RefusalCreateRejected:     http.StatusUnprocessableEntity,
 }
 
 // apiErrorBody is the JSON answer of an /api/ request that failed:
@@ -123,7 +124,7 @@ func apiErrorBody(c echo.Context, err error) (int, []byte) {
 	if fields != nil {
 		body["fields"] = fields
 	}
-	var ir *models.InboundRefusal
+	var ir *inbound.InboundRefusal
 	if errors.As(err, &ir) {
 		if ir.Detail != "" {
 			body["detail"] = ir.Detail

@@ -16,7 +16,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/internal/config"
-	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/query"
+	"unifi/models/store"
 )
 
 // Notifier wakes the transport engine when there is new work. The worker pool
@@ -27,42 +30,48 @@ type Notifier interface {
 
 // Handlers holds what every handler needs.
 type Handlers struct {
-	Store    *models.Store
+	Store    *store.Store
+	Query    *query.Reader
+	Accounts *account.Accounts
+	Inbound  *inbound.Service
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
 	// Users, when set, answers the session check of every request from
 	// memory (it follows changes made by any server); nil reads the database.
-	Users *models.UserCache
+	Users *account.UserCache
 }
 
 // Opts configures New.
 type Opts struct {
-	Store    *models.Store
+	Store    *store.Store
+	Query    *query.Reader
+	Accounts *account.Accounts
+	Inbound  *inbound.Service
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
-	Users    *models.UserCache // optional
+	Users    *account.UserCache // optional
 }
 
 // New returns Handlers with a cookie session store keyed from the config.
 func New(o Opts) *Handlers {
-	store := sessions.NewCookieStore(o.Config.SessionKey)
+	cookies := sessions.NewCookieStore(o.Config.SessionKey)
 	serializer := newSessionSerializer()
-	for _, c := range store.Codecs {
+	for _, c := range cookies.Codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
 			sc.SetSerializer(serializer)
 		}
 	}
-	store.Options = &sessions.Options{
+	cookies.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   12 * 3600,
 		HttpOnly: true,
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Sessions: store, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

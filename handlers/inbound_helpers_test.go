@@ -20,15 +20,22 @@ import (
 	"unifi/internal/config"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/query"
+	"unifi/models/store"
 )
 
 // inboundBundle is the real Echo app on a fresh database with the demo seeded.
 type inboundBundle struct {
-	db    *gorm.DB
-	store *models.Store
-	srv   *httptest.Server
-	url   string // the demo integration's inbound endpoint
-	in    *models.Integration
+	db       *gorm.DB
+	store    *store.Store
+	accounts *account.Accounts
+	query    *query.Reader
+	inbound  *inbound.Service
+	srv      *httptest.Server
+	url      string // the demo integration's inbound endpoint
+	in       *models.Integration
 }
 
 func setupInbound(t testing.TB) *inboundBundle {
@@ -41,7 +48,8 @@ func setupInbound(t testing.TB) *inboundBundle {
 func seededDB(t testing.TB) *gorm.DB {
 	t.Helper()
 	return testdb.NewSeeded(t, "demo", func(ctx context.Context, db *gorm.DB) error {
-		_, err := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost}).SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
+		_, err := store.NewStore(db, account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost}), nil).SeedDemo(ctx,
+			store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 		return err
 	})
 }
@@ -55,19 +63,22 @@ func setupInboundOn(t testing.TB, db *gorm.DB, maxBytes int64) *inboundBundle {
 func setupInboundWith(t testing.TB, db *gorm.DB, edit func(*config.Config)) *inboundBundle {
 	t.Helper()
 	ctx := context.Background()
-	store := models.NewStore(db, nil)
-	_, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
+	accounts := account.New(db, nil)
+	st := store.NewStore(db, accounts, nil)
+	_, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"})
 	require.NoError(t, err)
-	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	integ, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	require.NoError(t, err)
 	cfg := config.Config{InboundMaxBytes: 1 << 20, SessionKey: bytes.Repeat([]byte{7}, 32), BaseURL: "http://localhost"}
 	if edit != nil {
 		edit(&cfg)
 	}
-	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	q, in := query.NewReader(db, nil), inbound.NewService(db, accounts, nil)
+	h := handlers.New(handlers.Opts{Store: st, Query: q, Accounts: accounts, Inbound: in, Config: cfg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(h.Echo())
 	t.Cleanup(srv.Close)
-	return &inboundBundle{db: db, store: store, srv: srv, in: in,
+	return &inboundBundle{db: db, store: st, accounts: accounts, query: q, inbound: in, srv: srv, in: integ,
 		url: srv.URL + "/api/v1/integrations/" + models.DemoIntegrationName + "/messages"}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 	"unifi/web/pages/integration"
@@ -17,7 +18,7 @@ import (
 
 // IntegrationList shows every integration.
 func (h *Handlers) IntegrationList(c echo.Context) error {
-	list, err := h.Store.ListIntegrations(c.Request().Context())
+	list, err := h.Query.ListIntegrations(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := h.Store.LoadIntegrationOverview(c.Request().Context(), id)
+	o, err := h.Query.LoadIntegrationOverview(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -65,11 +66,11 @@ func (h *Handlers) integrationJob(c echo.Context, integrationID int64, latest *m
 	if raw := c.QueryParam("job"); raw != "" {
 		jobID, _ = strconv.ParseInt(raw, 10, 64)
 	}
-	job, failures := latest, []models.BulkJobFailure(nil) // a running job has no failure list yet
+	job, failures := latest, []query.BulkJobFailure(nil) // a running job has no failure list yet
 	switch {
 	case jobID != 0:
 		var err error
-		job, failures, err = h.Store.LoadBulkJobProgress(c.Request().Context(), jobID, 50)
+		job, failures, err = h.Query.LoadBulkJobProgress(c.Request().Context(), jobID, 50)
 		if errors.Is(err, models.ErrNotFound) {
 			return nil
 		}

@@ -30,7 +30,8 @@ var uiRoles = []struct {
 // GET, HEAD or OPTIONS, with its path parameters filled with id.
 func stateChangingRoutes(t *testing.T, app *handlerstest.App, id int64) []string {
 	t.Helper()
-	e := handlers.New(handlers.Opts{Store: app.Store, Config: app.Config}).Echo()
+	e := handlers.New(handlers.Opts{Store: app.Store, Query: app.Query, Accounts: app.Accounts, Inbound: app.Inbound,
+		Config: app.Config}).Echo()
 	param := regexp.MustCompile(`:[a-z_]+`)
 	seen := map[string]bool{}
 	var out []string

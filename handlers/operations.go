@@ -11,7 +11,7 @@ import (
 // OperationsShow is the home page: recent transactions, bonds worked today
 // and a card per integration.
 func (h *Handlers) OperationsShow(c echo.Context) error {
-	ov, err := h.Store.LoadOperationsView(c.Request().Context())
+	ov, err := h.Query.LoadOperationsView(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func (h *Handlers) OperationsShow(c echo.Context) error {
 
 // OperationsLive is the fragment the home page polls.
 func (h *Handlers) OperationsLive(c echo.Context) error {
-	ov, err := h.Store.LoadOperationsView(c.Request().Context())
+	ov, err := h.Query.LoadOperationsView(c.Request().Context())
 	if err != nil {
 		return err
 	}

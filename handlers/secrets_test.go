@@ -37,7 +37,7 @@ func TestPasswordsNeverLogged(t *testing.T) {
 		url.Values{"name": {"analyst"}, "password": {secrets["wrong login password"]}}).StatusCode)
 	require.Equal(t, http.StatusSeeOther, admin.PostForm("/users",
 		url.Values{"name": {"pwuser"}, "role": {"analyst"}, "password": {secrets["new user password"]}}).StatusCode)
-	u, err := app.Store.Authenticate(context.Background(), "pwuser", secrets["new user password"])
+	u, err := app.Accounts.Authenticate(context.Background(), "pwuser", secrets["new user password"])
 	require.NoError(t, err)
 	require.Equal(t, http.StatusSeeOther, admin.PostForm(fmt.Sprintf("/users/%d/password", u.ID),
 		url.Values{"password": {secrets["reset password"]}}).StatusCode)

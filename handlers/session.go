@@ -81,7 +81,7 @@ func (h *Handlers) sessionUser(ctx context.Context, id int64) (*models.User, err
 	if h.Users != nil {
 		return h.Users.GetUser(ctx, id)
 	}
-	return h.Store.GetUser(ctx, id)
+	return h.Accounts.GetUser(ctx, id)
 }
 
 // userChanged drops a user this server has just changed from its user cache

@@ -10,6 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/query"
+	"unifi/models/store"
 	"unifi/web/components"
 	"unifi/web/layout"
 	"unifi/web/pages/ticket"
@@ -19,9 +21,9 @@ import (
 // tickets whose bonds hold a process error.
 func (h *Handlers) TicketList(c echo.Context) error {
 	errorsOnly := strings.HasSuffix(c.Path(), "/process-errors")
-	f := models.TicketFilter{Text: c.QueryParam("q"), WithProcessErrors: errorsOnly, Limit: 50}
+	f := query.TicketFilter{Text: c.QueryParam("q"), WithProcessErrors: errorsOnly, Limit: 50}
 	f.BeforeID, _ = strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	rows, err := h.Store.QueryTickets(c.Request().Context(), f)
+	rows, err := h.Query.QueryTickets(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
@@ -45,7 +47,7 @@ func (h *Handlers) TicketShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.Store.LoadTicketDetail(c.Request().Context(), id)
+	d, err := h.Query.LoadTicketDetail(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.Store.LoadTicketDetail(c.Request().Context(), id)
+	d, err := h.Query.LoadTicketDetail(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -77,12 +79,12 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 }
 
 // ticketForm reads the form into the view (for a re-render) and the input.
-func ticketForm(c echo.Context) (ticket.FormView, models.TicketInput, map[string]string) {
+func ticketForm(c echo.Context) (ticket.FormView, store.TicketInput, map[string]string) {
 	v := ticket.FormView{ShortDescription: c.FormValue("short_description"), Description: c.FormValue("description"),
 		State: c.FormValue("state"), Priority: c.FormValue("priority"), Urgency: c.FormValue("urgency"),
 		Impact: c.FormValue("impact"), AssignmentGroup: c.FormValue("assignment_group"), WorkNotes: c.FormValue("work_notes")}
 	v.Version, _ = strconv.Atoi(c.FormValue("version"))
-	in := models.TicketInput{ShortDescription: v.ShortDescription, Description: v.Description, State: v.State,
+	in := store.TicketInput{ShortDescription: v.ShortDescription, Description: v.Description, State: v.State,
 		AssignmentGroup: v.AssignmentGroup, WorkNotes: v.WorkNotes}
 	bad := map[string]string{}
 	num := func(field, raw string, lo, hi int) int {

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 	"unifi/web/pages/transaction"
@@ -24,8 +25,8 @@ const datetimeLocal = "2006-01-02T15:04"
 
 // parseTransactionFilter reads the filter from query or form values. Values
 // that do not parse are ignored, so a hand-edited URL still shows a list.
-func parseTransactionFilter(q url.Values) (models.TransactionFilter, url.Values) {
-	var f models.TransactionFilter
+func parseTransactionFilter(q url.Values) (query.TransactionFilter, url.Values) {
+	var f query.TransactionFilter
 	clean := url.Values{}
 	id := func(k string) int64 {
 		n, err := strconv.ParseInt(q.Get(k), 10, 64)
@@ -92,14 +93,14 @@ func parseTransactionFilter(q url.Values) (models.TransactionFilter, url.Values)
 func (h *Handlers) TransactionList(c echo.Context) error {
 	ctx := c.Request().Context()
 	f, clean := parseTransactionFilter(c.QueryParams())
-	var after *models.TransactionCursor
+	var after *query.TransactionCursor
 	if raw := c.QueryParam("after"); raw != "" {
-		after, _ = models.ParseTransactionCursor(raw)
+		after, _ = query.ParseTransactionCursor(raw)
 	}
 	v := transaction.ListView{Filter: f, Query: clean, IsFirstPage: after == nil, FilterActive: len(clean) > 0,
 		FromText: clean.Get("from"), ToText: clean.Get("to"),
 		CanBulk: models.RoleMay(CurrentUser(c).Role, models.ActionBulkTransactions) == nil}
-	l, err := h.Store.LoadTransactionList(ctx, f, after, 50)
+	l, err := h.Query.LoadTransactionList(ctx, f, after, 50)
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func (h *Handlers) TransactionShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.Store.LoadTransactionDetail(c.Request().Context(), id)
+	d, err := h.Query.LoadTransactionDetail(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func (h *Handlers) HTTPRequestShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.Store.LoadHTTPRequestDetail(c.Request().Context(), id)
+	d, err := h.Query.LoadHTTPRequestDetail(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -177,8 +178,8 @@ func (h *Handlers) TransactionBulkConfirm(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "Choose Replay or Ignore.")
 	}
 	if v.Mode == "all" {
-		n, capped, err := h.Store.CountMatchingTransactions(c.Request().Context(), f, bulkMax)
-		if errors.Is(err, models.ErrSearchTooSlow) {
+		n, capped, err := h.Query.CountMatchingTransactions(c.Request().Context(), f, bulkMax)
+		if errors.Is(err, query.ErrSearchTooSlow) {
 			return echo.NewHTTPError(http.StatusUnprocessableEntity, "Counting the matching transactions took too long; narrow the filter.")
 		}
 		if err != nil {
@@ -198,7 +199,7 @@ func (h *Handlers) BulkJobShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	job, failures, err := h.Store.LoadBulkJobProgress(c.Request().Context(), id, 50)
+	job, failures, err := h.Query.LoadBulkJobProgress(c.Request().Context(), id, 50)
 	if err != nil {
 		return err
 	}
@@ -290,7 +291,7 @@ func (h *Handlers) TransactionBulkStart(c echo.Context) error {
 	var ids []int64
 	if form.Get("mode") == "all" {
 		f, _ := parseTransactionFilter(form)
-		if ids, err = h.Store.MatchingTransactionIDs(ctx, f, bulkMax); err != nil {
+		if ids, err = h.Query.MatchingTransactionIDs(ctx, f, bulkMax); err != nil {
 			return err
 		}
 	} else {

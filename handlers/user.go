@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/web/layout"
 	"unifi/web/pages/users"
 )
@@ -18,7 +19,7 @@ func (h *Handlers) UserList(c echo.Context) error {
 }
 
 func (h *Handlers) renderUsers(c echo.Context, status int, v users.View) error {
-	list, err := h.Store.ListUsers(c.Request().Context())
+	list, err := h.Accounts.ListUsers(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -33,8 +34,8 @@ func (h *Handlers) actor(c echo.Context) models.Actor {
 // UserCreate adds a user; a refused form re-renders with 422 and field errors.
 func (h *Handlers) UserCreate(c echo.Context) error {
 	name, role := strings.TrimSpace(c.FormValue("name")), models.Role(c.FormValue("role"))
-	u, err := h.Store.CreateUser(c.Request().Context(), h.actor(c),
-		models.NewUserOpts{Name: name, Role: role, Password: c.FormValue("password")})
+	u, err := h.Accounts.CreateUser(c.Request().Context(), h.actor(c),
+		account.NewUserOpts{Name: name, Role: role, Password: c.FormValue("password")})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderUsers(c, http.StatusUnprocessableEntity, users.View{NewName: name, NewRole: role, Errors: ve.Fields})
@@ -54,7 +55,7 @@ func (h *Handlers) UserSetRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.Store.SetUserRole(c.Request().Context(), h.actor(c), id, models.Role(c.FormValue("role")))
+	u, err := h.Accounts.SetUserRole(c.Request().Context(), h.actor(c), id, models.Role(c.FormValue("role")))
 	h.userChanged(id)
 	if err != nil {
 		return err
@@ -71,7 +72,7 @@ func (h *Handlers) UserResetPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = h.Store.ResetPassword(c.Request().Context(), h.actor(c), id, c.FormValue("password"))
+	err = h.Accounts.ResetPassword(c.Request().Context(), h.actor(c), id, c.FormValue("password"))
 	h.userChanged(id)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -80,7 +81,7 @@ func (h *Handlers) UserResetPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.Store.GetUser(c.Request().Context(), id)
+	u, err := h.Accounts.GetUser(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (h *Handlers) UserSetActive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.Store.SetUserActive(c.Request().Context(), h.actor(c), id, c.FormValue("active") == "true")
+	u, err := h.Accounts.SetUserActive(c.Request().Context(), h.actor(c), id, c.FormValue("active") == "true")
 	h.userChanged(id)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"unifi/handlers/handlerstest"
 	"unifi/internal/fixture"
 	"unifi/models"
+	"unifi/models/account"
 )
 
 // Two servers on one database, each keeping the users it has read: a change
@@ -26,8 +27,8 @@ func TestUserChangesReachEveryServer(t *testing.T) {
 	// user creates a user of its own for a subtest (the subtests run at once).
 	user := func(t *testing.T, name string, role models.Role) *models.User {
 		t.Helper()
-		u, err := a.Store.CreateUser(ctx, models.ActorOf(admin, "127.0.0.1"),
-			models.NewUserOpts{Name: name, Role: role, Password: "password-" + name})
+		u, err := a.Accounts.CreateUser(ctx, models.ActorOf(admin, "127.0.0.1"),
+			account.NewUserOpts{Name: name, Role: role, Password: "password-" + name})
 		require.NoError(t, err)
 		return u
 	}

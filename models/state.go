@@ -3,8 +3,6 @@ package models
 import (
 	"database/sql/driver"
 	"fmt"
-	"strconv"
-	"strings"
 )
 
 // TransportState is a transaction's transport state. The values are the
@@ -41,18 +39,6 @@ func (s TransportState) String() string {
 
 // Valid reports whether s is one of the ten states.
 func (s TransportState) Valid() bool { return s >= Sending && s <= Ignored }
-
-// stateSQL writes states as an SQL list of literals ("5, 9"). Queries on
-// transactions by state name it this way, not as parameters, so that the
-// planner can tell a partial index on those states applies whatever the
-// plan cache does with a prepared statement (migration 00050).
-func stateSQL(states ...TransportState) string {
-	parts := make([]string, len(states))
-	for i, st := range states {
-		parts[i] = strconv.Itoa(int(st))
-	}
-	return strings.Join(parts, ", ")
-}
 
 // Finished reports whether the transaction no longer holds its bond's queue.
 func (s TransportState) Finished() bool { return s == Complete || s == Ignored }

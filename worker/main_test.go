@@ -15,7 +15,11 @@ import (
 	"unifi/internal/fakeremote"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/modelstest"
+	"unifi/models/pg"
+	"unifi/models/query"
+	"unifi/models/store"
 	"unifi/worker"
 )
 
@@ -28,7 +32,7 @@ type testBundle struct {
 	dbURL  string
 	db     *gorm.DB
 	clock  *modelstest.Clock
-	store  *models.Store
+	store  *store.Store
 	remote *fakeremote.Remote
 	url    string
 	fx     *modelstest.Fixture
@@ -38,7 +42,7 @@ func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	url := testdb.URL(t)
-	db, err := models.Open(ctx, url, 20)
+	db, err := pg.Open(ctx, url, 20)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if sqlDB, err := db.DB(); err == nil {
@@ -55,7 +59,8 @@ func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
 		o.EndpointURL = srv.URL + "/in"
 	}
 	clock := &modelstest.Clock{}
-	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: models.NewStore(db, &models.StoreOpts{NowFunc: clock.Now}),
+	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: store.NewStore(db, account.New(db, &account.Opts{NowFunc: clock.Now}),
+		&store.StoreOpts{NowFunc: clock.Now}),
 		remote: remote, url: srv.URL}
 	b.fx = modelstest.Integration(ctx, t, db, o)
 	return b
@@ -74,14 +79,14 @@ func (b *testBundle) pool(t *testing.T, name string, workers int) *worker.Pool {
 
 func (b *testBundle) createTicket(t *testing.T, short string) *models.Ticket {
 	t.Helper()
-	tk, err := b.store.CreateTicket(b.ctx, b.fx.Analyst, models.TicketInput{ShortDescription: short})
+	tk, err := b.store.CreateTicket(b.ctx, b.fx.Analyst, store.TicketInput{ShortDescription: short})
 	require.NoError(t, err)
 	return tk
 }
 
 func (b *testBundle) updateTicket(t *testing.T, tk *models.Ticket, notes string) *models.Ticket {
 	t.Helper()
-	in := models.TicketInputOf(tk)
+	in := store.TicketInputOf(tk)
 	in.WorkNotes = notes
 	out, err := b.store.UpdateTicket(b.ctx, b.fx.Analyst, tk.ID, tk.Version, in)
 	require.NoError(t, err)
@@ -107,7 +112,7 @@ func (b *testBundle) ticketsUpdated(t *testing.T, prefix string, n, updates int)
 // states counts the integration's transactions by state.
 func (b *testBundle) states(t *testing.T) map[models.TransportState]int64 {
 	t.Helper()
-	cs, err := b.store.CountTransactionsByState(b.ctx, b.fx.Integration.ID)
+	cs, err := query.NewReader(b.db, nil).CountTransactionsByState(b.ctx, b.fx.Integration.ID)
 	require.NoError(t, err)
 	out := map[models.TransportState]int64{}
 	for _, c := range cs {

@@ -9,6 +9,7 @@ import (
 
 	"unifi/models"
 	"unifi/models/modelstest"
+	"unifi/models/store"
 )
 
 // failBoom makes the remote refuse every message whose comments are "boom".
@@ -60,7 +61,7 @@ func TestIgnore(t *testing.T) {
 		require.NoError(t, b.db.Model(&models.TransactionLog{}).Where("transaction_id = ? AND kind = ?", txs[2].ID,
 			models.LogTransactionQueued).Pluck("kind", &kinds).Error)
 		require.Len(t, kinds, 1)
-		acts, err := b.store.ListActivity(b.ctx, models.ActivityFilter{RecordType: "transaction", RecordID: txs[1].ID})
+		acts, err := b.store.ListActivity(b.ctx, store.ActivityFilter{RecordType: "transaction", RecordID: txs[1].ID})
 		require.NoError(t, err)
 		require.Len(t, acts, 1)
 		require.Equal(t, "ignore transaction", acts[0].Action)

@@ -13,7 +13,9 @@ import (
 
 	"unifi/models"
 	"unifi/models/modelstest"
+	"unifi/models/store"
 	"unifi/worker"
+	"unifi/worker/enginedb"
 )
 
 // checkDelivery asserts what the remote saw: every message once, and per
@@ -62,7 +64,7 @@ func TestOrder(t *testing.T) {
 			defer wg.Done()
 			var mine []*models.Ticket
 			for i := w; i < tickets; i += writers {
-				tk, err := b.store.CreateTicket(b.ctx, b.fx.Analyst, models.TicketInput{ShortDescription: fmt.Sprintf("ticket %d", i)})
+				tk, err := b.store.CreateTicket(b.ctx, b.fx.Analyst, store.TicketInput{ShortDescription: fmt.Sprintf("ticket %d", i)})
 				if err != nil {
 					errs <- err
 					return
@@ -72,7 +74,7 @@ func TestOrder(t *testing.T) {
 			}
 			for u := range updates {
 				for j, tk := range mine {
-					in := models.TicketInputOf(tk)
+					in := store.TicketInputOf(tk)
 					in.WorkNotes = fmt.Sprintf("update %d", u)
 					tk, err := b.store.UpdateTicket(b.ctx, b.fx.Analyst, tk.ID, tk.Version, in)
 					if err != nil {
@@ -185,7 +187,7 @@ func TestPauseResume(t *testing.T) {
 
 	tickets := b.ticketsUpdated(t, "paused", 100, 9)
 	require.Equal(t, map[models.TransportState]int64{models.Queued: 1000}, b.states(t))
-	w, err := b.store.ClaimWork(b.ctx, models.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
+	w, err := enginedb.New(b.store).ClaimWork(b.ctx, enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
 	require.NoError(t, err)
 	require.Empty(t, w, "a paused integration has nothing to send")
 	require.Zero(t, b.remote.Requests())
@@ -214,7 +216,7 @@ func TestPauseResume(t *testing.T) {
 	_, err = b.store.RunningBulkJob(b.ctx, b.fx.Integration.ID)
 	require.ErrorIs(t, err, models.ErrNotFound)
 
-	acts, err := b.store.ListActivity(b.ctx, models.ActivityFilter{RecordType: "integration"})
+	acts, err := b.store.ListActivity(b.ctx, store.ActivityFilter{RecordType: "integration"})
 	require.NoError(t, err)
 	var names []string
 	for _, a := range acts {

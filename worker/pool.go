@@ -19,12 +19,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"unifi/models"
+	"unifi/models/queue"
+	"unifi/models/store"
+	"unifi/worker/enginedb"
 )
 
 // Pool is the transport engine of one server process.
 type Pool struct {
 	opts   Opts
-	store  *models.Store
+	store  *store.Store
+	engine *enginedb.DB // the engine's SQL, on store
 	log    *slog.Logger
 	sender *sender
 
@@ -39,7 +43,7 @@ type Pool struct {
 	jobs     map[int64]bool // bulk jobs this process runs
 
 	cfgMu   sync.Mutex
-	cfg     *models.EngineConfig // integrations, connections, messages: cached briefly
+	cfg     *enginedb.EngineConfig // integrations, connections, messages: cached briefly
 	actions []models.ResponseAction
 	cfgAt   time.Time
 }
@@ -47,17 +51,17 @@ type Pool struct {
 // config returns the cached engine configuration and response actions,
 // reading them again when older than the poll interval (at least 200 ms):
 // configuration changes reach the engine within a second.
-func (p *Pool) config(ctx context.Context) (*models.EngineConfig, []models.ResponseAction) {
+func (p *Pool) config(ctx context.Context) (*enginedb.EngineConfig, []models.ResponseAction) {
 	p.cfgMu.Lock()
 	defer p.cfgMu.Unlock()
 	if p.cfg != nil && time.Since(p.cfgAt) < max(p.opts.PollInterval, 200*time.Millisecond) {
 		return p.cfg, p.actions
 	}
-	cfg, err := p.store.LoadEngineConfig(ctx)
+	cfg, err := p.engine.LoadEngineConfig(ctx)
 	if err != nil {
 		return p.cfg, p.actions // nil config: ClaimWork reads it itself
 	}
-	actions, err := p.store.ResponseActions(ctx)
+	actions, err := p.engine.ResponseActions(ctx)
 	if err != nil {
 		return p.cfg, p.actions
 	}
@@ -67,7 +71,7 @@ func (p *Pool) config(ctx context.Context) (*models.EngineConfig, []models.Respo
 
 // Opts configures a Pool.
 type Opts struct {
-	Store       *models.Store
+	Store       *store.Store
 	Logger      *slog.Logger
 	DatabaseURL string // for the LISTEN connection; empty: polling only
 	Instance    string // lease owner name of this process
@@ -127,7 +131,7 @@ func New(o Opts) *Pool {
 			TLSHandshakeTimeout: 10 * time.Second,
 		}}
 	}
-	return &Pool{opts: o, store: o.Store, log: o.Logger.With(slog.String("instance", o.Instance)),
+	return &Pool{opts: o, store: o.Store, engine: enginedb.New(o.Store), log: o.Logger.With(slog.String("instance", o.Instance)),
 		sender: newSender(o.HTTPClient, o.Store.Now), wake: make(chan struct{}), bulkWake: make(chan struct{}, 1), jobs: map[int64]bool{}}
 }
 
@@ -148,7 +152,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.work(jobCtx, i)
+			p.runWorker(jobCtx, i)
 		}()
 	}
 	p.bg.Add(2)
@@ -222,16 +226,16 @@ func (p *Pool) isStopping() bool {
 	}
 }
 
-// work is one worker: claim a batch, send it, record it, repeat; wait for a
+// runWorker is one worker: claim a batch, send it, record it, repeat; wait for a
 // wake-up or the poll interval when there is nothing to do. Recording a batch
 // leases the transactions it releases (the next on each finished bond) to
 // this worker, up to four fifths of a batch: they are sent next without a
 // claim of their own. Each round still claims at least a fifth of a batch of
 // other due work, in due order, so no bond waits long behind busy ones.
-func (p *Pool) work(ctx context.Context, idx int) {
+func (p *Pool) runWorker(ctx context.Context, idx int) {
 	log := p.log.With(slog.Int("worker", idx))
 	failures := 0
-	var chained []*models.Work
+	var chained []*enginedb.Work
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			p.giveBack(log, chained)
@@ -239,7 +243,7 @@ func (p *Pool) work(ctx context.Context, idx int) {
 		}
 		wake := p.wakeChan()
 		cfg, actions := p.config(ctx)
-		claimed, err := p.store.ClaimWork(ctx, models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch - len(chained),
+		claimed, err := p.engine.ClaimWork(ctx, enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch - len(chained),
 			Lease: p.opts.Lease, Config: cfg})
 		if err != nil && ctx.Err() == nil && len(chained) == 0 {
 			// The database is away (the fault tests restart it): back off, up
@@ -262,12 +266,12 @@ func (p *Pool) work(ctx context.Context, idx int) {
 		if ctx.Err() != nil {
 			return // hard stop: nothing recorded; the leases expire and the work is rescued
 		}
-		next := models.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch - max(p.opts.Batch/5, 1),
+		next := enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch - max(p.opts.Batch/5, 1),
 			Lease: p.opts.Lease, Config: cfg}
 		if p.isStopping() {
 			next.Limit = 0
 		}
-		_, chained, err = p.store.RecordAttempts(ctx, results, next)
+		_, chained, err = p.engine.RecordAttempts(ctx, results, next)
 		if err != nil && ctx.Err() == nil {
 			log.ErrorContext(ctx, "record attempts", slog.String("error", err.Error()), slog.Int("count", len(results)))
 		}
@@ -276,7 +280,7 @@ func (p *Pool) work(ctx context.Context, idx int) {
 
 // giveBack frees the leases of chained work that a stopping worker will not
 // send, so that another process takes it at once instead of after the lease.
-func (p *Pool) giveBack(log *slog.Logger, chained []*models.Work) {
+func (p *Pool) giveBack(log *slog.Logger, chained []*enginedb.Work) {
 	if len(chained) == 0 {
 		return
 	}
@@ -287,7 +291,7 @@ func (p *Pool) giveBack(log *slog.Logger, chained []*models.Work) {
 	// The pool's context may be cancelled by now: a short one of its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := p.store.ReleaseLeases(ctx, p.opts.Instance, ids); err != nil {
+	if err := p.engine.ReleaseLeases(ctx, p.opts.Instance, ids); err != nil {
 		log.ErrorContext(ctx, "give back chained work", slog.String("error", err.Error()), slog.Int("count", len(ids)))
 	}
 }
@@ -312,8 +316,8 @@ func (p *Pool) waitFor(ctx context.Context, wake <-chan struct{}, d time.Duratio
 // sendBatch sends every claimed transaction at the same time (they are on
 // different bonds: at most one per bond is in progress) and returns the
 // results of those not abandoned.
-func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*models.Work, actions []models.ResponseAction) []models.AttemptResult {
-	results := make([]models.AttemptResult, len(batch))
+func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*enginedb.Work, actions []models.ResponseAction) []enginedb.AttemptResult {
+	results := make([]enginedb.AttemptResult, len(batch))
 	ok := make([]bool, len(batch))
 	var wg sync.WaitGroup
 	for i, w := range batch {
@@ -336,7 +340,7 @@ func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*models.
 			}
 			results[i], ok[i] = res, true
 			level := slog.LevelDebug
-			if res.Outcome != models.OutcomeDelivered {
+			if res.Outcome != enginedb.OutcomeDelivered {
 				level = slog.LevelWarn
 			}
 			log.Log(ctx, level, "sent", slog.Int64("transaction_id", w.Transaction.ID),
@@ -356,7 +360,7 @@ func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*models.
 
 // Work makes one attempt at a claimed transaction. A panic or an incomplete
 // claim becomes an error; the lease then expires and it is tried again.
-func (p *Pool) Work(ctx context.Context, w *models.Work, actions []models.ResponseAction) (res models.AttemptResult, err error) {
+func (p *Pool) Work(ctx context.Context, w *enginedb.Work, actions []models.ResponseAction) (res enginedb.AttemptResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("work on transaction %d panicked: %v", w.Transaction.ID, r)
@@ -407,7 +411,7 @@ func (p *Pool) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{models.NotifyChannel, models.BulkNotifyChannel} {
+	for _, ch := range []string{queue.NotifyChannel, queue.BulkNotifyChannel} {
 		if _, err := conn.Exec(lctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
@@ -419,7 +423,7 @@ func (p *Pool) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n.Channel == models.BulkNotifyChannel {
+		if n.Channel == queue.BulkNotifyChannel {
 			p.wakeBulk()
 			continue
 		}
@@ -457,12 +461,12 @@ func (p *Pool) maintain(ctx context.Context) {
 }
 
 func (p *Pool) maintainOnce(ctx context.Context) {
-	if n, err := p.store.RescueLeases(ctx); err != nil && ctx.Err() == nil {
+	if n, err := p.engine.RescueLeases(ctx); err != nil && ctx.Err() == nil {
 		p.log.ErrorContext(ctx, "rescue leases", slog.String("error", err.Error()))
 	} else if n > 0 {
 		p.log.WarnContext(ctx, "rescued expired leases", slog.Int64("count", n))
 	}
-	if n, err := p.store.SweepReceipts(ctx); err != nil && ctx.Err() == nil {
+	if n, err := p.engine.SweepReceipts(ctx); err != nil && ctx.Err() == nil {
 		p.log.ErrorContext(ctx, "sweep receipts", slog.String("error", err.Error()))
 	} else if n > 0 {
 		p.log.InfoContext(ctx, "receipts overdue: timed out", slog.Int64("count", n))
@@ -540,7 +544,7 @@ func (p *Pool) runBulkJob(ctx context.Context, job *models.BulkJob) {
 			}
 		}
 		switch {
-		case errors.Is(err, models.ErrLeaseLost):
+		case errors.Is(err, store.ErrLeaseLost):
 			log.WarnContext(ctx, "bulk job taken over by another process")
 			return
 		case err != nil && ctx.Err() == nil:

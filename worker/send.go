@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"unifi/models"
+	"unifi/worker/enginedb"
 )
 
 // Limits on what an HTTP Request record keeps.
@@ -98,7 +99,7 @@ func joinURL(endpoint, path string) string {
 }
 
 // envelope builds the wire message of w (SPEC §5).
-func envelope(w *models.Work, at time.Time) models.Envelope {
+func envelope(w *enginedb.Work, at time.Time) models.Envelope {
 	env := models.Envelope{
 		Message: models.EnvelopeHeader{Name: w.Message.Name, TimeStamp: at.UTC(), SourceReference: w.Ticket,
 			SourceID: w.Transaction.MessageIdent},
@@ -183,8 +184,8 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 }
 
 // attempt sends w once and decides what follows (SPEC §2: deliver, retry, fail).
-func (s *sender) attempt(ctx context.Context, w *models.Work, actions []models.ResponseAction) (models.AttemptResult, error) {
-	res := models.AttemptResult{Work: w}
+func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models.ResponseAction) (enginedb.AttemptResult, error) {
+	res := enginedb.AttemptResult{Work: w}
 	msg := w.Message
 	path := msg.Path
 	if w.IsReceipt() && w.Receipt != nil {
@@ -201,20 +202,20 @@ func (s *sender) attempt(ctx context.Context, w *models.Work, actions []models.R
 	res.Request = ex.record
 	switch {
 	case ex.err == nil && ex.status >= 200 && ex.status <= 299:
-		res.Outcome = models.OutcomeDelivered
+		res.Outcome = enginedb.OutcomeDelivered
 		if !w.IsReceipt() {
 			res.ExternalReference = externalReference(ex.body)
 		}
 		return res, nil
 	case ex.err == nil && isDuplicateAnswer(ex.body):
-		res.Outcome = models.OutcomeDelivered
+		res.Outcome = enginedb.OutcomeDelivered
 		res.Request.ResponseAction = "delivered: the remote already has this message"
 		return res, nil
 	}
 	retry := true
 	var action *models.ResponseAction
 	if ex.status != 0 {
-		action = models.MatchResponseAction(actions, w.Integration.ID, msg.ID, ex.status)
+		action = enginedb.MatchResponseAction(actions, w.Integration.ID, msg.ID, ex.status)
 	}
 	if action != nil {
 		retry = action.Retry
@@ -231,7 +232,7 @@ func (s *sender) attempt(ctx context.Context, w *models.Work, actions []models.R
 	limit := w.Integration.RetryLimit
 	switch {
 	case retry && w.Attempt() <= limit:
-		res.Outcome = models.OutcomeRetry
+		res.Outcome = enginedb.OutcomeRetry
 		res.RetryAt = s.now().Add(s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter))
 		res.Error = fmt.Sprintf("%s. Retry %d of %d is due at %s.", what, w.Attempt(), limit,
 			res.RetryAt.UTC().Format("15:04:05 UTC"))
@@ -239,10 +240,10 @@ func (s *sender) attempt(ctx context.Context, w *models.Work, actions []models.R
 			res.Request.ResponseAction = fmt.Sprintf("retry %d of %d", w.Attempt(), limit)
 		}
 	case retry:
-		res.Outcome = models.OutcomeFailed
+		res.Outcome = enginedb.OutcomeFailed
 		res.Error = fmt.Sprintf("%s. Gave up after %d attempts (the retry limit is %d).", what, w.Attempt(), limit)
 	default:
-		res.Outcome = models.OutcomeFailed
+		res.Outcome = enginedb.OutcomeFailed
 		res.Error = fmt.Sprintf("%s. Not retried: %s.", what, strings.TrimSuffix(res.Request.ResponseAction, "."))
 		if ex.status == http.StatusUnauthorized {
 			res.Error = fmt.Sprintf("%s. The remote system refused our credentials; not retried, because credentials do not fix themselves. Check the connection's authentication.", what)

@@ -13,6 +13,8 @@ import (
 
 	"unifi/models"
 	"unifi/models/modelstest"
+	"unifi/models/store"
+	"unifi/worker/enginedb"
 )
 
 func TestDeliver(t *testing.T) {
@@ -23,7 +25,7 @@ func TestDeliver(t *testing.T) {
 		b := setup(t, nil)
 		tk := b.createTicket(t, "Printer on fire")
 		tk = b.updateTicket(t, tk, "still burning")
-		in := models.TicketInputOf(tk)
+		in := store.TicketInputOf(tk)
 		in.State = "Resolved"
 		_, err := b.store.UpdateTicket(b.ctx, b.fx.Analyst, tk.ID, tk.Version, in)
 		require.NoError(t, err)
@@ -214,7 +216,7 @@ func TestRetry(t *testing.T) {
 
 		// Not due yet: nothing to claim, however often the engine looks.
 		p.Notify(b.ctx)
-		w, err := b.store.ClaimWork(b.ctx, models.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
+		w, err := enginedb.New(b.store).ClaimWork(b.ctx, enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: time.Second})
 		require.NoError(t, err)
 		require.Empty(t, w)
 

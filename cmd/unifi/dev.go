@@ -11,6 +11,7 @@ import (
 	"unifi/internal/config"
 	"unifi/internal/pgcluster"
 	"unifi/models"
+	"unifi/models/store"
 )
 
 // cmdDev is `make run`: a private PostgreSQL under .data/ when DATABASE_URL is
@@ -57,11 +58,11 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	store, closeDB, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	svc, closeDB, err := openServices(ctx, cfg, newLogger(cfg, io.Discard))
 	if err != nil {
 		return err
 	}
-	created, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://" + *peerAddr})
+	created, err := svc.store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://" + *peerAddr})
 	closeDB()
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"unifi/models"
+	"unifi/models/store"
 )
 
 // cmdGen fills the database with generated tickets, bonds and transactions
@@ -31,19 +32,19 @@ func cmdGen(ctx context.Context, args []string, getenv func(string) string, stdo
 	if *n <= 0 || *batch <= 0 {
 		return fmt.Errorf("--transactions and --batch must be positive")
 	}
-	store, closeDB, err := toolStore(ctx, getenv)
+	svc, closeDB, err := toolServices(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:8081"}); err != nil {
+	if _, err := svc.store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:8081"}); err != nil {
 		return err
 	}
-	in, err := store.GetIntegrationByName(ctx, *name)
+	in, err := svc.store.GetIntegrationByName(ctx, *name)
 	if err != nil {
 		return err
 	}
-	db := store.DB(ctx)
+	db := svc.store.DB(ctx)
 	var msgs []models.Message
 	if err := db.Where("integration_id = ? AND name IN ?", in.ID, []string{"CreateIncident", "UpdateIncident"}).
 		Order("name").Find(&msgs).Error; err != nil || len(msgs) != 2 {

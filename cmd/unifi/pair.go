@@ -14,6 +14,7 @@ import (
 	"unifi/internal/pair"
 	"unifi/internal/pgcluster"
 	"unifi/models"
+	"unifi/models/pg"
 )
 
 // cmdPair is `make pair`: two instances of the product, each with its own
@@ -98,7 +99,7 @@ func cmdPair(ctx context.Context, args []string, getenv func(string) string, std
 // createDatabase creates database name on the cluster of clusterURL when it is
 // missing and returns its URL.
 func createDatabase(ctx context.Context, clusterURL, name string) (string, error) {
-	db, err := models.Open(ctx, clusterURL, 1)
+	db, err := pg.Open(ctx, clusterURL, 1)
 	if err != nil {
 		return "", err
 	}

@@ -13,9 +13,16 @@ import (
 	"sync"
 	"time"
 
+	"gorm.io/gorm"
+
 	"unifi/handlers"
 	"unifi/internal/config"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/pg"
+	"unifi/models/query"
+	"unifi/models/store"
 	"unifi/worker"
 )
 
@@ -75,9 +82,24 @@ func newLogger(c config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openStore connects, migrates and returns the store plus a closer.
-func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.Store, func(), error) {
-	db, err := models.Open(ctx, c.DatabaseURL, c.DBMaxConns)
+// services are the operations layers on one database.
+type services struct {
+	store    *store.Store
+	accounts *account.Accounts
+	query    *query.Reader
+	inbound  *inbound.Service
+}
+
+// newServices builds the services on db.
+func newServices(db *gorm.DB, c config.Config) *services {
+	accounts := account.New(db, nil)
+	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey}), accounts: accounts,
+		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
+}
+
+// openServices connects, migrates and returns the services plus a closer.
+func openServices(ctx context.Context, c config.Config, log *slog.Logger) (*services, func(), error) {
+	db, err := pg.Open(ctx, c.DatabaseURL, c.DBMaxConns)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -86,7 +108,7 @@ func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.
 			_ = sqlDB.Close()
 		}
 	}
-	n, err := models.Migrate(ctx, db)
+	n, err := pg.Migrate(ctx, db)
 	if err != nil {
 		closeDB()
 		return nil, nil, err
@@ -94,17 +116,17 @@ func openStore(ctx context.Context, c config.Config, log *slog.Logger) (*models.
 	if n > 0 {
 		log.InfoContext(ctx, "migrations applied", slog.Int("count", n))
 	}
-	return models.NewStore(db, &models.StoreOpts{SecretKey: c.SecretKey}), closeDB, nil
+	return newServices(db, c), closeDB, nil
 }
 
-// toolStore is openStore for the one-shot commands (user add, gen): the
+// toolServices is openServices for the one-shot commands (user add, gen): the
 // configuration from getenv, and logs discarded.
-func toolStore(ctx context.Context, getenv func(string) string) (*models.Store, func(), error) {
+func toolServices(ctx context.Context, getenv func(string) string) (*services, func(), error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	return openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	return openServices(ctx, cfg, newLogger(cfg, io.Discard))
 }
 
 // cmdServe runs the server until ctx ends. ready, when set, is called with the
@@ -118,14 +140,14 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	for _, k := range cfg.GeneratedKeys {
 		log.WarnContext(ctx, "generated a key for development; set it in the environment for production", slog.String("key", k))
 	}
-	store, closeDB, err := openStore(ctx, cfg, log)
+	svc, closeDB, err := openServices(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	defer store.Wait() // the inbound group committer, once the server has drained
+	defer svc.inbound.Wait() // the inbound group committer, once the server has drained
 
-	pool := worker.New(worker.Opts{Store: store, Logger: log, DatabaseURL: cfg.DatabaseURL,
+	pool := worker.New(worker.Opts{Store: svc.store, Logger: log, DatabaseURL: cfg.DatabaseURL,
 		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
 		PollInterval: cfg.PollInterval})
 	// The pool's lifetime is managed by Stop below (soft, then hard), not by
@@ -148,7 +170,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	compactWG.Add(1)
 	go func() {
 		defer compactWG.Done()
-		store.RunCountCompactor(compactCtx, 2*time.Second, func(err error) {
+		svc.query.RunCountCompactor(compactCtx, 2*time.Second, func(err error) {
 			log.Warn("compact transaction counts", slog.String("error", err.Error()))
 		})
 	}()
@@ -156,7 +178,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 
 	// The session check of every request reads users from memory; every
 	// server forgets a user when the database announces a change (00070).
-	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
+	users := account.NewUserCache(svc.accounts, account.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
 	usersCtx, stopUsers := context.WithCancel(context.WithoutCancel(ctx))
 	var usersWG sync.WaitGroup
 	usersWG.Add(1)
@@ -169,7 +191,8 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	}()
 	defer func() { stopUsers(); usersWG.Wait() }()
 
-	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool, Users: users})
+	h := handlers.New(handlers.Opts{Store: svc.store, Query: svc.query, Accounts: svc.accounts, Inbound: svc.inbound,
+		Logger: log, Config: cfg, Notifier: pool, Users: users})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -203,7 +226,7 @@ func cmdMigrate(ctx context.Context, getenv func(string) string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	db, err := models.Open(ctx, cfg.DatabaseURL, 2)
+	db, err := pg.Open(ctx, cfg.DatabaseURL, 2)
 	if err != nil {
 		return err
 	}
@@ -212,7 +235,7 @@ func cmdMigrate(ctx context.Context, getenv func(string) string, stdout io.Write
 			_ = sqlDB.Close()
 		}
 	}()
-	n, err := models.Migrate(ctx, db)
+	n, err := pg.Migrate(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -230,12 +253,12 @@ func cmdUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, closeDB, err := toolStore(ctx, getenv)
+	svc, closeDB, err := toolServices(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	u, err := store.CreateUser(ctx, models.Actor{Name: "cli"}, models.NewUserOpts{Name: *name,
+	u, err := svc.accounts.CreateUser(ctx, models.Actor{Name: "cli"}, account.NewUserOpts{Name: *name,
 		Role: models.Role(strings.ToLower(*role)), Password: *password, Token: *token})
 	if err != nil {
 		return err

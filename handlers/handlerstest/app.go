@@ -25,14 +25,20 @@ import (
 	"unifi/handlers"
 	"unifi/internal/config"
 	"unifi/internal/testdb"
-	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/query"
+	"unifi/models/store"
 )
 
 // App is a running server with its store and captured logs.
 type App struct {
 	Server      *httptest.Server
-	Store       *models.Store
-	Users       *models.UserCache
+	Store       *store.Store
+	Query       *query.Reader
+	Accounts    *account.Accounts
+	Inbound     *inbound.Service
+	Users       *account.UserCache
 	Logs        *SyncBuffer
 	Config      config.Config
 	DatabaseURL string
@@ -79,12 +85,13 @@ func New(t testing.TB, o *Opts) *App {
 		dbURL = testdb.URL(t)
 	}
 	db := testdb.Open(t, dbURL)
-	store := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost})
+	accounts := account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost})
+	st := store.NewStore(db, accounts, nil)
 	if !shared {
-		_, err := store.SeedDemo(context.Background(), models.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
+		_, err := st.SeedDemo(context.Background(), store.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
 		require.NoError(t, err)
 	}
-	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: dbURL})
+	users := account.NewUserCache(accounts, account.UserCacheOpts{DatabaseURL: dbURL})
 	usersCtx, stopUsers := context.WithCancel(context.Background())
 	usersDone := make(chan struct{})
 	go func() { defer close(usersDone); users.Run(usersCtx, nil) }()
@@ -99,14 +106,15 @@ func New(t testing.TB, o *Opts) *App {
 	})
 	require.NoError(t, err)
 	logs := &SyncBuffer{}
-	ho := handlers.Opts{Store: store, Config: cfg, Users: users,
+	q, in := query.NewReader(db, nil), inbound.NewService(db, accounts, nil)
+	ho := handlers.Opts{Store: st, Query: q, Accounts: accounts, Inbound: in, Config: cfg, Users: users,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if o != nil {
 		ho.Notifier = o.Notifier
 	}
 	srv := httptest.NewServer(handlers.New(ho).Echo())
 	t.Cleanup(srv.Close)
-	return &App{Server: srv, Store: store, Users: users, Logs: logs, Config: cfg, DatabaseURL: dbURL}
+	return &App{Server: srv, Store: st, Query: q, Accounts: accounts, Inbound: in, Users: users, Logs: logs, Config: cfg, DatabaseURL: dbURL}
 }
 
 // Client is a browser-like client: it keeps cookies and does not follow redirects.

@@ -16,6 +16,11 @@ import (
 	"unifi/internal/fakeremote"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/pg"
+	"unifi/models/query"
+	"unifi/models/store"
 	"unifi/worker"
 )
 
@@ -23,7 +28,7 @@ import (
 // engine and a fake remote system, on a fresh database.
 type App struct {
 	URL    string
-	Store  *models.Store
+	Store  *store.Store
 	Remote *fakeremote.Remote
 	Demo   *models.Integration
 }
@@ -45,7 +50,7 @@ func StartApp(t testing.TB, o AppOpts) *App {
 	t.Cleanup(rsrv.Close)
 
 	dbURL := testdb.URL(t)
-	db, err := models.Open(ctx, dbURL, 20)
+	db, err := pg.Open(ctx, dbURL, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +59,12 @@ func StartApp(t testing.TB, o AppOpts) *App {
 			_ = sqlDB.Close()
 		}
 	})
-	store := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost})
-	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: rsrv.URL}); err != nil {
+	accounts := account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost})
+	st := store.NewStore(db, accounts, nil)
+	if _, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: rsrv.URL}); err != nil {
 		t.Fatal(err)
 	}
-	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	in, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +74,7 @@ func StartApp(t testing.TB, o AppOpts) *App {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pool := worker.New(worker.Opts{Store: store, Logger: log, DatabaseURL: dbURL, Instance: "browsertest",
+	pool := worker.New(worker.Opts{Store: st, Logger: log, DatabaseURL: dbURL, Instance: "browsertest",
 		Workers: 2, Batch: 20, Lease: 10 * time.Second, PollInterval: 200 * time.Millisecond,
 		SoftStopTimeout: 2 * time.Second})
 	if err := pool.Start(context.Background()); err != nil {
@@ -81,7 +87,8 @@ func StartApp(t testing.TB, o AppOpts) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: cfg, Notifier: pool})
+	h := handlers.New(handlers.Opts{Store: st, Query: query.NewReader(db, nil), Accounts: accounts,
+		Inbound: inbound.NewService(db, accounts, nil), Logger: log, Config: cfg, Notifier: pool})
 	srv := httptest.NewServer(h.Echo())
 	t.Cleanup(func() {
 		srv.Close()
@@ -89,7 +96,7 @@ func StartApp(t testing.TB, o AppOpts) *App {
 		defer cancel()
 		_ = pool.Stop(stopCtx)
 	})
-	return &App{URL: srv.URL, Store: store, Remote: remote, Demo: in}
+	return &App{URL: srv.URL, Store: st, Remote: remote, Demo: in}
 }
 
 type testWriter struct{ t testing.TB }

@@ -16,6 +16,7 @@ import (
 
 	"unifi/internal/browsertest"
 	"unifi/models"
+	"unifi/models/store"
 )
 
 func createTicketInBrowser(t *testing.T, b *browsertest.Browser, short string) {
@@ -59,9 +60,9 @@ func TestBrowserPauseQueueResume(t *testing.T) {
 	// More tickets and updates, so the resume has work to show.
 	actor := models.Actor{Name: "analyst", Role: models.RoleAnalyst}
 	for i := range 40 {
-		tk, err := app.Store.CreateTicket(ctx, actor, models.TicketInput{ShortDescription: fmt.Sprintf("Generated incident %d", i)})
+		tk, err := app.Store.CreateTicket(ctx, actor, store.TicketInput{ShortDescription: fmt.Sprintf("Generated incident %d", i)})
 		require.NoError(t, err)
-		in := models.TicketInputOf(tk)
+		in := store.TicketInputOf(tk)
 		in.WorkNotes = "first update"
 		_, err = app.Store.UpdateTicket(ctx, actor, tk.ID, tk.Version, in)
 		require.NoError(t, err)
@@ -130,7 +131,7 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 		}
 		return 0, nil
 	})
-	tk, err := app.Store.CreateTicket(ctx, actor, models.TicketInput{ShortDescription: "Replay me"})
+	tk, err := app.Store.CreateTicket(ctx, actor, store.TicketInput{ShortDescription: "Replay me"})
 	require.NoError(t, err)
 	var first models.Transaction
 	require.NoError(t, db.Where("ticket_id = ?", tk.ID).Take(&first).Error)
@@ -153,7 +154,7 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 
 	// Ignore releases the queue: an update fails (Error), the next one queues
 	// behind it; ignoring the broken one lets the queued one through.
-	in := models.TicketInputOf(tk)
+	in := store.TicketInputOf(tk)
 	in.WorkNotes = "update that the remote refuses"
 	var seqBefore int64
 	require.NoError(t, db.Raw("SELECT coalesce(max(id), 0) FROM transactions").Scan(&seqBefore).Error)
@@ -173,7 +174,7 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return db.Where("ticket_id = ? AND id > ? AND state = ?", tk.ID, seqBefore, models.Error).Take(&broken).Error == nil
 	}, 30*time.Second, 50*time.Millisecond, "the update ends in Error")
-	in = models.TicketInputOf(tk2)
+	in = store.TicketInputOf(tk2)
 	in.WorkNotes = "second update"
 	_, err = app.Store.UpdateTicket(ctx, actor, tk.ID, tk2.Version, in)
 	require.NoError(t, err)

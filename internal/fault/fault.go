@@ -32,6 +32,9 @@ import (
 	"unifi/internal/peer"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/pg"
+	"unifi/models/store"
 )
 
 // SecretKey is the SECRET_KEY (and SESSION_KEY) every server and the test's
@@ -98,7 +101,7 @@ type World struct {
 	t           testing.TB
 	DBURL       string
 	DB          *gorm.DB
-	Store       *models.Store
+	Store       *store.Store
 	Peer        *peer.Peer
 	PeerURL     string
 	Integration *models.Integration
@@ -129,7 +132,7 @@ func New(t testing.TB, o Opts) *World {
 	if o.ReceiptDelay == 0 {
 		o.ReceiptDelay = 20 * time.Millisecond
 	}
-	db, err := models.Open(ctx, o.DatabaseURL, 10)
+	db, err := pg.Open(ctx, o.DatabaseURL, 10)
 	if err != nil {
 		t.Fatalf("fault: %v", err)
 	}
@@ -139,7 +142,8 @@ func New(t testing.TB, o Opts) *World {
 		}
 	})
 	w := &World{t: t, DBURL: o.DatabaseURL, DB: db,
-		Store: models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost, SecretKey: SecretKey})}
+		Store: store.NewStore(db, account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost}),
+			&store.StoreOpts{SecretKey: SecretKey})}
 
 	addrs := make([]string, o.Servers)
 	for i := range addrs {
@@ -158,7 +162,7 @@ func New(t testing.TB, o Opts) *World {
 	t.Cleanup(func() { stopPeer(); <-peerDone })
 	w.PeerURL = "http://" + ln.Addr().String()
 
-	if _, err := w.Store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: w.PeerURL}); err != nil {
+	if _, err := w.Store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: w.PeerURL}); err != nil {
 		t.Fatalf("fault: %v", err)
 	}
 	if err := db.Exec(`UPDATE integrations SET sync_timeout_s = ?, retry_limit = ?, retry_delay_s = ?, async_timeout_s = ?
@@ -389,7 +393,7 @@ func (w *World) CreateLoad(ctx context.Context, tickets, updates, writers int) (
 			defer wg.Done()
 			var mine []int
 			for i := wr; i < tickets; i += writers {
-				tk, err := w.Store.CreateTicket(ctx, w.Analyst, models.TicketInput{ShortDescription: fmt.Sprintf("fault ticket %d", i)})
+				tk, err := w.Store.CreateTicket(ctx, w.Analyst, store.TicketInput{ShortDescription: fmt.Sprintf("fault ticket %d", i)})
 				if err != nil {
 					errc <- err
 					return
@@ -404,7 +408,7 @@ func (w *World) CreateLoad(ctx context.Context, tickets, updates, writers int) (
 					mu.Lock()
 					cur := all[i]
 					mu.Unlock()
-					in := models.TicketInputOf(cur)
+					in := store.TicketInputOf(cur)
 					in.WorkNotes = fmt.Sprintf("update %d", u+1)
 					tk, err := w.Store.UpdateTicket(ctx, w.Analyst, cur.ID, cur.Version, in)
 					if err != nil {

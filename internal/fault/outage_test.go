@@ -16,6 +16,7 @@ import (
 	"unifi/internal/peer"
 	"unifi/internal/pgcluster"
 	"unifi/models"
+	"unifi/models/pg"
 )
 
 func status(url string) int {
@@ -42,9 +43,9 @@ func runDatabaseRestart(t *testing.T, tickets, updates int, down time.Duration) 
 	cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: true, Database: "unifi"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cl.Remove(context.Background()) })
-	db, err := models.Open(ctx, cl.URL, 2)
+	db, err := pg.Open(ctx, cl.URL, 2)
 	require.NoError(t, err)
-	_, err = models.Migrate(ctx, db)
+	_, err = pg.Migrate(ctx, db)
 	require.NoError(t, err)
 	sqlDB, _ := db.DB()
 	_ = sqlDB.Close()

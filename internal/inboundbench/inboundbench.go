@@ -26,6 +26,10 @@ import (
 	"unifi/internal/config"
 	"unifi/internal/cpuacct"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/query"
+	"unifi/models/store"
 )
 
 // Opts sizes a run.
@@ -85,12 +89,14 @@ func Run(ctx context.Context, db *gorm.DB, o Opts) (Result, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	store := models.NewStore(db, &models.StoreOpts{PasswordCost: bcrypt.MinCost})
-	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"}); err != nil {
+	accounts := account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost})
+	st := store.NewStore(db, accounts, nil)
+	if _, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:9"}); err != nil {
 		return res, err
 	}
 	cfg := config.Config{InboundMaxBytes: 1 << 20, SessionKey: bytes.Repeat([]byte{7}, 32), BaseURL: "http://localhost"}
-	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Logger: slog.New(slog.DiscardHandler)})
+	h := handlers.New(handlers.Opts{Store: st, Query: query.NewReader(db, nil), Accounts: accounts,
+		Inbound: inbound.NewService(db, accounts, nil), Config: cfg, Logger: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(h.Echo())
 	defer srv.Close()
 	url := srv.URL + "/api/v1/integrations/" + models.DemoIntegrationName + "/messages"
@@ -161,7 +167,7 @@ func Run(ctx context.Context, db *gorm.DB, o Opts) (Result, error) {
 				if err != nil {
 					return err
 				}
-				if a.status != http.StatusConflict || a.Error != models.TextDuplicate {
+				if a.status != http.StatusConflict || a.Error != inbound.TextDuplicate {
 					return fmt.Errorf("a duplicate answered %d: %s", a.status, a.body)
 				}
 				dupFound.Add(1)

@@ -13,6 +13,11 @@ import (
 	"unifi/handlers"
 	"unifi/internal/config"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/pg"
+	"unifi/models/query"
+	"unifi/models/store"
 )
 
 // SectionOpts configures Section.
@@ -39,7 +44,7 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 		return nil, err
 	}
 	defer m.close()
-	db, err := models.OpenWith(ctx, cfg.DatabaseURL, cfg.DBMaxConns, models.OpenOpts{Tracer: m})
+	db, err := pg.OpenWith(ctx, cfg.DatabaseURL, cfg.DBMaxConns, pg.OpenOpts{Tracer: m})
 	if err != nil {
 		return nil, err
 	}
@@ -48,14 +53,15 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 			_ = sqlDB.Close()
 		}
 	}()
-	if _, err := models.Migrate(ctx, db); err != nil {
+	if _, err := pg.Migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	store := models.NewStore(db, &models.StoreOpts{SecretKey: cfg.SecretKey})
-	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: "http://127.0.0.1:8081"}); err != nil {
+	accounts := account.New(db, nil)
+	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: cfg.SecretKey})
+	if _, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:8081"}); err != nil {
 		return nil, err
 	}
-	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	in, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +83,7 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 	}
 	// As `unifi serve` does: the session check reads users from memory,
 	// following changes the database announces.
-	users := models.NewUserCache(store, models.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
+	users := account.NewUserCache(accounts, account.UserCacheOpts{DatabaseURL: cfg.DatabaseURL})
 	usersCtx, stopUsers := context.WithCancel(ctx)
 	usersDone := make(chan struct{})
 	go func() { defer close(usersDone); users.Run(usersCtx, nil) }()
@@ -88,7 +94,8 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 	if err != nil {
 		return nil, fmt.Errorf("user cache: %w", err)
 	}
-	h := handlers.New(handlers.Opts{Store: store, Config: cfg, Users: users,
+	h := handlers.New(handlers.Opts{Store: st, Query: query.NewReader(db, nil), Accounts: accounts,
+		Inbound: inbound.NewService(db, accounts, nil), Config: cfg, Users: users,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	srv := httptest.NewServer(h.Echo())
 	defer srv.Close()

@@ -18,6 +18,11 @@ import (
 	"unifi/handlers"
 	"unifi/internal/config"
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/inbound"
+	"unifi/models/pg"
+	"unifi/models/query"
+	"unifi/models/store"
 	"unifi/worker"
 )
 
@@ -41,7 +46,8 @@ type Instance struct {
 	Name        string
 	URL         string // base URL, http://host:port
 	DB          *gorm.DB
-	Store       *models.Store
+	Store       *store.Store
+	Query       *query.Reader
 	Pool        *worker.Pool
 	Integration *models.Integration // its demo integration, pointing at the other instance
 	srv         *http.Server
@@ -55,7 +61,7 @@ func Start(ctx context.Context, o Opts) (*Instance, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := o.Logger.With(slog.String("instance", o.Name))
-	db, err := models.Open(ctx, o.DatabaseURL, o.Config.DBMaxConns)
+	db, err := pg.Open(ctx, o.DatabaseURL, o.Config.DBMaxConns)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
 	}
@@ -64,16 +70,17 @@ func Start(ctx context.Context, o Opts) (*Instance, error) {
 			_ = sqlDB.Close()
 		}
 	}
-	if _, err := models.Migrate(ctx, db); err != nil {
+	if _, err := pg.Migrate(ctx, db); err != nil {
 		closeDB()
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
 	}
-	store := models.NewStore(db, &models.StoreOpts{PasswordCost: o.PasswordCost, SecretKey: o.Config.SecretKey})
-	if _, err := store.SeedDemo(ctx, models.SeedDemoOpts{PeerURL: o.PeerURL}); err != nil {
+	accounts := account.New(db, &account.Opts{PasswordCost: o.PasswordCost})
+	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: o.Config.SecretKey})
+	if _, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: o.PeerURL}); err != nil {
 		closeDB()
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
 	}
-	in, err := store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	in, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
 	if err != nil {
 		closeDB()
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
@@ -85,14 +92,16 @@ func Start(ctx context.Context, o Opts) (*Instance, error) {
 			return nil, fmt.Errorf("instance %s: %w", o.Name, err)
 		}
 	}
-	pool := worker.New(worker.Opts{Store: store, Logger: log, DatabaseURL: o.DatabaseURL, Instance: "pair-" + o.Name,
+	pool := worker.New(worker.Opts{Store: st, Logger: log, DatabaseURL: o.DatabaseURL, Instance: "pair-" + o.Name,
 		Workers: o.Workers, PollInterval: o.PollInterval})
 	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {
 		closeDB()
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
 	}
-	h := handlers.New(handlers.Opts{Store: store, Logger: log, Config: o.Config, Notifier: pool})
-	i := &Instance{Name: o.Name, URL: "http://" + o.Listener.Addr().String(), DB: db, Store: store, Pool: pool,
+	q := query.NewReader(db, nil)
+	h := handlers.New(handlers.Opts{Store: st, Query: q, Accounts: accounts,
+		Inbound: inbound.NewService(db, accounts, nil), Logger: log, Config: o.Config, Notifier: pool})
+	i := &Instance{Name: o.Name, URL: "http://" + o.Listener.Addr().String(), DB: db, Store: st, Query: q, Pool: pool,
 		Integration: in, srv: &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second},
 		errc: make(chan error, 1)}
 	go func() { i.errc <- i.srv.Serve(o.Listener) }()

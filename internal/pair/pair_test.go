@@ -17,6 +17,8 @@ import (
 	"unifi/internal/pair"
 	"unifi/internal/testdb"
 	"unifi/models"
+	"unifi/models/query"
+	"unifi/models/store"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
@@ -118,11 +120,11 @@ func bothSettled(t *testing.T, a, b *pair.Instance) func() (bool, string) {
 	}
 }
 
-func update(t *testing.T, i *pair.Instance, number string, edit func(*models.TicketInput)) *models.Ticket {
+func update(t *testing.T, i *pair.Instance, number string, edit func(*store.TicketInput)) *models.Ticket {
 	t.Helper()
 	k, err := i.Store.GetTicketByNumber(context.Background(), number)
 	require.NoError(t, err)
-	in := models.TicketInputOf(k)
+	in := store.TicketInputOf(k)
 	edit(&in)
 	k, err = i.Store.UpdateTicket(context.Background(), models.SystemActor, k.ID, k.Version, in)
 	require.NoError(t, err)
@@ -137,7 +139,7 @@ func TestTwoInstances(t *testing.T) {
 	admin := models.SystemActor
 
 	// A ticket created on A appears on B, and both sides learn each other's number.
-	tkA, err := a.Store.CreateTicket(ctx, admin, models.TicketInput{ShortDescription: "Printer on fire",
+	tkA, err := a.Store.CreateTicket(ctx, admin, store.TicketInput{ShortDescription: "Printer on fire",
 		Description: "Third floor", Priority: 2, Urgency: 1, Impact: 2, AssignmentGroup: "Facilities"})
 	require.NoError(t, err)
 	var tkB models.Ticket
@@ -166,13 +168,13 @@ func TestTwoInstances(t *testing.T) {
 	require.Equal(t, outA[0].MessageIdent, inB[0].ExternalMessageID)
 
 	// An update on A reaches B.
-	update(t, a, tkA.Number, func(in *models.TicketInput) { in.State = "In Progress"; in.WorkNotes = "Engineer on the way" })
+	update(t, a, tkA.Number, func(in *store.TicketInput) { in.State = "In Progress"; in.WorkNotes = "Engineer on the way" })
 	eventually(t, "A's update on B", func() (bool, string) {
 		k, _ := ticketBy(t, b.DB, "id = ?", tkB.ID)
 		return k.State == "In Progress" && k.WorkNotes == "Engineer on the way", k.State + "/" + k.WorkNotes
 	})
 	// An update on B reaches A.
-	update(t, b, tkB.Number, func(in *models.TicketInput) { in.Description = "Third floor, by the lifts" })
+	update(t, b, tkB.Number, func(in *store.TicketInput) { in.Description = "Third floor, by the lifts" })
 	eventually(t, "B's update on A", func() (bool, string) {
 		k, _ := ticketBy(t, a.DB, "id = ?", tkA.ID)
 		return k.Description == "Third floor, by the lifts", k.Description
@@ -186,7 +188,7 @@ func TestTwoInstances(t *testing.T) {
 	// A rejected update on B: B has no mapping for priority 5 ("Planning").
 	require.NoError(t, b.DB.Exec(`UPDATE fields SET value_map = value_map - '5' WHERE property = 'priority'
 		AND message_id = (SELECT id FROM messages WHERE name = 'UpdateIncident')`).Error)
-	update(t, a, tkA.Number, func(in *models.TicketInput) { in.Priority = 5 })
+	update(t, a, tkA.Number, func(in *store.TicketInput) { in.Priority = 5 })
 	want := `Value "Planning" of field "priority" has no mapping.`
 	eventually(t, "the rejection back on A", func() (bool, string) {
 		out := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
@@ -197,7 +199,7 @@ func TestTwoInstances(t *testing.T) {
 	out := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
 	require.Equal(t, want, out[len(out)-1].ProcessError, "A's transaction shows B's process error")
 	require.Equal(t, want, bondOf(t, a.DB, tkA.ID).ProcessError, "A's bond (and so A's ticket page) shows it")
-	bonds, err := a.Store.QueryBonds(ctx, models.BondFilter{TicketID: tkA.ID})
+	bonds, err := a.Query.QueryBonds(ctx, query.BondFilter{TicketID: tkA.ID})
 	require.NoError(t, err)
 	require.Len(t, bonds, 1)
 	require.Equal(t, want, bonds[0].ProcessError, "the ticket's Integrations list shows it")
@@ -210,14 +212,14 @@ func TestTwoInstances(t *testing.T) {
 	require.NoError(t, err)
 	before := len(transactionsOf(t, a.DB, bondA.ID, models.Outbound))
 	for i := 1; i <= 5; i++ {
-		update(t, a, tkA.Number, func(in *models.TicketInput) { in.Priority = 2; in.WorkNotes = fmt.Sprintf("paused %d", i) })
+		update(t, a, tkA.Number, func(in *store.TicketInput) { in.Priority = 2; in.WorkNotes = fmt.Sprintf("paused %d", i) })
 	}
 	queued := transactionsOf(t, a.DB, bondA.ID, models.Outbound)[before:]
 	require.Len(t, queued, 5)
 	for _, tr := range queued {
 		require.Equal(t, models.Queued, tr.State)
 	}
-	update(t, b, tkB.Number, func(in *models.TicketInput) { in.AssignmentGroup = "Field Services" })
+	update(t, b, tkB.Number, func(in *store.TicketInput) { in.AssignmentGroup = "Field Services" })
 	eventually(t, "B's update on A while A is paused", func() (bool, string) {
 		k, _ := ticketBy(t, a.DB, "id = ?", tkA.ID)
 		return k.AssignmentGroup == "Field Services", k.AssignmentGroup

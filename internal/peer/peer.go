@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"unifi/models"
+	"unifi/models/inbound"
 )
 
 // Mode is how the peer answers messages.
@@ -389,7 +390,7 @@ func (p *Peer) messages(w http.ResponseWriter, r *http.Request) {
 	}
 	h := env.Message
 	if h.Name == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": models.TextNoMessageName})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": inbound.TextNoMessageName})
 		return
 	}
 	if h.Name == "Receipt" || h.Name == "Response" {
@@ -415,7 +416,7 @@ func (p *Peer) messages(w http.ResponseWriter, r *http.Request) {
 		p.stats.Duplicates++
 		p.bonds[bondKey] = append(p.bonds[bondKey], Arrival{Name: h.Name, SourceID: h.SourceID, TimeStamp: h.TimeStamp, Duplicate: true})
 		p.mu.Unlock()
-		writeJSON(w, http.StatusConflict, map[string]any{"error": models.TextDuplicate, "message": orig})
+		writeJSON(w, http.StatusConflict, map[string]any{"error": inbound.TextDuplicate, "message": orig})
 		return
 	}
 	ref, ok := p.refs[bondKey]
@@ -601,6 +602,6 @@ func (p *Peer) sendReceipt(j *receiptJob) (bool, error) {
 	_ = json.Unmarshal(b, &e)
 	err = fmt.Errorf("receipt answered %d: %s", res.StatusCode, e.Error)
 	retry := res.StatusCode >= 500 || res.StatusCode == http.StatusTooManyRequests ||
-		(res.StatusCode == http.StatusConflict && e.Error != models.TextProcessedAlready)
+		(res.StatusCode == http.StatusConflict && e.Error != inbound.TextProcessedAlready)
 	return retry, err
 }

@@ -17,6 +17,7 @@ import (
 
 	"unifi/internal/peer"
 	"unifi/models"
+	"unifi/models/inbound"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -155,7 +156,7 @@ func TestPeerDuplicatesAndOrder(t *testing.T) {
 	status, out, err := send(t, b.srv.URL, msg("UpdateIncident", "M2", "INC1", t0.Add(time.Second)), "")
 	require.NoError(t, err)
 	require.Equal(t, 409, status)
-	require.Equal(t, models.TextDuplicate, out["error"])
+	require.Equal(t, inbound.TextDuplicate, out["error"])
 	_, _, err = send(t, b.srv.URL, msg("UpdateIncident", "M1", "INC1", t0), "")
 	require.NoError(t, err)
 	st := b.peer.Stats()

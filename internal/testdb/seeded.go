@@ -12,7 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"unifi/models"
+	"unifi/models/pg"
 )
 
 var seeded sync.Map // name -> *seededTemplate
@@ -65,7 +65,7 @@ func buildSeeded(name string, seed func(ctx context.Context, db *gorm.DB) error)
 		return "", err
 	}
 	ctx := context.Background()
-	db, err := models.Open(ctx, withDatabase(baseURL, tpl), 2)
+	db, err := pg.Open(ctx, withDatabase(baseURL, tpl), 2)
 	if err != nil {
 		return "", err
 	}

@@ -24,7 +24,7 @@ import (
 
 	"unifi/internal/pgcluster"
 	"unifi/migrations"
-	"unifi/models"
+	"unifi/models/pg"
 )
 
 var (
@@ -119,7 +119,7 @@ func Open(t testing.TB, url string) *gorm.DB {
 // open connects to url for the test's lifetime.
 func open(t testing.TB, url string) *gorm.DB {
 	t.Helper()
-	db, err := models.Open(context.Background(), url, 20)
+	db, err := pg.Open(context.Background(), url, 20)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
@@ -188,11 +188,11 @@ func buildTemplate() error {
 	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+template); err != nil {
 		return fmt.Errorf("create template: %w", err)
 	}
-	db, err := models.Open(ctx, withDatabase(baseURL, template), 2)
+	db, err := pg.Open(ctx, withDatabase(baseURL, template), 2)
 	if err != nil {
 		return err
 	}
-	_, merr := models.Migrate(ctx, db)
+	_, merr := pg.Migrate(ctx, db)
 	if sqlDB, err := db.DB(); err == nil {
 		_ = sqlDB.Close()
 	}

@@ -12,6 +12,8 @@ import (
 	"gorm.io/gorm"
 
 	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/store"
 )
 
 // IntegrationOpts describes the integration Integration creates. Nil fields
@@ -91,7 +93,7 @@ func Integration(ctx context.Context, t testing.TB, db *gorm.DB, o *IntegrationO
 		f.Connection.AuthUsername, f.Connection.OAuthClientID = *o.AuthUsername, *o.AuthUsername
 	}
 	if o.AuthSecret != nil {
-		f.Connection.AuthSecret = models.NewStore(db, nil).SealSecret(*o.AuthSecret) // the development key
+		f.Connection.AuthSecret = store.NewStore(db, account.New(db, nil), nil).SealSecret(*o.AuthSecret) // the development key
 	}
 	if o.OAuthTokenURL != nil {
 		f.Connection.OAuthTokenURL = *o.OAuthTokenURL

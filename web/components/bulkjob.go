@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"unifi/models"
+	"unifi/models/query"
 )
 
 // BulkJobView is a bulk job's progress as the dialog shows it.
 type BulkJobView struct {
 	Job      models.BulkJob
-	Failures []models.BulkJobFailure
+	Failures []query.BulkJobFailure
 	Now      time.Time
 	// Integration names the integration for resume and repair.
 	Integration string

@@ -10,7 +10,7 @@ import templruntime "github.com/a-h/templ/runtime"
 
 import (
 	"strconv"
-	"unifi/models"
+	"unifi/models/query"
 )
 
 // Empty is an empty state that says what to do next.
@@ -78,7 +78,7 @@ type TransactionsTableOpts struct {
 }
 
 // TransactionsTable lists transactions with their states.
-func TransactionsTable(rows []models.TransactionRow, o TransactionsTableOpts) templ.Component {
+func TransactionsTable(rows []query.TransactionRow, o TransactionsTableOpts) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -395,7 +395,7 @@ func TransactionsTable(rows []models.TransactionRow, o TransactionsTableOpts) te
 }
 
 // BondsTable lists bonds with state, status and the latest process error.
-func BondsTable(rows []models.BondRow, testid string, showTicket bool) templ.Component {
+func BondsTable(rows []query.BondRow, testid string, showTicket bool) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {

@@ -10,14 +10,14 @@ import templruntime "github.com/a-h/templ/runtime"
 
 import (
 	"fmt"
-	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 )
 
 // View is the operations view (home).
 type View struct {
-	Ops *models.OperationsView
+	Ops *query.OperationsView
 }
 
 func Page(p layout.PageProps, v View) templ.Component {

@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"unifi/models"
+	"unifi/models/query"
 	"unifi/web/components"
 )
 
 // ListView is the transactions list with its filter form.
 type ListView struct {
-	Filter       models.TransactionFilter
+	Filter       query.TransactionFilter
 	Query        url.Values // the filter as query values (for links and bulk forms)
-	Page         *models.TransactionPage
+	Page         *query.TransactionPage
 	NextURL      string
 	IsFirstPage  bool
 	Integrations []models.Integration
@@ -51,7 +52,7 @@ func (v ListView) ProcessSelected(s models.ProcessState) bool {
 
 // DetailView is the Transaction page.
 type DetailView struct {
-	D            *models.TransactionDetail
+	D            *query.TransactionDetail
 	CanReplay    bool
 	CanIgnore    bool
 	Timeline     []TimelineEntry
@@ -71,7 +72,7 @@ type TimelineEntry struct {
 
 // BuildTimeline puts state changes, HTTP requests and user actions on one
 // time axis, oldest first, each with its offset from the first.
-func BuildTimeline(d *models.TransactionDetail) []TimelineEntry {
+func BuildTimeline(d *query.TransactionDetail) []TimelineEntry {
 	var out []TimelineEntry
 	for _, c := range d.Changes {
 		e := TimelineEntry{At: c.ChangedAt, Kind: "state"}
@@ -124,7 +125,7 @@ func BuildTimeline(d *models.TransactionDetail) []TimelineEntry {
 
 // RequestView is the HTTP Request page.
 type RequestView struct {
-	D         *models.HTTPRequestDetail
+	D         *query.HTTPRequestDetail
 	CanReplay bool
 }
 

@@ -1,0 +1,1129 @@
+package inbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/pg"
+	"unifi/models/queue"
+)
+
+// The inbound side of the protocol (SPEC §2, §5): a remote system posts an
+// envelope to /api/v1/integrations/{name}/messages. ReceiveMessage checks and
+// applies it in one database transaction, together with its HTTP Request
+// record; a refusal rolls everything back and the caller records the refused
+// request on its own with RecordInboundRefusal. docs/inbound.md has the rules.
+
+// InboundResult is what an accepted inbound request did.
+type InboundResult struct {
+	// Transaction is the new inbound transaction, or for a receipt the outbound
+	// transaction it completed; nil for a heartbeat.
+	Transaction *models.Transaction
+	Response    models.Envelope // the synchronous answer
+	Body        []byte          // Response encoded, exactly as stored in the HTTP Request record
+	Applied     bool            // the message changed the ticket (false: rejected, stale, receipt or heartbeat)
+	Receipt     bool            // the request was a receipt
+}
+
+// inboundReceiptWait is how long a receipt waits for its initiating
+// transaction to leave Sending (the sender's synchronous call still in flight).
+const inboundReceiptWait = 2 * time.Second
+
+// AuthenticateInbound checks the credentials a remote system sent: HTTP basic
+// (hasBasic) or a bearer token. Failures are *InboundRefusal values.
+func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassword string, hasBasic bool,
+	bearer string) (*models.User, error) {
+	var u *models.User
+	var err error
+	switch {
+	case bearer != "":
+		u, err = s.accounts.AuthenticateToken(ctx, bearer)
+	case hasBasic:
+		u, err = s.accounts.Authenticate(ctx, basicUser, basicPassword)
+	default:
+		return nil, refuse(RefusalUnauthenticated,
+			"Authentication required: send the integration's inbound account with HTTP basic auth or a bearer token")
+	}
+	if errors.Is(err, models.ErrInvalidCredentials) {
+		return nil, refuse(RefusalUnauthenticated, "The credentials are not valid")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if models.RoleMay(u.Role, models.ActionUseAPI) != nil {
+		return nil, refuseDetail(RefusalForbidden, "This account may not use the inbound API",
+			"only accounts with the integration role may")
+	}
+	return u, nil
+}
+
+// InboundRequest is one request to the inbound API as the HTTP layer read it.
+type InboundRequest struct {
+	Integration   string // the integration's name, from the URL
+	Bearer        string // the bearer token, if one was sent
+	BasicUser     string // HTTP basic credentials, if HasBasic
+	BasicPassword string
+	HasBasic      bool
+	JSON          bool // the body was sent as application/json
+	Body          []byte
+	Meta          RequestMeta
+}
+
+// ReceiveInbound authenticates an inbound request and receives its message
+// (ReceiveMessage). An update message sent with a bearer token that the
+// configuration snapshot accepts is applied together with concurrent ones
+// (inbound_batch.go), with the same outcome; everything else, and whatever a
+// group leaves undecided, takes the one-message path. Refusals are
+// *InboundRefusal or *ValidationError values and store nothing.
+func (s *Service) ReceiveInbound(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+	if res, ok, err := s.receiveGrouped(ctx, req); ok {
+		return res, err
+	}
+	return s.receiveOne(ctx, req)
+}
+
+// receiveOne is the one-message path: everything read from the database.
+func (s *Service) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer)
+	if err != nil {
+		return nil, err
+	}
+	if !req.JSON {
+		return nil, refuseDetail(RefusalMediaType, "The request body must be JSON",
+			"send it with Content-Type: application/json")
+	}
+	return s.ReceiveMessage(ctx, req.Integration, caller, req.Body, req.Meta)
+}
+
+// receiveGrouped applies req in a group when it is an update the snapshot
+// accepts as it stands; ok is false when the one-message path must decide.
+func (s *Service) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, ok bool, err error) {
+	it, ok := s.groupItem(ctx, req)
+	if !ok {
+		return nil, false, nil
+	}
+	res, fallback, err := s.applyGrouped(it)
+	if fallback {
+		return nil, false, nil
+	}
+	return res, true, err
+}
+
+// groupItem prepares req for a group: an update message sent with a bearer
+// token, both of which the configuration snapshot knows and accepts.
+func (s *Service) groupItem(ctx context.Context, req InboundRequest) (*inboundItem, bool) {
+	if s.inbound == nil || req.Bearer == "" || !req.JSON {
+		return nil, false
+	}
+	env, problems, perr := parseInboundEnvelope(req.Body)
+	if perr != nil || problems.Err() != nil || env.SourceID == "" || !env.HasTimeStamp ||
+		(env.SourceReference == "" && env.TargetReference == "") {
+		return nil, false
+	}
+	snap, err := s.inboundSnapshot(ctx)
+	if err != nil {
+		return nil, false // the one-message path reads the database and reports
+	}
+	cfg, caller, found := snap.lookup(req.Integration, env.Name, account.HashToken(req.Bearer))
+	if !found || cfg.Message.Type != models.MessageUpdate {
+		return nil, false
+	}
+	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env,
+		raw: req.Body, meta: req.Meta}
+	// Worked out here, in the request's own goroutine, not in the group's.
+	rc.requestParts()
+	if _, err := rc.stageData(); err != nil {
+		return nil, false
+	}
+	return &inboundItem{ctx: ctx, rc: rc, version: snap.version}, true
+}
+
+// ReceiveMessage checks an inbound request's body sent by caller to the
+// integration called integrationName and applies it: a message becomes an
+// inbound transaction (and changes the ticket when business rules allow), a
+// receipt completes our Awaiting Receipt transaction. Refusals are
+// *InboundRefusal or *ValidationError values and store nothing.
+func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, caller *models.User, raw []byte,
+	meta RequestMeta) (*InboundResult, error) {
+	env, problems, perr := parseInboundEnvelope(raw)
+	msgName, sourceID := "", ""
+	if perr == nil {
+		msgName, sourceID = env.Name, env.SourceID
+	}
+	// One query reads everything the checks need; the checks then run in order.
+	cfg, err := s.loadInboundConfig(ctx, integrationName, msgName, sourceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.allows(caller); err != nil {
+		return nil, err
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	if cfg.Message == nil {
+		return nil, refuse(RefusalUnknownName, TextUnknownMessageName)
+	}
+	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env, raw: raw, meta: meta}
+	switch cfg.Message.Type {
+	case models.MessageReceipt:
+		if env.TargetID == "" {
+			if _, bad := problems.Fields["message.target_id"]; !bad {
+				return nil, refuse(RefusalNoTargetID, TextNoTargetID)
+			}
+		}
+		if !env.HasStatus {
+			problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
+		}
+		if err := problems.Err(); err != nil {
+			return nil, err
+		}
+		return rc.receipt(ctx)
+	case models.MessageHeartbeat, models.MessageResponse:
+		if err := problems.Err(); err != nil {
+			return nil, err
+		}
+		return rc.heartbeat(ctx)
+	}
+	if env.SourceID == "" {
+		problems.Add("message.source_id", "Give the sender's Message ID: it is how duplicates are recognised.")
+	}
+	if !env.HasTimeStamp {
+		problems.Add("message.time_stamp", "Give the time the sender created the message: it keeps messages in order.")
+	}
+	if cfg.Message.Type == models.MessageCreate && env.SourceReference == "" {
+		problems.Add("message.source_reference", "Give the sender's ticket number: a Create bonds it to a new ticket here.")
+	}
+	if cfg.Message.Type == models.MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
+		problems.Add("message.target_reference", "Give our ticket number (target_reference) or yours (source_reference).")
+	}
+	if err := problems.Err(); err != nil {
+		return nil, err
+	}
+	return rc.message(ctx)
+}
+
+// inboundConfig is what one request needs to know about its integration and
+// message, read in one query.
+type inboundConfig struct {
+	Integration   models.Integration
+	NumberPrefix  string
+	TicketTable   string
+	HasConnection bool
+	InboundUserID *int64
+	Message       *models.Message // nil: no inbound message of that name
+	ReceiptName   string          // name of the message's receipt message
+	Fields        []models.Field
+	Seen          bool // source_id has been received already
+}
+
+func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messageName, sourceID string) (*inboundConfig, error) {
+	notFound := refuseDetail(RefusalUnknownIntegration, "Integration not found",
+		"no integration is called "+inboundQuote(integrationName))
+	if integrationName == "" || len(integrationName) > 64 || !inboundCleanText(integrationName) {
+		return nil, notFound
+	}
+	var row struct {
+		ID                int64
+		Name              string
+		State             models.IntegrationState
+		AttachLogs        bool
+		ProcessID         int64
+		NumberPrefix      string
+		TicketTable       string
+		ConnectionID      *int64
+		InboundUserID     *int64
+		MessageID         *int64
+		MessageName       *string
+		MessageType       *string
+		Async             *bool
+		BondOwnership     *string
+		AllowedBondStates models.JSON[[]models.BondState]
+		SetBondState      *string
+		ReceiptMessageID  *int64
+		ReceiptName       *string
+		Fields            string
+		Seen              bool
+		ConfigVersion     string
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT i.id, i.name, i.state, i.attach_logs, i.process_id,
+			p.number_prefix, p.ticket_table, c.id AS connection_id, c.inbound_user_id,
+			m.id AS message_id, m.name AS message_name, m.type AS message_type, m.async, m.bond_ownership,
+			m.allowed_bond_states, m.set_bond_state, m.receipt_message_id, rm.name AS receipt_name,
+			(SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
+			        'property', f.property, 'value_map', f.value_map, 'required', f.required) ORDER BY f.position, f.id), '[]')
+			   FROM fields f WHERE f.message_id = m.id) AS fields,
+			(? <> '' AND EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = i.id
+			        AND t.direction = 'Inbound' AND t.external_message_id = ?)) AS seen,
+			(SELECT version::text FROM inbound_config_version) AS config_version
+		FROM integrations i
+		JOIN processes p ON p.id = i.process_id
+		LEFT JOIN connections c ON c.integration_id = i.id AND c.active
+		LEFT JOIN messages m ON m.integration_id = i.id AND m.name = ? AND m.direction IN ('Inbound', 'Bidirectional')
+		LEFT JOIN messages rm ON rm.id = m.receipt_message_id
+		WHERE i.name = ?`, sourceID, sourceID, messageName, integrationName).Scan(&row).Error
+	if err != nil {
+		return nil, fmt.Errorf("read inbound configuration of %q: %w", integrationName, err)
+	}
+	s.noteInboundVersion(row.ConfigVersion)
+	if row.ID == 0 {
+		return nil, notFound
+	}
+	cfg := &inboundConfig{Integration: models.Integration{ID: row.ID, Name: row.Name, State: row.State,
+		AttachLogs: row.AttachLogs, ProcessID: row.ProcessID}, NumberPrefix: row.NumberPrefix,
+		TicketTable: row.TicketTable, HasConnection: row.ConnectionID != nil, InboundUserID: row.InboundUserID,
+		Seen: row.Seen}
+	if row.MessageID != nil {
+		m := &models.Message{ID: *row.MessageID, IntegrationID: row.ID, Name: inboundDeref(row.MessageName),
+			Type: models.MessageType(inboundDeref(row.MessageType)), Async: row.Async != nil && *row.Async,
+			ReceiptMessageID: row.ReceiptMessageID, BondOwnership: models.Ownership(inboundDeref(row.BondOwnership)),
+			AllowedBondStates: row.AllowedBondStates}
+		if row.SetBondState != nil {
+			st := models.BondState(*row.SetBondState)
+			m.SetBondState = &st
+		}
+		cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
+		var fields []struct {
+			ID          int64             `json:"id"`
+			TicketField string            `json:"ticket_field"`
+			Property    string            `json:"property"`
+			ValueMap    map[string]string `json:"value_map"`
+			Required    bool              `json:"required"`
+		}
+		if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
+			return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
+		}
+		for i, f := range fields {
+			cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
+				Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
+		}
+	}
+	return cfg, nil
+}
+
+func inboundDeref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// allows checks that the integration takes messages from caller: it has an
+// active connection whose inbound account is caller, and it is not Off. A
+// Paused integration still accepts.
+func (c *inboundConfig) allows(caller *models.User) error {
+	in := &c.Integration
+	switch {
+	case !c.HasConnection:
+		return refuseDetail(RefusalUnavailable, "The integration has no active connection",
+			fmt.Sprintf("integration %s accepts no messages until an admin activates one of its connections", in.Name))
+	case in.State == models.IntegrationOff:
+		return refuseDetail(RefusalUnavailable, "The integration is Off",
+			fmt.Sprintf("integration %s accepts no messages while it is Off", in.Name))
+	case caller == nil || c.InboundUserID == nil || *c.InboundUserID != caller.ID:
+		return refuseDetail(RefusalForbidden, "This account may not send messages to this integration",
+			fmt.Sprintf("the active connection of integration %s names another inbound account", in.Name))
+	}
+	return nil
+}
+
+func inboundQuote(s string) string {
+	return fmt.Sprintf("%q", inboundTruncate(strings.ToValidUTF8(s, "?"), 64))
+}
+
+// inboundCall carries one request through its checks and its database transaction.
+type inboundCall struct {
+	s      *Service
+	cfg    *inboundConfig
+	in     *models.Integration
+	msg    *models.Message
+	caller *models.User
+	env    *inboundEnvelope
+	raw    []byte
+	meta   RequestMeta
+	parts  *[4]string // requestParts, worked out once
+	stage  []byte     // stageData, encoded once
+}
+
+// original returns the header we answered with when source_id was first received.
+func (rc *inboundCall) original(ctx context.Context) (*models.EnvelopeHeader, error) {
+	var row struct {
+		MessageIdent      string
+		ExternalMessageID string
+		Number            string
+		ExternalReference string
+	}
+	err := rc.s.db.WithContext(ctx).Raw(`SELECT t.message_ident, t.external_message_id, k.number, b.external_reference
+		FROM transactions t JOIN tickets k ON k.id = t.ticket_id JOIN bonds b ON b.id = t.bond_id
+		WHERE t.integration_id = ? AND t.direction = 'Inbound' AND t.external_message_id = ?`,
+		rc.in.ID, rc.env.SourceID).Scan(&row).Error
+	if err != nil {
+		return nil, fmt.Errorf("find message %q: %w", rc.env.SourceID, err)
+	}
+	if row.MessageIdent == "" {
+		return nil, models.ErrNotFound
+	}
+	return &models.EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(), SourceReference: row.Number,
+		TargetReference: row.ExternalReference, SourceID: row.MessageIdent, TargetID: row.ExternalMessageID}, nil
+}
+
+// duplicate is the refusal of a source_id received before, carrying what we
+// answered then. It returns nil when source_id has not been received.
+func (rc *inboundCall) duplicate(ctx context.Context) error {
+	orig, err := rc.original(ctx)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return rc.duplicateOf(orig)
+}
+
+// duplicateOf is the refusal of a source_id received before, whose answer
+// had the header orig.
+func (rc *inboundCall) duplicateOf(orig *models.EnvelopeHeader) error {
+	return &InboundRefusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
+		Detail: fmt.Sprintf("message %s was received before; it is not applied again", inboundQuote(rc.env.SourceID))}
+}
+
+// message receives a Create or Update message. A plain repeat is caught by
+// the configuration query; a concurrent copy by the unique index
+// transactions_inbound_source, which rolls it back whole. A copy refused for
+// another reason (the bond it would have closed is now Closed, say) is
+// checked once more, so the sender always hears "already processed".
+func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
+	if rc.cfg.Seen {
+		if err := rc.duplicate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var res *InboundResult
+	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if rc.msg.Type == models.MessageCreate {
+			res, err = rc.createTx(tx)
+		} else {
+			res, err = rc.updateTx(tx)
+		}
+		return err
+	})
+	if err == nil {
+		return res, nil
+	}
+	var r *InboundRefusal
+	if isInboundDuplicate(err) || errors.As(err, &r) {
+		if derr := rc.duplicate(ctx); derr != nil {
+			return nil, derr
+		}
+		if r != nil {
+			return nil, r
+		}
+	}
+	return nil, fmt.Errorf("receive %s %s on integration %s: %w", rc.msg.Name, rc.env.SourceID, rc.in.Name, err)
+}
+
+func isInboundDuplicate(err error) bool {
+	return pg.IsUniqueViolation(err) && strings.Contains(err.Error(), "transactions_inbound_source")
+}
+
+// inboundOutcome is what processing decided.
+type inboundOutcome struct {
+	process      models.ProcessState
+	processError string
+	applied      bool
+	stale        bool
+}
+
+// inboundTarget is the bond and ticket a message lands on, with the numbers
+// of its transaction.
+type inboundTarget struct {
+	BondID            int64
+	InternalReference string
+	ExternalReference string
+	BondState         models.BondState
+	Owner             bool
+	LastInboundAt     *time.Time
+	TicketID          int64
+	Trn, Msg          int64
+	newBond           bool
+}
+
+// createTx: a new ticket and a new bond for the sender's ticket.
+func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
+	env, msg := rc.env, rc.msg
+	now := rc.s.now()
+	// Serialise Creates for one remote ticket, so two cannot both bond it.
+	if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, ?))", env.SourceReference, rc.in.ID).Error; err != nil {
+		return nil, fmt.Errorf("lock remote reference: %w", err)
+	}
+	var existing string
+	err := tx.Raw("SELECT internal_reference FROM bonds WHERE integration_id = ? AND external_reference = ? ORDER BY id LIMIT 1",
+		rc.in.ID, env.SourceReference).Scan(&existing).Error
+	if err != nil {
+		return nil, fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
+	}
+	if existing != "" {
+		return nil, refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+			fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
+				inboundQuote(env.SourceReference), existing))
+	}
+	ticket := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
+		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
+	if err := applyInboundFields(&ticket, rc.cfg.Fields, env.Data); err != nil {
+		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
+			"no ticket was created; correct the message and send it again")
+	}
+	var nums struct{ K, Trn, Msg int64 }
+	if err := tx.Raw(`SELECT nextval('ticket_number_seq') AS k, nextval('transaction_number_seq') AS trn,
+		nextval('message_number_seq') AS msg`).Scan(&nums).Error; err != nil {
+		return nil, fmt.Errorf("number ticket: %w", err)
+	}
+	ticket.Number = fmt.Sprintf("%s%07d", rc.cfg.NumberPrefix, nums.K)
+	if err := tx.Create(&ticket).Error; err != nil {
+		return nil, fmt.Errorf("create ticket: %w", err)
+	}
+	state := models.BondOpen // both references are known: open unless the message says otherwise
+	if msg.SetBondState != nil {
+		state = *msg.SetBondState
+	}
+	ts := env.TimeStamp
+	bond := models.Bond{IntegrationID: rc.in.ID, TicketID: ticket.ID, InternalReference: ticket.Number,
+		ExternalReference: env.SourceReference, State: state, Owner: false, LastInboundAt: &ts, CreatedAt: now, UpdatedAt: now}
+	if err := tx.Create(&bond).Error; err != nil {
+		return nil, fmt.Errorf("create bond: %w", err)
+	}
+	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
+		BondState: state, TicketID: ticket.ID, Trn: nums.Trn, Msg: nums.Msg, newBond: true}
+	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, nil, nil)
+}
+
+// updateTx: the bond (and its ticket) the message names, locked, then the
+// business rules, then the change.
+func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
+	var row struct {
+		BondID                                       int64
+		InternalReference, ExternalReference         string
+		BondState                                    models.BondState
+		Owner                                        bool
+		LastInboundAt                                *time.Time
+		TicketID                                     int64
+		Number, ShortDescription, Description, State string
+		Priority, Urgency, Impact                    int
+		AssignmentGroup, WorkNotes                   string
+		Version                                      int
+		Trn, Msg                                     int64
+	}
+	if err := rc.lockTarget(tx, &row); err != nil {
+		return nil, err
+	}
+	target := &inboundTarget{BondID: row.BondID, InternalReference: row.InternalReference,
+		ExternalReference: row.ExternalReference, BondState: row.BondState, Owner: row.Owner,
+		LastInboundAt: row.LastInboundAt, TicketID: row.TicketID, Trn: row.Trn, Msg: row.Msg}
+	ticket := &models.Ticket{ID: row.TicketID, Number: row.Number, ShortDescription: row.ShortDescription,
+		Description: row.Description, State: row.State, Priority: row.Priority, Urgency: row.Urgency,
+		Impact: row.Impact, AssignmentGroup: row.AssignmentGroup, WorkNotes: row.WorkNotes, Version: row.Version}
+	if err := rc.bondAllows(target); err != nil {
+		return nil, err
+	}
+	out, updated, bondCols := rc.decideUpdate(target, ticket)
+	var ticketCols map[string]any
+	if updated != nil {
+		ticketCols = map[string]any{"short_description": updated.ShortDescription, "description": updated.Description,
+			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
+			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
+	}
+	return rc.write(tx, target, out, ticketCols, bondCols)
+}
+
+// decideUpdate applies the business rules to an update on target (whose bond
+// rules passed) and ticket as they are now: the outcome, the ticket as the
+// message leaves it (nil when it is not changed) and the bond columns it sets.
+// A learned remote reference is also set on target.
+func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket) (inboundOutcome, *models.Ticket, map[string]any) {
+	env, msg := rc.env, rc.msg
+	out := inboundOutcome{process: models.ProcessAccepted}
+	var updated *models.Ticket
+	var bondCols map[string]any
+	switch {
+	case target.ExternalReference != "" && env.SourceReference != "" && env.SourceReference != target.ExternalReference:
+		out.process = models.ProcessRejected
+		out.processError = fmt.Sprintf("The sender's ticket %s does not own this bond: our %s is bonded to their %s.",
+			env.SourceReference, target.InternalReference, target.ExternalReference)
+	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
+		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
+	default:
+		t := *ticket
+		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data); err != nil {
+			out.process, out.processError = models.ProcessRejected, inboundSentence(err.Error())
+			break
+		}
+		out.applied, updated = true, &t
+		bondCols = map[string]any{"last_inbound_at": env.TimeStamp}
+		if msg.SetBondState != nil && *msg.SetBondState != target.BondState {
+			bondCols["state"] = *msg.SetBondState
+		}
+	}
+	if target.ExternalReference == "" && env.SourceReference != "" && out.process == models.ProcessAccepted {
+		if bondCols == nil {
+			bondCols = map[string]any{}
+		}
+		bondCols["external_reference"] = env.SourceReference
+		target.ExternalReference = env.SourceReference
+	}
+	return out, updated, bondCols
+}
+
+// lockTarget locks the bond the update names and its ticket — by our number
+// (target_reference), else by theirs (source_reference) — and draws the new
+// transaction's numbers, in one statement.
+func (rc *inboundCall) lockTarget(tx *gorm.DB, dst any) error {
+	env := rc.env
+	const cols = `b.id AS bond_id, b.internal_reference, b.external_reference, b.state AS bond_state, b.owner,
+		b.last_inbound_at, k.id AS ticket_id, k.number, k.short_description, k.description, k.state, k.priority,
+		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version,
+		nextval('transaction_number_seq') AS trn, nextval('message_number_seq') AS msg`
+	found := false
+	if env.TargetReference != "" {
+		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
+			WHERE b.integration_id = ? AND k.number = ? FOR NO KEY UPDATE`, rc.in.ID, env.TargetReference).Scan(dst)
+		if res.Error != nil {
+			return fmt.Errorf("find bond of %s: %w", env.TargetReference, res.Error)
+		}
+		found = res.RowsAffected > 0
+	}
+	if !found && env.SourceReference != "" {
+		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
+			WHERE b.integration_id = ? AND b.external_reference = ? ORDER BY b.id LIMIT 1 FOR NO KEY UPDATE`,
+			rc.in.ID, env.SourceReference).Scan(dst)
+		if res.Error != nil {
+			return fmt.Errorf("find bond of %s: %w", env.SourceReference, res.Error)
+		}
+		found = res.RowsAffected > 0
+	}
+	if !found {
+		return refuseDetail(RefusalNoBond, "Bond not found for this message",
+			fmt.Sprintf("no ticket on integration %s is bonded to target_reference %s or source_reference %s",
+				rc.in.Name, inboundQuote(env.TargetReference), inboundQuote(env.SourceReference)))
+	}
+	return nil
+}
+
+// bondAllows checks the message's bond rules. Ownership is the sender's: for
+// "must own" the remote system must own the bond (our owner flag is false).
+func (rc *inboundCall) bondAllows(b *inboundTarget) error {
+	m := rc.msg
+	if len(m.AllowedBondStates.V) > 0 {
+		ok := false
+		for _, s := range m.AllowedBondStates.V {
+			ok = ok || s == b.BondState
+		}
+		if !ok {
+			names := make([]string, len(m.AllowedBondStates.V))
+			for i, s := range m.AllowedBondStates.V {
+				names[i] = string(s)
+			}
+			return refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+				fmt.Sprintf("the bond of %s is %s; %s is accepted only on %s bonds", b.InternalReference, b.BondState,
+					m.Name, strings.Join(names, " or ")))
+		}
+	}
+	switch {
+	case m.BondOwnership == models.OwnershipMustOwn && b.Owner:
+		return refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+			fmt.Sprintf("%s must come from the bond's owner, and we own the bond of %s", m.Name, b.InternalReference))
+	case m.BondOwnership == models.OwnershipMustNotOwn && !b.Owner:
+		return refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+			fmt.Sprintf("%s may not come from the bond's owner, and you own the bond of %s", m.Name, b.InternalReference))
+	}
+	return nil
+}
+
+// inboundRecord is what storing one received message writes, worked out
+// before any SQL (the one-message path and the batch share it).
+type inboundRecord struct {
+	number, ident string
+	to            models.TransportState
+	what          string // the bond history's and the transaction log's line
+	history       bool   // the bond's history gets a line
+	logLevel      string // "" when no transaction log line is written
+	finished      *time.Time
+	data          []byte // the Stage
+	resp          models.Envelope
+	body          []byte // resp encoded: the answer and the HTTP Request's response body
+	durationMS    *int
+}
+
+// record works out what a message does to its bond and what is stored for it.
+// bondCols gains the bond's process error; it returns the record and bondCols.
+func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols map[string]any, now time.Time) (*inboundRecord, map[string]any, error) {
+	env, msg := rc.env, rc.msg
+	r := &inboundRecord{number: fmt.Sprintf("TRN%07d", tg.Trn), ident: fmt.Sprintf("MSG%07d", tg.Msg)}
+
+	what := fmt.Sprintf("Received %s %s (their %s)", msg.Name, r.ident, env.SourceID)
+	if bondCols == nil {
+		bondCols = map[string]any{}
+	}
+	switch {
+	case out.process == models.ProcessRejected:
+		bondCols["process_error"] = out.processError
+		what += ": Rejected: " + out.processError
+	case out.stale:
+		what += ": Accepted, not applied: it is older than the newest message applied on this bond"
+	default:
+		bondCols["process_error"] = ""
+		what += ": Accepted"
+		if tg.newBond {
+			what += fmt.Sprintf("; created ticket %s bonded to their %s", tg.InternalReference, env.SourceReference)
+		}
+	}
+	st, stateChanged := bondCols["state"]
+	if stateChanged {
+		what += fmt.Sprintf("; bond %s", st)
+	}
+	r.what = what
+	// The history tells what changed the bond (created, a state, a reference,
+	// a rejection, a late message); a plain accepted update is in the bond's
+	// transaction list and would only make the history grow.
+	_, refLearned := bondCols["external_reference"]
+	r.history = tg.newBond || stateChanged || refLearned || out.stale || out.process == models.ProcessRejected
+	if rc.in.AttachLogs || out.stale {
+		r.logLevel = "info"
+		if out.stale || out.process == models.ProcessRejected {
+			r.logLevel = "warn"
+		}
+	}
+
+	var err error
+	if r.data, err = rc.stageData(); err != nil {
+		return nil, nil, err
+	}
+	// Received lives only inside this database transaction: the message is
+	// processed before anyone can see it, so the row is written once, in the
+	// state the state machine says Received moves to.
+	event := models.EventProcessed
+	if msg.Async {
+		event = models.EventProcessedWantsReceipt
+	}
+	if r.to, err = models.Next(models.Received, event); err != nil {
+		return nil, nil, err
+	}
+	if r.to.Finished() {
+		r.finished = &now
+	}
+	name := "Response"
+	if msg.Async && rc.cfg.ReceiptName != "" {
+		name = rc.cfg.ReceiptName
+	}
+	r.resp = models.Envelope{Message: models.EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
+		TargetReference: tg.ExternalReference, SourceID: r.ident, TargetID: env.SourceID},
+		Data: map[string]any{}, Status: &models.EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
+	if r.body, err = json.Marshal(r.resp); err != nil {
+		return nil, nil, fmt.Errorf("encode answer: %w", err)
+	}
+	if !rc.meta.Started.IsZero() {
+		d := int(time.Since(rc.meta.Started).Milliseconds())
+		r.durationMS = &d
+	}
+	return r, bondCols, nil
+}
+
+// stageData is the message's data as its Stage stores it, encoded once.
+func (rc *inboundCall) stageData() ([]byte, error) {
+	if rc.stage == nil {
+		b, err := json.Marshal(rc.env.Data)
+		if err != nil {
+			return nil, fmt.Errorf("encode stage: %w", err)
+		}
+		rc.stage = b
+	}
+	return rc.stage, nil
+}
+
+// requestParts are the HTTP Request record's columns taken from the request
+// itself: the method, URL, redacted headers (JSON) and body as stored.
+func (rc *inboundCall) requestParts() (method, url, headers, body string) {
+	if rc.parts == nil {
+		h, err := json.Marshal(inboundRedactHeaders(rc.meta.Header))
+		if err != nil {
+			h = []byte("{}") // unreachable: a map of strings always encodes
+		}
+		rc.parts = &[4]string{inboundStorable([]byte(rc.meta.Method)), inboundStorable([]byte(rc.meta.URL)), string(h),
+			inboundStorable(rc.raw)}
+	}
+	return rc.parts[0], rc.parts[1], rc.parts[2], rc.parts[3]
+}
+
+// inboundResponseHeaders are the stored headers of every inbound answer.
+const inboundResponseHeaders = `{"Content-Type":"application/json"}`
+
+// write stores what a message did in one statement (writable CTEs): the
+// bond's sequence, history and state, the ticket's change, the transaction in
+// the state Received moves to (models.Next), its Stage, its HTTP Request
+// record and its transaction log line.
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*InboundResult, error) {
+	env, msg := rc.env, rc.msg
+	now := rc.s.now()
+	rec, bondCols, err := rc.record(tg, out, bondCols, now)
+	if err != nil {
+		return nil, err
+	}
+	number, ident, to := rec.number, rec.ident, rec.to
+	method, url, headers, reqBody := rc.requestParts()
+
+	// One statement: the bond's sequence, history and state; the ticket's
+	// change; the transaction, its Stage, its HTTP Request record and its log
+	// line; the engine's wake-up when a receipt must go back.
+	var sb strings.Builder
+	args := []any{now}
+	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?")
+	if rec.history {
+		sb.WriteString(", history = history || ?")
+		args = append(args, inboundHistoryLine(now, rec.what))
+	}
+	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
+		if v, ok := bondCols[c]; ok {
+			sb.WriteString(", " + c + " = ?")
+			args = append(args, v)
+		}
+	}
+	sb.WriteString(" WHERE id = ? RETURNING next_seq)")
+	args = append(args, tg.BondID)
+	if ticketCols != nil {
+		sb.WriteString(", k AS (UPDATE tickets SET version = version + 1, updated_at = ?")
+		args = append(args, now)
+		for _, c := range models.TicketFields {
+			sb.WriteString(", " + c + " = ?")
+			args = append(args, ticketCols[c])
+		}
+		sb.WriteString(" WHERE id = ?)")
+		args = append(args, tg.TicketID)
+	}
+	sb.WriteString(`, t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id,
+			bond_id, message_id, ticket_id, table_name, direction, state, process_state, process_error, seq,
+			next_attempt_at, created_at, updated_at, finished_at)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, ?, b.next_seq, ?, ?, ?, ? FROM b RETURNING id, seq),
+		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, ?::jsonb, ? FROM t),
+		h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
+			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
+			created_at, updated_at)
+		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM t)`)
+	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
+		to, out.process, out.processError, now, now, now, rec.finished,
+		string(rec.data), now,
+		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
+		rec.durationMS, now, now)
+	if rec.logLevel != "" {
+		sb.WriteString(`, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
+			SELECT id, ?, ?, ?, ? FROM t)`)
+		args = append(args, models.LogTransactionRecv, rec.logLevel, rec.what, now)
+	}
+	sb.WriteString(" SELECT id, seq FROM t")
+	if to == models.SendingReceipt { // wake the engine: it sends the receipt
+		sb.WriteString(", pg_notify(?, '')")
+		args = append(args, queue.NotifyChannel)
+	}
+	var ins struct{ ID, Seq int64 }
+	if err := tx.Raw(sb.String(), args...).Scan(&ins).Error; err != nil {
+		return nil, fmt.Errorf("store transaction %s: %w", number, err)
+	}
+	if ins.ID == 0 {
+		return nil, fmt.Errorf("store transaction %s: bond %d: %w", number, tg.BondID, models.ErrNotFound)
+	}
+	t := &models.Transaction{ID: ins.ID, Number: number, MessageIdent: ident, ExternalMessageID: env.SourceID,
+		IntegrationID: rc.in.ID, BondID: tg.BondID, MessageID: msg.ID, TicketID: tg.TicketID,
+		TableName: rc.cfg.TicketTable, Direction: models.Inbound, State: to, ProcessState: out.process,
+		ProcessError: out.processError, Seq: ins.Seq, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	return &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}, nil
+}
+
+// receipt completes our Awaiting Receipt transaction. When the transaction is
+// still Sending (our synchronous call has not returned yet) it waits a little.
+func (rc *inboundCall) receipt(ctx context.Context) (*InboundResult, error) {
+	deadline := time.Now().Add(inboundReceiptWait)
+	wait := 5 * time.Millisecond
+	for {
+		var res *InboundResult
+		err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			res, err = rc.receiptTx(tx)
+			return err
+		})
+		var r *InboundRefusal
+		if errors.As(err, &r) && r.Kind == RefusalInFlight && time.Now().Add(wait).Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 100*time.Millisecond)
+			continue
+		}
+		if err != nil {
+			if errors.As(err, &r) {
+				return nil, r
+			}
+			return nil, fmt.Errorf("receive receipt for %s on integration %s: %w", rc.env.TargetID, rc.in.Name, err)
+		}
+		return res, nil
+	}
+}
+
+func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
+	env := rc.env
+	now := rc.s.now()
+	var t models.Transaction
+	err := tx.Where("integration_id = ? AND direction = ? AND message_ident = ?", rc.in.ID, models.Outbound, env.TargetID).
+		Limit(1).Find(&t).Error
+	if err != nil {
+		return nil, fmt.Errorf("find transaction %s: %w", env.TargetID, err)
+	}
+	if t.ID == 0 {
+		return nil, refuse(RefusalNoInitiating, TextNoInitiating)
+	}
+	if err := queue.LockBond(tx, t.BondID); err != nil {
+		return nil, err
+	}
+	if err := tx.Model(&models.Transaction{}).Select("state").Where("id = ?", t.ID).Scan(&t.State).Error; err != nil {
+		return nil, fmt.Errorf("read transaction %s: %w", t.MessageIdent, err)
+	}
+	switch t.State {
+	case models.AwaitingReceipt:
+	case models.Sending:
+		return nil, refuseDetail(RefusalInFlight, "The initiating transaction is still being sent",
+			fmt.Sprintf("%s has not had its answer yet; send the receipt again shortly", t.MessageIdent))
+	default:
+		return nil, refuseDetail(RefusalProcessedAlready, TextProcessedAlready,
+			fmt.Sprintf("%s is %s", t.MessageIdent, t.State))
+	}
+	if _, err := queue.Transition(tx, t.ID, models.AwaitingReceipt, models.EventReceiptArrived, nil); err != nil {
+		return nil, err
+	}
+	perr := ""
+	if env.ProcessState == models.ProcessRejected {
+		perr = env.StatusError
+		if perr == "" {
+			perr = "The remote system rejected the message without giving a reason."
+		}
+	}
+	extra := map[string]any{"process_state": env.ProcessState, "process_error": perr}
+	if env.SourceID != "" {
+		extra["external_message_id"] = gorm.Expr("CASE WHEN external_message_id = '' THEN ? ELSE external_message_id END", env.SourceID)
+	}
+	if _, err := queue.Transition(tx, t.ID, models.ReceivedReceipt, models.EventReceiptProcessed, extra); err != nil {
+		return nil, err
+	}
+	t.State, t.ProcessState, t.ProcessError = models.Complete, env.ProcessState, perr
+
+	var bond models.Bond
+	if err := tx.Take(&bond, t.BondID).Error; err != nil {
+		return nil, fmt.Errorf("read bond %d: %w", t.BondID, err)
+	}
+	var initiating models.Message
+	if err := tx.Take(&initiating, t.MessageID).Error; err != nil {
+		return nil, fmt.Errorf("read message %d: %w", t.MessageID, err)
+	}
+	cols := map[string]any{"updated_at": now}
+	what := fmt.Sprintf("Receipt for %s %s: %s", initiating.Name, t.MessageIdent, env.ProcessState)
+	if env.ProcessState == models.ProcessRejected {
+		cols["process_error"] = perr
+		what += ": " + perr
+	} else {
+		cols["process_error"] = ""
+		state := bond.State
+		switch {
+		case rc.msg.SetBondState != nil:
+			state = *rc.msg.SetBondState
+		case initiating.SetBondState != nil:
+			state = *initiating.SetBondState
+		case bond.State == models.BondPending:
+			state = models.BondOpen
+		}
+		if state != bond.State {
+			cols["state"] = state
+			what += fmt.Sprintf("; bond %s", state)
+		}
+	}
+	if bond.ExternalReference == "" && env.SourceReference != "" {
+		cols["external_reference"] = env.SourceReference
+		bond.ExternalReference = env.SourceReference
+	}
+	cols["history"] = gorm.Expr("history || ?", inboundHistoryLine(now, what))
+	if err := tx.Model(&models.Bond{}).Where("id = ?", bond.ID).Updates(cols).Error; err != nil {
+		return nil, fmt.Errorf("update bond %d: %w", bond.ID, err)
+	}
+	released, err := queue.ReleaseNext(tx, bond.ID)
+	if err != nil {
+		return nil, err
+	}
+	if rc.in.AttachLogs {
+		level := "info"
+		if env.ProcessState == models.ProcessRejected {
+			level = "warn"
+		}
+		if err := addInboundLog(tx, t.ID, models.LogTransactionRecv, level, what); err != nil {
+			return nil, err
+		}
+		if released != 0 {
+			var num string
+			if err := tx.Model(&models.Transaction{}).Select("number").Where("id = ?", released).Scan(&num).Error; err != nil {
+				return nil, fmt.Errorf("read released transaction: %w", err)
+			}
+			if err := addInboundLog(tx, t.ID, models.LogTransactionQueued, "info", "Released "+num+", next in the bond's queue"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: now.UTC(),
+		SourceReference: bond.InternalReference, TargetReference: bond.ExternalReference, SourceID: t.MessageIdent,
+		TargetID: env.SourceID}, Data: map[string]any{},
+		Status: &models.EnvelopeStatus{ProcessState: models.ProcessAccepted.String()}}
+	res, err := rc.finish(tx, &t, resp, false)
+	if res != nil {
+		res.Receipt = true
+	}
+	return res, err
+}
+
+// heartbeat answers a heartbeat: nothing is stored but the HTTP Request.
+func (rc *inboundCall) heartbeat(ctx context.Context) (*InboundResult, error) {
+	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(),
+		TargetID: rc.env.SourceID}, Data: map[string]any{},
+		Status: &models.EnvelopeStatus{ProcessState: models.ProcessAccepted.String()}}
+	var res *InboundResult
+	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		res, err = rc.finish(tx, nil, resp, false)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receive heartbeat on integration %s: %w", rc.in.Name, err)
+	}
+	return res, nil
+}
+
+// finish encodes the answer and writes the HTTP Request record in the same
+// database transaction as the change it records.
+func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.Envelope, applied bool) (*InboundResult, error) {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	var tid *int64
+	if t != nil {
+		tid = &t.ID
+	}
+	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
+	if err := tx.Create(r).Error; err != nil {
+		return nil, fmt.Errorf("record inbound request: %w", err)
+	}
+	return &InboundResult{Transaction: t, Response: resp, Body: body, Applied: applied}, nil
+}
+
+// RecordInboundRefusal writes the HTTP Request record of a refused inbound
+// request, in its own database transaction (the one that refused it rolled
+// back; one statement, which also finds the integration by its name). status
+// and body are the answer the sender got.
+func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName string, meta RequestMeta, raw []byte,
+	status int, body []byte) error {
+	if integrationName == "" || !utf8.ValidString(integrationName) || strings.ContainsRune(integrationName, 0) {
+		integrationName = "" // no integration has that name, and PostgreSQL could not compare it
+	}
+	r := inboundRequestRecord(meta, raw, nil, nil, status, body, s.now())
+	headers, err := r.RequestHeaders.Value()
+	if err != nil {
+		return fmt.Errorf("record refused request: %w", err)
+	}
+	err = s.db.WithContext(ctx).Exec(`INSERT INTO http_requests (integration_id, direction, state, attempt, method, url,
+			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
+			created_at, updated_at)
+		VALUES ((SELECT id FROM integrations WHERE name = ?), 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?, ?, ?, ?, ?)`,
+		integrationName, r.State, r.Method, r.URL, headers, r.RequestBody, status, inboundResponseHeaders,
+		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt).Error
+	if err != nil {
+		return fmt.Errorf("record refused request: %w", err)
+	}
+	return nil
+}
+
+func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transactionID *int64, status int, body []byte,
+	now time.Time) *models.HTTPRequest {
+	state := models.RequestOK
+	errText := ""
+	if status >= 400 {
+		state = models.RequestError
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(body, &e)
+		errText = inboundTruncate(e.Error, maxInboundErrLen)
+	}
+	var dur *int
+	if !meta.Started.IsZero() {
+		d := int(time.Since(meta.Started).Milliseconds())
+		dur = &d
+	}
+	st := status
+	return &models.HTTPRequest{TransactionID: transactionID, IntegrationID: integrationID, Direction: models.Inbound, State: state,
+		Attempt: 1, Method: inboundStorable([]byte(meta.Method)), URL: inboundStorable([]byte(meta.URL)),
+		RequestHeaders: models.JSON[map[string]string]{V: inboundRedactHeaders(meta.Header)}, RequestBody: inboundStorable(raw),
+		ResponseStatus: &st, ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{"Content-Type": "application/json"}},
+		ResponseBody: inboundStorable(body), DurationMS: dur, Error: inboundStorable([]byte(errText)), CreatedAt: now, UpdatedAt: now}
+}
+
+// applyInboundFields maps payload data onto a ticket and checks the result
+// against the ticket's limits; the error is a process error in plain words.
+func applyInboundFields(t *models.Ticket, fields []models.Field, data map[string]any) error {
+	if err := models.MapInbound(t, fields, data); err != nil {
+		return err
+	}
+	n := utf8.RuneCountInString
+	switch {
+	case n(strings.TrimSpace(t.ShortDescription)) == 0:
+		return errors.New("the short description is empty")
+	case n(t.ShortDescription) > 160:
+		return fmt.Errorf("the short description has %d characters; at most 160 fit", n(t.ShortDescription))
+	case n(t.Description) > 32000:
+		return fmt.Errorf("the description has %d characters; at most 32000 fit", n(t.Description))
+	case n(t.WorkNotes) > 32000:
+		return fmt.Errorf("the work notes have %d characters; at most 32000 fit", n(t.WorkNotes))
+	case n(t.AssignmentGroup) > 100:
+		return fmt.Errorf("the assignment group has %d characters; at most 100 fit", n(t.AssignmentGroup))
+	}
+	return nil
+}
+
+// sentence capitalises a process error and ends it with a full stop.
+func inboundSentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, size := utf8.DecodeRuneInString(s)
+	s = strings.ToUpper(string(r)) + s[size:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// inboundHistoryLine is one line of a bond's running commentary.
+func inboundHistoryLine(now time.Time, what string) string {
+	return now.UTC().Format("2006-01-02 15:04:05") + " UTC  " + what + "\n"
+}
+
+func addInboundLog(tx *gorm.DB, transactionID int64, kind models.LogKind, level, line string) error {
+	l := models.TransactionLog{TransactionID: transactionID, Kind: kind, Level: level, Line: line}
+	if err := tx.Create(&l).Error; err != nil {
+		return fmt.Errorf("log transaction %d: %w", transactionID, err)
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package inbound
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"unifi/models"
+)
+
+// The inbound configuration cache. Checking an inbound update needs the
+// integration, its process, its active connection, the message and its
+// fields, and the caller's account: two queries per message, as many as the
+// write itself. A process keeps all of it in memory as one snapshot, tagged
+// with the version in inbound_config_version that it was read at (migration
+// 00060: every statement changing any of it sets a new random version, from
+// whichever process or tool).
+//
+// The snapshot only ever routes a message to a batch (inbound_batch.go); it
+// never refuses anything. The batch reads the version in its own database
+// transaction and applies only messages checked against that very version;
+// the others, and everything the snapshot does not accept, take the full
+// path, which reads the database. So a configuration change is honoured by
+// the first batch that commits after it, in every process.
+
+// inboundSnapshot is the configuration as of one version. It is never changed
+// once loaded: requests share it without locks.
+type inboundSnapshot struct {
+	version      string
+	integrations map[string]*inboundIntegration // by name
+	tokens       map[string]*models.User        // by HashToken, integration accounts only
+	stale        atomic.Bool                    // a newer version has been seen
+}
+
+// inboundIntegration is one integration's entry: its configuration with each
+// inbound message (the shape the full path reads for one message).
+type inboundIntegration struct {
+	messages map[string]*inboundConfig // by message name
+}
+
+// inboundCache holds the current snapshot.
+type inboundCache struct {
+	cur atomic.Pointer[inboundSnapshot]
+	mu  sync.Mutex // one load at a time
+}
+
+// snapshot returns a snapshot that was current when last checked, loading one
+// when there is none or a newer version has been seen.
+func (s *Service) inboundSnapshot(ctx context.Context) (*inboundSnapshot, error) {
+	c := &s.inbound.cache // s.inbound is set: only the group path asks
+	if p := c.cur.Load(); p != nil && !p.stale.Load() {
+		return p, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.cur.Load(); p != nil && !p.stale.Load() {
+		return p, nil
+	}
+	p, err := s.loadInboundSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.cur.Store(p)
+	return p, nil
+}
+
+// noteInboundVersion records the configuration version a query saw: a
+// snapshot of another version is dropped at its next use.
+func (s *Service) noteInboundVersion(version string) {
+	if s.inbound == nil {
+		return
+	}
+	if p := s.inbound.cache.cur.Load(); p != nil && version != "" && p.version != version {
+		p.stale.Store(true)
+	}
+}
+
+// loadInboundSnapshot reads the version and the configuration in one
+// statement, so they belong together.
+func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, error) {
+	var row struct {
+		Version      string
+		Integrations string
+		Users        string
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT v.version::text AS version,
+		(SELECT coalesce(json_agg(json_build_object('id', i.id, 'name', i.name, 'state', i.state,
+		        'attach_logs', i.attach_logs, 'process_id', i.process_id, 'number_prefix', p.number_prefix,
+		        'ticket_table', p.ticket_table, 'has_connection', c.id IS NOT NULL, 'inbound_user_id', c.inbound_user_id,
+		        'messages', (SELECT coalesce(json_agg(json_build_object('id', m.id, 'name', m.name, 'type', m.type,
+		                'async', m.async, 'bond_ownership', m.bond_ownership,
+		                'allowed_bond_states', m.allowed_bond_states, 'set_bond_state', m.set_bond_state,
+		                'receipt_message_id', m.receipt_message_id, 'receipt_name', rm.name,
+		                'fields', (SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
+		                        'property', f.property, 'value_map', f.value_map, 'required', f.required)
+		                        ORDER BY f.position, f.id), '[]')
+		                    FROM fields f WHERE f.message_id = m.id))), '[]')
+		            FROM messages m LEFT JOIN messages rm ON rm.id = m.receipt_message_id
+		            WHERE m.integration_id = i.id AND m.direction IN ('Inbound', 'Bidirectional')))), '[]')
+		   FROM integrations i JOIN processes p ON p.id = i.process_id
+		   LEFT JOIN connections c ON c.integration_id = i.id AND c.active) AS integrations,
+		(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'role', u.role,
+		        'token_hash', u.token_hash)), '[]')
+		   FROM users u WHERE u.active AND u.token_hash IS NOT NULL) AS users
+		FROM inbound_config_version v`).Scan(&row).Error
+	if err != nil {
+		return nil, fmt.Errorf("read inbound configuration: %w", err)
+	}
+	if row.Version == "" {
+		return nil, fmt.Errorf("read inbound configuration: %w", models.ErrNotFound)
+	}
+	var ins []struct {
+		ID            int64                   `json:"id"`
+		Name          string                  `json:"name"`
+		State         models.IntegrationState `json:"state"`
+		AttachLogs    bool                    `json:"attach_logs"`
+		ProcessID     int64                   `json:"process_id"`
+		NumberPrefix  string                  `json:"number_prefix"`
+		TicketTable   string                  `json:"ticket_table"`
+		HasConnection bool                    `json:"has_connection"`
+		InboundUserID *int64                  `json:"inbound_user_id"`
+		Messages      []struct {
+			ID                int64              `json:"id"`
+			Name              string             `json:"name"`
+			Type              models.MessageType `json:"type"`
+			Async             bool               `json:"async"`
+			BondOwnership     models.Ownership   `json:"bond_ownership"`
+			AllowedBondStates []models.BondState `json:"allowed_bond_states"`
+			SetBondState      *models.BondState  `json:"set_bond_state"`
+			ReceiptMessageID  *int64             `json:"receipt_message_id"`
+			ReceiptName       *string            `json:"receipt_name"`
+			Fields            []struct {
+				ID          int64             `json:"id"`
+				TicketField string            `json:"ticket_field"`
+				Property    string            `json:"property"`
+				ValueMap    map[string]string `json:"value_map"`
+				Required    bool              `json:"required"`
+			} `json:"fields"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(row.Integrations), &ins); err != nil {
+		return nil, fmt.Errorf("read inbound configuration: %w", err)
+	}
+	var users []struct {
+		ID        int64       `json:"id"`
+		Name      string      `json:"name"`
+		Role      models.Role `json:"role"`
+		TokenHash string      `json:"token_hash"`
+	}
+	if err := json.Unmarshal([]byte(row.Users), &users); err != nil {
+		return nil, fmt.Errorf("read inbound accounts: %w", err)
+	}
+	snap := &inboundSnapshot{version: row.Version, integrations: make(map[string]*inboundIntegration, len(ins)),
+		tokens: make(map[string]*models.User, len(users))}
+	for _, u := range users {
+		if models.RoleMay(u.Role, models.ActionUseAPI) != nil {
+			continue // refused by the full path, in its words
+		}
+		h := u.TokenHash
+		snap.tokens[h] = &models.User{ID: u.ID, Name: u.Name, Role: u.Role, TokenHash: &h, Active: true}
+	}
+	for _, in := range ins {
+		entry := &inboundIntegration{messages: make(map[string]*inboundConfig, len(in.Messages))}
+		for _, m := range in.Messages {
+			cfg := &inboundConfig{Integration: models.Integration{ID: in.ID, Name: in.Name, State: in.State,
+				AttachLogs: in.AttachLogs, ProcessID: in.ProcessID}, NumberPrefix: in.NumberPrefix,
+				TicketTable: in.TicketTable, HasConnection: in.HasConnection, InboundUserID: in.InboundUserID,
+				Message: &models.Message{ID: m.ID, IntegrationID: in.ID, Name: m.Name, Type: m.Type, Async: m.Async,
+					ReceiptMessageID: m.ReceiptMessageID, BondOwnership: m.BondOwnership,
+					AllowedBondStates: models.JSON[[]models.BondState]{V: m.AllowedBondStates}, SetBondState: m.SetBondState},
+				ReceiptName: inboundDeref(m.ReceiptName)}
+			for i, f := range m.Fields {
+				cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
+					Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
+			}
+			entry.messages[m.Name] = cfg
+		}
+		snap.integrations[in.Name] = entry
+	}
+	return snap, nil
+}
+
+// lookup returns the configuration for a message name on an integration and
+// the account a bearer token belongs to, when the snapshot knows both and the
+// account may send to the integration; ok is false otherwise (the full path
+// then decides, in its words).
+func (p *inboundSnapshot) lookup(integrationName, messageName, tokenHash string) (*inboundConfig, *models.User, bool) {
+	in, ok := p.integrations[integrationName]
+	if !ok {
+		return nil, nil, false
+	}
+	cfg, ok := in.messages[messageName]
+	if !ok {
+		return nil, nil, false
+	}
+	u, ok := p.tokens[tokenHash]
+	if !ok || cfg.allows(u) != nil {
+		return nil, nil, false
+	}
+	return cfg, u, true
+}

@@ -1,0 +1,50 @@
+// Package inbound is the inbound API's service: it authenticates callers and
+// applies the messages and receipts they send, one by one or in groups
+// committed together.
+package inbound
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+
+	"unifi/models/account"
+)
+
+// Service is the inbound API. Beyond the database handle it holds only the
+// inbound API's machinery (inbound_cache.go, inbound_batch.go): a
+// configuration snapshot checked against the database on every use, and the
+// queue of update messages waiting to be applied together.
+type Service struct {
+	db       *gorm.DB
+	now      func() time.Time
+	accounts *account.Accounts // callers' passwords and tokens
+	inbound  *inboundState     // nil: every inbound message takes the one-message path (GroupsOff)
+}
+
+// Opts configures a Service.
+type Opts struct {
+	// NowFunc is the clock; tests inject one. Defaults to time.Now.
+	NowFunc func() time.Time
+	// BatchMax is the most inbound update messages applied together in
+	// one database transaction (default 64).
+	BatchMax int
+	// GroupsOff applies every inbound message on its own (the
+	// one-message path), as before group commit.
+	GroupsOff bool
+}
+
+// NewService returns the inbound API on db; accounts authenticate its callers.
+func NewService(db *gorm.DB, accounts *account.Accounts, opts *Opts) *Service {
+	s := &Service{db: db, now: time.Now, accounts: accounts}
+	if opts != nil && opts.NowFunc != nil {
+		s.now = opts.NowFunc
+	}
+	if opts == nil || !opts.GroupsOff {
+		s.inbound = &inboundState{batchMax: defaultInboundBatchMax, lockTimeout: inboundLockTimeout}
+		if opts != nil && opts.BatchMax > 0 {
+			s.inbound.batchMax = opts.BatchMax
+		}
+	}
+	return s
+}

@@ -1,9 +1,0 @@
-package models_test
-
-import (
-	"testing"
-
-	"unifi/internal/testdb"
-)
-
-func TestMain(m *testing.M) { testdb.Main(m) }

@@ -1,0 +1,85 @@
+package query
+
+import (
+	"context"
+	"fmt"
+
+	"unifi/models"
+	"unifi/models/pg"
+)
+
+// IntegrationOverview is what the Integration page shows.
+type IntegrationOverview struct {
+	Integration models.Integration
+	Process     models.Process
+	// Connection is the active connection, nil when there is none. Its
+	// secret is not opened (AuthSecret is empty): the page does not show it.
+	Connection *models.Connection
+	Messages   []models.Message // by name
+	Counts     []StateCount     // every transport state, in sequence order
+	Recent     []TransactionRow // the newest transactions
+	Bonds      []BondRow        // the most recently updated bonds, with their status
+	// LatestJob is the newest resume or repair job, running or not; nil when
+	// there has been none.
+	LatestJob *models.BulkJob
+}
+
+// integrationOverviewRows is how many recent transactions and bonds the page lists.
+const integrationOverviewRows = 10
+
+// LoadIntegrationOverview reads the Integration page in one round trip, and
+// the names beside its transactions and bonds in a second (fillNames).
+func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
+	v := &IntegrationOverview{}
+	var rb pg.ReadBatch
+	var found, foundProcess, foundConnection, foundJob bool
+	var conn models.Connection
+	var job models.BulkJob
+	var counts []stateCountRow
+	pg.QueueRow(&rb, &v.Integration, &found, `SELECT * FROM integrations WHERE id = $1`, id)
+	pg.QueueRow(&rb, &v.Process, &foundProcess,
+		`SELECT * FROM processes WHERE id = (SELECT process_id FROM integrations WHERE id = $1)`, id)
+	pg.QueueRow(&rb, &conn, &foundConnection, `SELECT * FROM connections WHERE integration_id = $1 AND active LIMIT 1`, id)
+	pg.QueueRows(&rb, &v.Messages, `SELECT * FROM messages WHERE integration_id = $1 ORDER BY name`, id)
+	pg.QueueRows(&rb, &counts, stateCountsSQL, id)
+	var recent TransactionPage
+	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
+	pg.QueueRows(&rb, &v.Bonds, `SELECT * FROM bonds WHERE integration_id = $1
+		ORDER BY updated_at DESC, id DESC LIMIT $2`, id, integrationOverviewRows) // LIMIT: see queueTransactionPage
+	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
+		ORDER BY id DESC LIMIT 1`, id, []string{string(models.BulkResume), string(models.BulkRepair)})
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, fmt.Errorf("load integration %d: %w", id, err)
+	}
+	switch {
+	case !found:
+		return nil, fmt.Errorf("get integration %d: %w", id, models.ErrNotFound)
+	case !foundProcess:
+		return nil, fmt.Errorf("integration %d: its process is missing", id)
+	}
+	if foundConnection {
+		conn.AuthSecret = ""
+		v.Connection = &conn
+	}
+	if foundJob {
+		v.LatestJob = &job
+	}
+	v.Recent = recent.Rows
+	if err := s.fillNames(ctx, v.Recent, v.Bonds); err != nil {
+		return nil, err
+	}
+	var err error
+	if v.Counts, err = s.stateCounts(ctx, id, counts); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ListIntegrations returns every integration by name.
+func (s *Reader) ListIntegrations(ctx context.Context) ([]models.Integration, error) {
+	var out []models.Integration
+	if err := s.db.WithContext(ctx).Order("name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list integrations: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,217 @@
+package query_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"unifi/internal/fixture"
+	"unifi/internal/testdb"
+	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/query"
+	"unifi/models/store"
+)
+
+// The page reads go through pgx read batches, not GORM; these tests read the
+// same records through GORM and require the very same values.
+
+// requireSameAsGORM reads the record id of got's type through GORM and
+// requires got to equal it.
+func requireSameAsGORM[T any](t *testing.T, db *gorm.DB, id int64, got T) {
+	t.Helper()
+	var want T
+	require.NoError(t, db.Take(&want, id).Error)
+	require.Equal(t, want, got)
+}
+
+func TestLoadTransactionDetail(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
+	tk := fixture.Ticket(t, db, in.ProcessID, nil)
+	b := fixture.Bond(t, db, in.ID, tk, nil)
+	orig := fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Error), Requests: 3,
+		Error: fixture.Ptr("HTTP 500 after 3 attempts")})
+	admin := fixture.User(t, db, models.RoleAdmin)
+	replay, err := st.ReplayTransaction(ctx, models.ActorOf(admin, "127.0.0.1"), orig.ID)
+	require.NoError(t, err)
+
+	t.Run("Success", func(t *testing.T) {
+		t.Parallel()
+		d, err := rd.LoadTransactionDetail(ctx, orig.ID)
+		require.NoError(t, err)
+		requireSameAsGORM(t, db, orig.ID, d.Transaction)
+		requireSameAsGORM(t, db, orig.IntegrationID, d.Integration)
+		requireSameAsGORM(t, db, orig.MessageID, d.Message)
+		requireSameAsGORM(t, db, b.ID, d.Bond)
+		requireSameAsGORM(t, db, tk.ID, d.Ticket)
+		var stage models.Stage
+		require.NoError(t, db.Where("transaction_id = ?", orig.ID).Take(&stage).Error)
+		require.NotNil(t, d.Stage)
+		require.Equal(t, stage, *d.Stage)
+		var requests []models.HTTPRequest
+		require.NoError(t, db.Where("transaction_id = ?", orig.ID).Order("id").Find(&requests).Error)
+		require.Len(t, requests, 3)
+		require.Equal(t, requests, d.Requests)
+		var logs []models.TransactionLog
+		require.NoError(t, db.Where("transaction_id = ?", orig.ID).Order("id").Find(&logs).Error)
+		require.NotEmpty(t, logs)
+		require.Equal(t, logs, d.Logs)
+		var replays []models.Transaction
+		require.NoError(t, db.Where("replay_of_id = ?", orig.ID).Find(&replays).Error)
+		require.Equal(t, replays, d.ReplayedAs)
+		require.Equal(t, replay.ID, d.ReplayedAs[0].ID)
+		require.Nil(t, d.ReplayOf)
+		var activity []models.ActivityLog
+		require.NoError(t, db.Where("record_type = 'transaction' AND record_id = ?", orig.ID).Order("id DESC").
+			Find(&activity).Error)
+		require.NotEmpty(t, activity, "the replay is logged on the original")
+		require.Equal(t, activity, d.Activity)
+		require.Len(t, d.Changes, 2, "created as Error, then Ignored by the replay")
+	})
+
+	t.Run("ReplayOf", func(t *testing.T) {
+		t.Parallel()
+		d, err := rd.LoadTransactionDetail(ctx, replay.ID)
+		require.NoError(t, err)
+		require.NotNil(t, d.ReplayOf)
+		requireSameAsGORM(t, db, orig.ID, *d.ReplayOf)
+		require.Empty(t, d.ReplayedAs)
+		require.Empty(t, d.Requests)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		t.Parallel()
+		_, err := rd.LoadTransactionDetail(ctx, replay.ID+1000)
+		require.ErrorIs(t, err, models.ErrNotFound)
+	})
+}
+
+func TestLoadIntegrationOverview(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
+	var made []*models.Transaction
+	for i := range 12 {
+		tk := fixture.Ticket(t, db, in.ProcessID, nil)
+		b := fixture.Bond(t, db, in.ID, tk, nil)
+		st := models.Complete
+		switch i % 3 {
+		case 1:
+			st = models.Error
+		case 2:
+			st = models.Queued
+		}
+		made = append(made, fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: &st}))
+	}
+	admin := fixture.User(t, db, models.RoleAdmin)
+	job, err := st.RepairIntegration(ctx, models.ActorOf(admin, "127.0.0.1"), in.ID)
+	require.NoError(t, err)
+
+	t.Run("Success", func(t *testing.T) {
+		t.Parallel()
+		o, err := rd.LoadIntegrationOverview(ctx, in.ID)
+		require.NoError(t, err)
+		requireSameAsGORM(t, db, in.ID, o.Integration)
+		requireSameAsGORM(t, db, in.ProcessID, o.Process)
+		conn, err := st.ActiveConnection(ctx, in.ID)
+		require.NoError(t, err)
+		require.NotNil(t, o.Connection)
+		require.Empty(t, o.Connection.AuthSecret, "the secret is neither opened nor carried")
+		conn.AuthSecret = ""
+		require.Equal(t, *conn, *o.Connection)
+		msgs, err := st.ListMessages(ctx, in.ID)
+		require.NoError(t, err)
+		require.Equal(t, msgs, o.Messages)
+		counts, err := rd.CountTransactionsByState(ctx, in.ID)
+		require.NoError(t, err)
+		require.Equal(t, counts, o.Counts)
+		require.NotNil(t, o.LatestJob)
+		requireSameAsGORM(t, db, job.ID, *o.LatestJob)
+
+		require.Len(t, o.Recent, 10)
+		var recent []models.Transaction
+		require.NoError(t, db.Where("integration_id = ?", in.ID).Order("created_at DESC, id DESC").Limit(10).
+			Find(&recent).Error)
+		for i, r := range o.Recent {
+			require.Equal(t, recent[i], r.Transaction)
+			var msg models.Message
+			require.NoError(t, db.Take(&msg, r.MessageID).Error)
+			var tk models.Ticket
+			require.NoError(t, db.Take(&tk, r.TicketID).Error)
+			require.Equal(t, "demo", r.IntegrationName)
+			require.Equal(t, msg.Name, r.MessageName)
+			require.Equal(t, tk.Number, r.TicketNumber)
+		}
+
+		require.Len(t, o.Bonds, 10)
+		wantStatus := map[int64]models.BondStatus{} // each bond has one transaction: it is the head unless finished
+		for _, tr := range made {
+			st := tr.State
+			wantStatus[tr.BondID] = models.BondStatusOf(&st)
+			if st.Finished() {
+				wantStatus[tr.BondID] = models.BondStatusOf(nil)
+			}
+		}
+		statuses := map[models.BondStatus]int{}
+		for _, r := range o.Bonds {
+			requireSameAsGORM(t, db, r.ID, r.Bond)
+			var tk models.Ticket
+			require.NoError(t, db.Take(&tk, r.TicketID).Error)
+			require.Equal(t, tk.Number, r.TicketNumber)
+			require.Equal(t, "demo", r.IntegrationName)
+			require.Equal(t, wantStatus[r.ID], r.Status, "bond %d", r.ID)
+			statuses[r.Status]++
+		}
+		require.Equal(t, map[models.BondStatus]int{models.BondOK: 3, models.BondError: 3, models.BondQueued: 4}, statuses,
+			"the ten most recently updated of twelve bonds: the first two made (OK, Error) are left out")
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		t.Parallel()
+		_, err := rd.LoadIntegrationOverview(ctx, in.ID+1000)
+		require.ErrorIs(t, err, models.ErrNotFound)
+	})
+}
+
+// A payload search that hits its time limit (3 s) stops with
+// ErrSearchTooSlow; the list still gets its filter choices. Here it waits on
+// a lock on stages until the limit ends it.
+func TestPayloadSearchStopped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
+	tk := fixture.Ticket(t, db, in.ProcessID, nil)
+	fixture.Transaction(t, db, fixture.Bond(t, db, in.ID, tk, nil), nil)
+	lock := db.Begin()
+	require.NoError(t, lock.Error)
+	t.Cleanup(func() { lock.Rollback() })
+	require.NoError(t, lock.Exec("LOCK TABLE stages IN ACCESS EXCLUSIVE MODE").Error)
+
+	f := query.TransactionFilter{Text: "on fire", InPayload: true}
+	l, err := rd.LoadTransactionList(ctx, f, nil, 50)
+	require.NoError(t, err)
+	require.True(t, l.SearchStopped)
+	require.Empty(t, l.Page.Rows)
+	require.NotEmpty(t, l.Integrations, "the filter's choices are still read")
+	require.NotEmpty(t, l.Messages)
+
+	_, _, err = rd.CountMatchingTransactions(ctx, f, 100)
+	require.ErrorIs(t, err, query.ErrSearchTooSlow)
+
+	// The connection is left clean: the next read works.
+	require.NoError(t, lock.Rollback().Error)
+	l, err = rd.LoadTransactionList(ctx, f, nil, 50)
+	require.NoError(t, err)
+	require.False(t, l.SearchStopped)
+	require.Len(t, l.Page.Rows, 1)
+}

@@ -1,0 +1,453 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"unifi/models"
+	"unifi/models/pg"
+)
+
+// TransactionFilter narrows the transactions list. Zero values mean "any".
+type TransactionFilter struct {
+	IntegrationID int64
+	States        []models.TransportState
+	ProcessState  *models.ProcessState
+	Direction     models.Direction
+	MessageID     int64
+	BondID        int64
+	TicketID      int64
+	// Reference matches a bond's internal or external reference (a ticket number).
+	Reference   string
+	CreatedFrom *time.Time // inclusive
+	CreatedTo   *time.Time // exclusive
+	// Text matches a Message ID, Number or External message ID exactly (or a
+	// replay of it: MSG0000001 also finds MSG0000001.1), or a bond reference.
+	Text string
+	// InPayload also looks for Text inside the staged payload. It scans, so it
+	// runs under a time limit and fails with ErrSearchTooSlow when it is hit.
+	InPayload bool
+}
+
+// ErrSearchTooSlow says a payload search was stopped by its time limit.
+var ErrSearchTooSlow = errors.New("the payload search took too long; narrow it with an integration or a created between range")
+
+// TransactionCursor is a keyset position: the list continues after it.
+type TransactionCursor struct {
+	CreatedAt time.Time
+	ID        int64
+}
+
+// String encodes the cursor for a URL.
+func (c TransactionCursor) String() string {
+	return fmt.Sprintf("%d_%d", c.CreatedAt.UnixMicro(), c.ID)
+}
+
+// ParseTransactionCursor reads a cursor written by String.
+func ParseTransactionCursor(s string) (*TransactionCursor, error) {
+	var us, id int64
+	if _, err := fmt.Sscanf(s, "%d_%d", &us, &id); err != nil || id <= 0 {
+		return nil, fmt.Errorf("%q is not a list position", s)
+	}
+	return &TransactionCursor{CreatedAt: time.UnixMicro(us), ID: id}, nil
+}
+
+// TransactionRow is a transaction with the names a list shows beside it.
+type TransactionRow struct {
+	models.Transaction
+	IntegrationName string
+	MessageName     string
+	TicketNumber    string
+}
+
+// TransactionPage is one page of the transactions list.
+type TransactionPage struct {
+	Rows []TransactionRow
+	Next *TransactionCursor // nil on the last page
+}
+
+const maxPageSize = 200
+
+// statementTimeoutPayload bounds a payload search (it scans).
+const statementTimeoutPayload = "3s"
+
+// QueryTransactions returns one page of transactions matching f, newest first,
+// after the cursor (nil: the first page). It walks an index in (created_at,
+// id) order and stops after limit rows, so it stays fast however deep the
+// table is.
+func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionPage, error) {
+	var rb pg.ReadBatch
+	page := &TransactionPage{}
+	queueTransactionPage(&rb, f, after, limit, page)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, searchError("query transactions", err)
+	}
+	if err := s.fillNames(ctx, page.Rows, nil); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// queueTransactionPage reads one page of the list into page; the names
+// beside each row are left for fillNames. A payload search makes the batch
+// run under a time limit.
+//
+// The LIMIT is a parameter on purpose: PostgreSQL then cannot price a plan
+// made without the filter's values (a generic plan) and plans each execution
+// for the values it gets. A generic plan, reused for every value, walked
+// transactions_state_created filtering on the integration for "integration
+// + Error": fast for the benchmark's one big integration, a walk through
+// everyone else's rows for a small one.
+func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
+	if limit <= 0 || limit > maxPageSize {
+		limit = 50
+	}
+	var args []any
+	where := transactionWhere(f, &args)
+	if after != nil {
+		where = append(where, fmt.Sprintf("(t.created_at, t.id) < (%s, %s)", arg(&args, after.CreatedAt), arg(&args, after.ID)))
+	}
+	if f.searchesPayload() {
+		rb.Timeout = statementTimeoutPayload
+	}
+	sql := `SELECT ` + pg.TransactionColumns + ` FROM transactions t` + whereClause(where) +
+		` ORDER BY t.created_at DESC, t.id DESC LIMIT ` + arg(&args, limit+1)
+	pg.QueueScan(rb, func(rows pgx.Rows) error {
+		out, err := collectTransactionRows(rows, limit+1)
+		if err != nil {
+			return err
+		}
+		page.Rows = out
+		if len(out) > limit {
+			last := out[limit-1]
+			page.Rows = out[:limit]
+			page.Next = &TransactionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		return nil
+	}, sql, args...)
+}
+
+// TransactionList is the transactions list page: one page of rows and what
+// the filter form offers.
+type TransactionList struct {
+	Page         *TransactionPage
+	Integrations []models.Integration // by name
+	// Messages are the filtered integration's messages (every integration's
+	// when the filter names none), by integration and message name.
+	Messages []MessageChoice
+	// SearchStopped says a payload search hit its time limit: Page is empty.
+	SearchStopped bool
+}
+
+// MessageChoice is a message with its integration's name.
+type MessageChoice struct {
+	ID              int64
+	IntegrationName string
+	Name            string
+}
+
+// LoadTransactionList reads one page of the list and the filter's choices in
+// one round trip, and the names beside the rows in a second.
+func (s *Reader) LoadTransactionList(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionList, error) {
+	l := &TransactionList{Page: &TransactionPage{}}
+	var rb pg.ReadBatch
+	queueListChoices(&rb, f, l)
+	queueTransactionPage(&rb, f, after, limit, l.Page)
+	err := rb.Run(ctx, s.db)
+	if errors.Is(searchError("", err), ErrSearchTooSlow) {
+		// A batch stops at its first error, which may have come before the
+		// choices were read (a statement waiting on a lock while it is parsed).
+		l = &TransactionList{Page: &TransactionPage{}, SearchStopped: true}
+		rb = pg.ReadBatch{}
+		queueListChoices(&rb, f, l)
+		err = rb.Run(ctx, s.db)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load transactions list: %w", err)
+	}
+	if err := s.fillNames(ctx, l.Page.Rows, nil); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// queueListChoices reads what the list's filter form offers.
+func queueListChoices(rb *pg.ReadBatch, f TransactionFilter, l *TransactionList) {
+	pg.QueueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
+	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
+	if f.IntegrationID != 0 {
+		pg.QueueRows(rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)
+	} else {
+		pg.QueueRows(rb, &l.Messages, msgs+` ORDER BY i.name, m.name`)
+	}
+}
+
+// CountMatchingTransactions counts every transaction matching f (for "all N
+// matching this filter"). It stops counting at max and reports whether it did.
+func (s *Reader) CountMatchingTransactions(ctx context.Context, f TransactionFilter, max int) (int64, bool, error) {
+	var args []any
+	var rb pg.ReadBatch
+	if f.searchesPayload() {
+		rb.Timeout = statementTimeoutPayload
+	}
+	var n int64
+	pg.QueueScan(&rb, func(rows pgx.Rows) error {
+		var err error
+		n, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
+		return err
+	}, `SELECT count(*) FROM (SELECT 1 FROM transactions t`+whereClause(transactionWhere(f, &args))+
+		` LIMIT `+strconv.Itoa(max+1)+`) x`, args...)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return 0, false, searchError("count transactions", err)
+	}
+	if n > int64(max) {
+		return int64(max), true, nil
+	}
+	return n, false, nil
+}
+
+// MatchingTransactionIDs returns the ids of at most max transactions matching
+// f, oldest first (the order a bulk job works in).
+func (s *Reader) MatchingTransactionIDs(ctx context.Context, f TransactionFilter, max int) ([]int64, error) {
+	var args []any
+	var rb pg.ReadBatch
+	if f.searchesPayload() {
+		rb.Timeout = statementTimeoutPayload
+	}
+	var ids []int64
+	pg.QueueScan(&rb, func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	}, `SELECT t.id FROM transactions t`+whereClause(transactionWhere(f, &args))+
+		` ORDER BY t.created_at, t.id LIMIT `+strconv.Itoa(max), args...)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, searchError("list matching transactions", err)
+	}
+	return ids, nil
+}
+
+// searchesPayload reports whether the filter looks inside payloads.
+func (f TransactionFilter) searchesPayload() bool {
+	return f.InPayload && strings.TrimSpace(f.Text) != ""
+}
+
+// searchError wraps err, or returns ErrSearchTooSlow when a statement timeout
+// stopped it.
+func searchError(what string, err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == "57014": // query_canceled: the statement timeout
+		return ErrSearchTooSlow
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// arg appends v to args and returns its placeholder.
+func arg(args *[]any, v any) string {
+	*args = append(*args, v)
+	return "$" + strconv.Itoa(len(*args))
+}
+
+// whereClause joins conditions into a WHERE clause ("" when there are none).
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+// transactionWhere is f as SQL conditions on transactions t, their values
+// appended to args.
+func transactionWhere(f TransactionFilter, args *[]any) []string {
+	var w []string
+	if f.IntegrationID != 0 {
+		w = append(w, "t.integration_id = "+arg(args, f.IntegrationID))
+	}
+	if len(f.States) > 0 {
+		// Literals, not parameters: the state indexes are partial (00050).
+		w = append(w, "t.state IN ("+pg.StateSQL(f.States...)+")")
+	}
+	if f.ProcessState != nil {
+		w = append(w, "t.process_state = "+arg(args, int16(*f.ProcessState)))
+	}
+	if f.Direction != "" {
+		w = append(w, "t.direction = "+arg(args, string(f.Direction)))
+	}
+	if f.MessageID != 0 {
+		w = append(w, "t.message_id = "+arg(args, f.MessageID))
+	}
+	if f.BondID != 0 {
+		w = append(w, "t.bond_id = "+arg(args, f.BondID))
+	}
+	if f.TicketID != 0 {
+		w = append(w, "t.bond_id IN (SELECT id FROM bonds WHERE ticket_id = "+arg(args, f.TicketID)+")")
+	}
+	if ref := strings.TrimSpace(f.Reference); ref != "" {
+		r := arg(args, ref)
+		w = append(w, "t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = "+r+" OR external_reference = "+r+")")
+	}
+	if f.CreatedFrom != nil {
+		w = append(w, "t.created_at >= "+arg(args, *f.CreatedFrom))
+	}
+	if f.CreatedTo != nil {
+		w = append(w, "t.created_at < "+arg(args, *f.CreatedTo))
+	}
+	if text := strings.TrimSpace(f.Text); text != "" {
+		q, p := arg(args, text), arg(args, escapeLike(text)+".%")
+		cond := "(t.number = " + q + " OR t.number LIKE " + p + " OR t.message_ident = " + q + " OR t.message_ident LIKE " + p +
+			" OR t.external_message_id = " + q +
+			" OR t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = " + q + " OR external_reference = " + q + ")"
+		if f.InPayload {
+			cond += " OR EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id AND s.data::text ILIKE " +
+				arg(args, "%"+escapeLike(text)+"%") + ")"
+		}
+		w = append(w, cond+")")
+	}
+	return w
+}
+
+// StateChange is one recorded move of a transaction between states.
+type StateChange struct {
+	ID            int64
+	TransactionID int64
+	FromState     *models.TransportState
+	ToState       *models.TransportState
+	ChangedAt     time.Time
+}
+
+// TransactionDetail is everything the Transaction page shows.
+type TransactionDetail struct {
+	Transaction models.Transaction
+	Integration models.Integration
+	Message     models.Message
+	Bond        models.Bond
+	Ticket      models.Ticket
+	Stage       *models.Stage
+	Requests    []models.HTTPRequest
+	Logs        []models.TransactionLog
+	ReplayOf    *models.Transaction  // the transaction this one replays
+	ReplayedAs  []models.Transaction // the transactions that replay this one
+	Changes     []StateChange
+	Activity    []models.ActivityLog
+}
+
+// LoadTransactionDetail reads a transaction and everything around it, in
+// one round trip: every read names the transaction by id, the records it
+// points to through a subquery.
+func (s *Reader) LoadTransactionDetail(ctx context.Context, id int64) (*TransactionDetail, error) {
+	d := &TransactionDetail{}
+	var rb pg.ReadBatch
+	var found, foundIntegration, foundMessage, foundBond, foundTicket, foundStage, foundReplayOf bool
+	var stage models.Stage
+	var replayOf models.Transaction
+	pg.QueueRow(&rb, &d.Transaction, &found, `SELECT * FROM transactions WHERE id = $1`, id)
+	pg.QueueRow(&rb, &d.Integration, &foundIntegration,
+		`SELECT * FROM integrations WHERE id = (SELECT integration_id FROM transactions WHERE id = $1)`, id)
+	pg.QueueRow(&rb, &d.Message, &foundMessage,
+		`SELECT * FROM messages WHERE id = (SELECT message_id FROM transactions WHERE id = $1)`, id)
+	pg.QueueRow(&rb, &d.Bond, &foundBond, `SELECT * FROM bonds WHERE id = (SELECT bond_id FROM transactions WHERE id = $1)`, id)
+	pg.QueueRow(&rb, &d.Ticket, &foundTicket,
+		`SELECT * FROM tickets WHERE id = (SELECT ticket_id FROM transactions WHERE id = $1)`, id)
+	pg.QueueRow(&rb, &stage, &foundStage, `SELECT * FROM stages WHERE transaction_id = $1 LIMIT 1`, id)
+	pg.QueueRows(&rb, &d.Requests, `SELECT * FROM http_requests WHERE transaction_id = $1 ORDER BY id LIMIT 500`, id)
+	pg.QueueRows(&rb, &d.Logs, `SELECT * FROM transaction_logs WHERE transaction_id = $1 ORDER BY id LIMIT 2000`, id)
+	pg.QueueRow(&rb, &replayOf, &foundReplayOf,
+		`SELECT * FROM transactions WHERE id = (SELECT replay_of_id FROM transactions WHERE id = $1)`, id)
+	pg.QueueRows(&rb, &d.ReplayedAs, `SELECT * FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
+	pg.QueueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM (
+			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes WHERE transaction_id = $1
+			UNION ALL
+			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes_recent WHERE transaction_id = $1
+		) x ORDER BY changed_at, id LIMIT 1000`, id)
+	pg.QueueRows(&rb, &d.Activity, `SELECT * FROM activity_logs WHERE record_type = 'transaction' AND record_id = $1
+		ORDER BY id DESC LIMIT 100`, id)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, fmt.Errorf("load transaction %d: %w", id, err)
+	}
+	switch {
+	case !found:
+		return nil, fmt.Errorf("get transaction %d: %w", id, models.ErrNotFound)
+	case !foundIntegration, !foundMessage, !foundBond, !foundTicket:
+		// The foreign keys make this unreachable unless the transaction was deleted between the reads.
+		return nil, fmt.Errorf("transaction %d: its integration, message, bond or ticket is missing", id)
+	}
+	if foundStage {
+		d.Stage = &stage
+	}
+	if foundReplayOf {
+		d.ReplayOf = &replayOf
+	}
+	return d, nil
+}
+
+// HTTPRequestDetail is the HTTP Request page's record and its context.
+type HTTPRequestDetail struct {
+	Request     models.HTTPRequest
+	Transaction *models.Transaction
+	Integration *models.Integration
+	ReplayOf    *models.HTTPRequest
+	ReplayedAs  []models.HTTPRequest
+}
+
+// LoadHTTPRequestDetail reads one HTTP request with its transaction.
+func (s *Reader) LoadHTTPRequestDetail(ctx context.Context, id int64) (*HTTPRequestDetail, error) {
+	db := s.db.WithContext(ctx)
+	d := &HTTPRequestDetail{}
+	if err := db.Take(&d.Request, id).Error; err != nil {
+		return nil, pg.NotFound(err, fmt.Sprintf("get HTTP request %d", id))
+	}
+	if d.Request.TransactionID != nil {
+		var t models.Transaction
+		if err := db.Take(&t, *d.Request.TransactionID).Error; err != nil {
+			return nil, fmt.Errorf("HTTP request %d: transaction: %w", id, err)
+		}
+		d.Transaction = &t
+	}
+	if d.Request.IntegrationID != nil {
+		var in models.Integration
+		if err := db.Take(&in, *d.Request.IntegrationID).Error; err != nil {
+			return nil, fmt.Errorf("HTTP request %d: integration: %w", id, err)
+		}
+		d.Integration = &in
+	}
+	if d.Request.ReplayOfID != nil {
+		var r models.HTTPRequest
+		if err := db.Take(&r, *d.Request.ReplayOfID).Error; err == nil {
+			d.ReplayOf = &r
+		}
+	}
+	if err := db.Where("replay_of_id = ?", id).Order("id").Find(&d.ReplayedAs).Error; err != nil {
+		return nil, fmt.Errorf("HTTP request %d: replays: %w", id, err)
+	}
+	return d, nil
+}
+
+// collectTransactionRows reads rows of TransactionColumns; sizeHint is how
+// many rows the query may return at most.
+func collectTransactionRows(rows pgx.Rows, sizeHint int) ([]TransactionRow, error) {
+	out := make([]TransactionRow, 0, sizeHint)
+	targets := make([]any, 0, 32)
+	defer rows.Close()
+	for rows.Next() {
+		out = append(out, TransactionRow{})
+		targets = pg.TransactionFields(targets[:0], &out[len(out)-1].Transaction)
+		if err := rows.Scan(targets...); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,113 @@
+// Package queue is the per-bond queue: every change to a bond's outbound
+// queue goes through it.
+package queue
+
+import (
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
+)
+
+// The per-bond queue (SPEC §3). Every change to a bond's outbound queue —
+// creating a transaction, finishing one, ignoring or replaying one, resuming —
+// first locks the bond's row with LockBond, inside the same database
+// transaction. That serialises queue changes per bond across every server
+// process, so a transaction created while the head finishes is never stranded
+// in Queued. The unique index transactions_bond_head enforces the result: at
+// most one outbound transaction per bond is in progress.
+
+// InProgress are the states of a bond's head: an outbound transaction in one
+// of them holds its bond's queue (the predicate of transactions_bond_head).
+var InProgress = []models.TransportState{models.Sending, models.AwaitingReceipt, models.ReceivedReceipt, models.TimedOut, models.Error}
+
+// NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
+const NotifyChannel = "unifi_work"
+
+// BulkNotifyChannel announces a bulk job that waits for a runner (new, or
+// given up by a stopping process), so an engine claims it at once.
+const BulkNotifyChannel = "unifi_bulk"
+
+// LockBond takes the bond's row lock until the database transaction ends.
+func LockBond(tx *gorm.DB, bondID int64) error {
+	var id int64
+	if err := tx.Raw("SELECT id FROM bonds WHERE id = ? FOR UPDATE", bondID).Scan(&id).Error; err != nil {
+		return fmt.Errorf("lock bond %d: %w", bondID, err)
+	}
+	if id == 0 {
+		return fmt.Errorf("lock bond %d: %w", bondID, models.ErrNotFound)
+	}
+	return nil
+}
+
+// ReleaseNext moves the bond's first Queued outbound transaction to Sending
+// when nothing else on the bond is in progress and the integration is Active.
+// It returns the released transaction's id, or 0. The bond must be locked.
+func ReleaseNext(tx *gorm.DB, bondID int64) (int64, error) {
+	var id int64
+	err := tx.Raw(`UPDATE transactions SET state = `+pg.StateSQL(models.Sending)+`, next_attempt_at = now(), updated_at = now()
+		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = `+pg.StateSQL(models.Queued)+`
+		            ORDER BY seq, id LIMIT 1)
+		  AND NOT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
+		                  AND state IN (`+pg.StateSQL(InProgress...)+`))
+		  AND EXISTS (SELECT 1 FROM bonds b JOIN integrations i ON i.id = b.integration_id
+		              WHERE b.id = ? AND i.state = ?)
+		RETURNING id`,
+		bondID, bondID, bondID, models.IntegrationActive).Scan(&id).Error
+	if err != nil {
+		return 0, fmt.Errorf("release next on bond %d: %w", bondID, err)
+	}
+	if id != 0 {
+		if err := Notify(tx); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// Transition moves transaction id from one state to another with a guarded
+// update: when the row is no longer in from (someone else changed it), it
+// returns a *ConflictError naming the state it is in now. extra sets more
+// columns in the same statement.
+func Transition(tx *gorm.DB, id int64, from models.TransportState, event models.Event, extra map[string]any) (models.TransportState, error) {
+	to, err := models.Next(from, event)
+	if err != nil {
+		return from, err
+	}
+	cols := map[string]any{"state": to, "updated_at": gorm.Expr("now()")}
+	if to.Finished() {
+		cols["finished_at"] = gorm.Expr("now()")
+		cols["lease_owner"] = nil
+		cols["lease_expires_at"] = nil
+	}
+	for k, v := range extra {
+		cols[k] = v
+	}
+	res := tx.Model(&models.Transaction{}).Where("id = ? AND state = ?", id, from).Updates(cols)
+	if res.Error != nil {
+		return from, fmt.Errorf("move transaction %d from %s to %s: %w", id, from, to, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		var now models.TransportState
+		if err := tx.Model(&models.Transaction{}).Select("state").Where("id = ?", id).Scan(&now).Error; err != nil {
+			return from, fmt.Errorf("move transaction %d: %w", id, err)
+		}
+		return from, &models.ConflictError{Reason: fmt.Sprintf("This transaction is already %s.", now)}
+	}
+	return to, nil
+}
+
+// Notify wakes every engine listening, when the database transaction commits.
+func Notify(tx *gorm.DB) error {
+	return NotifyOn(tx, NotifyChannel)
+}
+
+// NotifyOn notifies channel when the database transaction commits.
+func NotifyOn(tx *gorm.DB, channel string) error {
+	if err := tx.Exec("SELECT pg_notify(?, '')", channel).Error; err != nil {
+		return fmt.Errorf("notify engine: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+// Package store is the operations layer the UI, the API and the engine call.
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/pg"
+)
+
+// Store is the single operations layer: the UI, the API and the worker all
+// call its methods.
+type Store struct {
+	db       *gorm.DB
+	now      func() time.Time
+	secrets  *secretBox
+	accounts *account.Accounts // the demo seed's users, a bulk job's actor
+}
+
+// StoreOpts configures a Store.
+type StoreOpts struct {
+	// NowFunc is the clock; tests inject one. Defaults to time.Now.
+	NowFunc func() time.Time
+	// SecretKey seals connection secrets at rest (32 bytes). Defaults to a
+	// fixed development key; the server always passes SECRET_KEY.
+	SecretKey []byte
+}
+
+// NewStore returns a Store on db; accounts are the users it acts for.
+func NewStore(db *gorm.DB, accounts *account.Accounts, opts *StoreOpts) *Store {
+	s := &Store{db: db, now: time.Now, accounts: accounts}
+	key := developmentSecretKey[:]
+	if opts != nil && len(opts.SecretKey) >= 32 {
+		key = opts.SecretKey
+	}
+	box, err := newSecretBox(key)
+	if err != nil {
+		panic(fmt.Sprintf("new store: %v", err)) // unreachable: the key length is checked above
+	}
+	s.secrets = box
+	if opts != nil && opts.NowFunc != nil {
+		s.now = opts.NowFunc
+	}
+	return s
+}
+
+// DB returns the handle for ctx; only packages that build on the Store use it.
+func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// Now is the Store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Ping checks that the database answers and is fully migrated.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return err
+	}
+	pending, err := pg.MigrationsPending(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errMigrationsPending
+	}
+	return nil
+}
+
+var errMigrationsPending = &models.ConflictError{Reason: "database migrations are pending"}

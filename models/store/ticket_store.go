@@ -1,0 +1,398 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"unifi/models"
+	"unifi/models/pg"
+	"unifi/models/queue"
+)
+
+// TicketInput is what a person gives when creating or editing a ticket.
+type TicketInput struct {
+	ProcessID        int64 // 0: the first process (Incident)
+	ShortDescription string
+	Description      string
+	State            string // "" means New on create
+	Priority         int    // 0 means the default (4) on create
+	Urgency          int    // 0 means the default (3) on create
+	Impact           int    // 0 means the default (3) on create
+	AssignmentGroup  string
+	WorkNotes        string
+}
+
+// TicketInputOf returns the input that leaves t as it is; callers change
+// fields of it for a partial update.
+func TicketInputOf(t *models.Ticket) TicketInput {
+	return TicketInput{ProcessID: t.ProcessID, ShortDescription: t.ShortDescription, Description: t.Description,
+		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
+		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+}
+
+func (in *TicketInput) normalize() {
+	in.ShortDescription = strings.TrimSpace(in.ShortDescription)
+	in.AssignmentGroup = strings.TrimSpace(in.AssignmentGroup)
+	if in.State == "" {
+		in.State = "New"
+	}
+	if in.Priority == 0 {
+		in.Priority = 4
+	}
+	if in.Urgency == 0 {
+		in.Urgency = 3
+	}
+	if in.Impact == 0 {
+		in.Impact = 3
+	}
+}
+
+func (in TicketInput) validate() error {
+	v := &models.ValidationError{}
+	for field, text := range map[string]string{"short_description": in.ShortDescription, "description": in.Description,
+		"state": in.State, "assignment_group": in.AssignmentGroup, "work_notes": in.WorkNotes} {
+		if msg := models.TextProblem(text); msg != "" {
+			v.Add(field, msg)
+		}
+	}
+	switch n := utf8.RuneCountInString(in.ShortDescription); {
+	case n == 0:
+		v.Add("short_description", "Give a short description of the incident.")
+	case n > 160:
+		v.Add("short_description", fmt.Sprintf("Keep the short description to 160 characters (it has %d).", n))
+	}
+	if utf8.RuneCountInString(in.Description) > 32000 {
+		v.Add("description", "Keep the description to 32,000 characters.")
+	}
+	if utf8.RuneCountInString(in.WorkNotes) > 32000 {
+		v.Add("work_notes", "Keep the work notes to 32,000 characters.")
+	}
+	if utf8.RuneCountInString(in.AssignmentGroup) > 100 {
+		v.Add("assignment_group", "Keep the assignment group to 100 characters.")
+	}
+	validState := false
+	for _, s := range models.TicketStates {
+		if in.State == s {
+			validState = true
+		}
+	}
+	if !validState {
+		v.Add("state", fmt.Sprintf("Choose one of %s (got %q).", strings.Join(models.TicketStates, ", "), in.State))
+	}
+	if in.Priority < 1 || in.Priority > 5 {
+		v.Add("priority", "Choose a priority from 1 (Critical) to 5 (Planning).")
+	}
+	if in.Urgency < 1 || in.Urgency > 3 {
+		v.Add("urgency", "Choose an urgency from 1 (High) to 3 (Low).")
+	}
+	if in.Impact < 1 || in.Impact > 3 {
+		v.Add("impact", "Choose an impact from 1 (High) to 3 (Low).")
+	}
+	return v.Err()
+}
+
+func (in TicketInput) apply(t *models.Ticket) {
+	t.ShortDescription, t.Description, t.State = in.ShortDescription, in.Description, in.State
+	t.Priority, t.Urgency, t.Impact = in.Priority, in.Urgency, in.Impact
+	t.AssignmentGroup, t.WorkNotes = in.AssignmentGroup, in.WorkNotes
+}
+
+func ticketSnapshot(t *models.Ticket) map[string]any {
+	return map[string]any{"short_description": t.ShortDescription, "state": t.State, "priority": t.Priority,
+		"urgency": t.Urgency, "impact": t.Impact, "assignment_group": t.AssignmentGroup, "version": t.Version}
+}
+
+// CreateTicket creates a ticket and, in the same database transaction, the
+// outbound transactions its creation triggers.
+func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketInput) (*models.Ticket, error) {
+	if err := models.RoleMay(actor.Role, models.ActionWorkTickets); err != nil {
+		return nil, err
+	}
+	in.normalize()
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	t := &models.Ticket{Version: 1}
+	in.apply(t)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var p models.Process
+		q := tx.Order("id")
+		if in.ProcessID != 0 {
+			q = q.Where("id = ?", in.ProcessID)
+		}
+		if err := q.Take(&p).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return &models.ValidationError{Fields: map[string]string{"process": "There is no such process; an admin must set one up first."}}
+			}
+			return err
+		}
+		var n int64
+		if err := tx.Raw("SELECT nextval('ticket_number_seq')").Scan(&n).Error; err != nil {
+			return err
+		}
+		t.ProcessID, t.Number = p.ID, fmt.Sprintf("%s%07d", p.NumberPrefix, n)
+		if actor.UserID != 0 {
+			t.CreatedByID = &actor.UserID
+		}
+		if err := tx.Create(t).Error; err != nil {
+			return err
+		}
+		if err := s.enqueueOutbound(tx, t, models.TriggerCreate); err != nil {
+			return err
+		}
+		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create ticket: %w", err)
+	}
+	return t, nil
+}
+
+// UpdateTicket changes ticket id when it is still at version (optimistic
+// locking) and, in the same database transaction, creates the outbound
+// transactions the change triggers: "resolve" when it moves to Resolved,
+// "update" otherwise.
+func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, version int, in TicketInput) (*models.Ticket, error) {
+	if err := models.RoleMay(actor.Role, models.ActionWorkTickets); err != nil {
+		return nil, err
+	}
+	in.normalize()
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	var t models.Ticket
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Lock order is bonds, then the ticket, as in inbound processing, so a
+		// UI edit and an inbound update of the same ticket cannot deadlock.
+		// The ticket lock is NO KEY UPDATE: a receipt that moves a transaction
+		// of this ticket twice in its database transaction re-checks the
+		// foreign key to tickets (FOR KEY SHARE), which FOR UPDATE would block
+		// while this transaction waits for that receipt's bond: a deadlock the
+		// crash test found under load.
+		var bondIDs []int64
+		if err := tx.Raw("SELECT id FROM bonds WHERE ticket_id = ? ORDER BY id FOR UPDATE", id).Scan(&bondIDs).Error; err != nil {
+			return fmt.Errorf("lock bonds of ticket %d: %w", id, err)
+		}
+		if err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Take(&t, id).Error; err != nil {
+			return pg.NotFound(err, "find ticket")
+		}
+		if t.Version != version {
+			return &models.ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
+		}
+		before := ticketSnapshot(&t)
+		trigger := models.TriggerUpdate
+		if in.State == "Resolved" && t.State != "Resolved" {
+			trigger = models.TriggerResolve
+		}
+		in.apply(&t)
+		t.Version++
+		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
+			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
+			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
+			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "version": t.Version,
+			"updated_at": gorm.Expr("now()"),
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return &models.ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
+		}
+		if err := s.enqueueOutbound(tx, &t, trigger); err != nil {
+			return err
+		}
+		return pg.LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update ticket %d: %w", id, err)
+	}
+	return &t, nil
+}
+
+// GetTicket returns the ticket with id.
+func (s *Store) GetTicket(ctx context.Context, id int64) (*models.Ticket, error) {
+	var t models.Ticket
+	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
+		return nil, pg.NotFound(err, fmt.Sprintf("get ticket %d", id))
+	}
+	return &t, nil
+}
+
+// GetTicketByNumber returns the ticket numbered number (INC0000001).
+func (s *Store) GetTicketByNumber(ctx context.Context, number string) (*models.Ticket, error) {
+	var t models.Ticket
+	if err := s.db.WithContext(ctx).Where("number = ?", number).Take(&t).Error; err != nil {
+		return nil, pg.NotFound(err, fmt.Sprintf("get ticket %s", number))
+	}
+	return &t, nil
+}
+
+// outboundTarget is one outbound message a ticket change sends.
+type outboundTarget struct {
+	IntegrationID    int64
+	IntegrationState models.IntegrationState
+	AttachLogs       bool
+	MessageID        int64
+	MessageName      string
+	Fields           models.JSON[[]outboundField] // the message's fields, in order
+}
+
+// outboundField is what mapping a ticket onto a message needs of a Field.
+type outboundField struct {
+	TicketField string            `json:"ticket_field"`
+	Property    string            `json:"property"`
+	ValueMap    map[string]string `json:"value_map"`
+}
+
+// fields turns the target's fields into Fields for MapOutbound.
+func (tg *outboundTarget) fields() []models.Field {
+	out := make([]models.Field, len(tg.Fields.V))
+	for i, f := range tg.Fields.V {
+		out[i] = models.Field{TicketField: f.TicketField, Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}}
+	}
+	return out
+}
+
+// enqueueOutbound creates, for every Active or Paused integration of the
+// ticket's process that has an active connection, one transaction per
+// outbound message whose trigger matches, on the ticket's bond (created
+// Pending when missing). It runs inside the ticket change's transaction:
+// one statement finds the messages with their fields, and each takes two
+// more (the bond, then the transaction with its Stage and log line).
+func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, trigger models.Trigger) error {
+	var targets []outboundTarget
+	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
+			m.id AS message_id, m.name AS message_name,
+			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
+				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields
+		FROM integrations i
+		JOIN messages m ON m.integration_id = i.id
+		WHERE i.process_id = ? AND i.state IN (?, ?)
+		  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active)
+		  AND m.direction IN (?, ?) AND m.trigger = ?
+		ORDER BY i.id, m.id`,
+		t.ProcessID, models.IntegrationActive, models.IntegrationPaused, models.Outbound, models.Bidirectional, trigger).Scan(&targets).Error
+	if err != nil {
+		return fmt.Errorf("find outbound messages: %w", err)
+	}
+	for _, tg := range targets {
+		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
+		if err != nil {
+			return err
+		}
+		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: models.MapOutbound(t, tg.fields()), Seq: seq}
+		if tg.AttachLogs {
+			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
+			n.LogBefore = tg.MessageName + " "
+			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, trigger)
+		}
+		if _, err := insertOutbound(tx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findOrCreateBond returns the id of the ticket's bond on the integration,
+// creating it Pending (owned by us, internal reference = ticket number) when
+// missing, locks it and hands out its next sequence number — one statement:
+// the upsert takes the bond's row lock (the queue rule) as it numbers.
+func findOrCreateBond(tx *gorm.DB, integrationID int64, t *models.Ticket) (id, seq int64, err error) {
+	var row struct{ ID, NextSeq int64 }
+	err = tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
+		VALUES (?, ?, ?, ?, true, 1)
+		ON CONFLICT (integration_id, ticket_id) DO UPDATE SET next_seq = bonds.next_seq + 1, updated_at = now()
+		RETURNING id, next_seq`, integrationID, t.ID, t.Number, models.BondPending).Scan(&row).Error
+	if err != nil {
+		return 0, 0, fmt.Errorf("bond of %s: %w", t.Number, err)
+	}
+	return row.ID, row.NextSeq, nil
+}
+
+// newOutbound describes an outbound transaction to create.
+type newOutbound struct {
+	IntegrationID    int64
+	IntegrationState models.IntegrationState
+	BondID           int64
+	MessageID        int64
+	TicketID         int64
+	Data             map[string]any
+	// Replays: the number and Message ID are given, not drawn.
+	Number, MessageIdent string
+	Seq                  int64 // the bond's sequence number (findOrCreateBond; a replay keeps the original's)
+	ReplayOfID           *int64
+	// LogBefore and LogAfter, when set, write a "message send" log line:
+	// LogBefore + the Message ID + LogAfter + the start state.
+	LogBefore, LogAfter string
+}
+
+// insertOutbound creates an outbound transaction with its Stage (and log
+// line) in one statement, numbered from the sequences unless the numbers are
+// given, and wakes the engine when it may be sent now. The bond must be
+// locked. The start state is Sending, or Queued when the integration is not
+// Active or an earlier outbound transaction on the bond is unfinished.
+func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
+	data := n.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	stage, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("stage transaction: %w", err)
+	}
+	var tr models.Transaction
+	err = tx.Raw(`WITH nums AS (
+			SELECT CASE WHEN CAST(@number AS text) = '' THEN nextval('transaction_number_seq') END AS t,
+			       CASE WHEN CAST(@ident AS text) = '' THEN nextval('message_number_seq') END AS m),
+		t AS (
+			INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id, ticket_id,
+				table_name, direction, state, seq, replay_of_id)
+			SELECT CASE WHEN @number = '' THEN 'TRN' || lpad(nums.t::text, greatest(7, length(nums.t::text)), '0')
+			            ELSE @number END,
+			       CASE WHEN @ident = '' THEN 'MSG' || lpad(nums.m::text, greatest(7, length(nums.m::text)), '0')
+			            ELSE @ident END,
+			       CAST(@integration AS bigint), CAST(@bond AS bigint), CAST(@message AS bigint),
+			       CAST(@ticket AS bigint), 'incident', 'Outbound',
+			       CASE WHEN CAST(@active AS boolean) AND NOT EXISTS (SELECT 1 FROM transactions
+			                WHERE bond_id = CAST(@bond AS bigint) AND direction = 'Outbound'
+			                  AND state NOT IN (`+pg.StateSQL(models.Complete, models.Ignored)+`))
+			            THEN `+pg.StateSQL(models.Sending)+` ELSE `+pg.StateSQL(models.Queued)+` END,
+			       CAST(@seq AS bigint), CAST(@replay AS bigint)
+			FROM nums
+			RETURNING *),
+		s AS (INSERT INTO stages (transaction_id, data) SELECT id, CAST(@stage AS jsonb) FROM t),
+		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
+			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
+				CASE state WHEN `+pg.StateSQL(models.Sending)+` THEN '`+models.Sending.String()+`' ELSE '`+models.Queued.String()+`' END
+			FROM t WHERE CAST(@before AS text) <> ''),
+		wake AS (SELECT pg_notify(CAST(@channel AS text), '') FROM t WHERE state = `+pg.StateSQL(models.Sending)+`)
+		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
+		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
+			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == models.IntegrationActive,
+			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "kind": models.LogMessageSend,
+			"before": n.LogBefore, "after": n.LogAfter, "channel": queue.NotifyChannel}).Scan(&tr).Error
+	if err != nil {
+		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)
+	}
+	if tr.ID == 0 {
+		return nil, fmt.Errorf("create transaction on bond %d: no row returned", n.BondID)
+	}
+	return &tr, nil
+}
+
+// addLog writes one transaction log line.
+func addLog(tx *gorm.DB, transactionID int64, kind models.LogKind, level, line string) error {
+	err := tx.Create(&models.TransactionLog{TransactionID: transactionID, Kind: kind, Level: level, Line: line}).Error
+	if err != nil {
+		return fmt.Errorf("log transaction %d: %w", transactionID, err)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"unifi/internal/testdb"
+	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/modelstest"
+	"unifi/models/store"
+)
+
+func TestTicket(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	setup := func(t *testing.T, state models.IntegrationState) (*store.Store, *modelstest.Fixture) {
+		db := testdb.New(t)
+		fx := modelstest.Integration(ctx, t, db, &modelstest.IntegrationOpts{EndpointURL: "http://127.0.0.1:9", State: &state})
+		return store.NewStore(db, account.New(db, nil), nil), fx
+	}
+	outbound := func(t *testing.T, s *store.Store, ticketID int64) []models.Transaction {
+		var out []models.Transaction
+		require.NoError(t, s.DB(ctx).Where("ticket_id = ?", ticketID).Order("seq").Find(&out).Error)
+		return out
+	}
+
+	t.Run("Success", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "  Disk full  ", Priority: 1})
+		require.NoError(t, err)
+		require.Regexp(t, `^INC\d{7}$`, tk.Number)
+		require.Equal(t, "Disk full", tk.ShortDescription)
+		require.Equal(t, "New", tk.State)
+		require.Equal(t, 1, tk.Version)
+		txs := outbound(t, s, tk.ID)
+		require.Len(t, txs, 1)
+		require.Equal(t, models.Sending, txs[0].State)
+		require.Equal(t, fx.Messages["CreateIncident"].ID, txs[0].MessageID)
+		var stage models.Stage
+		require.NoError(t, s.DB(ctx).Where("transaction_id = ?", txs[0].ID).Take(&stage).Error)
+		require.Equal(t, "Critical", stage.Data.V["priority"])
+		var bond models.Bond
+		require.NoError(t, s.DB(ctx).Take(&bond, txs[0].BondID).Error)
+		require.Equal(t, models.BondPending, bond.State)
+		require.Equal(t, tk.Number, bond.InternalReference)
+		require.True(t, bond.Owner)
+
+		in := store.TicketInputOf(tk)
+		in.WorkNotes = "looking"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		in.State = "Resolved"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		require.Equal(t, 3, tk.Version)
+		txs = outbound(t, s, tk.ID)
+		require.Len(t, txs, 3)
+		require.Equal(t, fx.Messages["UpdateIncident"].ID, txs[1].MessageID)
+		require.Equal(t, fx.Messages["ResolveIncident"].ID, txs[2].MessageID, "a move to Resolved is the resolve trigger")
+		require.Equal(t, []models.TransportState{models.Sending, models.Queued, models.Queued},
+			[]models.TransportState{txs[0].State, txs[1].State, txs[2].State})
+		require.Equal(t, txs[0].BondID, txs[2].BondID)
+
+		acts, err := s.ListActivity(ctx, store.ActivityFilter{RecordType: "ticket", RecordID: tk.ID})
+		require.NoError(t, err)
+		require.Len(t, acts, 3)
+	})
+	t.Run("PausedQueues", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationPaused)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "paused"})
+		require.NoError(t, err)
+		txs := outbound(t, s, tk.ID)
+		require.Len(t, txs, 1)
+		require.Equal(t, models.Queued, txs[0].State)
+	})
+	t.Run("OffSendsNothing", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationOff)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "off"})
+		require.NoError(t, err)
+		require.Empty(t, outbound(t, s, tk.ID))
+	})
+	t.Run("Validation", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		_, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: " ", State: "Sleeping", Urgency: 7})
+		var ve *models.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "Give a short description of the incident.", ve.Fields["short_description"])
+		require.Contains(t, ve.Fields["state"], "Sleeping")
+		require.Contains(t, ve.Fields, "urgency")
+		var n int64
+		require.NoError(t, s.DB(ctx).Model(&models.Ticket{}).Count(&n).Error)
+		require.Zero(t, n)
+	})
+	t.Run("Conflict", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "race"})
+		require.NoError(t, err)
+		in := store.TicketInputOf(tk)
+		_, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		_, err = s.UpdateTicket(ctx, fx.Admin, tk.ID, tk.Version, in)
+		var ce *models.ConflictError
+		require.ErrorAs(t, err, &ce)
+		require.Contains(t, ce.Reason, "changed by someone else meanwhile")
+		require.Len(t, outbound(t, s, tk.ID), 2, "the refused change sent nothing")
+	})
+	t.Run("Forbidden", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		_, err := s.CreateTicket(ctx, fx.Manager, store.TicketInput{ShortDescription: "no"})
+		var fe *models.ForbiddenError
+		require.ErrorAs(t, err, &fe)
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		_, err := s.UpdateTicket(ctx, fx.Analyst, 424242, 1, store.TicketInput{ShortDescription: "x"})
+		require.ErrorIs(t, err, models.ErrNotFound)
+		_, err = s.GetTicketByNumber(ctx, "INC0000000")
+		require.ErrorIs(t, err, models.ErrNotFound)
+	})
+}
