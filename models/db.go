@@ -32,12 +32,16 @@ type OpenOpts struct {
 // OpenWith is Open with options.
 func OpenWith(ctx context.Context, dsn string, maxConns int, o OpenOpts) (*gorm.DB, error) {
 	cfg := postgres.Config{DSN: dsn}
-	if o.Tracer != nil {
-		cfg.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+	cfg.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+		// JIT off on every connection (migration 00032 sets it on the
+		// database, which a clone made with CREATE DATABASE ... TEMPLATE
+		// does not copy): the app's queries are short and indexed.
+		c.RuntimeParams["jit"] = "off"
+		if o.Tracer != nil {
 			c.Tracer = o.Tracer
-			return nil
-		})}
-	}
+		}
+		return nil
+	})}
 	db, err := gorm.Open(postgres.New(cfg), &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		SkipDefaultTransaction: true,
