@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/modelstest"
 	"unifi/worker"
@@ -121,8 +122,7 @@ func TestKill(t *testing.T) {
 			a := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "doomed", Workers: 2,
 				Batch: 10, Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond})
 			require.NoError(t, a.Start(ctx))
-			require.True(t, assertEventually(10*time.Second, func() bool { return b.remote.Requests() >= 15 }),
-				"the doomed engine is sending")
+			wait.For(t, 10*time.Second, func() (bool, error) { return b.remote.Requests() >= 15, nil }, "the doomed engine is sending")
 			if how == "CancelContext" {
 				cancel()
 				require.NoError(t, a.Stop(context.Background()))
@@ -160,8 +160,7 @@ func TestSoftStopLeavesNoLease(t *testing.T) {
 	first := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "first", Workers: 2, Batch: 20,
 		Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
 	require.NoError(t, first.Start(b.ctx))
-	require.True(t, assertEventually(10*time.Second, func() bool { return b.remote.Applied() >= 60 }),
-		"the first engine is delivering")
+	wait.For(t, 10*time.Second, func() (bool, error) { return b.remote.Applied() >= 60, nil }, "the first engine is delivering")
 	require.NoError(t, first.Stop(context.Background()))
 
 	var leased int64
@@ -202,11 +201,11 @@ func TestPauseResume(t *testing.T) {
 	if err == nil {
 		require.Equal(t, job.ID, running.ID)
 	}
-	require.True(t, assertEventually(60*time.Second, func() bool {
+	wait.For(t, 60*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}), "job: %+v", job)
+		return job.State == models.BulkComplete, fmt.Errorf("job %+v", job)
+	}, "the resume job complete")
 	require.Equal(t, 1000, job.Done)
 	require.Zero(t, job.Failed)
 	require.Equal(t, map[models.TransportState]int64{models.Complete: 1000}, b.states(t))
@@ -245,11 +244,11 @@ func TestResumeContinuesAfterRestart(t *testing.T) {
 	p := b.pool(t, "b", 2)
 	b.clock.Advance(time.Minute)
 	p.Notify(b.ctx)
-	require.True(t, assertEventually(30*time.Second, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}))
+		return job.State == models.BulkComplete, nil
+	}, "the resume job complete on the second engine")
 	require.Equal(t, 40, job.Done)
 	b.checkDelivery(t, tickets)
 }
