@@ -2,9 +2,11 @@ package testdb_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
 	"unifi/internal/testdb"
@@ -20,11 +22,24 @@ func TestJITOff(t *testing.T) {
 	db := testdb.New(t)
 	sqlDB, err := db.DB()
 	require.NoError(t, err)
-	sqlDB.SetMaxOpenConns(3)
-	for range 3 { // more than one connection of the pool
+	// Several connections, opened at once (under -race this also checks
+	// that opening them shares nothing unsafely).
+	ctx := context.Background()
+	conns := make([]*sql.Conn, 4)
+	var g errgroup.Group
+	for i := range conns {
+		g.Go(func() error {
+			var err error
+			conns[i], err = sqlDB.Conn(ctx)
+			return err
+		})
+	}
+	require.NoError(t, g.Wait())
+	for _, c := range conns {
 		var jit string
-		require.NoError(t, db.Raw("SHOW jit").Scan(&jit).Error)
+		require.NoError(t, c.QueryRowContext(ctx, "SHOW jit").Scan(&jit))
 		require.Equal(t, "off", jit)
+		require.NoError(t, c.Close())
 	}
 }
 
