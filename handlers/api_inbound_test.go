@@ -632,6 +632,8 @@ func TestInboundReceipt(t *testing.T) {
 			recorded <- r
 		}()
 		wait.For(t, 10*time.Second, waiting(2), "the record queued behind the receipt")
+		var released time.Time // the receipt's first look began before this
+		require.NoError(t, hold.Raw("SELECT clock_timestamp()").Scan(&released).Error)
 		require.NoError(t, hold.Rollback().Error)
 
 		rec := <-recorded
@@ -640,8 +642,10 @@ func TestInboundReceipt(t *testing.T) {
 		require.Equal(t, 200, a.Status, a.Raw)
 		got := b.transaction(t, head.ID)
 		require.Equal(t, models.Complete, got.State)
-		require.True(t, got.UpdatedAt.After(rec.at),
-			"the receipt's transaction that completed it began (%s) after the record (%s): the receipt found Sending, waited and looked again",
-			got.UpdatedAt, rec.at)
+		// updated_at is now() of the receipt's database transaction that
+		// completed it: the first look began while the bond was held, so a
+		// later start means the receipt found Sending, waited and looked again.
+		require.True(t, got.UpdatedAt.After(released),
+			"the receipt's transaction that completed it began (%s) after the bond was let go (%s)", got.UpdatedAt, released)
 	})
 }
