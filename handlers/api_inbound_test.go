@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/inbound"
@@ -583,21 +585,69 @@ func TestInboundReceipt(t *testing.T) {
 		require.Contains(t, bond.History, "Rejected: Assignment group unknown here.")
 	})
 	t.Run("SendingThenAwaiting", func(t *testing.T) {
+		// The receipt arrives while our synchronous call is still in flight
+		// (Sending): it must wait, look again once the call is recorded and
+		// complete the transaction. (The other order, the receipt after
+		// Awaiting Receipt, is Accepted above.) The test holds the bond's
+		// lock, so the receipt's first look is queued and certainly finds
+		// Sending; the record, queued behind it for the same lock as the
+		// engine's is, then moves the transaction to Awaiting Receipt.
 		t.Parallel()
 		b := setupInbound(t)
 		ours := b.createTicket(t, "EXT-1")
 		head := b.outbound(t, ours, models.Sending)
-		// Our synchronous call returns while the receipt is being handled. The
-		// receipt waits for it (or, if it comes later, finds Awaiting Receipt
-		// at once): both orders must complete the transaction.
-		done := make(chan error, 1)
+		waiting := func(n int64) func() (bool, error) {
+			return func() (bool, error) {
+				var got int64
+				err := b.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+					AND wait_event_type = 'Lock'`).Scan(&got).Error
+				return got == n, fmt.Errorf("%d waiting on a lock (%v)", got, err)
+			}
+		}
+		lockBond := "SELECT id FROM bonds WHERE id = ? FOR UPDATE"
+		hold := b.db.Begin()
+		require.NoError(t, hold.Exec(lockBond, head.BondID).Error)
+		defer hold.Rollback()
+
+		answered := make(chan inboundAnswer, 1)
 		go func() {
-			time.Sleep(50 * time.Millisecond)
-			done <- b.db.Exec("UPDATE transactions SET state = 2, receipt_due_at = now() + interval '1 hour' WHERE id = ?", head.ID).Error
+			answered <- b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
 		}()
-		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
-		require.NoError(t, <-done)
+		wait.For(t, 10*time.Second, waiting(1), "the receipt waiting for the bond")
+		type record struct {
+			at  time.Time
+			err error
+		}
+		recorded := make(chan record, 1)
+		go func() {
+			var r record
+			r.err = b.db.Transaction(func(tx *gorm.DB) error {
+				if err := tx.Exec(lockBond, head.BondID).Error; err != nil {
+					return err
+				}
+				if err := tx.Exec("UPDATE transactions SET state = ?, receipt_due_at = now() + interval '1 hour' WHERE id = ?",
+					models.AwaitingReceipt, head.ID).Error; err != nil {
+					return err
+				}
+				return tx.Raw("SELECT clock_timestamp()").Scan(&r.at).Error
+			})
+			recorded <- r
+		}()
+		wait.For(t, 10*time.Second, waiting(2), "the record queued behind the receipt")
+		var released time.Time // the receipt's first look began before this
+		require.NoError(t, hold.Raw("SELECT clock_timestamp()").Scan(&released).Error)
+		require.NoError(t, hold.Rollback().Error)
+
+		rec := <-recorded
+		require.NoError(t, rec.err)
+		a := <-answered
 		require.Equal(t, 200, a.Status, a.Raw)
-		require.Equal(t, models.Complete, b.transaction(t, head.ID).State)
+		got := b.transaction(t, head.ID)
+		require.Equal(t, models.Complete, got.State)
+		// updated_at is now() of the receipt's database transaction that
+		// completed it: the first look began while the bond was held, so a
+		// later start means the receipt found Sending, waited and looked again.
+		require.True(t, got.UpdatedAt.After(released),
+			"the receipt's transaction that completed it began (%s) after the bond was let go (%s)", got.UpdatedAt, released)
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"unifi/internal/fakeremote"
 	"unifi/internal/testdb"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/modelstest"
@@ -126,12 +127,10 @@ func (b *testBundle) states(t *testing.T) map[models.TransportState]int64 {
 // waitStates waits until the integration's transactions are in exactly want.
 func (b *testBundle) waitStates(t *testing.T, timeout time.Duration, want map[models.TransportState]int64) {
 	t.Helper()
-	var got map[models.TransportState]int64
-	ok := assertEventually(timeout, func() bool {
-		got = b.states(t)
-		return fmt.Sprint(got) == fmt.Sprint(want)
-	})
-	require.True(t, ok, "transaction states: want %v, got %v", want, got)
+	wait.For(t, timeout, func() (bool, error) {
+		got := b.states(t)
+		return fmt.Sprint(got) == fmt.Sprint(want), fmt.Errorf("states %v", got)
+	}, "transaction states %v", want)
 }
 
 func (b *testBundle) tx(t *testing.T, id int64) *models.Transaction {
@@ -163,18 +162,4 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// assertEventually polls cond every 10 ms until it holds or timeout passes.
-func assertEventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -1,12 +1,14 @@
 package worker_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/modelstest"
 	"unifi/models/store"
@@ -27,10 +29,10 @@ func (b *testBundle) brokenBond(t *testing.T, name string) (*models.Ticket, []mo
 	tk = b.updateTicket(t, tk, "boom")
 	tk = b.updateTicket(t, tk, "after")
 	var txs []models.Transaction
-	require.True(t, assertEventually(10*time.Second, func() bool {
+	wait.For(t, 10*time.Second, func() (bool, error) {
 		txs = b.bondTransactions(t, tk.ID)
-		return txs[1].State == models.Error
-	}))
+		return txs[1].State == models.Error, nil
+	}, "the broken transaction in Error")
 	require.Equal(t, []models.TransportState{models.Complete, models.Error, models.Queued},
 		[]models.TransportState{txs[0].State, txs[1].State, txs[2].State})
 	return tk, txs
@@ -53,9 +55,9 @@ func TestIgnore(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, models.Ignored, got.State)
 		require.NotNil(t, got.FinishedAt)
-		require.True(t, assertEventually(10*time.Second, func() bool {
-			return b.tx(t, txs[2].ID).State == models.Complete
-		}), "the bond's queue proceeds")
+		wait.For(t, 10*time.Second, func() (bool, error) {
+			return b.tx(t, txs[2].ID).State == models.Complete, nil
+		}, "the bond's queue proceeds")
 		b.checkDelivery(t, []*models.Ticket{tk})
 		var kinds []string
 		require.NoError(t, b.db.Model(&models.TransactionLog{}).Where("transaction_id = ? AND kind = ?", txs[2].ID,
@@ -105,9 +107,9 @@ func TestReplay(t *testing.T) {
 		require.Equal(t, txs[1].ID, *r1.ReplayOfID)
 		require.Equal(t, models.Sending, r1.State)
 		require.Equal(t, models.Ignored, b.tx(t, txs[1].ID).State)
-		require.True(t, assertEventually(10*time.Second, func() bool {
-			return b.tx(t, txs[2].ID).State == models.Complete
-		}))
+		wait.For(t, 10*time.Second, func() (bool, error) {
+			return b.tx(t, txs[2].ID).State == models.Complete, nil
+		}, "the bond's queue proceeds after the replay")
 		got := b.remote.Arrivals(tk.Number)
 		require.Len(t, got, 3)
 		require.Equal(t, []string{txs[0].MessageIdent, r1.MessageIdent, txs[2].MessageIdent},
@@ -121,9 +123,9 @@ func TestReplay(t *testing.T) {
 		require.Equal(t, txs[1].Number+".2", r2.Number)
 		require.Equal(t, r1.ID, *r2.ReplayOfID)
 		require.Equal(t, 2, b.tx(t, txs[1].ID).ReplayCount)
-		require.True(t, assertEventually(10*time.Second, func() bool {
-			return b.tx(t, r2.ID).State == models.Complete
-		}))
+		wait.For(t, 10*time.Second, func() (bool, error) {
+			return b.tx(t, r2.ID).State == models.Complete, nil
+		}, "the second replay Complete")
 		require.Equal(t, models.Ignored, b.tx(t, r1.ID).State)
 	})
 	t.Run("NotFound", func(t *testing.T) {
@@ -156,11 +158,11 @@ func TestRepair(t *testing.T) {
 	job, err := b.store.RepairIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
 	require.NoError(t, err)
 	require.Equal(t, 3, job.Total)
-	require.True(t, assertEventually(20*time.Second, func() bool {
+	wait.For(t, 20*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}), "job %+v", job)
+		return job.State == models.BulkComplete, fmt.Errorf("job %+v", job)
+	}, "the repair job complete")
 	require.Equal(t, 3, job.Done)
 	require.Zero(t, job.Failed)
 	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 9, models.Ignored: 3})
@@ -218,11 +220,11 @@ func TestReplayHTTPRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, models.RequestReady, got.State)
 	require.Equal(t, orig.ID, *got.ReplayOfID)
-	require.True(t, assertEventually(10*time.Second, func() bool {
+	wait.For(t, 10*time.Second, func() (bool, error) {
 		got, err = b.store.GetHTTPRequest(b.ctx, got.ID)
 		require.NoError(t, err)
-		return got.State != models.RequestReady
-	}))
+		return got.State != models.RequestReady, nil
+	}, "the replayed request sent")
 	require.Equal(t, orig.RequestBody, got.RequestBody)
 	require.NotNil(t, got.ResponseStatus)
 	require.Equal(t, http.StatusConflict, *got.ResponseStatus, "the remote already had it")
@@ -248,11 +250,11 @@ func TestBulk(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, job.Total)
 	b.remote.SetFail(nil)
-	require.True(t, assertEventually(20*time.Second, func() bool {
+	wait.For(t, 20*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}))
+		return job.State == models.BulkComplete, nil
+	}, "the bulk job complete")
 	require.Equal(t, 2, job.Done)
 	require.Equal(t, 1, job.Failed)
 	failed, err := b.store.ListBulkJobItems(b.ctx, job.ID, true, 10)
@@ -262,11 +264,11 @@ func TestBulk(t *testing.T) {
 
 	job, err = b.store.StartBulk(b.ctx, b.fx.Manager, models.BulkIgnore, errs[2:])
 	require.NoError(t, err)
-	require.True(t, assertEventually(20*time.Second, func() bool {
+	wait.For(t, 20*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}))
+		return job.State == models.BulkComplete, nil
+	}, "the bulk job complete")
 	require.Equal(t, 2, job.Done)
 	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 10, models.Ignored: 4})
 	b.checkDelivery(t, tickets)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/modelstest"
 	"unifi/models/store"
@@ -123,8 +124,7 @@ func TestKill(t *testing.T) {
 			a := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "doomed", Workers: 2,
 				Batch: 10, Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond})
 			require.NoError(t, a.Start(ctx))
-			require.True(t, assertEventually(10*time.Second, func() bool { return b.remote.Requests() >= 15 }),
-				"the doomed engine is sending")
+			wait.For(t, 10*time.Second, func() (bool, error) { return b.remote.Requests() >= 15, nil }, "the doomed engine is sending")
 			if how == "CancelContext" {
 				cancel()
 				require.NoError(t, a.Stop(context.Background()))
@@ -150,25 +150,44 @@ func TestKill(t *testing.T) {
 	}
 }
 
-// TestSoftStopLeavesNoLease stops an engine softly while it is chaining
-// (each recorded batch leases the next transactions on its bonds to the same
-// worker): it gives back what it will not send, so another engine delivers
-// the rest at once, without waiting for a lease to expire (the clock stands
-// still).
+// TestSoftStopLeavesNoLease stops an engine softly at the moment it holds
+// chained work: recording a sent batch leases the next transaction of each
+// of its bonds to the same worker, to be sent next without a claim. The
+// test holds that record (a SHARE lock on http_requests blocks its insert),
+// begins the stop, then lets the record finish: the worker comes back with
+// chained work and a stop in progress, and must give the leases back. The
+// lease is an hour and the test clock is never advanced, so no lease can
+// expire during the test: only the give-back lets a second engine deliver
+// the rest.
 func TestSoftStopLeavesNoLease(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	tickets := b.ticketsUpdated(t, "stop", 40, 4)
-	first := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "first", Workers: 2, Batch: 20,
-		Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
-	require.NoError(t, first.Start(b.ctx))
-	require.True(t, assertEventually(10*time.Second, func() bool { return b.remote.Applied() >= 60 }),
-		"the first engine is delivering")
-	require.NoError(t, first.Stop(context.Background()))
+	tickets := b.ticketsUpdated(t, "stop", 40, 4) // 40 bonds of 5 transactions
+	hold := b.db.Begin()
+	require.NoError(t, hold.Error)
+	defer hold.Rollback()
+	require.NoError(t, hold.Exec("LOCK TABLE http_requests IN SHARE MODE").Error)
 
+	first := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "first", Workers: 1, Batch: 20,
+		Lease: time.Hour, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 10 * time.Second})
+	require.NoError(t, first.Start(b.ctx))
+	wait.For(t, 10*time.Second, func() (bool, error) {
+		var waiting int64
+		err := b.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock'`).Scan(&waiting).Error
+		return b.remote.Applied() == 20 && waiting == 1, fmt.Errorf("applied %d, waiting on a lock %d (%v)",
+			b.remote.Applied(), waiting, err)
+	}, "the first batch sent and its record waiting")
+	stopped := make(chan error, 1)
+	go func() { stopped <- first.Stop(context.Background()) }()
+	wait.For(t, 10*time.Second, func() (bool, error) { return first.Stopping(), nil }, "the stop to begin")
+	require.NoError(t, hold.Rollback().Error) // the record goes on and chains the next transactions
+	require.NoError(t, <-stopped)
+
+	require.Equal(t, int64(20), b.remote.Applied(), "the stopping engine sent nothing it had chained")
 	var leased int64
-	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner = 'first'").Count(&leased).Error)
-	require.Zero(t, leased, "a soft stop gives its leases back")
+	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
+	require.Zero(t, leased, "a soft stop gives its chained leases back")
 	b.pool(t, "second", 2)
 	b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 200})
 	b.checkDelivery(t, tickets)
@@ -196,19 +215,20 @@ func TestPauseResume(t *testing.T) {
 	var ce *models.ConflictError
 	require.ErrorAs(t, err, &ce, "pausing twice is a conflict")
 
+	b.remote.Stall() // the job's items settle on delivery: it cannot finish before Release
 	job, err := b.store.ResumeIntegration(b.ctx, b.fx.Admin, b.fx.Integration.ID)
 	require.NoError(t, err)
 	require.Equal(t, 1000, job.Total)
 	require.Equal(t, models.BulkResume, job.Kind)
 	running, err := b.store.RunningBulkJob(b.ctx, b.fx.Integration.ID)
-	if err == nil {
-		require.Equal(t, job.ID, running.ID)
-	}
-	require.True(t, assertEventually(60*time.Second, func() bool {
+	require.NoError(t, err)
+	require.Equal(t, job.ID, running.ID)
+	b.remote.Release()
+	wait.For(t, 60*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}), "job: %+v", job)
+		return job.State == models.BulkComplete, fmt.Errorf("job %+v", job)
+	}, "the resume job complete")
 	require.Equal(t, 1000, job.Done)
 	require.Zero(t, job.Failed)
 	require.Equal(t, map[models.TransportState]int64{models.Complete: 1000}, b.states(t))
@@ -247,11 +267,11 @@ func TestResumeContinuesAfterRestart(t *testing.T) {
 	p := b.pool(t, "b", 2)
 	b.clock.Advance(time.Minute)
 	p.Notify(b.ctx)
-	require.True(t, assertEventually(30*time.Second, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		require.NoError(t, err)
-		return job.State == models.BulkComplete
-	}))
+		return job.State == models.BulkComplete, nil
+	}, "the resume job complete on the second engine")
 	require.Equal(t, 40, job.Done)
 	b.checkDelivery(t, tickets)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/modelstest"
 	"unifi/models/store"
@@ -200,10 +201,10 @@ func TestRetry(t *testing.T) {
 		tk := b.createTicket(t, "busy remote")
 		p := b.pool(t, "a", 1)
 		var tr *models.Transaction
-		require.True(t, assertEventually(10*time.Second, func() bool {
+		wait.For(t, 10*time.Second, func() (bool, error) {
 			tr = &b.bondTransactions(t, tk.ID)[0]
-			return tr.Attempts == 1
-		}))
+			return tr.Attempts == 1, nil
+		}, "the first attempt recorded")
 		require.Equal(t, models.Sending, tr.State)
 		reqs := b.requests(t, tr.ID)
 		require.Len(t, reqs, 2)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"unifi/internal/browsertest"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/store"
 )
@@ -89,14 +90,14 @@ func TestBrowserPauseQueueResume(t *testing.T) {
 	require.Contains(t, admin.Text("progress-summary"), "Finished")
 	admin.Screenshot("e2e-4-resume-done")
 
-	require.Eventually(t, func() bool {
+	wait.For(t, 60*time.Second, func() (bool, error) {
 		for _, tr := range integrationTransactions(t, app) {
 			if tr.State != models.Complete {
-				return false
+				return false, nil
 			}
 		}
-		return true
-	}, 60*time.Second, 100*time.Millisecond, "every transaction Complete")
+		return true, nil
+	}, "every transaction Complete")
 	require.Empty(t, app.Remote.OrderViolations(), "each bond's messages arrived in creation order")
 	require.Empty(t, app.Remote.Duplicates())
 	txns = integrationTransactions(t, app)
@@ -135,10 +136,10 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	require.NoError(t, err)
 	var first models.Transaction
 	require.NoError(t, db.Where("ticket_id = ?", tk.ID).Take(&first).Error)
-	require.Eventually(t, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		var tr models.Transaction
-		return db.Take(&tr, first.ID).Error == nil && tr.State == models.Complete
-	}, 30*time.Second, 50*time.Millisecond)
+		return db.Take(&tr, first.ID).Error == nil && tr.State == models.Complete, nil
+	}, "the first transaction Complete")
 
 	admin := browsertest.New(t, app.URL)
 	admin.Login("admin", "admin-demo-1")
@@ -171,9 +172,9 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	tk2, err := app.Store.UpdateTicket(ctx, actor, tk.ID, tk.Version, in)
 	require.NoError(t, err)
 	var broken models.Transaction
-	require.Eventually(t, func() bool {
-		return db.Where("ticket_id = ? AND id > ? AND state = ?", tk.ID, seqBefore, models.Error).Take(&broken).Error == nil
-	}, 30*time.Second, 50*time.Millisecond, "the update ends in Error")
+	wait.For(t, 30*time.Second, func() (bool, error) {
+		return db.Where("ticket_id = ? AND id > ? AND state = ?", tk.ID, seqBefore, models.Error).Take(&broken).Error == nil, nil
+	}, "the update ends in Error")
 	in = store.TicketInputOf(tk2)
 	in.WorkNotes = "second update"
 	_, err = app.Store.UpdateTicket(ctx, actor, tk.ID, tk2.Version, in)
@@ -191,10 +192,10 @@ func TestBrowserReplayAndIgnore(t *testing.T) {
 	admin.Screenshot("e2e-9-error-transaction")
 	require.EqualValues(t, http.StatusOK, admin.ClickNav("ignore"))
 	require.Equal(t, "Ignored", admin.Text("txn-state"))
-	require.Eventually(t, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		var tr models.Transaction
-		return db.Take(&tr, queued.ID).Error == nil && tr.State == models.Complete
-	}, 30*time.Second, 50*time.Millisecond, "the queued transaction went ahead")
+		return db.Take(&tr, queued.ID).Error == nil && tr.State == models.Complete, nil
+	}, "the queued transaction went ahead")
 	admin.Open(fmt.Sprintf("/bonds/%d", broken.BondID))
 	require.Equal(t, "OK", admin.Text("bond-status"))
 	admin.Screenshot("e2e-10-bond-released")
@@ -219,18 +220,18 @@ func TestBrowserAnalystFindsRejectedUpdate(t *testing.T) {
 	awaiting := func(after int64) models.Transaction {
 		t.Helper()
 		var tr models.Transaction
-		require.Eventually(t, func() bool {
+		wait.For(t, 30*time.Second, func() (bool, error) {
 			return db.Where("integration_id = ? AND direction = 'Outbound' AND state = ? AND id > ?", app.Demo.ID,
-				models.AwaitingReceipt, after).Order("id").Take(&tr).Error == nil
-		}, 30*time.Second, 50*time.Millisecond, "a transaction awaits its receipt")
+				models.AwaitingReceipt, after).Order("id").Take(&tr).Error == nil, nil
+		}, "a transaction awaits its receipt")
 		return tr
 	}
 	created := awaiting(0)
 	receipt(t, app, created.MessageIdent, "REMOTE-R-1", "Accepted", "")
-	require.Eventually(t, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		var tr models.Transaction
-		return db.Take(&tr, created.ID).Error == nil && tr.State == models.Complete
-	}, 30*time.Second, 50*time.Millisecond, "the accepted create is Complete")
+		return db.Take(&tr, created.ID).Error == nil && tr.State == models.Complete, nil
+	}, "the accepted create is Complete")
 
 	var tk models.Ticket
 	require.NoError(t, db.Take(&tk, created.TicketID).Error)
@@ -240,10 +241,10 @@ func TestBrowserAnalystFindsRejectedUpdate(t *testing.T) {
 	updated := awaiting(created.ID)
 	const why = "Urgency may only be changed by the owner of the ticket"
 	receipt(t, app, updated.MessageIdent, "REMOTE-R-2", "Rejected", why)
-	require.Eventually(t, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		var tr models.Transaction
-		return db.Take(&tr, updated.ID).Error == nil && tr.State == models.Complete
-	}, 30*time.Second, 50*time.Millisecond, "the rejected update is Complete")
+		return db.Take(&tr, updated.ID).Error == nil && tr.State == models.Complete, nil
+	}, "the rejected update is Complete")
 
 	analyst.Open("/tickets/process-errors")
 	require.Equal(t, 1, analyst.Count(`[data-testid="tickets"] tbody tr`))

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"unifi/internal/fault"
+	"unifi/internal/wait"
 	"unifi/models"
 )
 
@@ -67,9 +68,10 @@ func runCrash(t *testing.T, o crashOpts) {
 	for attempt := 1; len(inflight) == 0; attempt++ {
 		require.LessOrEqual(t, attempt, 20, "never caught %s with transactions in flight", victim.Name)
 		instance := victim.Instance()
-		require.True(t, fault.Eventually(o.timeout, func() bool {
-			return fault.Count(w.States(t), models.Complete) >= total/4 && len(w.Leased(t, instance)) > 0
-		}), "the run never reached a quarter with %s holding leases: %v", instance, w.States(t))
+		wait.For(t, o.timeout, func() (bool, error) {
+			s := w.States(t)
+			return fault.Count(s, models.Complete) >= total/4 && len(w.Leased(t, instance)) > 0, fmt.Errorf("states %v", s)
+		}, "a quarter Complete with %s holding leases", instance)
 		victim.Kill(t)
 		killedAt = time.Now()
 		for id := range w.Leased(t, instance) { // a dead process's leases stay until they expire
@@ -90,7 +92,7 @@ func runCrash(t *testing.T, o crashOpts) {
 		ids = append(ids, id)
 	}
 	var recoveredAt time.Time
-	require.True(t, fault.Eventually(o.timeout, func() bool {
+	wait.For(t, o.timeout, func() (bool, error) {
 		var r struct {
 			N    int64
 			Last *time.Time
@@ -100,8 +102,8 @@ func runCrash(t *testing.T, o crashOpts) {
 		if r.Last != nil {
 			recoveredAt = *r.Last
 		}
-		return r.N == int64(len(ids))
-	}), "the killed process's in-flight transactions did not complete")
+		return r.N == int64(len(ids)), nil
+	}, "the killed process's in-flight transactions did not complete")
 	w.WaitAll(t, models.Complete, total, o.timeout)
 	doneAt := w.LastFinished(t)
 

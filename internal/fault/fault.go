@@ -31,6 +31,7 @@ import (
 
 	"unifi/internal/peer"
 	"unifi/internal/testdb"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/pg"
@@ -468,31 +469,14 @@ func Total(m map[models.TransportState]int64) int64 {
 	return n
 }
 
-// Eventually polls cond every 100 ms until it holds or timeout passes.
-func Eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // WaitAll waits until every outbound transaction is in state s and returns
 // when that happened; it fails the test with the counts otherwise.
 func (w *World) WaitAll(t testing.TB, s models.TransportState, want int64, timeout time.Duration) time.Time {
 	t.Helper()
-	var got map[models.TransportState]int64
-	if !Eventually(timeout, func() bool {
-		got = w.States(t)
-		return Count(got, s) == want && Total(got) == want
-	}) {
-		t.Fatalf("fault: after %s, want %d transactions %s, got %v; peer %+v", timeout, want, s, got, w.Peer.Stats())
-	}
+	wait.For(t, timeout, func() (bool, error) {
+		got := w.States(t)
+		return Count(got, s) == want && Total(got) == want, fmt.Errorf("states %v; peer %+v", got, w.Peer.Stats())
+	}, "%d transactions %s", want, s)
 	return time.Now()
 }
 

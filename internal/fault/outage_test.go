@@ -15,6 +15,7 @@ import (
 	"unifi/internal/fault"
 	"unifi/internal/peer"
 	"unifi/internal/pgcluster"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/pg"
 )
@@ -67,11 +68,11 @@ func runDatabaseRestart(t *testing.T, tickets, updates int, down time.Duration) 
 	}()
 	planned := int64(tickets * (1 + updates))
 	var atStop map[models.TransportState]int64
-	require.True(t, fault.Eventually(2*time.Minute, func() bool {
+	wait.For(t, 2*time.Minute, func() (bool, error) {
 		atStop = w.States(t)
 		done := fault.Count(atStop, models.Complete)
-		return done >= planned/5 && fault.Total(atStop)-done >= 30
-	}), "some work done and some in flight: %v", atStop)
+		return done >= planned/5 && fault.Total(atStop)-done >= 30, fmt.Errorf("states %v", atStop)
+	}, "some work done and some in flight")
 	stopLoad()
 	res := <-loaded
 	require.NoError(t, res.err)
@@ -83,13 +84,13 @@ func runDatabaseRestart(t *testing.T, tickets, updates int, down time.Duration) 
 	require.NoError(t, cl.Stop(ctx))
 	stoppedAt := time.Now()
 	var notReadyAt time.Time
-	require.True(t, fault.Eventually(30*time.Second, func() bool {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		if status(srv.URL()+"/readyz") == http.StatusServiceUnavailable {
 			notReadyAt = time.Now()
-			return true
+			return true, nil
 		}
-		return false
-	}), "/readyz reports the outage")
+		return false, nil
+	}, "/readyz reports the outage")
 	// While the database is away the process lives and answers.
 	probes, probesOK := 0, 0
 	for time.Since(stoppedAt) < down {
@@ -105,13 +106,13 @@ func runDatabaseRestart(t *testing.T, tickets, updates int, down time.Duration) 
 	require.NoError(t, cl.Restart(ctx))
 	restartedAt := time.Now()
 	var readyAt time.Time
-	require.True(t, fault.Eventually(60*time.Second, func() bool {
+	wait.For(t, 60*time.Second, func() (bool, error) {
 		if status(srv.URL()+"/readyz") == http.StatusOK {
 			readyAt = time.Now()
-			return true
+			return true, nil
 		}
-		return false
-	}), "the server reconnects by itself")
+		return false, nil
+	}, "the server reconnects by itself")
 	w.WaitAll(t, models.Complete, total, 3*time.Minute)
 	doneAt := w.LastFinished(t)
 	require.True(t, srv.Running())
@@ -164,10 +165,10 @@ func runPeerOutage(t *testing.T, perPhase, updates int, minPhase time.Duration) 
 		all = append(all, tks...)
 		n := int64((i + 1) * perPhase)
 		var got map[models.TransportState]int64
-		require.True(t, fault.Eventually(2*time.Minute, func() bool {
+		wait.For(t, 2*time.Minute, func() (bool, error) {
 			got = w.States(t)
-			return got[models.Error] == n && got[models.Queued] == n*int64(updates)
-		}), "phase %s: every bond's head in Error, the rest Queued: %v", ph.mode, got)
+			return got[models.Error] == n && got[models.Queued] == n*int64(updates), fmt.Errorf("states %v", got)
+		}, "phase %s: every bond's head in Error, the rest Queued", ph.mode)
 		var errs []string
 		require.NoError(t, w.DB.Raw(`SELECT error FROM transactions WHERE state = ? AND ticket_id IN ?`,
 			models.Error, ticketIDs(tks)).Scan(&errs).Error)
@@ -192,10 +193,11 @@ func runPeerOutage(t *testing.T, perPhase, updates int, minPhase time.Duration) 
 	code, body := admin.PostForm(page, page+"/repair", url.Values{})
 	require.Equal(t, http.StatusSeeOther, code, body)
 	total := int64(len(all) * (1 + updates))
-	require.True(t, fault.Eventually(3*time.Minute, func() bool {
+	wait.For(t, 3*time.Minute, func() (bool, error) {
 		s := w.States(t)
-		return s[models.Complete] == total && s[models.Ignored] == int64(len(all)) && fault.Total(s) == total+int64(len(all))
-	}), "one Repair: every transaction Complete (the broken originals Ignored, replaced by their replays): %v", w.States(t))
+		return s[models.Complete] == total && s[models.Ignored] == int64(len(all)) && fault.Total(s) == total+int64(len(all)),
+			fmt.Errorf("states %v", s)
+	}, "one Repair: every transaction Complete (the broken originals Ignored, replaced by their replays)")
 	doneAt := w.LastFinished(t)
 
 	d := w.CheckDelivery(t, all)

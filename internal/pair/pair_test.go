@@ -3,6 +3,7 @@ package pair_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"unifi/internal/config"
 	"unifi/internal/pair"
 	"unifi/internal/testdb"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/query"
 	"unifi/models/store"
@@ -61,22 +63,6 @@ func closeInstance(t *testing.T, i *pair.Instance) {
 	require.NoError(t, i.Close(ctx))
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func ticketBy(t *testing.T, db *gorm.DB, where string, args ...any) (models.Ticket, bool) {
 	var k models.Ticket
 	err := db.Where(where, args...).Limit(1).Find(&k).Error
@@ -97,7 +83,7 @@ func transactionsOf(t *testing.T, db *gorm.DB, bondID int64, dir models.Directio
 }
 
 // settled reports whether every transaction of the instance is finished.
-func settled(t *testing.T, db *gorm.DB) (bool, string) {
+func settled(t *testing.T, db *gorm.DB) (bool, error) {
 	var rows []struct {
 		State models.TransportState
 		N     int
@@ -109,14 +95,14 @@ func settled(t *testing.T, db *gorm.DB) (bool, string) {
 		s += fmt.Sprintf("%s=%d ", r.State, r.N)
 		ok = ok && r.State.Finished()
 	}
-	return ok, s
+	return ok, errors.New(s)
 }
 
-func bothSettled(t *testing.T, a, b *pair.Instance) func() (bool, string) {
-	return func() (bool, string) {
+func bothSettled(t *testing.T, a, b *pair.Instance) func() (bool, error) {
+	return func() (bool, error) {
 		okA, sa := settled(t, a.DB)
 		okB, sb := settled(t, b.DB)
-		return okA && okB, "A: " + sa + "B: " + sb
+		return okA && okB, fmt.Errorf("A: %v, B: %v", sa, sb)
 	}
 }
 
@@ -143,15 +129,15 @@ func TestTwoInstances(t *testing.T) {
 		Description: "Third floor", Priority: 2, Urgency: 1, Impact: 2, AssignmentGroup: "Facilities"})
 	require.NoError(t, err)
 	var tkB models.Ticket
-	eventually(t, "the ticket on B", func() (bool, string) {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		var ok bool
 		tkB, ok = ticketBy(t, b.DB, "short_description = ?", "Printer on fire")
-		return ok, ""
-	})
+		return ok, nil
+	}, "the ticket on B")
 	require.Equal(t, 2, tkB.Priority)
 	require.Equal(t, 1, tkB.Urgency)
 	require.Equal(t, "Facilities", tkB.AssignmentGroup)
-	eventually(t, "both sides complete", bothSettled(t, a, b))
+	wait.For(t, 30*time.Second, bothSettled(t, a, b), "both sides complete")
 	bondA, bondB := bondOf(t, a.DB, tkA.ID), bondOf(t, b.DB, tkB.ID)
 	require.Equal(t, tkB.Number, bondA.ExternalReference, "A learned B's number from the synchronous answer")
 	require.Equal(t, tkA.Number, bondB.ExternalReference)
@@ -169,17 +155,17 @@ func TestTwoInstances(t *testing.T) {
 
 	// An update on A reaches B.
 	update(t, a, tkA.Number, func(in *store.TicketInput) { in.State = "In Progress"; in.WorkNotes = "Engineer on the way" })
-	eventually(t, "A's update on B", func() (bool, string) {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		k, _ := ticketBy(t, b.DB, "id = ?", tkB.ID)
-		return k.State == "In Progress" && k.WorkNotes == "Engineer on the way", k.State + "/" + k.WorkNotes
-	})
+		return k.State == "In Progress" && k.WorkNotes == "Engineer on the way", fmt.Errorf("%s/%s", k.State, k.WorkNotes)
+	}, "A's update on B")
 	// An update on B reaches A.
 	update(t, b, tkB.Number, func(in *store.TicketInput) { in.Description = "Third floor, by the lifts" })
-	eventually(t, "B's update on A", func() (bool, string) {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		k, _ := ticketBy(t, a.DB, "id = ?", tkA.ID)
-		return k.Description == "Third floor, by the lifts", k.Description
-	})
-	eventually(t, "both sides complete", bothSettled(t, a, b))
+		return k.Description == "Third floor, by the lifts", fmt.Errorf("description %q", k.Description)
+	}, "B's update on A")
+	wait.For(t, 30*time.Second, bothSettled(t, a, b), "both sides complete")
 	for _, tr := range append(transactionsOf(t, a.DB, bondA.ID, models.Outbound), transactionsOf(t, b.DB, bondB.ID, models.Outbound)...) {
 		require.Equal(t, models.Complete, tr.State)
 		require.Equal(t, models.ProcessAccepted, tr.ProcessState, "%s", tr.Number)
@@ -190,12 +176,12 @@ func TestTwoInstances(t *testing.T) {
 		AND message_id = (SELECT id FROM messages WHERE name = 'UpdateIncident')`).Error)
 	update(t, a, tkA.Number, func(in *store.TicketInput) { in.Priority = 5 })
 	want := `Value "Planning" of field "priority" has no mapping.`
-	eventually(t, "the rejection back on A", func() (bool, string) {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		out := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
 		last := out[len(out)-1]
 		return last.State == models.Complete && last.ProcessState == models.ProcessRejected,
-			last.State.String() + "/" + last.ProcessState.String()
-	})
+			fmt.Errorf("%s/%s", last.State, last.ProcessState)
+	}, "the rejection back on A")
 	out := transactionsOf(t, a.DB, bondA.ID, models.Outbound)
 	require.Equal(t, want, out[len(out)-1].ProcessError, "A's transaction shows B's process error")
 	require.Equal(t, want, bondOf(t, a.DB, tkA.ID).ProcessError, "A's bond (and so A's ticket page) shows it")
@@ -220,11 +206,11 @@ func TestTwoInstances(t *testing.T) {
 		require.Equal(t, models.Queued, tr.State)
 	}
 	update(t, b, tkB.Number, func(in *store.TicketInput) { in.AssignmentGroup = "Field Services" })
-	eventually(t, "B's update on A while A is paused", func() (bool, string) {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		k, _ := ticketBy(t, a.DB, "id = ?", tkA.ID)
-		return k.AssignmentGroup == "Field Services", k.AssignmentGroup
-	})
-	eventually(t, "B's side complete while A is paused", func() (bool, string) { return settled(t, b.DB) })
+		return k.AssignmentGroup == "Field Services", fmt.Errorf("group %q", k.AssignmentGroup)
+	}, "B's update on A while A is paused")
+	wait.For(t, 30*time.Second, func() (bool, error) { return settled(t, b.DB) }, "B's side complete while A is paused")
 	for _, tr := range transactionsOf(t, a.DB, bondA.ID, models.Outbound)[before:] {
 		require.Equal(t, models.Queued, tr.State, "nothing of A's is sent while A is paused")
 	}
@@ -232,12 +218,12 @@ func TestTwoInstances(t *testing.T) {
 	// Resuming delivers A's queue in order.
 	job, err := a.Store.ResumeIntegration(ctx, admin, a.Integration.ID)
 	require.NoError(t, err)
-	eventually(t, "the resume job", func() (bool, string) {
+	wait.For(t, 30*time.Second, func() (bool, error) {
 		j, err := a.Store.GetBulkJob(ctx, job.ID)
 		require.NoError(t, err)
-		return j.State == models.BulkComplete && j.Done == 5, fmt.Sprintf("%s %d/%d", j.State, j.Done, j.Total)
-	})
-	eventually(t, "both sides complete", bothSettled(t, a, b))
+		return j.State == models.BulkComplete && j.Done == 5, fmt.Errorf("%s %d/%d", j.State, j.Done, j.Total)
+	}, "the resume job")
+	wait.For(t, 30*time.Second, bothSettled(t, a, b), "both sides complete")
 	k, _ = ticketBy(t, b.DB, "id = ?", tkB.ID)
 	require.Equal(t, "paused 5", k.WorkNotes, "the last queued update is the last applied")
 	var sent []string

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"unifi/internal/peer"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/inbound"
 )
@@ -98,17 +99,6 @@ func msg(name, sourceID, ref string, ts time.Time) models.Envelope {
 		SourceID: sourceID}, Data: map[string]any{"short_description": "x"}}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestPeerAnswersAndSendsReceipts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, peer.Opts{Token: "tok", ReceiptDelay: 20 * time.Millisecond, RejectShare: 0.5})
@@ -126,7 +116,7 @@ func TestPeerAnswersAndSendsReceipts(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 200, status)
 	}
-	waitFor(t, "three receipts", func() bool { return len(b.recv.got()) == 3 })
+	wait.For(t, 10*time.Second, func() (bool, error) { return len(b.recv.got()) == 3, nil }, "three receipts")
 	states := map[string]string{}
 	for _, r := range b.recv.got() {
 		require.Equal(t, "Receipt", r.Message.Name)
@@ -137,7 +127,7 @@ func TestPeerAnswersAndSendsReceipts(t *testing.T) {
 	require.Equal(t, "Rejected", states["MSG3"], "a share of 0.5 rejects every second update")
 	require.Equal(t, "Bearer receipt-token", b.recv.auth[0])
 	// The peer counts a receipt once its request returns, just after the receiver saw it.
-	waitFor(t, "three receipts counted", func() bool { return b.peer.Stats().ReceiptsSent == 3 })
+	wait.For(t, 10*time.Second, func() (bool, error) { return b.peer.Stats().ReceiptsSent == 3, nil }, "three receipts counted")
 	st := b.peer.Stats()
 	require.EqualValues(t, 3, st.Received)
 	require.EqualValues(t, 1, st.Rejected)
@@ -194,7 +184,7 @@ func TestPeerModes(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
-	waitFor(t, "the mode to end", func() bool { return b.peer.ControlState().Mode == peer.ModeOK })
+	wait.For(t, 10*time.Second, func() (bool, error) { return b.peer.ControlState().Mode == peer.ModeOK, nil }, "the mode to end")
 	status, _, err = send(t, b.srv.URL, m, "")
 	require.NoError(t, err)
 	require.Equal(t, 200, status)
@@ -228,9 +218,9 @@ func TestPeerRetriesReceipts(t *testing.T) {
 	b.recv.mu.Unlock()
 	_, _, err := send(t, b.srv.URL, msg("CreateIncident", "M1", "INC1", time.Now()), "")
 	require.NoError(t, err)
-	waitFor(t, "the receipt", func() bool { return len(b.recv.got()) == 1 })
+	wait.For(t, 10*time.Second, func() (bool, error) { return len(b.recv.got()) == 1, nil }, "the receipt")
 	// The peer counts a receipt once its request returns, just after the receiver saw it.
-	waitFor(t, "the receipt counted", func() bool { return b.peer.Stats().ReceiptsSent == 1 })
+	wait.For(t, 10*time.Second, func() (bool, error) { return b.peer.Stats().ReceiptsSent == 1, nil }, "the receipt counted")
 	st := b.peer.Stats()
 	require.EqualValues(t, 2, st.ReceiptRetries)
 	require.EqualValues(t, 1, st.ReceiptsSent)
@@ -248,7 +238,7 @@ func TestPeerServeStops(t *testing.T) {
 	go func() {
 		_, _, _ = send(t, "http://"+ln.Addr().String(), msg("CreateIncident", "M1", "INC1", time.Now()), "")
 	}()
-	waitFor(t, "the stalled request", func() bool { return p.Stats().Failed == 1 })
+	wait.For(t, 10*time.Second, func() (bool, error) { return p.Stats().Failed == 1, nil }, "the stalled request")
 	cancel()
 	select {
 	case err := <-done:

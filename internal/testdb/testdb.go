@@ -1,6 +1,7 @@
-// Package testdb gives each test its own PostgreSQL database, cloned from a
-// migrated template. The cluster comes from DATABASE_URL, or a private one is
-// started for the test binary and removed when it ends.
+// Package testdb gives each test its own PostgreSQL database, cloned by
+// pgtestdb from a template migrated with the project's goose migrations. The
+// cluster comes from DATABASE_URL, or a private one is started for the test
+// binary and removed when it ends.
 package testdb
 
 import (
@@ -12,13 +13,11 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/peterldowns/pgtestdb"
+	"github.com/pressly/goose/v3"
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
@@ -27,13 +26,7 @@ import (
 	"unifi/models/pg"
 )
 
-var (
-	baseURL  string // the cluster's admin database URL
-	template string // name of the migrated template database
-	counter  atomic.Int64
-	once     sync.Once
-	onceErr  error
-)
+var baseURL string // the cluster's admin database URL
 
 // Main runs the package's tests with a cluster available and checks for
 // leaked goroutines. Use it as the body of TestMain. after, if given, run
@@ -71,36 +64,11 @@ func Main(m *testing.M, after ...func()) {
 }
 
 // URL returns the connection URL of a new database cloned from the migrated
-// template. The database is dropped when the test passes and kept (and
-// logged) when it fails.
+// template. pgtestdb logs it, drops the database when the test passes and
+// keeps it for inspection when the test fails.
 func URL(t testing.TB) string {
 	t.Helper()
-	once.Do(func() { onceErr = buildTemplate() })
-	if onceErr != nil {
-		t.Fatalf("testdb: %v", onceErr)
-	}
-	name := fmt.Sprintf("t_%d_%d", os.Getpid(), counter.Add(1))
-	admin := openAdmin(t)
-	var err error
-	for range 50 { // cloning fails while another session still touches the template
-		if _, err = admin.Exec(fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err == nil ||
-			!strings.Contains(err.Error(), "being accessed by other users") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("testdb: clone template: %v", err)
-	}
-	u := withDatabase(baseURL, name)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testdb: kept database %s for inspection: %s", name, u)
-			return
-		}
-		_, _ = admin.Exec(fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
-	})
-	return u
+	return create(t, Migrator{})
 }
 
 // New returns a GORM handle on a fresh, migrated database for t.
@@ -116,6 +84,82 @@ func Open(t testing.TB, url string) *gorm.DB {
 	return open(t, url)
 }
 
+// create has pgtestdb clone a database for t from the template that m
+// builds, and returns its URL.
+func create(t testing.TB, m pgtestdb.Migrator) string {
+	t.Helper()
+	conf, err := baseConfig()
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	return pgtestdb.Custom(t, conf, m).URL()
+}
+
+// baseConfig describes the cluster of baseURL to pgtestdb. Test databases
+// belong to pgtestdb's role (no superuser), which can still do everything
+// the app and its tests do on their own database.
+func baseConfig() (pgtestdb.Config, error) {
+	if baseURL == "" {
+		return pgtestdb.Config{}, fmt.Errorf("no cluster: call testdb.Main from TestMain")
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return pgtestdb.Config{}, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	pw, _ := u.User.Password()
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	db := u.Path
+	if len(db) > 0 && db[0] == '/' {
+		db = db[1:]
+	}
+	if db == "" {
+		db = "postgres"
+	}
+	return pgtestdb.Config{DriverName: "pgx", Host: u.Hostname(), Port: port, User: u.User.Username(),
+		Password: pw, Database: db, Options: u.RawQuery,
+		// A test that leaks a connection still gets its database dropped
+		// (DROP DATABASE ... WITH (FORCE), as before pgtestdb).
+		ForceTerminateConnections: true}, nil
+}
+
+// Migrator builds pgtestdb's template with the goose migrations embedded in
+// the binary (migrations.FS), through goose's Provider as pg.Migrate does.
+type Migrator struct{}
+
+// Hash identifies the template: a hash of every migration's name and text,
+// so packages testing at once share it and a changed migration gets a new one.
+func (Migrator) Hash() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.FS, p)
+		h.Write([]byte(p))
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Migrate applies every migration to the new template database.
+func (Migrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
 // open connects to url for the test's lifetime.
 func open(t testing.TB, url string) *gorm.DB {
 	t.Helper()
@@ -129,87 +173,4 @@ func open(t testing.TB, url string) *gorm.DB {
 		}
 	})
 	return db
-}
-
-func openAdmin(t testing.TB) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", baseURL)
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
-
-// buildTemplate creates (once per migration set) a template database with every
-// migration applied. Its name carries a hash of the migrations, so packages
-// testing in parallel share it and a changed migration gets a new one.
-func buildTemplate() error {
-	h := sha256.New()
-	err := fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(migrations.FS, p)
-		h.Write([]byte(p))
-		h.Write(b)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	template = "tpl_" + hex.EncodeToString(h.Sum(nil))[:16]
-	admin, err := sql.Open("pgx", baseURL)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	ctx := context.Background()
-	conn, err := admin.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", baseURL, err)
-	}
-	defer conn.Close()
-	// Serialise template creation across test binaries.
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(727274)"); err != nil {
-		return err
-	}
-	defer conn.ExecContext(ctx, "SELECT pg_advisory_unlock(727274)") //nolint:errcheck
-	var exists bool
-	if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)",
-		template).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, _ = conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+template)
-	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+template); err != nil {
-		return fmt.Errorf("create template: %w", err)
-	}
-	db, err := pg.Open(ctx, withDatabase(baseURL, template), 2)
-	if err != nil {
-		return err
-	}
-	_, merr := pg.Migrate(ctx, db)
-	if sqlDB, err := db.DB(); err == nil {
-		_ = sqlDB.Close()
-	}
-	if merr != nil {
-		return merr
-	}
-	if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+template+" WITH is_template = true ALLOW_CONNECTIONS = false"); err != nil {
-		return fmt.Errorf("mark template: %w", err)
-	}
-	return nil
-}
-
-func withDatabase(raw, name string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.Path = "/" + name
-	return u.String()
 }

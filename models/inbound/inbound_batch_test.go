@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"unifi/internal/testdb"
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/inbound"
@@ -374,10 +375,10 @@ func TestInboundGroupLockedBond(t *testing.T) {
 		})
 		done <- outcome{res, errs, byGroup}
 	}()
-	require.Eventually(t, func() bool {
+	wait.For(t, 10*time.Second, func() (bool, error) {
 		var n int64
-		return b.db.Raw("SELECT count(*) FROM transactions WHERE external_message_id = 'U-1'").Scan(&n).Error == nil && n == 1
-	}, 10*time.Second, 10*time.Millisecond, "the message on the free bond is applied while the other bond is locked")
+		return b.db.Raw("SELECT count(*) FROM transactions WHERE external_message_id = 'U-1'").Scan(&n).Error == nil && n == 1, nil
+	}, "the message on the free bond is applied while the other bond is locked")
 	require.NoError(t, locker.Rollback().Error)
 
 	var got outcome

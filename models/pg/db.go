@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,12 +37,20 @@ type OpenOpts struct {
 // OpenWith is Open with options.
 func OpenWith(ctx context.Context, dsn string, maxConns int, o OpenOpts) (*gorm.DB, error) {
 	cfg := postgres.Config{DSN: dsn}
-	if o.Tracer != nil {
-		cfg.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+	cfg.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+		// JIT off on every connection (migration 00032 sets it on the
+		// database, which a clone made with CREATE DATABASE ... TEMPLATE
+		// does not copy): the app's queries are short and indexed. c is a
+		// copy, but its map is shared by every connection: a map of its own.
+		params := make(map[string]string, len(c.RuntimeParams)+1)
+		maps.Copy(params, c.RuntimeParams)
+		params["jit"] = "off"
+		c.RuntimeParams = params
+		if o.Tracer != nil {
 			c.Tracer = o.Tracer
-			return nil
-		})}
-	}
+		}
+		return nil
+	})}
 	db, err := gorm.Open(postgres.New(cfg), &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		SkipDefaultTransaction: true,
