@@ -75,6 +75,29 @@ func TestLogin(t *testing.T) {
 		}
 	})
 
+	t.Run("NoOpenRedirectThroughTab", func(t *testing.T) {
+		t.Parallel()
+		// The query string arrives decoded: next is "/\t/evil.example/x", which a
+		// browser reads as //evil.example/x once it drops the tab.
+		c := app.Client(t)
+		page := c.Get("/login?next=/%09/evil.example/x")
+		require.Equal(t, http.StatusOK, page.StatusCode)
+		next, _ := page.Doc(t).Find(`input[name="next"]`).Attr("value")
+		require.Equal(t, "/", next)
+		for _, bad := range []string{"/\n/evil.example", "\t//evil.example", "/a\\b", "/x\x7f", "/%2F/evil.example"} {
+			page := c.Get("/login?next=" + url.QueryEscape(bad))
+			next, _ := page.Doc(t).Find(`input[name="next"]`).Attr("value")
+			require.Equal(t, "/", next, bad)
+		}
+		page = c.Get("/login?next=" + url.QueryEscape("/transactions?state=7&q=a b"))
+		next, _ = page.Doc(t).Find(`input[name="next"]`).Attr("value")
+		require.Equal(t, "/transactions?state=7&q=a b", next, "a local path is kept")
+		res := c.PostForm("/login", url.Values{"name": {"analyst"}, "password": {"analyst-demo-1"},
+			"next": {"/\t/evil.example/x"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/", res.Header.Get("Location"))
+	})
+
 	t.Run("AnonymousRedirectedToLogin", func(t *testing.T) {
 		t.Parallel()
 		res := app.Client(t).Get("/integrations/1")
