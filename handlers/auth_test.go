@@ -203,3 +203,40 @@ func TestLoginThrottle(t *testing.T) {
 	// Another account is not affected.
 	app.Login(t, "analyst", "analyst-demo-1")
 }
+
+// TestStaticNoListing: /static/ serves files, never a directory listing.
+func TestStaticNoListing(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	c := app.Client(t)
+	require.Equal(t, http.StatusOK, c.Get("/static/app.css").StatusCode)
+	for _, path := range []string{"/static/", "/static/vendor/", "/static/vendor", "/static/%2e/"} {
+		res := c.Get(path)
+		require.Equal(t, http.StatusNotFound, res.StatusCode, path)
+		require.NotContains(t, res.Body, `href="app.css"`, path)
+		require.NotContains(t, res.Body, `href="htmx.min.js"`, path)
+		require.Contains(t, res.TestID(t, "error-message").Text(), "There is no page at this address.", path)
+	}
+}
+
+// TestMethodNotAllowed: a known address asked with the wrong method answers
+// 405 with an Allow header, in plain words.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	c := app.Client(t)
+	res := c.Get("/logout")
+	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
+	require.Contains(t, res.Header.Get("Allow"), http.MethodPost)
+	require.Contains(t, res.TestID(t, "error-message").Text(), "This address does not accept that kind of request.")
+	res = c.Do(http.MethodDelete, "/api/v1/integrations/demo/messages", "", "", nil)
+	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
+	require.Contains(t, res.Header.Get("Allow"), http.MethodPost)
+	require.JSONEq(t, `{"error":"This address does not accept that kind of request."}`, res.Body)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	res = admin.Get("/users/1/role")
+	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode, "logged in too")
+	require.Equal(t, http.MethodPost, res.Header.Get("Allow"))
+	require.Equal(t, http.StatusNotFound, admin.Get("/no-such-page").StatusCode)
+	require.Empty(t, admin.Get("/no-such-page").Header.Get("Allow"))
+}
