@@ -43,6 +43,9 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi", charset="UTF-8", Bearer`)
 			case models.RefusalInFlight:
 				c.Response().Header().Set("Retry-After", "1")
+			case models.RefusalThrottled:
+				te := models.ThrottledError{RetryAfter: r.RetryAfter}
+				c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetryAfterSeconds()))
 			}
 		}
 		status, body := apiErrorBody(c, err)

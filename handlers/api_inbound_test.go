@@ -52,7 +52,7 @@ func inboundRefusalCases() []refusalCase {
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
 					opts: []reqOpt{withBasic(models.DemoPeerAccount.Name, "wrong-password")}}
 			}},
-		{name: "NotIntegrationRole", status: 403, text: "This account may not use the inbound API",
+		{name: "NotIntegrationRole", status: 401, text: "The credentials are not valid",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
 					opts: []reqOpt{withBasic("analyst", "analyst-demo-1")}}

@@ -191,14 +191,14 @@ func TestHealth(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	app := handlerstest.New(t, nil)
-	for i := range models.MaxFailuresPerUser {
+	for i := range models.MaxFailuresPerPair {
 		res := app.Client(t).PostForm("/login", url.Values{"name": {"manager"}, "password": {"wrong-password-" + string(rune('a'+i))}})
 		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "attempt %d", i+1)
 	}
 	// Now even the right password is refused for this account, with a reason and Retry-After.
 	res := app.Client(t).PostForm("/login", url.Values{"name": {"manager"}, "password": {"manager-demo-1"}})
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
-	require.Contains(t, res.TestID(t, "login-error").Text(), "Too many failed logins for this account. Try again in")
+	require.Contains(t, res.TestID(t, "login-error").Text(), "Too many failed logins for this account from your address. Try again in")
 	require.NotEmpty(t, res.Header.Get("Retry-After"))
 	// Another account is not affected.
 	app.Login(t, "analyst", "analyst-demo-1")

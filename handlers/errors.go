@@ -132,6 +132,7 @@ var refusalStatus = map[models.RefusalKind]int{
 	models.RefusalMediaType:          http.StatusUnsupportedMediaType,
 	models.RefusalTooLarge:           http.StatusRequestEntityTooLarge,
 	models.RefusalUnauthenticated:    http.StatusUnauthorized,
+	models.RefusalThrottled:          http.StatusTooManyRequests,
 	models.RefusalForbidden:          http.StatusForbidden,
 	models.RefusalUnavailable:        http.StatusForbidden,
 	models.RefusalUnknownIntegration: http.StatusNotFound,

@@ -16,6 +16,11 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = h.errorHandler
+	// The client's address (rate limits, the login throttle, the records) is
+	// the connection's peer, or, when that peer is a proxy on a loopback or
+	// private address, the nearest address before it in X-Forwarded-For that
+	// is not: a client cannot pick its own address with a header.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	e.Use(middleware.RequestID(), h.logRequests, middleware.Recover(), securityHeaders, refuseUnstorableText)
 
 	e.GET("/healthz", h.Healthz)

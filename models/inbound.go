@@ -33,30 +33,33 @@ type InboundResult struct {
 // transaction to leave Sending (the sender's synchronous call still in flight).
 const inboundReceiptWait = 2 * time.Second
 
-// AuthenticateInbound checks the credentials a remote system sent: HTTP basic
-// (hasBasic) or a bearer token. Failures are *InboundRefusal values.
+// AuthenticateInbound checks the credentials a remote system sent from addr:
+// HTTP basic (hasBasic, through the login throttle) or a bearer token.
+// Failures are *InboundRefusal values. An account whose role may not use the
+// API is answered exactly like wrong credentials, so the answer never tells
+// that a password was right.
 func (s *Store) AuthenticateInbound(ctx context.Context, basicUser, basicPassword string, hasBasic bool,
-	bearer string) (*User, error) {
+	bearer, addr string) (*User, error) {
 	var u *User
 	var err error
 	switch {
 	case bearer != "":
 		u, err = s.AuthenticateToken(ctx, bearer)
 	case hasBasic:
-		u, err = s.Authenticate(ctx, basicUser, basicPassword)
+		u, err = s.AuthenticatePassword(ctx, basicUser, basicPassword, addr)
 	default:
 		return nil, refuse(RefusalUnauthenticated,
 			"Authentication required: send the integration's inbound account with HTTP basic auth or a bearer token")
 	}
-	if errors.Is(err, ErrInvalidCredentials) {
+	var te *ThrottledError
+	if errors.As(err, &te) {
+		return nil, &InboundRefusal{Kind: RefusalThrottled, Reason: te.Reason, RetryAfter: te.RetryAfter}
+	}
+	if errors.Is(err, ErrInvalidCredentials) || (err == nil && RoleMay(u.Role, ActionUseAPI) != nil) {
 		return nil, refuse(RefusalUnauthenticated, "The credentials are not valid")
 	}
 	if err != nil {
 		return nil, err
-	}
-	if RoleMay(u.Role, ActionUseAPI) != nil {
-		return nil, refuseDetail(RefusalForbidden, "This account may not use the inbound API",
-			"only accounts with the integration role may")
 	}
 	return u, nil
 }
@@ -88,7 +91,7 @@ func (s *Store) ReceiveInbound(ctx context.Context, req InboundRequest) (*Inboun
 
 // receiveOne is the one-message path: everything read from the database.
 func (s *Store) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
-	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer)
+	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer, req.Meta.RemoteAddr)
 	if err != nil {
 		return nil, err
 	}
