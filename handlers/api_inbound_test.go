@@ -599,3 +599,39 @@ func TestInboundReceipt(t *testing.T) {
 		require.Equal(t, models.Complete, b.transaction(t, head.ID).State)
 	})
 }
+
+// TestInboundDuplicateAnswerIsFirstHeader: a duplicate's answer carries the
+// header we answered with the first time, exactly (docs/inbound.md), on the
+// one-message path (a Create) and in a group (an Update).
+func TestInboundDuplicateAnswerIsFirstHeader(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	first := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
+	require.Equal(t, 200, first.Status, first.Raw)
+	again := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
+	require.Equal(t, 409, again.Status, again.Raw)
+	require.Equal(t, models.TextDuplicate, again.Error)
+	require.Equal(t, first.Message, again.Message, "the header first answered, not a new one")
+
+	upd := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", first.Message.SourceReference, time.Now(), createData("two")))
+	require.Equal(t, 200, upd.Status, upd.Raw)
+	updAgain := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", first.Message.SourceReference, time.Now(), createData("two")))
+	require.Equal(t, 409, updAgain.Status, updAgain.Raw)
+	require.Equal(t, upd.Message, updAgain.Message, "the header first answered, not a new one")
+}
+
+// TestInboundReceiptRefusalOrder: a receipt for no transaction of ours is
+// refused for that ("which transaction") before its fields are checked.
+func TestInboundReceiptRefusalOrder(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	env := receiptEnvelope("R-1", "MSG7777777", "THEIRS", "Accepted", "")
+	delete(env, "status")
+	a := b.post(t, env)
+	require.Equal(t, http.StatusNotFound, a.Status, a.Raw)
+	require.Equal(t, models.TextNoInitiating, a.Error)
+	env["status"] = map[string]any{"process_state": "Maybe"}
+	a = b.post(t, env)
+	require.Equal(t, http.StatusNotFound, a.Status, a.Raw)
+	require.Equal(t, models.TextNoInitiating, a.Error)
+}

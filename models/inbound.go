@@ -183,6 +183,19 @@ func (s *Store) ReceiveMessage(ctx context.Context, integrationName string, call
 			problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
 		}
 		if err := problems.Err(); err != nil {
+			// Which transaction comes before the fields (docs/inbound.md): a
+			// receipt for none of ours is refused for that first.
+			if env.TargetID != "" {
+				var found bool
+				if qerr := s.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM transactions
+						WHERE integration_id = ? AND direction = ? AND message_ident = ?)`,
+					rc.in.ID, Outbound, env.TargetID).Scan(&found).Error; qerr != nil {
+					return nil, fmt.Errorf("find initiating transaction: %w", qerr)
+				}
+				if !found {
+					return nil, refuse(RefusalNoInitiating, TextNoInitiating)
+				}
+			}
 			return nil, err
 		}
 		return rc.receipt(ctx)
@@ -352,15 +365,20 @@ type inboundCall struct {
 	stage  []byte     // stageData, encoded once
 }
 
-// original returns the header we answered with when source_id was first received.
+// original returns the header we answered with when source_id was first
+// received: read from the answer stored with that request, or, when there is
+// none to read, built from the transaction.
 func (rc *inboundCall) original(ctx context.Context) (*EnvelopeHeader, error) {
 	var row struct {
 		MessageIdent      string
 		ExternalMessageID string
 		Number            string
 		ExternalReference string
+		FirstAnswer       *string
 	}
-	err := rc.s.db.WithContext(ctx).Raw(`SELECT t.message_ident, t.external_message_id, k.number, b.external_reference
+	err := rc.s.db.WithContext(ctx).Raw(`SELECT t.message_ident, t.external_message_id, k.number, b.external_reference,
+			(SELECT h.response_body FROM http_requests h WHERE h.transaction_id = t.id AND h.direction = 'Inbound'
+			  ORDER BY h.id LIMIT 1) AS first_answer
 		FROM transactions t JOIN tickets k ON k.id = t.ticket_id JOIN bonds b ON b.id = t.bond_id
 		WHERE t.integration_id = ? AND t.direction = 'Inbound' AND t.external_message_id = ?`,
 		rc.in.ID, rc.env.SourceID).Scan(&row).Error
@@ -370,8 +388,21 @@ func (rc *inboundCall) original(ctx context.Context) (*EnvelopeHeader, error) {
 	if row.MessageIdent == "" {
 		return nil, ErrNotFound
 	}
-	return &EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(), SourceReference: row.Number,
-		TargetReference: row.ExternalReference, SourceID: row.MessageIdent, TargetID: row.ExternalMessageID}, nil
+	return firstAnswered(inboundDeref(row.FirstAnswer), &EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(),
+		SourceReference: row.Number, TargetReference: row.ExternalReference, SourceID: row.MessageIdent,
+		TargetID: row.ExternalMessageID}), nil
+}
+
+// firstAnswered is the header of body, the answer stored when a message was
+// first received, or fallback when body holds none.
+func firstAnswered(body string, fallback *EnvelopeHeader) *EnvelopeHeader {
+	var env struct {
+		Message *EnvelopeHeader `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(body), &env); err != nil || env.Message == nil || env.Message.SourceID == "" {
+		return fallback
+	}
+	return env.Message
 }
 
 // duplicate is the refusal of a source_id received before, carrying what we
