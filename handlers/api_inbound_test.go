@@ -1,10 +1,14 @@
 package handlers_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -634,4 +638,65 @@ func TestInboundReceiptRefusalOrder(t *testing.T) {
 	a = b.post(t, env)
 	require.Equal(t, http.StatusNotFound, a.Status, a.Raw)
 	require.Equal(t, models.TextNoInitiating, a.Error)
+}
+
+// TestInboundTooLargeWhileUploading: a client still streaming a 20 MB body
+// over a real connection reads the documented 413 answer, not a reset.
+func TestInboundTooLargeWhileUploading(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	for _, chunked := range []bool{true, false} {
+		const size = 20 << 20
+		body := io.MultiReader(strings.NewReader(`{"message":{"name":"CreateIncident"},"data":{"description":"`),
+			io.LimitReader(repeatReader('a'), size))
+		req, err := http.NewRequest(http.MethodPost, b.url, body)
+		require.NoError(t, err)
+		if !chunked {
+			req.ContentLength = int64(len(`{"message":{"name":"CreateIncident"},"data":{"description":"`)) + size
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+models.DemoPeerToken)
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		require.NoError(t, err, "chunked %v: the client reads the answer", chunked)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(raw))
+		require.JSONEq(t, `{"error":"The request body is too large","detail":"at most 1 MiB are accepted"}`, string(raw))
+	}
+}
+
+// TestInboundTooLargeUploadThenRead is the same with a client that sends its
+// whole body before it reads the answer (as many HTTP clients do): when the
+// server stopped reading at the limit and closed, the client's upload and
+// its read ended in a connection reset.
+func TestInboundTooLargeUploadThenRead(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	u, err := url.Parse(b.url)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	const size = 20 << 20
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, models.DemoPeerToken, size)
+	require.NoError(t, err)
+	_, err = io.Copy(conn, io.LimitReader(repeatReader('a'), size))
+	require.NoError(t, err, "the whole body is taken")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the answer is read after the upload")
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(raw))
+	require.JSONEq(t, `{"error":"The request body is too large","detail":"at most 1 MiB are accepted"}`, string(raw))
+}
+
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
 }
