@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/inbound"
 )
 
@@ -26,7 +27,7 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 	name := c.Param("name")
 	meta := inbound.RequestMeta{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header.Clone(),
 		RemoteAddr: c.RealIP(), Started: time.Now()}
-	raw, err := readInboundBody(req, h.Config.InboundMaxBytes)
+	raw, err := readInboundBody(c.Response(), req, h.Config.InboundMaxBytes)
 	var res *inbound.InboundResult
 	if err == nil {
 		in := inbound.InboundRequest{Integration: name, JSON: isJSON(req), Body: raw, Meta: meta}
@@ -44,6 +45,9 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi", charset="UTF-8", Bearer`)
 			case inbound.RefusalInFlight:
 				c.Response().Header().Set("Retry-After", "1")
+			case inbound.RefusalThrottled:
+				te := account.ThrottledError{RetryAfter: r.RetryAfter}
+				c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetryAfterSeconds()))
 			}
 		}
 		status, body := apiErrorBody(c, err)
@@ -59,9 +63,13 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 	return c.JSONBlob(http.StatusOK, res.Body)
 }
 
+// inboundDrainMax is how much of a too-large body is read and dropped before
+// the 413 is answered.
+const inboundDrainMax = 64 << 20
+
 // readInboundBody reads at most limit bytes; a longer body is refused (and
 // what was read is kept for the record).
-func readInboundBody(req *http.Request, limit int64) ([]byte, error) {
+func readInboundBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = 1 << 20
 	}
@@ -70,6 +78,13 @@ func readInboundBody(req *http.Request, limit int64) ([]byte, error) {
 		return raw, &inbound.InboundRefusal{Kind: inbound.RefusalMalformed, Reason: "The request body could not be read"}
 	}
 	if int64(len(raw)) > limit {
+		// Read (and drop) what the client is still sending, up to a bound, so a
+		// client that uploads its whole body before it reads the answer gets
+		// the 413 instead of a connection reset; a body larger still ends the
+		// connection after the answer.
+		if n, _ := io.Copy(io.Discard, io.LimitReader(req.Body, inboundDrainMax)); n >= inboundDrainMax {
+			w.Header().Set("Connection", "close")
+		}
 		return raw, &inbound.InboundRefusal{Kind: inbound.RefusalTooLarge, Reason: "The request body is too large",
 			Detail: "at most " + byteCount(limit) + " are accepted"}
 	}

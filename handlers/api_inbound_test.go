@@ -1,10 +1,14 @@
 package handlers_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +60,7 @@ func inboundRefusalCases() []refusalCase {
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
 					opts: []reqOpt{withBasic(models.DemoPeerAccount.Name, "wrong-password")}}
 			}},
-		{name: "NotIntegrationRole", status: 403, text: "This account may not use the inbound API",
+		{name: "NotIntegrationRole", status: 401, text: "The credentials are not valid",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
 					opts: []reqOpt{withBasic("analyst", "analyst-demo-1")}}
@@ -650,4 +654,101 @@ func TestInboundReceipt(t *testing.T) {
 		require.True(t, got.UpdatedAt.After(released),
 			"the receipt's transaction that completed it began (%s) after the bond was let go (%s)", got.UpdatedAt, released)
 	})
+}
+
+// TestInboundDuplicateAnswerIsFirstHeader: a duplicate's answer carries the
+// header we answered with the first time, exactly (docs/inbound.md), on the
+// one-message path (a Create) and in a group (an Update).
+func TestInboundDuplicateAnswerIsFirstHeader(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	first := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
+	require.Equal(t, 200, first.Status, first.Raw)
+	again := b.post(t, envelope("CreateIncident", "C-1", "EXT-1", "", time.Now(), createData("one")))
+	require.Equal(t, 409, again.Status, again.Raw)
+	require.Equal(t, inbound.TextDuplicate, again.Error)
+	require.Equal(t, first.Message, again.Message, "the header first answered, not a new one")
+
+	upd := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", first.Message.SourceReference, time.Now(), createData("two")))
+	require.Equal(t, 200, upd.Status, upd.Raw)
+	updAgain := b.post(t, envelope("UpdateIncident", "U-1", "EXT-1", first.Message.SourceReference, time.Now(), createData("two")))
+	require.Equal(t, 409, updAgain.Status, updAgain.Raw)
+	require.Equal(t, upd.Message, updAgain.Message, "the header first answered, not a new one")
+}
+
+// TestInboundReceiptRefusalOrder: a receipt for no transaction of ours is
+// refused for that ("which transaction") before its fields are checked.
+func TestInboundReceiptRefusalOrder(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	env := receiptEnvelope("R-1", "MSG7777777", "THEIRS", "Accepted", "")
+	delete(env, "status")
+	a := b.post(t, env)
+	require.Equal(t, http.StatusNotFound, a.Status, a.Raw)
+	require.Equal(t, inbound.TextNoInitiating, a.Error)
+	env["status"] = map[string]any{"process_state": "Maybe"}
+	a = b.post(t, env)
+	require.Equal(t, http.StatusNotFound, a.Status, a.Raw)
+	require.Equal(t, inbound.TextNoInitiating, a.Error)
+}
+
+// TestInboundTooLargeWhileUploading: a client still streaming a 20 MB body
+// over a real connection reads the documented 413 answer, not a reset.
+func TestInboundTooLargeWhileUploading(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	for _, chunked := range []bool{true, false} {
+		const size = 20 << 20
+		body := io.MultiReader(strings.NewReader(`{"message":{"name":"CreateIncident"},"data":{"description":"`),
+			io.LimitReader(repeatReader('a'), size))
+		req, err := http.NewRequest(http.MethodPost, b.url, body)
+		require.NoError(t, err)
+		if !chunked {
+			req.ContentLength = int64(len(`{"message":{"name":"CreateIncident"},"data":{"description":"`)) + size
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+models.DemoPeerToken)
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		require.NoError(t, err, "chunked %v: the client reads the answer", chunked)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(raw))
+		require.JSONEq(t, `{"error":"The request body is too large","detail":"at most 1 MiB are accepted"}`, string(raw))
+	}
+}
+
+// TestInboundTooLargeUploadThenRead is the same with a client that sends its
+// whole body before it reads the answer (as many HTTP clients do): when the
+// server stopped reading at the limit and closed, the client's upload and
+// its read ended in a connection reset.
+func TestInboundTooLargeUploadThenRead(t *testing.T) {
+	t.Parallel()
+	b := setupInbound(t)
+	u, err := url.Parse(b.url)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	const size = 20 << 20
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"+
+		"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, models.DemoPeerToken, size)
+	require.NoError(t, err)
+	_, err = io.Copy(conn, io.LimitReader(repeatReader('a'), size))
+	require.NoError(t, err, "the whole body is taken")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the answer is read after the upload")
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(raw))
+	require.JSONEq(t, `{"error":"The request body is too large","detail":"at most 1 MiB are accepted"}`, string(raw))
+}
+
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
 }

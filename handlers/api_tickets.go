@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/account"
 	"unifi/models/store"
 )
 
@@ -18,25 +20,34 @@ import (
 // credentials.
 
 // apiBasicAuth lets the request through when it carries the basic-auth
-// credentials of an active user whose role may take action.
+// credentials of an active user whose role may take action. It goes through
+// the login throttle like the UI login, and a right password for a role that
+// may not take action is answered exactly like a wrong one: authentication
+// and authorisation fail alike, so the answer is no password oracle.
 func (h *Handlers) apiBasicAuth(action models.Action) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			unauthorized := func(msg string) error {
+				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, msg)
+			}
 			name, password, ok := c.Request().BasicAuth()
 			if !ok {
-				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
-				return echo.NewHTTPError(http.StatusUnauthorized, "Give a user name and password with HTTP basic auth.")
+				return unauthorized("Give a user name and password with HTTP basic auth.")
 			}
-			u, err := h.Accounts.Authenticate(c.Request().Context(), name, password)
-			if errors.Is(err, models.ErrInvalidCredentials) {
-				c.Response().Header().Set("WWW-Authenticate", `Basic realm="unifi"`)
-				return echo.NewHTTPError(http.StatusUnauthorized, "Wrong user name or password.")
-			}
-			if err != nil {
+			u, err := h.Accounts.AuthenticatePassword(c.Request().Context(), name, password, c.RealIP())
+			var te *account.ThrottledError
+			switch {
+			case errors.As(err, &te):
+				c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetryAfterSeconds()))
+				return echo.NewHTTPError(http.StatusTooManyRequests, te.Reason)
+			case errors.Is(err, models.ErrInvalidCredentials):
+				return unauthorized("Wrong user name or password.")
+			case err != nil:
 				return err
 			}
-			if err := models.RoleMay(u.Role, action); err != nil {
-				return err
+			if models.RoleMay(u.Role, action) != nil {
+				return unauthorized("Wrong user name or password.")
 			}
 			c.Set(ctxUser, u)
 			return next(c)

@@ -32,20 +32,14 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 	v := auth.LoginView{Name: name, Next: safeNext(c.FormValue("next"))}
 	ctx := c.Request().Context()
 	addr := c.RealIP()
+	u, err := h.Accounts.AuthenticatePassword(ctx, name, password, addr)
 	var te *account.ThrottledError
-	if err := h.Accounts.CheckLoginThrottle(ctx, name, addr); errors.As(err, &te) {
+	switch {
+	case errors.As(err, &te):
 		h.Logger.InfoContext(ctx, "login throttled", h.loggedName(ctx, name), slog.String("remote", addr))
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetryAfterSeconds()))
 		v.Error = te.Reason
 		return render(c, http.StatusTooManyRequests, auth.Login(h.props(c, "Log in", ""), v))
-	} else if err != nil {
-		return err
-	}
-	u, err := h.Accounts.Authenticate(ctx, name, password)
-	if err := h.Accounts.RecordLogin(ctx, name, addr, err == nil); err != nil {
-		return err
-	}
-	switch {
 	case errors.Is(err, models.ErrInvalidCredentials):
 		h.Logger.InfoContext(ctx, "login failed", h.loggedName(ctx, name), slog.String("remote", addr))
 		v.Error = "Wrong user name or password."
@@ -84,6 +78,9 @@ func (h *Handlers) Logout(c echo.Context) error {
 // a user exists, otherwise only that it is unknown, so a password typed into
 // the name box by mistake never reaches the log.
 func (h *Handlers) loggedName(ctx context.Context, name string) slog.Attr {
+	if len(name) > 64 || models.TextProblem(name) != "" {
+		return slog.String("user", "(unknown name)")
+	}
 	if ok, err := h.Accounts.UserNameExists(ctx, name); err == nil && ok {
 		return slog.String("user", name)
 	}

@@ -76,6 +76,29 @@ func TestLogin(t *testing.T) {
 		}
 	})
 
+	t.Run("NoOpenRedirectThroughTab", func(t *testing.T) {
+		t.Parallel()
+		// The query string arrives decoded: next is "/\t/evil.example/x", which a
+		// browser reads as //evil.example/x once it drops the tab.
+		c := app.Client(t)
+		page := c.Get("/login?next=/%09/evil.example/x")
+		require.Equal(t, http.StatusOK, page.StatusCode)
+		next, _ := page.Doc(t).Find(`input[name="next"]`).Attr("value")
+		require.Equal(t, "/", next)
+		for _, bad := range []string{"/\n/evil.example", "\t//evil.example", "/a\\b", "/x\x7f", "/%2F/evil.example"} {
+			page := c.Get("/login?next=" + url.QueryEscape(bad))
+			next, _ := page.Doc(t).Find(`input[name="next"]`).Attr("value")
+			require.Equal(t, "/", next, bad)
+		}
+		page = c.Get("/login?next=" + url.QueryEscape("/transactions?state=7&q=a b"))
+		next, _ = page.Doc(t).Find(`input[name="next"]`).Attr("value")
+		require.Equal(t, "/transactions?state=7&q=a b", next, "a local path is kept")
+		res := c.PostForm("/login", url.Values{"name": {"analyst"}, "password": {"analyst-demo-1"},
+			"next": {"/\t/evil.example/x"}})
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/", res.Header.Get("Location"))
+	})
+
 	t.Run("AnonymousRedirectedToLogin", func(t *testing.T) {
 		t.Parallel()
 		res := app.Client(t).Get("/integrations/1")
@@ -169,15 +192,52 @@ func TestHealth(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
 	app := handlerstest.New(t, nil)
-	for i := range account.MaxFailuresPerUser {
+	for i := range account.MaxFailuresPerPair {
 		res := app.Client(t).PostForm("/login", url.Values{"name": {"manager"}, "password": {"wrong-password-" + string(rune('a'+i))}})
 		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "attempt %d", i+1)
 	}
 	// Now even the right password is refused for this account, with a reason and Retry-After.
 	res := app.Client(t).PostForm("/login", url.Values{"name": {"manager"}, "password": {"manager-demo-1"}})
 	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
-	require.Contains(t, res.TestID(t, "login-error").Text(), "Too many failed logins for this account. Try again in")
+	require.Contains(t, res.TestID(t, "login-error").Text(), "Too many failed logins for this account from your address. Try again in")
 	require.NotEmpty(t, res.Header.Get("Retry-After"))
 	// Another account is not affected.
 	app.Login(t, "analyst", "analyst-demo-1")
+}
+
+// TestStaticNoListing: /static/ serves files, never a directory listing.
+func TestStaticNoListing(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	c := app.Client(t)
+	require.Equal(t, http.StatusOK, c.Get("/static/app.css").StatusCode)
+	for _, path := range []string{"/static/", "/static/vendor/", "/static/vendor", "/static/%2e/"} {
+		res := c.Get(path)
+		require.Equal(t, http.StatusNotFound, res.StatusCode, path)
+		require.NotContains(t, res.Body, `href="app.css"`, path)
+		require.NotContains(t, res.Body, `href="htmx.min.js"`, path)
+		require.Contains(t, res.TestID(t, "error-message").Text(), "There is no page at this address.", path)
+	}
+}
+
+// TestMethodNotAllowed: a known address asked with the wrong method answers
+// 405 with an Allow header, in plain words.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	c := app.Client(t)
+	res := c.Get("/logout")
+	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
+	require.Contains(t, res.Header.Get("Allow"), http.MethodPost)
+	require.Contains(t, res.TestID(t, "error-message").Text(), "This address does not accept that kind of request.")
+	res = c.Do(http.MethodDelete, "/api/v1/integrations/demo/messages", "", "", nil)
+	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
+	require.Contains(t, res.Header.Get("Allow"), http.MethodPost)
+	require.JSONEq(t, `{"error":"This address does not accept that kind of request."}`, res.Body)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	res = admin.Get("/users/1/role")
+	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode, "logged in too")
+	require.Equal(t, http.MethodPost, res.Header.Get("Allow"))
+	require.Equal(t, http.StatusNotFound, admin.Get("/no-such-page").StatusCode)
+	require.Empty(t, admin.Get("/no-such-page").Header.Get("Allow"))
 }

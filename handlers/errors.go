@@ -90,12 +90,50 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 	}
 }
 
+// methodNotAllowed answers 405 (with an Allow header) when the request's path
+// is a route for other methods only. The groups' catch-all routes would
+// otherwise answer 404 (or send an anonymous visitor to the login page)
+// before Echo can tell that the path exists for another method. Register it
+// after every route; errorHandler words the answer.
+func methodNotAllowed(e *echo.Echo) echo.MiddlewareFunc {
+	routes := map[string]bool{}
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+r.Path] = true
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			method := c.Request().Method
+			if routes[method+" "+c.Path()] || method == http.MethodHead || method == http.MethodOptions {
+				return next(c)
+			}
+			path := echo.GetPath(c.Request())
+			var allow []string
+			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+				if m == method {
+					continue
+				}
+				probe := e.NewContext(c.Request(), nil)
+				e.Router().Find(m, path, probe)
+				if routes[m+" "+probe.Path()] {
+					allow = append(allow, m)
+				}
+			}
+			if len(allow) == 0 {
+				return next(c)
+			}
+			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+			return echo.ErrMethodNotAllowed
+		}
+	}
+}
+
 // refusalStatus is the HTTP status of each inbound refusal (docs/inbound.md).
 var refusalStatus = map[inbound.RefusalKind]int{
 	inbound.RefusalMalformed:          http.StatusBadRequest,
 	inbound.RefusalMediaType:          http.StatusUnsupportedMediaType,
 	inbound.RefusalTooLarge:           http.StatusRequestEntityTooLarge,
 	inbound.RefusalUnauthenticated:    http.StatusUnauthorized,
+	inbound.RefusalThrottled:          http.StatusTooManyRequests,
 	inbound.RefusalForbidden:          http.StatusForbidden,
 	inbound.RefusalUnavailable:        http.StatusForbidden,
 	inbound.RefusalUnknownIntegration: http.StatusNotFound,

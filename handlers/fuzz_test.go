@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -18,14 +19,26 @@ import (
 // for a bounded time.
 
 func FuzzSafeNext(f *testing.F) {
-	for _, s := range []string{"/", "/integrations/1", "//evil.example", "/\\evil", "https://evil.example", "javascript:alert(1)", "/a\r\nLocation: x", ""} {
+	for _, s := range []string{"/", "/integrations/1", "//evil.example", "/\\evil", "https://evil.example", "javascript:alert(1)",
+		"/a\r\nLocation: x", "", "/\t/evil.example/x", "\t//evil.example", "/%2F/evil.example", "/x?next=//evil#//a"} {
 		f.Add(s)
 	}
+	base, _ := url.Parse("https://app.example/login")
 	f.Fuzz(func(t *testing.T, next string) {
 		out := safeNext(next)
-		if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.HasPrefix(out, "/\\") ||
-			strings.ContainsAny(out, "\r\n") {
-			t.Fatalf("safeNext(%q) = %q leaves the site", next, out)
+		// The result is always a same-origin path: it starts with one "/", holds
+		// no control character or backslash a browser would drop or turn into
+		// "/", and resolved against our own page it stays on our own origin.
+		if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || !utf8.ValidString(out) ||
+			strings.IndexFunc(out, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) >= 0 {
+			t.Fatalf("safeNext(%q) = %q is not a plain local path", next, out)
+		}
+		u, err := url.Parse(out)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+			t.Fatalf("safeNext(%q) = %q parses as %#v (%v)", next, out, u, err)
+		}
+		if r := base.ResolveReference(u); r.Scheme != base.Scheme || r.Host != base.Host {
+			t.Fatalf("safeNext(%q) = %q leaves the site: %s", next, out, r)
 		}
 		if out != "/" && out != next {
 			t.Fatalf("safeNext(%q) = %q changed a local path", next, out)

@@ -1,7 +1,7 @@
 package handlers
 
 import (
-	"net/http"
+	"io/fs"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -16,12 +16,16 @@ func (h *Handlers) Echo() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = h.errorHandler
+	// The client's address (rate limits, the login throttle, the records) is
+	// the connection's peer, or, when that peer is a proxy on a loopback or
+	// private address, the nearest address before it in X-Forwarded-For that
+	// is not: a client cannot pick its own address with a header.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	e.Use(middleware.RequestID(), h.logRequests, middleware.Recover(), securityHeaders, refuseUnstorableText)
 
 	e.GET("/healthz", h.Healthz)
 	e.GET("/readyz", h.Readyz)
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static.FS)))),
-		cacheStatic)
+	e.GET("/static/*", echo.StaticDirectoryHandler(filesOnly{static.FS}, false), cacheStatic)
 
 	// The JSON APIs: their own authentication, no session, no CSRF, one rate limit per client.
 	api := e.Group("/api/v1", rateLimit(h.Config.APIRate, 500))
@@ -78,7 +82,25 @@ func (h *Handlers) Echo() *echo.Echo {
 	admin.POST("/users/:id/role", h.UserSetRole)
 	admin.POST("/users/:id/password", h.UserResetPassword)
 	admin.POST("/users/:id/active", h.UserSetActive)
+
+	e.Use(methodNotAllowed(e)) // after every route: it reads them
 	return e
+}
+
+// filesOnly is a file system whose directories do not exist: /static/ serves
+// files and answers 404 for a directory, never a listing.
+type filesOnly struct{ fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := file.Stat(); err != nil || fi.IsDir() {
+		_ = file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
 }
 
 func cacheStatic(next echo.HandlerFunc) echo.HandlerFunc {

@@ -8,7 +8,10 @@ import (
 	"encoding/gob"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -195,10 +198,20 @@ func requireAction(action models.Action) echo.MiddlewareFunc {
 	}
 }
 
-// safeNext keeps a post-login redirect on this site: a local path only.
+// safeNext keeps a post-login redirect on this site: a same-origin path only,
+// else "/". It starts with a single "/" (not "//" or "/\\"), holds no control
+// character or backslash anywhere (browsers drop tabs and line breaks and read
+// "\\" as "/", so "/\t/evil.example" would leave the site), and parsed with
+// net/url it has no scheme, host or user.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > 2048 || !utf8.ValidString(next) ||
+		strings.IndexFunc(next, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) >= 0 ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -345,7 +345,7 @@ func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*engined
 			}
 			log.Log(ctx, level, "sent", slog.Int64("transaction_id", w.Transaction.ID),
 				slog.Int64("bond_id", w.Transaction.BondID), slog.Int("attempt", w.Attempt()),
-				slog.Any("status", res.Request.ResponseStatus), slog.String("error", res.Error))
+				statusAttr(res.Request.ResponseStatus), slog.String("error", res.Error))
 		}()
 	}
 	wg.Wait()
@@ -356,6 +356,15 @@ func (p *Pool) sendBatch(ctx context.Context, log *slog.Logger, batch []*engined
 		}
 	}
 	return out
+}
+
+// statusAttr is the remote's HTTP status for a log line: the number, or
+// "none" when no answer came (a *int would print as its address).
+func statusAttr(status *int) slog.Attr {
+	if status == nil {
+		return slog.String("status", "none")
+	}
+	return slog.Int("status", *status)
 }
 
 // Work makes one attempt at a claimed transaction. A panic or an incomplete
@@ -372,7 +381,7 @@ func (p *Pool) Work(ctx context.Context, w *enginedb.Work, actions []models.Resp
 	return p.sender.attempt(ctx, w, actions)
 }
 
-// listen holds a dedicated connection that LISTENs on models.NotifyChannel
+// listen holds a dedicated connection that LISTENs on queue.NotifyChannel
 // and wakes the workers on every notification; it reconnects after errors.
 func (p *Pool) listen(ctx context.Context) {
 	if p.opts.DatabaseURL == "" {

@@ -1,10 +1,13 @@
 package worker_test
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"unifi/models"
 	"unifi/models/modelstest"
 	"unifi/models/store"
+	"unifi/worker"
 	"unifi/worker/enginedb"
 )
 
@@ -247,4 +251,42 @@ func TestReceiptTimesOut(t *testing.T) {
 	txs = b.bondTransactions(t, tk.ID)
 	require.True(t, strings.HasPrefix(txs[0].Error, "No receipt arrived by"), txs[0].Error)
 	require.Equal(t, models.Queued, txs[1].State)
+}
+
+// TestSentLogLine: the engine's "sent" line shows the remote's status as a
+// number, not the address of the field holding it.
+func TestSentLogLine(t *testing.T) {
+	t.Parallel()
+	b := setup(t, &modelstest.IntegrationOpts{RetryLimit: modelstest.Ptr(0)})
+	b.remote.SetFail(func(*models.Envelope, int) (int, http.Header) { return http.StatusUnauthorized, nil })
+	logs := &syncBuffer{}
+	p := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "log", Workers: 1, Batch: 20,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Lease:  5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
+	require.NoError(t, p.Start(b.ctx))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	b.createTicket(t, "refused")
+	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Error: 1})
+	require.NoError(t, p.Stop(context.Background()))
+	out := logs.String()
+	require.Contains(t, out, "msg=sent")
+	require.Contains(t, out, "status=401", out)
+	require.NotContains(t, out, "status=0x", out)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

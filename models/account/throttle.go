@@ -2,17 +2,41 @@ package account
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"math"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"unifi/models"
 )
 
-// Login throttling: after too many failed logins within the window, further
-// attempts for the account, or from the address, are refused until it passes.
+// Login throttling: one rule for every way in that takes a password (the UI
+// login, the tickets API's and the inbound API's basic auth), through
+// AuthenticatePassword. docs/decisions.md ("Login throttling") explains it:
+//
+//   - an account is locked from one address after MaxFailuresPerPair failures
+//     from that address within LoginWindow (other addresses are not locked);
+//   - an address is locked after MaxFailuresPerAddr failures for any accounts;
+//   - after AccountDelayAfter failures for an account from all addresses
+//     together within AccountWindow, each further attempt from an address the account has not
+//     logged in from lately waits a delay that doubles with every failure, up
+//     to MaxAccountDelay: a distributed guess is slowed, the user's own
+//     address never.
 const (
 	LoginWindow         = 15 * time.Minute
-	MaxFailuresPerUser  = 5
+	MaxFailuresPerPair  = 5
 	MaxFailuresPerAddr  = 20
-	loginAttemptsToKeep = 24 * time.Hour
+	AccountDelayAfter   = 10
+	AccountWindow       = 24 * time.Hour
+	MaxAccountDelay     = 5 * time.Minute
+	KnownAddressFor     = 30 * 24 * time.Hour
+	loginAttemptsToKeep = AccountWindow
+	maxThrottleKeyLen   = 64
 )
 
 // ThrottledError says a login was refused for too many failures (HTTP 429).
@@ -23,59 +47,153 @@ type ThrottledError struct {
 
 func (e *ThrottledError) Error() string { return e.Reason }
 
-// CheckLoginThrottle refuses with *ThrottledError when the account or the
-// address has failed too often recently.
-func (s *Accounts) CheckLoginThrottle(ctx context.Context, name, addr string) error {
-	since := s.now().Add(-LoginWindow)
-	var row struct {
-		User, Addr int
-		OldestUser *time.Time
-		OldestAddr *time.Time
+// RetryAfterSeconds is RetryAfter for a Retry-After header (at least 1).
+func (e *ThrottledError) RetryAfterSeconds() int {
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
+}
+
+// throttleKey bounds what the throttle stores and indexes: a longer (or
+// unstorable) name or address is kept as a digest that no user name can be.
+func throttleKey(s string) string {
+	if len(s) <= maxThrottleKeyLen && models.TextProblem(s) == "" {
+		return s
 	}
+	sum := sha256.Sum256([]byte(s))
+	return "~" + hex.EncodeToString(sum[:16])
+}
+
+// throttleState is what the throttle knows about one attempt.
+type throttleState struct {
+	Pair, Addr, Account       int
+	OldestPair, OldestAddr    *time.Time
+	LastAccount, KnownAddress *time.Time
+}
+
+// CheckLoginThrottle refuses with *ThrottledError when the account may not
+// try again from addr yet.
+func (s *Accounts) CheckLoginThrottle(ctx context.Context, name, addr string) error {
+	_, err := s.checkLoginThrottle(ctx, throttleKey(name), throttleKey(addr))
+	return err
+}
+
+func (s *Accounts) checkLoginThrottle(ctx context.Context, name, addr string) (*throttleState, error) {
+	now := s.now()
+	since, accountSince := now.Add(-LoginWindow), now.Add(-AccountWindow)
+	var row throttleState
 	err := s.db.WithContext(ctx).Raw(`SELECT
-		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > ?) AS "user",
+		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND remote_addr = ? AND NOT succeeded AND created_at > ?) AS pair,
+		(SELECT min(created_at) FROM (SELECT created_at FROM login_attempts WHERE user_name = ? AND remote_addr = ?
+		   AND NOT succeeded AND created_at > ? ORDER BY created_at DESC LIMIT ?) x) AS oldest_pair,
 		(SELECT count(*) FROM login_attempts WHERE remote_addr = ? AND NOT succeeded AND created_at > ?) AS addr,
-		(SELECT min(created_at) FROM (SELECT created_at FROM login_attempts WHERE user_name = ? AND NOT succeeded
-		   AND created_at > ? ORDER BY created_at DESC LIMIT ?) x) AS oldest_user,
 		(SELECT min(created_at) FROM (SELECT created_at FROM login_attempts WHERE remote_addr = ? AND NOT succeeded
-		   AND created_at > ? ORDER BY created_at DESC LIMIT ?) y) AS oldest_addr`,
-		name, since, addr, since, name, since, MaxFailuresPerUser, addr, since, MaxFailuresPerAddr).Scan(&row).Error
+		   AND created_at > ? ORDER BY created_at DESC LIMIT ?) y) AS oldest_addr,
+		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > ?) AS account,
+		(SELECT max(created_at) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > ?) AS last_account,
+		(SELECT last_success_at FROM login_known_addresses WHERE user_name = ? AND remote_addr = ?) AS known_address`,
+		name, addr, since, name, addr, since, MaxFailuresPerPair,
+		addr, since, addr, since, MaxFailuresPerAddr,
+		name, accountSince, name, accountSince, name, addr).Scan(&row).Error
 	if err != nil {
-		return fmt.Errorf("check login throttle: %w", err)
+		return nil, fmt.Errorf("check login throttle: %w", err)
 	}
 	wait := func(oldest *time.Time) time.Duration {
 		if oldest == nil {
 			return LoginWindow
 		}
-		return max(time.Minute, oldest.Add(LoginWindow).Sub(s.now()).Round(time.Minute))
+		return max(time.Minute, oldest.Add(LoginWindow).Sub(now).Round(time.Minute))
 	}
+	known := row.KnownAddress != nil && row.KnownAddress.After(now.Add(-KnownAddressFor))
 	switch {
-	case row.User >= MaxFailuresPerUser:
-		d := wait(row.OldestUser)
-		return &ThrottledError{RetryAfter: d, Reason: fmt.Sprintf(
-			"Too many failed logins for this account. Try again in %d minutes.", int(d.Minutes()))}
+	case row.Pair >= MaxFailuresPerPair:
+		d := wait(row.OldestPair)
+		return &row, &ThrottledError{RetryAfter: d, Reason: fmt.Sprintf(
+			"Too many failed logins for this account from your address. Try again in %d minutes.", int(d.Minutes()))}
 	case row.Addr >= MaxFailuresPerAddr:
 		d := wait(row.OldestAddr)
-		return &ThrottledError{RetryAfter: d, Reason: fmt.Sprintf(
+		return &row, &ThrottledError{RetryAfter: d, Reason: fmt.Sprintf(
 			"Too many failed logins from your address. Try again in %d minutes.", int(d.Minutes()))}
+	case row.Account >= AccountDelayAfter && !known && row.LastAccount != nil:
+		if d := row.LastAccount.Add(accountDelay(row.Account)).Sub(now); d > 0 {
+			te := &ThrottledError{RetryAfter: d}
+			te.Reason = fmt.Sprintf("Too many failed logins for this account. Try again in %d seconds.", te.RetryAfterSeconds())
+			return &row, te
+		}
+	}
+	return &row, nil
+}
+
+// accountDelay is the wait after the last failure once an account has failed
+// failures times from all addresses: 1 s at AccountDelayAfter, doubling.
+func accountDelay(failures int) time.Duration {
+	n := min(failures-AccountDelayAfter, 20)
+	return min(time.Second<<max(n, 0), MaxAccountDelay)
+}
+
+// RecordLogin stores the outcome of a login attempt and forgets old ones. A
+// success clears the failures of the account from that address only (an
+// attacker's failures elsewhere stand) and notes the address as known.
+func (s *Accounts) RecordLogin(ctx context.Context, name, addr string, ok bool) error {
+	return s.recordLogin(ctx, throttleKey(name), throttleKey(addr), ok)
+}
+
+func (s *Accounts) recordLogin(ctx context.Context, name, addr string, ok bool) error {
+	db := s.db.WithContext(ctx)
+	now := s.now()
+	if ok {
+		if err := db.Exec(`INSERT INTO login_known_addresses (user_name, remote_addr, last_success_at) VALUES (?, ?, ?)
+			ON CONFLICT (user_name, remote_addr) DO UPDATE SET last_success_at = excluded.last_success_at`,
+			name, addr, now).Error; err != nil {
+			return fmt.Errorf("record login: %w", err)
+		}
+		if err := db.Exec(`DELETE FROM login_attempts WHERE user_name = ? AND remote_addr = ? AND NOT succeeded`,
+			name, addr).Error; err != nil {
+			return fmt.Errorf("record login: %w", err)
+		}
+		return nil
+	}
+	if err := db.Exec(`INSERT INTO login_attempts (user_name, remote_addr, succeeded, created_at) VALUES (?, ?, false, ?)`,
+		name, addr, now).Error; err != nil {
+		return fmt.Errorf("record login: %w", err)
+	}
+	if err := db.Exec(`DELETE FROM login_attempts WHERE created_at < ?`, now.Add(-loginAttemptsToKeep)).Error; err != nil {
+		return fmt.Errorf("record login: %w", err)
+	}
+	if err := db.Exec(`DELETE FROM login_known_addresses WHERE last_success_at < ?`, now.Add(-KnownAddressFor)).Error; err != nil {
+		return fmt.Errorf("record login: %w", err)
 	}
 	return nil
 }
 
-// RecordLogin stores the outcome of a login attempt and forgets old ones.
-func (s *Accounts) RecordLogin(ctx context.Context, name, addr string, ok bool) error {
-	db := s.db.WithContext(ctx)
-	if err := db.Exec(`INSERT INTO login_attempts (user_name, remote_addr, succeeded, created_at) VALUES (?, ?, ?, ?)`,
-		name, addr, ok, s.now()).Error; err != nil {
-		return fmt.Errorf("record login: %w", err)
+// AuthenticatePassword is every password login: the throttle, then the
+// password, then the outcome recorded. It returns the active user,
+// *ThrottledError (refused before the password was looked at) or
+// models.ErrInvalidCredentials. Whether the user's role may do what was asked is
+// the caller's check, after this one; the caller answers a refused role
+// exactly like a wrong password where the password is the only credential.
+func (s *Accounts) AuthenticatePassword(ctx context.Context, name, password, addr string) (*models.User, error) {
+	nameKey, addrKey := throttleKey(name), throttleKey(addr)
+	st, err := s.checkLoginThrottle(ctx, nameKey, addrKey)
+	if err != nil {
+		return nil, err
 	}
-	if ok { // a success clears the account's failures
-		if err := db.Exec(`DELETE FROM login_attempts WHERE user_name = ? AND NOT succeeded`, name).Error; err != nil {
-			return fmt.Errorf("record login: %w", err)
+	var u *models.User
+	if validUserName(name) && utf8.ValidString(password) {
+		u, err = s.Authenticate(ctx, name, password)
+	} else { // no user has that name (or it cannot be looked up): the same work, the same answer
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		err = models.ErrInvalidCredentials
+	}
+	if err != nil && !errors.Is(err, models.ErrInvalidCredentials) {
+		return nil, err
+	}
+	ok := err == nil
+	// A success from a known address with no failures to clear writes nothing
+	// (the API authenticates every request).
+	fresh := st.KnownAddress != nil && st.KnownAddress.After(s.now().Add(-24*time.Hour))
+	if !ok || st.Pair > 0 || !fresh {
+		if rerr := s.recordLogin(ctx, nameKey, addrKey, ok); rerr != nil {
+			return nil, rerr
 		}
 	}
-	if err := db.Exec(`DELETE FROM login_attempts WHERE created_at < ?`, s.now().Add(-loginAttemptsToKeep)).Error; err != nil {
-		return fmt.Errorf("record login: %w", err)
-	}
-	return nil
+	return u, err
 }

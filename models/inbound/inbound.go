@@ -38,30 +38,33 @@ type InboundResult struct {
 // transaction to leave Sending (the sender's synchronous call still in flight).
 const inboundReceiptWait = 2 * time.Second
 
-// AuthenticateInbound checks the credentials a remote system sent: HTTP basic
-// (hasBasic) or a bearer token. Failures are *InboundRefusal values.
+// AuthenticateInbound checks the credentials a remote system sent from addr:
+// HTTP basic (hasBasic, through the login throttle) or a bearer token.
+// Failures are *InboundRefusal values. An account whose role may not use the
+// API is answered exactly like wrong credentials, so the answer never tells
+// that a password was right.
 func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassword string, hasBasic bool,
-	bearer string) (*models.User, error) {
+	bearer, addr string) (*models.User, error) {
 	var u *models.User
 	var err error
 	switch {
 	case bearer != "":
 		u, err = s.accounts.AuthenticateToken(ctx, bearer)
 	case hasBasic:
-		u, err = s.accounts.Authenticate(ctx, basicUser, basicPassword)
+		u, err = s.accounts.AuthenticatePassword(ctx, basicUser, basicPassword, addr)
 	default:
 		return nil, refuse(RefusalUnauthenticated,
 			"Authentication required: send the integration's inbound account with HTTP basic auth or a bearer token")
 	}
-	if errors.Is(err, models.ErrInvalidCredentials) {
+	var te *account.ThrottledError
+	if errors.As(err, &te) {
+		return nil, &InboundRefusal{Kind: RefusalThrottled, Reason: te.Reason, RetryAfter: te.RetryAfter}
+	}
+	if errors.Is(err, models.ErrInvalidCredentials) || (err == nil && models.RoleMay(u.Role, models.ActionUseAPI) != nil) {
 		return nil, refuse(RefusalUnauthenticated, "The credentials are not valid")
 	}
 	if err != nil {
 		return nil, err
-	}
-	if models.RoleMay(u.Role, models.ActionUseAPI) != nil {
-		return nil, refuseDetail(RefusalForbidden, "This account may not use the inbound API",
-			"only accounts with the integration role may")
 	}
 	return u, nil
 }
@@ -93,7 +96,7 @@ func (s *Service) ReceiveInbound(ctx context.Context, req InboundRequest) (*Inbo
 
 // receiveOne is the one-message path: everything read from the database.
 func (s *Service) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
-	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer)
+	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer, req.Meta.RemoteAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +188,19 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 			problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
 		}
 		if err := problems.Err(); err != nil {
+			// Which transaction comes before the fields (docs/inbound.md): a
+			// receipt for none of ours is refused for that first.
+			if env.TargetID != "" {
+				var found bool
+				if qerr := s.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM transactions
+						WHERE integration_id = ? AND direction = ? AND message_ident = ?)`,
+					rc.in.ID, models.Outbound, env.TargetID).Scan(&found).Error; qerr != nil {
+					return nil, fmt.Errorf("find initiating transaction: %w", qerr)
+				}
+				if !found {
+					return nil, refuse(RefusalNoInitiating, TextNoInitiating)
+				}
+			}
 			return nil, err
 		}
 		return rc.receipt(ctx)
@@ -354,15 +370,20 @@ type inboundCall struct {
 	stage  []byte     // stageData, encoded once
 }
 
-// original returns the header we answered with when source_id was first received.
+// original returns the header we answered with when source_id was first
+// received: read from the answer stored with that request, or, when there is
+// none to read, built from the transaction.
 func (rc *inboundCall) original(ctx context.Context) (*models.EnvelopeHeader, error) {
 	var row struct {
 		MessageIdent      string
 		ExternalMessageID string
 		Number            string
 		ExternalReference string
+		FirstAnswer       *string
 	}
-	err := rc.s.db.WithContext(ctx).Raw(`SELECT t.message_ident, t.external_message_id, k.number, b.external_reference
+	err := rc.s.db.WithContext(ctx).Raw(`SELECT t.message_ident, t.external_message_id, k.number, b.external_reference,
+			(SELECT h.response_body FROM http_requests h WHERE h.transaction_id = t.id AND h.direction = 'Inbound'
+			  ORDER BY h.id LIMIT 1) AS first_answer
 		FROM transactions t JOIN tickets k ON k.id = t.ticket_id JOIN bonds b ON b.id = t.bond_id
 		WHERE t.integration_id = ? AND t.direction = 'Inbound' AND t.external_message_id = ?`,
 		rc.in.ID, rc.env.SourceID).Scan(&row).Error
@@ -372,8 +393,21 @@ func (rc *inboundCall) original(ctx context.Context) (*models.EnvelopeHeader, er
 	if row.MessageIdent == "" {
 		return nil, models.ErrNotFound
 	}
-	return &models.EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(), SourceReference: row.Number,
-		TargetReference: row.ExternalReference, SourceID: row.MessageIdent, TargetID: row.ExternalMessageID}, nil
+	return firstAnswered(inboundDeref(row.FirstAnswer), &models.EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(),
+		SourceReference: row.Number, TargetReference: row.ExternalReference, SourceID: row.MessageIdent,
+		TargetID: row.ExternalMessageID}), nil
+}
+
+// firstAnswered is the header of body, the answer stored when a message was
+// first received, or fallback when body holds none.
+func firstAnswered(body string, fallback *models.EnvelopeHeader) *models.EnvelopeHeader {
+	var env struct {
+		Message *models.EnvelopeHeader `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(body), &env); err != nil || env.Message == nil || env.Message.SourceID == "" {
+		return fallback
+	}
+	return env.Message
 }
 
 // duplicate is the refusal of a source_id received before, carrying what we

@@ -371,11 +371,13 @@ type groupBond struct {
 }
 
 const inboundGroupNumbers = `SELECT (SELECT version::text FROM inbound_config_version),
-	d.message_ident, d.external_message_id, d.number, d.external_reference,
+	d.message_ident, d.external_message_id, d.number, d.external_reference, d.first_answer,
 	CASE WHEN d.message_ident IS NULL THEN nextval('transaction_number_seq') END,
 	CASE WHEN d.message_ident IS NULL THEN nextval('message_number_seq') END
 	FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS w(integration_id, source_id, i)
-	LEFT JOIN LATERAL (SELECT t.message_ident, t.external_message_id, k.number, b.external_reference
+	LEFT JOIN LATERAL (SELECT t.message_ident, t.external_message_id, k.number, b.external_reference,
+			(SELECT h.response_body FROM http_requests h WHERE h.transaction_id = t.id AND h.direction = 'Inbound'
+			  ORDER BY h.id LIMIT 1) AS first_answer
 		FROM transactions t JOIN tickets k ON k.id = t.ticket_id JOIN bonds b ON b.id = t.bond_id
 		WHERE t.integration_id = w.integration_id AND t.direction = 'Inbound' AND t.external_message_id = w.source_id
 		LIMIT 1) d ON true
@@ -471,6 +473,7 @@ func queueGroupReads(b *pgx.Batch, group []*inboundItem) {
 type groupNumbers struct {
 	version                          string
 	dupIdent, dupExt, dupNum, dupRef pgtype.Text
+	dupAnswer                        pgtype.Text // the body we answered the original with
 	trn, msg                         pgtype.Int8
 }
 
@@ -492,7 +495,7 @@ func readGroup(br pgx.BatchResults, group []*inboundItem) (*groupRead, error) {
 	if err == nil {
 		for rows.Next() {
 			var r groupNumbers
-			if err = rows.Scan(&r.version, &r.dupIdent, &r.dupExt, &r.dupNum, &r.dupRef, &r.trn, &r.msg); err != nil {
+			if err = rows.Scan(&r.version, &r.dupIdent, &r.dupExt, &r.dupNum, &r.dupRef, &r.dupAnswer, &r.trn, &r.msg); err != nil {
 				break
 			}
 			g.nums = append(g.nums, r)
@@ -553,15 +556,14 @@ func (s *Service) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
 			continue
 		}
 		if nm.dupIdent.Valid {
-			it.err = rc.duplicateOf(&models.EnvelopeHeader{Name: "Response", TimeStamp: now.UTC(),
-				SourceReference: nm.dupNum.String, TargetReference: nm.dupRef.String, SourceID: nm.dupIdent.String,
-				TargetID: nm.dupExt.String})
+			it.err = rc.duplicateOf(firstAnswered(nm.dupAnswer.String, &models.EnvelopeHeader{Name: "Response",
+				TimeStamp: now.UTC(), SourceReference: nm.dupNum.String, TargetReference: nm.dupRef.String,
+				SourceID: nm.dupIdent.String, TargetID: nm.dupExt.String}))
 			continue
 		}
 		key := groupKey{rc.in.ID, rc.env.SourceID}
 		if h, ok := accepted[key]; ok {
-			orig := *h
-			orig.Name, orig.TimeStamp = "Response", now.UTC()
+			orig := *h // the header this group answered it with
 			it.err = rc.duplicateOf(&orig)
 			continue
 		}

@@ -1,6 +1,10 @@
 package inbound
 
-import "unifi/models"
+import (
+	"time"
+
+	"unifi/models"
+)
 
 // The exact refusal texts of SPEC §5 (seed troubleshooting pages). A refused
 // inbound request stores nothing but its HTTP Request record.
@@ -25,6 +29,7 @@ const (
 	RefusalMediaType          RefusalKind = "media type"          // not application/json
 	RefusalTooLarge           RefusalKind = "too large"           // over INBOUND_MAX_BYTES
 	RefusalUnauthenticated    RefusalKind = "unauthenticated"     // no or wrong credentials
+	RefusalThrottled          RefusalKind = "throttled"           // too many failed logins (RetryAfter)
 	RefusalForbidden          RefusalKind = "forbidden"           // not this integration's inbound account
 	RefusalUnavailable        RefusalKind = "unavailable"         // no active connection, or integration Off
 	RefusalUnknownIntegration RefusalKind = "unknown integration" // no integration by that name
@@ -49,6 +54,8 @@ type InboundRefusal struct {
 	// Original is what we answered when the message was first received (a
 	// duplicate), so a sender that lost our answer still learns our reference.
 	Original *models.EnvelopeHeader
+	// RetryAfter is when a throttled sender may try again.
+	RetryAfter time.Duration
 }
 
 func (e *InboundRefusal) Error() string {
