@@ -22,7 +22,7 @@ import (
 	"unifi/worker"
 )
 
-// The engine section (issue 3):
+// The engine section:
 //   delivery  transactions per second delivered to a local remote on 1,000
 //             bonds, per-bond order checked at the remote;
 //   drain     time from Resume to the resume job's 100,000/100,000;

@@ -18,7 +18,7 @@ import (
 )
 
 // InboundMessage is POST /api/v1/integrations/:name/messages, where a remote
-// system sends us an envelope (SPEC §5). It reads the body and the
+// system sends us an envelope (docs/domain.md, "The wire protocol"). It reads the body and the
 // credentials and calls one Store operation. A refused request is recorded on
 // its own after the operation rolled back; errorHandler writes the answer.
 func (h *Handlers) InboundMessage(c echo.Context) error {

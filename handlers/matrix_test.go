@@ -104,7 +104,7 @@ func getTxn(t *testing.T, app *handlerstest.App, id int64) *models.Transaction {
 	return tr
 }
 
-// SPEC §3 and §4, written out independently of models.Can: what each role
+// docs/domain.md ("The queue per bond", "Roles"), written out independently of models.Can: what each role
 // may do to a transaction in each state.
 // Inbound transactions are replayed by the system that sent them
 // (docs/decisions.md), so replaying one here is refused for its state.

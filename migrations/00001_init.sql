@@ -1,6 +1,6 @@
 -- +goose Up
--- The whole data model of SPEC §1. State columns carry CHECK constraints; the
--- transaction states are the sequence numbers of seed 003 (Sending 0 .. Ignored 9).
+-- The whole data model of docs/domain.md ("Records"). State columns carry CHECK constraints; the
+-- transaction states are the sequence numbers of docs/domain.md (Sending 0 .. Ignored 9).
 
 CREATE TABLE users (
     id             bigserial PRIMARY KEY,

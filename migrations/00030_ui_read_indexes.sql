@@ -1,5 +1,5 @@
 -- +goose Up
--- Indexes shaped for the admin UI's read queries (issue 5). The transactions
+-- Indexes shaped for the admin UI's read queries. The transactions
 -- list pages with a keyset on (created_at, id) newest first; each index below
 -- lets one common filter walk that order without sorting.
 CREATE INDEX transactions_integration_created ON transactions (integration_id, created_at DESC, id DESC);

@@ -1,5 +1,5 @@
 -- +goose Up
--- Writes first (issue 3). A state change is never a HOT update (state is
+-- Writes first. A state change is never a HOT update (state is
 -- indexed), so it adds an entry to every full index of transactions and to
 -- each partial index whose predicate the new row meets. A delivered
 -- transaction changes state twice (Queued -> Sending, Sending -> Complete):

@@ -1,5 +1,5 @@
 -- +goose Up
--- Fewer index insertions per transaction write (issue 3): every delivered
+-- Fewer index insertions per transaction write: every delivered
 -- transaction is written three times (created, Queued -> Sending, Sending ->
 -- Complete; none of them a HOT update) and each of its state changes appends
 -- a history row.

@@ -2,7 +2,7 @@ package models
 
 import "time"
 
-// Envelope is the one JSON shape of every message between two systems (SPEC §5).
+// Envelope is the one JSON shape of every message between two systems (docs/domain.md, "The wire protocol").
 type Envelope struct {
 	Message EnvelopeHeader  `json:"message"`
 	Data    map[string]any  `json:"data"`

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Role is what a user may do (SPEC §4).
+// Role is what a user may do (docs/domain.md, "Roles").
 type Role string
 
 // Roles.
@@ -76,7 +76,7 @@ func (noState) String() string { return "" }
 // NoState targets actions that depend on no record state.
 var NoState RecordState = noState{}
 
-// managerReplayable are the only states a Manager may replay (SPEC §3).
+// managerReplayable are the only states a Manager may replay (docs/domain.md, "The queue per bond").
 var managerReplayable = map[TransportState]bool{Complete: true, Error: true, Ignored: true}
 
 // roleActions says which roles may take each action at all.

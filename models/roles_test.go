@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The rules, written out by hand from the domain (SPEC §3-4), not from
+// The rules, written out by hand from the domain (docs/domain.md), not from
 // roles.go: each row is one (action, state) and says, for Admin, Manager,
 // Analyst and Integration in that order, whether the role may do it there:
 //

@@ -6,10 +6,10 @@ import (
 )
 
 // TransportState is a transaction's transport state. The values are the
-// sequence numbers of seed 003 and are stored as they are.
+// sequence numbers of docs/domain.md and are stored as they are.
 type TransportState int16
 
-// Transport states, labels and sequence numbers exactly as in seed 003.
+// Transport states, labels and sequence numbers exactly as in docs/domain.md.
 const (
 	Sending         TransportState = 0
 	Received        TransportState = 1
@@ -56,7 +56,7 @@ func ParseTransportState(v string) (TransportState, error) {
 	return 0, fmt.Errorf("%q is not a transaction state", v)
 }
 
-// ProcessState is a transaction's business-logic state (seed 003).
+// ProcessState is a transaction's business-logic state (docs/domain.md).
 type ProcessState int16
 
 // Process states.
@@ -94,7 +94,7 @@ func ParseProcessState(v string) (ProcessState, error) {
 // HTTPRequestState is the state of one wire request.
 type HTTPRequestState int16
 
-// HTTP request states (SPEC §1).
+// HTTP request states (docs/domain.md, "Records").
 const (
 	RequestPending   HTTPRequestState = 0 // waiting out a retry delay
 	RequestReady     HTTPRequestState = 1

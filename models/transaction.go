@@ -2,7 +2,7 @@ package models
 
 import "time"
 
-// Transaction is one occurrence of a Message on a Bond (seed 003).
+// Transaction is one occurrence of a Message on a Bond (docs/domain.md).
 type Transaction struct {
 	ID                int64
 	Number            string
@@ -66,7 +66,7 @@ type HTTPRequest struct {
 // TableName keeps GORM from guessing "http_requests" wrong.
 func (HTTPRequest) TableName() string { return "http_requests" }
 
-// LogKind is the phase a transaction log line belongs to (seed 003).
+// LogKind is the phase a transaction log line belongs to (docs/domain.md, "Records").
 type LogKind string
 
 // Transaction log kinds.

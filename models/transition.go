@@ -29,7 +29,7 @@ var Events = []Event{EventRelease, EventRetry, EventDelivered, EventDeliveredAsy
 	EventReceiptProcessed, EventReceiptOverdue, EventProcessed, EventProcessedWantsReceipt, EventReceiptSent,
 	EventIgnore, EventReplay}
 
-// transitions is the whole transaction state machine (SPEC §2-3).
+// transitions is the whole transaction state machine (docs/domain.md, "Transaction states").
 var transitions = map[TransportState]map[Event]TransportState{
 	Queued: {
 		EventRelease: Sending,

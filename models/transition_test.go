@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestNext checks every (state, event) pair against the rules of SPEC §2-3,
+// TestNext checks every (state, event) pair against the rules of docs/domain.md,
 // written out here a second time as the list of allowed moves.
 func TestNext(t *testing.T) {
 	t.Parallel()
@@ -75,7 +75,7 @@ func TestNext(t *testing.T) {
 
 func TestTransportStateLabels(t *testing.T) {
 	t.Parallel()
-	// Labels and sequence numbers exactly as in seed 003.
+	// Labels and sequence numbers exactly as in docs/domain.md.
 	want := []string{"Sending", "Received", "Awaiting Receipt", "Sending Receipt", "Received Receipt", "Complete",
 		"Queued", "Timed Out", "Error", "Ignored"}
 	for i, label := range want {

@@ -29,7 +29,7 @@ const (
 	maxResponseRead = 1 << 20  // bytes of a response read at most
 )
 
-// duplicateAnswer is the inbound refusal (SPEC §5) a remote gives for a
+// duplicateAnswer is the inbound refusal (docs/domain.md) a remote gives for a
 // message it has already applied. For the sender it means "delivered": the
 // earlier attempt got through but its answer was lost.
 const duplicateAnswer = "Message has already been processed"
@@ -98,7 +98,7 @@ func joinURL(endpoint, path string) string {
 	return strings.TrimRight(endpoint, "/") + "/" + strings.TrimLeft(path, "/")
 }
 
-// envelope builds the wire message of w (SPEC §5).
+// envelope builds the wire message of w (docs/domain.md, "The wire protocol").
 func envelope(w *enginedb.Work, at time.Time) models.Envelope {
 	env := models.Envelope{
 		Message: models.EnvelopeHeader{Name: w.Message.Name, TimeStamp: at.UTC(), SourceReference: w.Ticket,
@@ -183,7 +183,7 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now())}
 }
 
-// attempt sends w once and decides what follows (SPEC §2: deliver, retry, fail).
+// attempt sends w once and decides what follows (docs/domain.md, "Transaction states": deliver, retry, fail).
 func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models.ResponseAction) (enginedb.AttemptResult, error) {
 	res := enginedb.AttemptResult{Work: w}
 	msg := w.Message

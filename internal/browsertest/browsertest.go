@@ -18,7 +18,7 @@ import (
 )
 
 // Deadline bounds one browser's whole life; StepTimeout bounds each step, so a
-// missing element fails its step quickly (STACK-NOTES G6) instead of waiting
+// missing element fails its step quickly (chromedp waits for a selector until its context ends) instead of waiting
 // for the end of the test.
 const (
 	Deadline    = 3 * time.Minute

@@ -1,5 +1,5 @@
 // Package peer is the demo remote system (`unifi peer`): it speaks the wire
-// protocol of SPEC §5, answers messages synchronously with its own ticket
+// protocol of docs/domain.md, answers messages synchronously with its own ticket
 // reference, sends asynchronous receipts back after a delay (Accepted, or
 // Rejected for a configurable share), keeps what it received per bond in
 // arrival order, counts duplicates, and can be told to fail so outages can be

@@ -17,7 +17,7 @@ import (
 	"unifi/models/queue"
 )
 
-// The inbound side of the protocol (SPEC §2, §5): a remote system posts an
+// The inbound side of the protocol (docs/domain.md, "Transaction states" and "The wire protocol"): a remote system posts an
 // envelope to /api/v1/integrations/{name}/messages. ReceiveMessage checks and
 // applies it in one database transaction, together with its HTTP Request
 // record; a refusal rolls everything back and the caller records the refused

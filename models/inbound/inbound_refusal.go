@@ -6,7 +6,7 @@ import (
 	"unifi/models"
 )
 
-// The exact refusal texts of SPEC §5 (seed troubleshooting pages). A refused
+// The exact refusal texts of docs/domain.md ("The wire protocol"). A refused
 // inbound request stores nothing but its HTTP Request record.
 const (
 	TextNoMessageName      = "Unable to identify message name from request"
@@ -49,7 +49,7 @@ const (
 // stored but its HTTP Request record.
 type InboundRefusal struct {
 	Kind   RefusalKind
-	Reason string // for the sender; the exact SPEC §5 text where there is one
+	Reason string // for the sender; the exact text of docs/domain.md where there is one
 	Detail string // optional plain-words detail, kept apart so Reason stays exact
 	// Original is what we answered when the message was first received (a
 	// duplicate), so a sender that lost our answer still learns our reference.

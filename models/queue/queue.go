@@ -11,7 +11,7 @@ import (
 	"unifi/models/pg"
 )
 
-// The per-bond queue (SPEC §3). Every change to a bond's outbound queue —
+// The per-bond queue (docs/domain.md, "The queue per bond"). Every change to a bond's outbound queue —
 // creating a transaction, finishing one, ignoring or replaying one, resuming —
 // first locks the bond's row with LockBond, inside the same database
 // transaction. That serialises queue changes per bond across every server

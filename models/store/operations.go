@@ -13,7 +13,7 @@ import (
 	"unifi/models/queue"
 )
 
-// The operator tools of SPEC §3. Each checks the role first (403 whatever the
+// The operator tools of docs/domain.md ("The queue per bond"). Each checks the role first (403 whatever the
 // state), then, inside the database transaction and after locking what it
 // changes, the record's state (409 when it does not allow the action), applies
 // the change with a guarded update and writes an activity log entry.

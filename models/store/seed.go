@@ -75,7 +75,7 @@ func (s *Store) SeedDemo(ctx context.Context, o SeedDemoOpts) (bool, error) {
 }
 
 // createIncidentMessages adds the standard bidirectional asynchronous Incident
-// messages (seed 000's guide) to an integration.
+// messages (docs/domain.md, "Records") to an integration.
 func createIncidentMessages(tx *gorm.DB, integrationID int64) error {
 	receipt := models.Message{IntegrationID: integrationID, Name: "Receipt", Type: models.MessageReceipt, Direction: models.Bidirectional,
 		Trigger: models.TriggerNone, BondOwnership: models.OwnershipIgnore}
