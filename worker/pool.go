@@ -16,9 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"unifi/models"
+	"unifi/models/pg"
 	"unifi/models/queue"
 	"unifi/models/store"
 	"unifi/worker/enginedb"
@@ -381,63 +382,39 @@ func (p *Pool) Work(ctx context.Context, w *enginedb.Work, actions []models.Resp
 	return p.sender.attempt(ctx, w, actions)
 }
 
-// listen holds a dedicated connection that LISTENs on queue.NotifyChannel
-// and wakes the workers on every notification; it reconnects after errors.
+// listen holds a dedicated connection (pg.Listen) that LISTENs on
+// queue.NotifyChannel and queue.BulkNotifyChannel and wakes the workers or
+// the bulk job claimer; it reconnects after errors, and on every
+// (re)connection wakes both for anything notified while it was not
+// listening.
 func (p *Pool) listen(ctx context.Context) {
 	if p.opts.DatabaseURL == "" {
 		return
 	}
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil && !p.isStopping() {
-		err := p.listenOnce(ctx)
-		if ctx.Err() != nil || p.isStopping() {
-			return
-		}
-		p.log.WarnContext(ctx, "listen for work", slog.String("error", fmt.Sprint(err)))
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return
-		case <-p.stopping:
-			return
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func (p *Pool) listenOnce(ctx context.Context) error {
 	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
+	watched := make(chan struct{})
+	go func() { // Stop ends listening too
+		defer close(watched)
 		select {
 		case <-p.stopping:
 			cancel()
 		case <-lctx.Done():
 		}
 	}()
-	conn, err := pgx.Connect(lctx, p.opts.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{queue.NotifyChannel, queue.BulkNotifyChannel} {
-		if _, err := conn.Exec(lctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
-			return err
-		}
-	}
-	p.Notify(lctx) // anything notified while we were not listening
-	p.wakeBulk()
-	for {
-		n, err := conn.WaitForNotification(lctx)
-		if err != nil {
-			return err
-		}
-		if n.Channel == queue.BulkNotifyChannel {
+	defer func() { cancel(); <-watched }()
+	pg.Listen(lctx, p.opts.DatabaseURL, pg.ListenOpts{
+		Channels: map[string]func(context.Context, *pgconn.Notification){
+			queue.NotifyChannel:     func(ctx context.Context, _ *pgconn.Notification) { p.Notify(ctx) },
+			queue.BulkNotifyChannel: func(context.Context, *pgconn.Notification) { p.wakeBulk() },
+		},
+		OnConnect: func(ctx context.Context) {
+			p.Notify(ctx) // anything notified while we were not listening
 			p.wakeBulk()
-			continue
-		}
-		p.Notify(lctx)
-	}
+		},
+		OnError: func(ctx context.Context, err error) {
+			p.log.WarnContext(ctx, "listen for work", slog.String("error", err.Error()))
+		},
+	})
 }
 
 // wakeBulk makes the maintenance loop claim waiting bulk jobs now.

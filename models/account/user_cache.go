@@ -2,14 +2,14 @@ package account
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"unifi/models"
+	"unifi/models/pg"
 )
 
 // UserChannel is the LISTEN/NOTIFY channel on which a change to a user
@@ -133,58 +133,27 @@ func (c *UserCache) Changed() <-chan struct{} {
 }
 
 // Run listens for user changes until ctx ends, connecting again (with a
-// back-off up to 5 s) when the connection breaks. onError, if set, is told
-// why a connection ended.
+// back-off up to 5 s) when the connection breaks (pg.Listen). onError, if
+// set, is told why a connection ended.
 func (c *UserCache) Run(ctx context.Context, onError func(error)) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := c.listen(ctx)
-		c.setListening(false)
-		if ctx.Err() != nil {
-			return
-		}
-		if onError != nil {
-			onError(err)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func (c *UserCache) listen(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, c.dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{UserChannel}.Sanitize()); err != nil {
-		return err
-	}
-	c.setListening(true)
-	for {
-		wctx, cancel := context.WithTimeout(ctx, c.ping)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case err == nil:
-			id, _ := strconv.ParseInt(n.Payload, 10, 64)
-			c.forget(id)
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, context.DeadlineExceeded):
-			if err := conn.Ping(ctx); err != nil { // quiet: is the connection still there?
-				return err
+	pg.Listen(ctx, c.dsn, pg.ListenOpts{
+		Channels: map[string]func(context.Context, *pgconn.Notification){
+			UserChannel: func(_ context.Context, n *pgconn.Notification) {
+				id, _ := strconv.ParseInt(n.Payload, 10, 64)
+				c.forget(id)
+			},
+		},
+		// Listening again: notifications sent while the connection was down
+		// are lost, so the cache starts empty (setListening clears it).
+		OnConnect:    func(context.Context) { c.setListening(true) },
+		OnDisconnect: func(context.Context, error) { c.setListening(false) },
+		OnError: func(_ context.Context, err error) {
+			if onError != nil {
+				onError(err)
 			}
-		default:
-			return err
-		}
-	}
+		},
+		PingInterval: c.ping,
+	})
 }
 
 // setListening empties the cache and says whether it may answer from memory.
