@@ -23,8 +23,8 @@ import (
 // record; a refusal rolls everything back and the caller records the refused
 // request on its own with RecordInboundRefusal. docs/inbound.md has the rules.
 
-// InboundResult is what an accepted inbound request did.
-type InboundResult struct {
+// Result is what an accepted inbound request did.
+type Result struct {
 	// Transaction is the new inbound transaction, or for a receipt the outbound
 	// transaction it completed; nil for a heartbeat.
 	Transaction *models.Transaction
@@ -40,7 +40,7 @@ const inboundReceiptWait = 2 * time.Second
 
 // AuthenticateInbound checks the credentials a remote system sent from addr:
 // HTTP basic (hasBasic, through the login throttle) or a bearer token.
-// Failures are *InboundRefusal values. An account whose role may not use the
+// Failures are *Refusal values. An account whose role may not use the
 // API is answered exactly like wrong credentials, so the answer never tells
 // that a password was right.
 func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassword string, hasBasic bool,
@@ -58,7 +58,7 @@ func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassw
 	}
 	var te *account.ThrottledError
 	if errors.As(err, &te) {
-		return nil, &InboundRefusal{Kind: RefusalThrottled, Reason: te.Reason, RetryAfter: te.RetryAfter}
+		return nil, &Refusal{Kind: RefusalThrottled, Reason: te.Reason, RetryAfter: te.RetryAfter}
 	}
 	if errors.Is(err, models.ErrInvalidCredentials) || (err == nil && models.RoleMay(u.Role, models.ActionUseAPI) != nil) {
 		return nil, refuse(RefusalUnauthenticated, "The credentials are not valid")
@@ -69,8 +69,8 @@ func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassw
 	return u, nil
 }
 
-// InboundRequest is one request to the inbound API as the HTTP layer read it.
-type InboundRequest struct {
+// Request is one request to the inbound API as the HTTP layer read it.
+type Request struct {
 	Integration   string // the integration's name, from the URL
 	Bearer        string // the bearer token, if one was sent
 	BasicUser     string // HTTP basic credentials, if HasBasic
@@ -86,8 +86,8 @@ type InboundRequest struct {
 // configuration snapshot accepts is applied together with concurrent ones
 // (inbound_batch.go), with the same outcome; everything else, and whatever a
 // group leaves undecided, takes the one-message path. Refusals are
-// *InboundRefusal or *ValidationError values and store nothing.
-func (s *Service) ReceiveInbound(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+// *Refusal or *ValidationError values and store nothing.
+func (s *Service) ReceiveInbound(ctx context.Context, req Request) (*Result, error) {
 	if res, ok, err := s.receiveGrouped(ctx, req); ok {
 		return res, err
 	}
@@ -95,7 +95,7 @@ func (s *Service) ReceiveInbound(ctx context.Context, req InboundRequest) (*Inbo
 }
 
 // receiveOne is the one-message path: everything read from the database.
-func (s *Service) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+func (s *Service) receiveOne(ctx context.Context, req Request) (*Result, error) {
 	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer, req.Meta.RemoteAddr)
 	if err != nil {
 		return nil, err
@@ -109,7 +109,7 @@ func (s *Service) receiveOne(ctx context.Context, req InboundRequest) (*InboundR
 
 // receiveGrouped applies req in a group when it is an update the snapshot
 // accepts as it stands; ok is false when the one-message path must decide.
-func (s *Service) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, ok bool, err error) {
+func (s *Service) receiveGrouped(ctx context.Context, req Request) (res *Result, ok bool, err error) {
 	it, ok := s.groupItem(ctx, req)
 	if !ok {
 		return nil, false, nil
@@ -123,7 +123,7 @@ func (s *Service) receiveGrouped(ctx context.Context, req InboundRequest) (res *
 
 // groupItem prepares req for a group: an update message sent with a bearer
 // token, both of which the configuration snapshot knows and accepts.
-func (s *Service) groupItem(ctx context.Context, req InboundRequest) (*inboundItem, bool) {
+func (s *Service) groupItem(ctx context.Context, req Request) (*inboundItem, bool) {
 	if s.inbound == nil || req.Bearer == "" || !req.JSON {
 		return nil, false
 	}
@@ -154,9 +154,9 @@ func (s *Service) groupItem(ctx context.Context, req InboundRequest) (*inboundIt
 // integration called integrationName and applies it: a message becomes an
 // inbound transaction (and changes the ticket when business rules allow), a
 // receipt completes our Awaiting Receipt transaction. Refusals are
-// *InboundRefusal or *ValidationError values and store nothing.
+// *Refusal or *ValidationError values and store nothing.
 func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, caller *models.User, raw []byte,
-	meta RequestMeta) (*InboundResult, error) {
+	meta RequestMeta) (*Result, error) {
 	env, problems, perr := parseInboundEnvelope(raw)
 	msgName, sourceID := "", ""
 	if perr == nil {
@@ -426,7 +426,7 @@ func (rc *inboundCall) duplicate(ctx context.Context) error {
 // duplicateOf is the refusal of a source_id received before, whose answer
 // had the header orig.
 func (rc *inboundCall) duplicateOf(orig *models.EnvelopeHeader) error {
-	return &InboundRefusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
+	return &Refusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
 		Detail: fmt.Sprintf("message %s was received before; it is not applied again", inboundQuote(rc.env.SourceID))}
 }
 
@@ -435,13 +435,13 @@ func (rc *inboundCall) duplicateOf(orig *models.EnvelopeHeader) error {
 // transactions_inbound_source, which rolls it back whole. A copy refused for
 // another reason (the bond it would have closed is now Closed, say) is
 // checked once more, so the sender always hears "already processed".
-func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
+func (rc *inboundCall) message(ctx context.Context) (*Result, error) {
 	if rc.cfg.Seen {
 		if err := rc.duplicate(ctx); err != nil {
 			return nil, err
 		}
 	}
-	var res *InboundResult
+	var res *Result
 	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if rc.msg.Type == models.MessageCreate {
@@ -454,7 +454,7 @@ func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
 	if err == nil {
 		return res, nil
 	}
-	var r *InboundRefusal
+	var r *Refusal
 	if isInboundDuplicate(err) || errors.As(err, &r) {
 		if derr := rc.duplicate(ctx); derr != nil {
 			return nil, derr
@@ -493,7 +493,7 @@ type inboundTarget struct {
 }
 
 // createTx: a new ticket and a new bond for the sender's ticket.
-func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
+func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
 	// Serialise Creates for one remote ticket, so two cannot both bond it.
@@ -543,7 +543,7 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
 
 // updateTx: the bond (and its ticket) the message names, locked, then the
 // business rules, then the change.
-func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
+func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 	var row struct {
 		BondID                                       int64
 		InternalReference, ExternalReference         string
@@ -804,7 +804,7 @@ const inboundResponseHeaders = `{"Content-Type":"application/json"}`
 // bond's sequence, history and state, the ticket's change, the transaction in
 // the state Received moves to (models.Next), its Stage, its HTTP Request
 // record and its transaction log line.
-func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*InboundResult, error) {
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*Result, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
 	rec, bondCols, err := rc.record(tg, out, bondCols, now)
@@ -877,22 +877,22 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		IntegrationID: rc.in.ID, BondID: tg.BondID, MessageID: msg.ID, TicketID: tg.TicketID,
 		TableName: rc.cfg.TicketTable, Direction: models.Inbound, State: to, ProcessState: out.process,
 		ProcessError: out.processError, Seq: ins.Seq, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	return &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}, nil
+	return &Result{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}, nil
 }
 
 // receipt completes our Awaiting Receipt transaction. When the transaction is
 // still Sending (our synchronous call has not returned yet) it waits a little.
-func (rc *inboundCall) receipt(ctx context.Context) (*InboundResult, error) {
+func (rc *inboundCall) receipt(ctx context.Context) (*Result, error) {
 	deadline := time.Now().Add(inboundReceiptWait)
 	wait := 5 * time.Millisecond
 	for {
-		var res *InboundResult
+		var res *Result
 		err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var err error
 			res, err = rc.receiptTx(tx)
 			return err
 		})
-		var r *InboundRefusal
+		var r *Refusal
 		if errors.As(err, &r) && r.Kind == RefusalInFlight && time.Now().Add(wait).Before(deadline) {
 			select {
 			case <-ctx.Done():
@@ -912,7 +912,7 @@ func (rc *inboundCall) receipt(ctx context.Context) (*InboundResult, error) {
 	}
 }
 
-func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
+func (rc *inboundCall) receiptTx(tx *gorm.DB) (*Result, error) {
 	env := rc.env
 	now := rc.s.now()
 	var t models.Transaction
@@ -1029,11 +1029,11 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 }
 
 // heartbeat answers a heartbeat: nothing is stored but the HTTP Request.
-func (rc *inboundCall) heartbeat(ctx context.Context) (*InboundResult, error) {
+func (rc *inboundCall) heartbeat(ctx context.Context) (*Result, error) {
 	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(),
 		TargetID: rc.env.SourceID}, Data: map[string]any{},
 		Status: &models.EnvelopeStatus{ProcessState: models.ProcessAccepted.String()}}
-	var res *InboundResult
+	var res *Result
 	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		res, err = rc.finish(tx, nil, resp, false)
@@ -1047,7 +1047,7 @@ func (rc *inboundCall) heartbeat(ctx context.Context) (*InboundResult, error) {
 
 // finish encodes the answer and writes the HTTP Request record in the same
 // database transaction as the change it records.
-func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.Envelope, applied bool) (*InboundResult, error) {
+func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.Envelope, applied bool) (*Result, error) {
 	body, err := json.Marshal(resp)
 	if err != nil {
 		return nil, fmt.Errorf("encode answer: %w", err)
@@ -1060,7 +1060,7 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.En
 	if err := tx.Create(r).Error; err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
 	}
-	return &InboundResult{Transaction: t, Response: resp, Body: body, Applied: applied}, nil
+	return &Result{Transaction: t, Response: resp, Body: body, Applied: applied}, nil
 }
 
 // RecordInboundRefusal writes the HTTP Request record of a refused inbound

@@ -63,7 +63,7 @@ type inboundItem struct {
 	version string // configuration version its checks were made against
 
 	// Set by the committer before done is closed.
-	res      *InboundResult
+	res      *Result
 	err      error
 	fallback bool // take the full path
 	done     chan struct{}
@@ -117,7 +117,7 @@ func (s *Service) Wait() {
 
 // applyGrouped applies it in a group and returns its outcome; fallback means
 // the caller must take the full path.
-func (s *Service) applyGrouped(it *inboundItem) (*InboundResult, bool, error) {
+func (s *Service) applyGrouped(it *inboundItem) (*Result, bool, error) {
 	s.enqueueInbound(it)
 	<-it.done
 	return it.res, it.fallback, it.err
@@ -756,7 +756,7 @@ func (w *groupWrite) finish(now time.Time) {
 			TicketID: d.tg.TicketID, TableName: rc.cfg.TicketTable, Direction: models.Inbound, State: rec.to,
 			ProcessState: out.process, ProcessError: out.processError, Seq: d.seq, NextAttemptAt: now, CreatedAt: now,
 			UpdatedAt: now, FinishedAt: rec.finished}
-		d.it.res = &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}
+		d.it.res = &Result{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}
 	}
 }
 
