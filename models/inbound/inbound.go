@@ -335,7 +335,8 @@ func inboundDeref(s *string) string {
 
 // allows checks that the integration takes messages from caller: it has an
 // active connection whose inbound account is caller, and it is not Off. A
-// Paused integration still accepts.
+// Paused integration still accepts. Another account is refused like wrong
+// credentials.
 func (c *inboundConfig) allows(caller *models.User) error {
 	in := &c.Integration
 	switch {
@@ -346,8 +347,9 @@ func (c *inboundConfig) allows(caller *models.User) error {
 		return refuseDetail(RefusalUnavailable, "The integration is Off",
 			fmt.Sprintf("integration %s accepts no messages while it is Off", in.Name))
 	case caller == nil || c.InboundUserID == nil || *c.InboundUserID != caller.ID:
-		return refuseDetail(RefusalForbidden, "This account may not send messages to this integration",
-			fmt.Sprintf("the active connection of integration %s names another inbound account", in.Name))
+		// Answered exactly like wrong credentials: another integration's
+		// account with its right password must not learn that it was right.
+		return refuse(RefusalUnauthenticated, "The credentials are not valid")
 	}
 	return nil
 }
