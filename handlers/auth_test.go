@@ -62,14 +62,12 @@ func TestLogin(t *testing.T) {
 		t.Parallel()
 		// The right password of an account that may not log in is answered
 		// exactly like a wrong one: the answer is no password oracle.
+		// (WrongPassword checks the wrong one's answer; a second failure from
+		// this test's address here would trip the login throttle for the others.)
 		right := app.Client(t).PostForm("/login", url.Values{"name": {models.DemoPeerAccount.Name},
 			"password": {models.DemoPeerAccount.Password}})
-		wrong := app.Client(t).PostForm("/login", url.Values{"name": {models.DemoPeerAccount.Name},
-			"password": {"not-the-password-0815"}})
 		require.Equal(t, http.StatusUnauthorized, right.StatusCode)
-		require.Equal(t, wrong.StatusCode, right.StatusCode)
 		require.Equal(t, "Wrong user name or password.", right.TestID(t, "login-error").Text())
-		require.Equal(t, wrong.TestID(t, "login-error").Text(), right.TestID(t, "login-error").Text())
 		require.Contains(t, app.Logs.String(), "login refused", "the log still tells why")
 	})
 
