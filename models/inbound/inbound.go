@@ -180,27 +180,7 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env, raw: raw, meta: meta}
 	switch cfg.Message.Type {
 	case models.MessageReceipt:
-		if env.TargetID == "" {
-			if _, bad := problems.Fields["message.target_id"]; !bad {
-				return nil, refuse(RefusalNoTargetID, TextNoTargetID)
-			}
-		}
-		if !env.HasStatus {
-			problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
-		}
-		if err := problems.Err(); err != nil {
-			// Which transaction comes before the fields (docs/inbound.md): a
-			// receipt for none of ours is refused for that first.
-			if env.TargetID != "" {
-				var found bool
-				if qerr := s.db.ConnPool.QueryRowContext(ctx, sqlInitiatingExists, rc.in.ID, models.Outbound,
-					env.TargetID).Scan(&found); qerr != nil {
-					return nil, fmt.Errorf("find initiating transaction: %w", qerr)
-				}
-				if !found {
-					return nil, refuse(RefusalNoInitiating, TextNoInitiating)
-				}
-			}
+		if err := rc.checkReceipt(ctx, problems); err != nil {
 			return nil, err
 		}
 		return rc.receipt(ctx)
@@ -210,22 +190,56 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 		}
 		return rc.heartbeat(ctx)
 	}
+	if err := rc.checkMessage(problems); err != nil {
+		return nil, err
+	}
+	return rc.message(ctx)
+}
+
+// checkReceipt checks a receipt's header and status. Which transaction comes
+// before the fields (docs/inbound.md): a receipt for none of ours is refused
+// for that first.
+func (rc *inboundCall) checkReceipt(ctx context.Context, problems *models.ValidationError) error {
+	env := rc.env
+	if env.TargetID == "" {
+		if _, bad := problems.Fields["message.target_id"]; !bad {
+			return refuse(RefusalNoTargetID, TextNoTargetID)
+		}
+	}
+	if !env.HasStatus {
+		problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
+	}
+	err := problems.Err()
+	if err == nil || env.TargetID == "" {
+		return err
+	}
+	var found bool
+	if qerr := rc.s.db.ConnPool.QueryRowContext(ctx, sqlInitiatingExists, rc.in.ID, models.Outbound,
+		env.TargetID).Scan(&found); qerr != nil {
+		return fmt.Errorf("find initiating transaction: %w", qerr)
+	}
+	if !found {
+		return refuse(RefusalNoInitiating, TextNoInitiating)
+	}
+	return err
+}
+
+// checkMessage checks what a Create or Update message's header must give.
+func (rc *inboundCall) checkMessage(problems *models.ValidationError) error {
+	env, typ := rc.env, rc.msg.Type
 	if env.SourceID == "" {
 		problems.Add("message.source_id", "Give the sender's Message ID: it is how duplicates are recognised.")
 	}
 	if !env.HasTimeStamp {
 		problems.Add("message.time_stamp", "Give the time the sender created the message: it keeps messages in order.")
 	}
-	if cfg.Message.Type == models.MessageCreate && env.SourceReference == "" {
+	if typ == models.MessageCreate && env.SourceReference == "" {
 		problems.Add("message.source_reference", "Give the sender's ticket number: a Create bonds it to a new ticket here.")
 	}
-	if cfg.Message.Type == models.MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
+	if typ == models.MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
 		problems.Add("message.target_reference", "Give our ticket number (target_reference) or yours (source_reference).")
 	}
-	if err := problems.Err(); err != nil {
-		return nil, err
-	}
-	return rc.message(ctx)
+	return problems.Err()
 }
 
 // inboundConfig is what one request needs to know about its integration and
@@ -248,29 +262,7 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	if integrationName == "" || len(integrationName) > 64 || !inboundCleanText(integrationName) {
 		return nil, notFound
 	}
-	var row struct {
-		ID                int64
-		Name              string
-		State             models.IntegrationState
-		AttachLogs        bool
-		ProcessID         int64
-		NumberPrefix      string
-		TicketTable       string
-		ConnectionID      *int64
-		InboundUserID     *int64
-		MessageID         *int64
-		MessageName       *string
-		MessageType       *string
-		Async             *bool
-		BondOwnership     *string
-		AllowedBondStates models.JSON[[]models.BondState]
-		SetBondState      *string
-		ReceiptMessageID  *int64
-		ReceiptName       *string
-		Fields            string
-		Seen              bool
-		ConfigVersion     string
-	}
+	var row configRow
 	err := s.db.ConnPool.QueryRowContext(ctx, sqlInboundConfig, sourceID, messageName, integrationName).Scan(
 		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
 		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
@@ -286,34 +278,66 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	if row.ID == 0 {
 		return nil, notFound
 	}
+	return row.config()
+}
+
+// configRow is the row sqlInboundConfig reads.
+type configRow struct {
+	ID                int64
+	Name              string
+	State             models.IntegrationState
+	AttachLogs        bool
+	ProcessID         int64
+	NumberPrefix      string
+	TicketTable       string
+	ConnectionID      *int64
+	InboundUserID     *int64
+	MessageID         *int64
+	MessageName       *string
+	MessageType       *string
+	Async             *bool
+	BondOwnership     *string
+	AllowedBondStates models.JSON[[]models.BondState]
+	SetBondState      *string
+	ReceiptMessageID  *int64
+	ReceiptName       *string
+	Fields            string
+	Seen              bool
+	ConfigVersion     string
+}
+
+// config is the configuration row describes, with its message and fields
+// when it names one.
+func (row *configRow) config() (*inboundConfig, error) {
 	cfg := &inboundConfig{Integration: models.Integration{ID: row.ID, Name: row.Name, State: row.State,
 		AttachLogs: row.AttachLogs, ProcessID: row.ProcessID}, NumberPrefix: row.NumberPrefix,
 		TicketTable: row.TicketTable, HasConnection: row.ConnectionID != nil, InboundUserID: row.InboundUserID,
 		Seen: row.Seen}
-	if row.MessageID != nil {
-		m := &models.Message{ID: *row.MessageID, IntegrationID: row.ID, Name: inboundDeref(row.MessageName),
-			Type: models.MessageType(inboundDeref(row.MessageType)), Async: row.Async != nil && *row.Async,
-			ReceiptMessageID: row.ReceiptMessageID, BondOwnership: models.Ownership(inboundDeref(row.BondOwnership)),
-			AllowedBondStates: row.AllowedBondStates}
-		if row.SetBondState != nil {
-			st := models.BondState(*row.SetBondState)
-			m.SetBondState = &st
-		}
-		cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
-		var fields []struct {
-			ID          int64             `json:"id"`
-			TicketField string            `json:"ticket_field"`
-			Property    string            `json:"property"`
-			ValueMap    map[string]string `json:"value_map"`
-			Required    bool              `json:"required"`
-		}
-		if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
-			return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
-		}
-		for i, f := range fields {
-			cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
-				Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
-		}
+	if row.MessageID == nil {
+		return cfg, nil
+	}
+	m := &models.Message{ID: *row.MessageID, IntegrationID: row.ID, Name: inboundDeref(row.MessageName),
+		Type: models.MessageType(inboundDeref(row.MessageType)), Async: row.Async != nil && *row.Async,
+		ReceiptMessageID: row.ReceiptMessageID, BondOwnership: models.Ownership(inboundDeref(row.BondOwnership)),
+		AllowedBondStates: row.AllowedBondStates}
+	if row.SetBondState != nil {
+		st := models.BondState(*row.SetBondState)
+		m.SetBondState = &st
+	}
+	cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
+	var fields []struct {
+		ID          int64             `json:"id"`
+		TicketField string            `json:"ticket_field"`
+		Property    string            `json:"property"`
+		ValueMap    map[string]string `json:"value_map"`
+		Required    bool              `json:"required"`
+	}
+	if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
+		return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
+	}
+	for i, f := range fields {
+		cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
+			Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
 	}
 	return cfg, nil
 }
