@@ -28,9 +28,9 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 	meta := inbound.RequestMeta{Method: req.Method, URL: req.URL.RequestURI(), Header: req.Header.Clone(),
 		RemoteAddr: c.RealIP(), Started: time.Now()}
 	raw, err := readInboundBody(c.Response(), req, h.Config.InboundMaxBytes)
-	var res *inbound.InboundResult
+	var res *inbound.Result
 	if err == nil {
-		in := inbound.InboundRequest{Integration: name, JSON: isJSON(req), Body: raw, Meta: meta}
+		in := inbound.Request{Integration: name, JSON: isJSON(req), Body: raw, Meta: meta}
 		if scheme, tok, ok := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			in.Bearer = strings.TrimSpace(tok)
 		}
@@ -38,7 +38,7 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 		res, err = h.Inbound.ReceiveInbound(ctx, in)
 	}
 	if err != nil {
-		var r *inbound.InboundRefusal
+		var r *inbound.Refusal
 		if errors.As(err, &r) {
 			switch r.Kind {
 			case inbound.RefusalUnauthenticated:
@@ -75,7 +75,7 @@ func readInboundBody(w http.ResponseWriter, req *http.Request, limit int64) ([]b
 	}
 	raw, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
-		return raw, &inbound.InboundRefusal{Kind: inbound.RefusalMalformed, Reason: "The request body could not be read"}
+		return raw, &inbound.Refusal{Kind: inbound.RefusalMalformed, Reason: "The request body could not be read"}
 	}
 	if int64(len(raw)) > limit {
 		// Read (and drop) what the client is still sending, up to a bound, so a
@@ -85,7 +85,7 @@ func readInboundBody(w http.ResponseWriter, req *http.Request, limit int64) ([]b
 		if n, _ := io.Copy(io.Discard, io.LimitReader(req.Body, inboundDrainMax)); n >= inboundDrainMax {
 			w.Header().Set("Connection", "close")
 		}
-		return raw, &inbound.InboundRefusal{Kind: inbound.RefusalTooLarge, Reason: "The request body is too large",
+		return raw, &inbound.Refusal{Kind: inbound.RefusalTooLarge, Reason: "The request body is too large",
 			Detail: "at most " + byteCount(limit) + " are accepted"}
 	}
 	return raw, nil

@@ -65,13 +65,21 @@ func inboundRefusalCases() []refusalCase {
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
 					opts: []reqOpt{withBasic("analyst", "analyst-demo-1")}}
 			}},
-		{name: "OtherIntegrationAccount", status: 403, text: "This account may not send messages to this integration",
+		{name: "OtherIntegrationAccount", status: 401, text: "The credentials are not valid",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
 				_, err := b.accounts.CreateUser(context.Background(), models.SystemActor, account.NewUserOpts{Name: "other-peer",
 					Role: models.RoleIntegration, Password: "other-peer-pw", Token: "other-peer-token-0123456789"})
 				require.NoError(t, err)
 				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
 					opts: []reqOpt{withHeader("Authorization", "Bearer other-peer-token-0123456789")}}
+			}},
+		{name: "OtherIntegrationPassword", status: 401, text: "The credentials are not valid",
+			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
+				_, err := b.accounts.CreateUser(context.Background(), models.SystemActor, account.NewUserOpts{Name: "other-peer",
+					Role: models.RoleIntegration, Password: "other-peer-pw-4711"})
+				require.NoError(t, err)
+				return refusalRequest{body: inboundJSON(envelope("CreateIncident", "S1", "R1", "", now, createData("x"))),
+					opts: []reqOpt{withBasic("other-peer", "other-peer-pw-4711")}}
 			}},
 		{name: "UnknownIntegration", status: 404, text: "Integration not found",
 			prepare: func(t *testing.T, b *inboundBundle) refusalRequest {
@@ -229,6 +237,9 @@ func runRefusal(t *testing.T, tc refusalCase) inboundAnswer {
 	}
 	if tc.status == 401 {
 		require.NotEmpty(t, a.Header.Get("WWW-Authenticate"))
+	}
+	if tc.text == "The credentials are not valid" { // every such refusal answers exactly alike
+		require.JSONEq(t, `{"error":"The credentials are not valid"}`, a.Raw)
 	}
 	if tc.name == "ReceiptWhileStillSending" {
 		require.Equal(t, "1", a.Header.Get("Retry-After"))

@@ -26,6 +26,10 @@ func (h *Handlers) LoginPage(c echo.Context) error {
 	return render(c, http.StatusOK, auth.Login(h.props(c, "Log in", ""), v))
 }
 
+// wrongLogin is the answer to wrong credentials, and to right ones of an
+// account that may not log in to the UI.
+const wrongLogin = "Wrong user name or password."
+
 // LoginSubmit checks the credentials and starts a new session.
 func (h *Handlers) LoginSubmit(c echo.Context) error {
 	name, password := c.FormValue("name"), c.FormValue("password")
@@ -42,15 +46,17 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 		return render(c, http.StatusTooManyRequests, auth.Login(h.props(c, "Log in", ""), v))
 	case errors.Is(err, models.ErrInvalidCredentials):
 		h.Logger.InfoContext(ctx, "login failed", h.loggedName(ctx, name), slog.String("remote", addr))
-		v.Error = "Wrong user name or password."
+		v.Error = wrongLogin
 		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
 	case err != nil:
 		return err
 	}
 	if err := models.RoleMay(u.Role, models.ActionLoginUI); err != nil {
+		// Answered exactly like a wrong password, so the answer never tells that
+		// the password of an account that may not log in was right.
 		h.Logger.InfoContext(ctx, "login refused", slog.String("user", name), slog.String("role", string(u.Role)))
-		v.Error = "Integration accounts cannot log in to the UI; they call the inbound API."
-		return render(c, http.StatusForbidden, auth.Login(h.props(c, "Log in", ""), v))
+		v.Error = wrongLogin
+		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
 	}
 	if err := h.startSession(c, u); err != nil {
 		return err

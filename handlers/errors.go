@@ -22,7 +22,7 @@ func httpError(err error) (int, string, map[string]string) {
 	var ve *models.ValidationError
 	var fe *models.ForbiddenError
 	var ce *models.ConflictError
-	var ir *inbound.InboundRefusal
+	var ir *inbound.Refusal
 	switch {
 	case errors.As(err, &ir):
 		return refusalStatus[ir.Kind], ir.Reason, nil
@@ -162,7 +162,7 @@ func apiErrorBody(c echo.Context, err error) (int, []byte) {
 	if fields != nil {
 		body["fields"] = fields
 	}
-	var ir *inbound.InboundRefusal
+	var ir *inbound.Refusal
 	if errors.As(err, &ir) {
 		if ir.Detail != "" {
 			body["detail"] = ir.Detail

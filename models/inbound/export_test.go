@@ -11,7 +11,7 @@ import (
 // snapshot accepts); a message the group leaves undecided takes the
 // one-message path afterwards, as in ReceiveInbound (byGroup tells which
 // messages the group decided). Tests use it to make a group deterministic.
-func (s *Service) ReceiveInboundTogether(ctx context.Context, reqs []InboundRequest) (res []*InboundResult, errs []error,
+func (s *Service) ReceiveInboundTogether(ctx context.Context, reqs []Request) (res []*Result, errs []error,
 	byGroup []bool) {
 	items := make([]*inboundItem, len(reqs))
 	for i, req := range reqs {
@@ -25,7 +25,7 @@ func (s *Service) ReceiveInboundTogether(ctx context.Context, reqs []InboundRequ
 	for _, it := range items {
 		<-it.done
 	}
-	res, errs, byGroup = make([]*InboundResult, len(reqs)), make([]error, len(reqs)), make([]bool, len(reqs))
+	res, errs, byGroup = make([]*Result, len(reqs)), make([]error, len(reqs)), make([]bool, len(reqs))
 	for i, it := range items {
 		byGroup[i] = !it.fallback
 		if it.fallback {

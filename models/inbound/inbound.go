@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +24,8 @@ import (
 // record; a refusal rolls everything back and the caller records the refused
 // request on its own with RecordInboundRefusal. docs/inbound.md has the rules.
 
-// InboundResult is what an accepted inbound request did.
-type InboundResult struct {
+// Result is what an accepted inbound request did.
+type Result struct {
 	// Transaction is the new inbound transaction, or for a receipt the outbound
 	// transaction it completed; nil for a heartbeat.
 	Transaction *models.Transaction
@@ -40,7 +41,7 @@ const inboundReceiptWait = 2 * time.Second
 
 // AuthenticateInbound checks the credentials a remote system sent from addr:
 // HTTP basic (hasBasic, through the login throttle) or a bearer token.
-// Failures are *InboundRefusal values. An account whose role may not use the
+// Failures are *Refusal values. An account whose role may not use the
 // API is answered exactly like wrong credentials, so the answer never tells
 // that a password was right.
 func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassword string, hasBasic bool,
@@ -58,7 +59,7 @@ func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassw
 	}
 	var te *account.ThrottledError
 	if errors.As(err, &te) {
-		return nil, &InboundRefusal{Kind: RefusalThrottled, Reason: te.Reason, RetryAfter: te.RetryAfter}
+		return nil, &Refusal{Kind: RefusalThrottled, Reason: te.Reason, RetryAfter: te.RetryAfter}
 	}
 	if errors.Is(err, models.ErrInvalidCredentials) || (err == nil && models.RoleMay(u.Role, models.ActionUseAPI) != nil) {
 		return nil, refuse(RefusalUnauthenticated, "The credentials are not valid")
@@ -69,8 +70,8 @@ func (s *Service) AuthenticateInbound(ctx context.Context, basicUser, basicPassw
 	return u, nil
 }
 
-// InboundRequest is one request to the inbound API as the HTTP layer read it.
-type InboundRequest struct {
+// Request is one request to the inbound API as the HTTP layer read it.
+type Request struct {
 	Integration   string // the integration's name, from the URL
 	Bearer        string // the bearer token, if one was sent
 	BasicUser     string // HTTP basic credentials, if HasBasic
@@ -86,8 +87,8 @@ type InboundRequest struct {
 // configuration snapshot accepts is applied together with concurrent ones
 // (inbound_batch.go), with the same outcome; everything else, and whatever a
 // group leaves undecided, takes the one-message path. Refusals are
-// *InboundRefusal or *ValidationError values and store nothing.
-func (s *Service) ReceiveInbound(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+// *Refusal or *ValidationError values and store nothing.
+func (s *Service) ReceiveInbound(ctx context.Context, req Request) (*Result, error) {
 	if res, ok, err := s.receiveGrouped(ctx, req); ok {
 		return res, err
 	}
@@ -95,7 +96,7 @@ func (s *Service) ReceiveInbound(ctx context.Context, req InboundRequest) (*Inbo
 }
 
 // receiveOne is the one-message path: everything read from the database.
-func (s *Service) receiveOne(ctx context.Context, req InboundRequest) (*InboundResult, error) {
+func (s *Service) receiveOne(ctx context.Context, req Request) (*Result, error) {
 	caller, err := s.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer, req.Meta.RemoteAddr)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func (s *Service) receiveOne(ctx context.Context, req InboundRequest) (*InboundR
 
 // receiveGrouped applies req in a group when it is an update the snapshot
 // accepts as it stands; ok is false when the one-message path must decide.
-func (s *Service) receiveGrouped(ctx context.Context, req InboundRequest) (res *InboundResult, ok bool, err error) {
+func (s *Service) receiveGrouped(ctx context.Context, req Request) (res *Result, ok bool, err error) {
 	it, ok := s.groupItem(ctx, req)
 	if !ok {
 		return nil, false, nil
@@ -123,7 +124,7 @@ func (s *Service) receiveGrouped(ctx context.Context, req InboundRequest) (res *
 
 // groupItem prepares req for a group: an update message sent with a bearer
 // token, both of which the configuration snapshot knows and accepts.
-func (s *Service) groupItem(ctx context.Context, req InboundRequest) (*inboundItem, bool) {
+func (s *Service) groupItem(ctx context.Context, req Request) (*inboundItem, bool) {
 	if s.inbound == nil || req.Bearer == "" || !req.JSON {
 		return nil, false
 	}
@@ -154,9 +155,9 @@ func (s *Service) groupItem(ctx context.Context, req InboundRequest) (*inboundIt
 // integration called integrationName and applies it: a message becomes an
 // inbound transaction (and changes the ticket when business rules allow), a
 // receipt completes our Awaiting Receipt transaction. Refusals are
-// *InboundRefusal or *ValidationError values and store nothing.
+// *Refusal or *ValidationError values and store nothing.
 func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, caller *models.User, raw []byte,
-	meta RequestMeta) (*InboundResult, error) {
+	meta RequestMeta) (*Result, error) {
 	env, problems, perr := parseInboundEnvelope(raw)
 	msgName, sourceID := "", ""
 	if perr == nil {
@@ -179,28 +180,7 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 	rc := &inboundCall{s: s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: caller, env: env, raw: raw, meta: meta}
 	switch cfg.Message.Type {
 	case models.MessageReceipt:
-		if env.TargetID == "" {
-			if _, bad := problems.Fields["message.target_id"]; !bad {
-				return nil, refuse(RefusalNoTargetID, TextNoTargetID)
-			}
-		}
-		if !env.HasStatus {
-			problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
-		}
-		if err := problems.Err(); err != nil {
-			// Which transaction comes before the fields (docs/inbound.md): a
-			// receipt for none of ours is refused for that first.
-			if env.TargetID != "" {
-				var found bool
-				if qerr := s.db.WithContext(ctx).Raw(`SELECT EXISTS (SELECT 1 FROM transactions
-						WHERE integration_id = ? AND direction = ? AND message_ident = ?)`,
-					rc.in.ID, models.Outbound, env.TargetID).Scan(&found).Error; qerr != nil {
-					return nil, fmt.Errorf("find initiating transaction: %w", qerr)
-				}
-				if !found {
-					return nil, refuse(RefusalNoInitiating, TextNoInitiating)
-				}
-			}
+		if err := rc.checkReceipt(ctx, problems); err != nil {
 			return nil, err
 		}
 		return rc.receipt(ctx)
@@ -210,22 +190,56 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 		}
 		return rc.heartbeat(ctx)
 	}
+	if err := rc.checkMessage(problems); err != nil {
+		return nil, err
+	}
+	return rc.message(ctx)
+}
+
+// checkReceipt checks a receipt's header and status. Which transaction comes
+// before the fields (docs/inbound.md): a receipt for none of ours is refused
+// for that first.
+func (rc *inboundCall) checkReceipt(ctx context.Context, problems *models.ValidationError) error {
+	env := rc.env
+	if env.TargetID == "" {
+		if _, bad := problems.Fields["message.target_id"]; !bad {
+			return refuse(RefusalNoTargetID, TextNoTargetID)
+		}
+	}
+	if !env.HasStatus {
+		problems.Add("status", "A receipt needs a status with process_state Accepted or Rejected.")
+	}
+	err := problems.Err()
+	if err == nil || env.TargetID == "" {
+		return err
+	}
+	var found bool
+	if qerr := rc.s.db.ConnPool.QueryRowContext(ctx, sqlInitiatingExists, rc.in.ID, models.Outbound,
+		env.TargetID).Scan(&found); qerr != nil {
+		return fmt.Errorf("find initiating transaction: %w", qerr)
+	}
+	if !found {
+		return refuse(RefusalNoInitiating, TextNoInitiating)
+	}
+	return err
+}
+
+// checkMessage checks what a Create or Update message's header must give.
+func (rc *inboundCall) checkMessage(problems *models.ValidationError) error {
+	env, typ := rc.env, rc.msg.Type
 	if env.SourceID == "" {
 		problems.Add("message.source_id", "Give the sender's Message ID: it is how duplicates are recognised.")
 	}
 	if !env.HasTimeStamp {
 		problems.Add("message.time_stamp", "Give the time the sender created the message: it keeps messages in order.")
 	}
-	if cfg.Message.Type == models.MessageCreate && env.SourceReference == "" {
+	if typ == models.MessageCreate && env.SourceReference == "" {
 		problems.Add("message.source_reference", "Give the sender's ticket number: a Create bonds it to a new ticket here.")
 	}
-	if cfg.Message.Type == models.MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
+	if typ == models.MessageUpdate && env.SourceReference == "" && env.TargetReference == "" {
 		problems.Add("message.target_reference", "Give our ticket number (target_reference) or yours (source_reference).")
 	}
-	if err := problems.Err(); err != nil {
-		return nil, err
-	}
-	return rc.message(ctx)
+	return problems.Err()
 }
 
 // inboundConfig is what one request needs to know about its integration and
@@ -248,45 +262,15 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	if integrationName == "" || len(integrationName) > 64 || !inboundCleanText(integrationName) {
 		return nil, notFound
 	}
-	var row struct {
-		ID                int64
-		Name              string
-		State             models.IntegrationState
-		AttachLogs        bool
-		ProcessID         int64
-		NumberPrefix      string
-		TicketTable       string
-		ConnectionID      *int64
-		InboundUserID     *int64
-		MessageID         *int64
-		MessageName       *string
-		MessageType       *string
-		Async             *bool
-		BondOwnership     *string
-		AllowedBondStates models.JSON[[]models.BondState]
-		SetBondState      *string
-		ReceiptMessageID  *int64
-		ReceiptName       *string
-		Fields            string
-		Seen              bool
-		ConfigVersion     string
+	var row configRow
+	err := s.db.ConnPool.QueryRowContext(ctx, sqlInboundConfig, sourceID, messageName, integrationName).Scan(
+		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
+		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
+		&row.BondOwnership, &row.AllowedBondStates, &row.SetBondState, &row.ReceiptMessageID, &row.ReceiptName,
+		&row.Fields, &row.Seen, &row.ConfigVersion)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil // row.ID stays 0: no such integration
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT i.id, i.name, i.state, i.attach_logs, i.process_id,
-			p.number_prefix, p.ticket_table, c.id AS connection_id, c.inbound_user_id,
-			m.id AS message_id, m.name AS message_name, m.type AS message_type, m.async, m.bond_ownership,
-			m.allowed_bond_states, m.set_bond_state, m.receipt_message_id, rm.name AS receipt_name,
-			(SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
-			        'property', f.property, 'value_map', f.value_map, 'required', f.required) ORDER BY f.position, f.id), '[]')
-			   FROM fields f WHERE f.message_id = m.id) AS fields,
-			(? <> '' AND EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = i.id
-			        AND t.direction = 'Inbound' AND t.external_message_id = ?)) AS seen,
-			(SELECT version::text FROM inbound_config_version) AS config_version
-		FROM integrations i
-		JOIN processes p ON p.id = i.process_id
-		LEFT JOIN connections c ON c.integration_id = i.id AND c.active
-		LEFT JOIN messages m ON m.integration_id = i.id AND m.name = ? AND m.direction IN ('Inbound', 'Bidirectional')
-		LEFT JOIN messages rm ON rm.id = m.receipt_message_id
-		WHERE i.name = ?`, sourceID, sourceID, messageName, integrationName).Scan(&row).Error
 	if err != nil {
 		return nil, fmt.Errorf("read inbound configuration of %q: %w", integrationName, err)
 	}
@@ -294,34 +278,66 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	if row.ID == 0 {
 		return nil, notFound
 	}
+	return row.config()
+}
+
+// configRow is the row sqlInboundConfig reads.
+type configRow struct {
+	ID                int64
+	Name              string
+	State             models.IntegrationState
+	AttachLogs        bool
+	ProcessID         int64
+	NumberPrefix      string
+	TicketTable       string
+	ConnectionID      *int64
+	InboundUserID     *int64
+	MessageID         *int64
+	MessageName       *string
+	MessageType       *string
+	Async             *bool
+	BondOwnership     *string
+	AllowedBondStates models.JSON[[]models.BondState]
+	SetBondState      *string
+	ReceiptMessageID  *int64
+	ReceiptName       *string
+	Fields            string
+	Seen              bool
+	ConfigVersion     string
+}
+
+// config is the configuration row describes, with its message and fields
+// when it names one.
+func (row *configRow) config() (*inboundConfig, error) {
 	cfg := &inboundConfig{Integration: models.Integration{ID: row.ID, Name: row.Name, State: row.State,
 		AttachLogs: row.AttachLogs, ProcessID: row.ProcessID}, NumberPrefix: row.NumberPrefix,
 		TicketTable: row.TicketTable, HasConnection: row.ConnectionID != nil, InboundUserID: row.InboundUserID,
 		Seen: row.Seen}
-	if row.MessageID != nil {
-		m := &models.Message{ID: *row.MessageID, IntegrationID: row.ID, Name: inboundDeref(row.MessageName),
-			Type: models.MessageType(inboundDeref(row.MessageType)), Async: row.Async != nil && *row.Async,
-			ReceiptMessageID: row.ReceiptMessageID, BondOwnership: models.Ownership(inboundDeref(row.BondOwnership)),
-			AllowedBondStates: row.AllowedBondStates}
-		if row.SetBondState != nil {
-			st := models.BondState(*row.SetBondState)
-			m.SetBondState = &st
-		}
-		cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
-		var fields []struct {
-			ID          int64             `json:"id"`
-			TicketField string            `json:"ticket_field"`
-			Property    string            `json:"property"`
-			ValueMap    map[string]string `json:"value_map"`
-			Required    bool              `json:"required"`
-		}
-		if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
-			return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
-		}
-		for i, f := range fields {
-			cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
-				Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
-		}
+	if row.MessageID == nil {
+		return cfg, nil
+	}
+	m := &models.Message{ID: *row.MessageID, IntegrationID: row.ID, Name: inboundDeref(row.MessageName),
+		Type: models.MessageType(inboundDeref(row.MessageType)), Async: row.Async != nil && *row.Async,
+		ReceiptMessageID: row.ReceiptMessageID, BondOwnership: models.Ownership(inboundDeref(row.BondOwnership)),
+		AllowedBondStates: row.AllowedBondStates}
+	if row.SetBondState != nil {
+		st := models.BondState(*row.SetBondState)
+		m.SetBondState = &st
+	}
+	cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
+	var fields []struct {
+		ID          int64             `json:"id"`
+		TicketField string            `json:"ticket_field"`
+		Property    string            `json:"property"`
+		ValueMap    map[string]string `json:"value_map"`
+		Required    bool              `json:"required"`
+	}
+	if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
+		return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
+	}
+	for i, f := range fields {
+		cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
+			Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
 	}
 	return cfg, nil
 }
@@ -335,7 +351,8 @@ func inboundDeref(s *string) string {
 
 // allows checks that the integration takes messages from caller: it has an
 // active connection whose inbound account is caller, and it is not Off. A
-// Paused integration still accepts.
+// Paused integration still accepts. Another account is refused like wrong
+// credentials.
 func (c *inboundConfig) allows(caller *models.User) error {
 	in := &c.Integration
 	switch {
@@ -346,8 +363,9 @@ func (c *inboundConfig) allows(caller *models.User) error {
 		return refuseDetail(RefusalUnavailable, "The integration is Off",
 			fmt.Sprintf("integration %s accepts no messages while it is Off", in.Name))
 	case caller == nil || c.InboundUserID == nil || *c.InboundUserID != caller.ID:
-		return refuseDetail(RefusalForbidden, "This account may not send messages to this integration",
-			fmt.Sprintf("the active connection of integration %s names another inbound account", in.Name))
+		// Answered exactly like wrong credentials: another integration's
+		// account with its right password must not learn that it was right.
+		return refuse(RefusalUnauthenticated, "The credentials are not valid")
 	}
 	return nil
 }
@@ -381,12 +399,11 @@ func (rc *inboundCall) original(ctx context.Context) (*models.EnvelopeHeader, er
 		ExternalReference string
 		FirstAnswer       *string
 	}
-	err := rc.s.db.WithContext(ctx).Raw(`SELECT t.message_ident, t.external_message_id, k.number, b.external_reference,
-			(SELECT h.response_body FROM http_requests h WHERE h.transaction_id = t.id AND h.direction = 'Inbound'
-			  ORDER BY h.id LIMIT 1) AS first_answer
-		FROM transactions t JOIN tickets k ON k.id = t.ticket_id JOIN bonds b ON b.id = t.bond_id
-		WHERE t.integration_id = ? AND t.direction = 'Inbound' AND t.external_message_id = ?`,
-		rc.in.ID, rc.env.SourceID).Scan(&row).Error
+	err := rc.s.db.ConnPool.QueryRowContext(ctx, sqlOriginal, rc.in.ID, rc.env.SourceID).Scan(&row.MessageIdent,
+		&row.ExternalMessageID, &row.Number, &row.ExternalReference, &row.FirstAnswer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, models.ErrNotFound
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find message %q: %w", rc.env.SourceID, err)
 	}
@@ -426,7 +443,7 @@ func (rc *inboundCall) duplicate(ctx context.Context) error {
 // duplicateOf is the refusal of a source_id received before, whose answer
 // had the header orig.
 func (rc *inboundCall) duplicateOf(orig *models.EnvelopeHeader) error {
-	return &InboundRefusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
+	return &Refusal{Kind: RefusalDuplicate, Reason: TextDuplicate, Original: orig,
 		Detail: fmt.Sprintf("message %s was received before; it is not applied again", inboundQuote(rc.env.SourceID))}
 }
 
@@ -435,13 +452,13 @@ func (rc *inboundCall) duplicateOf(orig *models.EnvelopeHeader) error {
 // transactions_inbound_source, which rolls it back whole. A copy refused for
 // another reason (the bond it would have closed is now Closed, say) is
 // checked once more, so the sender always hears "already processed".
-func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
+func (rc *inboundCall) message(ctx context.Context) (*Result, error) {
 	if rc.cfg.Seen {
 		if err := rc.duplicate(ctx); err != nil {
 			return nil, err
 		}
 	}
-	var res *InboundResult
+	var res *Result
 	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if rc.msg.Type == models.MessageCreate {
@@ -454,7 +471,7 @@ func (rc *inboundCall) message(ctx context.Context) (*InboundResult, error) {
 	if err == nil {
 		return res, nil
 	}
-	var r *InboundRefusal
+	var r *Refusal
 	if isInboundDuplicate(err) || errors.As(err, &r) {
 		if derr := rc.duplicate(ctx); derr != nil {
 			return nil, derr
@@ -493,17 +510,17 @@ type inboundTarget struct {
 }
 
 // createTx: a new ticket and a new bond for the sender's ticket.
-func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
+func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
 	// Serialise Creates for one remote ticket, so two cannot both bond it.
-	if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, ?))", env.SourceReference, rc.in.ID).Error; err != nil {
+	ctx, c := conn(tx)
+	if _, err := c.ExecContext(ctx, sqlLockRemoteReference, env.SourceReference, rc.in.ID); err != nil {
 		return nil, fmt.Errorf("lock remote reference: %w", err)
 	}
 	var existing string
-	err := tx.Raw("SELECT internal_reference FROM bonds WHERE integration_id = ? AND external_reference = ? ORDER BY id LIMIT 1",
-		rc.in.ID, env.SourceReference).Scan(&existing).Error
-	if err != nil {
+	err := c.QueryRowContext(ctx, sqlBondedRemote, rc.in.ID, env.SourceReference).Scan(&existing)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
 	}
 	if existing != "" {
@@ -518,11 +535,14 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
 			"no ticket was created; correct the message and send it again")
 	}
 	var nums struct{ K, Trn, Msg int64 }
-	if err := tx.Raw(`SELECT nextval('ticket_number_seq') AS k, nextval('transaction_number_seq') AS trn,
-		nextval('message_number_seq') AS msg`).Scan(&nums).Error; err != nil {
+	if err := c.QueryRowContext(ctx, sqlCreateNumbers).Scan(&nums.K, &nums.Trn, &nums.Msg); err != nil {
 		return nil, fmt.Errorf("number ticket: %w", err)
 	}
 	ticket.Number = fmt.Sprintf("%s%07d", rc.cfg.NumberPrefix, nums.K)
+	// The one record this package creates with GORM's generic helper, on
+	// purpose: a ticket's columns are models.Ticket's, which grows with the
+	// ticket form, and GORM writes every one of them as the UI's ticket
+	// creation does. A Create is rare (not the update hot path).
 	if err := tx.Create(&ticket).Error; err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
 	}
@@ -533,7 +553,8 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
 	ts := env.TimeStamp
 	bond := models.Bond{IntegrationID: rc.in.ID, TicketID: ticket.ID, InternalReference: ticket.Number,
 		ExternalReference: env.SourceReference, State: state, Owner: false, LastInboundAt: &ts, CreatedAt: now, UpdatedAt: now}
-	if err := tx.Create(&bond).Error; err != nil {
+	if err := c.QueryRowContext(ctx, sqlCreateBond, bond.IntegrationID, bond.TicketID, bond.InternalReference,
+		bond.ExternalReference, bond.State, bond.Owner, bond.LastInboundAt, bond.CreatedAt, bond.UpdatedAt).Scan(&bond.ID); err != nil {
 		return nil, fmt.Errorf("create bond: %w", err)
 	}
 	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
@@ -543,20 +564,8 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*InboundResult, error) {
 
 // updateTx: the bond (and its ticket) the message names, locked, then the
 // business rules, then the change.
-func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
-	var row struct {
-		BondID                                       int64
-		InternalReference, ExternalReference         string
-		BondState                                    models.BondState
-		Owner                                        bool
-		LastInboundAt                                *time.Time
-		TicketID                                     int64
-		Number, ShortDescription, Description, State string
-		Priority, Urgency, Impact                    int
-		AssignmentGroup, WorkNotes                   string
-		Version                                      int
-		Trn, Msg                                     int64
-	}
+func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
+	var row lockedTarget
 	if err := rc.lockTarget(tx, &row); err != nil {
 		return nil, err
 	}
@@ -577,6 +586,32 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*InboundResult, error) {
 			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
 	}
 	return rc.write(tx, target, out, ticketCols, bondCols)
+}
+
+// lockedTarget is the row lockTarget reads: the bond, its ticket and the numbers.
+type lockedTarget struct {
+	BondID                                       int64
+	InternalReference, ExternalReference         string
+	BondState                                    models.BondState
+	Owner                                        bool
+	LastInboundAt                                *time.Time
+	TicketID                                     int64
+	Number, ShortDescription, Description, State string
+	Priority, Urgency, Impact                    int
+	AssignmentGroup, WorkNotes                   string
+	Version                                      int
+	Trn, Msg                                     int64
+}
+
+// scan reads r into t in lockTargetColumns' order; found is false when there was no row.
+func (t *lockedTarget) scan(r *sql.Row) (found bool, err error) {
+	err = r.Scan(&t.BondID, &t.InternalReference, &t.ExternalReference, &t.BondState, &t.Owner, &t.LastInboundAt,
+		&t.TicketID, &t.Number, &t.ShortDescription, &t.Description, &t.State, &t.Priority, &t.Urgency, &t.Impact,
+		&t.AssignmentGroup, &t.WorkNotes, &t.Version, &t.Trn, &t.Msg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // decideUpdate applies the business rules to an update on target (whose bond
@@ -620,29 +655,23 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 // lockTarget locks the bond the update names and its ticket — by our number
 // (target_reference), else by theirs (source_reference) — and draws the new
 // transaction's numbers, in one statement.
-func (rc *inboundCall) lockTarget(tx *gorm.DB, dst any) error {
+func (rc *inboundCall) lockTarget(tx *gorm.DB, dst *lockedTarget) error {
 	env := rc.env
-	const cols = `b.id AS bond_id, b.internal_reference, b.external_reference, b.state AS bond_state, b.owner,
-		b.last_inbound_at, k.id AS ticket_id, k.number, k.short_description, k.description, k.state, k.priority,
-		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version,
-		nextval('transaction_number_seq') AS trn, nextval('message_number_seq') AS msg`
+	ctx, c := conn(tx)
 	found := false
 	if env.TargetReference != "" {
-		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-			WHERE b.integration_id = ? AND k.number = ? FOR NO KEY UPDATE`, rc.in.ID, env.TargetReference).Scan(dst)
-		if res.Error != nil {
-			return fmt.Errorf("find bond of %s: %w", env.TargetReference, res.Error)
+		ok, err := dst.scan(c.QueryRowContext(ctx, sqlLockByOurNumber, rc.in.ID, env.TargetReference))
+		if err != nil {
+			return fmt.Errorf("find bond of %s: %w", env.TargetReference, err)
 		}
-		found = res.RowsAffected > 0
+		found = ok
 	}
 	if !found && env.SourceReference != "" {
-		res := tx.Raw(`SELECT `+cols+` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-			WHERE b.integration_id = ? AND b.external_reference = ? ORDER BY b.id LIMIT 1 FOR NO KEY UPDATE`,
-			rc.in.ID, env.SourceReference).Scan(dst)
-		if res.Error != nil {
-			return fmt.Errorf("find bond of %s: %w", env.SourceReference, res.Error)
+		ok, err := dst.scan(c.QueryRowContext(ctx, sqlLockByTheirNumber, rc.in.ID, env.SourceReference))
+		if err != nil {
+			return fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
 		}
-		found = res.RowsAffected > 0
+		found = ok
 	}
 	if !found {
 		return refuseDetail(RefusalNoBond, "Bond not found for this message",
@@ -804,7 +833,7 @@ const inboundResponseHeaders = `{"Content-Type":"application/json"}`
 // bond's sequence, history and state, the ticket's change, the transaction in
 // the state Received moves to (models.Next), its Stage, its HTTP Request
 // record and its transaction log line.
-func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*InboundResult, error) {
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*Result, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
 	rec, bondCols, err := rc.record(tg, out, bondCols, now)
@@ -817,57 +846,40 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	// One statement: the bond's sequence, history and state; the ticket's
 	// change; the transaction, its Stage, its HTTP Request record and its log
 	// line; the engine's wake-up when a receipt must go back.
-	var sb strings.Builder
-	args := []any{now}
-	sb.WriteString("WITH b AS (UPDATE bonds SET next_seq = next_seq + 1, updated_at = ?")
+	var q sqlParts
+	q.add(sqlWriteBondHead, now)
 	if rec.history {
-		sb.WriteString(", history = history || ?")
-		args = append(args, inboundHistoryLine(now, rec.what))
+		q.add(sqlWriteBondHistory, inboundHistoryLine(now, rec.what))
 	}
 	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
 		if v, ok := bondCols[c]; ok {
-			sb.WriteString(", " + c + " = ?")
-			args = append(args, v)
+			q.add(fmt.Sprintf(sqlWriteBondSet, c), v)
 		}
 	}
-	sb.WriteString(" WHERE id = ? RETURNING next_seq)")
-	args = append(args, tg.BondID)
+	q.add(sqlWriteBondTail, tg.BondID)
 	if ticketCols != nil {
-		sb.WriteString(", k AS (UPDATE tickets SET version = version + 1, updated_at = ?")
-		args = append(args, now)
+		q.add(sqlWriteTicketHead, now)
 		for _, c := range models.TicketFields {
-			sb.WriteString(", " + c + " = ?")
-			args = append(args, ticketCols[c])
+			q.add(fmt.Sprintf(sqlWriteBondSet, c), ticketCols[c])
 		}
-		sb.WriteString(" WHERE id = ?)")
-		args = append(args, tg.TicketID)
+		q.add(sqlWriteTicketTail, tg.TicketID)
 	}
-	sb.WriteString(`, t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id,
-			bond_id, message_id, ticket_id, table_name, direction, state, process_state, process_error, seq,
-			next_attempt_at, created_at, updated_at, finished_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, ?, b.next_seq, ?, ?, ?, ? FROM b RETURNING id, seq),
-		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, ?::jsonb, ? FROM t),
-		h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
-			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
-			created_at, updated_at)
-		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM t)`)
-	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
+	q.add(sqlWriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
 		to, out.process, out.processError, now, now, now, rec.finished,
 		string(rec.data), now,
 		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
 		rec.durationMS, now, now)
 	if rec.logLevel != "" {
-		sb.WriteString(`, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
-			SELECT id, ?, ?, ?, ? FROM t)`)
-		args = append(args, models.LogTransactionRecv, rec.logLevel, rec.what, now)
+		q.add(sqlWriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
 	}
-	sb.WriteString(" SELECT id, seq FROM t")
+	q.add(sqlWriteResult)
 	if to == models.SendingReceipt { // wake the engine: it sends the receipt
-		sb.WriteString(", pg_notify(?, '')")
-		args = append(args, queue.NotifyChannel)
+		q.add(sqlWriteNotify, queue.NotifyChannel)
 	}
 	var ins struct{ ID, Seq int64 }
-	if err := tx.Raw(sb.String(), args...).Scan(&ins).Error; err != nil {
+	ctx, c := conn(tx)
+	err = c.QueryRowContext(ctx, q.sb.String(), q.args...).Scan(&ins.ID, &ins.Seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store transaction %s: %w", number, err)
 	}
 	if ins.ID == 0 {
@@ -877,22 +889,22 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		IntegrationID: rc.in.ID, BondID: tg.BondID, MessageID: msg.ID, TicketID: tg.TicketID,
 		TableName: rc.cfg.TicketTable, Direction: models.Inbound, State: to, ProcessState: out.process,
 		ProcessError: out.processError, Seq: ins.Seq, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
-	return &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}, nil
+	return &Result{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}, nil
 }
 
 // receipt completes our Awaiting Receipt transaction. When the transaction is
 // still Sending (our synchronous call has not returned yet) it waits a little.
-func (rc *inboundCall) receipt(ctx context.Context) (*InboundResult, error) {
+func (rc *inboundCall) receipt(ctx context.Context) (*Result, error) {
 	deadline := time.Now().Add(inboundReceiptWait)
 	wait := 5 * time.Millisecond
 	for {
-		var res *InboundResult
+		var res *Result
 		err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var err error
 			res, err = rc.receiptTx(tx)
 			return err
 		})
-		var r *InboundRefusal
+		var r *Refusal
 		if errors.As(err, &r) && r.Kind == RefusalInFlight && time.Now().Add(wait).Before(deadline) {
 			select {
 			case <-ctx.Done():
@@ -912,26 +924,63 @@ func (rc *inboundCall) receipt(ctx context.Context) (*InboundResult, error) {
 	}
 }
 
-func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
-	env := rc.env
+// receiptTx completes the transaction the receipt names, records the outcome
+// on its bond, releases the bond's next transaction and answers.
+func (rc *inboundCall) receiptTx(tx *gorm.DB) (*Result, error) {
 	now := rc.s.now()
+	t, err := rc.lockInitiating(tx)
+	if err != nil {
+		return nil, err
+	}
+	perr, err := rc.completeInitiating(tx, t)
+	if err != nil {
+		return nil, err
+	}
+	bond, what, err := rc.recordReceiptOnBond(tx, t, perr, now)
+	if err != nil {
+		return nil, err
+	}
+	released, err := queue.ReleaseNext(tx, bond.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := rc.logReceipt(tx, t.ID, what, released); err != nil {
+		return nil, err
+	}
+	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: now.UTC(),
+		SourceReference: bond.InternalReference, TargetReference: bond.ExternalReference, SourceID: t.MessageIdent,
+		TargetID: rc.env.SourceID}, Data: map[string]any{},
+		Status: &models.EnvelopeStatus{ProcessState: models.ProcessAccepted.String()}}
+	res, err := rc.finish(tx, t, resp, false)
+	if res != nil {
+		res.Receipt = true
+	}
+	return res, err
+}
+
+// lockInitiating finds our outbound transaction the receipt names, locks its
+// bond and checks that it is Awaiting Receipt (Sending: still in flight).
+func (rc *inboundCall) lockInitiating(tx *gorm.DB) (*models.Transaction, error) {
+	env := rc.env
+	ctx, c := conn(tx)
 	var t models.Transaction
-	err := tx.Where("integration_id = ? AND direction = ? AND message_ident = ?", rc.in.ID, models.Outbound, env.TargetID).
-		Limit(1).Find(&t).Error
+	err := c.QueryRowContext(ctx, sqlReceiptTransaction, rc.in.ID, models.Outbound, env.TargetID).
+		Scan(pg.TransactionFields(nil, &t)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, refuse(RefusalNoInitiating, TextNoInitiating)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find transaction %s: %w", env.TargetID, err)
-	}
-	if t.ID == 0 {
-		return nil, refuse(RefusalNoInitiating, TextNoInitiating)
 	}
 	if err := queue.LockBond(tx, t.BondID); err != nil {
 		return nil, err
 	}
-	if err := tx.Model(&models.Transaction{}).Select("state").Where("id = ?", t.ID).Scan(&t.State).Error; err != nil {
+	if err := c.QueryRowContext(ctx, sqlTransactionState, t.ID).Scan(&t.State); err != nil {
 		return nil, fmt.Errorf("read transaction %s: %w", t.MessageIdent, err)
 	}
 	switch t.State {
 	case models.AwaitingReceipt:
+		return &t, nil
 	case models.Sending:
 		return nil, refuseDetail(RefusalInFlight, "The initiating transaction is still being sent",
 			fmt.Sprintf("%s has not had its answer yet; send the receipt again shortly", t.MessageIdent))
@@ -939,8 +988,14 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 		return nil, refuseDetail(RefusalProcessedAlready, TextProcessedAlready,
 			fmt.Sprintf("%s is %s", t.MessageIdent, t.State))
 	}
+}
+
+// completeInitiating moves t Awaiting Receipt -> Received Receipt -> Complete
+// with the receipt's process state; it returns the process error it stored.
+func (rc *inboundCall) completeInitiating(tx *gorm.DB, t *models.Transaction) (string, error) {
+	env := rc.env
 	if _, err := queue.Transition(tx, t.ID, models.AwaitingReceipt, models.EventReceiptArrived, nil); err != nil {
-		return nil, err
+		return "", err
 	}
 	perr := ""
 	if env.ProcessState == models.ProcessRejected {
@@ -951,89 +1006,97 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 	}
 	extra := map[string]any{"process_state": env.ProcessState, "process_error": perr}
 	if env.SourceID != "" {
+		// A fragment of queue.Transition's update (its call site is kept as it is).
 		extra["external_message_id"] = gorm.Expr("CASE WHEN external_message_id = '' THEN ? ELSE external_message_id END", env.SourceID)
 	}
 	if _, err := queue.Transition(tx, t.ID, models.ReceivedReceipt, models.EventReceiptProcessed, extra); err != nil {
-		return nil, err
+		return "", err
 	}
 	t.State, t.ProcessState, t.ProcessError = models.Complete, env.ProcessState, perr
+	return perr, nil
+}
 
+// recordReceiptOnBond rolls the receipt's outcome up to t's bond: its process
+// error, its state (Accepted), a learned external reference and a history
+// line, which it returns.
+func (rc *inboundCall) recordReceiptOnBond(tx *gorm.DB, t *models.Transaction, perr string, now time.Time) (*models.Bond, string, error) {
+	env := rc.env
+	ctx, c := conn(tx)
 	var bond models.Bond
-	if err := tx.Take(&bond, t.BondID).Error; err != nil {
-		return nil, fmt.Errorf("read bond %d: %w", t.BondID, err)
+	err := c.QueryRowContext(ctx, sqlReceiptBond, t.BondID).Scan(&bond.ID, &bond.InternalReference,
+		&bond.ExternalReference, &bond.State)
+	if err != nil {
+		return nil, "", fmt.Errorf("read bond %d: %w", t.BondID, err)
 	}
 	var initiating models.Message
-	if err := tx.Take(&initiating, t.MessageID).Error; err != nil {
-		return nil, fmt.Errorf("read message %d: %w", t.MessageID, err)
+	if err := c.QueryRowContext(ctx, sqlReceiptMessage, t.MessageID).Scan(&initiating.Name, &initiating.SetBondState); err != nil {
+		return nil, "", fmt.Errorf("read message %d: %w", t.MessageID, err)
 	}
-	cols := map[string]any{"updated_at": now}
 	what := fmt.Sprintf("Receipt for %s %s: %s", initiating.Name, t.MessageIdent, env.ProcessState)
+	var state, learned *string
 	if env.ProcessState == models.ProcessRejected {
-		cols["process_error"] = perr
 		what += ": " + perr
-	} else {
-		cols["process_error"] = ""
-		state := bond.State
-		switch {
-		case rc.msg.SetBondState != nil:
-			state = *rc.msg.SetBondState
-		case initiating.SetBondState != nil:
-			state = *initiating.SetBondState
-		case bond.State == models.BondPending:
-			state = models.BondOpen
-		}
-		if state != bond.State {
-			cols["state"] = state
-			what += fmt.Sprintf("; bond %s", state)
-		}
+	} else if st := rc.receiptBondState(&bond, &initiating); st != bond.State {
+		s := string(st)
+		state = &s
+		what += fmt.Sprintf("; bond %s", st)
 	}
 	if bond.ExternalReference == "" && env.SourceReference != "" {
-		cols["external_reference"] = env.SourceReference
+		learned = &env.SourceReference
 		bond.ExternalReference = env.SourceReference
 	}
-	cols["history"] = gorm.Expr("history || ?", inboundHistoryLine(now, what))
-	if err := tx.Model(&models.Bond{}).Where("id = ?", bond.ID).Updates(cols).Error; err != nil {
-		return nil, fmt.Errorf("update bond %d: %w", bond.ID, err)
+	if _, err := c.ExecContext(ctx, sqlReceiptBondUpdate, bond.ID, now, perr, state, learned,
+		inboundHistoryLine(now, what)); err != nil {
+		return nil, "", fmt.Errorf("update bond %d: %w", bond.ID, err)
 	}
-	released, err := queue.ReleaseNext(tx, bond.ID)
-	if err != nil {
-		return nil, err
+	return &bond, what, nil
+}
+
+// receiptBondState is the bond's state after an accepted receipt: the
+// receipt message's set_bond_state, else the initiating message's, else a
+// Pending bond opens.
+func (rc *inboundCall) receiptBondState(bond *models.Bond, initiating *models.Message) models.BondState {
+	switch {
+	case rc.msg.SetBondState != nil:
+		return *rc.msg.SetBondState
+	case initiating.SetBondState != nil:
+		return *initiating.SetBondState
+	case bond.State == models.BondPending:
+		return models.BondOpen
 	}
-	if rc.in.AttachLogs {
-		level := "info"
-		if env.ProcessState == models.ProcessRejected {
-			level = "warn"
-		}
-		if err := addInboundLog(tx, t.ID, models.LogTransactionRecv, level, what); err != nil {
-			return nil, err
-		}
-		if released != 0 {
-			var num string
-			if err := tx.Model(&models.Transaction{}).Select("number").Where("id = ?", released).Scan(&num).Error; err != nil {
-				return nil, fmt.Errorf("read released transaction: %w", err)
-			}
-			if err := addInboundLog(tx, t.ID, models.LogTransactionQueued, "info", "Released "+num+", next in the bond's queue"); err != nil {
-				return nil, err
-			}
-		}
+	return bond.State
+}
+
+// logReceipt writes the receipt's transaction log lines when the integration
+// attaches logs: the outcome, and the transaction it released.
+func (rc *inboundCall) logReceipt(tx *gorm.DB, transactionID int64, what string, released int64) error {
+	if !rc.in.AttachLogs {
+		return nil
 	}
-	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: now.UTC(),
-		SourceReference: bond.InternalReference, TargetReference: bond.ExternalReference, SourceID: t.MessageIdent,
-		TargetID: env.SourceID}, Data: map[string]any{},
-		Status: &models.EnvelopeStatus{ProcessState: models.ProcessAccepted.String()}}
-	res, err := rc.finish(tx, &t, resp, false)
-	if res != nil {
-		res.Receipt = true
+	level := "info"
+	if rc.env.ProcessState == models.ProcessRejected {
+		level = "warn"
 	}
-	return res, err
+	if err := addInboundLog(tx, transactionID, models.LogTransactionRecv, level, what); err != nil {
+		return err
+	}
+	if released == 0 {
+		return nil
+	}
+	ctx, c := conn(tx)
+	var num string
+	if err := c.QueryRowContext(ctx, sqlTransactionNumber, released).Scan(&num); err != nil {
+		return fmt.Errorf("read released transaction: %w", err)
+	}
+	return addInboundLog(tx, transactionID, models.LogTransactionQueued, "info", "Released "+num+", next in the bond's queue")
 }
 
 // heartbeat answers a heartbeat: nothing is stored but the HTTP Request.
-func (rc *inboundCall) heartbeat(ctx context.Context) (*InboundResult, error) {
+func (rc *inboundCall) heartbeat(ctx context.Context) (*Result, error) {
 	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: rc.s.now().UTC(),
 		TargetID: rc.env.SourceID}, Data: map[string]any{},
 		Status: &models.EnvelopeStatus{ProcessState: models.ProcessAccepted.String()}}
-	var res *InboundResult
+	var res *Result
 	err := rc.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		res, err = rc.finish(tx, nil, resp, false)
@@ -1047,7 +1110,7 @@ func (rc *inboundCall) heartbeat(ctx context.Context) (*InboundResult, error) {
 
 // finish encodes the answer and writes the HTTP Request record in the same
 // database transaction as the change it records.
-func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.Envelope, applied bool) (*InboundResult, error) {
+func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.Envelope, applied bool) (*Result, error) {
 	body, err := json.Marshal(resp)
 	if err != nil {
 		return nil, fmt.Errorf("encode answer: %w", err)
@@ -1057,10 +1120,17 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.En
 		tid = &t.ID
 	}
 	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
-	if err := tx.Create(r).Error; err != nil {
+	headers, err := r.RequestHeaders.Value()
+	if err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
 	}
-	return &InboundResult{Transaction: t, Response: resp, Body: body, Applied: applied}, nil
+	ctx, c := conn(tx)
+	if _, err := c.ExecContext(ctx, sqlRecordRequest, r.TransactionID, r.IntegrationID, r.State, r.Method, r.URL,
+		headers, r.RequestBody, r.ResponseStatus, inboundResponseHeaders, r.ResponseBody, r.DurationMS, r.Error,
+		r.CreatedAt, r.UpdatedAt); err != nil {
+		return nil, fmt.Errorf("record inbound request: %w", err)
+	}
+	return &Result{Transaction: t, Response: resp, Body: body, Applied: applied}, nil
 }
 
 // RecordInboundRefusal writes the HTTP Request record of a refused inbound
@@ -1077,12 +1147,9 @@ func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName stri
 	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
 	}
-	err = s.db.WithContext(ctx).Exec(`INSERT INTO http_requests (integration_id, direction, state, attempt, method, url,
-			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
-			created_at, updated_at)
-		VALUES ((SELECT id FROM integrations WHERE name = ?), 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?, ?, ?, ?, ?)`,
+	_, err = s.db.ConnPool.ExecContext(ctx, sqlRecordRefusal,
 		integrationName, r.State, r.Method, r.URL, headers, r.RequestBody, status, inboundResponseHeaders,
-		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt).Error
+		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
 	}
@@ -1155,8 +1222,8 @@ func inboundHistoryLine(now time.Time, what string) string {
 }
 
 func addInboundLog(tx *gorm.DB, transactionID int64, kind models.LogKind, level, line string) error {
-	l := models.TransactionLog{TransactionID: transactionID, Kind: kind, Level: level, Line: line}
-	if err := tx.Create(&l).Error; err != nil {
+	ctx, c := conn(tx)
+	if _, err := c.ExecContext(ctx, sqlAddLog, transactionID, kind, level, line, time.Now()); err != nil {
 		return fmt.Errorf("log transaction %d: %w", transactionID, err)
 	}
 	return nil

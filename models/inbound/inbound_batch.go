@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,7 @@ type inboundItem struct {
 	version string // configuration version its checks were made against
 
 	// Set by the committer before done is closed.
-	res      *InboundResult
+	res      *Result
 	err      error
 	fallback bool // take the full path
 	done     chan struct{}
@@ -117,7 +118,7 @@ func (s *Service) Wait() {
 
 // applyGrouped applies it in a group and returns its outcome; fallback means
 // the caller must take the full path.
-func (s *Service) applyGrouped(it *inboundItem) (*InboundResult, bool, error) {
+func (s *Service) applyGrouped(it *inboundItem) (*Result, bool, error) {
 	s.enqueueInbound(it)
 	<-it.done
 	return it.res, it.fallback, it.err
@@ -242,20 +243,19 @@ func (s *Service) inboundChain(ctx context.Context, group []*inboundItem) (stopp
 		// bound lock waits: a bond locked elsewhere for long would hold up
 		// every message behind it, so the group gives up and its messages
 		// take the one-message path, where only that bond's message waits.
-		set := fmt.Sprintf("SET plan_cache_mode = force_generic_plan; SET lock_timeout = %d",
-			s.inbound.lockTimeout.Milliseconds())
-		if err := execShort(ctx, pc, set); err != nil {
+		lockTimeout := strconv.FormatInt(s.inbound.lockTimeout.Milliseconds(), 10)
+		if err := execShort(ctx, pc, sqlGroupConnSet, lockTimeout); err != nil {
 			finishInbound(group, true)
 			return driver.ErrBadConn
 		}
 		var err error
 		stopped, err = s.inboundChainOn(ctx, pc, group)
 		if err != nil && !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
-			if rerr := execShort(ctx, pc, "ROLLBACK"); rerr != nil {
+			if rerr := execShort(ctx, pc, sqlRollback); rerr != nil {
 				return driver.ErrBadConn // database/sql drops the connection
 			}
 		}
-		if pc.IsClosed() || execShort(ctx, pc, "RESET plan_cache_mode; RESET lock_timeout") != nil {
+		if pc.IsClosed() || execShort(ctx, pc, sqlGroupConnReset) != nil {
 			return driver.ErrBadConn
 		}
 		return nil
@@ -263,11 +263,26 @@ func (s *Service) inboundChain(ctx context.Context, group []*inboundItem) (stopp
 	return stopped
 }
 
+// sqlGroupConnSet sets the committer's connection up for its chain: generic
+// plans, and $1 milliseconds of lock_timeout (session settings, reset by
+// sqlGroupConnReset when the connection goes back to the pool).
+const sqlGroupConnSet = `SELECT set_config('plan_cache_mode', 'force_generic_plan', false), set_config('lock_timeout', $1, false)`
+
+// sqlGroupConnReset undoes sqlGroupConnSet.
+const sqlGroupConnReset = `RESET plan_cache_mode; RESET lock_timeout`
+
+// sqlBegin, sqlCommit and sqlRollback delimit a group's database transaction.
+const (
+	sqlBegin    = `BEGIN`
+	sqlCommit   = `COMMIT`
+	sqlRollback = `ROLLBACK`
+)
+
 // execShort runs a statement of no result, bounded by inboundBatchTimeout.
-func execShort(ctx context.Context, pc *pgx.Conn, sql string) error {
+func execShort(ctx context.Context, pc *pgx.Conn, sql string, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, inboundBatchTimeout)
 	defer cancel()
-	_, err := pc.Exec(ctx, sql)
+	_, err := pc.Exec(ctx, sql, args...)
 	return err
 }
 
@@ -327,7 +342,7 @@ func (s *Service) inboundChainOn(ctx context.Context, pc *pgx.Conn, group []*inb
 			}
 			b.Queue(inboundGroupWrite, w.args(g.now)...)
 		}
-		b.Queue("COMMIT")
+		b.Queue(sqlCommit)
 		queueGroupReads(&b, next)
 		step = s.sendGroupStep(ctx, pc, &b)
 		if err := readGroupWrite(step.br, w); err != nil {
@@ -464,7 +479,7 @@ func queueGroupReads(b *pgx.Batch, group []*inboundItem) {
 		integ[i], sids[i], trefs[i], srefs[i] = it.rc.in.ID, it.rc.env.SourceID, it.rc.env.TargetReference,
 			it.rc.env.SourceReference
 	}
-	b.Queue("BEGIN")
+	b.Queue(sqlBegin)
 	b.Queue(inboundGroupNumbers, integ, sids)
 	b.Queue(inboundGroupLock, integ, trefs, srefs)
 }
@@ -756,7 +771,7 @@ func (w *groupWrite) finish(now time.Time) {
 			TicketID: d.tg.TicketID, TableName: rc.cfg.TicketTable, Direction: models.Inbound, State: rec.to,
 			ProcessState: out.process, ProcessError: out.processError, Seq: d.seq, NextAttemptAt: now, CreatedAt: now,
 			UpdatedAt: now, FinishedAt: rec.finished}
-		d.it.res = &InboundResult{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}
+		d.it.res = &Result{Transaction: t, Response: rec.resp, Body: rec.body, Applied: out.applied}
 	}
 }
 

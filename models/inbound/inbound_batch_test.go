@@ -47,13 +47,13 @@ func setupGroup(t *testing.T) *groupBundle {
 
 // inboundReq is what the HTTP layer hands the Store for an envelope sent by
 // the demo peer with its bearer token.
-func inboundReq(t *testing.T, name, sourceID, sourceRef, targetRef string, ts time.Time, data map[string]any) inbound.InboundRequest {
+func inboundReq(t *testing.T, name, sourceID, sourceRef, targetRef string, ts time.Time, data map[string]any) inbound.Request {
 	t.Helper()
 	env := models.Envelope{Message: models.EnvelopeHeader{Name: name, TimeStamp: ts, SourceReference: sourceRef,
 		TargetReference: targetRef, SourceID: sourceID}, Data: data}
 	body, err := json.Marshal(env)
 	require.NoError(t, err)
-	return inbound.InboundRequest{Integration: models.DemoIntegrationName, Bearer: models.DemoPeerToken, JSON: true,
+	return inbound.Request{Integration: models.DemoIntegrationName, Bearer: models.DemoPeerToken, JSON: true,
 		Body: body, Meta: inbound.RequestMeta{Method: "POST", URL: "/api/v1/integrations/demo/messages",
 			Header: map[string][]string{"Authorization": {"Bearer " + models.DemoPeerToken}}, Started: time.Now()}}
 }
@@ -84,10 +84,10 @@ func (b *groupBundle) prepare(t *testing.T, t0 time.Time) map[string]string {
 }
 
 // groupCase is one group's messages: every outcome a group can have.
-func groupCase(t *testing.T, t0 time.Time, ours map[string]string) []inbound.InboundRequest {
+func groupCase(t *testing.T, t0 time.Time, ours map[string]string) []inbound.Request {
 	bad := groupData("B rejected")
 	bad["priority"] = "Apocalyptic"
-	return []inbound.InboundRequest{
+	return []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one")),   // applied
 		inboundReq(t, "UpdateIncident", "U-0", "EXT-A", ours["EXT-A"], t0.Add(time.Second), groupData("A zero")),     // stored before
 		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one")),   // earlier in the group
@@ -126,8 +126,8 @@ func (b *groupBundle) stored(t *testing.T) string {
 }
 
 // outcome is an answer without what differs between two runs (numbers, times).
-func outcome(res *inbound.InboundResult, err error) string {
-	var r *inbound.InboundRefusal
+func outcome(res *inbound.Result, err error) string {
+	var r *inbound.Refusal
 	switch {
 	case errors.As(err, &r):
 		orig := ""
@@ -163,7 +163,7 @@ func TestInboundGroup(t *testing.T) {
 	require.NoError(t, errs[0])
 	require.Equal(t, "Accepted", res[0].Response.Status.ProcessState)
 	require.True(t, res[0].Applied)
-	var r *inbound.InboundRefusal
+	var r *inbound.Refusal
 	require.ErrorAs(t, errs[1], &r)
 	require.Equal(t, inbound.TextDuplicate, r.Reason)
 	require.Equal(t, u0, r.Original.SourceID, "a duplicate's answer names the message first received")
@@ -233,7 +233,7 @@ func TestInboundGroupFailsWhole(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour).UTC()
 	b := setupGroup(t)
 	ours := b.prepare(t, t0)
-	reqs := []inbound.InboundRequest{
+	reqs := []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one")),
 		inboundReq(t, "UpdateIncident", "U-2", "EXT-A", ours["EXT-A"], t0.Add(20*time.Second), groupData("A two")),
 	}
@@ -254,7 +254,7 @@ func TestInboundGroupFailsWhole(t *testing.T) {
 	require.Equal(t, []bool{false, false}, byGroup)
 	require.NoError(t, errs[0])
 	require.True(t, res[0].Applied)
-	var r *inbound.InboundRefusal
+	var r *inbound.Refusal
 	require.ErrorAs(t, errs[1], &r)
 	require.Equal(t, inbound.TextDuplicate, r.Reason)
 	require.Equal(t, ours["EXT-B"], r.Original.SourceReference, "the copy received first is the original")
@@ -282,21 +282,21 @@ func TestInboundGroupConfigurationChange(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour).UTC()
 	b := setupGroup(t)
 	ours := b.prepare(t, t0)
-	_, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+	_, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one"))})
 	require.NoError(t, errs[0])
 	require.Equal(t, []bool{true}, byGroup)
 
 	require.NoError(t, b.db.Exec("UPDATE messages SET bond_ownership = 'must_not_own' WHERE name = 'UpdateIncident'").Error)
-	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-2", "EXT-A", ours["EXT-A"], t0.Add(20*time.Second), groupData("A two"))})
 	require.Equal(t, []bool{false}, byGroup, "checked against the old configuration: the one-message path decides")
-	var r *inbound.InboundRefusal
+	var r *inbound.Refusal
 	require.ErrorAs(t, errs[0], &r, "answered %v", res[0])
 	require.Equal(t, inbound.TextNotValidForBond, r.Reason)
 
 	require.NoError(t, b.db.Exec("UPDATE messages SET bond_ownership = 'ignore' WHERE name = 'UpdateIncident'").Error)
-	_, errs, byGroup = b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+	_, errs, byGroup = b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-3", "EXT-A", ours["EXT-A"], t0.Add(30*time.Second), groupData("A three"))})
 	require.NoError(t, errs[0])
 	require.Equal(t, []bool{true}, byGroup, "the snapshot was read again")
@@ -327,7 +327,7 @@ func TestInboundGroupWakesEngine(t *testing.T) {
 		return err
 	}))
 
-	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one"))})
 	require.NoError(t, errs[0])
 	require.Equal(t, []bool{true}, byGroup)
@@ -363,13 +363,13 @@ func TestInboundGroupLockedBond(t *testing.T) {
 		Scan(&id).Error)
 
 	type outcome struct {
-		res     []*inbound.InboundResult
+		res     []*inbound.Result
 		errs    []error
 		byGroup []bool
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+		res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 			inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one")),
 			inboundReq(t, "UpdateIncident", "U-2", "EXT-B", ours["EXT-B"], t0.Add(10*time.Second), groupData("B one")),
 		})
@@ -404,14 +404,14 @@ func TestInboundGroupPanics(t *testing.T) {
 	b := setupGroup(t)
 	ours := b.prepare(t, t0)
 	b.grouped.SetInboundBeforeWrite(func() { panic("a bug in the group") })
-	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+	res, errs, byGroup := b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-1", "EXT-A", ours["EXT-A"], t0.Add(10*time.Second), groupData("A one"))})
 	require.Equal(t, []bool{false}, byGroup)
 	require.NoError(t, errs[0])
 	require.True(t, res[0].Applied)
 
 	b.grouped.SetInboundBeforeWrite(nil)
-	_, errs, byGroup = b.grouped.ReceiveInboundTogether(ctx, []inbound.InboundRequest{
+	_, errs, byGroup = b.grouped.ReceiveInboundTogether(ctx, []inbound.Request{
 		inboundReq(t, "UpdateIncident", "U-2", "EXT-A", ours["EXT-A"], t0.Add(20*time.Second), groupData("A two"))})
 	require.NoError(t, errs[0])
 	require.Equal(t, []bool{true}, byGroup, "the next group runs as usual")

@@ -2,7 +2,9 @@ package inbound
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -77,15 +79,9 @@ func (s *Service) noteInboundVersion(version string) {
 	}
 }
 
-// loadInboundSnapshot reads the version and the configuration in one
-// statement, so they belong together.
-func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, error) {
-	var row struct {
-		Version      string
-		Integrations string
-		Users        string
-	}
-	err := s.db.WithContext(ctx).Raw(`SELECT v.version::text AS version,
+// sqlInboundSnapshot reads the configuration version and everything the
+// snapshot holds, in one statement, so they belong together.
+const sqlInboundSnapshot = `SELECT v.version::text AS version,
 		(SELECT coalesce(json_agg(json_build_object('id', i.id, 'name', i.name, 'state', i.state,
 		        'attach_logs', i.attach_logs, 'process_id', i.process_id, 'number_prefix', p.number_prefix,
 		        'ticket_table', p.ticket_table, 'has_connection', c.id IS NOT NULL, 'inbound_user_id', c.inbound_user_id,
@@ -104,55 +100,16 @@ func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, er
 		(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'role', u.role,
 		        'token_hash', u.token_hash)), '[]')
 		   FROM users u WHERE u.active AND u.token_hash IS NOT NULL) AS users
-		FROM inbound_config_version v`).Scan(&row).Error
+		FROM inbound_config_version v`
+
+// loadInboundSnapshot reads the version and the configuration in one
+// statement, so they belong together.
+func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, error) {
+	version, ins, users, err := s.readInboundSnapshot(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read inbound configuration: %w", err)
+		return nil, err
 	}
-	if row.Version == "" {
-		return nil, fmt.Errorf("read inbound configuration: %w", models.ErrNotFound)
-	}
-	var ins []struct {
-		ID            int64                   `json:"id"`
-		Name          string                  `json:"name"`
-		State         models.IntegrationState `json:"state"`
-		AttachLogs    bool                    `json:"attach_logs"`
-		ProcessID     int64                   `json:"process_id"`
-		NumberPrefix  string                  `json:"number_prefix"`
-		TicketTable   string                  `json:"ticket_table"`
-		HasConnection bool                    `json:"has_connection"`
-		InboundUserID *int64                  `json:"inbound_user_id"`
-		Messages      []struct {
-			ID                int64              `json:"id"`
-			Name              string             `json:"name"`
-			Type              models.MessageType `json:"type"`
-			Async             bool               `json:"async"`
-			BondOwnership     models.Ownership   `json:"bond_ownership"`
-			AllowedBondStates []models.BondState `json:"allowed_bond_states"`
-			SetBondState      *models.BondState  `json:"set_bond_state"`
-			ReceiptMessageID  *int64             `json:"receipt_message_id"`
-			ReceiptName       *string            `json:"receipt_name"`
-			Fields            []struct {
-				ID          int64             `json:"id"`
-				TicketField string            `json:"ticket_field"`
-				Property    string            `json:"property"`
-				ValueMap    map[string]string `json:"value_map"`
-				Required    bool              `json:"required"`
-			} `json:"fields"`
-		} `json:"messages"`
-	}
-	if err := json.Unmarshal([]byte(row.Integrations), &ins); err != nil {
-		return nil, fmt.Errorf("read inbound configuration: %w", err)
-	}
-	var users []struct {
-		ID        int64       `json:"id"`
-		Name      string      `json:"name"`
-		Role      models.Role `json:"role"`
-		TokenHash string      `json:"token_hash"`
-	}
-	if err := json.Unmarshal([]byte(row.Users), &users); err != nil {
-		return nil, fmt.Errorf("read inbound accounts: %w", err)
-	}
-	snap := &inboundSnapshot{version: row.Version, integrations: make(map[string]*inboundIntegration, len(ins)),
+	snap := &inboundSnapshot{version: version, integrations: make(map[string]*inboundIntegration, len(ins)),
 		tokens: make(map[string]*models.User, len(users))}
 	for _, u := range users {
 		if models.RoleMay(u.Role, models.ActionUseAPI) != nil {
@@ -162,24 +119,89 @@ func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, er
 		snap.tokens[h] = &models.User{ID: u.ID, Name: u.Name, Role: u.Role, TokenHash: &h, Active: true}
 	}
 	for _, in := range ins {
-		entry := &inboundIntegration{messages: make(map[string]*inboundConfig, len(in.Messages))}
-		for _, m := range in.Messages {
-			cfg := &inboundConfig{Integration: models.Integration{ID: in.ID, Name: in.Name, State: in.State,
-				AttachLogs: in.AttachLogs, ProcessID: in.ProcessID}, NumberPrefix: in.NumberPrefix,
-				TicketTable: in.TicketTable, HasConnection: in.HasConnection, InboundUserID: in.InboundUserID,
-				Message: &models.Message{ID: m.ID, IntegrationID: in.ID, Name: m.Name, Type: m.Type, Async: m.Async,
-					ReceiptMessageID: m.ReceiptMessageID, BondOwnership: m.BondOwnership,
-					AllowedBondStates: models.JSON[[]models.BondState]{V: m.AllowedBondStates}, SetBondState: m.SetBondState},
-				ReceiptName: inboundDeref(m.ReceiptName)}
-			for i, f := range m.Fields {
-				cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
-					Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
-			}
-			entry.messages[m.Name] = cfg
-		}
-		snap.integrations[in.Name] = entry
+		snap.integrations[in.Name] = snapshotEntry(in)
 	}
 	return snap, nil
+}
+
+// readInboundSnapshot runs sqlInboundSnapshot and decodes its JSON.
+func (s *Service) readInboundSnapshot(ctx context.Context) (string, []snapshotIntegration, []snapshotUser, error) {
+	var version, integrations, accounts string
+	err := s.db.ConnPool.QueryRowContext(ctx, sqlInboundSnapshot).Scan(&version, &integrations, &accounts)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && version == "") {
+		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", models.ErrNotFound)
+	}
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", err)
+	}
+	var ins []snapshotIntegration
+	if err := json.Unmarshal([]byte(integrations), &ins); err != nil {
+		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", err)
+	}
+	var users []snapshotUser
+	if err := json.Unmarshal([]byte(accounts), &users); err != nil {
+		return "", nil, nil, fmt.Errorf("read inbound accounts: %w", err)
+	}
+	return version, ins, users, nil
+}
+
+// snapshotIntegration is one integration as sqlInboundSnapshot encodes it.
+type snapshotIntegration struct {
+	ID            int64                   `json:"id"`
+	Name          string                  `json:"name"`
+	State         models.IntegrationState `json:"state"`
+	AttachLogs    bool                    `json:"attach_logs"`
+	ProcessID     int64                   `json:"process_id"`
+	NumberPrefix  string                  `json:"number_prefix"`
+	TicketTable   string                  `json:"ticket_table"`
+	HasConnection bool                    `json:"has_connection"`
+	InboundUserID *int64                  `json:"inbound_user_id"`
+	Messages      []struct {
+		ID                int64              `json:"id"`
+		Name              string             `json:"name"`
+		Type              models.MessageType `json:"type"`
+		Async             bool               `json:"async"`
+		BondOwnership     models.Ownership   `json:"bond_ownership"`
+		AllowedBondStates []models.BondState `json:"allowed_bond_states"`
+		SetBondState      *models.BondState  `json:"set_bond_state"`
+		ReceiptMessageID  *int64             `json:"receipt_message_id"`
+		ReceiptName       *string            `json:"receipt_name"`
+		Fields            []struct {
+			ID          int64             `json:"id"`
+			TicketField string            `json:"ticket_field"`
+			Property    string            `json:"property"`
+			ValueMap    map[string]string `json:"value_map"`
+			Required    bool              `json:"required"`
+		} `json:"fields"`
+	} `json:"messages"`
+}
+
+// snapshotUser is one account with a token, as sqlInboundSnapshot encodes it.
+type snapshotUser struct {
+	ID        int64       `json:"id"`
+	Name      string      `json:"name"`
+	Role      models.Role `json:"role"`
+	TokenHash string      `json:"token_hash"`
+}
+
+// snapshotEntry is the snapshot's configuration of each inbound message of in.
+func snapshotEntry(in snapshotIntegration) *inboundIntegration {
+	entry := &inboundIntegration{messages: make(map[string]*inboundConfig, len(in.Messages))}
+	for _, m := range in.Messages {
+		cfg := &inboundConfig{Integration: models.Integration{ID: in.ID, Name: in.Name, State: in.State,
+			AttachLogs: in.AttachLogs, ProcessID: in.ProcessID}, NumberPrefix: in.NumberPrefix,
+			TicketTable: in.TicketTable, HasConnection: in.HasConnection, InboundUserID: in.InboundUserID,
+			Message: &models.Message{ID: m.ID, IntegrationID: in.ID, Name: m.Name, Type: m.Type, Async: m.Async,
+				ReceiptMessageID: m.ReceiptMessageID, BondOwnership: m.BondOwnership,
+				AllowedBondStates: models.JSON[[]models.BondState]{V: m.AllowedBondStates}, SetBondState: m.SetBondState},
+			ReceiptName: inboundDeref(m.ReceiptName)}
+		for i, f := range m.Fields {
+			cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
+				Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
+		}
+		entry.messages[m.Name] = cfg
+	}
+	return entry
 }
 
 // lookup returns the configuration for a message name on an integration and

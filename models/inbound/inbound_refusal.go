@@ -45,9 +45,9 @@ const (
 	RefusalCreateRejected     RefusalKind = "create rejected" // a Create business rules refuse: no ticket to hold it
 )
 
-// InboundRefusal is an inbound request refused as a whole: nothing of it is
+// Refusal is an inbound request refused as a whole: nothing of it is
 // stored but its HTTP Request record.
-type InboundRefusal struct {
+type Refusal struct {
 	Kind   RefusalKind
 	Reason string // for the sender; the exact text of docs/domain.md where there is one
 	Detail string // optional plain-words detail, kept apart so Reason stays exact
@@ -58,17 +58,17 @@ type InboundRefusal struct {
 	RetryAfter time.Duration
 }
 
-func (e *InboundRefusal) Error() string {
+func (e *Refusal) Error() string {
 	if e.Detail != "" {
 		return e.Reason + " (" + e.Detail + ")"
 	}
 	return e.Reason
 }
 
-func refuse(kind RefusalKind, reason string) *InboundRefusal {
-	return &InboundRefusal{Kind: kind, Reason: reason}
+func refuse(kind RefusalKind, reason string) *Refusal {
+	return &Refusal{Kind: kind, Reason: reason}
 }
 
-func refuseDetail(kind RefusalKind, reason, detail string) *InboundRefusal {
-	return &InboundRefusal{Kind: kind, Reason: reason, Detail: detail}
+func refuseDetail(kind RefusalKind, reason, detail string) *Refusal {
+	return &Refusal{Kind: kind, Reason: reason, Detail: detail}
 }

@@ -61,45 +61,51 @@ func parseInboundEnvelope(raw []byte) (*inboundEnvelope, *models.ValidationError
 		}
 		return nil, nil, refuseDetail(RefusalMalformed, "The request body is not a valid message envelope", detail)
 	}
-	env := &inboundEnvelope{}
+	header := envelopeHeader(top)
+	name, err := envelopeName(header)
+	if err != nil {
+		return nil, nil, err
+	}
+	env := &inboundEnvelope{Name: name}
 	problems := &models.ValidationError{}
+	readEnvelopeHeader(env, header, problems)
+	readEnvelopeData(env, top, problems)
+	readEnvelopeStatus(env, top, problems)
+	return env, problems, nil
+}
+
+// envelopeHeader is the envelope's message object, nil when there is none.
+func envelopeHeader(top map[string]json.RawMessage) map[string]any {
 	var header map[string]any
 	if m, ok := top["message"]; ok && !inboundIsNull(m) {
 		if err := json.Unmarshal(m, &header); err != nil {
 			header = nil // not an object: there is no name to read
 		}
 	}
+	return header
+}
+
+// envelopeName is the message name the header gives, or the refusal of a
+// missing or impossible one.
+func envelopeName(header map[string]any) (string, error) {
 	name, _ := header["name"].(string)
-	env.Name = strings.TrimSpace(name)
-	if env.Name == "" {
-		return nil, nil, refuse(RefusalNoName, TextNoMessageName)
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", refuse(RefusalNoName, TextNoMessageName)
 	}
-	if !utf8.ValidString(env.Name) || len(env.Name) > 64 || strings.ContainsRune(env.Name, 0) {
-		return nil, nil, refuse(RefusalUnknownName, TextUnknownMessageName)
+	if !utf8.ValidString(name) || len(name) > 64 || strings.ContainsRune(name, 0) {
+		return "", refuse(RefusalUnknownName, TextUnknownMessageName)
 	}
-	text := func(key string, limit int) string {
-		v, present := header[key]
-		if !present || v == nil {
-			return ""
-		}
-		s, ok := v.(string)
-		switch {
-		case !ok:
-			problems.Add("message."+key, "Give text.")
-		case utf8.RuneCountInString(s) > limit:
-			problems.Add("message."+key, fmt.Sprintf("Use at most %d characters.", limit))
-		case !inboundCleanText(s):
-			problems.Add("message."+key, "Control characters are not allowed.")
-		default:
-			return strings.TrimSpace(s)
-		}
-		return ""
-	}
-	env.SourceID = text("source_id", maxInboundIDLen)
-	env.TargetID = text("target_id", maxInboundIDLen)
-	env.SourceReference = text("source_reference", maxInboundRefLen)
-	env.TargetReference = text("target_reference", maxInboundRefLen)
-	if ts := text("time_stamp", 64); ts != "" {
+	return name, nil
+}
+
+// readEnvelopeHeader reads the header's IDs, references and time stamp.
+func readEnvelopeHeader(env *inboundEnvelope, header map[string]any, problems *models.ValidationError) {
+	env.SourceID = headerText(header, problems, "source_id", maxInboundIDLen)
+	env.TargetID = headerText(header, problems, "target_id", maxInboundIDLen)
+	env.SourceReference = headerText(header, problems, "source_reference", maxInboundRefLen)
+	env.TargetReference = headerText(header, problems, "target_reference", maxInboundRefLen)
+	if ts := headerText(header, problems, "time_stamp", 64); ts != "" {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
 			problems.Add("message.time_stamp", "Give a date and time in RFC 3339 form, e.g. 2026-11-22T10:15:00Z.")
@@ -107,7 +113,31 @@ func parseInboundEnvelope(raw []byte) (*inboundEnvelope, *models.ValidationError
 			env.TimeStamp, env.HasTimeStamp = t.UTC(), true
 		}
 	}
+}
 
+// headerText is the header's text value of key, trimmed; "" when it is
+// missing, or wrong (then problems says why).
+func headerText(header map[string]any, problems *models.ValidationError, key string, limit int) string {
+	v, present := header[key]
+	if !present || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		problems.Add("message."+key, "Give text.")
+	case utf8.RuneCountInString(s) > limit:
+		problems.Add("message."+key, fmt.Sprintf("Use at most %d characters.", limit))
+	case !inboundCleanText(s):
+		problems.Add("message."+key, "Control characters are not allowed.")
+	default:
+		return strings.TrimSpace(s)
+	}
+	return ""
+}
+
+// readEnvelopeData reads the envelope's data object (empty when there is none).
+func readEnvelopeData(env *inboundEnvelope, top map[string]json.RawMessage, problems *models.ValidationError) {
 	env.Data = map[string]any{}
 	if d, ok := top["data"]; ok && !inboundIsNull(d) {
 		if err := json.Unmarshal(d, &env.Data); err != nil || env.Data == nil {
@@ -117,32 +147,37 @@ func parseInboundEnvelope(raw []byte) (*inboundEnvelope, *models.ValidationError
 			problems.Add("data", "Text values may not hold NUL characters.")
 		}
 	}
-	if st, ok := top["status"]; ok && !inboundIsNull(st) {
-		var status map[string]any
-		if err := json.Unmarshal(st, &status); err != nil || status == nil {
-			problems.Add("status", "Give an object with process_state and error.")
-		} else {
-			env.HasStatus = true
-			ps, _ := status["process_state"].(string)
-			if p, err := models.ParseProcessState(ps); err != nil || p == models.ProcessPending {
-				problems.Add("status.process_state", "Give Accepted or Rejected.")
-			} else {
-				env.ProcessState = p
-			}
-			if e, present := status["error"]; present && e != nil {
-				s, ok := e.(string)
-				switch {
-				case !ok:
-					problems.Add("status.error", "Give text.")
-				case !inboundCleanText(s):
-					problems.Add("status.error", "Control characters other than line breaks are not allowed.")
-				default:
-					env.StatusError = inboundTruncate(strings.TrimSpace(s), maxInboundErrLen)
-				}
-			}
+}
+
+// readEnvelopeStatus reads the envelope's status: its process state and error.
+func readEnvelopeStatus(env *inboundEnvelope, top map[string]json.RawMessage, problems *models.ValidationError) {
+	st, ok := top["status"]
+	if !ok || inboundIsNull(st) {
+		return
+	}
+	var status map[string]any
+	if err := json.Unmarshal(st, &status); err != nil || status == nil {
+		problems.Add("status", "Give an object with process_state and error.")
+		return
+	}
+	env.HasStatus = true
+	ps, _ := status["process_state"].(string)
+	if p, err := models.ParseProcessState(ps); err != nil || p == models.ProcessPending {
+		problems.Add("status.process_state", "Give Accepted or Rejected.")
+	} else {
+		env.ProcessState = p
+	}
+	if e, present := status["error"]; present && e != nil {
+		s, ok := e.(string)
+		switch {
+		case !ok:
+			problems.Add("status.error", "Give text.")
+		case !inboundCleanText(s):
+			problems.Add("status.error", "Control characters other than line breaks are not allowed.")
+		default:
+			env.StatusError = inboundTruncate(strings.TrimSpace(s), maxInboundErrLen)
 		}
 	}
-	return env, problems, nil
 }
 
 func inboundIsNull(m json.RawMessage) bool { return strings.TrimSpace(string(m)) == "null" }

@@ -307,7 +307,33 @@ func lockTransaction(tx *gorm.DB, id int64) (*models.Transaction, error) {
 	return &t, nil
 }
 
+// replayTx retires transaction id and queues its replay, in tx.
 func replayTx(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, error) {
+	orig, err := retireForReplay(tx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	number, ident, err := nextReplayNumbers(tx, orig)
+	if err != nil {
+		return nil, err
+	}
+	nt, attachLogs, err := insertReplay(tx, orig, number, ident)
+	if err != nil {
+		return nil, err
+	}
+	if err := releaseReplay(tx, orig, nt); err != nil {
+		return nil, err
+	}
+	if err := recordReplay(tx, actor, orig, nt, attachLogs); err != nil {
+		return nil, err
+	}
+	return nt, nil
+}
+
+// retireForReplay locks transaction id, checks that actor may replay it and
+// moves it out of the way: Replay transition, pending requests cancelled,
+// bulk-job item settled.
+func retireForReplay(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, error) {
 	orig, err := lockTransaction(tx, id)
 	if err != nil {
 		return nil, err
@@ -327,13 +353,18 @@ func replayTx(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, e
 	if err := queue.SettleItems(tx, []queue.ItemSettle{{ID: orig.ID}}); err != nil {
 		return nil, err
 	}
-	// The root of the lineage keeps the count, so a replay of a replay
-	// continues it: MSG1.1 replayed gives MSG1.2.
+	return orig, nil
+}
+
+// nextReplayNumbers counts a replay on the root of orig's lineage and returns
+// the replay's number and Message ID. The root keeps the count, so a replay of
+// a replay continues it: MSG1.1 replayed gives MSG1.2.
+func nextReplayNumbers(tx *gorm.DB, orig *models.Transaction) (number, ident string, err error) {
 	rootID := orig.ID
 	for cur := orig; cur.ReplayOfID != nil; {
 		var parent models.Transaction
 		if err := tx.Select("id", "replay_of_id").Take(&parent, *cur.ReplayOfID).Error; err != nil {
-			return nil, fmt.Errorf("find replayed transaction: %w", err)
+			return "", "", fmt.Errorf("find replayed transaction: %w", err)
 		}
 		rootID, cur = parent.ID, &parent
 	}
@@ -343,58 +374,70 @@ func replayTx(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, e
 	}
 	if err := tx.Raw(`UPDATE transactions SET replay_count = replay_count + 1 WHERE id = ?
 		RETURNING number, message_ident, replay_count`, rootID).Scan(&root).Error; err != nil {
-		return nil, fmt.Errorf("count replays: %w", err)
+		return "", "", fmt.Errorf("count replays: %w", err)
 	}
+	return fmt.Sprintf("%s.%d", root.Number, root.ReplayCount), fmt.Sprintf("%s.%d", root.MessageIdent, root.ReplayCount), nil
+}
+
+// insertReplay inserts the replay of orig with orig's Stage data and sequence
+// number; attachLogs says whether the integration attaches logs.
+func insertReplay(tx *gorm.DB, orig *models.Transaction, number, ident string) (*models.Transaction, bool, error) {
 	var stage models.Stage
 	if err := tx.Where("transaction_id = ?", orig.ID).Take(&stage).Error; err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, fmt.Errorf("load stage: %w", err)
+		return nil, false, fmt.Errorf("load stage: %w", err)
 	}
 	var in models.Integration
 	if err := tx.Select("id", "state", "attach_logs").Take(&in, orig.IntegrationID).Error; err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	origID := orig.ID
 	nt, err := insertOutbound(tx, newOutbound{IntegrationID: orig.IntegrationID, IntegrationState: in.State,
 		BondID: orig.BondID, MessageID: orig.MessageID, TicketID: orig.TicketID, Data: stage.Data.V,
-		Number:       fmt.Sprintf("%s.%d", root.Number, root.ReplayCount),
-		MessageIdent: fmt.Sprintf("%s.%d", root.MessageIdent, root.ReplayCount),
-		Seq:          orig.Seq, ReplayOfID: &origID})
+		Number: number, MessageIdent: ident, Seq: orig.Seq, ReplayOfID: &origID})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	// Later transactions may be Queued on the bond with nothing in progress
-	// (the original was the head): the replay, holding the original's
-	// sequence number, is first in line.
-	if nt.State == models.Queued {
-		next, err := queue.ReleaseNext(tx, orig.BondID)
-		if err != nil {
-			return nil, err
-		}
-		if next == nt.ID {
-			nt.State = models.Sending
-		} else if next != 0 {
-			if err := logNextQueued(tx, next); err != nil {
-				return nil, err
-			}
-		}
+	return nt, in.AttachLogs, nil
+}
+
+// releaseReplay releases the bond's next transaction when the replay is
+// Queued. Later transactions may be Queued on the bond with nothing in
+// progress (the original was the head): the replay, holding the original's
+// sequence number, is first in line.
+func releaseReplay(tx *gorm.DB, orig, nt *models.Transaction) error {
+	if nt.State != models.Queued {
+		return nil
 	}
-	if in.AttachLogs {
+	next, err := queue.ReleaseNext(tx, orig.BondID)
+	if err != nil {
+		return err
+	}
+	if next == nt.ID {
+		nt.State = models.Sending
+	} else if next != 0 {
+		return logNextQueued(tx, next)
+	}
+	return nil
+}
+
+// recordReplay writes the replay's log line and activity, and wakes the
+// engine when the replay is Sending.
+func recordReplay(tx *gorm.DB, actor models.Actor, orig, nt *models.Transaction, attachLogs bool) error {
+	if attachLogs {
 		if err := addLog(tx, nt.ID, models.LogMessageSend, "info", fmt.Sprintf("%s replays %s (by %s), %s",
 			nt.Number, orig.Number, actor.Name, nt.State)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := pg.LogActivity(tx, actor, "replay transaction", "transaction", orig.ID, orig.Number,
 		map[string]any{"state": orig.State.String()},
 		map[string]any{"state": models.Ignored.String(), "replay_id": nt.ID, "replay_number": nt.Number}); err != nil {
-		return nil, err
+		return err
 	}
 	if nt.State == models.Sending {
-		if err := queue.Notify(tx); err != nil {
-			return nil, err
-		}
+		return queue.Notify(tx)
 	}
-	return nt, nil
+	return nil
 }
 
 // IgnoreTransaction moves transaction id to Ignored; its bond's queue proceeds.
