@@ -1,5 +1,3 @@
-//go:build twin
-
 package fault_test
 
 import (

@@ -931,7 +931,7 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 		return nil, fmt.Errorf("read transaction %s: %w", t.MessageIdent, err)
 	}
 	switch t.State {
-	case models.AwaitingReceipt:
+	case models.AwaitingReceipt, models.TimedOut: // a late receipt still completes it (docs/inbound.md, "After a crash")
 	case models.Sending:
 		return nil, refuseDetail(RefusalInFlight, "The initiating transaction is still being sent",
 			fmt.Sprintf("%s has not had its answer yet; send the receipt again shortly", t.MessageIdent))
@@ -939,7 +939,11 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 		return nil, refuseDetail(RefusalProcessedAlready, TextProcessedAlready,
 			fmt.Sprintf("%s is %s", t.MessageIdent, t.State))
 	}
-	if _, err := queue.Transition(tx, t.ID, models.AwaitingReceipt, models.EventReceiptArrived, nil); err != nil {
+	var late map[string]any
+	if t.State == models.TimedOut {
+		late = map[string]any{"error": ""} // the receipt came after all: "No receipt arrived by …" no longer holds
+	}
+	if _, err := queue.Transition(tx, t.ID, t.State, models.EventReceiptArrived, late); err != nil {
 		return nil, err
 	}
 	perr := ""
