@@ -42,6 +42,7 @@ func TestOwedReceipt(t *testing.T) {
 		{"ProcessedAlreadyComplete", true, processed("Complete"), enginedb.OutcomeDelivered},
 		{"ProcessedAlreadyIgnored", true, processed("Ignored"), enginedb.OutcomeDelivered},
 		{"ProcessedAlreadyError", true, processed("Error"), enginedb.OutcomeRetry},
+		{"ProcessedAlreadyNoDetail", true, answer{http.StatusConflict, map[string]string{"error": processed("").body["error"]}}, enginedb.OutcomeFailed},
 		{"NotFound", true, answer{http.StatusNotFound, map[string]string{"error": "Initiating transaction not found for inbound receipt"}}, enginedb.OutcomeFailed},
 		{"NotAReceipt", false, answer{http.StatusServiceUnavailable, nil}, enginedb.OutcomeFailed},
 	}

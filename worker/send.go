@@ -245,7 +245,7 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 		if res.Request.ResponseAction == "" {
 			res.Request.ResponseAction = fmt.Sprintf("retry %d of %d", w.Attempt(), limit)
 		}
-	case retry && w.IsReceipt() && receiptOwed(ex.status):
+	case retry && w.IsReceipt() && receiptOwed(ex.status, ex.body):
 		// A receipt is owed until the remote answers it: no retry limit
 		// (docs/inbound.md, "After a crash: duplicates and owed receipts").
 		res.Outcome = enginedb.OutcomeRetry
@@ -295,8 +295,18 @@ func (s *sender) receiptDelayCap(w *enginedb.Work, d time.Duration) time.Duratio
 // receiptOwed reports whether a failed receipt is sent again beyond the retry
 // limit: when the remote did not answer, failed itself (5xx), or asked us to
 // come back (408, 409 "still being sent", 425, 429). Any other refusal will not
-// mend by itself and keeps the limit.
-func receiptOwed(status int) bool {
+// mend by itself and keeps the limit, and so does "processed already" without
+// a detail naming the state (a remote that is not this product: we cannot
+// tell whether it will ever take the receipt).
+func receiptOwed(status int, body []byte) bool {
+	var e struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+	}
+	if status == http.StatusConflict && json.Unmarshal(body, &e) == nil && strings.HasPrefix(e.Error, processedAlready) &&
+		e.Detail == "" {
+		return false
+	}
 	switch {
 	case status == 0, status >= 500:
 		return true
