@@ -599,6 +599,30 @@ func TestInboundReceipt(t *testing.T) {
 		require.Equal(t, "Assignment group unknown here.", bond.ProcessError)
 		require.Contains(t, bond.History, "Rejected: Assignment group unknown here.")
 	})
+	t.Run("LateAfterTimedOut", func(t *testing.T) {
+		// docs/inbound.md, "After a crash: duplicates and owed receipts": a
+		// receipt owed to us still completes a transaction that timed out
+		// waiting for it, and the bond's queue moves on.
+		t.Parallel()
+		b := setupInbound(t)
+		ours := b.createTicket(t, "EXT-1")
+		head := b.outbound(t, ours, models.TimedOut)
+		require.NoError(t, b.db.Exec("UPDATE transactions SET error = 'No receipt arrived by …' WHERE id = ?", head.ID).Error)
+		next := b.outbound(t, ours, models.Queued)
+		a := b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
+		require.Equal(t, 200, a.Status, a.Raw)
+		got := b.transaction(t, head.ID)
+		require.Equal(t, models.Complete, got.State)
+		require.Equal(t, models.ProcessAccepted, got.ProcessState)
+		require.Empty(t, got.Error, "the time-out no longer holds")
+		require.Equal(t, models.Sending, b.transaction(t, next.ID).State, "the next queued transaction is released")
+
+		// Once Complete, the same receipt is processed already; its detail names the state.
+		a = b.post(t, receiptEnvelope("THEIR-R-1", head.MessageIdent, "EXT-1", "Accepted", ""))
+		require.Equal(t, 409, a.Status)
+		require.Equal(t, inbound.TextProcessedAlready, a.Error)
+		require.Equal(t, head.MessageIdent+" is Complete", a.Detail)
+	})
 	t.Run("SendingThenAwaiting", func(t *testing.T) {
 		// The receipt arrives while our synchronous call is still in flight
 		// (Sending): it must wait, look again once the call is recorded and

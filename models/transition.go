@@ -68,8 +68,9 @@ var transitions = map[TransportState]map[Event]TransportState{
 		EventIgnore:      Ignored,
 	},
 	TimedOut: {
-		EventIgnore: Ignored,
-		EventReplay: Ignored,
+		EventReceiptArrived: ReceivedReceipt, // a late receipt still completes it (docs/inbound.md)
+		EventIgnore:         Ignored,
+		EventReplay:         Ignored,
 	},
 	Error: {
 		EventIgnore: Ignored,

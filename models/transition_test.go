@@ -37,6 +37,7 @@ func TestNext(t *testing.T) {
 		"Sending Receipt/receipt sent":       Complete,
 		"Sending Receipt/fail":               Error,
 		"Sending Receipt/ignore":             Ignored,
+		"Timed Out/receipt arrived":          ReceivedReceipt,
 		"Timed Out/ignore":                   Ignored,
 		"Timed Out/replay":                   Ignored,
 		"Error/ignore":                       Ignored,

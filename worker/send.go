@@ -211,6 +211,12 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 		res.Outcome = enginedb.OutcomeDelivered
 		res.Request.ResponseAction = "delivered: the remote already has this message"
 		return res, nil
+	case ex.err == nil && w.IsReceipt() && receiptNoLongerWanted(ex.body):
+		// The remote finished the transaction another way (docs/inbound.md,
+		// "After a crash: duplicates and owed receipts"): the receipt is done.
+		res.Outcome = enginedb.OutcomeDelivered
+		res.Request.ResponseAction = "done: the remote has finished this transaction already"
+		return res, nil
 	}
 	retry := true
 	var action *models.ResponseAction
@@ -233,11 +239,21 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 	switch {
 	case retry && w.Attempt() <= limit:
 		res.Outcome = enginedb.OutcomeRetry
-		res.RetryAt = s.now().Add(s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter))
+		res.RetryAt = s.now().Add(s.receiptDelayCap(w, s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter)))
 		res.Error = fmt.Sprintf("%s. Retry %d of %d is due at %s.", what, w.Attempt(), limit,
 			res.RetryAt.UTC().Format("15:04:05 UTC"))
 		if res.Request.ResponseAction == "" {
 			res.Request.ResponseAction = fmt.Sprintf("retry %d of %d", w.Attempt(), limit)
+		}
+	case retry && w.IsReceipt() && receiptOwed(ex.status, ex.body):
+		// A receipt is owed until the remote answers it: no retry limit
+		// (docs/inbound.md, "After a crash: duplicates and owed receipts").
+		res.Outcome = enginedb.OutcomeRetry
+		res.RetryAt = s.now().Add(s.receiptDelayCap(w, s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter)))
+		res.Error = fmt.Sprintf("%s. The receipt is owed, so it is sent until the remote answers it: attempt %d; the next is due at %s.",
+			what, w.Attempt()+1, res.RetryAt.UTC().Format("15:04:05 UTC"))
+		if res.Request.ResponseAction == "" {
+			res.Request.ResponseAction = fmt.Sprintf("owed receipt: attempt %d", w.Attempt()+1)
 		}
 	case retry:
 		res.Outcome = enginedb.OutcomeFailed
@@ -264,6 +280,59 @@ func (s *sender) retryDelay(base time.Duration, attempt int, retryAfter time.Dur
 		delay = retryAfter
 	}
 	return delay
+}
+
+// receiptDelayCap caps the wait before a receipt's next attempt at half the
+// integration's async timeout, so that a sender waiting that long for the
+// receipt (configured alike) sees at least one attempt while it waits.
+func (s *sender) receiptDelayCap(w *enginedb.Work, d time.Duration) time.Duration {
+	if limit := w.Integration.AsyncTimeout() / 2; w.IsReceipt() && limit > 0 && d > limit {
+		return limit
+	}
+	return d
+}
+
+// receiptOwed reports whether a failed receipt is sent again beyond the retry
+// limit: when the remote did not answer, failed itself (5xx), or asked us to
+// come back (408, 409 "still being sent", 425, 429). Any other refusal will not
+// mend by itself and keeps the limit, and so does "processed already" without
+// a detail naming the state (a remote that is not this product: we cannot
+// tell whether it will ever take the receipt).
+func receiptOwed(status int, body []byte) bool {
+	var e struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+	}
+	if status == http.StatusConflict && json.Unmarshal(body, &e) == nil && strings.HasPrefix(e.Error, processedAlready) &&
+		e.Detail == "" {
+		return false
+	}
+	switch {
+	case status == 0, status >= 500:
+		return true
+	}
+	switch status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+// processedAlready is the inbound refusal (docs/domain.md) of a receipt for a
+// transaction that is not awaiting one; its detail names the state.
+const processedAlready = "Error processing request: Transaction Error: Request rejected; the transaction has been processed already"
+
+// receiptNoLongerWanted reports whether the answer to a receipt says the
+// remote has finished the transaction (Complete or Ignored) without it.
+func receiptNoLongerWanted(body []byte) bool {
+	var e struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &e) != nil || !strings.HasPrefix(e.Error, processedAlready) {
+		return false
+	}
+	return strings.HasSuffix(e.Detail, " is "+models.Complete.String()) || strings.HasSuffix(e.Detail, " is "+models.Ignored.String())
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.

@@ -979,7 +979,7 @@ func (rc *inboundCall) lockInitiating(tx *gorm.DB) (*models.Transaction, error) 
 		return nil, fmt.Errorf("read transaction %s: %w", t.MessageIdent, err)
 	}
 	switch t.State {
-	case models.AwaitingReceipt:
+	case models.AwaitingReceipt, models.TimedOut: // a late receipt still completes it (docs/inbound.md, "After a crash")
 		return &t, nil
 	case models.Sending:
 		return nil, refuseDetail(RefusalInFlight, "The initiating transaction is still being sent",
@@ -990,11 +990,16 @@ func (rc *inboundCall) lockInitiating(tx *gorm.DB) (*models.Transaction, error) 
 	}
 }
 
-// completeInitiating moves t Awaiting Receipt -> Received Receipt -> Complete
-// with the receipt's process state; it returns the process error it stored.
+// completeInitiating moves t Awaiting Receipt (or Timed Out: a late receipt)
+// -> Received Receipt -> Complete with the receipt's process state; it
+// returns the process error it stored.
 func (rc *inboundCall) completeInitiating(tx *gorm.DB, t *models.Transaction) (string, error) {
 	env := rc.env
-	if _, err := queue.Transition(tx, t.ID, models.AwaitingReceipt, models.EventReceiptArrived, nil); err != nil {
+	var late map[string]any
+	if t.State == models.TimedOut {
+		late = map[string]any{"error": ""} // the receipt came after all: "No receipt arrived by …" no longer holds
+	}
+	if _, err := queue.Transition(tx, t.ID, t.State, models.EventReceiptArrived, late); err != nil {
 		return "", err
 	}
 	perr := ""
