@@ -359,7 +359,7 @@ func chainOnTransactions(e ast.Expr, vars map[string]bool) bool {
 		case "Table":
 			if len(call.Args) > 0 {
 				if lit, ok := call.Args[0].(*ast.BasicLit); ok {
-					if s, err := strconv.Unquote(lit.Value); err == nil && strings.HasPrefix(strings.TrimSpace(s), "transactions") {
+					if s, err := strconv.Unquote(lit.Value); err == nil && firstWord(s) == "transactions" {
 						return true
 					}
 				}
@@ -367,4 +367,12 @@ func chainOnTransactions(e ast.Expr, vars map[string]bool) bool {
 		}
 		e = sel.X
 	}
+}
+
+// firstWord returns the first word of s: the table of Table("transactions t").
+func firstWord(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }
