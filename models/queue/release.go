@@ -10,23 +10,6 @@ import (
 	"unifi/models/pg"
 )
 
-// OwnHistory says that the state changes of the rest of the database
-// transaction write their history themselves (with HistoryCTE), so the row
-// trigger skips them (migration 00100). The engine's batch statements do;
-// nothing that relies on the trigger may follow in the same transaction.
-func OwnHistory(tx *gorm.DB) error {
-	if err := tx.Exec("SELECT set_config('unifi.history', 'written', true)").Error; err != nil {
-		return fmt.Errorf("write own history: %w", err)
-	}
-	return nil
-}
-
-// HistoryCTE appends the state changes of the rows of the CTE moved (id,
-// integration_id, from_state, to_state) to the history, as the row trigger
-// of migration 00031 would.
-const HistoryCTE = `history AS (INSERT INTO transaction_state_changes_recent (transaction_id, integration_id, from_state, to_state)
-	SELECT id, integration_id, from_state, to_state FROM moved WHERE from_state IS DISTINCT FROM to_state)`
-
 // LockBonds locks several bonds in id order.
 func LockBonds(tx *gorm.DB, ids []int64) error {
 	if len(ids) == 0 {
@@ -58,8 +41,7 @@ type ChainLease struct {
 }
 
 // ReleaseNextMany is ReleaseNext for several bonds in one statement, leasing
-// some of them by lease when it is not nil. The bonds must be locked, and the
-// database transaction must write its own history (OwnHistory).
+// some of them by lease when it is not nil. The bonds must be locked.
 func ReleaseNextMany(tx *gorm.DB, bondIDs []int64, lease *ChainLease) ([]ReleasedTx, error) {
 	if len(bondIDs) == 0 {
 		return nil, nil
@@ -97,8 +79,7 @@ func ReleaseNextMany(tx *gorm.DB, bondIDs []int64, lease *ChainLease) ([]Release
 		      WHERE b.id = ANY(?::bigint[]) AND x.busy IS NULL) r) n
 		WHERE t.id = n.id AND t.state = `+pg.StateSQL(models.Queued)+`
 		RETURNING t.id, t.number, t.integration_id, n.attach_logs, n.leased,
-			`+pg.StateSQL(models.Queued)+`::smallint AS from_state, `+pg.StateSQL(models.Sending)+`::smallint AS to_state),
-		`+HistoryCTE+`
+			`+pg.StateSQL(models.Queued)+`::smallint AS from_state, `+pg.StateSQL(models.Sending)+`::smallint AS to_state)
 		SELECT id, number, attach_logs, leased FROM moved`,
 		lease.Owner, lease.Now, lease.Lease.Seconds(), lease.Limit, models.IntegrationActive, pg.Int64s(bondIDs)).Scan(&out).Error
 	if err != nil {

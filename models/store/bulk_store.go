@@ -273,9 +273,6 @@ func releaseBonds(tx *gorm.DB, bonds []int64) error {
 	if err := queue.LockBonds(tx, bonds); err != nil {
 		return err
 	}
-	if err := queue.OwnHistory(tx); err != nil {
-		return err
-	}
 	released, err := queue.ReleaseNextMany(tx, bonds, nil)
 	if err != nil || len(released) == 0 {
 		return err

@@ -334,10 +334,6 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 		if err := queue.LockBonds(tx, bondIDs); err != nil {
 			return err
 		}
-		// Both state-changing statements below write their own history.
-		if err := queue.OwnHistory(tx); err != nil {
-			return err
-		}
 		ups := make([]txUpdate, 0, len(results))
 		for _, r := range results {
 			t := r.Work.Transaction
@@ -381,8 +377,7 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 			FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
 				attempts integer, next_attempt_at timestamptz, receipt_due_at timestamptz, error text, finished boolean)
 			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = ?
-			RETURNING t.id, t.bond_id, t.integration_id, v.from_state, v.to_state),
-			`+queue.HistoryCTE+`
+			RETURNING t.id, t.bond_id, t.integration_id, v.from_state, v.to_state)
 			SELECT id, bond_id FROM moved`, string(body), owner).Scan(&rows).Error
 		if err != nil {
 			return fmt.Errorf("move transactions: %w", err)
