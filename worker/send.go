@@ -233,9 +233,9 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 	switch {
 	case retry && w.Attempt() <= limit:
 		res.Outcome = enginedb.OutcomeRetry
-		res.RetryAt = s.now().Add(s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter))
-		res.Error = fmt.Sprintf("%s. Retry %d of %d is due at %s.", what, w.Attempt(), limit,
-			res.RetryAt.UTC().Format("15:04:05 UTC"))
+		res.RetryDelay = s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter)
+		res.Error = fmt.Sprintf("%s. Retry %d of %d is due in %s.", what, w.Attempt(), limit,
+			enginedb.RoundDelay(res.RetryDelay))
 		if res.Request.ResponseAction == "" {
 			res.Request.ResponseAction = fmt.Sprintf("retry %d of %d", w.Attempt(), limit)
 		}

@@ -48,13 +48,12 @@ type ReleasedTx struct {
 }
 
 // ChainLease leases up to Limit released transactions to Owner, as a claim
-// at Now would (Lease plus the integration's sync timeout), when their
-// integration has an active connection.
+// would (the database's now() plus Lease plus the integration's sync
+// timeout), when their integration has an active connection.
 type ChainLease struct {
 	Owner string
 	Limit int
 	Lease time.Duration
-	Now   time.Time
 }
 
 // ReleaseNextMany is ReleaseNext for several bonds in one statement, leasing
@@ -80,7 +79,7 @@ func ReleaseNextMany(tx *gorm.DB, bondIDs []int64, lease *ChainLease) ([]Release
 			next_attempt_at = coalesce(n.lease_expires_at, now()),
 			lease_owner = CASE WHEN n.leased THEN ? END, lease_expires_at = n.lease_expires_at
 		FROM (SELECT id, attach_logs, leased,
-		             CASE WHEN leased THEN ?::timestamptz + make_interval(secs => ?::float8 + sync_timeout_s) END AS lease_expires_at
+		             CASE WHEN leased THEN now() + make_interval(secs => ?::float8 + sync_timeout_s) END AS lease_expires_at
 		      FROM (SELECT q.id, i.attach_logs, i.sync_timeout_s,
 		             row_number() OVER (ORDER BY b.id) <= ?
 		               AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active) AS leased
@@ -100,7 +99,7 @@ func ReleaseNextMany(tx *gorm.DB, bondIDs []int64, lease *ChainLease) ([]Release
 			`+pg.StateSQL(models.Queued)+`::smallint AS from_state, `+pg.StateSQL(models.Sending)+`::smallint AS to_state),
 		`+HistoryCTE+`
 		SELECT id, number, attach_logs, leased FROM moved`,
-		lease.Owner, lease.Now, lease.Lease.Seconds(), lease.Limit, models.IntegrationActive, pg.Int64s(bondIDs)).Scan(&out).Error
+		lease.Owner, lease.Lease.Seconds(), lease.Limit, models.IntegrationActive, pg.Int64s(bondIDs)).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("release next on %d bonds: %w", len(bondIDs), err)
 	}

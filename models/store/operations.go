@@ -33,7 +33,7 @@ func (s *Store) PauseIntegration(ctx context.Context, actor models.Actor, id int
 			return err
 		}
 		res := tx.Model(&models.Integration{}).Where("id = ? AND state = ?", id, models.IntegrationActive).
-			Updates(map[string]any{"state": models.IntegrationPaused, "paused_at": s.now(), "updated_at": gorm.Expr("now()")})
+			Updates(map[string]any{"state": models.IntegrationPaused, "paused_at": gorm.Expr("now()"), "updated_at": gorm.Expr("now()")})
 		if res.Error != nil {
 			return res.Error
 		}

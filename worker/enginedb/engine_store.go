@@ -108,23 +108,8 @@ type claimedRow struct {
 // generic plan, possible with literal states, sorted every claimable row
 // (324 buffer reads per transaction claimed during a 100,000 drain).
 func (s *DB) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
-	now := s.store.Now()
-	rows, err := s.readWork(ctx, `WITH due AS (
-			SELECT t.id, i.sync_timeout_s FROM transactions t
-			JOIN integrations i ON i.id = t.integration_id
-			WHERE t.state IN ($1, $2) AND t.next_attempt_at <= $3 AND t.lease_owner IS NULL
-			  AND (i.state = $4 OR (t.state = $2 AND i.state = $5))
-			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
-			ORDER BY t.next_attempt_at, t.id
-			LIMIT $6
-			FOR UPDATE OF t SKIP LOCKED),
-		claimed AS (
-			UPDATE transactions t SET lease_owner = $7,
-				lease_expires_at = $3::timestamptz + make_interval(secs => $8::float8 + due.sync_timeout_s)
-			FROM due WHERE t.id = due.id
-			RETURNING t.*)
-		`+fmt.Sprintf(workSelect, "claimed"),
-		int16(models.Sending), int16(models.SendingReceipt), now, string(models.IntegrationActive), string(models.IntegrationPaused), o.Limit,
+	rows, err := s.readWork(ctx, claimWorkSQL,
+		int16(models.Sending), int16(models.SendingReceipt), string(models.IntegrationActive), string(models.IntegrationPaused), o.Limit,
 		o.Owner, o.Lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim work: %w", err)
@@ -135,6 +120,26 @@ func (s *DB) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 	}
 	return out, nil
 }
+
+// claimWorkSQL is ClaimWork's statement: due and lease expiry are the
+// database's now(), never the claiming process's clock (docs/engine.md,
+// "Whose clock"). $1, $2 Sending, Sending Receipt; $3 Active; $4 Paused;
+// $5 limit; $6 owner; $7 lease seconds.
+var claimWorkSQL = `WITH due AS (
+			SELECT t.id, i.sync_timeout_s FROM transactions t
+			JOIN integrations i ON i.id = t.integration_id
+			WHERE t.state IN ($1, $2) AND t.next_attempt_at <= now() AND t.lease_owner IS NULL
+			  AND (i.state = $3 OR (t.state = $2 AND i.state = $4))
+			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
+			ORDER BY t.next_attempt_at, t.id
+			LIMIT $5
+			FOR UPDATE OF t SKIP LOCKED),
+		claimed AS (
+			UPDATE transactions t SET lease_owner = $6,
+				lease_expires_at = now() + make_interval(secs => $7::float8 + due.sync_timeout_s)
+			FROM due WHERE t.id = due.id
+			RETURNING t.*)
+		` + fmt.Sprintf(workSelect, "claimed")
 
 // workSelect reads claimed transactions (the relation named by %s) with their
 // Stage data, bond references and waiting retry request, in the columns
@@ -276,7 +281,7 @@ type Outcome int
 // Outcomes of one attempt.
 const (
 	OutcomeDelivered Outcome = iota // 2xx: Complete, or Awaiting Receipt for an async message
-	OutcomeRetry                    // failed; another attempt at RetryAt
+	OutcomeRetry                    // failed; another attempt after RetryDelay
 	OutcomeFailed                   // failed for good: Error
 )
 
@@ -285,8 +290,10 @@ type AttemptResult struct {
 	Work    *Work
 	Request models.HTTPRequest // what went on the wire and what came back (state OK or Error)
 	Outcome Outcome
-	RetryAt time.Time // OutcomeRetry: when the next attempt is due
-	Error   string    // OutcomeFailed: the error in plain words
+	// OutcomeRetry: how long until the next attempt; the database adds it
+	// to its now() (the worker decides the delay, never the due time).
+	RetryDelay time.Duration
+	Error      string // OutcomeFailed: the error in plain words
 	// From a synchronous envelope answer: the remote ticket's reference.
 	ExternalReference string
 	// SetStatus, when set, is the integration status the answer implies.
@@ -294,14 +301,14 @@ type AttemptResult struct {
 }
 
 type txUpdate struct {
-	ID            int64      `json:"id"`
-	From          int16      `json:"from_state"`
-	To            int16      `json:"to_state"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt *time.Time `json:"next_attempt_at"`
-	ReceiptDueAt  *time.Time `json:"receipt_due_at"`
-	Error         string     `json:"error"`
-	Finished      bool       `json:"finished"`
+	ID          int64    `json:"id"`
+	From        int16    `json:"from_state"`
+	To          int16    `json:"to_state"`
+	Attempts    int      `json:"attempts"`
+	RetryDelayS *float64 `json:"retry_delay_s"` // next attempt due at now() + this, in the database
+	ReceiptDueS *float64 `json:"receipt_due_s"` // receipt due at now() + this, in the database
+	Error       string   `json:"error"`
+	Finished    bool     `json:"finished"`
 }
 
 // RecordAttempts stores the results of a batch of sends in one database
@@ -320,7 +327,6 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 	if len(results) == 0 {
 		return nil, nil, nil
 	}
-	now := s.store.Now()
 	owner := next.Owner
 	var applied, leased []int64
 	err := s.store.DB(ctx).Transaction(func(tx *gorm.DB) error {
@@ -348,14 +354,14 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 				ev = models.EventReceiptSent
 			case r.Outcome == OutcomeDelivered && r.Work.Message.Async:
 				ev = models.EventDeliveredAsync
-				due := now.Add(r.Work.Integration.AsyncTimeout())
-				u.ReceiptDueAt = &due
+				due := r.Work.Integration.AsyncTimeout().Seconds()
+				u.ReceiptDueS = &due
 			case r.Outcome == OutcomeDelivered:
 				ev = models.EventDelivered
 			case r.Outcome == OutcomeRetry:
 				ev = models.EventRetry
-				at := r.RetryAt
-				u.NextAttemptAt = &at
+				d := r.RetryDelay.Seconds()
+				u.RetryDelayS = &d
 				u.Error = r.Error
 			default:
 				ev = models.EventFail
@@ -374,12 +380,14 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 		}
 		var rows []struct{ ID, BondID int64 }
 		err = tx.Raw(`WITH moved AS (UPDATE transactions t SET state = v.to_state, attempts = v.attempts,
-				next_attempt_at = coalesce(v.next_attempt_at, t.next_attempt_at),
-				receipt_due_at = coalesce(v.receipt_due_at, t.receipt_due_at),
+				next_attempt_at = CASE WHEN v.retry_delay_s IS NULL THEN t.next_attempt_at
+					ELSE now() + make_interval(secs => v.retry_delay_s) END,
+				receipt_due_at = CASE WHEN v.receipt_due_s IS NULL THEN t.receipt_due_at
+					ELSE now() + make_interval(secs => v.receipt_due_s) END,
 				error = v.error, lease_owner = NULL, lease_expires_at = NULL,
 				finished_at = CASE WHEN v.finished THEN now() ELSE t.finished_at END, updated_at = now()
 			FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
-				attempts integer, next_attempt_at timestamptz, receipt_due_at timestamptz, error text, finished boolean)
+				attempts integer, retry_delay_s float8, receipt_due_s float8, error text, finished boolean)
 			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = ?
 			RETURNING t.id, t.bond_id, t.integration_id, v.from_state, v.to_state),
 			`+queue.HistoryCTE+`
@@ -437,7 +445,7 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 				release = append(release, w.Transaction.BondID)
 			}
 		}
-		released, err := queue.ReleaseNextMany(tx, release, &queue.ChainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease, Now: now})
+		released, err := queue.ReleaseNextMany(tx, release, &queue.ChainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease})
 		if err != nil {
 			return err
 		}
@@ -535,7 +543,7 @@ func attemptLine(r AttemptResult, applied bool, to models.TransportState) string
 	case !applied:
 		b.WriteString("; the transaction was changed meanwhile, so its state was left as it is")
 	case r.Outcome == OutcomeRetry:
-		fmt.Fprintf(&b, "; retry at %s", r.RetryAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "; retry in %s", RoundDelay(r.RetryDelay))
 	default:
 		fmt.Fprintf(&b, "; now %s", to)
 	}
@@ -550,6 +558,7 @@ func attemptLine(r AttemptResult, applied bool, to models.TransportState) string
 // applied, a new Pending record that waits until the retry is due.
 func recordRequests(tx *gorm.DB, results []AttemptResult, applied map[int64]bool) error {
 	var inserts []models.HTTPRequest
+	var delays []*float64 // per insert: send after now() + this, in the database; nil: no wait
 	for _, r := range results {
 		req := r.Request
 		tid, iid := r.Work.Transaction.ID, r.Work.Integration.ID
@@ -565,25 +574,27 @@ func recordRequests(tx *gorm.DB, results []AttemptResult, applied map[int64]bool
 				return fmt.Errorf("record attempt of transaction %d: %w", tid, err)
 			}
 		} else {
-			inserts = append(inserts, req)
+			inserts, delays = append(inserts, req), append(delays, nil)
 		}
 		if r.Outcome == OutcomeRetry && applied[tid] {
-			at := r.RetryAt
+			d := r.RetryDelay.Seconds()
 			inserts = append(inserts, models.HTTPRequest{TransactionID: &tid, IntegrationID: &iid, Direction: models.Outbound,
 				State: models.RequestPending, Attempt: req.Attempt + 1, Method: req.Method, URL: req.URL,
-				RequestHeaders: req.RequestHeaders, RequestBody: req.RequestBody, SendAfter: &at,
+				RequestHeaders: req.RequestHeaders, RequestBody: req.RequestBody,
 				ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{}}})
+			delays = append(delays, &d)
 		}
 	}
-	if err := insertRequests(tx, inserts); err != nil {
+	if err := insertRequests(tx, inserts, delays); err != nil {
 		return fmt.Errorf("record http requests: %w", err)
 	}
 	return nil
 }
 
 // insertRequests writes outbound HTTP Request records in one statement, each
-// column one array parameter.
-func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
+// column one array parameter; a request with a delay waits until the
+// database's now() plus the delay (send_after).
+func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest, delays []*float64) error {
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -595,7 +606,6 @@ func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
 	method, url, reqBody, respBody, errText, action := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
 	reqHeaders, respHeaders := make([]string, n), make([]string, n)
-	sendAfter := make([]*time.Time, n)
 	for i := range reqs {
 		r := &reqs[i]
 		if r.Direction != models.Outbound {
@@ -605,7 +615,6 @@ func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
 		status[i], duration[i] = int32Ptr(r.ResponseStatus), int32Ptr(r.DurationMS)
 		method[i], url[i], reqBody[i], respBody[i], errText[i], action[i] = r.Method, r.URL, r.RequestBody,
 			r.ResponseBody, r.Error, r.ResponseAction
-		sendAfter[i] = r.SendAfter
 		rqh, err := r.RequestHeaders.Value()
 		if err != nil {
 			return err
@@ -620,14 +629,14 @@ func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
 			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
 			response_action, send_after)
 		SELECT tid, iid, 'Outbound', state, attempt, method, url, req_headers::jsonb, req_body, status,
-			resp_headers::jsonb, resp_body, duration, error, action, send_after
+			resp_headers::jsonb, resp_body, duration, error, action, now() + make_interval(secs => send_after_s)
 		FROM unnest(?::bigint[], ?::bigint[], ?::smallint[], ?::integer[], ?::text[], ?::text[], ?::text[], ?::text[],
-			?::integer[], ?::text[], ?::text[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[])
+			?::integer[], ?::text[], ?::text[], ?::integer[], ?::text[], ?::text[], ?::float8[])
 			AS r(tid, iid, state, attempt, method, url, req_headers, req_body, status, resp_headers, resp_body,
-				duration, error, action, send_after)`,
+				duration, error, action, send_after_s)`,
 		pg.Array(tid), pg.Array(iid), pg.Array(state), pg.Array(attempt), pg.Array(method), pg.Array(url), pg.Array(reqHeaders),
 		pg.Array(reqBody), pg.Array(status), pg.Array(respHeaders), pg.Array(respBody), pg.Array(duration), pg.Array(errText),
-		pg.Array(action), pg.Array(sendAfter)).Error
+		pg.Array(action), pg.Array(delays)).Error
 }
 
 func int32Ptr(p *int) *int32 {
@@ -667,7 +676,7 @@ func (s *DB) RescueLeases(ctx context.Context) (int64, error) {
 	// Only Sending and Sending Receipt hold leases (recording an attempt
 	// clears it), so the small transactions_claimable index finds them.
 	res := s.store.DB(ctx).Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
-		WHERE state IN (?, ?) AND lease_owner IS NOT NULL AND lease_expires_at < ?`, models.Sending, models.SendingReceipt, s.store.Now())
+		WHERE state IN (?, ?) AND lease_owner IS NOT NULL AND lease_expires_at < now()`, models.Sending, models.SendingReceipt)
 	if res.Error != nil {
 		return 0, fmt.Errorf("rescue leases: %w", res.Error)
 	}
@@ -680,9 +689,8 @@ func (s *DB) RescueLeases(ctx context.Context) (int64, error) {
 }
 
 // SweepReceipts moves Awaiting Receipt transactions whose Receipt due by has
-// passed (by the Store's clock) to Timed Out. It returns how many it moved.
+// passed (by the database's clock) to Timed Out. It returns how many it moved.
 func (s *DB) SweepReceipts(ctx context.Context) (int64, error) {
-	now := s.store.Now()
 	var n int64
 	err := s.store.DB(ctx).Transaction(func(tx *gorm.DB) error {
 		to, err := models.Next(models.AwaitingReceipt, models.EventReceiptOverdue)
@@ -697,10 +705,10 @@ func (s *DB) SweepReceipts(ctx context.Context) (int64, error) {
 		err = tx.Raw(`UPDATE transactions t SET state = ?, updated_at = now(),
 				error = 'No receipt arrived by ' || to_char(t.receipt_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
 			FROM integrations i
-			WHERE t.id IN (SELECT id FROM transactions WHERE state = ? AND receipt_due_at < ?
+			WHERE t.id IN (SELECT id FROM transactions WHERE state = ? AND receipt_due_at < now()
 			               ORDER BY receipt_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
 			  AND t.state = ? AND i.id = t.integration_id
-			RETURNING t.id, t.number, i.attach_logs`, to, models.AwaitingReceipt, now, models.AwaitingReceipt).Scan(&rows).Error
+			RETURNING t.id, t.number, i.attach_logs`, to, models.AwaitingReceipt, models.AwaitingReceipt).Scan(&rows).Error
 		if err != nil {
 			return err
 		}
@@ -728,4 +736,13 @@ func (s *DB) SweepReceipts(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sweep overdue receipts: %w", err)
 	}
 	return n, nil
+}
+
+// RoundDelay is a retry delay as people read it: whole seconds, or
+// milliseconds below a second.
+func RoundDelay(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
