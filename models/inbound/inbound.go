@@ -995,7 +995,8 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*InboundResult, error) {
 	if err := tx.Model(&models.Bond{}).Where("id = ?", bond.ID).Updates(cols).Error; err != nil {
 		return nil, fmt.Errorf("update bond %d: %w", bond.ID, err)
 	}
-	released, err := queue.ReleaseNext(tx, bond.ID)
+	rel, err := queue.Release(tx, []int64{bond.ID}, nil)
+	released := rel.ID()
 	if err != nil {
 		return nil, err
 	}

@@ -278,7 +278,7 @@ func releaseBonds(tx *gorm.DB, bonds []int64) error {
 	if err := queue.OwnHistory(tx); err != nil {
 		return err
 	}
-	released, err := queue.ReleaseNextMany(tx, bonds, nil)
+	released, err := queue.Release(tx, bonds, nil) // wakes the engines
 	if err != nil || len(released) == 0 {
 		return err
 	}
@@ -289,10 +289,7 @@ func releaseBonds(tx *gorm.DB, bonds []int64) error {
 				Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
 		}
 	}
-	if err := pg.InsertLogs(tx, logs); err != nil {
-		return err
-	}
-	return queue.Notify(tx)
+	return pg.InsertLogs(tx, logs)
 }
 
 // trackItems moves acted items to done or failed from their transactions'

@@ -366,7 +366,8 @@ func replayTx(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, e
 	// (the original was the head): the replay, holding the original's
 	// sequence number, is first in line.
 	if nt.State == models.Queued {
-		next, err := queue.ReleaseNext(tx, orig.BondID)
+		rel, err := queue.Release(tx, []int64{orig.BondID}, nil)
+		next := rel.ID()
 		if err != nil {
 			return nil, err
 		}
@@ -433,7 +434,8 @@ func ignoreTx(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, e
 		return nil, err
 	}
 	if t.Direction == models.Outbound {
-		next, err := queue.ReleaseNext(tx, t.BondID)
+		rel, err := queue.Release(tx, []int64{t.BondID}, nil)
+		next := rel.ID()
 		if err != nil {
 			return nil, err
 		}

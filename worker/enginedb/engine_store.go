@@ -445,11 +445,10 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 				release = append(release, w.Transaction.BondID)
 			}
 		}
-		released, err := queue.ReleaseNextMany(tx, release, &queue.ChainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease})
+		released, err := queue.Release(tx, release, &queue.ChainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease})
 		if err != nil {
 			return err
 		}
-		unleased := false
 		for _, a := range released {
 			if a.AttachLogs {
 				logs = append(logs, models.TransactionLog{TransactionID: a.ID, Kind: models.LogTransactionQueued, Level: "info",
@@ -457,8 +456,6 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 			}
 			if a.Leased {
 				leased = append(leased, a.ID)
-			} else {
-				unleased = true
 			}
 		}
 		if err := pg.InsertLogs(tx, logs); err != nil {
@@ -473,10 +470,7 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 				return fmt.Errorf("set status of integration %d: %w", id, err)
 			}
 		}
-		if unleased {
-			return queue.Notify(tx)
-		}
-		return nil
+		return nil // queue.Release woke the engines for what it released unleased
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("record %d attempts: %w", len(results), err)
