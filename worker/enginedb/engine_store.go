@@ -391,8 +391,9 @@ func (r *recording) run(next ClaimOpts) error {
 	if err := pg.InsertLogs(r.tx, r.logs); err != nil {
 		return err
 	}
+	// No NOTIFY here: queue.Release woke the engines for what it released
+	// unleased.
 	return r.setStatuses(statusUp, statusNow)
-	// queue.Release woke the engines for what it released unleased.
 }
 
 // lockBonds locks the bonds whose queue changes, in id order (no deadlocks).
