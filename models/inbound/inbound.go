@@ -845,14 +845,14 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	sb.WriteString(`, t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id,
 			bond_id, message_id, ticket_id, table_name, direction, state, process_state, process_error, seq,
 			next_attempt_at, created_at, updated_at, finished_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, ?, b.next_seq, ?, ?, ?, ? FROM b RETURNING id, seq),
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'Inbound', ?, ?, ?, b.next_seq, now(), ?, ?, ? FROM b RETURNING id, seq),
 		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, ?::jsonb, ? FROM t),
 		h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
 			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
 			created_at, updated_at)
 		SELECT id, ?, 'Inbound', ?, 1, ?, ?, ?::jsonb, ?, 200, ?::jsonb, ?, ?, '', ?, ? FROM t)`)
 	args = append(args, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
-		to, out.process, out.processError, now, now, now, rec.finished,
+		to, out.process, out.processError, now, now, rec.finished,
 		string(rec.data), now,
 		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
 		rec.durationMS, now, now)
