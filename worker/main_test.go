@@ -60,7 +60,7 @@ func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
 		o.EndpointURL = srv.URL + "/in"
 	}
 	clock := &modelstest.Clock{}
-	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: store.NewStore(db, account.New(db, &account.Opts{NowFunc: clock.Now}),
+	b := &testBundle{ctx: ctx, dbURL: url, db: db, clock: clock, store: store.NewStore(db, account.New(db, nil),
 		&store.StoreOpts{NowFunc: clock.Now}),
 		remote: remote, url: srv.URL}
 	b.fx = modelstest.Integration(ctx, t, db, o)
@@ -76,6 +76,27 @@ func (b *testBundle) pool(t *testing.T, name string, workers int) *worker.Pool {
 	require.NoError(t, p.Start(b.ctx))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	return p
+}
+
+// passTime lets d pass on the database's clock, for every engine alike: the
+// engine compares leases and due times with the database's now(), so the
+// test moves every lease expiry and due time d into the past instead.
+func (b *testBundle) passTime(t *testing.T, d time.Duration) {
+	t.Helper()
+	secs := d.Seconds()
+	for _, q := range []string{
+		`UPDATE transactions SET next_attempt_at = next_attempt_at - make_interval(secs => ?::float8),
+			lease_expires_at = lease_expires_at - make_interval(secs => ?::float8),
+			receipt_due_at = receipt_due_at - make_interval(secs => ?::float8)`,
+		`UPDATE http_requests SET send_after = send_after - make_interval(secs => ?::float8) WHERE send_after IS NOT NULL`,
+		`UPDATE bulk_jobs SET lease_expires_at = lease_expires_at - make_interval(secs => ?::float8) WHERE lease_expires_at IS NOT NULL`,
+	} {
+		args := []any{secs}
+		if strings.Count(q, "?") == 3 {
+			args = []any{secs, secs, secs}
+		}
+		require.NoError(t, b.db.Exec(q, args...).Error)
+	}
 }
 
 func (b *testBundle) createTicket(t *testing.T, short string) *models.Ticket {

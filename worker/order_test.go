@@ -141,8 +141,8 @@ func TestKill(t *testing.T) {
 			require.Equal(t, int64(15), leased, "the dead engine's leases are still held")
 			require.Equal(t, map[models.TransportState]int64{models.Sending: 15, models.Queued: 15}, b.states(t))
 
+			b.passTime(t, time.Minute) // past lease expiry
 			p := b.pool(t, "survivor", 2)
-			b.clock.Advance(time.Minute) // past lease expiry
 			p.Notify(b.ctx)
 			b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 30})
 			b.checkDelivery(t, tickets)
@@ -156,7 +156,7 @@ func TestKill(t *testing.T) {
 // test holds that record (a SHARE lock on http_requests blocks its insert),
 // begins the stop, then lets the record finish: the worker comes back with
 // chained work and a stop in progress, and must give the leases back. The
-// lease is an hour and the test clock is never advanced, so no lease can
+// lease is an hour and database time is never moved, so no lease can
 // expire during the test: only the give-back lets a second engine deliver
 // the rest.
 func TestSoftStopLeavesNoLease(t *testing.T) {
@@ -264,8 +264,8 @@ func TestResumeContinuesAfterRestart(t *testing.T) {
 	_, err = b.store.ClaimBulkJob(b.ctx, "dead-process", 30*time.Second)
 	require.NoError(t, err)
 
+	b.passTime(t, time.Minute) // past the dead process's lease
 	p := b.pool(t, "b", 2)
-	b.clock.Advance(time.Minute)
 	p.Notify(b.ctx)
 	wait.For(t, 30*time.Second, func() (bool, error) {
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)

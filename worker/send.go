@@ -239,9 +239,9 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 	switch {
 	case retry && w.Attempt() <= limit:
 		res.Outcome = enginedb.OutcomeRetry
-		res.RetryAt = s.now().Add(s.receiptDelayCap(w, s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter)))
-		res.Error = fmt.Sprintf("%s. Retry %d of %d is due at %s.", what, w.Attempt(), limit,
-			res.RetryAt.UTC().Format("15:04:05 UTC"))
+		res.RetryDelay = s.receiptDelayCap(w, s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter))
+		res.Error = fmt.Sprintf("%s. Retry %d of %d is due in %s.", what, w.Attempt(), limit,
+			enginedb.RoundDelay(res.RetryDelay))
 		if res.Request.ResponseAction == "" {
 			res.Request.ResponseAction = fmt.Sprintf("retry %d of %d", w.Attempt(), limit)
 		}
@@ -249,9 +249,9 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 		// A receipt is owed until the remote answers it: no retry limit
 		// (docs/inbound.md, "After a crash: duplicates and owed receipts").
 		res.Outcome = enginedb.OutcomeRetry
-		res.RetryAt = s.now().Add(s.receiptDelayCap(w, s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter)))
-		res.Error = fmt.Sprintf("%s. The receipt is owed, so it is sent until the remote answers it: attempt %d; the next is due at %s.",
-			what, w.Attempt()+1, res.RetryAt.UTC().Format("15:04:05 UTC"))
+		res.RetryDelay = s.receiptDelayCap(w, s.retryDelay(w.Integration.RetryDelay(), w.Attempt(), ex.retryAfter))
+		res.Error = fmt.Sprintf("%s. The receipt is owed, so it is sent until the remote answers it: attempt %d; the next is due in %s.",
+			what, w.Attempt()+1, enginedb.RoundDelay(res.RetryDelay))
 		if res.Request.ResponseAction == "" {
 			res.Request.ResponseAction = fmt.Sprintf("owed receipt: attempt %d", w.Attempt()+1)
 		}

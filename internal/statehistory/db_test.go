@@ -76,7 +76,7 @@ func TestStateHistoryHasNoOptOut(t *testing.T) {
 		require.NoError(t, tx.Exec(`UPDATE transactions SET state = ?, finished_at = now() WHERE id = ?`, models.Complete, head.ID).Error)
 		want = append(want, change{head.ID, integ, st(models.Sending), st(models.Complete)})
 		require.NoError(t, queue.LockBonds(tx, []int64{head.BondID}))
-		released, err := queue.ReleaseNextMany(tx, []int64{head.BondID}, nil)
+		released, err := queue.Release(tx, []int64{head.BondID}, nil)
 		require.NoError(t, err)
 		require.Len(t, released, 1)
 		require.Equal(t, next.ID, released[0].ID)

@@ -31,12 +31,11 @@ var stateWriters = []string{
 	"internal/fixture/fixture.go Transaction: GORM Create on a Transaction",
 	"models/inbound/inbound_batch.go inboundGroupWrite: INSERT INTO transactions",
 	"models/inbound/sql.go sqlWriteTransaction: INSERT INTO transactions",
-	"models/queue/queue.go ReleaseNext: UPDATE transactions SET state",
 	"models/queue/queue.go Transition: GORM Updates on a Transaction",
-	"models/queue/release.go ReleaseNextMany: UPDATE transactions SET state",
+	"models/queue/release.go releaseSQL: UPDATE transactions SET state",
 	"models/store/ticket_store.go insertOutbound: INSERT INTO transactions",
-	"worker/enginedb/engine_store.go (*DB).RecordAttempts: UPDATE transactions SET state",
-	"worker/enginedb/engine_store.go (*DB).SweepReceipts: UPDATE transactions SET state",
+	"worker/enginedb/engine_store.go moveTransactionsSQL: UPDATE transactions SET state",
+	"worker/enginedb/engine_store.go sweepReceiptsSQL: UPDATE transactions SET state",
 }
 
 // TestStateChangesRecorded lists the statements that change a transaction's

@@ -4,8 +4,6 @@
 package account
 
 import (
-	"time"
-
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 )
@@ -14,14 +12,11 @@ import (
 // throttles failed logins.
 type Accounts struct {
 	db           *gorm.DB
-	now          func() time.Time
 	passwordCost int
 }
 
 // Opts configures Accounts.
 type Opts struct {
-	// NowFunc is the clock; tests inject one. Defaults to time.Now.
-	NowFunc func() time.Time
 	// PasswordCost is the bcrypt cost of new password hashes; tests lower it.
 	// Defaults to bcrypt.DefaultCost.
 	PasswordCost int
@@ -29,10 +24,7 @@ type Opts struct {
 
 // New returns Accounts on db.
 func New(db *gorm.DB, opts *Opts) *Accounts {
-	a := &Accounts{db: db, now: time.Now, passwordCost: bcrypt.DefaultCost}
-	if opts != nil && opts.NowFunc != nil {
-		a.now = opts.NowFunc
-	}
+	a := &Accounts{db: db, passwordCost: bcrypt.DefaultCost}
 	if opts != nil && opts.PasswordCost != 0 {
 		a.passwordCost = opts.PasswordCost
 	}
@@ -43,5 +35,5 @@ func New(db *gorm.DB, opts *Opts) *Accounts {
 // same clock and password cost (the demo seed creates its users in the
 // transaction that creates the rest).
 func (s *Accounts) WithTx(tx *gorm.DB) *Accounts {
-	return &Accounts{db: tx, now: s.now, passwordCost: s.passwordCost}
+	return &Accounts{db: tx, passwordCost: s.passwordCost}
 }

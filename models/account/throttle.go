@@ -67,6 +67,8 @@ type throttleState struct {
 	Pair, Addr, Account       int
 	OldestPair, OldestAddr    *time.Time
 	LastAccount, KnownAddress *time.Time
+	Fresh                     bool      // the address succeeded within the last 24 hours
+	Now                       time.Time // the database's now(): windows and waits are in database time
 }
 
 // CheckLoginThrottle refuses with *ThrottledError when the account may not
@@ -77,22 +79,28 @@ func (s *Accounts) CheckLoginThrottle(ctx context.Context, name, addr string) er
 }
 
 func (s *Accounts) checkLoginThrottle(ctx context.Context, name, addr string) (*throttleState, error) {
-	now := s.now()
-	since, accountSince := now.Add(-LoginWindow), now.Add(-AccountWindow)
+	// Every window is measured back from the database's now(), so every
+	// server process counts the same attempts whatever its own clock says.
+	since, accountSince := LoginWindow.Seconds(), AccountWindow.Seconds()
 	var row throttleState
-	err := s.db.WithContext(ctx).Raw(`SELECT
-		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND remote_addr = ? AND NOT succeeded AND created_at > ?) AS pair,
+	err := s.db.WithContext(ctx).Raw(`WITH w AS (SELECT now() AS now, now() - make_interval(secs => ?::float8) AS since,
+		                now() - make_interval(secs => ?::float8) AS account_since)
+		SELECT w.now,
+		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND remote_addr = ? AND NOT succeeded AND created_at > w.since) AS pair,
 		(SELECT min(created_at) FROM (SELECT created_at FROM login_attempts WHERE user_name = ? AND remote_addr = ?
-		   AND NOT succeeded AND created_at > ? ORDER BY created_at DESC LIMIT ?) x) AS oldest_pair,
-		(SELECT count(*) FROM login_attempts WHERE remote_addr = ? AND NOT succeeded AND created_at > ?) AS addr,
+		   AND NOT succeeded AND created_at > w.since ORDER BY created_at DESC LIMIT ?) x) AS oldest_pair,
+		(SELECT count(*) FROM login_attempts WHERE remote_addr = ? AND NOT succeeded AND created_at > w.since) AS addr,
 		(SELECT min(created_at) FROM (SELECT created_at FROM login_attempts WHERE remote_addr = ? AND NOT succeeded
-		   AND created_at > ? ORDER BY created_at DESC LIMIT ?) y) AS oldest_addr,
-		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > ?) AS account,
-		(SELECT max(created_at) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > ?) AS last_account,
-		(SELECT last_success_at FROM login_known_addresses WHERE user_name = ? AND remote_addr = ?) AS known_address`,
-		name, addr, since, name, addr, since, MaxFailuresPerPair,
-		addr, since, addr, since, MaxFailuresPerAddr,
-		name, accountSince, name, accountSince, name, addr).Scan(&row).Error
+		   AND created_at > w.since ORDER BY created_at DESC LIMIT ?) y) AS oldest_addr,
+		(SELECT count(*) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > w.account_since) AS account,
+		(SELECT max(created_at) FROM login_attempts WHERE user_name = ? AND NOT succeeded AND created_at > w.account_since) AS last_account,
+		k.last_success_at AS known_address,
+		coalesce(k.last_success_at > w.now - interval '24 hours', false) AS fresh
+		FROM w LEFT JOIN login_known_addresses k ON k.user_name = ? AND k.remote_addr = ?`,
+		since, accountSince,
+		name, addr, name, addr, MaxFailuresPerPair,
+		addr, addr, MaxFailuresPerAddr,
+		name, name, name, addr).Scan(&row).Error
 	if err != nil {
 		return nil, fmt.Errorf("check login throttle: %w", err)
 	}
@@ -100,9 +108,9 @@ func (s *Accounts) checkLoginThrottle(ctx context.Context, name, addr string) (*
 		if oldest == nil {
 			return LoginWindow
 		}
-		return max(time.Minute, oldest.Add(LoginWindow).Sub(now).Round(time.Minute))
+		return max(time.Minute, oldest.Add(LoginWindow).Sub(row.Now).Round(time.Minute))
 	}
-	known := row.KnownAddress != nil && row.KnownAddress.After(now.Add(-KnownAddressFor))
+	known := row.KnownAddress != nil && row.KnownAddress.After(row.Now.Add(-KnownAddressFor))
 	switch {
 	case row.Pair >= MaxFailuresPerPair:
 		d := wait(row.OldestPair)
@@ -113,7 +121,7 @@ func (s *Accounts) checkLoginThrottle(ctx context.Context, name, addr string) (*
 		return &row, &ThrottledError{RetryAfter: d, Reason: fmt.Sprintf(
 			"Too many failed logins from your address. Try again in %d minutes.", int(d.Minutes()))}
 	case row.Account >= AccountDelayAfter && !known && row.LastAccount != nil:
-		if d := row.LastAccount.Add(accountDelay(row.Account)).Sub(now); d > 0 {
+		if d := row.LastAccount.Add(accountDelay(row.Account)).Sub(row.Now); d > 0 {
 			te := &ThrottledError{RetryAfter: d}
 			te.Reason = fmt.Sprintf("Too many failed logins for this account. Try again in %d seconds.", te.RetryAfterSeconds())
 			return &row, te
@@ -138,11 +146,10 @@ func (s *Accounts) RecordLogin(ctx context.Context, name, addr string, ok bool) 
 
 func (s *Accounts) recordLogin(ctx context.Context, name, addr string, ok bool) error {
 	db := s.db.WithContext(ctx)
-	now := s.now()
 	if ok {
-		if err := db.Exec(`INSERT INTO login_known_addresses (user_name, remote_addr, last_success_at) VALUES (?, ?, ?)
+		if err := db.Exec(`INSERT INTO login_known_addresses (user_name, remote_addr, last_success_at) VALUES (?, ?, now())
 			ON CONFLICT (user_name, remote_addr) DO UPDATE SET last_success_at = excluded.last_success_at`,
-			name, addr, now).Error; err != nil {
+			name, addr).Error; err != nil {
 			return fmt.Errorf("record login: %w", err)
 		}
 		if err := db.Exec(`DELETE FROM login_attempts WHERE user_name = ? AND remote_addr = ? AND NOT succeeded`,
@@ -151,14 +158,16 @@ func (s *Accounts) recordLogin(ctx context.Context, name, addr string, ok bool) 
 		}
 		return nil
 	}
-	if err := db.Exec(`INSERT INTO login_attempts (user_name, remote_addr, succeeded, created_at) VALUES (?, ?, false, ?)`,
-		name, addr, now).Error; err != nil {
+	if err := db.Exec(`INSERT INTO login_attempts (user_name, remote_addr, succeeded, created_at) VALUES (?, ?, false, now())`,
+		name, addr).Error; err != nil {
 		return fmt.Errorf("record login: %w", err)
 	}
-	if err := db.Exec(`DELETE FROM login_attempts WHERE created_at < ?`, now.Add(-loginAttemptsToKeep)).Error; err != nil {
+	if err := db.Exec(`DELETE FROM login_attempts WHERE created_at < now() - make_interval(secs => ?::float8)`,
+		loginAttemptsToKeep.Seconds()).Error; err != nil {
 		return fmt.Errorf("record login: %w", err)
 	}
-	if err := db.Exec(`DELETE FROM login_known_addresses WHERE last_success_at < ?`, now.Add(-KnownAddressFor)).Error; err != nil {
+	if err := db.Exec(`DELETE FROM login_known_addresses WHERE last_success_at < now() - make_interval(secs => ?::float8)`,
+		KnownAddressFor.Seconds()).Error; err != nil {
 		return fmt.Errorf("record login: %w", err)
 	}
 	return nil
@@ -189,8 +198,7 @@ func (s *Accounts) AuthenticatePassword(ctx context.Context, name, password, add
 	ok := err == nil
 	// A success from a known address with no failures to clear writes nothing
 	// (the API authenticates every request).
-	fresh := st.KnownAddress != nil && st.KnownAddress.After(s.now().Add(-24*time.Hour))
-	if !ok || st.Pair > 0 || !fresh {
+	if !ok || st.Pair > 0 || !st.Fresh {
 		if rerr := s.recordLogin(ctx, nameKey, addrKey, ok); rerr != nil {
 			return nil, rerr
 		}

@@ -10,11 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
 
 	"unifi/internal/testdb"
 	"unifi/models"
 	"unifi/models/account"
-	"unifi/models/modelstest"
 )
 
 // TestLoginThrottleDistributed: failures from many addresses slow every
@@ -24,8 +24,11 @@ import (
 func TestLoginThrottleDistributed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := &modelstest.Clock{}
-	store := account.New(testdb.Open(t, testdb.URL(t)), &account.Opts{PasswordCost: bcrypt.MinCost, NowFunc: clock.Now})
+	db := testdb.Open(t, testdb.URL(t))
+	store := account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost})
+	// The throttle's windows are in database time: time passes for every
+	// process alike by moving what was recorded into the past.
+	clock := dbClock{t: t, db: db}
 	_, err := store.CreateUser(ctx, models.SystemActor, account.NewUserOpts{Name: "alice", Role: models.RoleAnalyst,
 		Password: "alice-password-1"})
 	require.NoError(t, err)
@@ -73,4 +76,20 @@ func TestLoginThrottleDistributed(t *testing.T) {
 	require.ErrorIs(t, err, models.ErrInvalidCredentials)
 	_, err = store.AuthenticatePassword(ctx, "alice\xff", "guess", "10.1.1.\x00")
 	require.ErrorIs(t, err, models.ErrInvalidCredentials)
+}
+
+// dbClock lets time pass for the throttle: it moves every recorded login
+// attempt and known address d into the past, as if d had passed on the
+// database's clock.
+type dbClock struct {
+	t  *testing.T
+	db *gorm.DB
+}
+
+func (c dbClock) Advance(d time.Duration) {
+	c.t.Helper()
+	require.NoError(c.t, c.db.Exec(`UPDATE login_attempts SET created_at = created_at - make_interval(secs => ?::float8)`,
+		d.Seconds()).Error)
+	require.NoError(c.t, c.db.Exec(`UPDATE login_known_addresses SET last_success_at = last_success_at - make_interval(secs => ?::float8)`,
+		d.Seconds()).Error)
 }

@@ -865,7 +865,7 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		q.add(sqlWriteTicketTail, tg.TicketID)
 	}
 	q.add(sqlWriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
-		to, out.process, out.processError, now, now, now, rec.finished,
+		to, out.process, out.processError, now, now, rec.finished,
 		string(rec.data), now,
 		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
 		rec.durationMS, now, now)
@@ -940,11 +940,11 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	released, err := queue.ReleaseNext(tx, bond.ID)
+	rel, err := queue.Release(tx, []int64{bond.ID}, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := rc.logReceipt(tx, t.ID, what, released); err != nil {
+	if err := rc.logReceipt(tx, t.ID, what, rel.ID()); err != nil {
 		return nil, err
 	}
 	resp := models.Envelope{Message: models.EnvelopeHeader{Name: "Response", TimeStamp: now.UTC(),

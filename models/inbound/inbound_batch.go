@@ -452,7 +452,7 @@ t AS (INSERT INTO transactions (number, message_ident, external_message_id, inte
 		ticket_id, table_name, direction, state, process_state, process_error, seq, next_attempt_at, created_at,
 		updated_at, finished_at)
 	SELECT number, ident, ext_id, integration_id, bond_id, message_id, ticket_id, table_name, 'Inbound', state,
-		process_state, process_error, seq, $1, $1, $1, finished_at FROM m
+		process_state, process_error, seq, now(), $1, $1, finished_at FROM m
 	RETURNING id, message_ident),
 s AS (INSERT INTO stages (transaction_id, data, created_at)
 	SELECT t.id, m.stage::jsonb, $1 FROM t JOIN m ON m.ident = t.message_ident),

@@ -105,12 +105,12 @@ const sqlWriteTicketTail = ` WHERE id = $1)`
 const sqlWriteTransaction = `, t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id,
 			bond_id, message_id, ticket_id, table_name, direction, state, process_state, process_error, seq,
 			next_attempt_at, created_at, updated_at, finished_at)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'Inbound', $9, $10, $11, b.next_seq, $12, $13, $14, $15 FROM b RETURNING id, seq),
-		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, $16::jsonb, $17 FROM t),
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'Inbound', $9, $10, $11, b.next_seq, now(), $12, $13, $14 FROM b RETURNING id, seq),
+		s AS (INSERT INTO stages (transaction_id, data, created_at) SELECT id, $15::jsonb, $16 FROM t),
 		h AS (INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
 			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
 			created_at, updated_at)
-		SELECT id, $18, 'Inbound', $19, 1, $20, $21, $22::jsonb, $23, 200, $24::jsonb, $25, $26, '', $27, $28 FROM t)`
+		SELECT id, $17, 'Inbound', $18, 1, $19, $20, $21::jsonb, $22, 200, $23::jsonb, $24, $25, '', $26, $27 FROM t)`
 
 // sqlWriteLog adds the transaction's log line.
 const sqlWriteLog = `, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)

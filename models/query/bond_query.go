@@ -104,7 +104,7 @@ func queueBondHeads(rb *pg.ReadBatch, bondIDs []int64, heads map[int64]models.Tr
 	}, `SELECT b.id, h.state FROM unnest($1::bigint[]) AS b(id)
 		CROSS JOIN LATERAL (SELECT coalesce(
 			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
-			   AND state IN (`+pg.StateSQL(queue.InProgress...)+`) LIMIT 1),
+			   AND state IN (`+pg.StateSQL(queue.HeadStates...)+`) LIMIT 1),
 			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
 			   AND state = `+pg.StateSQL(models.Queued)+` LIMIT 1)) AS state) h`, bondIDs)
 }

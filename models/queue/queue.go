@@ -3,6 +3,7 @@
 package queue
 
 import (
+	"database/sql"
 	"fmt"
 
 	"gorm.io/gorm"
@@ -19,9 +20,10 @@ import (
 // in Queued. The unique index transactions_bond_head enforces the result: at
 // most one outbound transaction per bond is in progress.
 
-// InProgress are the states of a bond's head: an outbound transaction in one
-// of them holds its bond's queue (the predicate of transactions_bond_head).
-var InProgress = []models.TransportState{models.Sending, models.AwaitingReceipt, models.ReceivedReceipt, models.TimedOut, models.Error}
+// HeadStates are the states of a bond's head: an outbound transaction in one
+// of them holds its bond's queue. The partial index transactions_bond_head
+// repeats the list; TestHeadStatesMatchIndexes fails when they differ.
+var HeadStates = []models.TransportState{models.Sending, models.AwaitingReceipt, models.ReceivedReceipt, models.TimedOut, models.Error}
 
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
 const NotifyChannel = "unifi_work"
@@ -30,41 +32,19 @@ const NotifyChannel = "unifi_work"
 // given up by a stopping process), so an engine claims it at once.
 const BulkNotifyChannel = "unifi_bulk"
 
+// lockBondSQL locks bond $1.
+const lockBondSQL = `SELECT id FROM bonds WHERE id = $1 FOR UPDATE`
+
 // LockBond takes the bond's row lock until the database transaction ends.
 func LockBond(tx *gorm.DB, bondID int64) error {
 	var id int64
-	if err := tx.Raw("SELECT id FROM bonds WHERE id = ? FOR UPDATE", bondID).Scan(&id).Error; err != nil {
+	if err := pg.Query(tx, lockBondSQL, func(rows *sql.Rows) error { return rows.Scan(&id) }, bondID); err != nil {
 		return fmt.Errorf("lock bond %d: %w", bondID, err)
 	}
 	if id == 0 {
 		return fmt.Errorf("lock bond %d: %w", bondID, models.ErrNotFound)
 	}
 	return nil
-}
-
-// ReleaseNext moves the bond's first Queued outbound transaction to Sending
-// when nothing else on the bond is in progress and the integration is Active.
-// It returns the released transaction's id, or 0. The bond must be locked.
-func ReleaseNext(tx *gorm.DB, bondID int64) (int64, error) {
-	var id int64
-	err := tx.Raw(`UPDATE transactions SET state = `+pg.StateSQL(models.Sending)+`, next_attempt_at = now(), updated_at = now()
-		WHERE id = (SELECT id FROM transactions WHERE bond_id = ? AND direction = 'Outbound' AND state = `+pg.StateSQL(models.Queued)+`
-		            ORDER BY seq, id LIMIT 1)
-		  AND NOT EXISTS (SELECT 1 FROM transactions WHERE bond_id = ? AND direction = 'Outbound'
-		                  AND state IN (`+pg.StateSQL(InProgress...)+`))
-		  AND EXISTS (SELECT 1 FROM bonds b JOIN integrations i ON i.id = b.integration_id
-		              WHERE b.id = ? AND i.state = ?)
-		RETURNING id`,
-		bondID, bondID, bondID, models.IntegrationActive).Scan(&id).Error
-	if err != nil {
-		return 0, fmt.Errorf("release next on bond %d: %w", bondID, err)
-	}
-	if id != 0 {
-		if err := Notify(tx); err != nil {
-			return 0, err
-		}
-	}
-	return id, nil
 }
 
 // Transition moves transaction id from one state to another with a guarded
@@ -104,9 +84,12 @@ func Notify(tx *gorm.DB) error {
 	return NotifyOn(tx, NotifyChannel)
 }
 
+// notifySQL notifies channel $1.
+const notifySQL = `SELECT pg_notify($1, '')`
+
 // NotifyOn notifies channel when the database transaction commits.
 func NotifyOn(tx *gorm.DB, channel string) error {
-	if err := tx.Exec("SELECT pg_notify(?, '')", channel).Error; err != nil {
+	if _, err := pg.Exec(tx, notifySQL, channel); err != nil {
 		return fmt.Errorf("notify engine: %w", err)
 	}
 	return nil

@@ -15,6 +15,14 @@ type ItemSettle struct {
 	Error  string `json:"error"`
 }
 
+// settleFailedSQL fails the acted item following transaction $2, with error $1.
+const settleFailedSQL = `UPDATE bulk_job_items SET state = 'failed', error = $1
+			WHERE coalesce(result_transaction_id, transaction_id) = $2 AND state = 'acted'`
+
+// settleDoneSQL settles the acted items following the transactions $1 as done.
+const settleDoneSQL = `UPDATE bulk_job_items SET state = 'done'
+		WHERE coalesce(result_transaction_id, transaction_id) = ANY($1::bigint[]) AND state = 'acted'`
+
 // SettleItems settles the open bulk job items that follow these
 // transactions, in the same database transaction as their change.
 func SettleItems(tx *gorm.DB, items []ItemSettle) error {
@@ -24,17 +32,14 @@ func SettleItems(tx *gorm.DB, items []ItemSettle) error {
 			done = append(done, it.ID)
 			continue
 		}
-		if err := tx.Exec(`UPDATE bulk_job_items SET state = 'failed', error = ?
-			WHERE coalesce(result_transaction_id, transaction_id) = ? AND state = 'acted'`, it.Error, it.ID).Error; err != nil {
+		if _, err := pg.Exec(tx, settleFailedSQL, it.Error, it.ID); err != nil {
 			return fmt.Errorf("settle bulk job items: %w", err)
 		}
 	}
 	if len(done) == 0 {
 		return nil
 	}
-	if err := tx.Exec(`UPDATE bulk_job_items SET state = 'done'
-		WHERE coalesce(result_transaction_id, transaction_id) = ANY(?::bigint[]) AND state = 'acted'`,
-		pg.Int64s(done)).Error; err != nil {
+	if _, err := pg.Exec(tx, settleDoneSQL, done); err != nil {
 		return fmt.Errorf("settle bulk job items: %w", err)
 	}
 	return nil

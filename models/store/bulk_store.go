@@ -36,12 +36,13 @@ var resumeChunk = 5000
 // ClaimBulkJob claims a running bulk job that no live process holds. It
 // returns ErrNotFound when there is none.
 func (s *Store) ClaimBulkJob(ctx context.Context, owner string, lease time.Duration) (*models.BulkJob, error) {
-	now := s.now()
 	var jobs []models.BulkJob
-	err := s.db.WithContext(ctx).Raw(`UPDATE bulk_jobs SET lease_owner = ?, lease_expires_at = ?, updated_at = now()
-		WHERE id = (SELECT id FROM bulk_jobs WHERE state = ? AND (lease_owner IS NULL OR lease_expires_at < ?)
+	// The lease is in database time (docs/engine.md, "Whose clock").
+	err := s.db.WithContext(ctx).Raw(`UPDATE bulk_jobs SET lease_owner = ?,
+			lease_expires_at = now() + make_interval(secs => ?::float8), updated_at = now()
+		WHERE id = (SELECT id FROM bulk_jobs WHERE state = ? AND (lease_owner IS NULL OR lease_expires_at < now())
 		            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING *`, owner, now.Add(lease), models.BulkRunning, now).Scan(&jobs).Error
+		RETURNING *`, owner, lease.Seconds(), models.BulkRunning).Scan(&jobs).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim bulk job: %w", err)
 	}
@@ -78,8 +79,9 @@ func (s *Store) AnalyzeBulkItems(ctx context.Context, job *models.BulkJob) error
 func (s *Store) StepBulkJob(ctx context.Context, owner string, id int64, lease time.Duration, full, count bool) (*models.BulkJob, error) {
 	db := s.db.WithContext(ctx)
 	var jobs []models.BulkJob
-	if err := db.Raw(`UPDATE bulk_jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = ?
-		RETURNING *`, s.now().Add(lease), id, owner, models.BulkRunning).Scan(&jobs).Error; err != nil {
+	if err := db.Raw(`UPDATE bulk_jobs SET lease_expires_at = now() + make_interval(secs => ?::float8)
+		WHERE id = ? AND lease_owner = ? AND state = ?
+		RETURNING *`, lease.Seconds(), id, owner, models.BulkRunning).Scan(&jobs).Error; err != nil {
 		return nil, fmt.Errorf("step bulk job %d: %w", id, err)
 	}
 	if len(jobs) == 0 {
@@ -273,7 +275,7 @@ func releaseBonds(tx *gorm.DB, bonds []int64) error {
 	if err := queue.LockBonds(tx, bonds); err != nil {
 		return err
 	}
-	released, err := queue.ReleaseNextMany(tx, bonds, nil)
+	released, err := queue.Release(tx, bonds, nil) // wakes the engines
 	if err != nil || len(released) == 0 {
 		return err
 	}
@@ -284,10 +286,7 @@ func releaseBonds(tx *gorm.DB, bonds []int64) error {
 				Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending (resume)", r.Number)})
 		}
 	}
-	if err := pg.InsertLogs(tx, logs); err != nil {
-		return err
-	}
-	return queue.Notify(tx)
+	return pg.InsertLogs(tx, logs)
 }
 
 // trackItems moves acted items to done or failed from their transactions'

@@ -33,7 +33,7 @@ func (s *Store) PauseIntegration(ctx context.Context, actor models.Actor, id int
 			return err
 		}
 		res := tx.Model(&models.Integration{}).Where("id = ? AND state = ?", id, models.IntegrationActive).
-			Updates(map[string]any{"state": models.IntegrationPaused, "paused_at": s.now(), "updated_at": gorm.Expr("now()")})
+			Updates(map[string]any{"state": models.IntegrationPaused, "paused_at": gorm.Expr("now()"), "updated_at": gorm.Expr("now()")})
 		if res.Error != nil {
 			return res.Error
 		}
@@ -408,11 +408,11 @@ func releaseReplay(tx *gorm.DB, orig, nt *models.Transaction) error {
 	if nt.State != models.Queued {
 		return nil
 	}
-	next, err := queue.ReleaseNext(tx, orig.BondID)
+	rel, err := queue.Release(tx, []int64{orig.BondID}, nil)
 	if err != nil {
 		return err
 	}
-	if next == nt.ID {
+	if next := rel.ID(); next == nt.ID {
 		nt.State = models.Sending
 	} else if next != 0 {
 		return logNextQueued(tx, next)
@@ -476,7 +476,8 @@ func ignoreTx(tx *gorm.DB, actor models.Actor, id int64) (*models.Transaction, e
 		return nil, err
 	}
 	if t.Direction == models.Outbound {
-		next, err := queue.ReleaseNext(tx, t.BondID)
+		rel, err := queue.Release(tx, []int64{t.BondID}, nil)
+		next := rel.ID()
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,10 @@ type Store struct {
 
 // StoreOpts configures a Store.
 type StoreOpts struct {
-	// NowFunc is the clock; tests inject one. Defaults to time.Now.
+	// NowFunc is the application clock, for what is only shown (an
+	// envelope's time stamp, the bulk job dialog's "now"); tests inject one.
+	// It never decides a lease, a due time or an expiry: those are the
+	// database's now() (docs/engine.md, "Whose clock"). Defaults to time.Now.
 	NowFunc func() time.Time
 	// SecretKey seals connection secrets at rest (32 bytes). Defaults to a
 	// fixed development key; the server always passes SECRET_KEY.
@@ -52,7 +55,8 @@ func NewStore(db *gorm.DB, accounts *account.Accounts, opts *StoreOpts) *Store {
 // DB returns the handle for ctx; only packages that build on the Store use it.
 func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
-// Now is the Store's clock.
+// Now is the application clock: for display only, never for leases or due
+// times (docs/engine.md, "Whose clock").
 func (s *Store) Now() time.Time { return s.now() }
 
 // Ping checks that the database answers and is fully migrated.

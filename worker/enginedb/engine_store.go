@@ -2,6 +2,7 @@ package enginedb
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -108,23 +109,8 @@ type claimedRow struct {
 // generic plan, possible with literal states, sorted every claimable row
 // (324 buffer reads per transaction claimed during a 100,000 drain).
 func (s *DB) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
-	now := s.store.Now()
-	rows, err := s.readWork(ctx, `WITH due AS (
-			SELECT t.id, i.sync_timeout_s FROM transactions t
-			JOIN integrations i ON i.id = t.integration_id
-			WHERE t.state IN ($1, $2) AND t.next_attempt_at <= $3 AND t.lease_owner IS NULL
-			  AND (i.state = $4 OR (t.state = $2 AND i.state = $5))
-			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
-			ORDER BY t.next_attempt_at, t.id
-			LIMIT $6
-			FOR UPDATE OF t SKIP LOCKED),
-		claimed AS (
-			UPDATE transactions t SET lease_owner = $7,
-				lease_expires_at = $3::timestamptz + make_interval(secs => $8::float8 + due.sync_timeout_s)
-			FROM due WHERE t.id = due.id
-			RETURNING t.*)
-		`+fmt.Sprintf(workSelect, "claimed"),
-		int16(models.Sending), int16(models.SendingReceipt), now, string(models.IntegrationActive), string(models.IntegrationPaused), o.Limit,
+	rows, err := s.readWork(ctx, claimWorkSQL,
+		int16(models.Sending), int16(models.SendingReceipt), string(models.IntegrationActive), string(models.IntegrationPaused), o.Limit,
 		o.Owner, o.Lease.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim work: %w", err)
@@ -135,6 +121,26 @@ func (s *DB) ClaimWork(ctx context.Context, o ClaimOpts) ([]*Work, error) {
 	}
 	return out, nil
 }
+
+// claimWorkSQL is ClaimWork's statement: due and lease expiry are the
+// database's now(), never the claiming process's clock (docs/engine.md,
+// "Whose clock"). $1, $2 Sending, Sending Receipt; $3 Active; $4 Paused;
+// $5 limit; $6 owner; $7 lease seconds.
+var claimWorkSQL = `WITH due AS (
+			SELECT t.id, i.sync_timeout_s FROM transactions t
+			JOIN integrations i ON i.id = t.integration_id
+			WHERE t.state IN ($1, $2) AND t.next_attempt_at <= now() AND t.lease_owner IS NULL
+			  AND (i.state = $3 OR (t.state = $2 AND i.state = $4))
+			  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = t.integration_id AND c.active)
+			ORDER BY t.next_attempt_at, t.id
+			LIMIT $5
+			FOR UPDATE OF t SKIP LOCKED),
+		claimed AS (
+			UPDATE transactions t SET lease_owner = $6,
+				lease_expires_at = now() + make_interval(secs => $7::float8 + due.sync_timeout_s)
+			FROM due WHERE t.id = due.id
+			RETURNING t.*)
+		` + fmt.Sprintf(workSelect, "claimed")
 
 // workSelect reads claimed transactions (the relation named by %s) with their
 // Stage data, bond references and waiting retry request, in the columns
@@ -159,7 +165,7 @@ func prefixColumns(prefix, columns string) string {
 
 // readWork runs a query of workSelect's columns through pgx, scanning by
 // position (GORM's reflection was a tenth of the engine's CPU).
-func (s *DB) readWork(ctx context.Context, sql string, args ...any) ([]claimedRow, error) {
+func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimedRow, error) {
 	var out []claimedRow
 	var rb pg.ReadBatch
 	pg.QueueScan(&rb, func(rows pgx.Rows) error {
@@ -181,7 +187,7 @@ func (s *DB) readWork(ctx context.Context, sql string, args ...any) ([]claimedRo
 			}
 		}
 		return rows.Err()
-	}, sql, args...)
+	}, query, args...)
 	if err := rb.Run(ctx, s.store.DB(ctx)); err != nil {
 		return nil, err
 	}
@@ -276,7 +282,7 @@ type Outcome int
 // Outcomes of one attempt.
 const (
 	OutcomeDelivered Outcome = iota // 2xx: Complete, or Awaiting Receipt for an async message
-	OutcomeRetry                    // failed; another attempt at RetryAt
+	OutcomeRetry                    // failed; another attempt after RetryDelay
 	OutcomeFailed                   // failed for good: Error
 )
 
@@ -285,8 +291,10 @@ type AttemptResult struct {
 	Work    *Work
 	Request models.HTTPRequest // what went on the wire and what came back (state OK or Error)
 	Outcome Outcome
-	RetryAt time.Time // OutcomeRetry: when the next attempt is due
-	Error   string    // OutcomeFailed: the error in plain words
+	// OutcomeRetry: how long until the next attempt; the database adds it
+	// to its now() (the worker decides the delay, never the due time).
+	RetryDelay time.Duration
+	Error      string // OutcomeFailed: the error in plain words
 	// From a synchronous envelope answer: the remote ticket's reference.
 	ExternalReference string
 	// SetStatus, when set, is the integration status the answer implies.
@@ -294,14 +302,14 @@ type AttemptResult struct {
 }
 
 type txUpdate struct {
-	ID            int64      `json:"id"`
-	From          int16      `json:"from_state"`
-	To            int16      `json:"to_state"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt *time.Time `json:"next_attempt_at"`
-	ReceiptDueAt  *time.Time `json:"receipt_due_at"`
-	Error         string     `json:"error"`
-	Finished      bool       `json:"finished"`
+	ID          int64    `json:"id"`
+	From        int16    `json:"from_state"`
+	To          int16    `json:"to_state"`
+	Attempts    int      `json:"attempts"`
+	RetryDelayS *float64 `json:"retry_delay_s"` // next attempt due at now() + this, in the database
+	ReceiptDueS *float64 `json:"receipt_due_s"` // receipt due at now() + this, in the database
+	Error       string   `json:"error"`
+	Finished    bool     `json:"finished"`
 }
 
 // RecordAttempts stores the results of a batch of sends in one database
@@ -320,174 +328,266 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 	if len(results) == 0 {
 		return nil, nil, nil
 	}
-	now := s.store.Now()
-	owner := next.Owner
-	var applied, leased []int64
+	var rec *recording
 	err := s.store.DB(ctx).Transaction(func(tx *gorm.DB) error {
-		// Lock the bonds whose queue changes, in id order (no deadlocks).
-		var bondIDs []int64
-		for _, r := range results {
-			if r.Outcome == OutcomeDelivered && !r.Work.IsReceipt() {
-				bondIDs = append(bondIDs, r.Work.Transaction.BondID)
-			}
-		}
-		if err := queue.LockBonds(tx, bondIDs); err != nil {
-			return err
-		}
-		ups := make([]txUpdate, 0, len(results))
-		for _, r := range results {
-			t := r.Work.Transaction
-			u := txUpdate{ID: t.ID, From: int16(t.State), Attempts: t.Attempts + 1}
-			var ev models.Event
-			switch {
-			case r.Outcome == OutcomeDelivered && r.Work.IsReceipt():
-				ev = models.EventReceiptSent
-			case r.Outcome == OutcomeDelivered && r.Work.Message.Async:
-				ev = models.EventDeliveredAsync
-				due := now.Add(r.Work.Integration.AsyncTimeout())
-				u.ReceiptDueAt = &due
-			case r.Outcome == OutcomeDelivered:
-				ev = models.EventDelivered
-			case r.Outcome == OutcomeRetry:
-				ev = models.EventRetry
-				at := r.RetryAt
-				u.NextAttemptAt = &at
-				u.Error = r.Error
-			default:
-				ev = models.EventFail
-				u.Error = r.Error
-			}
-			to, err := models.Next(t.State, ev)
-			if err != nil {
-				return err
-			}
-			u.To, u.Finished = int16(to), to.Finished()
-			ups = append(ups, u)
-		}
-		body, err := json.Marshal(ups)
-		if err != nil {
-			return err
-		}
-		var rows []struct{ ID, BondID int64 }
-		err = tx.Raw(`WITH moved AS (UPDATE transactions t SET state = v.to_state, attempts = v.attempts,
-				next_attempt_at = coalesce(v.next_attempt_at, t.next_attempt_at),
-				receipt_due_at = coalesce(v.receipt_due_at, t.receipt_due_at),
-				error = v.error, lease_owner = NULL, lease_expires_at = NULL,
-				finished_at = CASE WHEN v.finished THEN now() ELSE t.finished_at END, updated_at = now()
-			FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
-				attempts integer, next_attempt_at timestamptz, receipt_due_at timestamptz, error text, finished boolean)
-			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = ?
-			RETURNING t.id, t.bond_id, t.integration_id, v.from_state, v.to_state)
-			SELECT id, bond_id FROM moved`, string(body), owner).Scan(&rows).Error
-		if err != nil {
-			return fmt.Errorf("move transactions: %w", err)
-		}
-		ok := make(map[int64]bool, len(rows))
-		for _, r := range rows {
-			ok[r.ID] = true
-			applied = append(applied, r.ID)
-		}
-		var settle []queue.ItemSettle
-		for i, r := range results {
-			if !ok[r.Work.Transaction.ID] || r.Work.IsReceipt() || r.Outcome == OutcomeRetry {
-				continue
-			}
-			st := queue.ItemSettle{ID: r.Work.Transaction.ID}
-			if models.TransportState(ups[i].To) == models.Error {
-				st.Failed, st.Error = true, r.Work.Transaction.Number+": "+r.Error
-			}
-			settle = append(settle, st)
-		}
-		if err := queue.SettleItems(tx, settle); err != nil {
-			return err
-		}
-		if err := recordRequests(tx, results, ok); err != nil {
-			return err
-		}
-		var logs []models.TransactionLog
-		var release []int64
-		statusUp := map[int64]models.IntegrationStatus{}
-		statusNow := map[int64]models.IntegrationStatus{}
-		for i, r := range results {
-			w := r.Work
-			statusNow[w.Integration.ID] = w.Integration.Status
-			if w.Integration.AttachLogs {
-				logs = append(logs, models.TransactionLog{TransactionID: w.Transaction.ID, Kind: models.LogTransactionSend,
-					Level: logLevel(r.Outcome), Line: attemptLine(r, ok[w.Transaction.ID], models.TransportState(ups[i].To))})
-			}
-			if r.SetStatus != nil {
-				statusUp[w.Integration.ID] = *r.SetStatus
-			} else if r.Outcome == OutcomeDelivered {
-				if _, set := statusUp[w.Integration.ID]; !set {
-					statusUp[w.Integration.ID] = models.StatusUp
-				}
-			}
-			if !ok[w.Transaction.ID] || r.Outcome != OutcomeDelivered || w.IsReceipt() {
-				continue
-			}
-			if err := updateBondOnDelivery(tx, r); err != nil {
-				return err
-			}
-			if models.TransportState(ups[i].To).Finished() {
-				release = append(release, w.Transaction.BondID)
-			}
-		}
-		released, err := queue.ReleaseNextMany(tx, release, &queue.ChainLease{Owner: owner, Limit: next.Limit, Lease: next.Lease, Now: now})
-		if err != nil {
-			return err
-		}
-		unleased := false
-		for _, a := range released {
-			if a.AttachLogs {
-				logs = append(logs, models.TransactionLog{TransactionID: a.ID, Kind: models.LogTransactionQueued, Level: "info",
-					Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending", a.Number)})
-			}
-			if a.Leased {
-				leased = append(leased, a.ID)
-			} else {
-				unleased = true
-			}
-		}
-		if err := pg.InsertLogs(tx, logs); err != nil {
-			return err
-		}
-		for id, st := range statusUp {
-			if cur, known := statusNow[id]; known && cur == st {
-				continue
-			}
-			if err := tx.Exec("UPDATE integrations SET status = ?, updated_at = now() WHERE id = ? AND status <> ?",
-				st, id, st).Error; err != nil {
-				return fmt.Errorf("set status of integration %d: %w", id, err)
-			}
-		}
-		if unleased {
-			return queue.Notify(tx)
-		}
-		return nil
+		rec = &recording{tx: tx, results: results, owner: next.Owner}
+		return rec.run(next)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
-	if len(leased) == 0 {
-		return applied, nil, nil
+	if len(rec.leased) == 0 {
+		return rec.applied, nil, nil
 	}
-	// Read after the commit: the leases keep other engines off them, and one
-	// an operator finished meanwhile is left out. The rows are found by id
-	// first (a materialized CTE), then checked: given the lease and state
-	// too, the planner walked the whole claimable index instead.
-	chained, err := s.readWork(ctx, `WITH leased AS MATERIALIZED (SELECT * FROM transactions WHERE id = ANY($1::bigint[]))
-		`+fmt.Sprintf(workSelect, "(SELECT * FROM leased WHERE lease_owner = $2 AND state = $3)"),
-		leased, owner, int16(models.Sending))
+	work, err := s.chainedWork(ctx, rec.leased, next)
 	if err != nil {
-		return applied, nil, fmt.Errorf("record %d attempts: read chained work: %w", len(results), err)
+		return rec.applied, nil, fmt.Errorf("record %d attempts: %w", len(results), err)
+	}
+	return rec.applied, work, nil
+}
+
+// recording is one RecordAttempts database transaction, step by step.
+type recording struct {
+	tx      *gorm.DB
+	results []AttemptResult
+	owner   string
+	ups     []txUpdate     // per result: its guarded move
+	ok      map[int64]bool // transactions whose move applied
+	applied []int64        // the same, in the order the database returned them
+	logs    []models.TransactionLog
+	leased  []int64 // released and leased to owner: the chained work
+}
+
+// run is the steps in order: bond locks first (the lock order), the moves,
+// what follows from them, the release of the next transactions, the logs and
+// the integration status.
+func (r *recording) run(next ClaimOpts) error {
+	if err := r.lockBonds(); err != nil {
+		return err
+	}
+	if err := r.planMoves(); err != nil {
+		return err
+	}
+	if err := r.moveTransactions(); err != nil {
+		return err
+	}
+	if err := r.settleItems(); err != nil {
+		return err
+	}
+	if err := recordRequests(r.tx, r.results, r.ok); err != nil {
+		return err
+	}
+	release, statusUp, statusNow, err := r.deliveries()
+	if err != nil {
+		return err
+	}
+	if err := r.releaseNext(release, next); err != nil {
+		return err
+	}
+	if err := pg.InsertLogs(r.tx, r.logs); err != nil {
+		return err
+	}
+	// No NOTIFY here: queue.Release woke the engines for what it released
+	// unleased.
+	return r.setStatuses(statusUp, statusNow)
+}
+
+// lockBonds locks the bonds whose queue changes, in id order (no deadlocks).
+func (r *recording) lockBonds() error {
+	var bondIDs []int64
+	for _, res := range r.results {
+		if res.Outcome == OutcomeDelivered && !res.Work.IsReceipt() {
+			bondIDs = append(bondIDs, res.Work.Transaction.BondID)
+		}
+	}
+	return queue.LockBonds(r.tx, bondIDs)
+}
+
+// planMoves decides each transaction's move with the state machine.
+func (r *recording) planMoves() error {
+	r.ups = make([]txUpdate, 0, len(r.results))
+	for _, res := range r.results {
+		t := res.Work.Transaction
+		u := txUpdate{ID: t.ID, From: int16(t.State), Attempts: t.Attempts + 1}
+		var ev models.Event
+		switch {
+		case res.Outcome == OutcomeDelivered && res.Work.IsReceipt():
+			ev = models.EventReceiptSent
+		case res.Outcome == OutcomeDelivered && res.Work.Message.Async:
+			ev = models.EventDeliveredAsync
+			due := res.Work.Integration.AsyncTimeout().Seconds()
+			u.ReceiptDueS = &due
+		case res.Outcome == OutcomeDelivered:
+			ev = models.EventDelivered
+		case res.Outcome == OutcomeRetry:
+			ev = models.EventRetry
+			d := res.RetryDelay.Seconds()
+			u.RetryDelayS = &d
+			u.Error = res.Error
+		default:
+			ev = models.EventFail
+			u.Error = res.Error
+		}
+		to, err := models.Next(t.State, ev)
+		if err != nil {
+			return err
+		}
+		u.To, u.Finished = int16(to), to.Finished()
+		r.ups = append(r.ups, u)
+	}
+	return nil
+}
+
+// moveTransactionsSQL moves the transactions of the JSON array $1 (txUpdate)
+// that are still in the state they were claimed in and leased to $2, due
+// and expiry times from the database's now(). The triggers of migration
+// 00130 record its state changes.
+const moveTransactionsSQL = `UPDATE transactions t SET state = v.to_state, attempts = v.attempts,
+				next_attempt_at = CASE WHEN v.retry_delay_s IS NULL THEN t.next_attempt_at
+					ELSE now() + make_interval(secs => v.retry_delay_s) END,
+				receipt_due_at = CASE WHEN v.receipt_due_s IS NULL THEN t.receipt_due_at
+					ELSE now() + make_interval(secs => v.receipt_due_s) END,
+				error = v.error, lease_owner = NULL, lease_expires_at = NULL,
+				finished_at = CASE WHEN v.finished THEN now() ELSE t.finished_at END, updated_at = now()
+			FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
+				attempts integer, retry_delay_s float8, receipt_due_s float8, error text, finished boolean)
+			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = $2
+			RETURNING t.id`
+
+// moveTransactions applies the planned moves with one guarded statement.
+func (r *recording) moveTransactions() error {
+	body, err := json.Marshal(r.ups)
+	if err != nil {
+		return err
+	}
+	r.ok = make(map[int64]bool, len(r.ups))
+	err = pg.Query(r.tx, moveTransactionsSQL, func(rows *sql.Rows) error {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		r.ok[id] = true
+		r.applied = append(r.applied, id)
+		return nil
+	}, string(body), r.owner)
+	if err != nil {
+		return fmt.Errorf("move transactions: %w", err)
+	}
+	return nil
+}
+
+// settleItems settles the bulk job items of the transactions that finished
+// or went to Error.
+func (r *recording) settleItems() error {
+	var settle []queue.ItemSettle
+	for i, res := range r.results {
+		if !r.ok[res.Work.Transaction.ID] || res.Work.IsReceipt() || res.Outcome == OutcomeRetry {
+			continue
+		}
+		st := queue.ItemSettle{ID: res.Work.Transaction.ID}
+		if models.TransportState(r.ups[i].To) == models.Error {
+			st.Failed, st.Error = true, res.Work.Transaction.Number+": "+res.Error
+		}
+		settle = append(settle, st)
+	}
+	return queue.SettleItems(r.tx, settle)
+}
+
+// deliveries writes each attempt's log line (kept for InsertLogs), updates
+// the bonds of delivered transactions, and returns the bonds whose head
+// finished (to release) and the integration status each result implies
+// (statusUp) against the one the engine knew (statusNow).
+func (r *recording) deliveries() (release []int64, statusUp, statusNow map[int64]models.IntegrationStatus, err error) {
+	statusUp, statusNow = map[int64]models.IntegrationStatus{}, map[int64]models.IntegrationStatus{}
+	for i, res := range r.results {
+		w := res.Work
+		statusNow[w.Integration.ID] = w.Integration.Status
+		if w.Integration.AttachLogs {
+			r.logs = append(r.logs, models.TransactionLog{TransactionID: w.Transaction.ID, Kind: models.LogTransactionSend,
+				Level: logLevel(res.Outcome), Line: attemptLine(res, r.ok[w.Transaction.ID], models.TransportState(r.ups[i].To))})
+		}
+		if res.SetStatus != nil {
+			statusUp[w.Integration.ID] = *res.SetStatus
+		} else if res.Outcome == OutcomeDelivered {
+			if _, set := statusUp[w.Integration.ID]; !set {
+				statusUp[w.Integration.ID] = models.StatusUp
+			}
+		}
+		if !r.ok[w.Transaction.ID] || res.Outcome != OutcomeDelivered || w.IsReceipt() {
+			continue
+		}
+		if err := updateBondOnDelivery(r.tx, res); err != nil {
+			return nil, nil, nil, err
+		}
+		if models.TransportState(r.ups[i].To).Finished() {
+			release = append(release, w.Transaction.BondID)
+		}
+	}
+	return release, statusUp, statusNow, nil
+}
+
+// releaseNext releases the next transaction of every bond whose head
+// finished, leasing up to next.Limit of them to the recording worker.
+func (r *recording) releaseNext(bonds []int64, next ClaimOpts) error {
+	released, err := queue.Release(r.tx, bonds, &queue.ChainLease{Owner: r.owner, Limit: next.Limit, Lease: next.Lease})
+	if err != nil {
+		return err
+	}
+	for _, a := range released {
+		if a.AttachLogs {
+			r.logs = append(r.logs, models.TransactionLog{TransactionID: a.ID, Kind: models.LogTransactionQueued, Level: "info",
+				Line: fmt.Sprintf("%s is next on its bond: Queued -> Sending", a.Number)})
+		}
+		if a.Leased {
+			r.leased = append(r.leased, a.ID)
+		}
+	}
+	return nil
+}
+
+// setStatusSQL sets integration $1's status to $2 unless it is that already.
+const setStatusSQL = `UPDATE integrations SET status = $2, updated_at = now() WHERE id = $1 AND status <> $2`
+
+// setStatuses stores the integration statuses the answers implied, where
+// they differ from what the engine knew.
+func (r *recording) setStatuses(statusUp, statusNow map[int64]models.IntegrationStatus) error {
+	for id, st := range statusUp {
+		if cur, known := statusNow[id]; known && cur == st {
+			continue
+		}
+		if _, err := pg.Exec(r.tx, setStatusSQL, id, string(st)); err != nil {
+			return fmt.Errorf("set status of integration %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// chainedWorkSQL reads the chained transactions $1 still leased to $2 and in
+// state $3. The rows are found by id first (a materialized CTE), then
+// checked: given the lease and state too, the planner walked the whole
+// claimable index instead.
+var chainedWorkSQL = `WITH leased AS MATERIALIZED (SELECT * FROM transactions WHERE id = ANY($1::bigint[]))
+		` + fmt.Sprintf(workSelect, "(SELECT * FROM leased WHERE lease_owner = $2 AND state = $3)")
+
+// chainedWork reads the chained work after the commit: the leases keep other
+// engines off it, and one an operator finished meanwhile is left out.
+func (s *DB) chainedWork(ctx context.Context, leased []int64, next ClaimOpts) ([]*Work, error) {
+	chained, err := s.readWork(ctx, chainedWorkSQL, leased, next.Owner, int16(models.Sending))
+	if err != nil {
+		return nil, fmt.Errorf("read chained work: %w", err)
 	}
 	work, err := s.works(ctx, chained, next.Config)
 	if err != nil {
 		// Committed: the chained leases expire and the rescuer frees them.
-		return applied, nil, fmt.Errorf("record %d attempts: chained work: %w", len(results), err)
+		return nil, fmt.Errorf("chained work: %w", err)
 	}
-	return applied, work, nil
+	return work, nil
 }
+
+// releaseLeasesSQL gives up the leases of owner $2 on the transactions $1
+// in states $3, $4 (Sending, Sending Receipt).
+const releaseLeasesSQL = `UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now()
+		WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state IN ($3, $4)`
 
 // ReleaseLeases gives up owner's leases on transactions it has not sent (a
 // worker stopping with chained work), so that any engine can claim them now.
@@ -496,9 +596,7 @@ func (s *DB) ReleaseLeases(ctx context.Context, owner string, ids []int64) error
 		return nil
 	}
 	db := s.store.DB(ctx)
-	if err := db.Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now()
-		WHERE id = ANY(?::bigint[]) AND lease_owner = ? AND state IN (?, ?)`,
-		pg.Int64s(ids), owner, models.Sending, models.SendingReceipt).Error; err != nil {
+	if _, err := pg.Exec(db, releaseLeasesSQL, ids, owner, int16(models.Sending), int16(models.SendingReceipt)); err != nil {
 		return fmt.Errorf("release leases: %w", err)
 	}
 	return queue.Notify(db)
@@ -530,7 +628,7 @@ func attemptLine(r AttemptResult, applied bool, to models.TransportState) string
 	case !applied:
 		b.WriteString("; the transaction was changed meanwhile, so its state was left as it is")
 	case r.Outcome == OutcomeRetry:
-		fmt.Fprintf(&b, "; retry at %s", r.RetryAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "; retry in %s", RoundDelay(r.RetryDelay))
 	default:
 		fmt.Fprintf(&b, "; now %s", to)
 	}
@@ -544,41 +642,82 @@ func attemptLine(r AttemptResult, applied bool, to models.TransportState) string
 // record when the attempt was a waiting retry) and, for retries that were
 // applied, a new Pending record that waits until the retry is due.
 func recordRequests(tx *gorm.DB, results []AttemptResult, applied map[int64]bool) error {
+	if err := fillPending(tx, results); err != nil {
+		return err
+	}
 	var inserts []models.HTTPRequest
+	var delays []*float64 // per insert: send after now() + this, in the database; nil: no wait
 	for _, r := range results {
 		req := r.Request
 		tid, iid := r.Work.Transaction.ID, r.Work.Integration.ID
 		req.TransactionID, req.IntegrationID, req.Direction, req.Attempt = &tid, &iid, models.Outbound, r.Work.Attempt()
-		if r.Work.PendingID != 0 {
-			err := tx.Model(&models.HTTPRequest{}).Where("id = ? AND state = ?", r.Work.PendingID, models.RequestPending).
-				Updates(map[string]any{"state": req.State, "attempt": req.Attempt, "method": req.Method, "url": req.URL,
-					"request_headers": req.RequestHeaders, "request_body": req.RequestBody,
-					"response_status": req.ResponseStatus, "response_headers": req.ResponseHeaders,
-					"response_body": req.ResponseBody, "duration_ms": req.DurationMS, "error": req.Error,
-					"response_action": req.ResponseAction, "send_after": nil, "updated_at": gorm.Expr("now()")}).Error
-			if err != nil {
-				return fmt.Errorf("record attempt of transaction %d: %w", tid, err)
-			}
-		} else {
-			inserts = append(inserts, req)
+		if r.Work.PendingID == 0 { // a waiting retry's record is filled by fillPending
+			inserts, delays = append(inserts, req), append(delays, nil)
 		}
 		if r.Outcome == OutcomeRetry && applied[tid] {
-			at := r.RetryAt
+			d := r.RetryDelay.Seconds()
 			inserts = append(inserts, models.HTTPRequest{TransactionID: &tid, IntegrationID: &iid, Direction: models.Outbound,
 				State: models.RequestPending, Attempt: req.Attempt + 1, Method: req.Method, URL: req.URL,
-				RequestHeaders: req.RequestHeaders, RequestBody: req.RequestBody, SendAfter: &at,
+				RequestHeaders: req.RequestHeaders, RequestBody: req.RequestBody,
 				ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{}}})
+			delays = append(delays, &d)
 		}
 	}
-	if err := insertRequests(tx, inserts); err != nil {
+	if err := insertRequests(tx, inserts, delays); err != nil {
 		return fmt.Errorf("record http requests: %w", err)
 	}
 	return nil
 }
 
+// fillPendingSQL fills the Pending HTTP Request $1 (still Pending) with the
+// attempt that was its retry.
+const fillPendingSQL = `UPDATE http_requests SET state = $2, attempt = $3, method = $4, url = $5,
+		request_headers = $6::jsonb, request_body = $7, response_status = $8, response_headers = $9::jsonb,
+		response_body = $10, duration_ms = $11, error = $12, response_action = $13, send_after = NULL, updated_at = now()
+	WHERE id = $1 AND state = $14`
+
+// fillPending records the attempts that were waiting retries in their
+// Pending HTTP Request records.
+func fillPending(tx *gorm.DB, results []AttemptResult) error {
+	for _, r := range results {
+		if r.Work.PendingID == 0 {
+			continue
+		}
+		req := r.Request
+		rqh, err := req.RequestHeaders.Value()
+		if err != nil {
+			return err
+		}
+		rsh, err := req.ResponseHeaders.Value()
+		if err != nil {
+			return err
+		}
+		if _, err := pg.Exec(tx, fillPendingSQL, r.Work.PendingID, int16(req.State), r.Work.Attempt(), req.Method, req.URL,
+			rqh, req.RequestBody, int32Ptr(req.ResponseStatus), rsh, req.ResponseBody, int32Ptr(req.DurationMS), req.Error,
+			req.ResponseAction, int16(models.RequestPending)); err != nil {
+			return fmt.Errorf("record attempt of transaction %d: %w", r.Work.Transaction.ID, err)
+		}
+	}
+	return nil
+}
+
+// insertRequestsSQL writes outbound HTTP Request records from one array
+// parameter per column ($1 … $15); send_after is the database's now() plus
+// the delay, or NULL.
+const insertRequestsSQL = `INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
+			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
+			response_action, send_after)
+		SELECT tid, iid, 'Outbound', state, attempt, method, url, req_headers::jsonb, req_body, status,
+			resp_headers::jsonb, resp_body, duration, error, action, now() + make_interval(secs => send_after_s)
+		FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::integer[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::integer[], $10::text[], $11::text[], $12::integer[], $13::text[], $14::text[], $15::float8[])
+			AS r(tid, iid, state, attempt, method, url, req_headers, req_body, status, resp_headers, resp_body,
+				duration, error, action, send_after_s)`
+
 // insertRequests writes outbound HTTP Request records in one statement, each
-// column one array parameter.
-func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
+// column one array parameter; a request with a delay waits until the
+// database's now() plus the delay (send_after).
+func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest, delays []*float64) error {
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -590,7 +729,6 @@ func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
 	method, url, reqBody, respBody, errText, action := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
 	reqHeaders, respHeaders := make([]string, n), make([]string, n)
-	sendAfter := make([]*time.Time, n)
 	for i := range reqs {
 		r := &reqs[i]
 		if r.Direction != models.Outbound {
@@ -600,7 +738,6 @@ func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
 		status[i], duration[i] = int32Ptr(r.ResponseStatus), int32Ptr(r.DurationMS)
 		method[i], url[i], reqBody[i], respBody[i], errText[i], action[i] = r.Method, r.URL, r.RequestBody,
 			r.ResponseBody, r.Error, r.ResponseAction
-		sendAfter[i] = r.SendAfter
 		rqh, err := r.RequestHeaders.Value()
 		if err != nil {
 			return err
@@ -611,18 +748,11 @@ func insertRequests(tx *gorm.DB, reqs []models.HTTPRequest) error {
 		}
 		reqHeaders[i], respHeaders[i] = rqh.(string), rsh.(string)
 	}
-	return tx.Exec(`INSERT INTO http_requests (transaction_id, integration_id, direction, state, attempt, method, url,
-			request_headers, request_body, response_status, response_headers, response_body, duration_ms, error,
-			response_action, send_after)
-		SELECT tid, iid, 'Outbound', state, attempt, method, url, req_headers::jsonb, req_body, status,
-			resp_headers::jsonb, resp_body, duration, error, action, send_after
-		FROM unnest(?::bigint[], ?::bigint[], ?::smallint[], ?::integer[], ?::text[], ?::text[], ?::text[], ?::text[],
-			?::integer[], ?::text[], ?::text[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[])
-			AS r(tid, iid, state, attempt, method, url, req_headers, req_body, status, resp_headers, resp_body,
-				duration, error, action, send_after)`,
+	_, err := pg.Exec(tx, insertRequestsSQL,
 		pg.Array(tid), pg.Array(iid), pg.Array(state), pg.Array(attempt), pg.Array(method), pg.Array(url), pg.Array(reqHeaders),
 		pg.Array(reqBody), pg.Array(status), pg.Array(respHeaders), pg.Array(respBody), pg.Array(duration), pg.Array(errText),
-		pg.Array(action), pg.Array(sendAfter)).Error
+		pg.Array(action), pg.Array(delays))
+	return err
 }
 
 func int32Ptr(p *int) *int32 {
@@ -633,24 +763,31 @@ func int32Ptr(p *int) *int32 {
 	return &v
 }
 
+// updateBondSQL updates bond $1 on a delivery: the remote ticket's
+// reference $2 when not NULL (a Pending bond then opens: $3 Pending, $4
+// Open), and the state $5 a synchronous message sets when not NULL.
+const updateBondSQL = `UPDATE bonds SET external_reference = coalesce($2, external_reference),
+		state = coalesce($5, CASE WHEN $2::text IS NOT NULL AND state = $3 THEN $4 ELSE state END), updated_at = now()
+	WHERE id = $1`
+
 // updateBondOnDelivery stores the remote ticket's reference from a
 // synchronous answer (the bond opens) and applies a synchronous message's
 // bond state. The bond is locked.
 func updateBondOnDelivery(tx *gorm.DB, r AttemptResult) error {
 	w := r.Work
-	cols := map[string]any{}
+	var ref, state *string
 	if r.ExternalReference != "" && (w.Bond == nil || w.Bond.ExternalReference != r.ExternalReference) {
-		cols["external_reference"] = r.ExternalReference
-		cols["state"] = gorm.Expr("CASE WHEN state = ? THEN ? ELSE state END", models.BondPending, models.BondOpen)
+		ref = &r.ExternalReference
 	}
 	if !w.Message.Async && w.Message.SetBondState != nil {
-		cols["state"] = *w.Message.SetBondState
+		st := string(*w.Message.SetBondState)
+		state = &st
 	}
-	if len(cols) == 0 {
+	if ref == nil && state == nil {
 		return nil
 	}
-	cols["updated_at"] = gorm.Expr("now()")
-	if err := tx.Model(&models.Bond{}).Where("id = ?", w.Transaction.BondID).Updates(cols).Error; err != nil {
+	if _, err := pg.Exec(tx, updateBondSQL, w.Transaction.BondID, ref, string(models.BondPending), string(models.BondOpen),
+		state); err != nil {
 		return fmt.Errorf("update bond %d: %w", w.Transaction.BondID, err)
 	}
 	return nil
@@ -659,43 +796,57 @@ func updateBondOnDelivery(tx *gorm.DB, r AttemptResult) error {
 // RescueLeases clears the leases that expired (their process died or hung),
 // so the work can be claimed again. It returns how many it rescued.
 func (s *DB) RescueLeases(ctx context.Context) (int64, error) {
-	// Only Sending and Sending Receipt hold leases (recording an attempt
-	// clears it), so the small transactions_claimable index finds them.
-	res := s.store.DB(ctx).Exec(`UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
-		WHERE state IN (?, ?) AND lease_owner IS NOT NULL AND lease_expires_at < ?`, models.Sending, models.SendingReceipt, s.store.Now())
-	if res.Error != nil {
-		return 0, fmt.Errorf("rescue leases: %w", res.Error)
+	n, err := pg.Exec(s.store.DB(ctx), rescueLeasesSQL, int16(models.Sending), int16(models.SendingReceipt))
+	if err != nil {
+		return 0, fmt.Errorf("rescue leases: %w", err)
 	}
-	if res.RowsAffected > 0 {
+	if n > 0 {
 		if err := queue.Notify(s.store.DB(ctx)); err != nil {
-			return res.RowsAffected, err
+			return n, err
 		}
 	}
-	return res.RowsAffected, nil
+	return n, nil
 }
 
+// rescueLeasesSQL clears the leases that expired by the database's clock.
+// Only Sending and Sending Receipt ($1, $2) hold leases (recording an
+// attempt clears it), so the small transactions_claimable index finds them.
+const rescueLeasesSQL = `UPDATE transactions SET lease_owner = NULL, lease_expires_at = NULL
+		WHERE state IN ($1, $2) AND lease_owner IS NOT NULL AND lease_expires_at < now()`
+
+// sweepReceiptsSQL moves up to 1,000 transactions in $2 (Awaiting Receipt)
+// whose receipt was due before the database's now() to $1 (Timed Out).
+const sweepReceiptsSQL = `UPDATE transactions t SET state = $1, updated_at = now(),
+				error = 'No receipt arrived by ' || to_char(t.receipt_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
+			FROM integrations i
+			WHERE t.id IN (SELECT id FROM transactions WHERE state = $2 AND receipt_due_at < now()
+			               ORDER BY receipt_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+			  AND t.state = $2 AND i.id = t.integration_id
+			RETURNING t.id, t.number, i.attach_logs`
+
 // SweepReceipts moves Awaiting Receipt transactions whose Receipt due by has
-// passed (by the Store's clock) to Timed Out. It returns how many it moved.
+// passed (by the database's clock) to Timed Out. It returns how many it moved.
 func (s *DB) SweepReceipts(ctx context.Context) (int64, error) {
-	now := s.store.Now()
 	var n int64
 	err := s.store.DB(ctx).Transaction(func(tx *gorm.DB) error {
 		to, err := models.Next(models.AwaitingReceipt, models.EventReceiptOverdue)
 		if err != nil {
 			return err
 		}
-		var rows []struct {
+		type row struct {
 			ID         int64
 			Number     string
 			AttachLogs bool
 		}
-		err = tx.Raw(`UPDATE transactions t SET state = ?, updated_at = now(),
-				error = 'No receipt arrived by ' || to_char(t.receipt_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
-			FROM integrations i
-			WHERE t.id IN (SELECT id FROM transactions WHERE state = ? AND receipt_due_at < ?
-			               ORDER BY receipt_due_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
-			  AND t.state = ? AND i.id = t.integration_id
-			RETURNING t.id, t.number, i.attach_logs`, to, models.AwaitingReceipt, now, models.AwaitingReceipt).Scan(&rows).Error
+		var rows []row
+		err = pg.Query(tx, sweepReceiptsSQL, func(rs *sql.Rows) error {
+			var r row
+			if err := rs.Scan(&r.ID, &r.Number, &r.AttachLogs); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+			return nil
+		}, int16(to), int16(models.AwaitingReceipt))
 		if err != nil {
 			return err
 		}
@@ -714,13 +865,19 @@ func (s *DB) SweepReceipts(ctx context.Context) (int64, error) {
 					Line: fmt.Sprintf("%s: no receipt arrived in time; now Timed Out", r.Number)})
 			}
 		}
-		if len(logs) > 0 {
-			return tx.Create(&logs).Error
-		}
-		return nil
+		return pg.InsertLogs(tx, logs)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep overdue receipts: %w", err)
 	}
 	return n, nil
+}
+
+// RoundDelay is a retry delay as people read it: whole seconds, or
+// milliseconds below a second.
+func RoundDelay(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
