@@ -51,6 +51,12 @@ func LockBond(tx *gorm.DB, bondID int64) error {
 // update: when the row is no longer in from (someone else changed it), it
 // returns a *ConflictError naming the state it is in now. extra sets more
 // columns in the same statement.
+//
+// It is the one statement of this package built by GORM rather than a named
+// constant: it moves one transaction at an operator's action or a receipt,
+// and its extra columns differ per caller (errors, process states, an
+// expression for the external message id). The engine's batch moves are
+// named constants in worker/enginedb.
 func Transition(tx *gorm.DB, id int64, from models.TransportState, event models.Event, extra map[string]any) (models.TransportState, error) {
 	to, err := models.Next(from, event)
 	if err != nil {

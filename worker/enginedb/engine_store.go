@@ -59,6 +59,9 @@ type EngineConfig struct {
 }
 
 // LoadEngineConfig reads every integration, active connection and message.
+// Configuration, so GORM (docs/architecture.md, the data-access rule): the
+// pool caches it and reads it again at most every poll interval, not per
+// transaction.
 func (s *DB) LoadEngineConfig(ctx context.Context) (*EngineConfig, error) {
 	db := s.store.DB(ctx)
 	var ins []models.Integration
