@@ -22,9 +22,12 @@ import (
 // TestTwinCrashDuplicate is the two-instance crash (docs/inbound.md, "After a
 // crash: duplicates and owed receipts"): A and B are two `unifi serve`
 // processes with their own databases, bonded to each other with async
-// receipts. 10 tickets get 50 PATCHes each through A's tickets API; A is
-// killed with kill -9 four seconds in and restarted at once. B applied some
-// of A's in-flight messages whose answers A never recorded: B's receipts for
+// receipts. 10 tickets get 50 PATCHes each through A's tickets API. Once the
+// load runs, the test locks A's http_requests so that A cannot record its
+// attempts while B still accepts them; when B has accepted a message A has
+// not recorded, A is killed with kill -9, the lock released and A restarted
+// at once. B applied A's in-flight messages whose answers A never recorded
+// (asserted, not hoped for): B's receipts for
 // them fail (A down, then A still sending them), and when A's lease expires
 // A sends them again and B refuses them as duplicates. Within a lease plus a
 // receipt retry cycle after the last PATCH every transaction on both sides
@@ -36,7 +39,6 @@ func TestTwinCrashDuplicate(t *testing.T) {
 		patches      = 50
 		leaseS       = 6
 		asyncS       = 6
-		killAfter    = 4 * time.Second
 		settleBudget = (leaseS+asyncS)*time.Second + 8*time.Second
 	)
 	a, b := fault.NewTwins(t, fault.TwinOpts{SyncTimeoutS: 2, RetryLimit: 1, RetryDelayS: 1, AsyncTimeoutS: asyncS,
@@ -73,13 +75,53 @@ func TestTwinCrashDuplicate(t *testing.T) {
 		}()
 	}
 
-	time.Sleep(time.Until(start.Add(killAfter)))
+	// Force the crash the test is about, whatever the machine's speed: once
+	// the load runs, a transaction of the test holds a SHARE lock on A's
+	// http_requests, which every RecordAttempts needs (it inserts A's attempts
+	// there), so A's engine keeps sending and B keeps accepting, but A records
+	// no answer. Once B has accepted messages that A has not recorded, A is
+	// killed; only then is the lock released (the killed process's blocked
+	// transactions roll back) and A restarted.
+	wait.For(t, 60*time.Second, func() (bool, error) {
+		return done.Load() >= tickets, fmt.Errorf("%d PATCHes done", done.Load())
+	}, "the load to start")
+	lock := a.DB.Begin()
+	require.NoError(t, lock.Error)
+	lockHeld := true
+	defer func() {
+		if lockHeld {
+			lock.Rollback()
+		}
+	}()
+	require.NoError(t, lock.Exec(`LOCK TABLE http_requests IN SHARE MODE`).Error)
+	locked := time.Now()
+	// inFlight: messages B has accepted (an inbound transaction) that A has
+	// not recorded (its transaction still Sending).
+	var inFlight []string
+	wait.For(t, 30*time.Second, func() (bool, error) {
+		var accepted []string
+		if err := b.DB.Raw(`SELECT external_message_id FROM transactions WHERE integration_id = ? AND direction = ?`,
+			b.Integration.ID, models.Inbound).Scan(&accepted).Error; err != nil {
+			return false, err
+		}
+		inFlight = nil
+		if err := a.DB.Raw(`SELECT message_ident FROM transactions WHERE integration_id = ? AND direction = ?
+			AND state = ? AND message_ident IN (?) ORDER BY id`, a.Integration.ID, models.Outbound, models.Sending,
+			append(accepted, "")).Scan(&inFlight).Error; err != nil {
+			return false, err
+		}
+		return len(inFlight) > 0, fmt.Errorf("B accepted %d messages, none unrecorded on A", len(accepted))
+	}, "B to accept a message of A that A has not recorded")
 	a.Server.Kill(t)
 	killed := time.Now()
-	var inFlight []string
+	var leased []string
 	require.NoError(t, a.DB.Raw(`SELECT message_ident FROM transactions WHERE lease_owner IS NOT NULL ORDER BY id`).
-		Scan(&inFlight).Error)
-	t.Logf("killed A after %d PATCHes; %d transactions leased by it: %v", done.Load(), len(inFlight), inFlight)
+		Scan(&leased).Error)
+	require.NoError(t, lock.Rollback().Error)
+	lockHeld = false
+	t.Logf("killed A after %d PATCHes, %s after locking http_requests; %d messages accepted by B and not recorded "+
+		"by A: %v; %d transactions leased by A: %v", done.Load(), killed.Sub(locked).Round(time.Millisecond),
+		len(inFlight), inFlight, len(leased), leased)
 	a.Server.Start(t)
 	restarted := time.Now()
 	wg.Wait()
@@ -111,7 +153,13 @@ func TestTwinCrashDuplicate(t *testing.T) {
 	require.NoError(t, b.DB.Raw(`SELECT request_body::jsonb -> 'message' ->> 'source_id' FROM http_requests
 		WHERE direction = 'Inbound' AND response_status = 409 AND response_body LIKE '%already been processed%'`).
 		Scan(&dupIDs).Error)
-	require.Subset(t, inFlight, dupIDs, "only messages in flight in the killed process were sent twice")
+	// The crash happened as claimed: every message B had accepted and A had
+	// not recorded was sent again by the restarted A and refused by B, and
+	// only messages leased by the killed process were sent twice.
+	require.NotEmpty(t, inFlight, "no message in flight at the kill")
+	require.NotEmpty(t, dupIDs, "B refused no duplicate from the restarted A")
+	require.Subset(t, dupIDs, inFlight, "messages in flight at the kill that were not sent again and refused")
+	require.Subset(t, leased, dupIDs, "only messages in flight in the killed process were sent twice")
 	dups := len(dupIDs)
 
 	// Per bond: A's outbound order is B's arrival order; the tickets are equal.
@@ -131,7 +179,7 @@ func TestTwinCrashDuplicate(t *testing.T) {
 		require.NoError(t, b.DB.Take(&bk, bb.TicketID).Error)
 		require.Equal(t, ticketFields(ak), ticketFields(bk), "ticket %s on A and %s on B differ", n, bk.Number)
 	}
-	fault.Report(t, "TestTwinCrashDuplicate", "patches", done.Load(), "in_flight_at_kill", len(inFlight),
+	fault.Report(t, "TestTwinCrashDuplicate", "patches", done.Load(), "in_flight_at_kill", len(inFlight), "leased_at_kill", len(leased),
 		"duplicates_refused_by_B", dups, "settled_after_load_s", time.Since(loadEnd).Seconds())
 }
 
