@@ -17,7 +17,7 @@ import (
 func (h *Handlers) BondList(c echo.Context) error {
 	ctx := c.Request().Context()
 	f := query.BondFilter{State: models.BondState(c.QueryParam("state")), Reference: c.QueryParam("ref"),
-		WithError: c.QueryParam("errors") != "", Limit: 50}
+		WithError: c.QueryParam("errors") != "", Stuck: c.QueryParam("stuck") != "", Limit: 50}
 	if !f.State.Valid() {
 		f.State = ""
 	}

@@ -25,6 +25,7 @@ func (h *Handlers) Echo() *echo.Echo {
 
 	e.GET("/healthz", h.Healthz)
 	e.GET("/readyz", h.Readyz)
+	e.GET("/metrics", h.Metrics())
 	e.GET("/static/*", echo.StaticDirectoryHandler(filesOnly{static.FS}, false), cacheStatic)
 
 	// The JSON APIs: their own authentication, no session, no CSRF, one rate limit per client.

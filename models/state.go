@@ -196,6 +196,12 @@ const (
 	BondTimedOut BondStatus = "Timed out"
 )
 
+// BlockingStates are the head states that hold a bond's queue until an
+// operator acts (Replay, Ignore, Repair): a bond whose head is in one of them
+// and that has transactions Queued behind it is stuck, and says so on the
+// operations view, the bonds list and in the metrics.
+var BlockingStates = []TransportState{TimedOut, Error}
+
 // BondStatusOf derives a bond's status from the state of its oldest unfinished
 // outbound transaction (nil when there is none).
 func BondStatusOf(head *TransportState) BondStatus {

@@ -38,6 +38,7 @@ type Config struct {
 	InstanceName    string        // INSTANCE_NAME, default host-pid: names this process's leases
 	LoginRate       float64       // LOGIN_RATE: login form posts per second per client address, default 5 (0 = off)
 	APIRate         float64       // API_RATE: API requests per second per client address, default 5000 (0 = off)
+	MetricsToken    string        // METRICS_TOKEN: bearer token for /metrics; unset: loopback scrapers only
 }
 
 // Secure reports whether cookies must be marked Secure (served over TLS).
@@ -95,6 +96,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 	c.LoginRate = float64(intVar("LOGIN_RATE", 5, 0, 100000))
 	c.APIRate = float64(intVar("API_RATE", 5000, 0, 1000000))
+	c.MetricsToken = getenv("METRICS_TOKEN")
 
 	var err error
 	if c.SessionKey, err = key(getenv, "SESSION_KEY", 32, c.DataDir, &c.GeneratedKeys); err != nil {

@@ -28,6 +28,7 @@ type BondFilter struct {
 	State         models.BondState
 	Reference     string // internal or external reference
 	WithError     bool   // only bonds holding a process error
+	Stuck         bool   // only bonds whose head blocks work queued behind it (models.BlockingStates)
 	BeforeID      int64  // keyset: bonds updated before this one (by updated_at, id)
 	Limit         int
 }
@@ -54,6 +55,10 @@ func (s *Reader) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error
 	}
 	if f.WithError {
 		w = append(w, "b.process_error <> ''")
+	}
+	if f.Stuck {
+		w = append(w, `b.id IN (SELECT h.bond_id FROM transactions h WHERE h.direction = 'Outbound'
+			AND h.state IN (`+pg.StateSQL(models.BlockingStates...)+`) AND `+queuedBehind+`)`)
 	}
 	if f.BeforeID != 0 {
 		w = append(w, "(b.updated_at, b.id) < (SELECT updated_at, id FROM bonds WHERE id = "+arg(&args, f.BeforeID)+")")

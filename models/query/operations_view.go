@@ -18,28 +18,19 @@ type IntegrationCard struct {
 	OldestQueuedAt  *time.Time
 	ErrorsLastHour  int64
 	BrokenNow       int64 // transactions in Error or Timed Out
+	StuckBonds      int64 // bonds held by a head in a blocking state with work queued behind it
 	RunningBulkJob  *models.BulkJob
 	ActiveConnected bool
 }
 
-// OperationsView is the home page: what moved recently and where it is stuck.
-type OperationsView struct {
-	Cards           []IntegrationCard
-	Recent          []TransactionRow // the last transactions processed (finished)
-	BondsToday      []BondRow        // bonds worked today, newest first
-	BondsTodayCount int64
-	At              time.Time
-}
-
-// LoadOperationsView reads the operations view. Every query walks an index,
-// so it stays fast at millions of transactions.
-func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error) {
-	db := s.db.WithContext(ctx)
-	v := &OperationsView{At: s.now()}
+// IntegrationCards reads every integration's figures as of at (the
+// operations view and the metrics).
+func (s *Reader) IntegrationCards(ctx context.Context, at time.Time) ([]IntegrationCard, error) {
 	ins, err := s.ListIntegrations(ctx)
 	if err != nil {
 		return nil, err
 	}
+	cards := make([]IntegrationCard, 0, len(ins))
 	for _, in := range ins {
 		c := IntegrationCard{Integration: in}
 		counts, err := s.CountTransactionsByState(ctx, in.ID)
@@ -54,36 +45,84 @@ func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error
 				c.BrokenNow += sc.Count
 			}
 		}
-		var oldest []time.Time
-		if err := db.Raw(`SELECT created_at FROM transactions WHERE integration_id = ? AND state = `+pg.StateSQL(models.Queued)+`
-			ORDER BY created_at, id LIMIT 1`, in.ID).Scan(&oldest).Error; err != nil {
-			return nil, fmt.Errorf("oldest queued of integration %d: %w", in.ID, err)
+		cards = append(cards, c)
+	}
+	if err := s.fillCardFigures(ctx, cards, at.Add(-time.Hour)); err != nil {
+		return nil, err
+	}
+	return cards, nil
+}
+
+// cardFiguresSQL reads one integration's figures beside its counts by state,
+// each through an index: the oldest queued (transactions_integration_state),
+// errors in the last hour (the state-change tables), the stuck bonds (the
+// blocking heads of the integration, each probed for a queued successor in
+// transactions_bond_order), the running bulk job and whether a connection is
+// active. $1 integration, $2 since.
+var cardFiguresSQL = `SELECT
+	(SELECT created_at FROM transactions WHERE integration_id = $1 AND state = ` + pg.StateSQL(models.Queued) + `
+		ORDER BY created_at, id LIMIT 1),
+	(SELECT count(*) FROM transaction_state_changes WHERE integration_id = $1 AND to_state IN (` +
+	pg.StateSQL(models.TimedOut, models.Error) + `) AND changed_at >= $2)
+	  + (SELECT count(*) FROM transaction_state_changes_recent WHERE integration_id = $1 AND to_state IN (` +
+	pg.StateSQL(models.TimedOut, models.Error) + `) AND changed_at >= $2),
+	(SELECT count(*) FROM transactions h WHERE h.integration_id = $1 AND h.direction = 'Outbound'
+		AND h.state IN (` + pg.StateSQL(models.BlockingStates...) + `) AND ` + queuedBehind + `),
+	(SELECT id FROM bulk_jobs WHERE integration_id = $1 AND state = 'running' ORDER BY id DESC LIMIT 1),
+	EXISTS (SELECT 1 FROM connections WHERE integration_id = $1 AND active)`
+
+// queuedBehind holds when the bond of transaction h has an outbound
+// transaction Queued: with h a blocking head, the bond is stuck.
+var queuedBehind = `EXISTS (SELECT 1 FROM transactions q WHERE q.bond_id = h.bond_id AND q.direction = 'Outbound'
+		AND q.state = ` + pg.StateSQL(models.Queued) + `)`
+
+// fillCardFigures reads every card's figures in one round trip.
+func (s *Reader) fillCardFigures(ctx context.Context, cards []IntegrationCard, since time.Time) error {
+	if len(cards) == 0 {
+		return nil
+	}
+	jobIDs := make([]*int64, len(cards))
+	var rb pg.ReadBatch
+	for i := range cards {
+		c := &cards[i]
+		pg.QueueScan(&rb, func(rows pgx.Rows) error {
+			_, err := pgx.ForEachRow(rows, []any{&c.OldestQueuedAt, &c.ErrorsLastHour, &c.StuckBonds, &jobIDs[i],
+				&c.ActiveConnected}, func() error { return nil })
+			return err
+		}, cardFiguresSQL, c.Integration.ID, since)
+	}
+	if err := rb.Run(ctx, s.db); err != nil {
+		return fmt.Errorf("operations figures: %w", err)
+	}
+	for i, id := range jobIDs {
+		if id == nil {
+			continue
 		}
-		if len(oldest) == 1 {
-			c.OldestQueuedAt = &oldest[0]
+		var j models.BulkJob
+		if err := s.db.WithContext(ctx).Take(&j, *id).Error; err != nil {
+			return pg.NotFound(err, fmt.Sprintf("get bulk job %d", *id))
 		}
-		since := v.At.Add(-time.Hour)
-		if err := db.Raw(`SELECT
-				(SELECT count(*) FROM transaction_state_changes WHERE integration_id = @id AND to_state IN (7, 8) AND changed_at >= @since)
-			  + (SELECT count(*) FROM transaction_state_changes_recent WHERE integration_id = @id AND to_state IN (7, 8) AND changed_at >= @since)`,
-			map[string]any{"id": in.ID, "since": since}).Scan(&c.ErrorsLastHour).Error; err != nil {
-			return nil, fmt.Errorf("errors of integration %d: %w", in.ID, err)
-		}
-		var jobs []models.BulkJob
-		if err := db.Where("integration_id = ? AND state = ?", in.ID, models.BulkRunning).Order("id DESC").Limit(1).
-			Find(&jobs).Error; err != nil {
-			return nil, fmt.Errorf("bulk job of integration %d: %w", in.ID, err)
-		}
-		if len(jobs) == 1 {
-			c.RunningBulkJob = &jobs[0]
-		}
-		var active int64
-		if err := db.Raw("SELECT count(*) FROM connections WHERE integration_id = ? AND active", in.ID).
-			Scan(&active).Error; err != nil {
-			return nil, fmt.Errorf("connection of integration %d: %w", in.ID, err)
-		}
-		c.ActiveConnected = active > 0
-		v.Cards = append(v.Cards, c)
+		cards[i].RunningBulkJob = &j
+	}
+	return nil
+}
+
+// OperationsView is the home page: what moved recently and where it is stuck.
+type OperationsView struct {
+	Cards           []IntegrationCard
+	Recent          []TransactionRow // the last transactions processed (finished)
+	BondsToday      []BondRow        // bonds worked today, newest first
+	BondsTodayCount int64
+	At              time.Time
+}
+
+// LoadOperationsView reads the operations view. Every query walks an index,
+// so it stays fast at millions of transactions.
+func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error) {
+	v := &OperationsView{At: s.now()}
+	var err error
+	if v.Cards, err = s.IntegrationCards(ctx, v.At); err != nil {
+		return nil, err
 	}
 	y, m, d := v.At.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())

@@ -186,3 +186,41 @@ func TestLoadBondDetail(t *testing.T) {
 	require.Len(t, ov.Recent, 1)
 	require.EqualValues(t, 1, ov.BondsTodayCount)
 }
+
+// A bond is stuck when its head is in a blocking state with work queued
+// behind it; a blocking head with nothing behind it, or a queue behind a head
+// still in progress, is not.
+func TestStuckBonds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testdb.New(t)
+	st, rd := store.NewStore(db, account.New(db, nil), nil), query.NewReader(db, nil)
+	in := fixture.Demo(t, st)
+	bond := func(head models.TransportState, queued int) *models.Bond {
+		b := fixture.Bond(t, db, in.ID, fixture.Ticket(t, db, in.ProcessID, nil), nil)
+		fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(head)})
+		for range queued {
+			fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: fixture.Ptr(models.Queued)})
+		}
+		return b
+	}
+	errorStuck := bond(models.Error, 2)
+	timedOutStuck := bond(models.TimedOut, 1)
+	bond(models.Error, 0)           // blocking, but nothing waits
+	bond(models.AwaitingReceipt, 3) // in progress: the queue moves on its own
+
+	ov, err := rd.LoadOperationsView(ctx)
+	require.NoError(t, err)
+	require.Len(t, ov.Cards, 1)
+	require.EqualValues(t, 2, ov.Cards[0].StuckBonds)
+	require.EqualValues(t, 6, ov.Cards[0].QueueDepth)
+	require.True(t, ov.Cards[0].ActiveConnected)
+
+	rows, err := rd.QueryBonds(ctx, query.BondFilter{IntegrationID: in.ID, Stuck: true})
+	require.NoError(t, err)
+	var ids []int64
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	require.ElementsMatch(t, []int64{errorStuck.ID, timedOutStuck.ID}, ids)
+}
