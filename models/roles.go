@@ -48,6 +48,7 @@ const (
 	ActionView             Action = "view transactions, bonds and requests"
 	ActionViewActivity     Action = "view the activity log"
 	ActionWorkTickets      Action = "create and edit tickets"
+	ActionViewConfig       Action = "view integration configuration"
 	ActionConfigure        Action = "change integration configuration"
 	ActionManageUsers      Action = "manage users"
 	ActionPause            Action = "pause"
@@ -61,7 +62,7 @@ const (
 
 // Actions lists every action.
 var Actions = []Action{ActionLoginUI, ActionUseAPI, ActionView, ActionViewActivity, ActionWorkTickets,
-	ActionConfigure, ActionManageUsers, ActionPause, ActionResume, ActionRepair, ActionReplay, ActionIgnore,
+	ActionViewConfig, ActionConfigure, ActionManageUsers, ActionPause, ActionResume, ActionRepair, ActionReplay, ActionIgnore,
 	ActionReplayRequest, ActionBulkTransactions}
 
 // RecordState is the state of the record an action targets: a
@@ -86,6 +87,7 @@ var roleActions = map[Action][]Role{
 	ActionView:             {RoleAdmin, RoleManager, RoleAnalyst},
 	ActionViewActivity:     {RoleAdmin, RoleManager},
 	ActionWorkTickets:      {RoleAdmin, RoleAnalyst},
+	ActionViewConfig:       {RoleAdmin, RoleManager},
 	ActionConfigure:        {RoleAdmin},
 	ActionManageUsers:      {RoleAdmin},
 	ActionPause:            {RoleAdmin},

@@ -72,6 +72,7 @@ var rules = []struct {
 	{ActionView, NoState, "AAAF"},
 	{ActionViewActivity, NoState, "AAFF"},
 	{ActionWorkTickets, NoState, "AFAF"},
+	{ActionViewConfig, NoState, "AAFF"},
 	{ActionConfigure, NoState, "AFFF"},
 	{ActionManageUsers, NoState, "AFFF"},
 	{ActionBulkTransactions, NoState, "AAFF"},
