@@ -97,28 +97,9 @@ func MapInbound(t *Ticket, fields []Field, data map[string]any) error {
 			}
 			continue
 		}
-		var v string
-		switch x := raw.(type) {
-		case string:
-			v = x
-		case float64:
-			v = strconv.FormatFloat(x, 'f', -1, 64)
-		case bool:
-			v = strconv.FormatBool(x)
-		default:
-			return fmt.Errorf("field %q must be text or a number", f.Property)
-		}
-		if len(f.ValueMap.V) > 0 {
-			found := false
-			for ticketV, payloadV := range f.ValueMap.V {
-				if payloadV == v {
-					v, found = ticketV, true
-					break
-				}
-			}
-			if !found {
-				return fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
-			}
+		v, err := inboundValue(f, raw)
+		if err != nil {
+			return err
 		}
 		if err := setTicketValue(t, f.TicketField, v); err != nil {
 			return err

@@ -1,0 +1,266 @@
+package models
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Concurrent edits converge (docs/domain.md, "Concurrent edits"): every
+// ticket field carries a stamp, the sender's time of its last change. A
+// message carries the stamps of its fields; the receiver merges field by
+// field: the later stamp wins, and on an exact tie the bond owner's value
+// wins. Both sides apply the same rule to the same two stamps, so after the
+// messages settle they hold the same value. A change that loses, on either
+// side, is a FieldConflict, recorded and shown (models/converge).
+
+// StampResolution is the precision of stamps: PostgreSQL's timestamptz keeps
+// microseconds, so a stamp survives a round trip through the database
+// exactly.
+const StampResolution = time.Microsecond
+
+// FieldStamp is when a ticket field was last changed, by the clock of the
+// instance where the change was made, and by whom (informational).
+type FieldStamp struct {
+	At time.Time `json:"at"`
+	By string    `json:"by,omitempty"`
+}
+
+// IsZero reports whether the field has no stamp (never changed since
+// stamps exist, or a sender that sends none).
+func (s FieldStamp) IsZero() bool { return s.At.IsZero() }
+
+// Same reports whether s and o are the same change's stamp.
+func (s FieldStamp) Same(o FieldStamp) bool { return s.At.Equal(o.At) && s.By == o.By }
+
+// FieldStamps are a ticket's stamps by ticket field (tickets.field_stamps).
+type FieldStamps map[string]FieldStamp
+
+// WireStamp is a field's stamp on the wire (the envelope's "stamps", by
+// payload property). Was is the value, as the payload maps it, the change
+// overwrote on the sender; it is present only for fields this message
+// changed.
+type WireStamp struct {
+	At  time.Time `json:"at"`
+	By  string    `json:"by,omitempty"`
+	Was *string   `json:"was,omitempty"`
+}
+
+// NextStamp is the stamp of a local change made at now to a field stamped
+// prev: now, but always after prev, so that a change made after seeing a
+// value wins over it even when that value came from a clock running ahead.
+func NextStamp(prev FieldStamp, now time.Time, by string) FieldStamp {
+	at := now.UTC().Truncate(StampResolution)
+	if !at.After(prev.At) {
+		at = prev.At.Add(StampResolution)
+	}
+	return FieldStamp{At: at, By: by}
+}
+
+// FieldDecision is what the receiver does with an incoming field.
+type FieldDecision int
+
+const (
+	// TakeField: the incoming value wins; it and its stamp replace ours.
+	TakeField FieldDecision = iota
+	// KeepField: our value is newer (or wins the tie); the incoming one is dropped.
+	KeepField
+)
+
+func (d FieldDecision) String() string {
+	if d == KeepField {
+		return "keep"
+	}
+	return "take"
+}
+
+// DecideField is the rule: the later stamp wins; on an exact tie between two
+// different changes the bond owner's value wins (weOwn: we own the bond);
+// the same stamp on both sides is the same change, taken.
+func DecideField(local, incoming FieldStamp, weOwn bool) FieldDecision {
+	switch {
+	case incoming.At.After(local.At):
+		return TakeField
+	case incoming.At.Before(local.At):
+		return KeepField
+	case incoming.Same(local):
+		return TakeField
+	case weOwn:
+		return KeepField
+	}
+	return TakeField
+}
+
+// FieldConflict is a change that lost: two changes of one field made without
+// seeing each other, one kept on both sides, the other overwritten.
+type FieldConflict struct {
+	Field      string // the ticket field
+	Kept, Lost string // ticket values
+	KeptStamp  FieldStamp
+	LostStamp  FieldStamp
+	KeptLocal  bool // the kept value is ours (the incoming change lost); false: ours was overwritten
+}
+
+// Merged is what MergeInbound made of an incoming message.
+type Merged struct {
+	Ticket    Ticket      // the ticket with the winning values
+	Stamps    FieldStamps // its stamps afterwards
+	Changed   bool        // a value or a stamp changed
+	Conflicts []FieldConflict
+}
+
+// MergeInbound applies an incoming message's data onto ticket t (stamped
+// stamps) field by field through the message's fields. wire is the
+// envelope's stamps: nil for a sender that sends none, whose data is applied
+// as it is (MapInbound, the behaviour before stamps) and leaves the stamps as
+// they are. With stamps, a field missing from wire has the zero stamp (older
+// than every change). The error is the process error in plain words
+// (MapInbound's).
+func MergeInbound(t *Ticket, stamps FieldStamps, fields []Field, data map[string]any, wire map[string]WireStamp,
+	weOwn bool) (Merged, error) {
+	m := Merged{Ticket: *t, Stamps: make(FieldStamps, len(stamps))}
+	for k, v := range stamps {
+		m.Stamps[k] = v
+	}
+	if wire == nil {
+		if err := MapInbound(&m.Ticket, fields, data); err != nil {
+			return Merged{}, err
+		}
+		m.Changed = m.Ticket != *t
+		return m, nil
+	}
+	for _, f := range fields {
+		raw, present := data[f.Property]
+		if !present || raw == nil {
+			if f.Required {
+				return Merged{}, fmt.Errorf("required field %q is missing", f.Property)
+			}
+			continue
+		}
+		in, err := inboundValue(f, raw)
+		if err != nil {
+			return Merged{}, err
+		}
+		var probe Ticket // checks type and range as setTicketValue does
+		if err := setTicketValue(&probe, f.TicketField, in); err != nil {
+			return Merged{}, err
+		}
+		ours, _ := ticketValue(&m.Ticket, f.TicketField)
+		local, ws := m.Stamps[f.TicketField], wire[f.Property]
+		incoming := FieldStamp{At: ws.At.UTC().Truncate(StampResolution), By: ws.By}
+		var was *string
+		if ws.Was != nil {
+			w, err := inboundValue(f, *ws.Was)
+			if err != nil {
+				w = *ws.Was // an unmapped old value: compared as it is
+			}
+			was = &w
+		}
+		switch DecideField(local, incoming, weOwn) {
+		case TakeField:
+			// Ours is overwritten unseen when it was a change (stamped) and
+			// the sender's change did not start from it: its old value is
+			// not ours, or it sent no old value (the change came in a
+			// message we did not apply, so nothing says it saw ours).
+			if in != ours && !local.IsZero() && !incoming.Same(local) && (was == nil || *was != ours) {
+				m.Conflicts = append(m.Conflicts, FieldConflict{Field: f.TicketField, Kept: in, Lost: ours,
+					KeptStamp: incoming, LostStamp: local})
+			}
+			if in != ours || !incoming.Same(local) {
+				m.Changed = true
+			}
+			_ = setTicketValue(&m.Ticket, f.TicketField, in)
+			if incoming.IsZero() {
+				delete(m.Stamps, f.TicketField) // both unstamped: no zero entries stored
+			} else {
+				m.Stamps[f.TicketField] = incoming
+			}
+		case KeepField:
+			// The sender's change of this field loses.
+			if in != ours && was != nil {
+				m.Conflicts = append(m.Conflicts, FieldConflict{Field: f.TicketField, Kept: ours, Lost: in,
+					KeptStamp: local, LostStamp: incoming, KeptLocal: true})
+			}
+		}
+	}
+	return m, nil
+}
+
+// OutboundStamps are the wire stamps of a message built from ticket t
+// (stamped stamps) through fields: the stamp of every stamped field, and for
+// each field whose value differs in before (the ticket before this change;
+// nil on a create) the value it overwrote, mapped as the payload maps it.
+func OutboundStamps(t, before *Ticket, stamps FieldStamps, fields []Field) map[string]WireStamp {
+	out := make(map[string]WireStamp, len(fields))
+	for _, f := range fields {
+		s, ok := stamps[f.TicketField]
+		if !ok || s.IsZero() {
+			continue
+		}
+		ws := WireStamp{At: s.At, By: s.By}
+		if before != nil {
+			now, _ := ticketValue(t, f.TicketField)
+			old, _ := ticketValue(before, f.TicketField)
+			if old != now {
+				if mapped, ok := f.ValueMap.V[old]; ok {
+					old = mapped
+				}
+				ws.Was = &old
+			}
+		}
+		out[f.Property] = ws
+	}
+	return out
+}
+
+// StampChanges stamps the fields whose values differ between before and
+// after (a local change at now by by) and returns the new stamps; before nil
+// (a create) stamps every field.
+func StampChanges(before, after *Ticket, stamps FieldStamps, now time.Time, by string) FieldStamps {
+	out := make(FieldStamps, len(TicketFields))
+	for k, v := range stamps {
+		out[k] = v
+	}
+	for _, f := range TicketFields {
+		nv, _ := ticketValue(after, f)
+		if before != nil {
+			if ov, _ := ticketValue(before, f); ov == nv {
+				continue
+			}
+		}
+		out[f] = NextStamp(out[f], now, by)
+	}
+	return out
+}
+
+// TicketValue reads a ticket field by its column name, as text (the form a
+// FieldConflict keeps).
+func TicketValue(t *Ticket, field string) string {
+	v, _ := ticketValue(t, field)
+	return v
+}
+
+// inboundValue is a payload value as the ticket field takes it: text, then
+// through the field's value map (payload value -> ticket value).
+func inboundValue(f Field, raw any) (string, error) {
+	var v string
+	switch x := raw.(type) {
+	case string:
+		v = x
+	case float64:
+		v = strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		v = strconv.FormatBool(x)
+	default:
+		return "", fmt.Errorf("field %q must be text or a number", f.Property)
+	}
+	if len(f.ValueMap.V) > 0 {
+		for ticketV, payloadV := range f.ValueMap.V {
+			if payloadV == v {
+				return ticketV, nil
+			}
+		}
+		return "", fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
+	}
+	return v, nil
+}
