@@ -103,30 +103,32 @@ type FieldConflict struct {
 
 // Merged is what MergeInbound made of an incoming message.
 type Merged struct {
-	Ticket    Ticket      // the ticket with the winning values
-	Stamps    FieldStamps // its stamps afterwards
-	Changed   bool        // a value or a stamp changed
+	Ticket    Ticket // the ticket with the winning values and their stamps
+	Changed   bool   // a value or a stamp changed
 	Conflicts []FieldConflict
 }
 
 // MergeInbound applies an incoming message's data onto ticket t (stamped
-// stamps) field by field through the message's fields. wire is the
-// envelope's stamps: nil for a sender that sends none, whose data is applied
+// t.FieldStamps) field by field through the message's fields. wire is the
+// envelope's stamps: nil for a sender that sends none (no "stamps" in the
+// envelope; an empty object is a sender that stamps, with no field stamped yet), whose data is applied
 // as it is (MapInbound, the behaviour before stamps) and leaves the stamps as
 // they are. With stamps, a field missing from wire has the zero stamp (older
 // than every change). The error is the process error in plain words
 // (MapInbound's).
-func MergeInbound(t *Ticket, stamps FieldStamps, fields []Field, data map[string]any, wire map[string]WireStamp,
+func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[string]WireStamp,
 	weOwn bool) (Merged, error) {
-	m := Merged{Ticket: *t, Stamps: make(FieldStamps, len(stamps))}
-	for k, v := range stamps {
-		m.Stamps[k] = v
+	m := Merged{Ticket: *t}
+	stamps := make(FieldStamps, len(t.FieldStamps.V))
+	for k, v := range t.FieldStamps.V {
+		stamps[k] = v
 	}
+	m.Ticket.FieldStamps = JSON[FieldStamps]{V: stamps}
 	if wire == nil {
 		if err := MapInbound(&m.Ticket, fields, data); err != nil {
 			return Merged{}, err
 		}
-		m.Changed = m.Ticket != *t
+		m.Changed = !SameValues(&m.Ticket, t)
 		return m, nil
 	}
 	for _, f := range fields {
@@ -146,7 +148,7 @@ func MergeInbound(t *Ticket, stamps FieldStamps, fields []Field, data map[string
 			return Merged{}, err
 		}
 		ours, _ := ticketValue(&m.Ticket, f.TicketField)
-		local, ws := m.Stamps[f.TicketField], wire[f.Property]
+		local, ws := stamps[f.TicketField], wire[f.Property]
 		incoming := FieldStamp{At: ws.At.UTC().Truncate(StampResolution), By: ws.By}
 		var was *string
 		if ws.Was != nil {
@@ -171,9 +173,9 @@ func MergeInbound(t *Ticket, stamps FieldStamps, fields []Field, data map[string
 			}
 			_ = setTicketValue(&m.Ticket, f.TicketField, in)
 			if incoming.IsZero() {
-				delete(m.Stamps, f.TicketField) // both unstamped: no zero entries stored
+				delete(stamps, f.TicketField) // both unstamped: no zero entries stored
 			} else {
-				m.Stamps[f.TicketField] = incoming
+				stamps[f.TicketField] = incoming
 			}
 		case KeepField:
 			// The sender's change of this field loses.
@@ -187,13 +189,13 @@ func MergeInbound(t *Ticket, stamps FieldStamps, fields []Field, data map[string
 }
 
 // OutboundStamps are the wire stamps of a message built from ticket t
-// (stamped stamps) through fields: the stamp of every stamped field, and for
+// through fields: the stamp of every field t.FieldStamps stamps, and for
 // each field whose value differs in before (the ticket before this change;
 // nil on a create) the value it overwrote, mapped as the payload maps it.
-func OutboundStamps(t, before *Ticket, stamps FieldStamps, fields []Field) map[string]WireStamp {
+func OutboundStamps(t, before *Ticket, fields []Field) map[string]WireStamp {
 	out := make(map[string]WireStamp, len(fields))
 	for _, f := range fields {
-		s, ok := stamps[f.TicketField]
+		s, ok := t.FieldStamps.V[f.TicketField]
 		if !ok || s.IsZero() {
 			continue
 		}
@@ -213,12 +215,12 @@ func OutboundStamps(t, before *Ticket, stamps FieldStamps, fields []Field) map[s
 	return out
 }
 
-// StampChanges stamps the fields whose values differ between before and
-// after (a local change at now by by) and returns the new stamps; before nil
-// (a create) stamps every field.
-func StampChanges(before, after *Ticket, stamps FieldStamps, now time.Time, by string) FieldStamps {
+// StampChanges stamps the fields of after whose values differ from before
+// (a local change at now by by), on a copy of after's stamps, which it then
+// holds; before nil (a create) stamps every field.
+func StampChanges(before, after *Ticket, now time.Time, by string) {
 	out := make(FieldStamps, len(TicketFields))
-	for k, v := range stamps {
+	for k, v := range after.FieldStamps.V {
 		out[k] = v
 	}
 	for _, f := range TicketFields {
@@ -230,7 +232,19 @@ func StampChanges(before, after *Ticket, stamps FieldStamps, now time.Time, by s
 		}
 		out[f] = NextStamp(out[f], now, by)
 	}
-	return out
+	after.FieldStamps = JSON[FieldStamps]{V: out}
+}
+
+// SameValues reports whether a and b hold the same value in every ticket field.
+func SameValues(a, b *Ticket) bool {
+	for _, f := range TicketFields {
+		x, _ := ticketValue(a, f)
+		y, _ := ticketValue(b, f)
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // TicketValue reads a ticket field by its column name, as text (the form a

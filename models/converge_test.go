@@ -159,19 +159,21 @@ func TestMergeInbound(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tk := base
-			m, err := MergeInbound(&tk, tc.stamps, convergeFields, tc.data, tc.wire, tc.weOwn)
+			tk.FieldStamps.V = tc.stamps
+			m, err := MergeInbound(&tk, convergeFields, tc.data, tc.wire, tc.weOwn)
 			if tc.errText != "" {
 				require.EqualError(t, err, tc.errText)
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tc.want, m.Ticket)
+			require.True(t, SameValues(&tc.want, &m.Ticket), "want %+v\ngot  %+v", tc.want, m.Ticket)
 			require.Equal(t, tc.conflicts, m.Conflicts)
-			require.Equal(t, base, tk, "the ticket given is not changed")
+			require.True(t, SameValues(&base, &tk), "the ticket given is not changed")
+			require.Equal(t, tc.stamps, tk.FieldStamps.V, "the stamps given are not changed")
 			for p, ws := range tc.wire {
 				for _, f := range convergeFields {
 					if f.Property == p && DecideField(tc.stamps[f.TicketField], FieldStamp{At: ws.At, By: ws.By}, tc.weOwn) == TakeField {
-						require.True(t, m.Stamps[f.TicketField].Same(FieldStamp{At: ws.At, By: ws.By}), "stamp of %s", f.TicketField)
+						require.True(t, m.Ticket.FieldStamps.V[f.TicketField].Same(FieldStamp{At: ws.At, By: ws.By}), "stamp of %s", f.TicketField)
 					}
 				}
 			}
@@ -183,15 +185,17 @@ func TestOutboundStamps(t *testing.T) {
 	t.Parallel()
 	before := Ticket{ShortDescription: "a", Priority: 3, WorkNotes: "w"}
 	after := Ticket{ShortDescription: "a", Priority: 1, WorkNotes: "w"}
-	stamps := StampChanges(&before, &after, FieldStamps{"short_description": {At: at(1), By: "x"}}, at(7), "ann")
-	require.Equal(t, FieldStamps{"short_description": {At: at(1), By: "x"}, "priority": {At: at(7), By: "ann"}}, stamps)
-	got := OutboundStamps(&after, &before, stamps, convergeFields)
+	after.FieldStamps.V = FieldStamps{"short_description": {At: at(1), By: "x"}}
+	StampChanges(&before, &after, at(7), "ann")
+	require.Equal(t, FieldStamps{"short_description": {At: at(1), By: "x"}, "priority": {At: at(7), By: "ann"}}, after.FieldStamps.V)
+	got := OutboundStamps(&after, &before, convergeFields)
 	require.Equal(t, map[string]WireStamp{"short_description": {At: at(1), By: "x"},
 		"priority": {At: at(7), By: "ann", Was: strp("Moderate")}}, got)
 	// A create stamps every field and sends no old values.
-	created := StampChanges(nil, &after, nil, at(3), "ann")
-	require.Len(t, created, len(TicketFields))
-	for _, ws := range OutboundStamps(&after, nil, created, convergeFields) {
+	created := Ticket{ShortDescription: "c"}
+	StampChanges(nil, &created, at(3), "ann")
+	require.Len(t, created.FieldStamps.V, len(TicketFields))
+	for _, ws := range OutboundStamps(&created, nil, convergeFields) {
 		require.Nil(t, ws.Was)
 	}
 	// On the wire: {"at": ..., "by": ..., "was": ...}, "was" left out when not changed.
@@ -207,7 +211,6 @@ type simSide struct {
 	name   string
 	owner  bool
 	t      Ticket
-	stamps FieldStamps
 	skew   time.Duration
 	outbox []simMsg
 	lost   map[string]bool // values reported as overwritten here
@@ -231,8 +234,8 @@ func TestConvergeSimulated(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(seed), 7))
 	for trial := range 200 {
 		a := &simSide{name: "A", owner: true, t: Ticket{ShortDescription: "s", Priority: 3, WorkNotes: "w"},
-			stamps: FieldStamps{}, skew: time.Duration(r.IntN(2000)-1000) * time.Microsecond, lost: map[string]bool{}}
-		b := &simSide{name: "B", t: a.t, stamps: FieldStamps{}, skew: time.Duration(r.IntN(2000)-1000) * time.Microsecond,
+			skew: time.Duration(r.IntN(2000)-1000) * time.Microsecond, lost: map[string]bool{}}
+		b := &simSide{name: "B", t: a.t, skew: time.Duration(r.IntN(2000)-1000) * time.Microsecond,
 			lost: map[string]bool{}}
 		clock := t0
 		written := map[string]bool{}     // every text value an edit wrote
@@ -240,9 +243,9 @@ func TestConvergeSimulated(t *testing.T) {
 		deliver := func(from, to *simSide) {
 			m := from.outbox[0]
 			from.outbox = from.outbox[1:]
-			merged, err := MergeInbound(&to.t, to.stamps, convergeFields, m.data, m.stamp, to.owner)
+			merged, err := MergeInbound(&to.t, convergeFields, m.data, m.stamp, to.owner)
 			require.NoError(t, err)
-			to.t, to.stamps = merged.Ticket, merged.Stamps
+			to.t = merged.Ticket
 			for _, c := range merged.Conflicts {
 				to.lost[c.Lost] = true
 			}
@@ -269,9 +272,9 @@ func TestConvergeSimulated(t *testing.T) {
 				default:
 					side.t.Priority = 1 + r.IntN(5)
 				}
-				side.stamps = StampChanges(&before, &side.t, side.stamps, clock.Add(side.skew), side.name)
+				StampChanges(&before, &side.t, clock.Add(side.skew), side.name)
 				side.outbox = append(side.outbox, simMsg{data: MapOutbound(&side.t, convergeFields),
-					stamp: OutboundStamps(&side.t, &before, side.stamps, convergeFields)})
+					stamp: OutboundStamps(&side.t, &before, convergeFields)})
 			default: // a delivery
 				if len(side.outbox) > 0 {
 					deliver(side, other)
@@ -285,10 +288,10 @@ func TestConvergeSimulated(t *testing.T) {
 				deliver(b, a)
 			}
 		}
-		require.Equal(t, a.t, b.t, "trial %d: the sides differ", trial)
-		require.Equal(t, len(a.stamps), len(b.stamps), "trial %d", trial)
-		for f, s := range a.stamps {
-			require.True(t, s.Same(b.stamps[f]), "trial %d: stamps of %s differ", trial, f)
+		require.True(t, SameValues(&a.t, &b.t), "trial %d: the sides differ:\n%+v\n%+v", trial, a.t, b.t)
+		require.Equal(t, len(a.t.FieldStamps.V), len(b.t.FieldStamps.V), "trial %d", trial)
+		for f, s := range a.t.FieldStamps.V {
+			require.True(t, s.Same(b.t.FieldStamps.V[f]), "trial %d: stamps of %s differ", trial, f)
 		}
 		for v := range written {
 			final := v == a.t.ShortDescription || v == a.t.WorkNotes

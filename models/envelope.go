@@ -4,9 +4,14 @@ import "time"
 
 // Envelope is the one JSON shape of every message between two systems (docs/domain.md, "The wire protocol").
 type Envelope struct {
-	Message EnvelopeHeader  `json:"message"`
-	Data    map[string]any  `json:"data"`
-	Status  *EnvelopeStatus `json:"status,omitempty"`
+	Message EnvelopeHeader `json:"message"`
+	Data    map[string]any `json:"data"`
+	// Stamps are the data's field stamps by property (docs/domain.md,
+	// "Concurrent edits converge"); left out by senders that keep none. A
+	// pointer so that a sender that stamps but has no field stamped yet
+	// still sends "stamps": {}.
+	Stamps *map[string]WireStamp `json:"stamps,omitempty"`
+	Status *EnvelopeStatus       `json:"status,omitempty"`
 }
 
 // EnvelopeHeader identifies a message. SourceID is the sender's Message ID;

@@ -16,6 +16,7 @@ type Ticket struct {
 	AssignmentGroup  string
 	WorkNotes        string
 	Version          int
+	FieldStamps      JSON[FieldStamps] // when each field last changed (docs/domain.md, "Concurrent edits converge")
 	CreatedByID      *int64
 	CreatedAt        time.Time
 	UpdatedAt        time.Time

@@ -36,6 +36,7 @@ type Stage struct {
 	ID            int64
 	TransactionID int64
 	Data          JSON[map[string]any]
+	Stamps        JSON[map[string]WireStamp] // an outbound message's wire stamps; empty: none
 	CreatedAt     time.Time
 }
 

@@ -103,7 +103,7 @@ func envelope(w *enginedb.Work, at time.Time) models.Envelope {
 	env := models.Envelope{
 		Message: models.EnvelopeHeader{Name: w.Message.Name, TimeStamp: at.UTC(), SourceReference: w.Ticket,
 			SourceID: w.Transaction.MessageIdent},
-		Data: w.Data,
+		Data: w.Data, Stamps: w.Stamps,
 	}
 	if w.Bond != nil {
 		env.Message.TargetReference = w.Bond.ExternalReference
@@ -113,7 +113,7 @@ func envelope(w *enginedb.Work, at time.Time) models.Envelope {
 			env.Message.Name = w.Receipt.Name
 		}
 		env.Message.TargetID = w.Transaction.ExternalMessageID
-		env.Data = map[string]any{}
+		env.Data, env.Stamps = map[string]any{}, nil
 		env.Status = &models.EnvelopeStatus{ProcessState: w.Transaction.ProcessState.String(),
 			Error: w.Transaction.ProcessError}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/converge"
 	"unifi/models/pg"
 	"unifi/models/queue"
 )
@@ -493,6 +494,7 @@ type inboundOutcome struct {
 	processError string
 	applied      bool
 	stale        bool
+	conflicts    []models.FieldConflict // concurrent edits that lost, on either side (models.MergeInbound)
 }
 
 // inboundTarget is the bond and ticket a message lands on, with the numbers
@@ -528,12 +530,15 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 			fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
 				inboundQuote(env.SourceReference), existing))
 	}
-	ticket := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
+	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
 		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
-	if err := applyInboundFields(&ticket, rc.cfg.Fields, env.Data); err != nil {
+	// A new ticket has no stamps: every incoming field and its stamp is taken.
+	m, err := mergeInboundFields(&blank, rc.cfg.Fields, env.Data, env.Stamps, false)
+	if err != nil {
 		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
 			"no ticket was created; correct the message and send it again")
 	}
+	ticket := m.Ticket
 	var nums struct{ K, Trn, Msg int64 }
 	if err := c.QueryRowContext(ctx, sqlCreateNumbers).Scan(&nums.K, &nums.Trn, &nums.Msg); err != nil {
 		return nil, fmt.Errorf("number ticket: %w", err)
@@ -574,7 +579,8 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 		LastInboundAt: row.LastInboundAt, TicketID: row.TicketID, Trn: row.Trn, Msg: row.Msg}
 	ticket := &models.Ticket{ID: row.TicketID, Number: row.Number, ShortDescription: row.ShortDescription,
 		Description: row.Description, State: row.State, Priority: row.Priority, Urgency: row.Urgency,
-		Impact: row.Impact, AssignmentGroup: row.AssignmentGroup, WorkNotes: row.WorkNotes, Version: row.Version}
+		Impact: row.Impact, AssignmentGroup: row.AssignmentGroup, WorkNotes: row.WorkNotes, Version: row.Version,
+		FieldStamps: row.FieldStamps}
 	if err := rc.bondAllows(target); err != nil {
 		return nil, err
 	}
@@ -583,9 +589,20 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 	if updated != nil {
 		ticketCols = map[string]any{"short_description": updated.ShortDescription, "description": updated.Description,
 			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
-			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
+			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes,
+			"field_stamps": updated.FieldStamps}
 	}
-	return rc.write(tx, target, out, ticketCols, bondCols)
+	res, err := rc.write(tx, target, out, ticketCols, bondCols)
+	if err != nil {
+		return nil, err
+	}
+	// The changes that lost, beside the transaction that met them.
+	w := converge.Where{TicketID: target.TicketID, BondID: target.BondID, IntegrationID: rc.in.ID,
+		TransactionID: res.Transaction.ID}
+	if err := converge.Record(tx, w, out.conflicts, res.Transaction.CreatedAt); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // lockedTarget is the row lockTarget reads: the bond, its ticket and the numbers.
@@ -600,6 +617,7 @@ type lockedTarget struct {
 	Priority, Urgency, Impact                    int
 	AssignmentGroup, WorkNotes                   string
 	Version                                      int
+	FieldStamps                                  models.JSON[models.FieldStamps]
 	Trn, Msg                                     int64
 }
 
@@ -607,7 +625,7 @@ type lockedTarget struct {
 func (t *lockedTarget) scan(r *sql.Row) (found bool, err error) {
 	err = r.Scan(&t.BondID, &t.InternalReference, &t.ExternalReference, &t.BondState, &t.Owner, &t.LastInboundAt,
 		&t.TicketID, &t.Number, &t.ShortDescription, &t.Description, &t.State, &t.Priority, &t.Urgency, &t.Impact,
-		&t.AssignmentGroup, &t.WorkNotes, &t.Version, &t.Trn, &t.Msg)
+		&t.AssignmentGroup, &t.WorkNotes, &t.Version, &t.FieldStamps, &t.Trn, &t.Msg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -631,12 +649,12 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
-		t := *ticket
-		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data); err != nil {
+		m, err := mergeInboundFields(ticket, rc.cfg.Fields, env.Data, env.Stamps, target.Owner)
+		if err != nil {
 			out.process, out.processError = models.ProcessRejected, inboundSentence(err.Error())
 			break
 		}
-		out.applied, updated = true, &t
+		out.applied, updated, out.conflicts = true, &m.Ticket, m.Conflicts
 		bondCols = map[string]any{"last_inbound_at": env.TimeStamp}
 		if msg.SetBondState != nil && *msg.SetBondState != target.BondState {
 			bondCols["state"] = *msg.SetBondState
@@ -748,6 +766,9 @@ func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols ma
 		if tg.newBond {
 			what += fmt.Sprintf("; created ticket %s bonded to their %s", tg.InternalReference, env.SourceReference)
 		}
+		if len(out.conflicts) > 0 {
+			what += "; " + converge.Note(out.conflicts)
+		}
 	}
 	st, stateChanged := bondCols["state"]
 	if stateChanged {
@@ -758,7 +779,8 @@ func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols ma
 	// a rejection, a late message); a plain accepted update is in the bond's
 	// transaction list and would only make the history grow.
 	_, refLearned := bondCols["external_reference"]
-	r.history = tg.newBond || stateChanged || refLearned || out.stale || out.process == models.ProcessRejected
+	r.history = tg.newBond || stateChanged || refLearned || out.stale || out.process == models.ProcessRejected ||
+		len(out.conflicts) > 0
 	if rc.in.AttachLogs || out.stale {
 		r.logLevel = "info"
 		if out.stale || out.process == models.ProcessRejected {
@@ -861,6 +883,9 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		q.add(sqlWriteTicketHead, now)
 		for _, c := range models.TicketFields {
 			q.add(fmt.Sprintf(sqlWriteBondSet, c), ticketCols[c])
+		}
+		if st, ok := ticketCols["field_stamps"]; ok {
+			q.add(sqlWriteTicketStamps, st)
 		}
 		q.add(sqlWriteTicketTail, tg.TicketID)
 	}
@@ -1186,12 +1211,24 @@ func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transacti
 		ResponseBody: inboundStorable(body), DurationMS: dur, Error: inboundStorable([]byte(errText)), CreatedAt: now, UpdatedAt: now}
 }
 
-// applyInboundFields maps payload data onto a ticket and checks the result
-// against the ticket's limits; the error is a process error in plain words.
-func applyInboundFields(t *models.Ticket, fields []models.Field, data map[string]any) error {
-	if err := models.MapInbound(t, fields, data); err != nil {
-		return err
+// mergeInboundFields merges payload data onto a ticket field by field by its
+// stamps (models.MergeInbound: the later change wins, a tie goes to the bond
+// owner, weOwn) and checks the result against the ticket's limits; the error
+// is a process error in plain words.
+func mergeInboundFields(t *models.Ticket, fields []models.Field, data map[string]any, stamps map[string]models.WireStamp,
+	weOwn bool) (models.Merged, error) {
+	m, err := models.MergeInbound(t, fields, data, stamps, weOwn)
+	if err != nil {
+		return models.Merged{}, err
 	}
+	if err := ticketLimits(&m.Ticket); err != nil {
+		return models.Merged{}, err
+	}
+	return m, nil
+}
+
+// ticketLimits checks a ticket against its columns' limits.
+func ticketLimits(t *models.Ticket) error {
 	n := utf8.RuneCountInString
 	switch {
 	case n(strings.TrimSpace(t.ShortDescription)) == 0:

@@ -3,6 +3,7 @@ package inbound
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -418,9 +419,9 @@ const inboundGroupLock = `WITH r AS MATERIALIZED (SELECT x.bond_id
 		ORDER BY b.id FOR NO KEY UPDATE)
 	SELECT lb.ctid, k.ctid, lb.id, lb.integration_id, lb.internal_reference, lb.external_reference, lb.state, lb.owner,
 		lb.last_inbound_at, lb.next_seq, k.id, k.number, k.short_description, k.description, k.state, k.priority,
-		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version
+		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version, k.field_stamps
 	FROM lb CROSS JOIN LATERAL (SELECT k.ctid, k.id, k.number, k.short_description, k.description, k.state,
-			k.priority, k.urgency, k.impact, k.assignment_group, k.work_notes, k.version
+			k.priority, k.urgency, k.impact, k.assignment_group, k.work_notes, k.version, k.field_stamps
 		FROM tickets k WHERE k.id = lb.ticket_id FOR NO KEY UPDATE) k`
 
 // inboundGroupWrite stores a group's accepted messages: the bonds' sequences,
@@ -443,10 +444,11 @@ bu AS (UPDATE bonds b SET next_seq = u.next_seq, updated_at = $1, history = b.hi
 	WHERE b.ctid = ANY ($44::tid[]) AND b.id = u.id),
 ku AS (UPDATE tickets k SET version = u.version, updated_at = $1, short_description = u.short_description,
 		description = u.description, state = u.state, priority = u.priority, urgency = u.urgency, impact = u.impact,
-		assignment_group = u.assignment_group, work_notes = u.work_notes
+		assignment_group = u.assignment_group, work_notes = u.work_notes, field_stamps = u.field_stamps::jsonb
 	FROM unnest($31::bigint[], $32::int[], $33::text[], $34::text[], $35::text[], $36::smallint[], $37::smallint[],
-		$38::smallint[], $39::text[], $40::text[])
-		AS u(id, version, short_description, description, state, priority, urgency, impact, assignment_group, work_notes)
+		$38::smallint[], $39::text[], $40::text[], $48::text[])
+		AS u(id, version, short_description, description, state, priority, urgency, impact, assignment_group, work_notes,
+			field_stamps)
 	WHERE k.ctid = ANY ($45::tid[]) AND k.id = u.id),
 t AS (INSERT INTO transactions (number, message_ident, external_message_id, integration_id, bond_id, message_id,
 		ticket_id, table_name, direction, state, process_state, process_error, seq, next_attempt_at, created_at,
@@ -532,7 +534,7 @@ func readGroup(br pgx.BatchResults, group []*inboundItem) (*groupRead, error) {
 			if err = rows.Scan(&gb.bondTID, &gb.ticketTID, &tg.BondID, &gb.integrationID, &tg.InternalReference,
 				&tg.ExternalReference, &tg.BondState, &tg.Owner, &tg.LastInboundAt, &gb.nextSeq, &k.ID, &k.Number,
 				&k.ShortDescription, &k.Description, &k.State, &prio, &urg, &imp, &k.AssignmentGroup, &k.WorkNotes,
-				&k.Version); err != nil {
+				&k.Version, &k.FieldStamps); err != nil {
 				break
 			}
 			k.Priority, k.Urgency, k.Impact = int(prio), int(urg), int(imp)
@@ -594,6 +596,14 @@ func (s *Service) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
 			continue
 		}
 		out, updated, bondCols := rc.decideUpdate(&tg, &gb.ticket)
+		if len(out.conflicts) > 0 {
+			// Concurrent edits are rare: the one-message path, after the
+			// group, decides it again and records them. A sender has one
+			// message in flight per bond, so no later message of this bond
+			// is in the group to overtake it.
+			it.fallback = true
+			continue
+		}
 		rec, bondCols, err := rc.record(&tg, out, bondCols, now)
 		if err != nil {
 			it.fallback = true // the full path reports it
@@ -736,6 +746,7 @@ type groupWrite struct {
 	kShort, kDesc, kState      []string
 	kPrio, kUrg, kImp          []int16
 	kGroup, kNotes             []string
+	kStamps                    []string
 
 	done []groupDone      // the messages written, in order
 	ids  map[string]int64 // their transactions' ids by Message ID, once written
@@ -855,6 +866,11 @@ func (w *groupWrite) addBond(gb *groupBond) {
 		w.kImp = append(w.kImp, int16(k.Impact))
 		w.kGroup = append(w.kGroup, k.AssignmentGroup)
 		w.kNotes = append(w.kNotes, k.WorkNotes)
+		stamps, err := json.Marshal(k.FieldStamps.V)
+		if err != nil || k.FieldStamps.V == nil {
+			stamps = []byte("{}") // unreachable for a map of times and names
+		}
+		w.kStamps = append(w.kStamps, string(stamps))
 	}
 }
 
@@ -865,5 +881,5 @@ func (w *groupWrite) args(now time.Time) []any {
 		w.logLine,
 		w.bID, w.bSeq, w.bHistory, w.bPerror, w.bLastInbound, w.bState, w.bExternal,
 		w.kID, w.kVersion, w.kShort, w.kDesc, w.kState, w.kPrio, w.kUrg, w.kImp, w.kGroup, w.kNotes,
-		int16(models.RequestOK), inboundResponseHeaders, string(models.LogTransactionRecv), w.bTID, w.kTID, queue.NotifyChannel, w.notify}
+		int16(models.RequestOK), inboundResponseHeaders, string(models.LogTransactionRecv), w.bTID, w.kTID, queue.NotifyChannel, w.notify, w.kStamps}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"unifi/models"
+	"unifi/models/converge"
 )
 
 // MaxStoredBody caps the request and response bodies kept in an HTTP Request
@@ -43,6 +44,7 @@ type inboundEnvelope struct {
 	SourceID        string
 	TargetID        string
 	Data            map[string]any
+	Stamps          map[string]models.WireStamp // nil: the sender keeps no stamps
 	HasStatus       bool
 	ProcessState    models.ProcessState
 	StatusError     string
@@ -70,6 +72,8 @@ func parseInboundEnvelope(raw []byte) (*inboundEnvelope, *models.ValidationError
 	problems := &models.ValidationError{}
 	readEnvelopeHeader(env, header, problems)
 	readEnvelopeData(env, top, problems)
+	raw, ok := top["stamps"]
+	env.Stamps = converge.ParseStamps(raw, ok, problems)
 	readEnvelopeStatus(env, top, problems)
 	return env, problems, nil
 }

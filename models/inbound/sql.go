@@ -67,7 +67,7 @@ const sqlCreateBond = `INSERT INTO bonds (integration_id, ticket_id, internal_re
 // lockTargetColumns are what an update needs of its bond and ticket, and its numbers.
 const lockTargetColumns = `b.id AS bond_id, b.internal_reference, b.external_reference, b.state AS bond_state, b.owner,
 		b.last_inbound_at, k.id AS ticket_id, k.number, k.short_description, k.description, k.state, k.priority,
-		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version,
+		k.urgency, k.impact, k.assignment_group, k.work_notes, k.version, k.field_stamps,
 		nextval('transaction_number_seq') AS trn, nextval('message_number_seq') AS msg`
 
 // sqlLockByOurNumber locks the bond of our ticket $2 on integration $1, and its ticket.
@@ -97,6 +97,9 @@ const sqlWriteBondTail = ` WHERE id = $1 RETURNING next_seq)`
 // sqlWriteTicketHead starts the ticket's update: $1 updated_at; then one
 // sqlWriteBondSet per ticket field.
 const sqlWriteTicketHead = `, k AS (UPDATE tickets SET version = version + 1, updated_at = $1`
+
+// sqlWriteTicketStamps sets the ticket's field stamps to $1.
+const sqlWriteTicketStamps = `, field_stamps = $1::jsonb`
 
 // sqlWriteTicketTail ends the ticket's update: $1 the ticket.
 const sqlWriteTicketTail = ` WHERE id = $1)`

@@ -392,7 +392,7 @@ func insertReplay(tx *gorm.DB, orig *models.Transaction, number, ident string) (
 	}
 	origID := orig.ID
 	nt, err := insertOutbound(tx, newOutbound{IntegrationID: orig.IntegrationID, IntegrationState: in.State,
-		BondID: orig.BondID, MessageID: orig.MessageID, TicketID: orig.TicketID, Data: stage.Data.V,
+		BondID: orig.BondID, MessageID: orig.MessageID, TicketID: orig.TicketID, Data: stage.Data.V, Stamps: stage.Stamps.V,
 		Number: number, MessageIdent: ident, Seq: orig.Seq, ReplayOfID: &origID})
 	if err != nil {
 		return nil, false, err

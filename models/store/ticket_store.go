@@ -121,6 +121,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 	}
 	t := &models.Ticket{Version: 1}
 	in.apply(t)
+	models.StampChanges(nil, t, s.now(), actor.Name)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var p models.Process
 		q := tx.Order("id")
@@ -144,7 +145,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		if err := s.enqueueOutbound(tx, t, models.TriggerCreate); err != nil {
+		if err := s.enqueueOutbound(tx, t, nil, models.TriggerCreate); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
@@ -187,17 +188,22 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 			return &models.ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
 		}
 		before := ticketSnapshot(&t)
+		old := t
 		trigger := models.TriggerUpdate
 		if in.State == "Resolved" && t.State != "Resolved" {
 			trigger = models.TriggerResolve
 		}
 		in.apply(&t)
 		t.Version++
+		// Each changed field gets this change's stamp: the application's
+		// clock is the sender's time the other side compares (docs/domain.md,
+		// "Concurrent edits converge").
+		models.StampChanges(&old, &t, s.now(), actor.Name)
 		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
 			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
 			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
 			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "version": t.Version,
-			"updated_at": gorm.Expr("now()"),
+			"field_stamps": t.FieldStamps, "updated_at": gorm.Expr("now()"),
 		})
 		if res.Error != nil {
 			return res.Error
@@ -205,7 +211,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if res.RowsAffected == 0 {
 			return &models.ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
 		}
-		if err := s.enqueueOutbound(tx, &t, trigger); err != nil {
+		if err := s.enqueueOutbound(tx, &t, &old, trigger); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
@@ -263,10 +269,11 @@ func (tg *outboundTarget) fields() []models.Field {
 // enqueueOutbound creates, for every Active or Paused integration of the
 // ticket's process that has an active connection, one transaction per
 // outbound message whose trigger matches, on the ticket's bond (created
-// Pending when missing). It runs inside the ticket change's transaction:
+// Pending when missing), with the wire stamps of the ticket's fields and the
+// old values of those this change made (before; nil on a create). It runs inside the ticket change's transaction:
 // one statement finds the messages with their fields, and each takes two
 // more (the bond, then the transaction with its Stage and log line).
-func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, trigger models.Trigger) error {
+func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, trigger models.Trigger) error {
 	var targets []outboundTarget
 	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
 			m.id AS message_id, m.name AS message_name,
@@ -287,8 +294,10 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, trigger models.Tr
 		if err != nil {
 			return err
 		}
+		fields := tg.fields()
 		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: models.MapOutbound(t, tg.fields()), Seq: seq}
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: models.MapOutbound(t, fields),
+			Stamps: models.OutboundStamps(t, before, fields), Seq: seq}
 		if tg.AttachLogs {
 			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
 			n.LogBefore = tg.MessageName + " "
@@ -325,6 +334,7 @@ type newOutbound struct {
 	MessageID        int64
 	TicketID         int64
 	Data             map[string]any
+	Stamps           map[string]models.WireStamp // the Stage's wire stamps; nil: none (stored NULL)
 	// Replays: the number and Message ID are given, not drawn.
 	Number, MessageIdent string
 	Seq                  int64 // the bond's sequence number (findOrCreateBond; a replay keeps the original's)
@@ -348,6 +358,15 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage transaction: %w", err)
 	}
+	var stamps *string
+	if n.Stamps != nil {
+		b, err := json.Marshal(n.Stamps)
+		if err != nil {
+			return nil, fmt.Errorf("stage transaction: stamps: %w", err)
+		}
+		s := string(b)
+		stamps = &s
+	}
 	var tr models.Transaction
 	err = tx.Raw(`WITH nums AS (
 			SELECT CASE WHEN CAST(@number AS text) = '' THEN nextval('transaction_number_seq') END AS t,
@@ -368,7 +387,7 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 			       CAST(@seq AS bigint), CAST(@replay AS bigint)
 			FROM nums
 			RETURNING *),
-		s AS (INSERT INTO stages (transaction_id, data) SELECT id, CAST(@stage AS jsonb) FROM t),
+		s AS (INSERT INTO stages (transaction_id, data, stamps) SELECT id, CAST(@stage AS jsonb), CAST(@stamps AS jsonb) FROM t),
 		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
 			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
 				CASE state WHEN `+pg.StateSQL(models.Sending)+` THEN '`+models.Sending.String()+`' ELSE '`+models.Queued.String()+`' END
@@ -377,7 +396,7 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
 		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
 			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == models.IntegrationActive,
-			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "kind": models.LogMessageSend,
+			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "stamps": stamps, "kind": models.LogMessageSend,
 			"before": n.LogBefore, "after": n.LogAfter, "channel": queue.NotifyChannel}).Scan(&tr).Error
 	if err != nil {
 		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)

@@ -30,9 +30,10 @@ type Work struct {
 	Message     *models.Message // the transaction's message
 	Receipt     *models.Message // for Sending Receipt: the receipt message to send; nil otherwise
 	Bond        *models.Bond
-	Ticket      string         // our ticket number (source_reference)
-	Data        map[string]any // the Stage data
-	PendingID   int64          // the Pending HTTP Request waiting for this attempt, or 0
+	Ticket      string                       // our ticket number (source_reference)
+	Data        map[string]any               // the Stage data
+	Stamps      *map[string]models.WireStamp // the Stage's wire stamps; nil: none
+	PendingID   int64                        // the Pending HTTP Request waiting for this attempt, or 0
 }
 
 // Attempt is this attempt's number (1 for the first send).
@@ -97,6 +98,7 @@ func (s *DB) LoadEngineConfig(ctx context.Context) (*EngineConfig, error) {
 type claimedRow struct {
 	models.Transaction
 	StageData         models.JSON[map[string]any]
+	StageStamps       *map[string]models.WireStamp
 	InternalReference string
 	ExternalReference string
 	PendingID         *int64
@@ -149,7 +151,7 @@ var claimWorkSQL = `WITH due AS (
 // Stage data, bond references and waiting retry request, in the columns
 // readWork scans.
 var workSelect = `SELECT ` + prefixColumns("c.", pg.TransactionColumns) + `,
-			s.data, b.internal_reference, b.external_reference,
+			s.data, s.stamps, b.internal_reference, b.external_reference,
 			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ` +
 	strconv.Itoa(int(models.RequestPending)) + ` ORDER BY h.id LIMIT 1)
 		FROM %s c
@@ -177,8 +179,8 @@ func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimed
 		for rows.Next() {
 			out = append(out, claimedRow{})
 			r := &out[len(out)-1]
-			var data []byte
-			targets = append(pg.TransactionFields(targets[:0], &r.Transaction), &data, &r.InternalReference,
+			var data, stamps []byte
+			targets = append(pg.TransactionFields(targets[:0], &r.Transaction), &data, &stamps, &r.InternalReference,
 				&r.ExternalReference, &r.PendingID)
 			if err := rows.Scan(targets...); err != nil {
 				return err
@@ -187,6 +189,13 @@ func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimed
 				if err := json.Unmarshal(data, &r.StageData.V); err != nil {
 					return fmt.Errorf("stage of transaction %d: %w", r.ID, err)
 				}
+			}
+			if stamps != nil {
+				m := map[string]models.WireStamp{}
+				if err := json.Unmarshal(stamps, &m); err != nil {
+					return fmt.Errorf("stamps of transaction %d: %w", r.ID, err)
+				}
+				r.StageStamps = &m
 			}
 		}
 		return rows.Err()
@@ -214,6 +223,7 @@ func (s *DB) works(ctx context.Context, rows []claimedRow, cfg *EngineConfig) ([
 		r := &rows[i]
 		w := &Work{Transaction: r.Transaction, Integration: cfg.Integrations[r.IntegrationID],
 			Connection: cfg.Connections[r.IntegrationID], Message: cfg.Messages[r.MessageID], Data: r.StageData.V,
+			Stamps: r.StageStamps,
 			Bond:   &models.Bond{ID: r.BondID, InternalReference: r.InternalReference, ExternalReference: r.ExternalReference},
 			Ticket: r.InternalReference}
 		if r.PendingID != nil {
