@@ -34,3 +34,8 @@ func TestSoakPeerOutage(t *testing.T) {
 func TestSoakFlood(t *testing.T) {
 	runFlood(t, floodOpts{workers: 48, max: 60000, duration: 30 * time.Second, slow: 300})
 }
+
+// Concurrent edits on both sides of two bonded instances for five minutes.
+func TestSoakConverge(t *testing.T) {
+	runConvergeRandom(t, convergeOpts{tickets: 10, workers: 4, duration: 5 * time.Minute})
+}

@@ -134,3 +134,33 @@ func (tw *Twin) States(t testing.TB, dir models.Direction) map[models.TransportS
 
 // String names the twin.
 func (tw *Twin) String() string { return fmt.Sprintf("instance %s", tw.Name) }
+
+// Settled reports whether the twins' demo bonds are at rest: every
+// transaction on both sides Complete, and each side received as many
+// messages as the other sent. The error says what is not.
+func Settled(t testing.TB, a, b *Twin) (bool, error) {
+	t.Helper()
+	ao, ai, bo, bi := a.States(t, models.Outbound), a.States(t, models.Inbound), b.States(t, models.Outbound),
+		b.States(t, models.Inbound)
+	ok := Count(ao, models.Complete) == Total(ao) && Count(ai, models.Complete) == Total(ai) &&
+		Count(bo, models.Complete) == Total(bo) && Count(bi, models.Complete) == Total(bi) &&
+		Total(ao) == Total(bi) && Total(bo) == Total(ai)
+	return ok, fmt.Errorf("A outbound %v inbound %v; B outbound %v inbound %v", ao, ai, bo, bi)
+}
+
+// Conflict is one row of a twin's field_conflicts: a concurrent edit that lost.
+type Conflict struct {
+	Field, KeptValue, LostValue, Kept string
+}
+
+// Conflicts are the twin's recorded lost changes of the ticket numbered
+// number, oldest first.
+func (tw *Twin) Conflicts(t testing.TB, number string) []Conflict {
+	t.Helper()
+	var out []Conflict
+	if err := tw.DB.Raw(`SELECT c.field, c.kept_value, c.lost_value, c.kept FROM field_conflicts c
+		JOIN tickets k ON k.id = c.ticket_id WHERE k.number = ? ORDER BY c.id`, number).Scan(&out).Error; err != nil {
+		t.Fatalf("fault: conflicts of %s on %s: %v", number, tw.Name, err)
+	}
+	return out
+}
