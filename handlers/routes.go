@@ -57,6 +57,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	in.GET("/tickets", h.TicketList)
 	in.GET("/tickets/process-errors", h.TicketList)
 	in.GET("/tickets/:id", h.TicketShow)
+	in.GET("/conflicts", h.ConflictList)
 
 	work := in.Group("", requireAction(models.ActionWorkTickets))
 	work.GET("/tickets/new", h.TicketNew)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"unifi/models"
+	"unifi/models/converge"
 	"unifi/models/pg"
 	"unifi/models/queue"
 )
@@ -134,6 +135,8 @@ type BondDetail struct {
 	// (or the bond's rolled-up one).
 	LatestProcessError string
 	LatestErrorTxn     *models.Transaction
+	// Conflicts are the bond's newest overwritten changes.
+	Conflicts []converge.Row
 }
 
 const bondTransactionsShown = 500
@@ -209,6 +212,11 @@ func (s *Reader) LoadBondDetail(ctx context.Context, id int64) (*BondDetail, err
 		if d.LatestProcessError == "" {
 			d.LatestProcessError = rejected[0].ProcessError
 		}
+	}
+	var rb pg.ReadBatch
+	converge.QueueByBond(&rb, &d.Conflicts, id)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, fmt.Errorf("bond %d: conflicts: %w", id, err)
 	}
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"unifi/models"
+	"unifi/models/converge"
 	"unifi/models/pg"
 )
 
@@ -22,6 +23,9 @@ type IntegrationOverview struct {
 	// LatestJob is the newest resume or repair job, running or not; nil when
 	// there has been none.
 	LatestJob *models.BulkJob
+	// Conflicts is how many concurrent edits the integration resolved (a
+	// change kept, another overwritten: field_conflicts).
+	Conflicts int64
 }
 
 // integrationOverviewRows is how many recent transactions and bonds the page lists.
@@ -48,6 +52,7 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 		ORDER BY updated_at DESC, id DESC LIMIT $2`, id, integrationOverviewRows) // LIMIT: see queueTransactionPage
 	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
 		ORDER BY id DESC LIMIT 1`, id, []string{string(models.BulkResume), string(models.BulkRepair)})
+	converge.QueueCount(&rb, &v.Conflicts, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, err)
 	}

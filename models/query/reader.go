@@ -4,7 +4,10 @@
 package query
 
 import (
+	"context"
 	"time"
+
+	"unifi/models/converge"
 
 	"gorm.io/gorm"
 )
@@ -21,4 +24,10 @@ func NewReader(db *gorm.DB, now func() time.Time) *Reader {
 		now = time.Now
 	}
 	return &Reader{db: db, now: now}
+}
+
+// ListConflicts is the conflicts list: concurrent edits resolved, newest
+// first (models/converge).
+func (s *Reader) ListConflicts(ctx context.Context, f converge.Filter) ([]converge.Row, error) {
+	return converge.List(ctx, s.db.WithContext(ctx), f)
 }

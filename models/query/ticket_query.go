@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"unifi/models"
+	"unifi/models/converge"
 	"unifi/models/pg"
 )
 
@@ -57,6 +58,9 @@ func (s *Reader) QueryTickets(ctx context.Context, f TicketFilter) ([]TicketRow,
 type TicketDetail struct {
 	Ticket models.Ticket
 	Bonds  []BondRow
+	// Conflicts are the ticket's newest overwritten changes (concurrent
+	// edits that lost: docs/domain.md, "Concurrent edits converge").
+	Conflicts []converge.Row
 }
 
 // LoadTicketDetail reads a ticket and its bonds.
@@ -70,5 +74,10 @@ func (s *Reader) LoadTicketDetail(ctx context.Context, id int64) (*TicketDetail,
 		return nil, err
 	}
 	d.Bonds = bonds
+	var rb pg.ReadBatch
+	converge.QueueByTicket(&rb, &d.Conflicts, id)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, fmt.Errorf("ticket %d: conflicts: %w", id, err)
+	}
 	return d, nil
 }

@@ -152,3 +152,28 @@ func Percent(done, failed, total int) int {
 	}
 	return (done + failed) * 100 / total
 }
+
+// FieldLabel is a ticket field's name in words ("work_notes" -> "Work notes").
+func FieldLabel(field string) string {
+	s := strings.ReplaceAll(field, "_", " ")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// sideWords says whose change a conflict's value was.
+func sideWords(ours bool) string {
+	if ours {
+		return "ours"
+	}
+	return "theirs"
+}
+
+// byWords is " by name", or nothing for no name.
+func byWords(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " by " + name
+}
