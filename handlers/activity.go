@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -25,12 +23,7 @@ func (h *Handlers) ActivityList(c echo.Context) error {
 	}
 	v := activity.View{Filter: f, Rows: rows}
 	if len(rows) == f.Limit {
-		q := url.Values{}
-		for k, vals := range c.QueryParams() {
-			q[k] = vals
-		}
-		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
-		v.NextURL = "/activity?" + q.Encode()
+		v.NextURL = olderPageURL(c, "/activity", rows[len(rows)-1].ID)
 	}
 	return render(c, http.StatusOK, activity.Page(h.props(c, "Activity log", "activity"), v))
 }

@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -29,12 +27,7 @@ func (h *Handlers) BondList(c echo.Context) error {
 	}
 	v := bond.ListView{Filter: f, Rows: rows}
 	if len(rows) == f.Limit {
-		q := url.Values{}
-		for k, vals := range c.QueryParams() {
-			q[k] = vals
-		}
-		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
-		v.NextURL = "/bonds?" + q.Encode()
+		v.NextURL = olderPageURL(c, "/bonds", rows[len(rows)-1].ID)
 	}
 	if v.Integrations, err = h.Query.ListIntegrations(ctx); err != nil {
 		return err

@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -24,12 +22,7 @@ func (h *Handlers) ConflictList(c echo.Context) error {
 	}
 	v := conflict.ListView{Filter: f, Rows: rows}
 	if len(rows) == converge.ListPage {
-		q := url.Values{}
-		for k, vals := range c.QueryParams() {
-			q[k] = vals
-		}
-		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
-		v.NextURL = "/conflicts?" + q.Encode()
+		v.NextURL = olderPageURL(c, "/conflicts", rows[len(rows)-1].ID)
 	}
 	if v.Integrations, err = h.Query.ListIntegrations(ctx); err != nil {
 		return err

@@ -30,9 +30,7 @@ func (h *Handlers) TicketList(c echo.Context) error {
 	v := ticket.ListView{Text: f.Text, ErrorsOnly: errorsOnly, Rows: rows,
 		CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
 	if len(rows) == f.Limit {
-		q := c.QueryParams()
-		q.Set("before", fmt.Sprint(rows[len(rows)-1].ID))
-		v.NextURL = c.Request().URL.Path + "?" + q.Encode()
+		v.NextURL = olderPageURL(c, c.Request().URL.Path, rows[len(rows)-1].ID)
 	}
 	title := "Tickets"
 	if errorsOnly {

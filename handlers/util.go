@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 
@@ -24,4 +25,15 @@ func pathID(c echo.Context, name string) (int64, error) {
 		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no record with that number.")
 	}
 	return id, nil
+}
+
+// olderPageURL is the link to the next (older) page of a keyset list at
+// path: the request's query with before set to the last row's id.
+func olderPageURL(c echo.Context, path string, beforeID int64) string {
+	q := url.Values{}
+	for k, vals := range c.QueryParams() {
+		q[k] = vals
+	}
+	q.Set("before", strconv.FormatInt(beforeID, 10))
+	return path + "?" + q.Encode()
 }

@@ -257,15 +257,8 @@ func TicketValue(t *Ticket, field string) string {
 // inboundValue is a payload value as the ticket field takes it: text, then
 // through the field's value map (payload value -> ticket value).
 func inboundValue(f Field, raw any) (string, error) {
-	var v string
-	switch x := raw.(type) {
-	case string:
-		v = x
-	case float64:
-		v = strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		v = strconv.FormatBool(x)
-	default:
+	v, ok := PayloadText(raw)
+	if !ok {
 		return "", fmt.Errorf("field %q must be text or a number", f.Property)
 	}
 	if len(f.ValueMap.V) > 0 {
@@ -277,4 +270,18 @@ func inboundValue(f Field, raw any) (string, error) {
 		return "", fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
 	}
 	return v, nil
+}
+
+// PayloadText is a decoded JSON payload value as text: a string as it is, a
+// number in its shortest form, true or false; ok is false for anything else.
+func PayloadText(raw any) (text string, ok bool) {
+	switch x := raw.(type) {
+	case string:
+		return x, true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
 }

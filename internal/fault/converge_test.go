@@ -294,6 +294,9 @@ func runConvergeRandom(t *testing.T, o convergeOpts) {
 		require.NoError(t, err)
 	}
 	loadEnd := time.Now()
+	// Messages still waiting when the edits stop: a bond sends one message
+	// per round trip and receipt, so edits faster than that queue up.
+	queued := fault.Count(a.States(t, models.Outbound), models.Queued) + fault.Count(b.States(t, models.Outbound), models.Queued)
 	wait.For(t, 2*time.Minute, func() (bool, error) { return fault.Settled(t, a, b) }, "both sides to settle")
 	settled := time.Since(loadEnd)
 
@@ -339,5 +342,5 @@ func runConvergeRandom(t *testing.T, o convergeOpts) {
 	require.NotZero(t, nConflicts["A"]+nConflicts["B"], "no edits crossed: the test did not test convergence")
 	fault.Report(t, "TestConvergeRandom", "seed", seed, "duration_s", o.duration.Seconds(), "tickets", o.tickets,
 		"edits", len(edits), "version_conflicts_reread", conflicts409, "conflicts_A", nConflicts["A"],
-		"conflicts_B", nConflicts["B"], "settled_after_load_s", settled.Seconds())
+		"conflicts_B", nConflicts["B"], "queued_at_load_end", queued, "settled_after_load_s", settled.Seconds())
 }

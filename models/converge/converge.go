@@ -69,15 +69,8 @@ func ParseStamps(raw json.RawMessage, present bool, problems *models.ValidationE
 			ws.By = by
 		}
 		if s.Was != nil {
-			var was string
-			switch x := s.Was.(type) {
-			case string:
-				was = x
-			case float64:
-				was = strconv.FormatFloat(x, 'f', -1, 64)
-			case bool:
-				was = strconv.FormatBool(x)
-			default:
+			was, ok := models.PayloadText(s.Was)
+			if !ok {
 				problems.Add(key+".was", "Give text or a number.")
 				continue
 			}
