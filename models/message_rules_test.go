@@ -228,7 +228,7 @@ func TestValidateField(t *testing.T) {
 	others := []Field{{ID: 7, TicketField: "state", Property: "status"}}
 	valid := func() Field {
 		return Field{TicketField: "priority", Property: "priority", Direction: Bidirectional,
-			ValueMap: JSON[map[string]string]{V: map[string]string{"1": "Critical", "4": "Low", "5": "Low"}},
+			ValueMap:   JSON[map[string]string]{V: map[string]string{"1": "Critical", "4": "Low", "5": "Low"}},
 			InboundMap: JSON[map[string]string]{V: map[string]string{"Critical": "1", "Low": "4"}}}
 	}
 	tests := []struct {
