@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/pg"
 	"unifi/models/queue"
 	"unifi/models/store"
@@ -49,13 +50,22 @@ type Pool struct {
 	cfgAt   time.Time
 }
 
-// config returns the cached engine configuration and response actions,
-// reading them again when older than the poll interval (at least 200 ms):
-// configuration changes reach the engine within a second.
+// config returns the cached engine configuration and response actions.
+// The cache is dropped when the database notifies a configuration change
+// (designer.ConfigChannel, migration 00170) and when the listening
+// connection (re)connects; it is read again at the next claim, so a saved
+// change reaches the engine of every process within a second. Without a
+// listening connection it is read again every poll interval (at least
+// 200 ms), and at most every configFallback when listening, in case a
+// notification is lost with its connection.
 func (p *Pool) config(ctx context.Context) (*enginedb.EngineConfig, []models.ResponseAction) {
 	p.cfgMu.Lock()
 	defer p.cfgMu.Unlock()
-	if p.cfg != nil && time.Since(p.cfgAt) < max(p.opts.PollInterval, 200*time.Millisecond) {
+	ttl := max(p.opts.PollInterval, 200*time.Millisecond)
+	if p.opts.DatabaseURL != "" {
+		ttl = configFallback
+	}
+	if p.cfg != nil && time.Since(p.cfgAt) < ttl {
 		return p.cfg, p.actions
 	}
 	cfg, err := p.engine.LoadEngineConfig(ctx)
@@ -68,6 +78,19 @@ func (p *Pool) config(ctx context.Context) (*enginedb.EngineConfig, []models.Res
 	}
 	p.cfg, p.actions, p.cfgAt = cfg, actions, time.Now()
 	return cfg, actions
+}
+
+// configFallback is how long the engine keeps its configuration while it
+// listens for changes: a safety net, the notification drops it sooner.
+const configFallback = 10 * time.Second
+
+// ConfigChanged drops the cached configuration: the next claim reads it
+// again. Transactions already claimed keep the configuration they were
+// claimed with (docs/designer.md, "Which values apply when").
+func (p *Pool) ConfigChanged(context.Context) {
+	p.cfgMu.Lock()
+	p.cfg, p.actions = nil, nil
+	p.cfgMu.Unlock()
 }
 
 // Opts configures a Pool.
@@ -406,9 +429,11 @@ func (p *Pool) listen(ctx context.Context) {
 		Channels: map[string]func(context.Context, *pgconn.Notification){
 			queue.NotifyChannel:     func(ctx context.Context, _ *pgconn.Notification) { p.Notify(ctx) },
 			queue.BulkNotifyChannel: func(context.Context, *pgconn.Notification) { p.wakeBulk() },
+			designer.ConfigChannel:  func(ctx context.Context, _ *pgconn.Notification) { p.ConfigChanged(ctx) },
 		},
 		OnConnect: func(ctx context.Context) {
-			p.Notify(ctx) // anything notified while we were not listening
+			p.ConfigChanged(ctx) // a change may have been missed while not listening
+			p.Notify(ctx)        // anything notified while we were not listening
 			p.wakeBulk()
 		},
 		OnError: func(ctx context.Context, err error) {
