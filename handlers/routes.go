@@ -47,6 +47,17 @@ func (h *Handlers) Echo() *echo.Echo {
 	in.GET("/operations/live", h.OperationsLive)
 	in.GET("/integrations", h.IntegrationList)
 	in.GET("/integrations/:id", h.IntegrationShow)
+
+	// The Designer (docs/designer.md): admins and managers read the
+	// configuration pages; only admins change configuration.
+	view := in.Group("", requireAction(models.ActionViewConfig))
+	view.GET("/integrations/:id/edit", h.DesignerIntegrationEdit)
+	conf := in.Group("", requireAction(models.ActionConfigure))
+	conf.GET("/integrations/new", h.DesignerIntegrationNew)
+	conf.POST("/integrations", h.DesignerIntegrationCreate)
+	conf.POST("/integrations/:id", h.DesignerIntegrationUpdate)
+	conf.POST("/integrations/:id/state", h.DesignerIntegrationState)
+	conf.POST("/integrations/:id/delete", h.DesignerIntegrationDelete)
 	in.GET("/transactions", h.TransactionList)
 	in.GET("/transactions/:id", h.TransactionShow)
 	in.GET("/http-requests/:id", h.HTTPRequestShow)
