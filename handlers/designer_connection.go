@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,12 +14,11 @@ import (
 )
 
 // connectionForm reads the connection form.
-func connectionForm(c echo.Context) (designer.ConnectionForm, int) {
-	version, _ := strconv.Atoi(c.FormValue("version"))
+func connectionForm(c echo.Context) designer.ConnectionForm {
 	return designer.ConnectionForm{Name: c.FormValue("name"), Environment: c.FormValue("environment"),
 		EndpointURL: c.FormValue("endpoint_url"), AuthType: c.FormValue("auth_type"), AuthUsername: c.FormValue("auth_username"),
 		AuthSecret: c.FormValue("auth_secret"), OAuthTokenURL: c.FormValue("oauth_token_url"),
-		OAuthClientID: c.FormValue("oauth_client_id"), OAuthScopes: c.FormValue("oauth_scopes")}, version
+		OAuthClientID: c.FormValue("oauth_client_id"), OAuthScopes: c.FormValue("oauth_scopes")}
 }
 
 func connectionsURL(integrationID int64) string {
@@ -117,7 +115,7 @@ func (h *Handlers) DesignerConnectionCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, _ := connectionForm(c)
+	f := connectionForm(c)
 	conn, err := h.Designer.CreateConnection(c.Request().Context(), h.actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -147,7 +145,11 @@ func (h *Handlers) DesignerConnectionUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, version := connectionForm(c)
+	f := connectionForm(c)
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	conn, err := h.Designer.UpdateConnection(c.Request().Context(), h.actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -174,7 +176,10 @@ func (h *Handlers) DesignerConnectionActivate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, _ := strconv.Atoi(c.FormValue("version"))
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	conn, err := h.Designer.ActivateConnection(c.Request().Context(), h.actor(c), id, version)
 	if err != nil {
 		return err
@@ -196,7 +201,10 @@ func (h *Handlers) DesignerConnectionDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, _ := strconv.Atoi(c.FormValue("version"))
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	if err := h.Designer.DeleteConnection(c.Request().Context(), h.actor(c), id, version); err != nil {
 		return err
 	}
@@ -213,7 +221,10 @@ func (h *Handlers) DesignerConnectionToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, _ := strconv.Atoi(c.FormValue("version"))
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	token, conn, err := h.Designer.RotateInboundToken(c.Request().Context(), h.actor(c), id, version)
 	if err != nil {
 		return err

@@ -21,14 +21,22 @@ func canConfigure(c echo.Context) bool {
 	return models.RoleMay(CurrentUser(c).Role, models.ActionConfigure) == nil
 }
 
+// formVersion reads the version an edit was based on.
+func formVersion(c echo.Context) (int, error) {
+	v, err := strconv.ParseInt(c.FormValue("version"), 10, 32)
+	if err != nil || v < 1 {
+		return 0, &models.ValidationError{Fields: map[string]string{"version": "The form does not say which version of the record it edits; open the record again and make the change there."}}
+	}
+	return int(v), nil
+}
+
 // integrationForm reads the integration form.
-func integrationForm(c echo.Context) (designer.IntegrationForm, int) {
-	version, _ := strconv.Atoi(c.FormValue("version"))
+func integrationForm(c echo.Context) designer.IntegrationForm {
 	return designer.IntegrationForm{Name: c.FormValue("name"), Description: c.FormValue("description"),
 		ProcessID: c.FormValue("process_id"), SyncTimeoutS: c.FormValue("sync_timeout_s"),
 		AsyncTimeoutS: c.FormValue("async_timeout_s"), RetryLimit: c.FormValue("retry_limit"),
 		RetryDelayS: c.FormValue("retry_delay_s"), AttachLogs: c.FormValue("attach_logs") == "true",
-		HeartbeatS: c.FormValue("heartbeat_s")}, version
+		HeartbeatS: c.FormValue("heartbeat_s")}
 }
 
 // renderIntegrationForm renders the form, with 422 when it holds refusals.
@@ -74,7 +82,7 @@ func (h *Handlers) DesignerIntegrationEdit(c echo.Context) error {
 // DesignerIntegrationCreate creates an integration; a refused form
 // re-renders with 422 and the reasons next to the fields.
 func (h *Handlers) DesignerIntegrationCreate(c echo.Context) error {
-	f, _ := integrationForm(c)
+	f := integrationForm(c)
 	in, err := h.Designer.CreateIntegration(c.Request().Context(), h.actor(c), f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -96,7 +104,11 @@ func (h *Handlers) DesignerIntegrationUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, version := integrationForm(c)
+	f := integrationForm(c)
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	in, err := h.Designer.UpdateIntegration(c.Request().Context(), h.actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -122,7 +134,10 @@ func (h *Handlers) DesignerIntegrationState(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, _ := strconv.Atoi(c.FormValue("version"))
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	on, err := strconv.ParseBool(c.FormValue("on"))
 	if err != nil {
 		return &models.ValidationError{Fields: map[string]string{"on": "Say whether to switch it on (true) or off (false)."}}
@@ -148,7 +163,10 @@ func (h *Handlers) DesignerIntegrationDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, _ := strconv.Atoi(c.FormValue("version"))
+	version, err := formVersion(c)
+	if err != nil {
+		return err
+	}
 	if err := h.Designer.DeleteIntegration(c.Request().Context(), h.actor(c), id, version); err != nil {
 		return err
 	}

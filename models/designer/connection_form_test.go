@@ -39,7 +39,9 @@ func TestParseConnection(t *testing.T) {
 		{"KindChangeNeedsSecret", func(f *designer.ConnectionForm) { f.AuthSecret = "" },
 			&models.Connection{AuthType: models.AuthBearer, AuthSecret: "v1:x"}, "auth_secret", false, ""},
 		{"OAuthNoTokenURL", func(f *designer.ConnectionForm) { f.AuthType, f.OAuthClientID = "oauth2", "cid" }, nil, "oauth_token_url", false, ""},
-		{"OAuthNoClient", func(f *designer.ConnectionForm) { f.AuthType, f.OAuthTokenURL = "oauth2", "https://x.example.com/token" }, nil, "oauth_client_id", false, ""},
+		{"OAuthNoClient", func(f *designer.ConnectionForm) {
+			f.AuthType, f.OAuthTokenURL = "oauth2", "https://x.example.com/token"
+		}, nil, "oauth_client_id", false, ""},
 		{"NoneDropsSecret", func(f *designer.ConnectionForm) { f.AuthType = "none" }, nil, "", false, ""},
 		{"SecretNUL", func(f *designer.ConnectionForm) { f.AuthSecret = "a\x00" }, nil, "auth_secret", false, ""},
 	}

@@ -169,7 +169,7 @@ func stale[T any](tx *gorm.DB, typ, label string, id int64, base int, cur, yours
 	_, curVersion := recordKey(cur)
 	e := &StaleVersionError{RecordType: typ, RecordID: id, Label: label, Base: base, Current: curVersion}
 	var entries []models.ActivityLog
-	if err := tx.Where("record_type = ? AND record_id = ? AND (after->>'version')::int > ?", typ, id, base).
+	if err := tx.Where("record_type = ? AND record_id = ? AND (after->>'version')::bigint > ?::bigint", typ, id, int64(base)).
 		Order("id").Find(&entries).Error; err != nil {
 		return fmt.Errorf("read changes of %s %d: %w", typ, id, err)
 	}
