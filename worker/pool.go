@@ -429,7 +429,10 @@ func (p *Pool) listen(ctx context.Context) {
 		Channels: map[string]func(context.Context, *pgconn.Notification){
 			queue.NotifyChannel:     func(ctx context.Context, _ *pgconn.Notification) { p.Notify(ctx) },
 			queue.BulkNotifyChannel: func(context.Context, *pgconn.Notification) { p.wakeBulk() },
-			designer.ConfigChannel:  func(ctx context.Context, _ *pgconn.Notification) { p.ConfigChanged(ctx) },
+			designer.ConfigChannel: func(ctx context.Context, n *pgconn.Notification) {
+				p.ConfigChanged(ctx)
+				p.log.InfoContext(ctx, "configuration changed: cached configuration dropped", slog.String("config_version", n.Payload))
+			},
 		},
 		OnConnect: func(ctx context.Context) {
 			p.ConfigChanged(ctx) // a change may have been missed while not listening
