@@ -159,6 +159,9 @@ func TestDesignerConnections(t *testing.T) {
 			b, _ := json.Marshal(r)
 			require.NotContains(t, string(b), "s3cret", "no secret in a stored HTTP Request")
 		}
+		page := admin.Get(fmt.Sprintf("/http-requests/%d", reqs[2].ID))
+		require.Equal(t, http.StatusOK, page.StatusCode, "a test request has its HTTP Request page")
+		require.NotContains(t, page.Body, "s3cret")
 		require.Equal(t, models.RequestOK, reqs[0].State)
 		require.Equal(t, models.RequestError, reqs[2].State)
 	})

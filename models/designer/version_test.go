@@ -72,6 +72,7 @@ func TestUpdate(t *testing.T) {
 		require.NoError(t, b.db.Take(&got, in.ID).Error)
 		require.Equal(t, 7, got.RetryLimit)
 		require.Equal(t, 2, got.Version)
+		require.True(t, got.UpdatedAt.After(b.f.Integration.UpdatedAt), "updated_at moves: the engine's OAuth2 token source follows it")
 		var logs []models.ActivityLog
 		require.NoError(t, b.db.Where("record_type = 'integration' AND record_id = ?", in.ID).Find(&logs).Error)
 		require.Len(t, logs, 1)
