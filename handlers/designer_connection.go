@@ -133,23 +133,16 @@ func (h *Handlers) DesignerConnectionCreate(c echo.Context) error {
 	if conn.Active {
 		msg += " It is the integration's active connection."
 	}
-	if err := h.flash(c, layout.FlashSuccess, msg+" Use Test Connection to check it."); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, connectionsURL(id))
+	return h.flashRedirect(c, layout.FlashSuccess, msg+" Use Test Connection to check it.", connectionsURL(id))
 }
 
 // DesignerConnectionUpdate saves an edited connection; an empty secret keeps the stored one.
 func (h *Handlers) DesignerConnectionUpdate(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := connectionForm(c)
-	version, err := formVersion(c)
-	if err != nil {
-		return err
-	}
 	conn, err := h.Designer.UpdateConnection(c.Request().Context(), h.actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -164,19 +157,12 @@ func (h *Handlers) DesignerConnectionUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Saved connection %s.", conn.Name)); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, connectionsURL(conn.IntegrationID))
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
 // DesignerConnectionActivate makes a connection the active one.
 func (h *Handlers) DesignerConnectionActivate(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	version, err := formVersion(c)
+	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
@@ -185,10 +171,7 @@ func (h *Handlers) DesignerConnectionActivate(c echo.Context) error {
 		return err
 	}
 	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Connection %s is now the active one; the others are inactive.", conn.Name)); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, connectionsURL(conn.IntegrationID))
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Connection %s is now the active one; the others are inactive.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
 // DesignerConnectionDelete deletes an inactive connection.
@@ -208,20 +191,13 @@ func (h *Handlers) DesignerConnectionDelete(c echo.Context) error {
 	if err := h.Designer.DeleteConnection(c.Request().Context(), h.actor(c), id, version); err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Deleted connection %s.", conn.Name)); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, connectionsURL(conn.IntegrationID))
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
 // DesignerConnectionToken generates (or rotates) the connection's inbound
 // token and shows it this once. The answer is not cached.
 func (h *Handlers) DesignerConnectionToken(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	version, err := formVersion(c)
+	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,15 @@ func canConfigure(c echo.Context) bool {
 	return models.RoleMay(CurrentUser(c).Role, models.ActionConfigure) == nil
 }
 
+// flashRedirect ends a successful change: a message for the next page,
+// then 303 to it.
+func (h *Handlers) flashRedirect(c echo.Context, kind layout.FlashKind, msg, to string) error {
+	if err := h.flash(c, kind, msg); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
 // formVersion reads the version an edit was based on.
 func formVersion(c echo.Context) (int, error) {
 	v, err := strconv.ParseInt(c.FormValue("version"), 10, 32)
@@ -28,6 +37,17 @@ func formVersion(c echo.Context) (int, error) {
 		return 0, &models.ValidationError{Fields: map[string]string{"version": "The form does not say which version of the record it edits; open the record again and make the change there."}}
 	}
 	return int(v), nil
+}
+
+// pathIDVersion reads the record's id from the path and the version the
+// edit was based on from the form.
+func pathIDVersion(c echo.Context) (int64, int, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	version, err := formVersion(c)
+	return id, version, err
 }
 
 // integrationForm reads the integration form.
@@ -91,24 +111,17 @@ func (h *Handlers) DesignerIntegrationCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Created integration %s. Add a connection next: nothing is sent or received without an active one.", in.Name)); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d/connections", in.ID))
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created integration %s. Add a connection next: nothing is sent or received without an active one.", in.Name), fmt.Sprintf("/integrations/%d/connections", in.ID))
 }
 
 // DesignerIntegrationUpdate saves an integration's settings; an edit of an
 // older version is refused with 409 and what changed meanwhile.
 func (h *Handlers) DesignerIntegrationUpdate(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := integrationForm(c)
-	version, err := formVersion(c)
-	if err != nil {
-		return err
-	}
 	in, err := h.Designer.UpdateIntegration(c.Request().Context(), h.actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -122,19 +135,12 @@ func (h *Handlers) DesignerIntegrationUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Saved integration %s. Every server uses the new settings for the next transaction it sends.", in.Name)); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, components.IntegrationURL(id))
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved integration %s. Every server uses the new settings for the next transaction it sends.", in.Name), components.IntegrationURL(id))
 }
 
 // DesignerIntegrationState switches an integration Off or back On.
 func (h *Handlers) DesignerIntegrationState(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	version, err := formVersion(c)
+	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
@@ -151,27 +157,17 @@ func (h *Handlers) DesignerIntegrationState(c echo.Context) error {
 		msg = fmt.Sprintf("Integration %s is on.", in.Name)
 		h.notify(c.Request().Context())
 	}
-	if err := h.flash(c, layout.FlashInfo, msg); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, components.IntegrationURL(id))
+	return h.flashRedirect(c, layout.FlashInfo, msg, components.IntegrationURL(id))
 }
 
 // DesignerIntegrationDelete deletes an integration that has no transactions.
 func (h *Handlers) DesignerIntegrationDelete(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	version, err := formVersion(c)
+	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	if err := h.Designer.DeleteIntegration(c.Request().Context(), h.actor(c), id, version); err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, "Deleted the integration."); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/integrations")
+	return h.flashRedirect(c, layout.FlashSuccess, "Deleted the integration.", "/integrations")
 }
