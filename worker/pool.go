@@ -108,8 +108,12 @@ type Opts struct {
 	// cancelling them; default 10 s (Stop's context can shorten it).
 	SoftStopTimeout time.Duration
 	// HTTPClient sends the requests; default a client tuned for many
-	// concurrent requests to few hosts.
+	// concurrent requests to few hosts, which refuses to connect to a
+	// link-local or cloud metadata address unless AllowLinkLocal is set.
 	HTTPClient *http.Client
+	// AllowLinkLocal (ALLOW_LINK_LOCAL_ENDPOINTS) lets the default client
+	// connect to link-local and metadata addresses (docs/designer.md).
+	AllowLinkLocal bool
 }
 
 // The engine's defaults (WORKERS, WORKER_BATCH): up to 800 requests in
@@ -147,8 +151,9 @@ func New(o Opts) *Pool {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+				Control: designer.DialControl(o.AllowLinkLocal)}).DialContext,
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,

@@ -150,7 +150,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 
 	pool := worker.New(worker.Opts{Store: svc.store, Logger: log, DatabaseURL: cfg.DatabaseURL,
 		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
-		PollInterval: cfg.PollInterval})
+		PollInterval: cfg.PollInterval, AllowLinkLocal: cfg.AllowLinkLocalEndpoints})
 	// The pool's lifetime is managed by Stop below (soft, then hard), not by
 	// the signal context, which ends before the HTTP server has drained.
 	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {

@@ -162,21 +162,29 @@ func tokenError(err error) string {
 // forbidden address unless allowed (a name that resolved elsewhere when
 // saved cannot reach the metadata service now).
 func (d *Designer) testClient(timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	if !d.opts.AllowLinkLocal {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(host); ip != nil && Forbidden(ip) {
-				return fmt.Errorf("%s is a link-local or cloud metadata address, refused (ALLOW_LINK_LOCAL_ENDPOINTS)", ip)
-			}
-			return nil
-		}
-	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: DialControl(d.opts.AllowLinkLocal)}
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dialer.DialContext, Proxy: http.ProxyFromEnvironment},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// DialControl is a net.Dialer Control that refuses to connect to a
+// link-local or cloud metadata address (Forbidden), checked on the address
+// actually dialled, after name resolution; nil when allow is set. Test
+// Connection and the engine both dial through it.
+func DialControl(allow bool) func(network, address string, c syscall.RawConn) error {
+	if allow {
+		return nil
+	}
+	return func(_, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		if ip := net.ParseIP(host); ip != nil && Forbidden(ip) {
+			return fmt.Errorf("%s is a link-local or cloud metadata address, refused (set ALLOW_LINK_LOCAL_ENDPOINTS=true to allow it)", ip)
+		}
+		return nil
+	}
 }
 
 // testBody is the test message: the envelope with a name no integration
