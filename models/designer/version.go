@@ -69,8 +69,12 @@ func recordKey(rec any) (id int64, version int) {
 	return id, version
 }
 
+// setVersion sets a record's Version field (a record without one is not
+// versioned: every edit of it is taken as based on version 0).
 func setVersion(rec any, version int) {
-	structValue(rec).FieldByName("Version").SetInt(int64(version))
+	if f := structValue(rec).FieldByName("Version"); f.IsValid() && f.CanSet() {
+		f.SetInt(int64(version))
+	}
 }
 
 // Create inserts rec (at version 1) and writes its activity entry, in tx
@@ -113,8 +117,12 @@ func Update[T any](tx *gorm.DB, actor models.Actor, base int, rec *T) error {
 	if before == nil {
 		return nil
 	}
-	setVersion(rec, base+1)
-	before["version"], after["version"] = base, base+1
+	q := tx.Model(rec)
+	if hasColumn(rec, "version") {
+		setVersion(rec, base+1)
+		before["version"], after["version"] = base, base+1
+		q = q.Where("version = ?", base)
+	}
 	cols := make([]string, 0, len(after)+1)
 	for c := range after {
 		cols = append(cols, c)
@@ -123,7 +131,7 @@ func Update[T any](tx *gorm.DB, actor models.Actor, base int, rec *T) error {
 	if hasColumn(rec, "updated_at") {
 		cols = append(cols, "updated_at")
 	}
-	res := tx.Model(rec).Select(cols).Where("version = ?", base).Updates(rec)
+	res := q.Select(cols).Updates(rec)
 	if res.Error != nil {
 		return fmt.Errorf("update %s %q: %w", typ, label, res.Error)
 	}
