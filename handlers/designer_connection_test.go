@@ -194,11 +194,23 @@ func TestDesignerConnections(t *testing.T) {
 		require.Equal(t, models.RoleIntegration, u.Role)
 		page := admin.Get(fmt.Sprintf("/connections/%d/edit", c.ID))
 		require.NotContains(t, page.Body, token, "shown exactly once")
+		// The remote system calls the inbound API with it: authenticated, and
+		// told the message name is unknown (the integration has no messages yet).
+		inboundCall := func(tok string) handlerstest.Response {
+			return app.Client(t).Do(http.MethodPost, "/api/v1/integrations/conns/messages",
+				`{"message":{"name":"CreateIncident","source_id":"X1","source_reference":"R1"},"data":{}}`, "application/json",
+				http.Header{"Authorization": {"Bearer " + tok}})
+		}
+		res = inboundCall(token)
+		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode, res.Body)
+		require.Contains(t, res.Body, "Message name not recognised")
 		c = get("Good")
 		res = admin.PostForm(fmt.Sprintf("/connections/%d/token", c.ID), url.Values{"version": {fmt.Sprint(c.Version)}})
 		require.Equal(t, http.StatusOK, res.StatusCode, res.Body)
 		_, err = app.Accounts.AuthenticateToken(ctx, token)
 		require.Error(t, err, "the rotated token stops working")
+		require.Equal(t, http.StatusUnauthorized, inboundCall(token).StatusCode)
+		require.Equal(t, http.StatusUnprocessableEntity, inboundCall(res.TestID(t, "inbound-token").AttrOr("value", "")).StatusCode)
 	})
 
 	t.Run("Roles", func(t *testing.T) {
