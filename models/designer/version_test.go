@@ -179,3 +179,42 @@ func TestConfigVersion(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, v2, v3, "an integration's status is not configuration")
 }
+
+// TestUpdateConcurrent: edits based on the same version, saved at once,
+// from separate connections: exactly one is stored; every other is told
+// the record changed meanwhile.
+func TestUpdateConcurrent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			in := b.f.Integration
+			in.RetryLimit = 10 + i
+			errs <- b.db.Transaction(func(tx *gorm.DB) error { return designer.Update(tx, b.f.Admin, 1, &in) })
+		}()
+	}
+	won, stale := 0, 0
+	for range n {
+		err := <-errs
+		var se *designer.StaleVersionError
+		switch {
+		case err == nil:
+			won++
+		case errors.As(err, &se):
+			stale++
+			require.Equal(t, "retry_limit", se.Changes[0].Field)
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	require.Equal(t, 1, won)
+	require.Equal(t, n-1, stale)
+	var got models.Integration
+	require.NoError(t, b.db.Take(&got, b.f.Integration.ID).Error)
+	require.Equal(t, 2, got.Version)
+	var entries int64
+	require.NoError(t, b.db.Model(&models.ActivityLog{}).Where("record_type = 'integration'").Count(&entries).Error)
+	require.Equal(t, int64(1), entries)
+}
