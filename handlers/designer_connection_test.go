@@ -222,6 +222,8 @@ func TestDesignerConnections(t *testing.T) {
 		require.Equal(t, http.StatusOK, page.StatusCode)
 		require.Zero(t, page.TestID(t, "save-connection").Length())
 		require.Zero(t, page.TestID(t, "rotate-token").Length())
+		require.Zero(t, page.TestID(t, "test-connection").Length())
+		require.Equal(t, 1, admin.Get(fmt.Sprintf("/connections/%d/edit", get("Good").ID)).TestID(t, "test-connection").Length())
 		res := manager.PostForm(fmt.Sprintf("/connections/%d/test", get("Good").ID), nil)
 		require.Equal(t, http.StatusForbidden, res.StatusCode)
 	})
