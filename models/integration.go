@@ -9,6 +9,7 @@ type Process struct {
 	TicketTable    string
 	ReferenceField string
 	NumberPrefix   string
+	Version        int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt      time.Time
 }
 
@@ -27,6 +28,7 @@ type Integration struct {
 	AttachLogs    bool
 	HeartbeatS    int `gorm:"column:heartbeat_s"`
 	PausedAt      *time.Time
+	Version       int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -62,12 +64,13 @@ type Connection struct {
 	EndpointURL   string
 	AuthType      AuthType
 	AuthUsername  string
-	AuthSecret    string `json:"-"`
+	AuthSecret    string `json:"-" secret:"true"` // sealed at rest; audited as "changed", never its value
 	OAuthTokenURL string `gorm:"column:oauth_token_url"`
 	OAuthClientID string `gorm:"column:oauth_client_id"`
 	OAuthScopes   string `gorm:"column:oauth_scopes"`
 	InboundUserID *int64
 	Active        bool
+	Version       int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -136,6 +139,7 @@ type Message struct {
 	BondOwnership     Ownership
 	AllowedBondStates JSON[[]BondState]
 	SetBondState      *BondState
+	Version           int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -162,6 +166,7 @@ type Field struct {
 	InboundMap  JSON[map[string]string] `gorm:"column:inbound_value_map"`
 	Required    bool
 	Position    int
+	Version     int `gorm:"default:1"` // the Designer's edit version (models/designer)
 }
 
 // Sends reports whether the field is mapped on outbound messages.
@@ -187,5 +192,6 @@ type ResponseAction struct {
 	SetIntegrationState *IntegrationState
 	BondNote            string
 	Description         string
+	Version             int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt           time.Time
 }
