@@ -43,12 +43,10 @@ func (d *Designer) Messages(ctx context.Context, id int64) (*MessageSet, error) 
 	return set, nil
 }
 
-// TicketFieldsOf lists the ticket fields a message of integration may map:
-// the built-in ones (the process's own join here once processes define them).
-func TicketFieldsOf(*models.Integration) []string { return models.TicketFields }
-
 // messageScope reads what ValidateMessage needs, in tx.
 func messageScope(tx *gorm.DB, integrationID int64) (models.MessageScope, error) {
+	// The built-in ticket fields; a process's own fields (custom.<name>) join
+	// here, and in CreateField and UpdateField, once processes define them.
 	sc := models.MessageScope{TicketFields: models.TicketFields}
 	if err := tx.Where("integration_id = ?", integrationID).Find(&sc.Messages).Error; err != nil {
 		return sc, fmt.Errorf("list messages of integration %d: %w", integrationID, err)
