@@ -358,3 +358,16 @@ func (h *Handlers) DesignerResponseActionUpdate(c echo.Context) error {
 	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved the response action for %s.", f.StatusCode),
 		fmt.Sprintf("/integrations/%d/messages", *cur.IntegrationID))
 }
+
+// DesignerMessageDelete deletes a message no transaction used.
+func (h *Handlers) DesignerMessageDelete(c echo.Context) error {
+	id, version, err := pathIDVersion(c)
+	if err != nil {
+		return err
+	}
+	m, err := h.Designer.DeleteMessage(c.Request().Context(), h.actor(c), id, version)
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted message %s.", m.Name), fmt.Sprintf("/integrations/%d/messages", m.IntegrationID))
+}

@@ -117,6 +117,7 @@ func TestDesignerMessagePages(t *testing.T) {
 		fmt.Sprintf("/messages/%d/fields", m.ID):                            fieldValues("impact", "impact"),
 		fmt.Sprintf("/fields/%d", f.ID):                                     withVersion(fieldValues("urgency", "u2"), f.Version),
 		fmt.Sprintf("/fields/%d/delete", f.ID):                              withVersion(url.Values{}, f.Version),
+		fmt.Sprintf("/messages/%d/delete", m.ID):                            withVersion(url.Values{}, m.Version),
 		fmt.Sprintf("/integrations/%d/response-actions", fx.integration.ID): {"status_code": {"500"}},
 		fmt.Sprintf("/response-actions/%d", a.ID):                           withVersion(url.Values{"status_code": {"410"}}, a.Version),
 	}
@@ -202,6 +203,8 @@ func TestHostileMessageForms(t *testing.T) {
 		{fmt.Sprintf("/messages/%d/fields", fx.update.ID), fieldValues("urgency", "urgency"), nil},
 		{fmt.Sprintf("/fields/%d", fx.field.ID), fieldValues("priority", "priority"), version("fields", fx.field.ID)},
 		{fmt.Sprintf("/integrations/%d/response-actions", fx.integration.ID), withStatus(actionValues, "418"), nil},
+		// Delete posts only the version: each hostile one is refused and the message stays.
+		{fmt.Sprintf("/messages/%d/delete", receiptID(t, app, fx.integration.ID)), url.Values{}, version("messages", receiptID(t, app, fx.integration.ID))},
 		{fmt.Sprintf("/response-actions/%d", action.ID), actionValues, version("response_actions", action.ID)},
 	}
 	ta := &tallies{byStatus: map[int]int{}}
@@ -262,4 +265,12 @@ func withStatus(v url.Values, status string) url.Values {
 	}
 	out.Set("status_code", status)
 	return out
+}
+
+func receiptID(t *testing.T, app *handlerstest.App, integrationID int64) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, app.Store.DB(context.Background()).Raw(`SELECT id FROM messages WHERE integration_id = ? AND name = 'Receipt'`,
+		integrationID).Scan(&id).Error)
+	return id
 }

@@ -74,6 +74,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	conf.GET("/integrations/:id/messages/new", h.DesignerMessageNew)
 	conf.POST("/integrations/:id/messages", h.DesignerMessageCreate)
 	conf.POST("/messages/:id", h.DesignerMessageUpdate)
+	conf.POST("/messages/:id/delete", h.DesignerMessageDelete)
 	conf.GET("/messages/:id/fields/new", h.DesignerFieldNew)
 	conf.POST("/messages/:id/fields", h.DesignerFieldCreate)
 	conf.POST("/fields/:id", h.DesignerFieldUpdate)

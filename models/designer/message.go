@@ -268,3 +268,32 @@ func (d *Designer) GetResponseAction(ctx context.Context, id int64) (*models.Res
 	}
 	return &a, nil
 }
+
+// DeleteMessage deletes a message with its fields and response actions,
+// provided it is still at version base, no transaction used it (those are
+// history), and no other message names it as its receipt or response.
+func (d *Designer) DeleteMessage(ctx context.Context, actor models.Actor, id int64, base int) (*models.Message, error) {
+	var m models.Message
+	err := d.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Take(&m, id).Error; err != nil {
+			return pg.NotFound(err, fmt.Sprintf("message %d", id))
+		}
+		var used struct{ Transactions, Referrers int64 }
+		if err := tx.Raw(`SELECT (SELECT count(*) FROM transactions WHERE message_id = ?) AS transactions,
+				(SELECT count(*) FROM messages WHERE receipt_message_id = ? OR response_message_id = ?) AS referrers`,
+			id, id, id).Scan(&used).Error; err != nil {
+			return fmt.Errorf("count uses of message %d: %w", id, err)
+		}
+		switch {
+		case used.Transactions > 0:
+			return &models.ConflictError{Reason: fmt.Sprintf("Message %s cannot be deleted: %d transactions used it, and they are the history of what was sent and received. Set its trigger to never instead.", m.Name, used.Transactions)}
+		case used.Referrers > 0:
+			return &models.ConflictError{Reason: fmt.Sprintf("Message %s cannot be deleted: another message names it as its receipt or response message; choose another there first.", m.Name)}
+		}
+		return Delete(tx, actor, base, &m)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete message %d: %w", id, err)
+	}
+	return &m, nil
+}

@@ -1,6 +1,7 @@
 package designer_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,6 +60,27 @@ func TestMessageDesigner(t *testing.T) {
 		set, err := d.Messages(b.ctx, b.f.Integration.ID)
 		require.NoError(t, err)
 		require.Len(t, set.Fields[m.ID], 1)
+
+		// Delete: refused while another message names it, or once a transaction used it.
+		af := designer.NewMessageForm()
+		af.Name, af.Async, af.ReceiptMessageID = "AsyncOne", true, fmt.Sprint(b.f.Messages["Receipt"].ID)
+		_, err = d.CreateMessage(b.ctx, b.f.Admin, b.f.Integration.ID, af)
+		require.NoError(t, err)
+		_, err = d.DeleteMessage(b.ctx, b.f.Admin, b.f.Messages["Receipt"].ID, 1)
+		var ce *models.ConflictError
+		require.ErrorAs(t, err, &ce)
+		require.Contains(t, ce.Reason, "names it as its receipt or response message")
+		st := store.NewStore(b.db, account.New(b.db, nil), nil)
+		_, err = st.CreateTicket(b.ctx, b.f.Analyst, store.TicketInput{ShortDescription: "history"})
+		require.NoError(t, err)
+		_, err = d.DeleteMessage(b.ctx, b.f.Admin, b.f.Messages["CreateIncident"].ID, 1)
+		require.ErrorAs(t, err, &ce)
+		require.Contains(t, ce.Reason, "1 transactions used it")
+		_, err = d.DeleteMessage(b.ctx, b.f.Admin, m.ID, m.Version)
+		require.NoError(t, err)
+		var left int64
+		require.NoError(t, b.db.Model(&models.Field{}).Where("message_id = ?", m.ID).Count(&left).Error)
+		require.Zero(t, left, "its fields went with it")
 	})
 
 	t.Run("RefusedStoresNothing", func(t *testing.T) {
