@@ -101,7 +101,7 @@ type Peer struct {
 	mu          sync.Mutex
 	rejectShare float64
 	delay       time.Duration
-	rejectAcc   float64 // spreads rejections evenly
+	rejectAcc   float64              // spreads rejections evenly
 	refs        map[string]string    // sender's reference -> our reference
 	bonds       map[string][]Arrival // sender's reference -> arrivals in order
 	seen        map[string]*models.EnvelopeHeader
@@ -109,10 +109,10 @@ type Peer struct {
 	nextMsg     int64
 	stats       Stats
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	queue   receiptHeap
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	queue  receiptHeap
 	wake   chan struct{}
 	sendCh chan *receiptJob
 }
