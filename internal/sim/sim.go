@@ -60,7 +60,12 @@ type Opts struct {
 	Mode      failmode.Mode // starting failure mode [ok]
 	RateLimit float64       // API requests per second before 429 (0: no limit)
 	Burst     int           // requests allowed at once above the rate [max(1, RateLimit)]
-	Logger    *slog.Logger
+	// Routes are the simulator's own control endpoints, served like /control
+	// (no credentials, no failure modes).
+	Routes map[string]http.HandlerFunc
+	// OnClose runs on Close (the simulator stops its own goroutines).
+	OnClose func()
+	Logger  *slog.Logger
 }
 
 // Control is what POST /control of a simulator takes: the failure mode and
@@ -92,6 +97,8 @@ type Frame struct {
 	limit   float64
 	burst   int
 	stats   Stats
+
+	closeOnce sync.Once
 }
 
 // NewFrame returns the frame around api.
@@ -166,8 +173,15 @@ func (f *Frame) Stats() Stats {
 	return s
 }
 
-// Close releases stalled requests.
-func (f *Frame) Close() { f.fail.Close() }
+// Close releases stalled requests and stops the simulator's goroutines.
+func (f *Frame) Close() {
+	f.fail.Close()
+	f.closeOnce.Do(func() {
+		if f.o.OnClose != nil {
+			f.o.OnClose()
+		}
+	})
+}
 
 // Serve answers on ln until ctx ends, then shuts the server down.
 func (f *Frame) Serve(ctx context.Context, ln net.Listener) error {
@@ -229,6 +243,10 @@ func (f *Frame) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/healthz":
 		failmode.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+	if h, ok := f.o.Routes[r.URL.Path]; ok {
+		h(w, r)
 		return
 	}
 	f.mu.Lock()
