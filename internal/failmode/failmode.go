@@ -99,9 +99,10 @@ func New(o Opts) (*Switch, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Mode != "" {
-		if err := s.Set(Control{Mode: o.Mode}); err != nil {
+		if err := valid(o.Mode); err != nil {
 			return nil, err
 		}
+		s.mode = o.Mode
 	}
 	return s, nil
 }
@@ -118,14 +119,21 @@ func (s *Switch) Close() {
 	}
 }
 
+func valid(m Mode) error {
+	for _, v := range Modes {
+		if m == v {
+			return nil
+		}
+	}
+	return fmt.Errorf("mode %q is not one of %s", m, List())
+}
+
 // Set changes the mode and its settings; zero fields leave them as they are.
 func (s *Switch) Set(c Control) error {
-	valid := c.Mode == ""
-	for _, m := range Modes {
-		valid = valid || c.Mode == m
-	}
-	if !valid {
-		return fmt.Errorf("mode %q is not one of %s", c.Mode, List())
+	if c.Mode != "" {
+		if err := valid(c.Mode); err != nil {
+			return err
+		}
 	}
 	if c.FailShare != nil && (*c.FailShare < 0 || *c.FailShare > 1) {
 		return errors.New("shares are numbers from 0 to 1")
