@@ -233,8 +233,8 @@ type Server struct {
 	mu     sync.Mutex
 	gen    int
 	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   bytes.Buffer // every generation's output
+	exited <-chan struct{}
+	logs   logBuffer // every generation's output
 }
 
 // URL is the server's base URL.
@@ -248,19 +248,7 @@ func (s *Server) Instance() string {
 }
 
 // Logs returns everything the server's processes wrote.
-func (s *Server) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
-
-type lockedWriter struct{ s *Server }
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	return w.s.logs.Write(p)
-}
+func (s *Server) Logs() string { return s.logs.String() }
 
 // Start starts a new process of the server and waits until it answers.
 func (s *Server) Start(t testing.TB) {
@@ -284,37 +272,14 @@ func (s *Server) start() error {
 	env = append(env, "DATA_DIR="+s.dataDir, fmt.Sprintf("INSTANCE_NAME=%s.g%d", s.Name, s.gen))
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = lockedWriter{s}, lockedWriter{s}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	exited, err := launch(cmd, &s.logs)
+	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("start %s: %w", s.Name, err)
 	}
-	exited := make(chan struct{})
 	s.cmd, s.exited = cmd, exited
 	s.mu.Unlock()
-	go func() { _ = cmd.Wait(); close(exited) }()
-
-	deadline := time.Now().Add(60 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		res, err := client.Get(s.URL() + "/healthz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("start %s: the process ended:\n%s", s.Name, tail(s.Logs(), 3000))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("start %s: no answer on /healthz within 60 s:\n%s", s.Name, tail(s.Logs(), 3000))
-		}
-	}
+	return waitHealthy(s.Name, s.URL()+"/healthz", exited, &s.logs)
 }
 
 // Kill sends SIGKILL (kill -9) and waits for the process to be gone.
@@ -337,13 +302,8 @@ func (s *Server) signal(t testing.TB, sig syscall.Signal) {
 	if cmd == nil {
 		t.Fatalf("fault: %s is not running", s.Name)
 	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Errorf("fault: %s did not end within 30 s of %v", s.Name, sig)
+	if err := signalAndWait(s.Name, cmd, exited, sig); err != nil {
+		t.Errorf("fault: %v", err)
 	}
 	s.mu.Lock()
 	s.cmd = nil
@@ -373,8 +333,7 @@ func (s *Server) cleanup() {
 	s.cmd = nil
 	s.mu.Unlock()
 	if cmd != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+		killGroup(cmd, exited)
 	}
 }
 
