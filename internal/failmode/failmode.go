@@ -6,6 +6,7 @@
 package failmode
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -293,4 +294,30 @@ func upper(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// Serve answers on ln with h until ctx ends, then runs release (which must
+// release stalled requests: Switch.Close) and shuts the server down; release
+// also runs when the server fails on its own. Demo servers share it because
+// a stalled request would otherwise hold Shutdown for its whole timeout.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, release func()) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		release()
+		return err
+	case <-ctx.Done():
+	}
+	release()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

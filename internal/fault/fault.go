@@ -230,11 +230,8 @@ type Server struct {
 	env     map[string]string
 	dataDir string
 
-	mu     sync.Mutex
-	gen    int
-	cmd    *exec.Cmd
-	exited <-chan struct{}
-	logs   logBuffer // every generation's output
+	child
+	gen int // guarded by mu
 }
 
 // URL is the server's base URL.
@@ -246,9 +243,6 @@ func (s *Server) Instance() string {
 	defer s.mu.Unlock()
 	return fmt.Sprintf("%s.g%d", s.Name, s.gen)
 }
-
-// Logs returns everything the server's processes wrote.
-func (s *Server) Logs() string { return s.logs.String() }
 
 // Start starts a new process of the server and waits until it answers.
 func (s *Server) Start(t testing.TB) {
@@ -272,13 +266,11 @@ func (s *Server) start() error {
 	env = append(env, "DATA_DIR="+s.dataDir, fmt.Sprintf("INSTANCE_NAME=%s.g%d", s.Name, s.gen))
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = env
-	exited, err := launch(cmd, &s.logs)
-	if err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("start %s: %w", s.Name, err)
-	}
-	s.cmd, s.exited = cmd, exited
+	exited, err := s.launchLocked(s.Name, cmd)
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	return waitHealthy(s.Name, s.URL()+"/healthz", exited, &s.logs)
 }
 
@@ -296,46 +288,13 @@ func (s *Server) Stop(t testing.TB) {
 
 func (s *Server) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.mu.Unlock()
-	if cmd == nil {
-		t.Fatalf("fault: %s is not running", s.Name)
-	}
-	if err := signalAndWait(s.Name, cmd, exited, sig); err != nil {
-		t.Errorf("fault: %v", err)
-	}
-	s.mu.Lock()
-	s.cmd = nil
-	s.mu.Unlock()
+	s.child.signal(t, s.Name, sig)
 }
 
 // Running reports whether the process is alive.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	exited := s.exited
-	running := s.cmd != nil
-	s.mu.Unlock()
-	if !running {
-		return false
-	}
-	select {
-	case <-exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.running() }
 
-func (s *Server) cleanup() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd != nil {
-		killGroup(cmd, exited)
-	}
-}
+func (s *Server) cleanup() { s.kill() }
 
 // CreateLoad creates tickets, each followed by updates, from several
 // writers at once, and returns the tickets in their final version. Every

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -81,8 +82,73 @@ func signalAndWait(name string, cmd *exec.Cmd, exited <-chan struct{}, sig sysca
 	}
 }
 
-// killGroup kills the process and its children and waits for it.
-func killGroup(cmd *exec.Cmd, exited <-chan struct{}) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
+// child is the process of a Server or a SimProcess: restartable, its output
+// kept across generations.
+type child struct {
+	mu     sync.Mutex // also guards the owner's own per-generation fields
+	cmd    *exec.Cmd
+	exited <-chan struct{}
+	logs   logBuffer
+}
+
+// Logs returns everything the processes wrote.
+func (c *child) Logs() string { return c.logs.String() }
+
+// launchLocked starts cmd as the child; with mu held.
+func (c *child) launchLocked(name string, cmd *exec.Cmd) (<-chan struct{}, error) {
+	if c.cmd != nil {
+		return nil, fmt.Errorf("start %s: already running", name)
+	}
+	exited, err := launch(cmd, &c.logs)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c.cmd, c.exited = cmd, exited
+	return exited, nil
+}
+
+// signal sends sig to the running process and waits for it to end.
+func (c *child) signal(t testing.TB, name string, sig syscall.Signal) {
+	t.Helper()
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.mu.Unlock()
+	if cmd == nil {
+		t.Fatalf("fault: %s is not running", name)
+	}
+	if err := signalAndWait(name, cmd, exited, sig); err != nil {
+		t.Errorf("fault: %v", err)
+	}
+	c.mu.Lock()
+	c.cmd = nil
+	c.mu.Unlock()
+}
+
+// running reports whether the process is alive.
+func (c *child) running() bool {
+	c.mu.Lock()
+	exited := c.exited
+	running := c.cmd != nil
+	c.mu.Unlock()
+	if !running {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill kills the process and its children (the test is over) and waits for it.
+func (c *child) kill() {
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
 }

@@ -1,19 +1,14 @@
 package fault
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"unifi/internal/failmode"
 	"unifi/internal/sim"
@@ -47,11 +42,7 @@ type SimProcess struct {
 
 	bin  string
 	args []string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited <-chan struct{}
-	logs   logBuffer
+	child
 }
 
 // StartSim starts `unifi sim kind` (the binary Binary builds, so the
@@ -77,13 +68,7 @@ func StartSim(t testing.TB, kind string, o SimOpts) *SimProcess {
 	}
 	s.args = append(args, o.Args...)
 	t.Cleanup(func() {
-		s.mu.Lock()
-		cmd, exited := s.cmd, s.exited
-		s.cmd = nil
-		s.mu.Unlock()
-		if cmd != nil {
-			killGroup(cmd, exited)
-		}
+		s.kill()
 		if t.Failed() {
 			t.Logf("fault: last output of the %s simulator:\n%s", kind, tail(s.Logs(), 4000))
 		}
@@ -101,25 +86,15 @@ func secret() string {
 // URL is the simulator's base URL.
 func (s *SimProcess) URL() string { return "http://" + s.Addr }
 
-// Logs returns everything the simulator's processes printed.
-func (s *SimProcess) Logs() string { return s.logs.String() }
-
 // Start starts a new process on the same address and waits until it answers.
 func (s *SimProcess) Start(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
-	if s.cmd != nil {
-		s.mu.Unlock()
-		t.Fatalf("fault: the %s simulator is already running", s.Kind)
-	}
-	cmd := exec.Command(s.bin, s.args...)
-	exited, err := launch(cmd, &s.logs)
-	if err != nil {
-		s.mu.Unlock()
-		t.Fatalf("fault: start the %s simulator: %v", s.Kind, err)
-	}
-	s.cmd, s.exited = cmd, exited
+	exited, err := s.launchLocked(s.Kind+" simulator", exec.Command(s.bin, s.args...))
 	s.mu.Unlock()
+	if err != nil {
+		t.Fatalf("fault: %v", err)
+	}
 	if err := waitHealthy(s.Kind+" simulator", s.URL()+"/healthz", exited, &s.logs); err != nil {
 		t.Fatalf("fault: %v", err)
 	}
@@ -133,17 +108,11 @@ func (s *SimProcess) Stop(t testing.TB) { t.Helper(); s.signal(t, syscall.SIGTER
 
 func (s *SimProcess) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		t.Fatalf("fault: the %s simulator is not running", s.Kind)
-	}
-	if err := signalAndWait(s.Kind+" simulator", cmd, exited, sig); err != nil {
-		t.Errorf("fault: %v", err)
-	}
+	s.child.signal(t, s.Kind+" simulator", sig)
 }
+
+// Running reports whether the process is alive.
+func (s *SimProcess) Running() bool { return s.running() }
 
 // Call sends an API request with the integration user's credentials (see
 // CallAs) and returns the status; a JSON answer is decoded into out (nil:
@@ -163,38 +132,16 @@ func (s *SimProcess) CallAs(t testing.TB, user, secret, method, path string, bod
 
 func (s *SimProcess) do(t testing.TB, user, secret, method, path string, body, out any) (int, http.Header) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatalf("fault: encode %T: %v", body, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL()+path, rd)
+	a, err := sim.Client{Base: s.URL(), User: user, Secret: secret}.Do(method, path, body)
 	if err != nil {
-		t.Fatalf("fault: %v", err)
+		t.Fatalf("fault: the %s simulator: %v", s.Kind, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if user != "" {
-		req.SetBasicAuth(user, secret)
-	}
-	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("fault: %s %s on the %s simulator: %v", method, path, s.Kind, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("fault: read the answer to %s %s: %v", method, path, err)
-	}
-	if out != nil && len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("fault: decode the answer to %s %s (%d): %v\n%s", method, path, res.StatusCode, err, raw)
+	if out != nil && len(a.Body) > 0 && strings.HasPrefix(a.Header.Get("Content-Type"), "application/json") {
+		if err := a.Decode(out); err != nil {
+			t.Fatalf("fault: %s %s: %v", method, path, err)
 		}
 	}
-	return res.StatusCode, res.Header
+	return a.Status, a.Header
 }
 
 // control posts body to one of the control endpoints and decodes the answer.

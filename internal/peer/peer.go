@@ -164,25 +164,7 @@ func (p *Peer) Close() {
 
 // Serve answers on ln until ctx ends, then shuts the server down and closes the peer.
 func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		p.Close()
-		return err
-	case <-ctx.Done():
-	}
-	p.Close() // releases stalled requests first, so Shutdown does not wait for them
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return failmode.Serve(ctx, ln, p, p.Close)
 }
 
 // ServeHTTP routes: POST /api/v1/integrations/{name}/messages, GET|POST

@@ -185,25 +185,7 @@ func (f *Frame) Close() {
 
 // Serve answers on ln until ctx ends, then shuts the server down.
 func (f *Frame) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		f.Close()
-		return err
-	case <-ctx.Done():
-	}
-	f.Close() // releases stalled requests first, so Shutdown does not wait for them
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return failmode.Serve(ctx, ln, f, f.Close)
 }
 
 // ServeHTTP serves the control endpoints (/, /records, /control, /stats,

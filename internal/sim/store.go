@@ -128,3 +128,26 @@ func (s *Store[T]) Reset() {
 	defer s.mu.Unlock()
 	s.byKey, s.order = map[string]*T{}, nil
 }
+
+// Clock is a settable clock for a Store (tests put records at chosen times).
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}

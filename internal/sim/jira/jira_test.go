@@ -1,20 +1,17 @@
 package jira_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"unifi/internal/sim"
 	"unifi/internal/sim/jira"
 )
 
@@ -26,26 +23,19 @@ const (
 )
 
 // clock is a settable clock for the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 type bundle struct {
 	sim *jira.Sim
 	url string
-	clk *clock
+	clk *sim.Clock
 }
 
 func setup(t *testing.T, o jira.Opts) *bundle {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	clk := sim.NewClock(time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC))
 	o.User, o.Token = user, token
 	if o.Now == nil {
-		o.Now = clk.now
+		o.Now = clk.Now
 	}
 	s, err := jira.New(o)
 	require.NoError(t, err)
@@ -63,29 +53,15 @@ type answer struct {
 // call sends body (JSON) with basic auth as user:pass ("" user: none).
 func (b *bundle) call(t *testing.T, method, path string, body any, auth ...string) answer {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		buf, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = bytes.NewReader(buf)
+	c := sim.Client{Base: b.url, User: user, Secret: token}
+	if len(auth) > 0 {
+		c.User, c.Secret = auth[0], auth[len(auth)-1]
 	}
-	req, err := http.NewRequest(method, b.url+path, rd)
+	got, err := c.Do(method, path, body)
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if len(auth) == 0 {
-		auth = []string{user, token}
-	}
-	if auth[0] != "" {
-		req.SetBasicAuth(auth[0], auth[1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	a := answer{status: res.StatusCode, header: res.Header}
-	if len(raw) > 0 {
-		require.NoError(t, json.Unmarshal(raw, &a.body), "body %s", raw)
+	a := answer{status: got.Status, header: got.Header}
+	if len(got.Body) > 0 {
+		require.NoError(t, got.Decode(&a.body))
 	}
 	return a
 }
@@ -126,7 +102,7 @@ func TestIssueCreateGetEdit(t *testing.T) {
 		require.Equal(t, "2026-12-05T10:00:00.000+0000", f["updated"])
 	}
 
-	b.clk.set(b.clk.now().Add(90 * time.Second))
+	b.clk.Set(b.clk.Now().Add(90 * time.Second))
 	a = b.call(t, "PUT", "/rest/api/2/issue/OPS-1", map[string]any{
 		"fields": map[string]any{"summary": "Printer out", "priority": map[string]string{"id": "1"}},
 		"update": map[string]any{"labels": []map[string]string{{"add": "c"}, {"remove": "a"}},
@@ -169,7 +145,7 @@ func TestCommentsAndTransitions(t *testing.T) {
 	b := setup(t, jira.Opts{})
 	key := create(t, b, "SIM", "Disk full")
 
-	b.clk.set(b.clk.now().Add(time.Minute))
+	b.clk.Set(b.clk.Now().Add(time.Minute))
 	a := b.call(t, "POST", "/rest/api/2/issue/"+key+"/comment", map[string]string{"body": "Looking at it"})
 	require.Equal(t, http.StatusCreated, a.status)
 	require.Equal(t, "Looking at it", a.body["body"])
@@ -230,7 +206,7 @@ func TestSearchMinuteBoundary(t *testing.T) {
 	at := func(s string) {
 		tm, err := time.Parse(time.RFC3339Nano, s)
 		require.NoError(t, err)
-		b.clk.set(tm)
+		b.clk.Set(tm)
 	}
 	at("2026-12-05T10:59:59.999Z")
 	k1 := create(t, b, "SIM", "just before")

@@ -1,9 +1,7 @@
 package servicenow_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"unifi/internal/sim"
 	"unifi/internal/sim/servicenow"
 	"unifi/internal/wait"
 )
@@ -26,14 +25,6 @@ const (
 	agent    = "agent"
 	agentPw  = "agent-secret"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // receiver stands in for our inbound endpoint: it records webhook bodies
 // and can fail the first deliveries.
@@ -69,7 +60,7 @@ func (r *receiver) got() []map[string]string {
 type bundle struct {
 	sim  *servicenow.Sim
 	url  string
-	clk  *clock
+	clk  *sim.Clock
 	recv *receiver
 }
 
@@ -77,9 +68,9 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	recv := &receiver{}
 	rs := httptest.NewServer(recv)
-	clk := &clock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	clk := sim.NewClock(time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC))
 	s, err := servicenow.New(servicenow.Opts{User: user, Password: password, AgentUser: agent, AgentPassword: agentPw,
-		Now: clk.now, Webhook: servicenow.WebhookOpts{URL: rs.URL + "/api/v1/integrations/sn/messages",
+		Now: clk.Now, Webhook: servicenow.WebhookOpts{URL: rs.URL + "/api/v1/integrations/sn/messages",
 			User: "sn-in", Password: "in-secret", Backoff: 10 * time.Millisecond}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(s.Frame())
@@ -95,29 +86,15 @@ type answer struct {
 
 func (b *bundle) call(t *testing.T, method, path string, body any, auth ...string) answer {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		buf, err := json.Marshal(body)
-		require.NoError(t, err)
-		rd = bytes.NewReader(buf)
+	c := sim.Client{Base: b.url, User: user, Secret: password}
+	if len(auth) > 0 {
+		c.User, c.Secret = auth[0], auth[len(auth)-1]
 	}
-	req, err := http.NewRequest(method, b.url+path, rd)
+	got, err := c.Do(method, path, body)
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if len(auth) == 0 {
-		auth = []string{user, password}
-	}
-	if auth[0] != "" {
-		req.SetBasicAuth(auth[0], auth[1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	a := answer{status: res.StatusCode, header: res.Header}
-	if len(raw) > 0 {
-		require.NoError(t, json.Unmarshal(raw, &a.body), "body %s", raw)
+	a := answer{status: got.Status, header: got.Header}
+	if len(got.Body) > 0 {
+		require.NoError(t, got.Decode(&a.body))
 	}
 	return a
 }
@@ -146,7 +123,7 @@ func TestIncidentInsertGetUpdate(t *testing.T) {
 	require.NotContains(t, rec, "nonsense")
 	id := rec["sys_id"].(string)
 
-	b.clk.set(b.clk.now().Add(time.Minute))
+	b.clk.Set(b.clk.Now().Add(time.Minute))
 	a := b.call(t, "PATCH", "/api/now/table/incident/"+id, map[string]any{"state": "2", "work_notes": "Checking the tunnel",
 		"comments": "We are on it"})
 	require.Equal(t, http.StatusOK, a.status)
@@ -210,7 +187,7 @@ func TestQueryAndPages(t *testing.T) {
 	at := func(s string) {
 		tm, err := time.Parse(time.RFC3339, s)
 		require.NoError(t, err)
-		b.clk.set(tm)
+		b.clk.Set(tm)
 	}
 	at("2026-12-05T10:59:59Z")
 	r1 := insert(t, b, map[string]any{"short_description": "before", "assignment_group": "net"})
