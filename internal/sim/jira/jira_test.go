@@ -232,6 +232,7 @@ func TestSearchMinuteBoundary(t *testing.T) {
 		{"Desc", `project = SIM ORDER BY updated DESC, key ASC`, []string{k1, k4, k2}},
 		{"NoOrderIsCreationOrder", ``, []string{k1, k2, k3, k4}},
 		{"Status", `status = "To Do" AND key > SIM-1 AND project != OPS`, []string{k2, k4}},
+		{"Relative", `updated <= -1m`, []string{k2, k3}}, // on the simulator's clock, at 11:01:00
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,7 +95,7 @@ func tokenize(s string) ([]string, error) {
 	return toks, nil
 }
 
-func parseJQL(s string) (*jqlQuery, error) {
+func parseJQL(s string, now time.Time) (*jqlQuery, error) {
 	toks, err := tokenize(s)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func parseJQL(s string) (*jqlQuery, error) {
 		default:
 			return nil, jqlErrorf("Error in the JQL Query: Expecting an operator after '%s' but got '%s'.", name, peek())
 		}
-		if err := c.check(); err != nil {
+		if err := c.check(now); err != nil {
 			return nil, err
 		}
 		q.clauses = append(q.clauses, c)
@@ -209,7 +209,7 @@ func unquote(tok string) string { return strings.TrimPrefix(tok, `"`) }
 var relative = regexp.MustCompile(`^([-+]?)(\d+)([mhdw])$`)
 
 // check validates a clause's operator for its field and parses dates.
-func (c *jqlClause) check() error {
+func (c *jqlClause) check(now time.Time) error {
 	switch c.field {
 	case "created", "updated":
 		if c.op == "~" || c.op == "!~" {
@@ -218,7 +218,7 @@ func (c *jqlClause) check() error {
 		if c.op == "in" || c.op == "notin" {
 			return jqlErrorf("The simulator compares '%s' with = != > >= < <= only.", c.field)
 		}
-		t, err := parseJQLDate(c.vals[0], time.Now())
+		t, err := parseJQLDate(c.vals[0], now)
 		if err != nil {
 			return err
 		}

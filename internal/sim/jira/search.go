@@ -51,7 +51,7 @@ func (s *Sim) search(w http.ResponseWriter, r *http.Request, base string) {
 		writeErrors(w, http.StatusBadRequest, nil, errs...)
 		return
 	}
-	query, err := parseJQL(b.JQL)
+	query, err := parseJQL(b.JQL, s.o.Now())
 	var je *jqlError
 	if errors.As(err, &je) {
 		writeErrors(w, http.StatusBadRequest, nil, je.msg)
