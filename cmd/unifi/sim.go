@@ -85,6 +85,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c.register(fs, "127.0.0.1:8082")
 		user := fs.String("user", "sim@example.com", "the account's e-mail address (the basic-auth user)")
 		token := fs.String("token", "", "the account's API token (the basic-auth password; empty: made up at start)")
+		agent := fs.String("agent", "agent@example.com", "a second account, a person working in Jira")
+		agentToken := fs.String("agent-token", "", "the agent's API token (empty: made up at start)")
 		projects := fs.String("projects", "SIM", "comma-separated keys of the projects that exist")
 		maxPage := fs.Int("max-page", 100, "the largest maxResults a search answers")
 		if err := fs.Parse(args[1:]); err != nil {
@@ -93,7 +95,10 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *token == "" {
 			*token = randomSecret()
 		}
-		s, err := jira.New(jira.Opts{User: *user, Token: *token, Projects: strings.Split(*projects, ","), MaxPage: *maxPage,
+		if *agentToken == "" {
+			*agentToken = randomSecret()
+		}
+		s, err := jira.New(jira.Opts{User: *user, Token: *token, AgentUser: *agent, AgentToken: *agentToken, Projects: strings.Split(*projects, ","), MaxPage: *maxPage,
 			RateLimit: c.rateLimit, Burst: c.burst, Mode: failmode.Mode(c.mode), Logger: log})
 		if err != nil {
 			return err
@@ -102,6 +107,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		banner = func(addr string) {
 			fmt.Fprintf(stdout, "Jira simulator listening on http://%s (REST API v2: /rest/api/2/issue, /rest/api/2/search)\n", addr)
 			fmt.Fprintf(stdout, "Credentials (basic auth): user %s API token %s\n", *user, *token)
+			fmt.Fprintf(stdout, "Agent (a person working in Jira): user %s API token %s\n", *agent, *agentToken)
 			fmt.Fprintf(stdout, "Projects: %s; rate limit: %s\n", *projects, rateText(c))
 		}
 	case "servicenow":

@@ -36,8 +36,8 @@ type SimProcess struct {
 	// e-mail address and API token, for servicenow the integration user
 	// and password (its changes do not fire the webhook).
 	User, Secret string
-	// AgentUser and AgentSecret (servicenow): a service-desk agent, whose
-	// changes fire the webhook, as a person's would.
+	// AgentUser and AgentSecret: a person's account (servicenow: an agent,
+	// whose changes fire the webhook; jira: its comments show its name).
 	AgentUser, AgentSecret string
 
 	bin  string
@@ -56,14 +56,14 @@ func StartSim(t testing.TB, kind string, o SimOpts) *SimProcess {
 	if o.Addr == "" {
 		o.Addr = FreeAddr(t)
 	}
-	s := &SimProcess{Kind: kind, Addr: o.Addr, bin: Binary(t), Secret: secret()}
+	s := &SimProcess{Kind: kind, Addr: o.Addr, bin: Binary(t), Secret: secret(), AgentSecret: secret()}
 	args := []string{"sim", kind, "-addr", o.Addr}
 	switch kind {
 	case SimJira:
-		s.User = "sim@example.com"
-		args = append(args, "-user", s.User, "-token", s.Secret)
+		s.User, s.AgentUser = "sim@example.com", "agent@example.com"
+		args = append(args, "-user", s.User, "-token", s.Secret, "-agent", s.AgentUser, "-agent-token", s.AgentSecret)
 	case SimServiceNow:
-		s.User, s.AgentUser, s.AgentSecret = "unifi.integration", "agent", secret()
+		s.User, s.AgentUser = "unifi.integration", "agent"
 		args = append(args, "-user", s.User, "-password", s.Secret, "-agent", s.AgentUser, "-agent-password", s.AgentSecret)
 	}
 	s.args = append(args, o.Args...)

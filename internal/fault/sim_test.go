@@ -31,6 +31,14 @@ func TestSimJiraProcess(t *testing.T) {
 		"project": map[string]string{"key": "SIM"}, "summary": "From the test", "issuetype": map[string]string{"name": "Task"}}}, &created))
 	require.Equal(t, "SIM-1", created["key"])
 	require.Equal(t, http.StatusUnauthorized, s.CallAs(t, s.User, "wrong", "GET", "/rest/api/2/issue/SIM-1", nil, nil))
+	var comment struct {
+		Author struct {
+			Name string `json:"name"`
+		} `json:"author"`
+	}
+	require.Equal(t, http.StatusCreated, s.CallAs(t, s.AgentUser, s.AgentSecret, "POST", "/rest/api/2/issue/SIM-1/comment",
+		map[string]string{"body": "A person's comment"}, &comment))
+	require.Equal(t, "agent@example.com", comment.Author.Name)
 
 	seeded := s.Seed(t, map[string]any{"count": 10_000, "updated_from": "2026-01-01T00:00:00Z", "step_ms": 100})
 	require.Equal(t, "SIM-10001", seeded["last"])

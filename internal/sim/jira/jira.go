@@ -28,8 +28,13 @@ const TimeLayout = "2006-01-02T15:04:05.000-0700"
 
 // Opts configures the simulator.
 type Opts struct {
-	User      string   // the account's e-mail address [sim@example.com]
+	User      string   // the integration's account: its e-mail address [sim@example.com]
 	Token     string   // its API token (the basic-auth password)
+	// AgentUser is a second account, a person working in Jira: its
+	// comments and changes show its name, so a poller can tell them from
+	// its own. [agent@example.com]
+	AgentUser  string
+	AgentToken string // [the integration's token]
 	Projects  []string // project keys that exist [SIM]
 	MaxPage   int      // the largest maxResults a search answers [100]
 	RateLimit float64  // requests per second before 429 (0: none)
@@ -108,6 +113,12 @@ func New(o Opts) (*Sim, error) {
 	if o.Token == "" {
 		return nil, errors.New("jira simulator: an API token is required")
 	}
+	if o.AgentUser == "" {
+		o.AgentUser = "agent@example.com"
+	}
+	if o.AgentToken == "" {
+		o.AgentToken = o.Token
+	}
 	if len(o.Projects) == 0 {
 		o.Projects = []string{"SIM"}
 	}
@@ -124,7 +135,7 @@ func New(o Opts) (*Sim, error) {
 		}
 		s.projects[p] = 10000 + i
 	}
-	frame, err := sim.NewFrame(s, sim.Opts{Name: "the Jira simulator", Users: map[string]string{o.User: o.Token},
+	frame, err := sim.NewFrame(s, sim.Opts{Name: "the Jira simulator", Users: map[string]string{o.User: o.Token, o.AgentUser: o.AgentToken},
 		Unauthorized: func(w http.ResponseWriter) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="protected-by-jira"`)
 			writeErrors(w, http.StatusUnauthorized, nil, "You are not authenticated. Authentication required to perform this operation.")

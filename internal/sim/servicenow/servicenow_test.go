@@ -33,6 +33,7 @@ type receiver struct {
 	bodies   []map[string]string
 	auth     []string
 	failNext int
+	refuse   int // answer 400 to this many deliveries first
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -43,6 +44,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if r.failNext > 0 {
 		r.failNext--
 		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	if r.refuse > 0 {
+		r.refuse--
+		http.Error(w, `{"error":"Message not recognised"}`, http.StatusBadRequest)
 		return
 	}
 	var b map[string]string
@@ -294,6 +300,28 @@ func TestWebhookRetriesAndOrder(t *testing.T) {
 	a := b.call(t, "POST", "/webhook", map[string]any{"url": "http://127.0.0.1:1/nowhere"}, "")
 	require.Equal(t, http.StatusOK, a.status)
 	require.Equal(t, "http://127.0.0.1:1/nowhere", a.body["url"])
+}
+
+func TestWebhookGivesUpOnRefusal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.recv.mu.Lock()
+	b.recv.refuse = 1
+	b.recv.mu.Unlock()
+	insert(t, b, map[string]any{"short_description": "refused"}, agent, agentPw)
+	insert(t, b, map[string]any{"short_description": "accepted"}, agent, agentPw)
+	wait.For(t, 10*time.Second, func() (bool, error) { return len(b.recv.got()) == 1, nil }, "the second delivery")
+	require.Equal(t, "accepted", b.recv.got()[0]["short_description"])
+	require.Equal(t, "insert", b.recv.got()[0]["operation"])
+	st := b.sim.WebhookStats()
+	require.EqualValues(t, 1, st.Failed, "a 400 is not retried")
+	require.EqualValues(t, 0, st.Retries)
+	a := b.call(t, "GET", "/webhook", nil, "")
+	recent := a.body["recent"].([]any)
+	require.Len(t, recent, 2)
+	require.Contains(t, recent[0].(map[string]any)["error"], "Message not recognised")
+	require.Equal(t, "sn-in", a.body["user"])
+	require.NotContains(t, a.body, "password", "the control endpoint shows no secret")
 }
 
 func TestAuthAndFailureModes(t *testing.T) {
