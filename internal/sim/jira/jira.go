@@ -28,20 +28,20 @@ const TimeLayout = "2006-01-02T15:04:05.000-0700"
 
 // Opts configures the simulator.
 type Opts struct {
-	User      string   // the integration's account: its e-mail address [sim@example.com]
-	Token     string   // its API token (the basic-auth password)
+	User  string // the integration's account: its e-mail address [sim@example.com]
+	Token string // its API token (the basic-auth password)
 	// AgentUser is a second account, a person working in Jira: its
 	// comments and changes show its name, so a poller can tell them from
 	// its own. [agent@example.com]
 	AgentUser  string
-	AgentToken string // [the integration's token]
-	Projects  []string // project keys that exist [SIM]
-	MaxPage   int      // the largest maxResults a search answers [100]
-	RateLimit float64  // requests per second before 429 (0: none)
-	Burst     int      // requests allowed at once above the rate
-	Mode      failmode.Mode
-	Now       func() time.Time // the clock [time.Now]
-	Logger    *slog.Logger
+	AgentToken string   // [the integration's token]
+	Projects   []string // project keys that exist [SIM]
+	MaxPage    int      // the largest maxResults a search answers [100]
+	RateLimit  float64  // requests per second before 429 (0: none)
+	Burst      int      // requests allowed at once above the rate
+	Mode       failmode.Mode
+	Now        func() time.Time // the clock [time.Now]
+	Logger     *slog.Logger
 }
 
 // Status is a workflow status.
