@@ -89,6 +89,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		agentToken := fs.String("agent-token", "", "the agent's API token (empty: made up at start)")
 		projects := fs.String("projects", "SIM", "comma-separated keys of the projects that exist")
 		maxPage := fs.Int("max-page", 100, "the largest maxResults a search answers")
+		tz := fs.String("tz", "UTC", "the accounts' time zone (IANA name): JQL dates are read in it, times written in it")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -98,7 +99,11 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *agentToken == "" {
 			*agentToken = randomSecret()
 		}
-		s, err := jira.New(jira.Opts{User: *user, Token: *token, AgentUser: *agent, AgentToken: *agentToken, Projects: strings.Split(*projects, ","), MaxPage: *maxPage,
+		loc, err := time.LoadLocation(*tz)
+		if err != nil {
+			return fmt.Errorf("sim jira: -tz: %w", err)
+		}
+		s, err := jira.New(jira.Opts{Location: loc, User: *user, Token: *token, AgentUser: *agent, AgentToken: *agentToken, Projects: strings.Split(*projects, ","), MaxPage: *maxPage,
 			RateLimit: c.rateLimit, Burst: c.burst, Mode: failmode.Mode(c.mode), Logger: log})
 		if err != nil {
 			return err
@@ -108,7 +113,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "Jira simulator listening on http://%s (REST API v2: /rest/api/2/issue, /rest/api/2/search)\n", addr)
 			fmt.Fprintf(stdout, "Credentials (basic auth): user %s API token %s\n", *user, *token)
 			fmt.Fprintf(stdout, "Agent (a person working in Jira): user %s API token %s\n", *agent, *agentToken)
-			fmt.Fprintf(stdout, "Projects: %s; rate limit: %s\n", *projects, rateText(c))
+			fmt.Fprintf(stdout, "Projects: %s; time zone: %s; rate limit: %s\n", *projects, loc, rateText(c))
 		}
 	case "servicenow":
 		c.register(fs, "127.0.0.1:8083")

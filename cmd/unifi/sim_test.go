@@ -20,6 +20,7 @@ func TestSimCommandArguments(t *testing.T) {
 		{"Help", []string{"sim", "-h"}, ""},
 		{"BadMode", []string{"sim", "jira", "-addr", "127.0.0.1:0", "-mode", "sideways"}, `mode "sideways" is not one of`},
 		{"BadProject", []string{"sim", "jira", "-addr", "127.0.0.1:0", "-projects", "sim"}, `is not upper-case`},
+		{"BadZone", []string{"sim", "jira", "-addr", "127.0.0.1:0", "-tz", "Mars/Olympus"}, `-tz: unknown time zone`},
 		{"BadWebhook", []string{"sim", "servicenow", "-addr", "127.0.0.1:0", "-webhook-url", "nowhere"}, `not an absolute http(s) URL`},
 		{"Taken", []string{"sim", "jira", "-addr", "256.0.0.1:1"}, `listen on 256.0.0.1:1`},
 	}

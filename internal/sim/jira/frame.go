@@ -28,7 +28,7 @@ func (s *Sim) Listing() sim.Listing {
 // Records is every issue as the API shows it, in creation order.
 func (s *Sim) Records() any {
 	out := []map[string]any{}
-	s.issues.Select(sim.Query[issue]{Read: func(is *issue) { out = append(out, is.view("", nil)) }})
+	s.issues.Select(sim.Query[issue]{Read: func(is *issue) { out = append(out, is.view(place{loc: s.o.Location}, nil)) }})
 	return map[string]any{"total": len(out), "issues": out}
 }
 

@@ -40,8 +40,11 @@ type Opts struct {
 	RateLimit  float64  // requests per second before 429 (0: none)
 	Burst      int      // requests allowed at once above the rate
 	Mode       failmode.Mode
-	Now        func() time.Time // the clock [time.Now]
-	Logger     *slog.Logger
+	// Location is the account's time zone: JQL dates are read in it and
+	// times are written in it, as Jira does with the user's profile zone. [UTC]
+	Location *time.Location
+	Now      func() time.Time // the clock [time.Now]
+	Logger   *slog.Logger
 }
 
 // Status is a workflow status.
@@ -128,6 +131,9 @@ func New(o Opts) (*Sim, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
 	s := &Sim{o: o, issues: sim.NewStore[issue](o.Now), projects: map[string]int{}, nextKey: map[string]int{}, nextCom: 10000}
 	for i, p := range o.Projects {
 		if !projectKey.MatchString(p) {
@@ -179,7 +185,7 @@ var (
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	user, _, _ := r.BasicAuth()
-	base := "http://" + r.Host
+	base := place{url: "http://" + r.Host, loc: s.o.Location}
 	switch {
 	case p == "/rest/api/2/issue" && r.Method == http.MethodPost:
 		s.create(w, r, base, user)
@@ -230,7 +236,7 @@ type issueBody struct {
 	Update map[string][]map[string]json.RawMessage `json:"update"`
 }
 
-func (s *Sim) create(w http.ResponseWriter, r *http.Request, base, user string) {
+func (s *Sim) create(w http.ResponseWriter, r *http.Request, base place, user string) {
 	var b issueBody
 	if err := sim.DecodeJSON(r, &b); err != nil {
 		writeErrors(w, http.StatusBadRequest, nil, err.Error())
@@ -259,7 +265,7 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request, base, user string) 
 		return
 	}
 	sim.WriteJSON(w, http.StatusCreated, map[string]string{"id": strconv.Itoa(made.ID), "key": made.Key,
-		"self": base + "/rest/api/2/issue/" + strconv.Itoa(made.ID)})
+		"self": base.url + "/rest/api/2/issue/" + strconv.Itoa(made.ID)})
 }
 
 // fieldErrors are Jira's per-field errors (answered 400).
@@ -471,7 +477,7 @@ func (is *issue) clone() *issue {
 	return &c
 }
 
-func (s *Sim) get(w http.ResponseWriter, r *http.Request, base, key string) {
+func (s *Sim) get(w http.ResponseWriter, r *http.Request, base place, key string) {
 	fields := fieldFilter(r.URL.Query().Get("fields"))
 	var view map[string]any
 	if !s.issues.Get(key, func(is *issue) { view = is.view(base, fields) }) {
@@ -481,7 +487,7 @@ func (s *Sim) get(w http.ResponseWriter, r *http.Request, base, key string) {
 	sim.WriteJSON(w, http.StatusOK, view)
 }
 
-func (s *Sim) addComment(w http.ResponseWriter, r *http.Request, base, key, user string) {
+func (s *Sim) addComment(w http.ResponseWriter, r *http.Request, base place, key, user string) {
 	var c struct {
 		Body string `json:"body"`
 	}
@@ -508,7 +514,7 @@ func (s *Sim) addComment(w http.ResponseWriter, r *http.Request, base, key, user
 	sim.WriteJSON(w, http.StatusCreated, view)
 }
 
-func (s *Sim) comments(w http.ResponseWriter, r *http.Request, base, key string) {
+func (s *Sim) comments(w http.ResponseWriter, r *http.Request, base place, key string) {
 	start, max, errs := paging(r.URL.Query().Get("startAt"), r.URL.Query().Get("maxResults"), 5000)
 	if errs != nil {
 		writeErrors(w, http.StatusBadRequest, nil, errs...)
@@ -528,7 +534,7 @@ func (s *Sim) comments(w http.ResponseWriter, r *http.Request, base, key string)
 	sim.WriteJSON(w, http.StatusOK, out)
 }
 
-func (s *Sim) transitions(w http.ResponseWriter, base, key string) {
+func (s *Sim) transitions(w http.ResponseWriter, base place, key string) {
 	var list []map[string]any
 	if !s.issues.Get(key, func(is *issue) {
 		for _, t := range transitions {

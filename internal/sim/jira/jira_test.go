@@ -252,6 +252,19 @@ func TestSearchMinuteBoundary(t *testing.T) {
 	})
 }
 
+func TestTimeZone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jira.Opts{Location: time.FixedZone("UTC+1", 3600)})
+	b.clk.Set(time.Date(2026, 12, 5, 10, 30, 0, 0, time.UTC))
+	key := create(t, b, "SIM", "in Europe")
+	require.Equal(t, "2026-12-05T11:30:00.000+0100", fieldsOf(b.call(t, "GET", "/rest/api/2/issue/"+key, nil))["updated"],
+		"times are written in the account's zone")
+	keys, _, _ := search(t, b, `updated >= "2026-12-05 11:30"`, 0, 10)
+	require.Equal(t, []string{key}, keys, "JQL dates are read in the account's zone")
+	keys, _, _ = search(t, b, `updated >= "2026-12-05 11:31"`, 0, 10)
+	require.Empty(t, keys)
+}
+
 func TestSearchPagesTenThousand(t *testing.T) {
 	t.Parallel()
 	b := setup(t, jira.Opts{Now: time.Now})

@@ -15,7 +15,7 @@ import (
 // Fields: project, key (issuekey, id), status, priority, issuetype (type),
 // resolution, labels, summary (~ only), created (createdDate), updated
 // (updatedDate). Dates are "yyyy-MM-dd HH:mm", "yyyy/MM/dd HH:mm", "yyyy-MM-dd"
-// or "yyyy/MM/dd" in UTC (the simulator's users all live in UTC), or relative
+// or "yyyy/MM/dd" in the account's time zone (Opts.Location), or relative
 // like -5m, -2h, -1d, -1w. OR, parentheses and functions are refused.
 
 type jqlClause struct {
@@ -95,7 +95,7 @@ func tokenize(s string) ([]string, error) {
 	return toks, nil
 }
 
-func parseJQL(s string, now time.Time) (*jqlQuery, error) {
+func parseJQL(s string, now time.Time, loc *time.Location) (*jqlQuery, error) {
 	toks, err := tokenize(s)
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func parseJQL(s string, now time.Time) (*jqlQuery, error) {
 		default:
 			return nil, jqlErrorf("Error in the JQL Query: Expecting an operator after '%s' but got '%s'.", name, peek())
 		}
-		if err := c.check(now); err != nil {
+		if err := c.check(now, loc); err != nil {
 			return nil, err
 		}
 		q.clauses = append(q.clauses, c)
@@ -209,7 +209,7 @@ func unquote(tok string) string { return strings.TrimPrefix(tok, `"`) }
 var relative = regexp.MustCompile(`^([-+]?)(\d+)([mhdw])$`)
 
 // check validates a clause's operator for its field and parses dates.
-func (c *jqlClause) check(now time.Time) error {
+func (c *jqlClause) check(now time.Time, loc *time.Location) error {
 	switch c.field {
 	case "created", "updated":
 		if c.op == "~" || c.op == "!~" {
@@ -218,7 +218,7 @@ func (c *jqlClause) check(now time.Time) error {
 		if c.op == "in" || c.op == "notin" {
 			return jqlErrorf("The simulator compares '%s' with = != > >= < <= only.", c.field)
 		}
-		t, err := parseJQLDate(c.vals[0], now)
+		t, err := parseJQLDate(c.vals[0], now, loc)
 		if err != nil {
 			return err
 		}
@@ -238,10 +238,10 @@ func (c *jqlClause) check(now time.Time) error {
 	return nil
 }
 
-// parseJQLDate reads a JQL date value, in UTC.
-func parseJQLDate(v string, now time.Time) (time.Time, error) {
+// parseJQLDate reads a JQL date value, in the account's zone loc.
+func parseJQLDate(v string, now time.Time, loc *time.Location) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02 15:04", "2006/01/02 15:04", "2006-01-02", "2006/01/02"} {
-		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t, nil
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"unifi/internal/sim"
 )
 
-func (s *Sim) search(w http.ResponseWriter, r *http.Request, base string) {
+func (s *Sim) search(w http.ResponseWriter, r *http.Request, base place) {
 	var b struct {
 		JQL        string   `json:"jql"`
 		StartAt    *int     `json:"startAt"`
@@ -51,7 +51,7 @@ func (s *Sim) search(w http.ResponseWriter, r *http.Request, base string) {
 		writeErrors(w, http.StatusBadRequest, nil, errs...)
 		return
 	}
-	query, err := parseJQL(b.JQL, s.o.Now())
+	query, err := parseJQL(b.JQL, s.o.Now(), s.o.Location)
 	var je *jqlError
 	if errors.As(err, &je) {
 		writeErrors(w, http.StatusBadRequest, nil, je.msg)
@@ -210,30 +210,41 @@ func fieldFilter(list string) fields {
 	return f
 }
 
-func jiraTime(t time.Time) any {
+// place is where a view is shown: the base URL of self links, and the
+// account's time zone that times are written in.
+type place struct {
+	url string
+	loc *time.Location // nil: UTC
+}
+
+// time writes t as Jira does, in the account's zone (null when unset).
+func (p place) time(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(TimeLayout)
+	if p.loc == nil {
+		return t.UTC().Format(TimeLayout)
+	}
+	return t.In(p.loc).Format(TimeLayout)
 }
 
 func userView(name string) map[string]any {
 	return map[string]any{"name": name, "key": name, "accountId": name, "emailAddress": name, "displayName": name, "active": true}
 }
 
-func (st Status) view(base string) map[string]any {
-	return map[string]any{"self": base + "/rest/api/2/status/" + st.ID, "id": st.ID, "name": st.Name,
+func (st Status) view(base place) map[string]any {
+	return map[string]any{"self": base.url + "/rest/api/2/status/" + st.ID, "id": st.ID, "name": st.Name,
 		"statusCategory": map[string]any{"id": st.CategoryID, "key": st.CategoryKey, "name": st.CategoryName}}
 }
 
-func (c comment) view(base string, issueID int) map[string]any {
-	return map[string]any{"self": fmt.Sprintf("%s/rest/api/2/issue/%d/comment/%d", base, issueID, c.ID),
+func (c comment) view(base place, issueID int) map[string]any {
+	return map[string]any{"self": fmt.Sprintf("%s/rest/api/2/issue/%d/comment/%d", base.url, issueID, c.ID),
 		"id": strconv.Itoa(c.ID), "author": userView(c.Author), "updateAuthor": userView(c.Author), "body": c.Body,
-		"created": jiraTime(c.Created), "updated": jiraTime(c.Updated)}
+		"created": base.time(c.Created), "updated": base.time(c.Updated)}
 }
 
 // view is the issue as GET /rest/api/2/issue/{key} and search show it.
-func (is *issue) view(base string, only fields) map[string]any {
+func (is *issue) view(base place, only fields) map[string]any {
 	f := map[string]any{}
 	put := func(name string, v any) {
 		if only == nil || only[name] {
@@ -246,17 +257,17 @@ func (is *issue) view(base string, only fields) map[string]any {
 	} else {
 		put("description", nil)
 	}
-	put("project", map[string]any{"key": is.Project, "name": is.Project, "self": base + "/rest/api/2/project/" + is.Project})
+	put("project", map[string]any{"key": is.Project, "name": is.Project, "self": base.url + "/rest/api/2/project/" + is.Project})
 	put("issuetype", map[string]any{"id": is.IssueType, "name": issueTypes[is.IssueType], "subtask": false})
 	put("priority", map[string]any{"id": strconv.Itoa(is.Priority), "name": priorities[is.Priority],
-		"self": base + "/rest/api/2/priority/" + strconv.Itoa(is.Priority)})
+		"self": base.url + "/rest/api/2/priority/" + strconv.Itoa(is.Priority)})
 	put("status", is.Status.view(base))
 	if is.Resolution != "" {
 		put("resolution", map[string]any{"name": is.Resolution})
 	} else {
 		put("resolution", nil)
 	}
-	put("resolutiondate", jiraTime(is.Resolved))
+	put("resolutiondate", base.time(is.Resolved))
 	put("labels", append([]string{}, is.Labels...))
 	if is.Assignee != "" {
 		put("assignee", userView(is.Assignee))
@@ -264,8 +275,8 @@ func (is *issue) view(base string, only fields) map[string]any {
 		put("assignee", nil)
 	}
 	put("reporter", userView(is.Reporter))
-	put("created", jiraTime(is.Created))
-	put("updated", jiraTime(is.Updated))
+	put("created", base.time(is.Created))
+	put("updated", base.time(is.Updated))
 	comments := make([]map[string]any, len(is.Comments))
 	for i, c := range is.Comments {
 		comments[i] = c.view(base, is.ID)
@@ -276,5 +287,5 @@ func (is *issue) view(base string, only fields) map[string]any {
 	}
 	id := strconv.Itoa(is.ID)
 	return map[string]any{"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
-		"id": id, "key": is.Key, "self": base + "/rest/api/2/issue/" + id, "fields": f}
+		"id": id, "key": is.Key, "self": base.url + "/rest/api/2/issue/" + id, "fields": f}
 }
