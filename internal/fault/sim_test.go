@@ -139,6 +139,8 @@ func TestSimServiceNowProcess(t *testing.T) {
 	require.Equal(t, "2", got[0]["state"])
 	require.Equal(t, "TCK1", got[0]["correlation_id"])
 	mu.Unlock()
+	// The simulator counts a delivery once the receiver's answer is back, just after the receiver saw it.
+	wait.For(t, 20*time.Second, func() (bool, error) { return s.Webhook(t).Stats.Sent == 1, nil }, "the delivery counted")
 	wh := s.Webhook(t)
 	require.EqualValues(t, 1, wh.Stats.Sent)
 	require.EqualValues(t, 1, wh.Stats.Retries)

@@ -276,7 +276,8 @@ func TestWebhookRetriesAndOrder(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, b.call(t, "PATCH", "/api/now/table/incident/"+id, map[string]any{"urgency": "1"}, agent, agentPw).status,
 		"a change that changes nothing")
-	wait.For(t, 10*time.Second, func() (bool, error) { return len(b.recv.got()) == 3, nil }, "three deliveries")
+	// The simulator counts a delivery once the receiver's answer is back, just after the receiver saw it.
+	wait.For(t, 10*time.Second, func() (bool, error) { return b.sim.WebhookStats().Sent == 3, nil }, "three deliveries")
 	got := b.recv.got()
 	for i, note := range []string{"first", "second", "third"} {
 		require.Equal(t, note, got[i]["work_notes"], "deliveries keep the order of the changes")
@@ -310,7 +311,8 @@ func TestWebhookGivesUpOnRefusal(t *testing.T) {
 	b.recv.mu.Unlock()
 	insert(t, b, map[string]any{"short_description": "refused"}, agent, agentPw)
 	insert(t, b, map[string]any{"short_description": "accepted"}, agent, agentPw)
-	wait.For(t, 10*time.Second, func() (bool, error) { return len(b.recv.got()) == 1, nil }, "the second delivery")
+	// The simulator counts a delivery once the receiver's answer is back, just after the receiver saw it.
+	wait.For(t, 10*time.Second, func() (bool, error) { return b.sim.WebhookStats().Sent == 1, nil }, "the second delivery")
 	require.Equal(t, "accepted", b.recv.got()[0]["short_description"])
 	require.Equal(t, "insert", b.recv.got()[0]["operation"])
 	st := b.sim.WebhookStats()
