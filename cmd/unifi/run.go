@@ -38,6 +38,7 @@ Commands:
              and the demo peer beside it
   pair       two instances bonded to each other, each with its own database (what 'make pair' starts)
   peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
+  sim        simulators of real APIs for demos and tests: unifi sim jira|servicenow -addr HOST:PORT
 `
 
 // run dispatches a sub-command. It is main without the process: tests call it.
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
 	case "peer":
 		return cmdPeer(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "pair":
 		return cmdPair(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
