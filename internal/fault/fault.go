@@ -262,6 +262,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.s.logs.Write(p)
 }
 
+// SetEnv sets an environment variable for the server's next process.
+func (s *Server) SetEnv(key, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.env[key] = value
+}
+
 // Start starts a new process of the server and waits until it answers.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
