@@ -33,6 +33,7 @@ type Proxy struct {
 	conns    map[net.Conn]struct{}
 	accepted int
 	dropped  int
+	held     int
 	wg       sync.WaitGroup
 }
 
@@ -69,11 +70,12 @@ func (p *Proxy) SetMode(m ProxyMode) {
 	p.changed.Broadcast()
 }
 
-// Stats returns the connections accepted and those closed by ProxyDrop.
-func (p *Proxy) Stats() (accepted, dropped int) {
+// Stats returns the connections accepted, those closed by ProxyDrop and the
+// answers (reads from the target) that had to wait in ProxyHold.
+func (p *Proxy) Stats() (accepted, dropped, held int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.accepted, p.dropped
+	return p.accepted, p.dropped, p.held
 }
 
 func (p *Proxy) serve() {
@@ -135,6 +137,9 @@ func (p *Proxy) copy(dst, src net.Conn, answers bool) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
+			if answers && p.mode == ProxyHold {
+				p.held++
+			}
 			for answers && p.mode == ProxyHold {
 				p.changed.Wait()
 			}

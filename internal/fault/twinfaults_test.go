@@ -74,6 +74,90 @@ var twinScenarios = []twinScenario{
 	{name: "kill-both", fault: func(t *testing.T, r *twinRun) func() {
 		return r.crash(t, r.a, r.a, r.b)
 	}},
+	{name: "db-restart-a", opts: ownClusters, fault: func(t *testing.T, r *twinRun) func() {
+		r.restartDatabase(t, r.a)
+		return nil
+	}},
+	{name: "db-restart-b", opts: ownClusters, fault: func(t *testing.T, r *twinRun) func() {
+		r.restartDatabase(t, r.b)
+		return nil
+	}},
+	{name: "network-stall", opts: func(o *fault.TwinOpts) { o.Proxy = true }, fault: func(t *testing.T, r *twinRun) func() { return r.stall(t) }},
+	{name: "clock-skew", opts: func(o *fault.TwinOpts) {
+		o.EnvA = map[string]string{"CLOCK_OFFSET": "10m"}
+		o.EnvB = map[string]string{"CLOCK_OFFSET": "-7m"}
+	}, fault: func(t *testing.T, r *twinRun) func() { return r.clockStep(t) }},
+}
+
+func ownClusters(o *fault.TwinOpts) { o.OwnCluster = true }
+
+// restartDatabase stops tw's PostgreSQL (fast shutdown: its sessions are
+// ended) for the run's down time and starts it again on the same port; tw's
+// server reconnects by itself.
+func (r *twinRun) restartDatabase(t *testing.T, tw *fault.Twin) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, tw.Cluster.Stop(ctx))
+	stopped := time.Now()
+	wait.For(t, r.size.down+30*time.Second, func() (bool, error) {
+		return time.Since(stopped) >= r.size.down, nil
+	}, "the outage to last")
+	require.NoError(t, tw.Cluster.Restart(ctx))
+	r.faultEnd = time.Now()
+	require.True(t, tw.Server.Running(), "%s survived its database's outage", tw)
+	r.note("db_down_s", secs(r.faultEnd.Sub(stopped)))
+}
+
+// stall stalls the network between A and B both ways: for the down time
+// the proxies forward requests but hold the answers (each side acts on what
+// the other sent, the sender hears nothing and its sync timeout runs out),
+// then every connection is cut and new ones are closed for a second, then
+// traffic passes again.
+func (r *twinRun) stall(t *testing.T) func() {
+	t.Helper()
+	proxies := []*fault.Proxy{r.a.Proxy, r.b.Proxy}
+	setAll := func(m fault.ProxyMode) {
+		for _, p := range proxies {
+			p.SetMode(m)
+		}
+	}
+	setAll(fault.ProxyHold)
+	holdStart := time.Now()
+	wait.For(t, r.size.down+30*time.Second, func() (bool, error) {
+		return time.Since(holdStart) >= r.size.down, nil
+	}, "the stall to last")
+	setAll(fault.ProxyDrop)
+	dropStart := time.Now()
+	wait.For(t, 30*time.Second, func() (bool, error) { return time.Since(dropStart) >= time.Second, nil }, "the cut to last")
+	setAll(fault.ProxyPass)
+	r.faultEnd = time.Now()
+	var held, dropped int
+	for _, p := range proxies {
+		_, d, h := p.Stats()
+		held, dropped = held+h, dropped+d
+	}
+	r.note("answers_held", held, "connections_dropped", dropped)
+	return func() {
+		require.Positive(t, held, "no answer was held")
+		require.Positive(t, dropped, "no connection was cut")
+	}
+}
+
+// clockStep runs A's application clock 10 minutes ahead and B's 7 minutes
+// behind (a skew of 17 minutes between the processes); mid-burst A is
+// stopped and started again with its clock stepped 5 more minutes forward.
+// Leases and due times are each side's database clock, which a process's
+// clock does not move (docs/engine.md, "Whose clock"); the app clock stamps
+// the messages, and each receiver compares one sender's stamps with each
+// other only. A clock stepped BACK is not in the suite: it is the defect
+// described in docs/reliability.md ("Defects found, not fixed yet").
+func (r *twinRun) clockStep(t *testing.T) func() {
+	t.Helper()
+	r.a.Server.Stop(t)
+	r.a.Server.SetEnv("CLOCK_OFFSET", "15m")
+	r.a.Server.Start(t)
+	r.faultEnd = time.Now()
+	return nil
 }
 
 // TestTwinFaults runs every scenario with the fast load.
