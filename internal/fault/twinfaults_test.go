@@ -31,11 +31,15 @@ import (
 type twinSize struct {
 	tickets, patches int           // per side: tickets created, PATCHes each
 	down             time.Duration // how long a database is away, or the network stalls
+	// drain is added to the settle budget: the time the backlog queued
+	// during a long fault needs to go out one message per bond at a time,
+	// and the longer retry delays a long fault leads to.
+	drain time.Duration
 }
 
 var (
 	twinFast = twinSize{tickets: 4, patches: 20, down: 3 * time.Second}
-	twinLong = twinSize{tickets: 10, patches: 100, down: 15 * time.Second}
+	twinLong = twinSize{tickets: 10, patches: 100, down: 15 * time.Second, drain: time.Minute}
 )
 
 // The suite's timeouts: a lease of 4 s (lease_expires_at is lease + sync
@@ -275,7 +279,7 @@ func runTwinFault(t *testing.T, sc twinScenario, size twinSize) {
 func (r *twinRun) waitSettled(t *testing.T) time.Time {
 	t.Helper()
 	want := int64(r.size.tickets * (r.size.patches + 1))
-	wait.For(t, twinSettleBudget, func() (bool, error) {
+	wait.For(t, twinSettleBudget+r.size.drain, func() (bool, error) {
 		ao, ai := r.a.States(t, models.Outbound), r.a.States(t, models.Inbound)
 		bo, bi := r.b.States(t, models.Outbound), r.b.States(t, models.Inbound)
 		ok := true
