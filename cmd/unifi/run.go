@@ -97,8 +97,12 @@ type services struct {
 // newServices builds the services on db.
 func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
-	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey}), accounts: accounts,
-		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
+	now := time.Now
+	if off := c.ClockOffset; off != 0 {
+		now = func() time.Time { return time.Now().Add(off) }
+	}
+	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, NowFunc: now}),
+		accounts: accounts, query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, &inbound.Opts{NowFunc: now})}
 }
 
 // openServices connects, migrates and returns the services plus a closer.

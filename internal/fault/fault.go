@@ -244,6 +244,13 @@ func (s *Server) Instance() string {
 	return fmt.Sprintf("%s.g%d", s.Name, s.gen)
 }
 
+// SetEnv sets an environment variable for the server's next process.
+func (s *Server) SetEnv(key, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.env[key] = value
+}
+
 // Start starts a new process of the server and waits until it answers.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
