@@ -19,6 +19,7 @@ import (
 	"unifi/internal/config"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/configpkg"
 	"unifi/models/inbound"
 	"unifi/models/pg"
 	"unifi/models/query"
@@ -36,6 +37,8 @@ Commands:
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
              and the demo peer beside it
   pair       two instances bonded to each other, each with its own database (what 'make pair' starts)
+  package    move an integration's configuration between instances:
+             unifi package export NAME > file; unifi package import [--dry-run] file
   peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
 `
 
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdPeer(ctx, args[1:], stdout, stderr)
 	case "pair":
 		return cmdPair(ctx, args[1:], getenv, stdout, stderr)
+	case "package":
+		return cmdPackage(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -88,13 +93,15 @@ type services struct {
 	accounts *account.Accounts
 	query    *query.Reader
 	inbound  *inbound.Service
+	packages *configpkg.Service
 }
 
 // newServices builds the services on db.
 func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
-	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey}), accounts: accounts,
-		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
+	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey})
+	return &services{store: st, accounts: accounts, query: query.NewReader(db, nil),
+		inbound: inbound.NewService(db, accounts, nil), packages: configpkg.New(db, st.SealSecret)}
 }
 
 // openServices connects, migrates and returns the services plus a closer.
