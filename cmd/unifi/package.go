@@ -147,4 +147,3 @@ func packageServices(ctx context.Context, getenv func(string) string, stderr io.
 	}
 	return svc, func() { closeDB(); stop() }, nil
 }
-
