@@ -17,6 +17,7 @@ import (
 
 	"unifi/internal/config"
 	"unifi/models/account"
+	"unifi/models/configpkg"
 	"unifi/models/inbound"
 	"unifi/models/query"
 	"unifi/models/store"
@@ -34,6 +35,7 @@ type Handlers struct {
 	Query    *query.Reader
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
+	Packages *configpkg.Service // integration packages and templates (docs/packages.md)
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config
@@ -71,7 +73,8 @@ func New(o Opts) *Handlers {
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies,
+		Packages: configpkg.New(o.Store.DB(context.Background()), o.Store.SealSecret), Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

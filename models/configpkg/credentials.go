@@ -126,3 +126,13 @@ func (s *Service) SetCredentials(ctx context.Context, actor models.Actor, connec
 	conn.AuthSecret = ""
 	return &conn, nil
 }
+
+// ConnectionIntegration returns the id of the integration a connection
+// belongs to.
+func (s *Service) ConnectionIntegration(ctx context.Context, connectionID int64) (int64, error) {
+	var c models.Connection
+	if err := s.db.WithContext(ctx).Select("integration_id").Take(&c, connectionID).Error; err != nil {
+		return 0, pg.NotFound(err, fmt.Sprintf("connection %d", connectionID))
+	}
+	return c.IntegrationID, nil
+}
