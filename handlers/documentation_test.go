@@ -38,7 +38,9 @@ func TestIntegrationDocumentation(t *testing.T) {
 		require.Equal(t, 1, res.TestID(t, "doc-message-"+m.Name).Length(), m.Name)
 	}
 	upd := res.TestID(t, "doc-message-UpdateIncident")
-	text := func(id string) string { return strings.TrimSpace(upd.Find(`[data-testid="` + id + `"]`).First().Text()) }
+	text := func(id string) string {
+		return strings.TrimSpace(upd.Find(`[data-testid="` + id + `"]`).First().Text())
+	}
 	require.Equal(t, "Bidirectional: both sides send it", text("doc-direction"))
 	require.Equal(t, "a ticket is updated", text("doc-trigger"))
 	require.Equal(t, "ownership not checked; valid while the bond is Open", text("doc-bond-rules"))

@@ -189,3 +189,46 @@ func (h *Handlers) ConnectionCredentials(c echo.Context) error {
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d/credentials", conn.IntegrationID))
 }
+
+// IntegrationNewFromTemplate is the "New integration from a template" form.
+func (h *Handlers) IntegrationNewFromTemplate(c echo.Context) error {
+	return h.renderTemplateForm(c, http.StatusOK, configpkg.TemplateInput{Environment: "Production"}, nil)
+}
+
+func (h *Handlers) renderTemplateForm(c echo.Context, status int, in configpkg.TemplateInput, errs map[string]string) error {
+	accounts, err := h.Packages.InboundAccounts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	v := packages.TemplateView{Templates: configpkg.Templates, Accounts: accounts, Values: in, Errors: errs}
+	return render(c, status, packages.NewFromTemplate(h.props(c, "New integration from a template", "integrations"), v))
+}
+
+// IntegrationCreateFromTemplate creates the integration, its messages and
+// its active connection from the template in one database transaction.
+func (h *Handlers) IntegrationCreateFromTemplate(c echo.Context) error {
+	in := configpkg.TemplateInput{Template: c.FormValue("template"), Name: strings.TrimSpace(c.FormValue("name")),
+		Description: strings.TrimSpace(c.FormValue("description")), Environment: c.FormValue("environment"),
+		EndpointURL: strings.TrimSpace(c.FormValue("endpoint_url")), Token: c.FormValue("token")}
+	if raw := c.FormValue("inbound_user_id"); raw != "" {
+		if id, err := strconv.ParseInt(raw, 10, 64); err == nil && id > 0 {
+			in.InboundUserID = id
+		} else {
+			in.InboundUserID = -1
+		}
+	}
+	created, err := h.Packages.FromTemplate(c.Request().Context(), h.actor(c), in)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		in.Token = "" // a secret is never shown back
+		return h.renderTemplateForm(c, http.StatusUnprocessableEntity, in, ve.Fields)
+	}
+	if err != nil {
+		return err
+	}
+	h.notify(c.Request().Context())
+	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Created integration %s from the template; its connection is active.", created.Name)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d", created.ID))
+}

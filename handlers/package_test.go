@@ -174,7 +174,7 @@ func TestHostilePackageImport(t *testing.T) {
 	}
 	for _, h := range hostile {
 		docs["Hostile"+h.name] = h.v
-		docs["HostileIn"+h.name] = strings.Replace(good, `"Demo peer (local)"`, fmt.Sprintf("%q", h.v), 1)
+		docs["HostileIn"+h.name] = strings.Replace(good, `"Peer instance"`, fmt.Sprintf("%q", h.v), 1)
 	}
 	for name, doc := range docs {
 		for _, how := range []string{"upload", "text"} {
@@ -215,4 +215,86 @@ func TestHostilePackageImport(t *testing.T) {
 		checkAnswer(t, "apply digest="+h.name, res.StatusCode, res.Body)
 		require.GreaterOrEqual(t, res.StatusCode, 400)
 	}
+}
+
+// TestNewIntegrationFromTemplate: the template form creates the integration
+// with the template's messages and an active connection; refused values come
+// back next to their fields with nothing stored, hostile ones never a 5xx.
+func TestNewIntegrationFromTemplate(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	require.Equal(t, "/integrations/new/template",
+		attr(t, admin.Get("/integrations").TestID(t, "new-from-template"), "href"))
+	form := admin.Get("/integrations/new/template")
+	require.Equal(t, http.StatusOK, form.StatusCode)
+	var peer models.User
+	require.NoError(t, db.Where("name = ?", models.DemoPeerAccount.Name).Take(&peer).Error)
+	valid := url.Values{"template": {"unifi-envelope"}, "name": {"other-side"}, "environment": {"Test"},
+		"endpoint_url": {"https://peer.example.com/api/v1/integrations/other-side/messages"}, "token": {"their-token"},
+		"inbound_user_id": {fmt.Sprint(peer.ID)}}
+
+	before := fmt.Sprint(countRows(t, app, "integrations"), countRows(t, app, "messages"), countRows(t, app, "connections"))
+	for field := range valid {
+		for _, h := range hostile {
+			f := url.Values{}
+			for k, v := range valid {
+				f[k] = v
+			}
+			f.Set(field, h.v)
+			res := admin.PostForm("/integrations/new/template", f)
+			what := fmt.Sprintf("template form %s=%s", field, h.name)
+			checkAnswer(t, what, res.StatusCode, res.Body)
+			if res.StatusCode == http.StatusSeeOther { // a value that is valid here (a name of digits, any description)
+				var got models.Integration
+				require.NoError(t, db.Where("name = ?", f.Get("name")).Take(&got).Error, what)
+				if field == "description" && h.v != "" {
+					require.Equal(t, h.v, got.Description, what)
+				}
+				require.NoError(t, db.Exec("DELETE FROM integrations WHERE id = ?", got.ID).Error)
+			}
+			require.Equal(t, before, fmt.Sprint(countRows(t, app, "integrations"), countRows(t, app, "messages"),
+				countRows(t, app, "connections")), "%s: nothing stored", what)
+		}
+	}
+	res := admin.PostForm("/integrations/new/template", url.Values{"template": {"unifi-envelope"}, "name": {"demo"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	for _, f := range []string{"endpoint_url", "token", "inbound_user_id"} {
+		require.Equal(t, 1, res.TestID(t, "error-"+f).Length(), f)
+	}
+
+	res = admin.PostForm("/integrations/new/template", valid)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	in, err := app.Store.GetIntegrationByName(ctx, "other-side")
+	require.NoError(t, err)
+	conn, err := app.Store.ActiveConnection(ctx, in.ID)
+	require.NoError(t, err)
+	require.Equal(t, "their-token", conn.AuthSecret)
+	require.Equal(t, "Test", conn.Environment)
+	require.Equal(t, peer.ID, *conn.InboundUserID)
+	msgs, err := app.Store.ListMessages(ctx, in.ID)
+	require.NoError(t, err)
+	var names []string
+	for _, m := range msgs {
+		names = append(names, m.Name)
+	}
+	require.Equal(t, []string{"CreateIncident", "Receipt", "ResolveIncident", "UpdateIncident"}, names)
+
+	res = admin.PostForm("/integrations/new/template", valid)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.TestID(t, "error-name").Text(), `"other-side" already exists`)
+	require.NotContains(t, res.Body, "their-token", "the token is not shown back")
+
+	manager := app.Login(t, "manager", "manager-demo-1")
+	require.Equal(t, http.StatusForbidden, manager.PostForm("/integrations/new/template", valid).StatusCode)
+	require.Zero(t, manager.Get("/integrations").TestID(t, "new-from-template").Length())
+}
+
+func attr(t *testing.T, s interface{ Attr(string) (string, bool) }, name string) string {
+	t.Helper()
+	v, ok := s.Attr(name)
+	require.True(t, ok, "attribute %s", name)
+	return v
 }

@@ -53,6 +53,8 @@ func (h *Handlers) Echo() *echo.Echo {
 	view.GET("/integrations/:id/credentials", h.IntegrationCredentials)
 	configure := in.Group("", requireAction(models.ActionConfigure))
 	configure.GET("/integrations/import", h.PackageImportForm)
+	configure.GET("/integrations/new/template", h.IntegrationNewFromTemplate)
+	configure.POST("/integrations/new/template", h.IntegrationCreateFromTemplate)
 	configure.POST("/connections/:id/credentials", h.ConnectionCredentials)
 	in.GET("/transactions", h.TransactionList)
 	in.GET("/transactions/:id", h.TransactionShow)

@@ -63,7 +63,7 @@ func TestRoundTrip(t *testing.T) {
 	require.Zero(t, plan.Count(configpkg.Change))
 	require.Zero(t, plan.Count(configpkg.Keep))
 	require.Equal(t, 1+1+1+len(d.Messages)+len(d.ResponseActions), plan.Count(configpkg.Create), "process, integration, connection, messages")
-	require.Equal(t, []string{"Demo peer (local)"}, plan.NeedCredentials)
+	require.Equal(t, []string{"Peer instance"}, plan.NeedCredentials)
 	var n int64
 	require.NoError(t, b.db.Table("integrations").Count(&n).Error)
 	require.Zero(t, n, "the dry run stores nothing")
@@ -118,7 +118,7 @@ func TestImportChanges(t *testing.T) {
 	require.Equal(t, configpkg.Change, steps["message UpdateIncident"].Action)
 	require.Equal(t, configpkg.Create, steps["message Ping"].Action)
 	require.Equal(t, configpkg.Keep, steps["message CreateIncident"].Action)
-	require.Equal(t, configpkg.Keep, steps["connection Demo peer (local)"].Action)
+	require.Equal(t, configpkg.Keep, steps["connection Peer instance"].Action)
 	require.Empty(t, plan.NeedCredentials, "the existing connection keeps its secret")
 
 	// The database changes after the dry run: the plan is refused, nothing stored.

@@ -215,50 +215,62 @@ func short(b []byte) string {
 // what would happen. New connections are created inactive and without
 // secrets; SetCredentials gives them. Returns the integration.
 func (s *Service) Apply(ctx context.Context, actor models.Actor, d *Document, digest string) (*models.Integration, error) {
-	var out models.Integration
+	if digest == "" {
+		return nil, &models.ConflictError{Reason: "The import has no dry run to check against; run the dry run first."}
+	}
+	return s.apply(ctx, actor, d, digest)
+}
+
+func (s *Service) apply(ctx context.Context, actor models.Actor, d *Document, digest string) (*models.Integration, error) {
+	var out *models.Integration
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Lock the integration (when it exists) so the plan checked below
-		// stays true until the import commits.
-		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("name = ?", d.Integration.Name).
-			Limit(1).Find(&models.Integration{}).Error; err != nil {
-			return fmt.Errorf("lock integration: %w", err)
-		}
-		p, cur, err := plan(tx, d)
-		if err != nil {
-			return err
-		}
-		if p.Digest != digest {
-			return &models.ConflictError{Reason: "The configuration changed since the dry run (or the document is not the one shown). Nothing was imported; run the dry run again and check the plan."}
-		}
-		in, err := apply(tx, d, cur)
-		if err != nil {
-			return err
-		}
-		out = *in
-		after := map[string]any{"created": p.Count(Create), "changed": p.Count(Change), "kept": p.Count(Keep), "digest": p.Digest}
-		var changes []string
-		for _, s := range p.Steps {
-			if s.Action != Keep {
-				changes = append(changes, fmt.Sprintf("%s %s %s", s.Action, s.Record, s.Name))
-			}
-		}
-		after["steps"] = changes
-		return pg.LogActivity(tx, actor, "import package", "integration", in.ID, in.Name, nil, after)
+		var err error
+		out, err = applyTx(tx, actor, d, digest)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import package %q: %w", d.Integration.Name, err)
 	}
-	return &out, nil
+	return out, nil
 }
 
-// ApplyPlanned is Plan then Apply of its digest, for callers that have no
-// one to show the plan to (the template form, the demo seed).
-func (s *Service) ApplyPlanned(ctx context.Context, actor models.Actor, d *Document) (*models.Integration, error) {
-	p, err := s.Plan(ctx, d)
+// applyTx is Apply inside the caller's database transaction. An empty digest
+// applies whatever the plan is (callers that show no plan: templates).
+func applyTx(tx *gorm.DB, actor models.Actor, d *Document, digest string) (*models.Integration, error) {
+	// Lock the integration (when it exists) so the plan checked below stays
+	// true until the import commits.
+	if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("name = ?", d.Integration.Name).
+		Limit(1).Find(&models.Integration{}).Error; err != nil {
+		return nil, fmt.Errorf("lock integration: %w", err)
+	}
+	p, cur, err := plan(tx, d)
 	if err != nil {
 		return nil, err
 	}
-	return s.Apply(ctx, actor, d, p.Digest)
+	if digest != "" && p.Digest != digest {
+		return nil, &models.ConflictError{Reason: "The configuration changed since the dry run (or the document is not the one shown). Nothing was imported; run the dry run again and check the plan."}
+	}
+	in, err := apply(tx, d, cur)
+	if err != nil {
+		return nil, err
+	}
+	after := map[string]any{"created": p.Count(Create), "changed": p.Count(Change), "kept": p.Count(Keep), "digest": p.Digest}
+	var changes []string
+	for _, s := range p.Steps {
+		if s.Action != Keep {
+			changes = append(changes, fmt.Sprintf("%s %s %s", s.Action, s.Record, s.Name))
+		}
+	}
+	after["steps"] = changes
+	if err := pg.LogActivity(tx, actor, "import package", "integration", in.ID, in.Name, nil, after); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// ApplyPlanned imports d without a dry run shown to anyone (tests, tools).
+func (s *Service) ApplyPlanned(ctx context.Context, actor models.Actor, d *Document) (*models.Integration, error) {
+	return s.apply(ctx, actor, d, "")
 }
 
 var now = gorm.Expr("now()")
