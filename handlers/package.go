@@ -17,13 +17,19 @@ import (
 	"unifi/web/pages/packages"
 )
 
-// IntegrationExport downloads the integration's package (docs/packages.md).
-func (h *Handlers) IntegrationExport(c echo.Context) error {
+// packageOf is the package of the integration in the path.
+func (h *Handlers) packageOf(c echo.Context) (int64, *configpkg.Document, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	d, err := h.Packages.ExportByID(c.Request().Context(), id)
+	return id, d, err
+}
+
+// IntegrationExport downloads the integration's package (docs/packages.md).
+func (h *Handlers) IntegrationExport(c echo.Context) error {
+	_, d, err := h.packageOf(c)
 	if err != nil {
 		return err
 	}
@@ -39,11 +45,7 @@ func (h *Handlers) IntegrationExport(c echo.Context) error {
 // IntegrationDocumentation is the integration's interface description,
 // generated from its configuration, printable.
 func (h *Handlers) IntegrationDocumentation(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	d, err := h.Packages.ExportByID(c.Request().Context(), id)
+	id, d, err := h.packageOf(c)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 
 	"gorm.io/gorm"
 
@@ -160,13 +159,4 @@ func sortActions(xs []ResponseAction) {
 		}
 		return a.StatusCode - b.StatusCode
 	})
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm"
@@ -107,55 +109,39 @@ func plan(tx *gorm.DB, d *Document) (*Plan, *current, error) {
 	}
 	step("integration", d.Integration.Name, cur.Integration, d.Integration, st != nil)
 
-	curConns := map[string]Connection{}
-	for _, c := range cur.Connections {
-		curConns[c.Name] = c
-	}
-	for _, c := range d.Connections {
-		old, ok := curConns[c.Name]
-		step("connection", c.Name, old, c, ok)
-		if !ok {
-			p.NeedCredentials = append(p.NeedCredentials, c.Name)
-		}
-		delete(curConns, c.Name)
-	}
-	curMsgs := map[string]Message{}
-	for _, m := range cur.Messages {
-		curMsgs[m.Name] = m
-	}
-	for _, m := range d.Messages {
-		old, ok := curMsgs[m.Name]
-		step("message", m.Name, old, m, ok)
-		delete(curMsgs, m.Name)
-	}
-	curActions := map[actionKey]ResponseAction{}
-	for _, a := range cur.ResponseActions {
-		curActions[actionKey{a.Message, a.StatusCode}] = a
-	}
-	for _, a := range d.ResponseActions {
-		k := actionKey{a.Message, a.StatusCode}
-		old, ok := curActions[k]
-		step("response action", actionName(a), old, a, ok)
-		delete(curActions, k)
-	}
-	// Records the document does not mention stay as they are: an import
-	// never deletes (a message may have transactions that refer to it).
-	for _, name := range sortedKeys(curConns) {
-		p.Steps = append(p.Steps, Step{Action: Keep, Record: "connection", Name: name, Details: []string{"not in the document; left as it is"}})
-	}
-	for _, name := range sortedKeys(curMsgs) {
-		p.Steps = append(p.Steps, Step{Action: Keep, Record: "message", Name: name, Details: []string{"not in the document; left as it is"}})
-	}
-	for _, a := range cur.ResponseActions {
-		if _, ok := curActions[actionKey{a.Message, a.StatusCode}]; ok {
-			p.Steps = append(p.Steps, Step{Action: Keep, Record: "response action", Name: actionName(a), Details: []string{"not in the document; left as it is"}})
-		}
-	}
+	p.NeedCredentials, _ = compareRecords(p, step, "connection", cur.Connections, d.Connections, func(c Connection) string { return c.Name })
+	compareRecords(p, step, "message", cur.Messages, d.Messages, func(m Message) string { return m.Name })
+	compareRecords(p, step, "response action", cur.ResponseActions, d.ResponseActions, actionName)
 	p.Digest, err = digest(d, cur, curProc)
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, &current{doc: cur, stored: st, process: proc}, nil
+}
+
+// compareRecords adds a step for each record of the document, matched by
+// name with the current records, then a keep step for each current record the
+// document leaves out: an import never deletes (transactions refer to
+// messages). It returns the names of the records to create.
+func compareRecords[T any](p *Plan, step func(record, name string, old, new any, exists bool), record string,
+	cur, doc []T, name func(T) string) (created []string, leftOut []string) {
+	byName := map[string]T{}
+	for _, x := range cur {
+		byName[name(x)] = x
+	}
+	for _, x := range doc {
+		old, ok := byName[name(x)]
+		step(record, name(x), old, x, ok)
+		if !ok {
+			created = append(created, name(x))
+		}
+		delete(byName, name(x))
+	}
+	leftOut = slices.Sorted(maps.Keys(byName))
+	for _, n := range leftOut {
+		p.Steps = append(p.Steps, Step{Action: Keep, Record: record, Name: n, Details: []string{"not in the document; left as it is"}})
+	}
+	return created, leftOut
 }
 
 func actionName(a ResponseAction) string {

@@ -2,6 +2,7 @@ package configpkg
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -200,7 +201,7 @@ func validate(d *Document) error {
 			if len(f.ValueMap) > maxValueMaps {
 				ps.add(fp+".value_map", "has %d entries; at most %d are allowed", len(f.ValueMap), maxValueMaps)
 			}
-			for _, k := range sortedKeys(f.ValueMap) {
+			for _, k := range slices.Sorted(maps.Keys(f.ValueMap)) {
 				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), k, maxText)
 				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), f.ValueMap[k], maxText)
 			}
