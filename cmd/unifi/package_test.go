@@ -6,13 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"unifi/internal/pgcluster"
 	"unifi/internal/testdb"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/pg"
 	"unifi/models/store"
 )
 
@@ -76,4 +79,53 @@ func TestPackageCommands(t *testing.T) {
 	_, errOut, err = unifi(urlB, "package", "export", "nope")
 	require.Error(t, err)
 	require.Contains(t, errOut, `there is no integration called "nope"`)
+}
+
+// TestPackageCommandsPrivateDatabase: with DATABASE_URL unset the commands
+// use the private database of `make run` in DATA_DIR: the running cluster
+// when there is one (left running), and a clear error when there is none.
+func TestPackageCommandsPrivateDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "unifi")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	env := func(dataDir string) []string {
+		var e []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "DATABASE_URL=") {
+				e = append(e, kv)
+			}
+		}
+		return append(e, "DATA_DIR="+dataDir)
+	}
+
+	empty := t.TempDir()
+	cmd := exec.Command(bin, "package", "export", "demo")
+	cmd.Env = env(empty)
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "DATABASE_URL is not set and there is no private database of 'make run' in "+filepath.Join(empty, "pg"))
+
+	dataDir := t.TempDir()
+	cl, err := pgcluster.Start(ctx, pgcluster.Opts{Dir: filepath.Join(dataDir, "pg"), Database: "unifi", Fast: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cl.Remove(context.Background()) })
+	db, err := pg.Open(ctx, cl.URL, 2)
+	require.NoError(t, err)
+	_, err = pg.Migrate(ctx, db)
+	require.NoError(t, err)
+	_, err = store.NewStore(db, account.New(db, nil), nil).SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
+	require.NoError(t, err)
+	sqlDB, _ := db.DB()
+	require.NoError(t, sqlDB.Close())
+
+	cmd = exec.Command(bin, "package", "export", "demo")
+	cmd.Env = env(dataDir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	require.Contains(t, stdout.String(), `"name": "demo"`)
+	_, running := pgcluster.Running(filepath.Join(dataDir, "pg"), "unifi")
+	require.True(t, running, "the running cluster of make run is used and left running")
 }
