@@ -52,8 +52,14 @@ func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b := setup(t, true), setup(t, false)
+	// Response actions of the integration, one for every message and one for
+	// a message, travel with it.
+	require.NoError(t, a.db.Exec(`INSERT INTO response_actions (integration_id, message_id, status_code, retry, set_integration_status, description)
+		SELECT i.id, NULL, 503, true, 'Down', 'maintenance window' FROM integrations i
+		UNION ALL SELECT m.integration_id, m.id, 409, false, NULL, 'already there' FROM messages m WHERE m.name = 'CreateIncident'`).Error)
 	docA := export(t, a, models.DemoIntegrationName)
 	require.Contains(t, string(docA), `"format": 1`)
+	require.Contains(t, string(docA), `"message": "CreateIncident",`)
 	require.NotContains(t, string(docA), models.DemoPeerToken, "no secret in a package")
 
 	d, err := configpkg.DecodeBytes(docA)
