@@ -270,3 +270,19 @@ func TestEncodeStable(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(one), string(again), "decode then encode gives the same bytes")
 }
+
+// TestPlanTellsProcessChange: a document that puts the integration under
+// another process says so on the integration's step.
+func TestPlanTellsProcessChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	d, err := configpkg.DecodeBytes(export(t, b, models.DemoIntegrationName))
+	require.NoError(t, err)
+	d.Process = configpkg.Process{Name: "Change", TicketTable: "change_request", ReferenceField: "number", NumberPrefix: "CHG"}
+	plan, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	require.Equal(t, configpkg.Step{Action: configpkg.Create, Record: "process", Name: "Change"}, plan.Steps[0])
+	require.Equal(t, configpkg.Step{Action: configpkg.Change, Record: "integration", Name: "demo",
+		Details: []string{`process: "Incident" -> "Change"`}}, plan.Steps[1])
+}

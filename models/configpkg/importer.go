@@ -108,6 +108,13 @@ func plan(tx *gorm.DB, d *Document) (*Plan, *current, error) {
 		cur = &Document{}
 	}
 	step("integration", d.Integration.Name, cur.Integration, d.Integration, st != nil)
+	if st != nil && st.process.Name != d.Process.Name {
+		// The process is not a key of the integration's record in the
+		// document, so its change is told here.
+		last := &p.Steps[len(p.Steps)-1]
+		last.Action = Change
+		last.Details = append(last.Details, fmt.Sprintf("process: %q -> %q", st.process.Name, d.Process.Name))
+	}
 
 	p.NeedCredentials, _ = compareRecords(p, step, "connection", cur.Connections, d.Connections, func(c Connection) string { return c.Name })
 	compareRecords(p, step, "message", cur.Messages, d.Messages, func(m Message) string { return m.Name })
@@ -294,6 +301,9 @@ func apply(tx *gorm.DB, d *Document, cur *current) (*models.Integration, error) 
 			Status: models.StatusAwaiting, SyncTimeoutS: di.SyncTimeoutS, AsyncTimeoutS: di.AsyncTimeoutS,
 			RetryLimit: di.RetryLimit, RetryDelayS: di.RetryDelayS, AttachLogs: di.AttachLogs, HeartbeatS: di.HeartbeatS}
 		if err := tx.Create(&in).Error; err != nil {
+			if pg.IsUniqueViolation(err) { // created by someone else since the plan was made
+				return nil, &models.ConflictError{Reason: fmt.Sprintf("An integration called %q was created meanwhile. Nothing was imported; run the dry run again.", di.Name)}
+			}
 			return nil, fmt.Errorf("create integration: %w", err)
 		}
 		st = &stored{connections: map[string]models.Connection{}, messages: map[string]models.Message{},
