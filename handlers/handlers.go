@@ -74,7 +74,7 @@ func New(o Opts) *Handlers {
 		SameSite: http.SameSiteLaxMode,
 	}
 	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies,
-		Packages: configpkg.New(o.Store.DB(context.Background()), o.Store.SealSecret), Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
+		Packages: o.Store.Packages(), Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

@@ -101,7 +101,7 @@ func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
 	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey})
 	return &services{store: st, accounts: accounts, query: query.NewReader(db, nil),
-		inbound: inbound.NewService(db, accounts, nil), packages: configpkg.New(db, st.SealSecret)}
+		inbound: inbound.NewService(db, accounts, nil), packages: st.Packages()}
 }
 
 // openServices connects, migrates and returns the services plus a closer.
