@@ -244,6 +244,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"OutOfRange", strings.Replace(good, `"retry_limit": 3`, `"retry_limit": 1000`, 1), "integration.retry_limit: 1000 is outside the allowed range 0 to 100"},
 		{"BadName", strings.Replace(good, `"name": "demo"`, `"name": "demo; DROP TABLE x"`, 1), "integration.name:"},
 		{"NUL", strings.Replace(good, `"description": "Demo`, `"description": "\u0000Demo`, 1), "integration.description: This contains a NUL character"},
+		{"InvalidUTF8", strings.Replace(good, `"Demo`, "\"D\xffemo", 1), "not valid UTF-8 text (at byte"},
 		{"Trailing", good + "{}", "there is more after the end of the document"},
 		{"Huge", `{"format": 1, "x": "` + strings.Repeat("x", 10<<20) + `"}`, "larger than the limit of 2 MB"},
 		{"DeepNesting", `{"format": 1, "process": ` + strings.Repeat("[", 100000) + `}`, "malformed JSON at byte"},

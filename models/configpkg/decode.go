@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one fault of a document, at a place named like
@@ -62,6 +63,18 @@ func DecodeBytes(data []byte) (*Document, error) {
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fault("", "the document is empty")
+	}
+	if !utf8.Valid(data) {
+		// JSON would quietly turn the bytes into U+FFFD; a package is text.
+		at := 0
+		for at < len(data) {
+			r, size := utf8.DecodeRune(data[at:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			at += size
+		}
+		return nil, fault("", "the document is not valid UTF-8 text (at byte %d); save it as UTF-8 and try again", at)
 	}
 	if err := checkFormat(data); err != nil {
 		return nil, err
