@@ -82,6 +82,13 @@ func (h *Handlers) Echo() *echo.Echo {
 	conf.GET("/integrations/:id/response-actions/new", h.DesignerResponseActionNew)
 	conf.POST("/integrations/:id/response-actions", h.DesignerResponseActionCreate)
 	conf.POST("/response-actions/:id", h.DesignerResponseActionUpdate)
+	view.GET("/integrations/:id/export", h.IntegrationExport)
+	view.GET("/integrations/:id/documentation", h.IntegrationDocumentation)
+	view.GET("/integrations/:id/credentials", h.IntegrationCredentials)
+	conf.GET("/integrations/import", h.PackageImportForm)
+	conf.GET("/integrations/new/template", h.IntegrationNewFromTemplate)
+	conf.POST("/integrations/new/template", h.IntegrationCreateFromTemplate)
+	conf.POST("/connections/:id/credentials", h.ConnectionCredentials)
 	in.GET("/transactions", h.TransactionList)
 	in.GET("/transactions/:id", h.TransactionShow)
 	in.GET("/http-requests/:id", h.HTTPRequestShow)
@@ -109,6 +116,13 @@ func (h *Handlers) Echo() *echo.Echo {
 	bulk := in.Group("", requireAction(models.ActionBulkTransactions))
 	bulk.GET("/transactions/bulk", h.TransactionBulkConfirm)
 	bulk.POST("/transactions/bulk", h.TransactionBulkStart)
+
+	// Package import: its own body limit, above configpkg.MaxBytes, so that a
+	// document too large is refused by the decoder in words, next to the field.
+	imports := e.Group("/integrations/import", middleware.BodyLimit("12M"), h.loadSession, h.checkCSRF, h.requireLogin,
+		requireAction(models.ActionConfigure))
+	imports.POST("", h.PackageImportPlan)
+	imports.POST("/apply", h.PackageImportApply)
 
 	ui.GET("/activity", h.ActivityList, h.requireLogin, requireAction(models.ActionViewActivity))
 
