@@ -17,6 +17,8 @@ import (
 
 	"unifi/internal/config"
 	"unifi/models/account"
+	"unifi/models/configpkg"
+	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/models/query"
 	"unifi/models/store"
@@ -34,6 +36,7 @@ type Handlers struct {
 	Query    *query.Reader
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
+	Packages *configpkg.Service // integration packages and templates (docs/packages.md)
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config
@@ -41,6 +44,8 @@ type Handlers struct {
 	// Users, when set, answers the session check of every request from
 	// memory (it follows changes made by any server); nil reads the database.
 	Users *account.UserCache
+	// Designer is the configuration layer of the Designer's pages.
+	Designer *designer.Designer
 }
 
 // Opts configures New.
@@ -53,6 +58,7 @@ type Opts struct {
 	Config   config.Config
 	Notifier Notifier
 	Users    *account.UserCache // optional
+	Designer *designer.Designer // optional: built on Store with Config's link-local rule
 }
 
 // New returns Handlers with a cookie session store keyed from the config.
@@ -71,7 +77,11 @@ func New(o Opts) *Handlers {
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
+	if o.Designer == nil && o.Store != nil {
+		o.Designer = designer.New(o.Store, &designer.Opts{AllowLinkLocal: o.Config.AllowLinkLocalEndpoints})
+	}
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
+		Designer: o.Designer, Packages: o.Store.Packages()}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

@@ -261,13 +261,12 @@ func inboundValue(f Field, raw any) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("field %q must be text or a number", f.Property)
 	}
-	if len(f.ValueMap.V) > 0 {
-		for ticketV, payloadV := range f.ValueMap.V {
-			if payloadV == v {
-				return ticketV, nil
-			}
+	if m := f.inboundMap(); len(m) > 0 {
+		ticketV, found := m[v]
+		if !found {
+			return "", fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
 		}
-		return "", fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
+		return ticketV, nil
 	}
 	return v, nil
 }

@@ -273,7 +273,11 @@ func TestConvergeSimulated(t *testing.T) {
 					side.t.Priority = 1 + r.IntN(5)
 				}
 				StampChanges(&before, &side.t, clock.Add(side.skew), side.name)
-				side.outbox = append(side.outbox, simMsg{data: MapOutbound(&side.t, convergeFields),
+				data, err := MapOutbound(&side.t, convergeFields)
+				if err != nil {
+					t.Fatal(err)
+				}
+				side.outbox = append(side.outbox, simMsg{data: data,
 					stamp: OutboundStamps(&side.t, &before, convergeFields)})
 			default: // a delivery
 				if len(side.outbox) > 0 {

@@ -145,7 +145,7 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "unifi-engine/1")
 	authErr := s.authorize(req, conn)
-	rec.RequestHeaders = models.JSON[map[string]string]{V: redact(req.Header)}
+	rec.RequestHeaders = models.JSON[map[string]string]{V: models.RedactHeaders(req.Header)}
 	if authErr != nil {
 		rec.State, rec.Error = models.RequestError, authErr.Error()
 		return exchange{record: rec, err: authErr}
@@ -168,7 +168,7 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseRead))
 	status := resp.StatusCode
 	rec.ResponseStatus = &status
-	rec.ResponseHeaders = models.JSON[map[string]string]{V: redact(resp.Header)}
+	rec.ResponseHeaders = models.JSON[map[string]string]{V: models.RedactHeaders(resp.Header)}
 	rec.ResponseBody = capBody(respBody)
 	if err != nil {
 		rec.State = models.RequestError
@@ -231,6 +231,14 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 			res.Request.ResponseAction = fmt.Sprintf("%d: retry %t", action.StatusCode, action.Retry)
 		}
 	}
+	if action != nil && !retry && action.SetTransactionState != nil && *action.SetTransactionState == models.Complete {
+		// The integration's admin says this answer means delivered (e.g. a
+		// 409 "exists already"): the transaction completes, waiting for no
+		// receipt, and the bond's queue moves on.
+		res.Outcome, res.Complete = enginedb.OutcomeDelivered, true
+		applyActionEffects(&res, action)
+		return res, nil
+	}
 	what := ex.record.Error
 	if ex.status != 0 {
 		what = fmt.Sprintf("The remote system answered %d %s%s", ex.status, http.StatusText(ex.status), snippet(ex.body))
@@ -265,7 +273,26 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 			res.Error = fmt.Sprintf("%s. The remote system refused our credentials; not retried, because credentials do not fix themselves. Check the connection's authentication.", what)
 		}
 	}
+	if action != nil && res.Outcome == enginedb.OutcomeFailed {
+		applyActionEffects(&res, action)
+	}
 	return res, nil
+}
+
+// applyActionEffects carries what a response action sets besides retrying
+// into the result, for an attempt that ends the transaction's sending
+// (docs/designer-messages.md, "Response actions"): the process state, the
+// note for the bond's history, and pausing the integration. A retried
+// answer sets none of them: the transaction is not done yet.
+func applyActionEffects(res *enginedb.AttemptResult, a *models.ResponseAction) {
+	res.ProcessState = a.SetProcessState
+	if a.BondNote != "" {
+		res.BondNote = fmt.Sprintf("%s: %s (response action for %d)", res.Work.Transaction.MessageIdent, a.BondNote, a.StatusCode)
+	}
+	if a.SetIntegrationState != nil && *a.SetIntegrationState == models.IntegrationPaused {
+		res.Pause = true
+		res.Request.ResponseAction += "; the integration is paused"
+	}
 }
 
 // retryDelay is the wait before retry n: the base delay doubled for each
@@ -401,33 +428,6 @@ func capBody(b []byte) string {
 		return string(b[:maxStoredBody]) + "\n[… cut at 64 KiB]"
 	}
 	return string(b)
-}
-
-// secretHeaders are never stored as they were sent.
-var secretHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-
-// redact flattens headers for storage with secrets replaced.
-func redact(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
-	for k, v := range h {
-		lk := strings.ToLower(k)
-		secret := strings.Contains(lk, "token") || strings.Contains(lk, "secret") || strings.Contains(lk, "password")
-		for _, s := range secretHeaders {
-			secret = secret || lk == s
-		}
-		if secret {
-			scheme := ""
-			if lk == "authorization" && len(v) > 0 {
-				if i := strings.IndexByte(v[0], ' '); i > 0 {
-					scheme = v[0][:i] + " "
-				}
-			}
-			out[k] = scheme + "[redacted]"
-			continue
-		}
-		out[k] = strings.Join(v, ", ")
-	}
-	return out
 }
 
 // replay re-sends a replayed HTTP Request with the connection's current

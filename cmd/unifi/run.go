@@ -19,6 +19,8 @@ import (
 	"unifi/internal/config"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/configpkg"
+	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/models/pg"
 	"unifi/models/query"
@@ -36,7 +38,10 @@ Commands:
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
              and the demo peer beside it
   pair       two instances bonded to each other, each with its own database (what 'make pair' starts)
+  package    move an integration's configuration between instances:
+             unifi package export NAME > file; unifi package import [--dry-run] file
   peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
+  sim        simulators of real APIs for demos and tests: unifi sim jira|servicenow -addr HOST:PORT
 `
 
 // run dispatches a sub-command. It is main without the process: tests call it.
@@ -62,8 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
 	case "peer":
 		return cmdPeer(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "pair":
 		return cmdPair(ctx, args[1:], getenv, stdout, stderr)
+	case "package":
+		return cmdPackage(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -88,13 +97,19 @@ type services struct {
 	accounts *account.Accounts
 	query    *query.Reader
 	inbound  *inbound.Service
+	packages *configpkg.Service
 }
 
 // newServices builds the services on db.
 func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
-	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey}), accounts: accounts,
-		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
+	now := time.Now
+	if off := c.ClockOffset; off != 0 {
+		now = func() time.Time { return time.Now().Add(off) }
+	}
+	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, NowFunc: now})
+	return &services{store: st, accounts: accounts, query: query.NewReader(db, nil),
+		inbound: inbound.NewService(db, accounts, &inbound.Opts{NowFunc: now}), packages: st.Packages()}
 }
 
 // openServices connects, migrates and returns the services plus a closer.
@@ -149,7 +164,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 
 	pool := worker.New(worker.Opts{Store: svc.store, Logger: log, DatabaseURL: cfg.DatabaseURL,
 		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
-		PollInterval: cfg.PollInterval})
+		PollInterval: cfg.PollInterval, AllowLinkLocal: cfg.AllowLinkLocalEndpoints})
 	// The pool's lifetime is managed by Stop below (soft, then hard), not by
 	// the signal context, which ends before the HTTP server has drained.
 	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {
@@ -190,6 +205,20 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 		})
 	}()
 	defer func() { stopUsers(); usersWG.Wait() }()
+
+	// The inbound API's configuration snapshot is dropped when the database
+	// notifies a configuration change (00170); the engine listens itself.
+	cfgCtx, stopCfg := context.WithCancel(context.WithoutCancel(ctx))
+	var cfgWG sync.WaitGroup
+	cfgWG.Add(1)
+	go func() {
+		defer cfgWG.Done()
+		designer.Watch(cfgCtx, cfg.DatabaseURL, designer.WatchOpts{OnChange: []func(context.Context){svc.inbound.ConfigChanged},
+			OnError: func(ctx context.Context, err error) {
+				log.WarnContext(ctx, "listen for configuration changes", slog.String("error", err.Error()))
+			}})
+	}()
+	defer func() { stopCfg(); cfgWG.Wait() }()
 
 	h := handlers.New(handlers.Opts{Store: svc.store, Query: svc.query, Accounts: svc.accounts, Inbound: svc.inbound,
 		Logger: log, Config: cfg, Notifier: pool, Users: users})

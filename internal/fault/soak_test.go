@@ -43,3 +43,11 @@ func TestSoakFlood(t *testing.T) {
 func TestSoakConverge(t *testing.T) {
 	runConvergeRandom(t, convergeOpts{tickets: 10, workers: 2, duration: 5 * time.Minute})
 }
+
+// The two-instance suite with ten tickets × 100 PATCHes per side and 15 s
+// database outages and network stalls.
+func TestSoakTwinFaults(t *testing.T) {
+	for _, sc := range twinScenarios {
+		t.Run(sc.name, func(t *testing.T) { runTwinFault(t, sc, twinLong) })
+	}
+}
