@@ -2,11 +2,17 @@ package models
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 )
 
-// ticketValue reads a ticket field by its column name, as text.
+// ticketValue reads a ticket field by its column name, as text; a process's
+// own field is "custom.<name>".
 func ticketValue(t *Ticket, field string) (string, bool) {
+	if name, ok := strings.CutPrefix(field, CustomPrefix); ok {
+		return CustomText(t.Custom.V[name]), true
+	}
 	switch field {
 	case "short_description":
 		return t.ShortDescription, true
@@ -85,10 +91,12 @@ func MapOutbound(t *Ticket, fields []Field) map[string]any {
 }
 
 // MapInbound applies a message's payload data onto a ticket through its fields
-// and value maps (payload value -> ticket value). It returns the process error
-// in plain words when business rules refuse the data: a required field
-// missing, a value with no mapping, a value of the wrong type.
-func MapInbound(t *Ticket, fields []Field, data map[string]any) error {
+// and value maps (payload value -> ticket value). defs are the own fields of
+// the ticket's process, which "custom.<name>" ticket fields map to. It returns
+// the process error in plain words when business rules refuse the data: a
+// required field missing, a value with no mapping, a value of the wrong type.
+func MapInbound(t *Ticket, fields []Field, data map[string]any, defs []ProcessField) error {
+	custom := map[string]string{}
 	for _, f := range fields {
 		raw, present := data[f.Property]
 		if !present || raw == nil {
@@ -120,9 +128,40 @@ func MapInbound(t *Ticket, fields []Field, data map[string]any) error {
 				return fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
 			}
 		}
+		if name, ok := strings.CutPrefix(f.TicketField, CustomPrefix); ok {
+			custom[name] = v
+			continue
+		}
 		if err := setTicketValue(t, f.TicketField, v); err != nil {
 			return err
 		}
 	}
+	if len(custom) == 0 {
+		return nil
+	}
+	vals, err := ValidateCustom(defs, t.Custom.V, custom)
+	if err != nil {
+		return customProblem(err)
+	}
+	t.Custom.V = vals
 	return nil
+}
+
+// customProblem turns the per-field problems of custom values into one
+// process error, in a stable order.
+func customProblem(err error) error {
+	v, ok := err.(*ValidationError)
+	if !ok {
+		return err
+	}
+	keys := make([]string, 0, len(v.Fields))
+	for k := range v.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = strings.TrimSuffix(v.Fields[k], ".")
+	}
+	return fmt.Errorf("%s", strings.Join(parts, "; "))
 }

@@ -15,6 +15,7 @@ type Ticket struct {
 	Impact           int
 	AssignmentGroup  string
 	WorkNotes        string
+	Custom           JSON[map[string]any] // values of the process's own fields, by name (ProcessField)
 	Version          int
 	CreatedByID      *int64
 	CreatedAt        time.Time

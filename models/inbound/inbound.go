@@ -530,7 +530,11 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	}
 	ticket := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
 		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
-	if err := applyInboundFields(&ticket, rc.cfg.Fields, env.Data); err != nil {
+	defs, err := processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyInboundFields(&ticket, rc.cfg.Fields, env.Data, defs); err != nil {
 		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
 			"no ticket was created; correct the message and send it again")
 	}
@@ -632,7 +636,7 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
 		t := *ticket
-		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data); err != nil {
+		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data, nil); err != nil {
 			out.process, out.processError = models.ProcessRejected, inboundSentence(err.Error())
 			break
 		}
@@ -1188,8 +1192,15 @@ func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transacti
 
 // applyInboundFields maps payload data onto a ticket and checks the result
 // against the ticket's limits; the error is a process error in plain words.
-func applyInboundFields(t *models.Ticket, fields []models.Field, data map[string]any) error {
-	if err := models.MapInbound(t, fields, data); err != nil {
+func applyInboundFields(t *models.Ticket, fields []models.Field, data map[string]any, defs []models.ProcessField) error {
+	if defs == nil && mapsCustom(fields) {
+		// The update paths (one message, and the group commit) read and
+		// write the ticket's built-in columns only; until they carry the
+		// custom values too, an update that maps a process field is refused
+		// rather than applied in part.
+		return errors.New("process fields (custom.<name>) are applied by Create messages only; remove them from this update message")
+	}
+	if err := models.MapInbound(t, fields, data, defs); err != nil {
 		return err
 	}
 	n := utf8.RuneCountInString
@@ -1206,6 +1217,30 @@ func applyInboundFields(t *models.Ticket, fields []models.Field, data map[string
 		return fmt.Errorf("the assignment group has %d characters; at most 100 fit", n(t.AssignmentGroup))
 	}
 	return nil
+}
+
+// mapsCustom says whether a message maps a process's own field.
+func mapsCustom(fields []models.Field) bool {
+	for _, f := range fields {
+		if strings.HasPrefix(f.TicketField, models.CustomPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// processFieldsFor reads the process's own fields when the message maps one;
+// a message of built-in fields only needs no read. Configuration, read with
+// GORM like the ticket create it serves (not the update hot path).
+func processFieldsFor(tx *gorm.DB, processID int64, fields []models.Field) ([]models.ProcessField, error) {
+	if !mapsCustom(fields) {
+		return nil, nil
+	}
+	defs := []models.ProcessField{}
+	if err := tx.Where("process_id = ?", processID).Order("position, id").Find(&defs).Error; err != nil {
+		return nil, fmt.Errorf("read process fields of process %d: %w", processID, err)
+	}
+	return defs, nil
 }
 
 // sentence capitalises a process error and ends it with a full stop.
