@@ -58,6 +58,10 @@ func (h *Handlers) TicketShow(c echo.Context) error {
 // TicketNew is the empty create form.
 func (h *Handlers) TicketNew(c echo.Context) error {
 	v := ticket.FormView{State: "New", Priority: "4", Urgency: "3", Impact: "3"}
+	var err error
+	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), 0); err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "New ticket", "tickets"), v))
 }
 
@@ -74,18 +78,37 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 	t := d.Ticket
 	v := ticket.FormView{ID: t.ID, Number: t.Number, Version: t.Version, ShortDescription: t.ShortDescription,
 		Description: t.Description, State: t.State, Priority: strconv.Itoa(t.Priority), Urgency: strconv.Itoa(t.Urgency),
-		Impact: strconv.Itoa(t.Impact), AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+		Impact: strconv.Itoa(t.Impact), AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes,
+		Custom: map[string]string{}}
+	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), t.ProcessID); err != nil {
+		return err
+	}
+	for name, val := range t.Custom.V {
+		v.Custom[name] = models.CustomText(val)
+	}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "Edit "+t.Number, "tickets"), v))
 }
 
-// ticketForm reads the form into the view (for a re-render) and the input.
-func ticketForm(c echo.Context) (ticket.FormView, store.TicketInput, map[string]string) {
+// ticketForm reads the form into the view (for a re-render) and the input;
+// the process's own fields are read as "custom.<name>" (a checkbox sends
+// "false" then, when ticked, "true": the last value counts).
+func ticketForm(c echo.Context, defs []models.ProcessField) (ticket.FormView, store.TicketInput, map[string]string) {
 	v := ticket.FormView{ShortDescription: c.FormValue("short_description"), Description: c.FormValue("description"),
 		State: c.FormValue("state"), Priority: c.FormValue("priority"), Urgency: c.FormValue("urgency"),
 		Impact: c.FormValue("impact"), AssignmentGroup: c.FormValue("assignment_group"), WorkNotes: c.FormValue("work_notes")}
 	v.Version, _ = strconv.Atoi(c.FormValue("version"))
 	in := store.TicketInput{ShortDescription: v.ShortDescription, Description: v.Description, State: v.State,
 		AssignmentGroup: v.AssignmentGroup, WorkNotes: v.WorkNotes}
+	v.Fields, v.Custom, in.Custom = defs, map[string]string{}, map[string]string{}
+	form, _ := c.FormParams()
+	for _, d := range defs {
+		vals := form[models.CustomPrefix+d.Name]
+		val := ""
+		if len(vals) > 0 {
+			val = vals[len(vals)-1]
+		}
+		v.Custom[d.Name], in.Custom[d.Name] = val, val
+	}
 	bad := map[string]string{}
 	num := func(field, raw string, lo, hi int) int {
 		n, err := strconv.Atoi(raw)
@@ -103,7 +126,11 @@ func ticketForm(c echo.Context) (ticket.FormView, store.TicketInput, map[string]
 // TicketCreate creates a ticket (which sends it to every active integration);
 // a refused form re-renders with 422 and the reasons under the fields.
 func (h *Handlers) TicketCreate(c echo.Context) error {
-	v, in, bad := ticketForm(c)
+	defs, err := h.Store.ProcessFields(c.Request().Context(), 0)
+	if err != nil {
+		return err
+	}
+	v, in, bad := ticketForm(c, defs)
 	if len(bad) > 0 {
 		v.Errors = bad
 		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
@@ -131,12 +158,16 @@ func (h *Handlers) TicketUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, in, bad := ticketForm(c)
-	v.ID = id
 	cur, err := h.Store.GetTicket(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
+	defs, err := h.Store.ProcessFields(c.Request().Context(), cur.ProcessID)
+	if err != nil {
+		return err
+	}
+	v, in, bad := ticketForm(c, defs)
+	v.ID = id
 	v.Number, in.ProcessID = cur.Number, cur.ProcessID
 	if len(bad) > 0 {
 		v.Errors = bad
