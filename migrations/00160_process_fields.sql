@@ -26,6 +26,17 @@ CREATE TRIGGER process_fields_inbound_config AFTER INSERT OR DELETE OR UPDATE ON
 -- boolean, or date-time as RFC 3339 text (models.ProcessField.ParseValue).
 ALTER TABLE tickets ADD COLUMN custom jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(custom) = 'object');
 
+-- A message Field maps a built-in ticket field or a process field,
+-- "custom.<name>" (models.CustomPrefix).
+ALTER TABLE fields DROP CONSTRAINT fields_ticket_field_check;
+ALTER TABLE fields ADD CONSTRAINT fields_ticket_field_check CHECK (ticket_field IN ('short_description',
+    'description', 'state', 'priority', 'urgency', 'impact', 'assignment_group', 'work_notes')
+    OR ticket_field ~ '^custom\.[a-z][a-z0-9_]{0,39}$');
+
 -- +goose Down
+DELETE FROM fields WHERE ticket_field LIKE 'custom.%';
+ALTER TABLE fields DROP CONSTRAINT fields_ticket_field_check;
+ALTER TABLE fields ADD CONSTRAINT fields_ticket_field_check CHECK (ticket_field IN ('short_description',
+    'description', 'state', 'priority', 'urgency', 'impact', 'assignment_group', 'work_notes'));
 ALTER TABLE tickets DROP COLUMN custom;
 DROP TABLE process_fields;
