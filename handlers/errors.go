@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/web/pages/errorpage"
 )
@@ -23,7 +25,10 @@ func httpError(err error) (int, string, map[string]string) {
 	var fe *models.ForbiddenError
 	var ce *models.ConflictError
 	var ir *inbound.Refusal
+	var se *designer.StaleVersionError
 	switch {
+	case errors.As(err, &se):
+		return http.StatusConflict, se.Error(), nil
 	case errors.As(err, &ir):
 		return refusalStatus[ir.Kind], ir.Reason, nil
 	case errors.As(err, &he):
@@ -72,6 +77,7 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 		msg = "Something went wrong on our side. It has been logged with reference " + reqID + "."
 	}
 	var werr error
+	var stale *designer.StaleVersionError
 	switch {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(status)
@@ -82,12 +88,23 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 		c.Response().Header().Set("HX-Retarget", "#alerts")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
 		werr = render(c, status, errorpage.Alert(msg))
+	case errors.As(err, &stale):
+		werr = render(c, status, errorpage.Stale(h.props(c, "Changed meanwhile", ""), msg, stale.Changes, backTo(c)))
 	default:
 		werr = render(c, status, errorpage.Page(h.props(c, http.StatusText(status), ""), status, msg))
 	}
 	if werr != nil {
 		h.Logger.ErrorContext(c.Request().Context(), "write error response", slog.String("error", werr.Error()))
 	}
+}
+
+// backTo is the page a refused form came from (its Referer, when it is this
+// server's), else the form's own address.
+func backTo(c echo.Context) string {
+	if u, err := url.Parse(c.Request().Referer()); err == nil && u.Host == c.Request().Host && strings.HasPrefix(u.Path, "/") {
+		return u.RequestURI()
+	}
+	return c.Request().URL.Path
 }
 
 // methodNotAllowed answers 405 (with an Allow header) when the request's path

@@ -17,6 +17,7 @@ import (
 
 	"unifi/internal/config"
 	"unifi/models/account"
+	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/models/query"
 	"unifi/models/store"
@@ -41,6 +42,8 @@ type Handlers struct {
 	// Users, when set, answers the session check of every request from
 	// memory (it follows changes made by any server); nil reads the database.
 	Users *account.UserCache
+	// Designer is the configuration layer of the Designer's pages.
+	Designer *designer.Designer
 }
 
 // Opts configures New.
@@ -53,6 +56,7 @@ type Opts struct {
 	Config   config.Config
 	Notifier Notifier
 	Users    *account.UserCache // optional
+	Designer *designer.Designer // optional: built on Store with Config's link-local rule
 }
 
 // New returns Handlers with a cookie session store keyed from the config.
@@ -71,7 +75,11 @@ func New(o Opts) *Handlers {
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
+	if o.Designer == nil && o.Store != nil {
+		o.Designer = designer.New(o.Store, &designer.Opts{AllowLinkLocal: o.Config.AllowLinkLocalEndpoints})
+	}
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
+		Designer: o.Designer}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

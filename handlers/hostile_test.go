@@ -322,3 +322,115 @@ func TestHostileAPI(t *testing.T) {
 	}
 	t.Logf("hostile API: %d requests by status %v", total(ta.byStatus), ta.byStatus)
 }
+
+// TestHostileDesignerForms posts every Designer form with each field, one
+// at a time, set to a hostile value: never a 5xx; a refusal is a 4xx that
+// names the field and stores nothing (no record, no version, no activity);
+// what is accepted is stored as given and shown escaped.
+func TestHostileDesignerForms(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	demo, err := app.Store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	require.NoError(t, err)
+	conn, err := app.Store.ActiveConnection(ctx, demo.ID)
+	require.NoError(t, err)
+	spare := admin.PostForm(fmt.Sprintf("/integrations/%d/connections", demo.ID), url.Values{"name": {"Spare"},
+		"environment": {"Test"}, "endpoint_url": {"http://127.0.0.1:1/"}, "auth_type": {"none"}})
+	require.Equal(t, http.StatusSeeOther, spare.StatusCode, spare.Body)
+	var spareConn models.Connection
+	require.NoError(t, db.Where("integration_id = ? AND name = 'Spare'", demo.ID).Take(&spareConn).Error)
+	ta := &tallies{byStatus: map[int]int{}}
+	state := func() string {
+		var v int
+		require.NoError(t, db.Raw(`SELECT coalesce(sum(version), 0) FROM (SELECT version FROM integrations
+			UNION ALL SELECT version FROM connections) v`).Scan(&v).Error)
+		parts := []string{fmt.Sprint("versions=", v)}
+		for _, tbl := range []string{"integrations", "connections", "users", "activity_logs", "processes"} {
+			parts = append(parts, fmt.Sprintf("%s=%d", tbl, countRows(t, app, tbl)))
+		}
+		return strings.Join(parts, " ")
+	}
+	integrationVersion := func() string {
+		in, err := app.Store.GetIntegration(ctx, demo.ID)
+		require.NoError(t, err)
+		return fmt.Sprint(in.Version)
+	}
+	connVersion := func(id int64) func() string {
+		return func() string {
+			var c models.Connection
+			require.NoError(t, db.Take(&c, id).Error)
+			return fmt.Sprint(c.Version)
+		}
+	}
+	connFields := url.Values{"name": {"Hostile"}, "environment": {"Test"}, "endpoint_url": {"http://127.0.0.1:1/in"},
+		"auth_type": {"basic"}, "auth_username": {"u"}, "auth_secret": {"pw"}, "oauth_token_url": {""},
+		"oauth_client_id": {""}, "oauth_scopes": {""}}
+	forms := []struct {
+		path    string
+		fields  url.Values
+		version func() string // the current version, set unless the field under test is "version"
+	}{
+		{"/integrations", integrationValues("hostile", demo.ProcessID), nil},
+		{fmt.Sprintf("/integrations/%d", demo.ID), integrationValues(models.DemoIntegrationName, demo.ProcessID), integrationVersion},
+		{fmt.Sprintf("/integrations/%d/state", demo.ID), url.Values{"on": {"false"}}, integrationVersion},
+		{fmt.Sprintf("/integrations/%d/connections", demo.ID), connFields, nil},
+		{fmt.Sprintf("/connections/%d", conn.ID), connFields, connVersion(conn.ID)},
+		{fmt.Sprintf("/connections/%d/activate", spareConn.ID), url.Values{}, connVersion(spareConn.ID)},
+		{fmt.Sprintf("/connections/%d/delete", spareConn.ID), url.Values{}, connVersion(spareConn.ID)},
+		{fmt.Sprintf("/integrations/%d/delete", demo.ID), url.Values{}, integrationVersion},
+	}
+	for _, f := range forms {
+		fields := []string{"version"}
+		for k := range f.fields {
+			fields = append(fields, k)
+		}
+		for _, field := range fields {
+			if field == "version" && f.version == nil {
+				continue
+			}
+			for _, h := range hostile {
+				form := url.Values{}
+				for k, v := range f.fields {
+					form[k] = v
+				}
+				if f.version != nil {
+					form.Set("version", f.version())
+				}
+				form.Set(field, h.v)
+				before := state()
+				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.name)
+				res := admin.PostForm(f.path, form)
+				ta.add(res.StatusCode)
+				checkAnswer(t, what, res.StatusCode, res.Body)
+				if res.StatusCode == http.StatusUnprocessableEntity {
+					require.Contains(t, res.Body, field, "%s: the refusal names the field", what)
+				}
+				if res.StatusCode >= 400 {
+					require.Equal(t, before, state(), "%s was refused, so nothing is stored", what)
+				}
+				if res.StatusCode < 400 && strings.HasSuffix(f.path, "/state") { // switched off: back on for the next
+					require.Equal(t, http.StatusSeeOther, admin.PostForm(f.path, url.Values{"on": {"true"}, "version": {integrationVersion()}}).StatusCode)
+				}
+			}
+		}
+	}
+	in, err := app.Store.GetIntegration(ctx, demo.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, models.IntegrationOff, in.State)
+
+	// Accepted text is stored as given and rendered escaped.
+	form := integrationValues("escaped", demo.ProcessID)
+	form.Set("description", hostile[1].v)
+	res := admin.PostForm("/integrations", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	esc, err := app.Store.GetIntegrationByName(ctx, "escaped")
+	require.NoError(t, err)
+	require.Equal(t, hostile[1].v, esc.Description)
+	page := admin.Get(fmt.Sprintf("/integrations/%d/edit", esc.ID))
+	require.NotContains(t, page.Body, "<script>alert(1)</script>")
+	require.Contains(t, page.Body, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	t.Logf("hostile designer forms: %d requests by status %v", total(ta.byStatus), ta.byStatus)
+}

@@ -9,6 +9,7 @@ type Process struct {
 	TicketTable    string
 	ReferenceField string
 	NumberPrefix   string
+	Version        int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt      time.Time
 }
 
@@ -27,6 +28,7 @@ type Integration struct {
 	AttachLogs    bool
 	HeartbeatS    int `gorm:"column:heartbeat_s"`
 	PausedAt      *time.Time
+	Version       int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -62,12 +64,13 @@ type Connection struct {
 	EndpointURL   string
 	AuthType      AuthType
 	AuthUsername  string
-	AuthSecret    string `json:"-"`
+	AuthSecret    string `json:"-" secret:"true"` // sealed at rest; audited as "changed", never its value
 	OAuthTokenURL string `gorm:"column:oauth_token_url"`
 	OAuthClientID string `gorm:"column:oauth_client_id"`
 	OAuthScopes   string `gorm:"column:oauth_scopes"`
 	InboundUserID *int64
 	Active        bool
+	Version       int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -122,6 +125,7 @@ type Message struct {
 	BondOwnership     Ownership
 	AllowedBondStates JSON[[]BondState]
 	SetBondState      *BondState
+	Version           int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -142,6 +146,7 @@ type Field struct {
 	ValueMap    JSON[map[string]string]
 	Required    bool
 	Position    int
+	Version     int `gorm:"default:1"` // the Designer's edit version (models/designer)
 }
 
 // ResponseAction says what to do with an HTTP status from the remote system.
@@ -153,5 +158,6 @@ type ResponseAction struct {
 	Retry                bool
 	SetIntegrationStatus *IntegrationStatus
 	Description          string
+	Version              int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt            time.Time
 }

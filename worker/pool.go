@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/pg"
 	"unifi/models/queue"
 	"unifi/models/store"
@@ -49,13 +50,22 @@ type Pool struct {
 	cfgAt   time.Time
 }
 
-// config returns the cached engine configuration and response actions,
-// reading them again when older than the poll interval (at least 200 ms):
-// configuration changes reach the engine within a second.
+// config returns the cached engine configuration and response actions.
+// The cache is dropped when the database notifies a configuration change
+// (designer.ConfigChannel, migration 00170) and when the listening
+// connection (re)connects; it is read again at the next claim, so a saved
+// change reaches the engine of every process within a second. Without a
+// listening connection it is read again every poll interval (at least
+// 200 ms), and at most every configFallback when listening, in case a
+// notification is lost with its connection.
 func (p *Pool) config(ctx context.Context) (*enginedb.EngineConfig, []models.ResponseAction) {
 	p.cfgMu.Lock()
 	defer p.cfgMu.Unlock()
-	if p.cfg != nil && time.Since(p.cfgAt) < max(p.opts.PollInterval, 200*time.Millisecond) {
+	ttl := max(p.opts.PollInterval, 200*time.Millisecond)
+	if p.opts.DatabaseURL != "" {
+		ttl = configFallback
+	}
+	if p.cfg != nil && time.Since(p.cfgAt) < ttl {
 		return p.cfg, p.actions
 	}
 	cfg, err := p.engine.LoadEngineConfig(ctx)
@@ -68,6 +78,19 @@ func (p *Pool) config(ctx context.Context) (*enginedb.EngineConfig, []models.Res
 	}
 	p.cfg, p.actions, p.cfgAt = cfg, actions, time.Now()
 	return cfg, actions
+}
+
+// configFallback is how long the engine keeps its configuration while it
+// listens for changes: a safety net, the notification drops it sooner.
+const configFallback = 10 * time.Second
+
+// ConfigChanged drops the cached configuration: the next claim reads it
+// again. Transactions already claimed keep the configuration they were
+// claimed with (docs/designer.md, "Which values apply when").
+func (p *Pool) ConfigChanged(context.Context) {
+	p.cfgMu.Lock()
+	p.cfg, p.actions = nil, nil
+	p.cfgMu.Unlock()
 }
 
 // Opts configures a Pool.
@@ -85,8 +108,12 @@ type Opts struct {
 	// cancelling them; default 10 s (Stop's context can shorten it).
 	SoftStopTimeout time.Duration
 	// HTTPClient sends the requests; default a client tuned for many
-	// concurrent requests to few hosts.
+	// concurrent requests to few hosts, which refuses to connect to a
+	// link-local or cloud metadata address unless AllowLinkLocal is set.
 	HTTPClient *http.Client
+	// AllowLinkLocal (ALLOW_LINK_LOCAL_ENDPOINTS) lets the default client
+	// connect to link-local and metadata addresses (docs/designer.md).
+	AllowLinkLocal bool
 }
 
 // The engine's defaults (WORKERS, WORKER_BATCH): up to 800 requests in
@@ -124,8 +151,9 @@ func New(o Opts) *Pool {
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+				Control: designer.DialControl(o.AllowLinkLocal)}).DialContext,
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,
@@ -406,9 +434,14 @@ func (p *Pool) listen(ctx context.Context) {
 		Channels: map[string]func(context.Context, *pgconn.Notification){
 			queue.NotifyChannel:     func(ctx context.Context, _ *pgconn.Notification) { p.Notify(ctx) },
 			queue.BulkNotifyChannel: func(context.Context, *pgconn.Notification) { p.wakeBulk() },
+			designer.ConfigChannel: func(ctx context.Context, n *pgconn.Notification) {
+				p.ConfigChanged(ctx)
+				p.log.InfoContext(ctx, "configuration changed: cached configuration dropped", slog.String("config_version", n.Payload))
+			},
 		},
 		OnConnect: func(ctx context.Context) {
-			p.Notify(ctx) // anything notified while we were not listening
+			p.ConfigChanged(ctx) // a change may have been missed while not listening
+			p.Notify(ctx)        // anything notified while we were not listening
 			p.wakeBulk()
 		},
 		OnError: func(ctx context.Context, err error) {

@@ -145,7 +145,7 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "unifi-engine/1")
 	authErr := s.authorize(req, conn)
-	rec.RequestHeaders = models.JSON[map[string]string]{V: redact(req.Header)}
+	rec.RequestHeaders = models.JSON[map[string]string]{V: models.RedactHeaders(req.Header)}
 	if authErr != nil {
 		rec.State, rec.Error = models.RequestError, authErr.Error()
 		return exchange{record: rec, err: authErr}
@@ -168,7 +168,7 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseRead))
 	status := resp.StatusCode
 	rec.ResponseStatus = &status
-	rec.ResponseHeaders = models.JSON[map[string]string]{V: redact(resp.Header)}
+	rec.ResponseHeaders = models.JSON[map[string]string]{V: models.RedactHeaders(resp.Header)}
 	rec.ResponseBody = capBody(respBody)
 	if err != nil {
 		rec.State = models.RequestError
@@ -401,33 +401,6 @@ func capBody(b []byte) string {
 		return string(b[:maxStoredBody]) + "\n[… cut at 64 KiB]"
 	}
 	return string(b)
-}
-
-// secretHeaders are never stored as they were sent.
-var secretHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-
-// redact flattens headers for storage with secrets replaced.
-func redact(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
-	for k, v := range h {
-		lk := strings.ToLower(k)
-		secret := strings.Contains(lk, "token") || strings.Contains(lk, "secret") || strings.Contains(lk, "password")
-		for _, s := range secretHeaders {
-			secret = secret || lk == s
-		}
-		if secret {
-			scheme := ""
-			if lk == "authorization" && len(v) > 0 {
-				if i := strings.IndexByte(v[0], ' '); i > 0 {
-					scheme = v[0][:i] + " "
-				}
-			}
-			out[k] = scheme + "[redacted]"
-			continue
-		}
-		out[k] = strings.Join(v, ", ")
-	}
-	return out
 }
 
 // replay re-sends a replayed HTTP Request with the connection's current

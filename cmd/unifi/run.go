@@ -19,6 +19,7 @@ import (
 	"unifi/internal/config"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/models/pg"
 	"unifi/models/query"
@@ -149,7 +150,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 
 	pool := worker.New(worker.Opts{Store: svc.store, Logger: log, DatabaseURL: cfg.DatabaseURL,
 		Instance: cfg.InstanceName, Workers: cfg.Workers, Batch: cfg.WorkerBatch, Lease: cfg.Lease,
-		PollInterval: cfg.PollInterval})
+		PollInterval: cfg.PollInterval, AllowLinkLocal: cfg.AllowLinkLocalEndpoints})
 	// The pool's lifetime is managed by Stop below (soft, then hard), not by
 	// the signal context, which ends before the HTTP server has drained.
 	if err := pool.Start(context.WithoutCancel(ctx)); err != nil {
@@ -190,6 +191,20 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 		})
 	}()
 	defer func() { stopUsers(); usersWG.Wait() }()
+
+	// The inbound API's configuration snapshot is dropped when the database
+	// notifies a configuration change (00170); the engine listens itself.
+	cfgCtx, stopCfg := context.WithCancel(context.WithoutCancel(ctx))
+	var cfgWG sync.WaitGroup
+	cfgWG.Add(1)
+	go func() {
+		defer cfgWG.Done()
+		designer.Watch(cfgCtx, cfg.DatabaseURL, designer.WatchOpts{OnChange: []func(context.Context){svc.inbound.ConfigChanged},
+			OnError: func(ctx context.Context, err error) {
+				log.WarnContext(ctx, "listen for configuration changes", slog.String("error", err.Error()))
+			}})
+	}()
+	defer func() { stopCfg(); cfgWG.Wait() }()
 
 	h := handlers.New(handlers.Opts{Store: svc.store, Query: svc.query, Accounts: svc.accounts, Inbound: svc.inbound,
 		Logger: log, Config: cfg, Notifier: pool, Users: users})

@@ -39,6 +39,10 @@ type Config struct {
 	LoginRate       float64       // LOGIN_RATE: login form posts per second per client address, default 5 (0 = off)
 	APIRate         float64       // API_RATE: API requests per second per client address, default 5000 (0 = off)
 	MetricsToken    string        // METRICS_TOKEN: bearer token for /metrics; unset: loopback scrapers only
+	// AllowLinkLocalEndpoints (ALLOW_LINK_LOCAL_ENDPOINTS=true) lets a
+	// connection's endpoint resolve to a link-local or cloud metadata
+	// address (169.254.0.0/16, fd00:ec2::254); refused by default.
+	AllowLinkLocalEndpoints bool
 }
 
 // Secure reports whether cookies must be marked Secure (served over TLS).
@@ -97,6 +101,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.LoginRate = float64(intVar("LOGIN_RATE", 5, 0, 100000))
 	c.APIRate = float64(intVar("API_RATE", 5000, 0, 1000000))
 	c.MetricsToken = getenv("METRICS_TOKEN")
+	if raw := getenv("ALLOW_LINK_LOCAL_ENDPOINTS"); raw != "" {
+		v, err := strconv.ParseBool(raw)
+		if err != nil {
+			bad("ALLOW_LINK_LOCAL_ENDPOINTS", "%q is not true or false", raw)
+		}
+		c.AllowLinkLocalEndpoints = v
+	}
 
 	var err error
 	if c.SessionKey, err = key(getenv, "SESSION_KEY", 32, c.DataDir, &c.GeneratedKeys); err != nil {

@@ -79,6 +79,19 @@ func (s *Service) noteInboundVersion(version string) {
 	}
 }
 
+// ConfigChanged drops the snapshot: the next message reads the
+// configuration again. The server calls it when the database notifies a
+// configuration change (designer.Watch), so a change is used at once rather
+// than when a batch first notices the new version.
+func (s *Service) ConfigChanged(context.Context) {
+	if s.inbound == nil {
+		return
+	}
+	if p := s.inbound.cache.cur.Load(); p != nil {
+		p.stale.Store(true)
+	}
+}
+
 // sqlInboundSnapshot reads the configuration version and everything the
 // snapshot holds, in one statement, so they belong together.
 const sqlInboundSnapshot = `SELECT v.version::text AS version,
