@@ -241,3 +241,6 @@ func ValidateCustom(defs []ProcessField, current map[string]any, values map[stri
 	}
 	return out, nil
 }
+
+// AuditRecord names the field in the activity log (models/designer).
+func (f *ProcessField) AuditRecord() (string, string) { return "process_field", f.Name }
