@@ -47,6 +47,7 @@ var NavItems = []NavItem{
 	{"transactions", "Transactions", "/transactions", models.ActionView},
 	{"bonds", "Bonds", "/bonds", models.ActionView},
 	{"tickets", "Tickets", "/tickets", models.ActionView},
+	{"processes", "Processes", "/processes", models.ActionViewConfig},
 	{"activity", "Activity", "/activity", models.ActionViewActivity},
 	{"users", "Users", "/users", models.ActionManageUsers},
 }

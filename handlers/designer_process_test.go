@@ -1,0 +1,158 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"unifi/handlers/handlerstest"
+	"unifi/models"
+	"unifi/models/store"
+)
+
+// TestDesignerProcesses: an admin creates a process with its own number
+// prefix, adds a choice field, edits and removes it; tickets of the process
+// are numbered with the prefix; every change is audited with before/after;
+// an edit of an older version is refused with 409.
+func TestDesignerProcesses(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	admin := app.Login(t, "admin", "admin-demo-1")
+
+	res := admin.PostForm("/processes", url.Values{"name": {"Incident"}, "number_prefix": {"INC"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.TestID(t, "error-name").Text(), "already exists")
+	require.Contains(t, res.TestID(t, "error-number_prefix").Text(), "already numbers its tickets INC")
+
+	res = admin.PostForm("/processes", url.Values{"name": {"Change"}, "number_prefix": {"CHG"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	var change models.Process
+	require.NoError(t, db.Where("name = 'Change'").Take(&change).Error)
+	require.Equal(t, "/processes/"+fmt.Sprint(change.ID)+"/edit", res.Header.Get("Location"))
+
+	fields := fmt.Sprintf("/processes/%d/fields", change.ID)
+	res = admin.PostForm(fields, url.Values{"name": {"risk"}, "label": {"Risk"}, "type": {"choice"}, "choices": {"Low\nLow"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.TestID(t, "error-choices").Text(), `"Low" is given twice`)
+	require.Equal(t, "Low\nLow", res.TestID(t, "f-choices").Text(), "the form keeps what was typed")
+	res = admin.PostForm(fields, url.Values{"name": {"risk"}, "label": {"Risk"}, "type": {"choice"},
+		"choices": {"Low\nHigh"}, "required": {"true"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	res = admin.PostForm(fields, url.Values{"name": {"risk"}, "label": {"Again"}, "type": {"text"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.TestID(t, "error-name").Text(), "already has a field named")
+	page := admin.Get(fmt.Sprintf("/processes/%d/edit", change.ID))
+	require.Contains(t, page.TestID(t, "pfield-risk").Text(), "Low, High")
+
+	// A ticket of the process: numbered CHG, its field required.
+	analyst := models.Actor{Role: models.RoleAnalyst}
+	_, err := app.Store.CreateTicket(ctx, analyst, store.TicketInput{ProcessID: change.ID, ShortDescription: "Upgrade"})
+	var ve *models.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Fields["custom.risk"], "Risk is required")
+	tk, err := app.Store.CreateTicket(ctx, analyst, store.TicketInput{ProcessID: change.ID, ShortDescription: "Upgrade",
+		Custom: map[string]string{"risk": "Low"}})
+	require.NoError(t, err)
+	require.Regexp(t, `^CHG\d{7}$`, tk.Number)
+
+	var pf models.ProcessField
+	require.NoError(t, db.Where("process_id = ? AND name = 'risk'", change.ID).Take(&pf).Error)
+	edit := fmt.Sprintf("/process-fields/%d", pf.ID)
+	res = admin.PostForm(edit, url.Values{"version": {"1"}, "label": {"Risk level"}, "type": {"choice"}, "choices": {"Low\nHigh\nCritical"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	res = admin.PostForm(edit, url.Values{"version": {"1"}, "label": {"Stale"}, "type": {"choice"}, "choices": {"Low"}})
+	require.Equal(t, http.StatusConflict, res.StatusCode, "an edit of version 1 after version 2 was saved")
+	var entry models.ActivityLog
+	require.NoError(t, db.Where("action = 'update process_field'").Order("id DESC").Take(&entry).Error)
+	require.Equal(t, "Risk", entry.Before.V["label"])
+	require.Equal(t, "Risk level", entry.After.V["label"])
+
+	res = admin.PostForm(edit+"/delete", url.Values{"version": {"2"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Zero(t, countRows(t, app, "process_fields"))
+	var deleted models.ActivityLog
+	require.NoError(t, db.Where("action = 'delete process_field'").Take(&deleted).Error)
+	require.Equal(t, "risk", deleted.Before.V["name"])
+}
+
+// TestHostileProcessForms posts every process form with each field, one at
+// a time, set to a hostile value: never a 5xx; a refusal names the field
+// and stores nothing.
+func TestHostileProcessForms(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	var incident models.Process
+	require.NoError(t, db.Where("name = 'Incident'").Take(&incident).Error)
+	pf := models.ProcessField{ProcessID: incident.ID, Name: "target", Label: "Target", Type: models.FieldText, Version: 1}
+	require.NoError(t, db.Create(&pf).Error)
+	state := func() string {
+		var v int
+		require.NoError(t, db.Raw(`SELECT coalesce(sum(version), 0) FROM (SELECT version FROM processes
+			UNION ALL SELECT version FROM process_fields) v`).Scan(&v).Error)
+		return fmt.Sprint(v, countRows(t, app, "processes"), countRows(t, app, "process_fields"), countRows(t, app, "activity_logs"))
+	}
+	version := func(table string, id int64) func() string {
+		return func() string {
+			var v int
+			require.NoError(t, db.Raw("SELECT version FROM "+table+" WHERE id = ?", id).Scan(&v).Error)
+			return fmt.Sprint(v)
+		}
+	}
+	fieldForm := url.Values{"name": {"hostile"}, "label": {"Hostile"}, "type": {"choice"}, "choices": {"A\nB"},
+		"required": {"true"}, "position": {"3"}}
+	forms := []struct {
+		path    string
+		fields  url.Values
+		version func() string
+	}{
+		{"/processes", url.Values{"name": {"Hostile"}, "number_prefix": {"HOS"}}, nil},
+		{fmt.Sprintf("/processes/%d", incident.ID), url.Values{"name": {"Incident"}, "number_prefix": {"INC"}}, version("processes", incident.ID)},
+		{fmt.Sprintf("/processes/%d/fields", incident.ID), fieldForm, nil},
+		{fmt.Sprintf("/process-fields/%d", pf.ID), url.Values{"label": {"Target"}, "type": {"text"}}, version("process_fields", pf.ID)},
+	}
+	for _, f := range forms {
+		fields := []string{"version"}
+		for k := range f.fields {
+			fields = append(fields, k)
+		}
+		for _, field := range fields {
+			if field == "version" && f.version == nil {
+				continue
+			}
+			for _, h := range hostile {
+				form := url.Values{}
+				for k, v := range f.fields {
+					form[k] = v
+				}
+				if f.version != nil {
+					form.Set("version", f.version())
+				}
+				form.Set(field, h.v)
+				before := state()
+				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.name)
+				res := admin.PostForm(f.path, form)
+				checkAnswer(t, what, res.StatusCode, res.Body)
+				if res.StatusCode == http.StatusUnprocessableEntity {
+					require.Contains(t, res.Body, field, "%s: the refusal names the field", what)
+				}
+				if res.StatusCode >= 400 {
+					require.Equal(t, before, state(), "%s was refused, so nothing is stored", what)
+				}
+			}
+		}
+	}
+	// What was accepted is stored as given and shown escaped.
+	page := admin.Get(fmt.Sprintf("/processes/%d/edit", incident.ID))
+	require.NotContains(t, page.Body, "<script>alert(1)</script>")
+	require.False(t, strings.Contains(page.Body, "\x00"))
+}
