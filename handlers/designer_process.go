@@ -47,7 +47,7 @@ func (h *Handlers) renderProcessForm(c echo.Context, v designerpage.ProcessFormV
 		v.Fields = fields
 	}
 	status, title := http.StatusOK, "New process"
-	if len(v.Errors) > 0 || len(v.FieldErrors) > 0 {
+	if len(v.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
 	}
 	if v.ID != 0 {
@@ -71,8 +71,16 @@ func (h *Handlers) DesignerProcessEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.renderProcessForm(c, designerpage.ProcessFormView{ID: p.ID, Version: p.Version,
-		Form: designer.ProcessFormOf(p), NewField: designer.ProcessFieldForm{Type: string(models.FieldText)}})
+	return h.renderProcessForm(c, designerpage.ProcessFormView{ID: p.ID, Version: p.Version, Form: designer.ProcessFormOf(p)})
+}
+
+// DesignerProcessFieldNew is the empty form of a new field of a process.
+func (h *Handlers) DesignerProcessFieldNew(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	return h.renderProcessFieldForm(c, &models.ProcessField{ProcessID: id}, designer.ProcessFieldForm{Type: string(models.FieldText)}, nil)
 }
 
 // DesignerProcessCreate creates a process.
@@ -109,7 +117,7 @@ func (h *Handlers) DesignerProcessUpdate(c echo.Context) error {
 }
 
 // DesignerProcessFieldCreate adds a field to a process; a refused field
-// re-renders the process page with the reasons next to the add-field form.
+// re-renders its form with the reasons next to the fields.
 func (h *Handlers) DesignerProcessFieldCreate(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
@@ -119,12 +127,7 @@ func (h *Handlers) DesignerProcessFieldCreate(c echo.Context) error {
 	pf, err := h.Designer.CreateProcessField(c.Request().Context(), h.actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		p, perr := h.Designer.Process(c.Request().Context(), id)
-		if perr != nil {
-			return perr
-		}
-		return h.renderProcessForm(c, designerpage.ProcessFormView{ID: p.ID, Version: p.Version,
-			Form: designer.ProcessFormOf(p), NewField: f, FieldErrors: ve.Fields})
+		return h.renderProcessFieldForm(c, &models.ProcessField{ProcessID: id}, f, ve.Fields)
 	}
 	if err != nil {
 		return err
@@ -142,7 +145,11 @@ func (h *Handlers) renderProcessFieldForm(c echo.Context, pf *models.ProcessFiel
 	if len(errs) > 0 {
 		status = http.StatusUnprocessableEntity
 	}
-	return render(c, status, designerpage.ProcessFieldForm(h.props(c, "Field "+pf.Name, "processes"),
+	title := "Field " + pf.Name
+	if pf.ID == 0 {
+		title = "New field of " + p.Name
+	}
+	return render(c, status, designerpage.ProcessFieldForm(h.props(c, title, "processes"),
 		designerpage.ProcessFieldFormView{Field: *pf, Process: *p, Form: f, Errors: errs, CanEdit: canConfigure(c)}))
 }
 

@@ -73,6 +73,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	conf.GET("/processes/new", h.DesignerProcessNew)
 	conf.POST("/processes", h.DesignerProcessCreate)
 	conf.POST("/processes/:id", h.DesignerProcessUpdate)
+	conf.GET("/processes/:id/fields/new", h.DesignerProcessFieldNew)
 	conf.POST("/processes/:id/fields", h.DesignerProcessFieldCreate)
 	conf.POST("/process-fields/:id", h.DesignerProcessFieldUpdate)
 	conf.POST("/process-fields/:id/delete", h.DesignerProcessFieldDelete)
