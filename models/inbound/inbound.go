@@ -386,6 +386,9 @@ type inboundCall struct {
 	meta   RequestMeta
 	parts  *[4]string // requestParts, worked out once
 	stage  []byte     // stageData, encoded once
+	// defs are the process's own fields when the message maps one
+	// (custom.<name>); read by the one-message update path only.
+	defs []models.ProcessField
 }
 
 // original returns the header we answered with when source_id was first
@@ -582,12 +585,28 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 	if err := rc.bondAllows(target); err != nil {
 		return nil, err
 	}
+	custom := mapsCustom(rc.cfg.Fields)
+	if custom {
+		// Only a message that maps a process field reads (and below writes)
+		// the ticket's custom values and the process's field definitions;
+		// the ticket's row is locked already.
+		var err error
+		if rc.defs, err = processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields); err != nil {
+			return nil, err
+		}
+		if err := tx.Raw(sqlTicketCustom, ticket.ID).Row().Scan(&ticket.Custom); err != nil {
+			return nil, fmt.Errorf("read custom values of ticket %d: %w", ticket.ID, err)
+		}
+	}
 	out, updated, bondCols := rc.decideUpdate(target, ticket)
 	var ticketCols map[string]any
 	if updated != nil {
 		ticketCols = map[string]any{"short_description": updated.ShortDescription, "description": updated.Description,
 			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
 			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes}
+		if custom {
+			ticketCols["custom"] = updated.Custom
+		}
 	}
 	return rc.write(tx, target, out, ticketCols, bondCols)
 }
@@ -636,7 +655,7 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
 		t := *ticket
-		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data, nil); err != nil {
+		if err := applyInboundFields(&t, rc.cfg.Fields, env.Data, rc.defs); err != nil {
 			out.process, out.processError = models.ProcessRejected, inboundSentence(err.Error())
 			break
 		}
@@ -865,6 +884,9 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		q.add(sqlWriteTicketHead, now)
 		for _, c := range models.TicketFields {
 			q.add(fmt.Sprintf(sqlWriteBondSet, c), ticketCols[c])
+		}
+		if v, ok := ticketCols["custom"]; ok {
+			q.add(fmt.Sprintf(sqlWriteBondSet, "custom"), v)
 		}
 		q.add(sqlWriteTicketTail, tg.TicketID)
 	}
@@ -1194,11 +1216,10 @@ func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transacti
 // against the ticket's limits; the error is a process error in plain words.
 func applyInboundFields(t *models.Ticket, fields []models.Field, data map[string]any, defs []models.ProcessField) error {
 	if defs == nil && mapsCustom(fields) {
-		// The update paths (one message, and the group commit) read and
-		// write the ticket's built-in columns only; until they carry the
-		// custom values too, an update that maps a process field is refused
-		// rather than applied in part.
-		return errors.New("process fields (custom.<name>) are applied by Create messages only; remove them from this update message")
+		// Unreachable: the group commit hands a message that maps a process
+		// field to the one-message path, which reads the definitions. Kept so
+		// that a new caller cannot apply such a message in part.
+		return errors.New("the process fields of this message could not be read")
 	}
 	if err := models.MapInbound(t, fields, data, defs); err != nil {
 		return err

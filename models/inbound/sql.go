@@ -192,3 +192,7 @@ func (p *sqlParts) add(part string, args ...any) {
 	}
 	p.args = append(p.args, args...)
 }
+
+// sqlTicketCustom reads a ticket's custom values (an update that maps a
+// process field): $1 the ticket.
+const sqlTicketCustom = `SELECT custom FROM tickets WHERE id = $1`
