@@ -52,6 +52,9 @@ func (h *Handlers) TicketShow(c echo.Context) error {
 		return err
 	}
 	v := ticket.PageView{D: d, CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
+	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), d.Ticket.ProcessID); err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, ticket.Page(h.props(c, d.Ticket.Number, "tickets"), v))
 }
 

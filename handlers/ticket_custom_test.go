@@ -55,6 +55,9 @@ func TestTicketFormCustomFields(t *testing.T) {
 	require.NoError(t, db.Where("short_description = ?", "Custom form").Take(&tk).Error)
 	require.Equal(t, map[string]any{"risk": "High", "cost": 12.5, "due": "2026-12-05T14:30:00Z", "outage": true}, tk.Custom.V)
 
+	show := c.Get(res.Header.Get("Location"))
+	require.Equal(t, "12.5", show.TestID(t, "ticket-field-custom-cost").Text())
+	require.Equal(t, "High", show.TestID(t, "ticket-field-custom-risk").Text())
 	edit := c.Get(res.Header.Get("Location") + "/edit")
 	require.Equal(t, http.StatusOK, edit.StatusCode)
 	due, _ := edit.TestID(t, "f-custom-due").Attr("value")

@@ -122,3 +122,38 @@ func TestCustomTextRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestMapCustom(t *testing.T) {
+	t.Parallel()
+	defs := []models.ProcessField{
+		{Name: "cost", Label: "Cost", Type: models.FieldNumber},
+		{Name: "risk", Label: "Risk", Type: models.FieldChoice, Choices: models.JSON[[]string]{V: []string{"Low", "High"}}, Required: true},
+	}
+	fields := []models.Field{
+		{TicketField: "custom.cost", Property: "cost"},
+		{TicketField: "custom.risk", Property: "risk_level", ValueMap: models.JSON[map[string]string]{V: map[string]string{"High": "P1", "Low": "P4", "Mid": "P3"}}},
+	}
+	t.Run("Outbound", func(t *testing.T) {
+		t.Parallel()
+		tk := &models.Ticket{Custom: models.JSON[map[string]any]{V: map[string]any{"cost": 12.5, "risk": "High"}}}
+		require.Equal(t, map[string]any{"cost": "12.5", "risk_level": "P1"}, models.MapOutbound(tk, fields))
+		require.Equal(t, map[string]any{"cost": ""}, models.MapOutbound(&models.Ticket{}, fields[:1]), "no value is sent empty")
+	})
+	t.Run("Inbound", func(t *testing.T) {
+		t.Parallel()
+		tk := &models.Ticket{Custom: models.JSON[map[string]any]{V: map[string]any{"risk": "Low"}}}
+		require.NoError(t, models.MapInbound(tk, fields, map[string]any{"cost": 7.0}, defs))
+		require.Equal(t, map[string]any{"cost": 7.0, "risk": "Low"}, tk.Custom.V, "an absent property keeps the value")
+		require.NoError(t, models.MapInbound(tk, fields, map[string]any{"risk_level": "P1", "cost": "8"}, defs))
+		require.Equal(t, map[string]any{"cost": 8.0, "risk": "High"}, tk.Custom.V)
+	})
+	t.Run("InboundRefused", func(t *testing.T) {
+		t.Parallel()
+		tk := &models.Ticket{}
+		err := models.MapInbound(tk, fields, map[string]any{"risk_level": "P3", "cost": "lots"}, defs)
+		require.EqualError(t, err, `Cost must be a number, like 42 or 3.5 (not "lots"); Risk must be one of Low, High (not "Mid")`)
+		require.Nil(t, tk.Custom.V, "nothing applied")
+		err = models.MapInbound(tk, []models.Field{{TicketField: "custom.gone", Property: "g"}}, map[string]any{"g": "x"}, defs)
+		require.ErrorContains(t, err, `"gone" is not a field of this process`)
+	})
+}
