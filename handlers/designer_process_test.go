@@ -82,6 +82,27 @@ func TestDesignerProcesses(t *testing.T) {
 	require.Equal(t, "risk", deleted.Before.V["name"])
 }
 
+// TestDesignerProcessFieldMapped: a field a message maps cannot be removed;
+// the refusal names the message and removes nothing.
+func TestDesignerProcessFieldMapped(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	demo, err := app.Store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	require.NoError(t, err)
+	pf := models.ProcessField{ProcessID: demo.ProcessID, Name: "vendor_ref", Label: "Vendor reference", Type: models.FieldText, Version: 1}
+	require.NoError(t, db.Create(&pf).Error)
+	var msg models.Message
+	require.NoError(t, db.Where("integration_id = ? AND name = 'UpdateIncident'", demo.ID).Take(&msg).Error)
+	require.NoError(t, db.Create(&models.Field{MessageID: msg.ID, TicketField: "custom.vendor_ref", Property: "vendor_ref", Position: 50}).Error)
+	res := admin.PostForm(fmt.Sprintf("/process-fields/%d/delete", pf.ID), url.Values{"version": {"1"}})
+	require.Equal(t, http.StatusConflict, res.StatusCode)
+	require.Contains(t, res.TestID(t, "error-message").Text(), "mapped by message "+models.DemoIntegrationName+" / UpdateIncident")
+	require.EqualValues(t, 1, countRows(t, app, "process_fields"))
+}
+
 // TestHostileProcessForms posts every process form with each field, one at
 // a time, set to a hostile value: never a 5xx; a refusal names the field
 // and stores nothing.
