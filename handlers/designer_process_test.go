@@ -131,47 +131,13 @@ func TestHostileProcessForms(t *testing.T) {
 	}
 	fieldForm := url.Values{"name": {"hostile"}, "label": {"Hostile"}, "type": {"choice"}, "choices": {"A\nB"},
 		"required": {"true"}, "position": {"3"}}
-	forms := []struct {
-		path    string
-		fields  url.Values
-		version func() string
-	}{
+	forms := []hostileForm{
 		{"/processes", url.Values{"name": {"Hostile"}, "number_prefix": {"HOS"}}, nil},
 		{fmt.Sprintf("/processes/%d", incident.ID), url.Values{"name": {"Incident"}, "number_prefix": {"INC"}}, version("processes", incident.ID)},
 		{fmt.Sprintf("/processes/%d/fields", incident.ID), fieldForm, nil},
 		{fmt.Sprintf("/process-fields/%d", pf.ID), url.Values{"label": {"Target"}, "type": {"text"}}, version("process_fields", pf.ID)},
 	}
-	for _, f := range forms {
-		fields := []string{"version"}
-		for k := range f.fields {
-			fields = append(fields, k)
-		}
-		for _, field := range fields {
-			if field == "version" && f.version == nil {
-				continue
-			}
-			for _, h := range hostile {
-				form := url.Values{}
-				for k, v := range f.fields {
-					form[k] = v
-				}
-				if f.version != nil {
-					form.Set("version", f.version())
-				}
-				form.Set(field, h.v)
-				before := state()
-				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.name)
-				res := admin.PostForm(f.path, form)
-				checkAnswer(t, what, res.StatusCode, res.Body)
-				if res.StatusCode == http.StatusUnprocessableEntity {
-					require.Contains(t, res.Body, field, "%s: the refusal names the field", what)
-				}
-				if res.StatusCode >= 400 {
-					require.Equal(t, before, state(), "%s was refused, so nothing is stored", what)
-				}
-			}
-		}
-	}
+	sweepHostileForms(t, admin, forms, state, nil)
 	// What was accepted is stored as given and shown escaped.
 	page := admin.Get(fmt.Sprintf("/processes/%d/edit", incident.ID))
 	require.NotContains(t, page.Body, "<script>alert(1)</script>")

@@ -1,8 +1,8 @@
 package models
 
 import (
+	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -154,14 +154,5 @@ func customProblem(err error) error {
 	if !ok {
 		return err
 	}
-	keys := make([]string, 0, len(v.Fields))
-	for k := range v.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = strings.TrimSuffix(v.Fields[k], ".")
-	}
-	return fmt.Errorf("%s", strings.Join(parts, "; "))
+	return errors.New(v.join(func(_, msg string) string { return strings.TrimSuffix(msg, ".") }))
 }
