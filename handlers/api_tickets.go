@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -66,6 +67,8 @@ type ticketBody struct {
 	Impact           *int    `json:"impact"`
 	AssignmentGroup  *string `json:"assignment_group"`
 	WorkNotes        *string `json:"work_notes"`
+	// Process names the kind of ticket on POST (absent: the first, Incident).
+	Process *string `json:"process"`
 	// Custom: the process's own fields by name; an absent name keeps its
 	// value, null clears it.
 	Custom  map[string]any `json:"custom"`
@@ -115,6 +118,7 @@ func (b ticketBody) apply(in *store.TicketInput) {
 // ticketJSON is a ticket as the API writes it.
 type ticketJSON struct {
 	Number           string         `json:"number"`
+	ProcessID        int64          `json:"process_id"`
 	ShortDescription string         `json:"short_description"`
 	Description      string         `json:"description"`
 	State            string         `json:"state"`
@@ -134,7 +138,7 @@ func ticketOut(t *models.Ticket) ticketJSON {
 	if custom == nil {
 		custom = map[string]any{}
 	}
-	return ticketJSON{Number: t.Number, ShortDescription: t.ShortDescription, Description: t.Description,
+	return ticketJSON{Number: t.Number, ProcessID: t.ProcessID, ShortDescription: t.ShortDescription, Description: t.Description,
 		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
 		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes, Custom: custom, Version: t.Version,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
@@ -162,6 +166,20 @@ func (h *Handlers) APITicketCreate(c echo.Context) error {
 	b.apply(&in)
 	if in.Custom, err = b.customText(); err != nil {
 		return err
+	}
+	if b.Process != nil {
+		procs, err := h.Designer.Processes(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		for _, p := range procs {
+			if p.Name == *b.Process {
+				in.ProcessID = p.ID
+			}
+		}
+		if in.ProcessID == 0 {
+			return &models.ValidationError{Fields: map[string]string{"process": fmt.Sprintf("There is no process named %q.", *b.Process)}}
+		}
 	}
 	t, err := h.Store.CreateTicket(c.Request().Context(), apiActor(c), in)
 	if err != nil {

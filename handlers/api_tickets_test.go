@@ -129,5 +129,17 @@ func TestAPITickets(t *testing.T) {
 		require.Equal(t, map[string]any{"risk": "High"}, stored.Custom.V)
 		status, body = call(http.MethodPatch, base+"/"+number, analyst.Name, analyst.Password, `{"custom":{"risk":""}}`)
 		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+
+		// Another process: its own prefix and fields (none: risk is refused).
+		require.NoError(t, b.db.Create(&models.Process{Name: "Change", TicketTable: "tickets", ReferenceField: "number", NumberPrefix: "CHG"}).Error)
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Change","short_description":"Upgrade","custom":{"risk":"High"}}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		require.Contains(t, body["fields"].(map[string]any)["custom.risk"], "not a field of this process")
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Change","short_description":"Upgrade"}`)
+		require.Equal(t, http.StatusCreated, status, "%v", body)
+		require.Regexp(t, `^CHG\d{7}$`, body["number"])
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Nope","short_description":"x"}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		require.Contains(t, body["fields"].(map[string]any)["process"], `no process named "Nope"`)
 	})
 }

@@ -62,6 +62,21 @@ func TestDesignerProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `^CHG\d{7}$`, tk.Number)
 
+	// The ticket form: a choice of process, and the chosen one's fields.
+	form := admin.Get(fmt.Sprintf("/tickets/new?process=%d", change.ID))
+	require.Equal(t, http.StatusOK, form.StatusCode)
+	require.Equal(t, 1, form.TestID(t, "ticket-process-INC").Length(), "a link to the other kind of ticket")
+	require.Equal(t, 1, form.TestID(t, "f-custom-risk").Length())
+	require.Zero(t, admin.Get("/tickets/new").TestID(t, "f-custom-risk").Length(), "Incident has no such field")
+	require.Equal(t, http.StatusUnprocessableEntity, admin.Get("/tickets/new?process=99999").StatusCode)
+	res = admin.PostForm("/tickets", url.Values{"process_id": {fmt.Sprint(change.ID)}, "short_description": {"From the form"},
+		"priority": {"4"}, "urgency": {"3"}, "impact": {"3"}, "custom.risk": {"High"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	var fromForm models.Ticket
+	require.NoError(t, db.Where("short_description = 'From the form'").Take(&fromForm).Error)
+	require.Regexp(t, `^CHG\d{7}$`, fromForm.Number)
+	require.Equal(t, map[string]any{"risk": "High"}, fromForm.Custom.V)
+
 	var pf models.ProcessField
 	require.NoError(t, db.Where("process_id = ? AND name = 'risk'", change.ID).Take(&pf).Error)
 	edit := fmt.Sprintf("/process-fields/%d", pf.ID)

@@ -61,8 +61,7 @@ func (h *Handlers) TicketShow(c echo.Context) error {
 // TicketNew is the empty create form.
 func (h *Handlers) TicketNew(c echo.Context) error {
 	v := ticket.FormView{State: "New", Priority: "4", Urgency: "3", Impact: "3"}
-	var err error
-	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), 0); err != nil {
+	if err := h.newTicketProcess(c, &v, c.QueryParam("process")); err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "New ticket", "tickets"), v))
@@ -90,6 +89,32 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 		v.Custom[name] = models.CustomText(val)
 	}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "Edit "+t.Number, "tickets"), v))
+}
+
+// newTicketProcess sets the kind of ticket a new one is (raw: a process id,
+// or "" for the first process), the processes to choose from and its
+// fields.
+func (h *Handlers) newTicketProcess(c echo.Context, v *ticket.FormView, raw string) error {
+	ctx := c.Request().Context()
+	procs, err := h.Designer.Processes(ctx)
+	if err != nil {
+		return err
+	}
+	v.Processes = procs
+	id, perr := strconv.ParseInt(raw, 10, 64)
+	if raw != "" && perr != nil {
+		return &models.ValidationError{Fields: map[string]string{"process_id": "The kind of ticket is not a process id; choose one of the processes listed."}}
+	}
+	for _, p := range procs {
+		if id == 0 && (v.ProcessID == 0 || p.ID < v.ProcessID) || p.ID == id {
+			v.ProcessID = p.ID
+		}
+	}
+	if v.ProcessID == 0 || (id != 0 && v.ProcessID != id) {
+		return &models.ValidationError{Fields: map[string]string{"process_id": "There is no such kind of ticket; choose one of the processes listed."}}
+	}
+	v.Fields, err = h.Store.ProcessFields(ctx, v.ProcessID)
+	return err
 }
 
 // ticketForm reads the form into the view (for a re-render) and the input;
@@ -129,11 +154,12 @@ func ticketForm(c echo.Context, defs []models.ProcessField) (ticket.FormView, st
 // TicketCreate creates a ticket (which sends it to every active integration);
 // a refused form re-renders with 422 and the reasons under the fields.
 func (h *Handlers) TicketCreate(c echo.Context) error {
-	defs, err := h.Store.ProcessFields(c.Request().Context(), 0)
-	if err != nil {
+	var pv ticket.FormView
+	if err := h.newTicketProcess(c, &pv, c.FormValue("process_id")); err != nil {
 		return err
 	}
-	v, in, bad := ticketForm(c, defs)
+	v, in, bad := ticketForm(c, pv.Fields)
+	v.ProcessID, v.Processes, in.ProcessID = pv.ProcessID, pv.Processes, pv.ProcessID
 	if len(bad) > 0 {
 		v.Errors = bad
 		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
