@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)
 
-.PHONY: run pair test build generate check-fmt vet check-generated fmt bench bench-pages bench-inbound vendor help fuzz soak
+.PHONY: run pair test build generate check-fmt vet check-generated fmt bench bench-pages bench-inbound vendor help fuzz soak twin-repeat
 
 help:
 	@echo "make run    start PostgreSQL (private, unless DATABASE_URL is set), the demo and the server"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench-inbound  accepted inbound messages per second (bench/results/inbound.txt)"
 	@echo "make bench-pages  page p95 at 1M transactions under 50 users (bench/results/pages.txt)"
 	@echo "make fuzz   the form and parser fuzz tests, FUZZTIME each (part of make test)"
+	@echo "make twin-repeat  the two-instance fault suite TWIN_RUNS times in a row (20); prints passes: X of N"
 	@echo "make soak   the long fault runs (kill -9 under 20,000 transactions, ...); figures in bench/results/soak.txt"
 
 run: build
@@ -55,7 +56,8 @@ test: check-fmt vet check-generated
 # longer exists in its package fails the run instead of fuzzing nothing.
 FUZZTIME ?= 3s
 FUZZ_TARGETS := FuzzSafeNext:./handlers FuzzTransactionFilter:./handlers FuzzTicketForm:./handlers \
-	FuzzParseIDs:./handlers FuzzTextProblem:./handlers FuzzInboundEnvelope:./models/inbound
+	FuzzParseIDs:./handlers FuzzTextProblem:./handlers FuzzInboundEnvelope:./models/inbound \
+	FuzzDecode:./models/configpkg
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; echo "fuzz $$name $$pkg"; \
@@ -71,6 +73,19 @@ soak:
 	FAULT_RESULTS=$(CURDIR)/bench/results/soak.txt $(GO) test -tags soak -count=1 -v -timeout 90m \
 		-run '^TestSoak' ./internal/fault >bench/results/soak.log 2>&1; status=$$?; \
 		grep -E '^(--- |ok|FAIL)|Z (crash|database|peer|flood)' bench/results/soak.log; exit $$status
+
+# The two-instance fault suite (TestTwinFaults, docs/reliability.md) run
+# TWIN_RUNS times in a row; each run's log goes to bench/results/twin-repeat.log.
+TWIN_RUNS ?= 20
+twin-repeat:
+	@mkdir -p bench/results; : >bench/results/twin-repeat.log; pass=0; start=$$(date +%s); \
+	$(GO) test -c -o bench/results/fault.test ./internal/fault || exit 1; \
+	for i in $$(seq 1 $(TWIN_RUNS)); do \
+		if (cd internal/fault && ../../bench/results/fault.test -test.count=1 -test.timeout 10m \
+			-test.run '^TestTwinFaults$$' -test.v) >>bench/results/twin-repeat.log 2>&1; then \
+			pass=$$((pass+1)); echo "run $$i: pass"; else echo "run $$i: FAIL"; fi; \
+	done; rm -f bench/results/fault.test; \
+	echo "passes: $$pass of $(TWIN_RUNS) in $$(( $$(date +%s) - start )) s"; [ $$pass -eq $(TWIN_RUNS) ]
 
 bench:
 	$(GO) run ./bench

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,14 +50,35 @@ type engineBench struct {
 }
 
 func runEngine(e *env) ([]string, error) {
+	var parts []string // e.g. BENCH_ENGINE_PARTS=delivery,latency while profiling; default all
+	if p := os.Getenv("BENCH_ENGINE_PARTS"); p != "" {
+		parts = strings.Split(p, ",")
+	}
+	_, lines, err := measureEngine(e, parts)
+	return lines, err
+}
+
+// engineFigures are the engine section's measures, for the river section's
+// ratios.
+type engineFigures struct {
+	delivery    float64 // tx/s
+	deliveryCPU cpuPer
+	drain       time.Duration
+	drainCPU    cpuPer
+}
+
+// measureEngine runs the named parts of the engine section (all when parts
+// is empty) on e's fresh database.
+func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
+	var figs engineFigures
 	remote, err := startChildRemote(e.ctx)
 	if err != nil {
-		return nil, err
+		return figs, nil, err
 	}
 	defer remote.close()
 	b := &engineBench{env: e, store: store.NewStore(e.db, account.New(e.db, nil), nil), remote: remote, url: remote.url}
 	if err := b.fixtures(); err != nil {
-		return nil, err
+		return figs, nil, err
 	}
 	// `unifi serve` folds the state-change history into the counts every 2 s
 	// beside its engine; that work is part of the cost of each delivery.
@@ -70,39 +92,40 @@ func runEngine(e *env) ([]string, error) {
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
-			return nil, err
+			return figs, nil, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
+			return figs, nil, err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	parts := os.Getenv("BENCH_ENGINE_PARTS") // e.g. "delivery,latency" while profiling; default all
 	var lines []string
 	for _, part := range []struct {
 		name string
 		run  func() ([]string, error)
 	}{
 		{"delivery", func() ([]string, error) {
-			rate, cpu, err := b.delivery()
-			return []string{fmt.Sprintf("delivery: %.0f tx/s", rate), cpu}, err
+			var err error
+			figs.delivery, figs.deliveryCPU, err = b.delivery()
+			return []string{fmt.Sprintf("delivery: %.0f tx/s", figs.delivery), figs.deliveryCPU.line("delivery")}, err
 		}},
 		{"drain", func() ([]string, error) {
-			d, cpu, err := b.drain()
-			return []string{fmt.Sprintf("drain: %.1f s", d.Seconds()), cpu}, err
+			var err error
+			figs.drain, figs.drainCPU, err = b.drain()
+			return []string{fmt.Sprintf("drain: %.1f s", figs.drain.Seconds()), figs.drainCPU.line("drain")}, err
 		}},
 		{"latency", func() ([]string, error) {
 			p50, p99, err := b.latency()
 			return []string{fmt.Sprintf("latency p50: %.1f ms", ms(p50)), fmt.Sprintf("latency p99: %.1f ms", ms(p99))}, err
 		}},
 	} {
-		if parts != "" && !strings.Contains(parts, part.name) {
+		if len(parts) > 0 && !slices.Contains(parts, part.name) {
 			continue
 		}
 		got, err := part.run()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", part.name, err)
+			return figs, nil, fmt.Errorf("%s: %w", part.name, err)
 		}
 		lines = append(lines, got...)
 	}
@@ -110,7 +133,7 @@ func runEngine(e *env) ([]string, error) {
 	if n, err := remote.int("/_bench/rss", nil); err == nil {
 		b.note("the remote child's own rss peak: %d MB (not in rss peak)", n)
 	}
-	return lines, nil
+	return figs, lines, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -131,13 +154,22 @@ func (b *engineBench) cpuNow() cpuMark {
 		db: cpuacct.Backends(b.ctx, b.db)}
 }
 
-// cpuLine says how much CPU each delivered transaction cost since m: the
+// cpuPer is the CPU each delivered transaction cost, in milliseconds: the
 // figure that holds however busy the machine is, and what bounds the rate.
-func (b *engineBench) cpuLine(what string, m cpuMark, n int64) string {
+type cpuPer struct{ engine, postgres, remote float64 }
+
+func (c cpuPer) total() float64 { return c.engine + c.postgres + c.remote }
+
+func (c cpuPer) line(what string) string {
+	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote", what,
+		c.engine, c.postgres, c.remote)
+}
+
+// cpuSince is the CPU per transaction since m, for n transactions.
+func (b *engineBench) cpuSince(m cpuMark, n int64) cpuPer {
 	now := b.cpuNow()
 	per := func(d time.Duration) float64 { return ms(d) / float64(n) }
-	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote", what,
-		per(now.self-m.self), per(now.db.Since(m.db)), per(now.remote-m.remote))
+	return cpuPer{per(now.self - m.self), per(now.db.Since(m.db)), per(now.remote - m.remote)}
 }
 
 // pool is an engine configured as `unifi serve` is by default
@@ -313,14 +345,14 @@ func (b *engineBench) waitApplied(target int64, timeout time.Duration) error {
 
 // delivery: 1,000 bonds, 30 transactions each, each bond's head Sending and
 // the rest Queued behind it; the engine delivers them all in order.
-func (b *engineBench) delivery() (float64, string, error) {
+func (b *engineBench) delivery() (float64, cpuPer, error) {
 	in, updateID, err := b.integration("delivery", models.IntegrationPaused)
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	refs, err := b.backlog(in, updateID, deliveryPerBond)
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	total := int64(benchBonds * deliveryPerBond)
 	// Make it a steady state: the integration Active, every bond's head Sending.
@@ -333,28 +365,28 @@ func (b *engineBench) delivery() (float64, string, error) {
 			models.Sending, in.ID).Error
 	})
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	b.note("delivery: %d transactions on %d bonds queued", total, benchBonds)
 	start0, err := b.remote.applied()
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	p := b.pool("bench-delivery")
 	mark := b.cpuNow()
 	start := time.Now()
 	if err := p.Start(b.ctx); err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	err = b.waitApplied(start0+total, 5*time.Minute)
 	elapsed := time.Since(start)
-	cpu := b.cpuLine("delivery", mark, total)
+	cpu := b.cpuSince(mark, total)
 	_ = p.Stop(context.Background())
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	if err := b.checkRemote(refs, deliveryPerBond); err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	b.note("delivery: %d in %s", total, elapsed.Round(time.Millisecond))
 	return float64(total) / elapsed.Seconds(), cpu, nil
@@ -362,35 +394,35 @@ func (b *engineBench) delivery() (float64, string, error) {
 
 // drain: 100,000 transactions queued on a paused integration; the time from
 // Resume until the resume job reports 100,000 done.
-func (b *engineBench) drain() (time.Duration, string, error) {
+func (b *engineBench) drain() (time.Duration, cpuPer, error) {
 	in, updateID, err := b.integration("drain", models.IntegrationPaused)
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	refs, err := b.backlog(in, updateID, drainPerBond)
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	total := benchBonds * drainPerBond
 	b.note("drain: %d transactions queued on the paused integration", total)
 	p := b.pool("bench-drain")
 	if err := p.Start(b.ctx); err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
 	start0, err := b.remote.applied()
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	mark := b.cpuNow()
 	start := time.Now()
 	job, err := b.store.ResumeIntegration(b.ctx, b.admin, in.ID)
 	if err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	b.note("drain: Resume answered in %s", time.Since(start).Round(time.Millisecond))
 	if job.Total != total {
-		return 0, "", fmt.Errorf("resume job has %d items, want %d", job.Total, total)
+		return 0, cpuPer{}, fmt.Errorf("resume job has %d items, want %d", job.Total, total)
 	}
 	deadline := start.Add(10 * time.Minute)
 	// Progress for the notes: what the remote has applied every half second,
@@ -402,7 +434,7 @@ func (b *engineBench) drain() (time.Duration, string, error) {
 		if delivered == 0 {
 			n, err := b.remote.applied()
 			if err != nil {
-				return 0, "", err
+				return 0, cpuPer{}, err
 			}
 			if n-start0 >= int64(total) {
 				delivered = time.Since(start)
@@ -414,23 +446,23 @@ func (b *engineBench) drain() (time.Duration, string, error) {
 		}
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		if err != nil {
-			return 0, "", err
+			return 0, cpuPer{}, err
 		}
 		if job.State != models.BulkRunning {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, "", fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
+			return 0, cpuPer{}, fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	cpu := b.cpuLine("drain", mark, int64(total))
+	cpu := b.cpuSince(mark, int64(total))
 	if job.State != models.BulkComplete || job.Done != total {
-		return 0, "", fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
+		return 0, cpuPer{}, fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
 	}
 	if err := b.checkRemote(refs, drainPerBond); err != nil {
-		return 0, "", err
+		return 0, cpuPer{}, err
 	}
 	b.note("drain: %d in %s; the remote had them all at %s", total, elapsed.Round(time.Millisecond),
 		delivered.Round(time.Millisecond))

@@ -45,15 +45,20 @@ type flags struct {
 }
 
 // section is one benchmark; it returns its result lines ("delivery: 5234 tx/s").
+// A durable section always runs on a cluster with durability on (starting a
+// second private cluster when the others run without); it gets the
+// cluster's URL and makes its own databases (freshDB).
 type section struct {
-	name string
-	run  func(e *env) ([]string, error)
+	name    string
+	run     func(e *env) ([]string, error)
+	durable bool
 }
 
 var sections = []section{
-	{"engine", runEngine},
-	{"inbound", runInbound},
-	{"pages", runPages},
+	{name: "engine", run: runEngine},
+	{name: "inbound", run: runInbound},
+	{name: "pages", run: runPages},
+	{name: "river", run: runRiver, durable: true},
 }
 
 func main() {
@@ -91,29 +96,8 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 			want[s] = true
 		}
 	}
-	needCluster := false
-	for _, s := range sections {
-		if (len(want) == 0 || want[s.name]) && !(s.name == "pages" && fl.pagesDB != "") {
-			needCluster = true
-		}
-	}
-	base := os.Getenv("DATABASE_URL")
-	durability := "durability off, shared_buffers " + benchSharedBuffers
-	switch {
-	case base != "":
-		durability = "cluster from DATABASE_URL"
-	case fl.durable:
-		durability = "durability on, shared_buffers " + benchSharedBuffers
-	}
-	if base == "" && needCluster {
-		fmt.Fprintf(os.Stderr, "starting a private PostgreSQL cluster (%s) ...\n", durability)
-		cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: !fl.durable, Database: "postgres", SharedBuffers: benchSharedBuffers})
-		if err != nil {
-			return err
-		}
-		defer func() { _ = cl.Remove(context.Background()) }()
-		base = cl.URL
-	}
+	cls := newClusters(ctx, os.Getenv("DATABASE_URL"), fl.durable)
+	defer cls.remove()
 	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
 		return err
 	}
@@ -124,10 +108,20 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 		loadBefore := loadAvg()
 		var lines []string
 		var err error
-		if s.name == "pages" && fl.pagesDB != "" {
+		durability := cls.describe(s.durable)
+		switch {
+		case s.name == "pages" && fl.pagesDB != "":
 			lines, err = runPagesOn(ctx, fl, fl.pagesDB)
-		} else {
-			lines, err = runSection(ctx, base, s, fl)
+		case s.durable:
+			var base string
+			if base, err = cls.url(true); err == nil {
+				lines, err = s.run(&env{ctx: ctx, dbURL: base, log: benchLogger(), out: os.Stderr, flags: fl})
+			}
+		default:
+			var base string
+			if base, err = cls.url(false); err == nil {
+				lines, err = runSection(ctx, base, s, fl)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("section %s: %w", s.name, err)
@@ -144,36 +138,115 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 	return nil
 }
 
+// clusters starts the private PostgreSQL clusters on first use: one as
+// the flags ask (durability off unless -durable) and, for durable sections,
+// one with durability on (the same one under -durable). DATABASE_URL, when
+// set, serves both.
+type clusters struct {
+	ctx     context.Context
+	env     string
+	durable bool
+	started map[bool]*pgcluster.Cluster
+}
+
+func newClusters(ctx context.Context, envURL string, durable bool) *clusters {
+	return &clusters{ctx: ctx, env: envURL, durable: durable, started: map[bool]*pgcluster.Cluster{}}
+}
+
+func (c *clusters) describe(durableSection bool) string {
+	switch {
+	case c.env != "":
+		return "cluster from DATABASE_URL"
+	case c.durable || durableSection:
+		return "durability on, shared_buffers " + benchSharedBuffers
+	}
+	return "durability off, shared_buffers " + benchSharedBuffers
+}
+
+func (c *clusters) url(durableSection bool) (string, error) {
+	if c.env != "" {
+		return c.env, nil
+	}
+	durable := c.durable || durableSection
+	if cl := c.started[durable]; cl != nil {
+		return cl.URL, nil
+	}
+	fmt.Fprintf(os.Stderr, "starting a private PostgreSQL cluster (%s) ...\n", c.describe(durableSection))
+	cl, err := pgcluster.Start(c.ctx, pgcluster.Opts{Fast: !durable, Database: "postgres", SharedBuffers: benchSharedBuffers})
+	if err != nil {
+		return "", err
+	}
+	c.started[durable] = cl
+	return cl.URL, nil
+}
+
+func (c *clusters) remove() {
+	for _, cl := range c.started {
+		_ = cl.Remove(context.Background())
+	}
+}
+
 // runSection gives a section a fresh, migrated database.
 func runSection(ctx context.Context, base string, s section, fl flags) ([]string, error) {
+	e, drop, err := freshEnv(ctx, base, s.name, fl)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	return s.run(e)
+}
+
+// freshEnv creates a database named after what on the cluster at base,
+// migrated, and opens it; drop closes and drops it.
+func freshEnv(ctx context.Context, base, what string, fl flags) (*env, func(), error) {
+	dbURL, dropDB, err := freshDB(ctx, base, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := pg.Open(ctx, dbURL, 40)
+	if err != nil {
+		dropDB()
+		return nil, nil, err
+	}
+	drop := func() { closeDB(db); dropDB() }
+	if _, err := pg.Migrate(ctx, db); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return &env{ctx: ctx, dbURL: dbURL, db: db, log: benchLogger(), out: os.Stderr, flags: fl}, drop, nil
+}
+
+// freshDB creates an empty database named after what on the cluster at
+// base; drop drops it (its connections too).
+func freshDB(ctx context.Context, base, what string) (string, func(), error) {
 	admin, err := pg.Open(ctx, base, 2)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	defer closeDB(admin)
-	name := fmt.Sprintf("bench_%s_%d", s.name, os.Getpid())
-	if err := admin.Exec("DROP DATABASE IF EXISTS " + name).Error; err != nil {
-		return nil, err
+	name := fmt.Sprintf("bench_%s_%d", what, os.Getpid())
+	drop := func() {
+		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		closeDB(admin)
+	}
+	if err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
+		closeDB(admin)
+		return "", nil, err
 	}
 	if err := admin.Exec("CREATE DATABASE " + name).Error; err != nil {
-		return nil, err
+		closeDB(admin)
+		return "", nil, err
 	}
-	defer admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 	u, err := url.Parse(base)
 	if err != nil {
-		return nil, err
+		drop()
+		return "", nil, err
 	}
 	u.Path = "/" + name
-	db, err := pg.Open(ctx, u.String(), 40)
-	if err != nil {
-		return nil, err
-	}
-	defer closeDB(db)
-	if _, err := pg.Migrate(ctx, db); err != nil {
-		return nil, err
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	return s.run(&env{ctx: ctx, dbURL: u.String(), db: db, log: log, out: os.Stderr, flags: fl})
+	return u.String(), drop, nil
+}
+
+func benchLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 func closeDB(db *gorm.DB) {

@@ -95,6 +95,9 @@ func remoteChild() error {
 			}
 		}
 	})
+	mux.HandleFunc("/_bench/duplicates", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, len(remote.Duplicates()))
+	})
 	mux.HandleFunc("/_bench/rss", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, peakRSSMB())
 	})
@@ -188,6 +191,19 @@ func (c *childRemote) count(ref string) (int64, error) {
 func (c *childRemote) wait(ref string, n int64) error {
 	_, err := c.get("/_bench/wait", url.Values{"ref": {ref}, "n": {strconv.FormatInt(n, 10)}})
 	return err
+}
+
+// duplicates says how many messages were applied twice ("" when none, or
+// what went wrong asking).
+func (c *childRemote) duplicates() string {
+	n, err := c.int("/_bench/duplicates", nil)
+	switch {
+	case err != nil:
+		return err.Error()
+	case n > 0:
+		return fmt.Sprintf("%d messages applied twice", n)
+	}
+	return ""
 }
 
 // check checks what the remote saw for refs: want messages each, in order,

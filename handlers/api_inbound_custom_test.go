@@ -36,8 +36,9 @@ func TestInboundCustomField(t *testing.T) {
 		require.NoError(t, b.db.Where("number = ?", a.Message.SourceReference).Take(&tk).Error)
 		require.Equal(t, map[string]any{"risk": "High"}, tk.Custom.V)
 
-		out := models.MapOutbound(&tk, []models.Field{{TicketField: "custom.risk", Property: "risk",
+		out, err := models.MapOutbound(&tk, []models.Field{{TicketField: "custom.risk", Property: "risk",
 			ValueMap: models.JSON[map[string]string]{V: map[string]string{"High": "H"}}}})
+		require.NoError(t, err)
 		require.Equal(t, map[string]any{"risk": "H"}, out)
 	})
 	t.Run("ValueDoesNotFit", func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"unifi/internal/config"
 	"unifi/models/account"
+	"unifi/models/configpkg"
 	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/models/query"
@@ -35,6 +36,7 @@ type Handlers struct {
 	Query    *query.Reader
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
+	Packages *configpkg.Service // integration packages and templates (docs/packages.md)
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config
@@ -79,7 +81,7 @@ func New(o Opts) *Handlers {
 		o.Designer = designer.New(o.Store, &designer.Opts{AllowLinkLocal: o.Config.AllowLinkLocalEndpoints})
 	}
 	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
-		Designer: o.Designer}
+		Designer: o.Designer, Packages: o.Store.Packages()}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

@@ -99,7 +99,19 @@ const (
 	TriggerCreate  Trigger = "create"
 	TriggerUpdate  Trigger = "update"
 	TriggerResolve Trigger = "resolve"
+	// TriggerFields sends the message when any of its TriggerFields changes
+	// on an update (models.Fires).
+	TriggerFields Trigger = "fields"
 )
+
+// Triggers lists every trigger, in the order the Designer offers them.
+var Triggers = []Trigger{TriggerNone, TriggerCreate, TriggerUpdate, TriggerResolve, TriggerFields}
+
+// MessageTypes lists every message type.
+var MessageTypes = []MessageType{MessageCreate, MessageUpdate, MessageReceipt, MessageResponse, MessageHeartbeat}
+
+// Ownerships lists every ownership rule.
+var Ownerships = []Ownership{OwnershipIgnore, OwnershipMustOwn, OwnershipMustNotOwn}
 
 // Ownership is a message's bond ownership rule.
 type Ownership string
@@ -120,8 +132,10 @@ type Message struct {
 	Direction         Direction
 	Async             bool
 	ReceiptMessageID  *int64
+	ResponseMessageID *int64
 	Path              string
 	Trigger           Trigger
+	TriggerFields     JSON[[]string] // the ticket fields whose change fires TriggerFields
 	BondOwnership     Ownership
 	AllowedBondStates JSON[[]BondState]
 	SetBondState      *BondState
@@ -136,18 +150,30 @@ func (m *Message) Sends() bool { return m.Direction == Outbound || m.Direction =
 // Receives reports whether the message can arrive inbound.
 func (m *Message) Receives() bool { return m.Direction == Inbound || m.Direction == Bidirectional }
 
-// Field maps a ticket field to a payload property, with an optional value map
-// from ticket values to payload values.
+// Field maps a ticket field to a payload property, one way or both
+// (Direction), with value maps: ValueMap from ticket values to payload values
+// (outbound), InboundMap from payload values to ticket values (inbound).
+// Default is a ticket value used when the ticket's value is empty (outbound)
+// or the property is absent (inbound).
 type Field struct {
 	ID          int64
 	MessageID   int64
 	TicketField string
 	Property    string
+	Direction   Direction `gorm:"default:Bidirectional"`
+	Default     string    `gorm:"column:default_value"`
 	ValueMap    JSON[map[string]string]
+	InboundMap  JSON[map[string]string] `gorm:"column:inbound_value_map"`
 	Required    bool
 	Position    int
 	Version     int `gorm:"default:1"` // the Designer's edit version (models/designer)
 }
+
+// Sends reports whether the field is mapped on outbound messages.
+func (f *Field) Sends() bool { return f.Direction != Inbound }
+
+// Receives reports whether the field is applied from inbound messages.
+func (f *Field) Receives() bool { return f.Direction != Outbound }
 
 // ResponseAction says what to do with an HTTP status from the remote system.
 type ResponseAction struct {
@@ -157,7 +183,15 @@ type ResponseAction struct {
 	StatusCode           int
 	Retry                bool
 	SetIntegrationStatus *IntegrationStatus
-	Description          string
-	Version              int `gorm:"default:1"` // the Designer's edit version (models/designer)
-	CreatedAt            time.Time
+	// What the engine sets when it applies the action to a transaction it
+	// does not retry: its transport state (Complete: the answer counts as a
+	// delivery; Error), its process state, the integration's state (Paused),
+	// and a note appended to the bond's history.
+	SetTransactionState *TransportState
+	SetProcessState     *ProcessState
+	SetIntegrationState *IntegrationState
+	BondNote            string
+	Description         string
+	Version             int `gorm:"default:1"` // the Designer's edit version (models/designer)
+	CreatedAt           time.Time
 }

@@ -74,33 +74,77 @@ func setTicketValue(t *Ticket, field, v string) error {
 }
 
 // MapOutbound builds a message's payload data from a ticket through its
-// fields and value maps. A value with no mapping is sent as it is.
-func MapOutbound(t *Ticket, fields []Field) map[string]any {
+// outbound fields (docs/designer-messages.md, "Fields"): an empty ticket
+// value takes the field's default, then goes through the outbound value map;
+// a value with no row in the map is sent as it is. A required field still
+// empty refuses the ticket change: the error names the ticket field, so the
+// ticket form shows it next to that field.
+func MapOutbound(t *Ticket, fields []Field) (map[string]any, error) {
 	data := make(map[string]any, len(fields))
+	v := &ValidationError{}
 	for _, f := range fields {
-		v, ok := ticketValue(t, f.TicketField)
+		if !f.Sends() {
+			continue
+		}
+		val, ok := ticketValue(t, f.TicketField)
 		if !ok {
 			continue
 		}
-		if mapped, ok := f.ValueMap.V[v]; ok {
-			v = mapped
+		if val == "" {
+			val = f.Default
 		}
-		data[f.Property] = v
+		if val == "" && f.Required {
+			v.Add(f.TicketField, fmt.Sprintf("The remote system needs %s (payload property %s); fill it in.", f.TicketField, f.Property))
+			continue
+		}
+		if mapped, ok := f.ValueMap.V[val]; ok {
+			val = mapped
+		}
+		data[f.Property] = val
 	}
-	return data
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
-// MapInbound applies a message's payload data onto a ticket through its fields
-// and value maps (payload value -> ticket value). defs are the own fields of
-// the ticket's process, which "custom.<name>" ticket fields map to. It returns
-// the process error in plain words when business rules refuse the data: a
+// inboundMap is the field's payload value -> ticket value map: its inbound
+// map, or, for a field stored before inbound maps existed (or created by code
+// that sets only the outbound map), the inverse of its outbound map.
+func (f *Field) inboundMap() map[string]string {
+	if len(f.InboundMap.V) > 0 || len(f.ValueMap.V) == 0 {
+		return f.InboundMap.V
+	}
+	inv := make(map[string]string, len(f.ValueMap.V))
+	for t, p := range f.ValueMap.V {
+		if prev, dup := inv[p]; !dup || t < prev { // ambiguous: the smallest, every time
+			inv[p] = t
+		}
+	}
+	return inv
+}
+
+// MapInbound applies a message's payload data onto a ticket through its
+// inbound fields and inbound value maps (payload value -> ticket value). An
+// absent property takes the field's default (a ticket value). defs are the own
+// fields of the ticket's process, which "custom.<name>" ticket fields map to.
+// It returns the
+// process error in plain words when business rules refuse the data: a
 // required field missing, a value with no mapping, a value of the wrong type.
 func MapInbound(t *Ticket, fields []Field, data map[string]any, defs []ProcessField) error {
 	custom := map[string]string{}
 	for _, f := range fields {
+		if !f.Receives() {
+			continue
+		}
 		raw, present := data[f.Property]
 		if !present || raw == nil {
-			if f.Required {
+			switch {
+			case f.Default != "":
+				if err := setTicketValue(t, f.TicketField, f.Default); err != nil {
+					return err
+				}
+			case f.Required:
 				return fmt.Errorf("required field %q is missing", f.Property)
 			}
 			continue
@@ -116,17 +160,12 @@ func MapInbound(t *Ticket, fields []Field, data map[string]any, defs []ProcessFi
 		default:
 			return fmt.Errorf("field %q must be text or a number", f.Property)
 		}
-		if len(f.ValueMap.V) > 0 {
-			found := false
-			for ticketV, payloadV := range f.ValueMap.V {
-				if payloadV == v {
-					v, found = ticketV, true
-					break
-				}
-			}
+		if m := f.inboundMap(); len(m) > 0 {
+			ticketV, found := m[v]
 			if !found {
 				return fmt.Errorf("value %q of field %q has no mapping", v, f.Property)
 			}
+			v = ticketV
 		}
 		if name, ok := strings.CutPrefix(f.TicketField, CustomPrefix); ok {
 			custom[name] = v

@@ -231,6 +231,14 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 			res.Request.ResponseAction = fmt.Sprintf("%d: retry %t", action.StatusCode, action.Retry)
 		}
 	}
+	if action != nil && !retry && action.SetTransactionState != nil && *action.SetTransactionState == models.Complete {
+		// The integration's admin says this answer means delivered (e.g. a
+		// 409 "exists already"): the transaction completes, waiting for no
+		// receipt, and the bond's queue moves on.
+		res.Outcome, res.Complete = enginedb.OutcomeDelivered, true
+		applyActionEffects(&res, action)
+		return res, nil
+	}
 	what := ex.record.Error
 	if ex.status != 0 {
 		what = fmt.Sprintf("The remote system answered %d %s%s", ex.status, http.StatusText(ex.status), snippet(ex.body))
@@ -265,7 +273,26 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 			res.Error = fmt.Sprintf("%s. The remote system refused our credentials; not retried, because credentials do not fix themselves. Check the connection's authentication.", what)
 		}
 	}
+	if action != nil && res.Outcome == enginedb.OutcomeFailed {
+		applyActionEffects(&res, action)
+	}
 	return res, nil
+}
+
+// applyActionEffects carries what a response action sets besides retrying
+// into the result, for an attempt that ends the transaction's sending
+// (docs/designer-messages.md, "Response actions"): the process state, the
+// note for the bond's history, and pausing the integration. A retried
+// answer sets none of them: the transaction is not done yet.
+func applyActionEffects(res *enginedb.AttemptResult, a *models.ResponseAction) {
+	res.ProcessState = a.SetProcessState
+	if a.BondNote != "" {
+		res.BondNote = fmt.Sprintf("%s: %s (response action for %d)", res.Work.Transaction.MessageIdent, a.BondNote, a.StatusCode)
+	}
+	if a.SetIntegrationState != nil && *a.SetIntegrationState == models.IntegrationPaused {
+		res.Pause = true
+		res.Request.ResponseAction += "; the integration is paused"
+	}
 }
 
 // retryDelay is the wait before retry n: the base delay doubled for each

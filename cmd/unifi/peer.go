@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
+	"unifi/internal/failmode"
 	"unifi/internal/peer"
 	"unifi/models"
 )
@@ -37,13 +37,7 @@ func (f *peerFlags) register(fs *flag.FlagSet, prefix string, withAddr bool) {
 	fs.StringVar(&f.prefix, prefix+"prefix", "PEER", "prefix of the peer's ticket numbers")
 }
 
-func modeList() string {
-	names := make([]string, len(peer.Modes))
-	for i, m := range peer.Modes {
-		names[i] = string(m)
-	}
-	return strings.Join(names, ", ")
-}
+func modeList() string { return failmode.List() }
 
 // start listens and serves the peer until ctx ends; errc gets Serve's result.
 func (f *peerFlags) start(ctx context.Context, log *slog.Logger) (net.Addr, <-chan error, error) {

@@ -19,6 +19,7 @@ import (
 	"unifi/internal/config"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/configpkg"
 	"unifi/models/designer"
 	"unifi/models/inbound"
 	"unifi/models/pg"
@@ -37,7 +38,10 @@ Commands:
   dev        what 'make run' starts: a private PostgreSQL when DATABASE_URL is unset, the demo, the server
              and the demo peer beside it
   pair       two instances bonded to each other, each with its own database (what 'make pair' starts)
+  package    move an integration's configuration between instances:
+             unifi package export NAME > file; unifi package import [--dry-run] file
   peer       the demo remote system: answers messages, sends receipts, fails on demand (unifi peer -h)
+  sim        simulators of real APIs for demos and tests: unifi sim jira|servicenow -addr HOST:PORT
 `
 
 // run dispatches a sub-command. It is main without the process: tests call it.
@@ -63,8 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdDev(ctx, args[1:], getenv, stdout, stderr)
 	case "peer":
 		return cmdPeer(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "pair":
 		return cmdPair(ctx, args[1:], getenv, stdout, stderr)
+	case "package":
+		return cmdPackage(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -89,13 +97,19 @@ type services struct {
 	accounts *account.Accounts
 	query    *query.Reader
 	inbound  *inbound.Service
+	packages *configpkg.Service
 }
 
 // newServices builds the services on db.
 func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
-	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey}), accounts: accounts,
-		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
+	now := time.Now
+	if off := c.ClockOffset; off != 0 {
+		now = func() time.Time { return time.Now().Add(off) }
+	}
+	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, NowFunc: now})
+	return &services{store: st, accounts: accounts, query: query.NewReader(db, nil),
+		inbound: inbound.NewService(db, accounts, &inbound.Opts{NowFunc: now}), packages: st.Packages()}
 }
 
 // openServices connects, migrates and returns the services plus a closer.

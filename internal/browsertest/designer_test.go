@@ -3,8 +3,8 @@ package browsertest_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +115,3 @@ func TestBrowserDesigner(t *testing.T) {
 	manager.Screenshot("designer-8-manager-read-only")
 	require.False(t, strings.Contains(manager.TextCSS("main"), models.DemoPeerToken))
 }
-

@@ -43,6 +43,12 @@ type Config struct {
 	// connection's endpoint resolve to a link-local or cloud metadata
 	// address (169.254.0.0/16, fd00:ec2::254); refused by default.
 	AllowLinkLocalEndpoints bool
+	// ClockOffset (CLOCK_OFFSET, a Go duration such as -90s or 10m, at most
+	// a day either way; default 0) shifts this process's application clock:
+	// the envelope time stamps it sends and what it shows. Never the
+	// database's clock, which decides leases and due times. For fault drills
+	// (clock skew between two instances, a clock stepped back at a restart).
+	ClockOffset time.Duration
 }
 
 // Secure reports whether cookies must be marked Secure (served over TLS).
@@ -107,6 +113,13 @@ func Load(getenv func(string) string) (Config, error) {
 			bad("ALLOW_LINK_LOCAL_ENDPOINTS", "%q is not true or false", raw)
 		}
 		c.AllowLinkLocalEndpoints = v
+	}
+	if raw := strings.TrimSpace(getenv("CLOCK_OFFSET")); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < -24*time.Hour || d > 24*time.Hour {
+			bad("CLOCK_OFFSET", "%q is not a duration from -24h to 24h, e.g. -90s or 10m", raw)
+		}
+		c.ClockOffset = d
 	}
 
 	var err error

@@ -39,6 +39,9 @@ func TestLoad(t *testing.T) {
 				"LOG_FORMAT: \"xml\" is not text or json", "SESSION_KEY: is 2 bytes"}},
 		{name: "KeyNotHex", change: map[string]string{"SECRET_KEY": "zz"}, wantErr: []string{"SECRET_KEY: is not hexadecimal"}},
 		{name: "BadBaseURL", change: map[string]string{"BASE_URL": "ftp://x"}, wantErr: []string{"BASE_URL:"}},
+		{name: "ClockOffsetNotADuration", change: map[string]string{"CLOCK_OFFSET": "90"},
+			wantErr: []string{`CLOCK_OFFSET: "90" is not a duration from -24h to 24h`}},
+		{name: "ClockOffsetTooFar", change: map[string]string{"CLOCK_OFFSET": "-25h"}, wantErr: []string{"CLOCK_OFFSET:"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,6 +59,7 @@ func TestLoad(t *testing.T) {
 				require.Equal(t, 200, c.WorkerBatch)
 				require.Equal(t, 30*time.Second, c.Lease)
 				require.False(t, c.Secure())
+				require.Zero(t, c.ClockOffset)
 				return
 			}
 			require.Error(t, err)
@@ -65,6 +69,14 @@ func TestLoad(t *testing.T) {
 			require.Equal(t, len(tc.wantErr), strings.Count(err.Error(), "\n  "), "one line per problem")
 		})
 	}
+}
+
+func TestClockOffset(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"DATABASE_URL": "postgres://u@h/db", "SESSION_KEY": goodKey,
+		"SECRET_KEY": goodKey, "CLOCK_OFFSET": "-90s"}))
+	require.NoError(t, err)
+	require.Equal(t, -90*time.Second, c.ClockOffset)
 }
 
 func TestGeneratedKeyIsKept(t *testing.T) {

@@ -230,11 +230,8 @@ type Server struct {
 	env     map[string]string
 	dataDir string
 
-	mu     sync.Mutex
-	gen    int
-	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   bytes.Buffer // every generation's output
+	child
+	gen int // guarded by mu
 }
 
 // URL is the server's base URL.
@@ -247,19 +244,11 @@ func (s *Server) Instance() string {
 	return fmt.Sprintf("%s.g%d", s.Name, s.gen)
 }
 
-// Logs returns everything the server's processes wrote.
-func (s *Server) Logs() string {
+// SetEnv sets an environment variable for the server's next process.
+func (s *Server) SetEnv(key, value string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.logs.String()
-}
-
-type lockedWriter struct{ s *Server }
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	return w.s.logs.Write(p)
+	s.env[key] = value
 }
 
 // Start starts a new process of the server and waits until it answers.
@@ -284,37 +273,12 @@ func (s *Server) start() error {
 	env = append(env, "DATA_DIR="+s.dataDir, fmt.Sprintf("INSTANCE_NAME=%s.g%d", s.Name, s.gen))
 	cmd := exec.Command(s.bin, "serve")
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = lockedWriter{s}, lockedWriter{s}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("start %s: %w", s.Name, err)
-	}
-	exited := make(chan struct{})
-	s.cmd, s.exited = cmd, exited
+	exited, err := s.launchLocked(s.Name, cmd)
 	s.mu.Unlock()
-	go func() { _ = cmd.Wait(); close(exited) }()
-
-	deadline := time.Now().Add(60 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		res, err := client.Get(s.URL() + "/healthz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("start %s: the process ended:\n%s", s.Name, tail(s.Logs(), 3000))
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("start %s: no answer on /healthz within 60 s:\n%s", s.Name, tail(s.Logs(), 3000))
-		}
+	if err != nil {
+		return err
 	}
+	return waitHealthy(s.Name, s.URL()+"/healthz", exited, &s.logs)
 }
 
 // Kill sends SIGKILL (kill -9) and waits for the process to be gone.
@@ -331,52 +295,13 @@ func (s *Server) Stop(t testing.TB) {
 
 func (s *Server) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.mu.Unlock()
-	if cmd == nil {
-		t.Fatalf("fault: %s is not running", s.Name)
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Errorf("fault: %s did not end within 30 s of %v", s.Name, sig)
-	}
-	s.mu.Lock()
-	s.cmd = nil
-	s.mu.Unlock()
+	s.child.signal(t, s.Name, sig)
 }
 
 // Running reports whether the process is alive.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	exited := s.exited
-	running := s.cmd != nil
-	s.mu.Unlock()
-	if !running {
-		return false
-	}
-	select {
-	case <-exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.running() }
 
-func (s *Server) cleanup() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-}
+func (s *Server) cleanup() { s.kill() }
 
 // CreateLoad creates tickets, each followed by updates, from several
 // writers at once, and returns the tickets in their final version. Every

@@ -34,3 +34,11 @@ func TestSoakPeerOutage(t *testing.T) {
 func TestSoakFlood(t *testing.T) {
 	runFlood(t, floodOpts{workers: 48, max: 60000, duration: 30 * time.Second, slow: 300})
 }
+
+// The two-instance suite with ten tickets × 100 PATCHes per side and 15 s
+// database outages and network stalls.
+func TestSoakTwinFaults(t *testing.T) {
+	for _, sc := range twinScenarios {
+		t.Run(sc.name, func(t *testing.T) { runTwinFault(t, sc, twinLong) })
+	}
+}

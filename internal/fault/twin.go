@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
+	"unifi/internal/pgcluster"
 	"unifi/internal/testdb"
 	"unifi/models"
 	"unifi/models/account"
@@ -26,6 +27,14 @@ type TwinOpts struct {
 	RetryDelayS   int // [1]
 	AsyncTimeoutS int // [300]
 	Env           map[string]string
+	EnvA, EnvB    map[string]string // one instance's environment, over Env
+	// Proxy puts a Proxy in front of each instance: each one's demo
+	// connection points at the other's proxy, so a test can stall and cut
+	// the network between them.
+	Proxy bool
+	// OwnCluster gives each instance's database a private PostgreSQL
+	// cluster, so that a test can stop one side's database alone.
+	OwnCluster bool
 }
 
 // Twin is one of the two instances: its database, a Store on it (in the
@@ -37,6 +46,8 @@ type Twin struct {
 	Store       *store.Store
 	Integration *models.Integration
 	Server      *Server
+	Proxy       *Proxy             // with TwinOpts.Proxy: the way in to this instance
+	Cluster     *pgcluster.Cluster // with TwinOpts.OwnCluster: this instance's PostgreSQL
 }
 
 // NewTwins sets up instances A and B, seeded with the demo (each one's
@@ -58,9 +69,20 @@ func NewTwins(t testing.TB, o TwinOpts) (a, b *Twin) {
 	a, b = &Twin{Name: "A"}, &Twin{Name: "B"}
 	addr := map[*Twin]string{a: FreeAddr(t), b: FreeAddr(t)}
 	other := map[*Twin]*Twin{a: b, b: a}
+	way := map[*Twin]string{a: addr[a], b: addr[b]} // the address the other instance sends to
+	if o.Proxy {
+		for _, tw := range []*Twin{a, b} {
+			tw.Proxy = NewProxy(t, addr[tw])
+			way[tw] = tw.Proxy.Addr()
+		}
+	}
 	key := hex.EncodeToString(SecretKey)
 	for _, tw := range []*Twin{a, b} {
-		tw.DBURL = testdb.URL(t)
+		if o.OwnCluster {
+			tw.Cluster, tw.DBURL = ownCluster(t)
+		} else {
+			tw.DBURL = testdb.URL(t)
+		}
 		db, err := pg.Open(ctx, tw.DBURL, 10)
 		if err != nil {
 			t.Fatalf("fault: %v", err)
@@ -73,7 +95,7 @@ func NewTwins(t testing.TB, o TwinOpts) (a, b *Twin) {
 		tw.DB = db
 		tw.Store = store.NewStore(db, account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost}),
 			&store.StoreOpts{SecretKey: SecretKey})
-		if _, err := tw.Store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://" + addr[other[tw]]}); err != nil {
+		if _, err := tw.Store.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: "http://" + way[other[tw]]}); err != nil {
 			t.Fatalf("fault: %v", err)
 		}
 		if err := db.Exec(`UPDATE integrations SET sync_timeout_s = ?, retry_limit = ?, retry_delay_s = ?, async_timeout_s = ?
@@ -86,8 +108,11 @@ func NewTwins(t testing.TB, o TwinOpts) (a, b *Twin) {
 		env := map[string]string{"DATABASE_URL": tw.DBURL, "ADDR": addr[tw], "BASE_URL": "http://" + addr[tw],
 			"SESSION_KEY": key, "SECRET_KEY": key, "LEASE_SECONDS": "2", "POLL_INTERVAL_MS": "200",
 			"LOG_FORMAT": "json", "LOG_LEVEL": "info", "DB_MAX_CONNS": "20", "WORKERS": "4", "WORKER_BATCH": "20"}
-		for k, v := range o.Env {
-			env[k] = v
+		own := map[*Twin]map[string]string{a: o.EnvA, b: o.EnvB}[tw]
+		for _, extra := range []map[string]string{o.Env, own} {
+			for k, v := range extra {
+				env[k] = v
+			}
 		}
 		s := &Server{Name: "twin" + tw.Name, Addr: addr[tw], bin: bin, env: env, dataDir: t.TempDir()}
 		tw.Server = s
@@ -111,6 +136,31 @@ func NewTwins(t testing.TB, o TwinOpts) (a, b *Twin) {
 		}
 	}
 	return a, b
+}
+
+// ownCluster starts a private PostgreSQL cluster with a migrated database,
+// removed at cleanup.
+func ownCluster(t testing.TB) (*pgcluster.Cluster, string) {
+	t.Helper()
+	ctx := context.Background()
+	cl, err := pgcluster.Start(ctx, pgcluster.Opts{Fast: true, Database: "unifi"})
+	if err != nil {
+		t.Fatalf("fault: %v", err)
+	}
+	t.Cleanup(func() { _ = cl.Remove(context.Background()) })
+	db, err := pg.Open(ctx, cl.URL, 2)
+	if err != nil {
+		t.Fatalf("fault: %v", err)
+	}
+	defer func() {
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}()
+	if _, err := pg.Migrate(ctx, db); err != nil {
+		t.Fatalf("fault: %v", err)
+	}
+	return cl, cl.URL
 }
 
 // States counts the twin's transactions of the demo integration in one

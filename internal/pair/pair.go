@@ -1,7 +1,9 @@
 // Package pair runs an instance of the whole product (database, transport
 // engine, HTTP server) whose demo integration points at another instance, so
 // two of them can be bonded to each other: `unifi pair`, the two-instance
-// test and the bench use it.
+// test and the bench use it. It starts from an empty database: the users are
+// created as `unifi user add` does, and the integration through the "New
+// integration from a template" form over HTTP, logged in as the admin.
 package pair
 
 import (
@@ -29,7 +31,7 @@ import (
 // Opts configures one instance.
 type Opts struct {
 	Name         string       // names the instance in logs and leases ("A", "B")
-	DatabaseURL  string       // its own database (migrated and seeded on start)
+	DatabaseURL  string       // its own database: empty, or left by an earlier run (migrated on start)
 	Listener     net.Listener // where it serves
 	PeerURL      string       // the other instance's base URL, e.g. http://127.0.0.1:8090
 	Config       config.Config
@@ -54,8 +56,10 @@ type Instance struct {
 	errc        chan error
 }
 
-// Start migrates and seeds the database (the demo, with its connection to
-// PeerURL), starts the engine and serves HTTP on the listener.
+// Start migrates the database, adds the demo's users when they are missing,
+// starts the engine, serves HTTP on the listener and, when the database has
+// no integration yet, creates it through the template form over HTTP as the
+// admin, pointing at PeerURL with its connection active.
 func Start(ctx context.Context, o Opts) (*Instance, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -76,21 +80,9 @@ func Start(ctx context.Context, o Opts) (*Instance, error) {
 	}
 	accounts := account.New(db, &account.Opts{PasswordCost: o.PasswordCost})
 	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: o.Config.SecretKey})
-	if _, err := st.SeedDemo(ctx, store.SeedDemoOpts{PeerURL: o.PeerURL}); err != nil {
+	if err := addUsers(ctx, accounts); err != nil {
 		closeDB()
 		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
-	}
-	in, err := st.GetIntegrationByName(ctx, models.DemoIntegrationName)
-	if err != nil {
-		closeDB()
-		return nil, fmt.Errorf("instance %s: %w", o.Name, err)
-	}
-	if o.RetryDelayS > 0 {
-		if err := db.WithContext(ctx).Model(&models.Integration{}).Where("id = ?", in.ID).
-			Update("retry_delay_s", o.RetryDelayS).Error; err != nil {
-			closeDB()
-			return nil, fmt.Errorf("instance %s: %w", o.Name, err)
-		}
 	}
 	pool := worker.New(worker.Opts{Store: st, Logger: log, DatabaseURL: o.DatabaseURL, Instance: "pair-" + o.Name,
 		Workers: o.Workers, PollInterval: o.PollInterval})
@@ -102,10 +94,72 @@ func Start(ctx context.Context, o Opts) (*Instance, error) {
 	h := handlers.New(handlers.Opts{Store: st, Query: q, Accounts: accounts,
 		Inbound: inbound.NewService(db, accounts, nil), Logger: log, Config: o.Config, Notifier: pool})
 	i := &Instance{Name: o.Name, URL: "http://" + o.Listener.Addr().String(), DB: db, Store: st, Query: q, Pool: pool,
-		Integration: in, srv: &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second},
-		errc: make(chan error, 1)}
+		srv: &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second}, errc: make(chan error, 1)}
 	go func() { i.errc <- i.srv.Serve(o.Listener) }()
+	if i.Integration, err = i.ensureIntegration(ctx, o); err != nil {
+		return nil, errors.Join(fmt.Errorf("instance %s: %w", o.Name, err), i.Close(context.WithoutCancel(ctx)))
+	}
 	return i, nil
+}
+
+// addUsers creates the demo's people and the peer's integration account,
+// as `unifi user add` would; existing ones (an earlier run) are kept.
+func addUsers(ctx context.Context, accounts *account.Accounts) error {
+	for _, l := range append(models.DemoLogins, models.DemoPeerAccount) {
+		tok := ""
+		if l == models.DemoPeerAccount {
+			tok = models.DemoPeerToken
+		}
+		_, err := accounts.CreateUser(ctx, models.Actor{Name: "pair"}, account.NewUserOpts{Name: l.Name, Role: l.Role,
+			Password: l.Password, Token: tok})
+		var ve *models.ValidationError
+		if err != nil && !errors.As(err, &ve) {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureIntegration creates the integration pointing at the other instance
+// through the template form, as the admin, unless an earlier run did. Both
+// instances issue the same demo token to the same account name, so each
+// side's outbound token is the other's inbound one.
+func (i *Instance) ensureIntegration(ctx context.Context, o Opts) (*models.Integration, error) {
+	in, err := i.Store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	if err == nil {
+		return i.withRetryDelay(ctx, in, o.RetryDelayS)
+	}
+	if !errors.Is(err, models.ErrNotFound) {
+		return nil, err
+	}
+	admin := models.DemoLogins[0]
+	c, err := login(ctx, i.URL, admin.Name, admin.Password)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.createFromTemplate(ctx, TemplateForm{Template: store.DemoTemplate, Name: models.DemoIntegrationName,
+		Environment: "Development", EndpointURL: o.PeerURL + "/api/v1/integrations/" + models.DemoIntegrationName + "/messages",
+		Token: models.DemoPeerToken, InboundLogin: models.DemoPeerAccount.Name}); err != nil {
+		return nil, fmt.Errorf("create the integration through the template form: %w", err)
+	}
+	if in, err = i.Store.GetIntegrationByName(ctx, models.DemoIntegrationName); err != nil {
+		return nil, err
+	}
+	return i.withRetryDelay(ctx, in, o.RetryDelayS)
+}
+
+// withRetryDelay sets the integration's retry delay when the caller asks
+// (tests shorten it).
+func (i *Instance) withRetryDelay(ctx context.Context, in *models.Integration, delayS int) (*models.Integration, error) {
+	if delayS <= 0 {
+		return in, nil
+	}
+	if err := i.DB.WithContext(ctx).Model(&models.Integration{}).Where("id = ?", in.ID).
+		Update("retry_delay_s", delayS).Error; err != nil {
+		return nil, err
+	}
+	in.RetryDelayS = delayS
+	return in, nil
 }
 
 // Close stops serving, stops the engine (soft, then hard) and closes the database.

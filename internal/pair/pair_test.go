@@ -124,6 +124,18 @@ func TestTwoInstances(t *testing.T) {
 	a, b := startPair(t)
 	admin := models.SystemActor
 
+	// Both integrations were made from empty databases through the template
+	// form, over HTTP, by the admin: the activity log says so.
+	for _, i := range []*pair.Instance{a, b} {
+		var log models.ActivityLog
+		require.NoError(t, i.DB.Where("action = ? AND record_label = ?", "import package", models.DemoIntegrationName).Take(&log).Error)
+		require.Equal(t, "admin", log.UserName)
+		require.Equal(t, "127.0.0.1", log.RemoteAddr, "from an HTTP request")
+		var seeded int64
+		require.NoError(t, i.DB.Model(&models.ActivityLog{}).Where("action = 'seed demo'").Count(&seeded).Error)
+		require.Zero(t, seeded, "not the demo seed")
+	}
+
 	// A ticket created on A appears on B, and both sides learn each other's number.
 	tkA, err := a.Store.CreateTicket(ctx, admin, store.TicketInput{ShortDescription: "Printer on fire",
 		Description: "Third floor", Priority: 2, Urgency: 1, Impact: 2, AssignmentGroup: "Facilities"})

@@ -21,25 +21,25 @@ import (
 	"sync"
 	"time"
 
+	"unifi/internal/failmode"
 	"unifi/models"
 	"unifi/models/inbound"
 )
 
-// Mode is how the peer answers messages.
-type Mode string
+// Mode is how the peer answers messages: a failmode.Mode. Only the messages
+// endpoint is affected; /control and /stats always answer.
+type Mode = failmode.Mode
 
-// Modes. Only the messages endpoint is affected; /control and /stats always answer.
+// The modes under the names the peer's callers know.
 const (
-	ModeOK      Mode = "ok"      // accept everything
-	ModeFail500 Mode = "fail500" // 500 Internal Server Error
-	ModeFail401 Mode = "fail401" // 401 Unauthorized (credentials "expired")
-	ModeRefuse  Mode = "refuse"  // drop the connection without an answer
-	ModeStall   Mode = "stall"   // answer nothing until the caller gives up
-	ModeFlaky   Mode = "flaky"   // fail500 for FailShare of the messages, at random
+	ModeOK      = failmode.OK
+	ModeFail500 = failmode.Fail500
+	ModeFail401 = failmode.Fail401
+	ModeFail429 = failmode.Fail429
+	ModeRefuse  = failmode.Refuse
+	ModeStall   = failmode.Stall
+	ModeFlaky   = failmode.Flaky
 )
-
-// Modes lists every mode.
-var Modes = []Mode{ModeOK, ModeFail500, ModeFail401, ModeRefuse, ModeStall, ModeFlaky}
 
 // Opts configures a Peer.
 type Opts struct {
@@ -82,13 +82,12 @@ type Stats struct {
 	Bonds           int   `json:"bonds"`
 }
 
-// Control is the settable part of the peer (POST /control).
+// Control is the settable part of the peer (POST /control): the failure
+// mode plus the peer's own settings, in one JSON object.
 type Control struct {
-	Mode           Mode     `json:"mode"`
-	FailShare      *float64 `json:"fail_share,omitempty"`
+	failmode.Control
 	RejectShare    *float64 `json:"reject_share,omitempty"`
 	ReceiptDelayMS *int     `json:"receipt_delay_ms,omitempty"`
-	ForSeconds     float64  `json:"for_seconds,omitempty"` // go back to ok after this long (0: stay)
 }
 
 // Peer is the demo remote system.
@@ -97,14 +96,12 @@ type Peer struct {
 	log    *slog.Logger
 	client *http.Client
 
+	fail *failmode.Switch
+
 	mu          sync.Mutex
-	mode        Mode
-	modeUntil   time.Time
 	rejectShare float64
-	failShare   float64
 	delay       time.Duration
-	rejectAcc   float64 // spreads rejections evenly
-	rng         uint64
+	rejectAcc   float64              // spreads rejections evenly
 	refs        map[string]string    // sender's reference -> our reference
 	bonds       map[string][]Arrival // sender's reference -> arrivals in order
 	seen        map[string]*models.EnvelopeHeader
@@ -112,20 +109,17 @@ type Peer struct {
 	nextMsg     int64
 	stats       Stats
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	queue   receiptHeap
-	wake    chan struct{}
-	sendCh  chan *receiptJob
-	stalled chan struct{} // closed on Close, releases stalled requests
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	queue  receiptHeap
+	wake   chan struct{}
+	sendCh chan *receiptJob
 }
 
-// New returns a running peer; Close stops it.
+// New returns a running peer; Close stops it. An unknown o.Mode counts as ok
+// (SetMode reports it).
 func New(o Opts) *Peer {
-	if o.Mode == "" {
-		o.Mode = ModeOK
-	}
 	if o.RefPrefix == "" {
 		o.RefPrefix = "PEER"
 	}
@@ -135,13 +129,19 @@ func New(o Opts) *Peer {
 	if o.RejectError == "" {
 		o.RejectError = "The peer's business rules refused this update (demo rejection)."
 	}
-	p := &Peer{o: o, log: o.Logger, client: o.Client, mode: o.Mode, rejectShare: o.RejectShare,
-		failShare: o.FailShare, delay: o.ReceiptDelay, rng: o.Seed | 1,
+	p := &Peer{o: o, log: o.Logger, client: o.Client, rejectShare: o.RejectShare, delay: o.ReceiptDelay,
 		refs: map[string]string{}, bonds: map[string][]Arrival{}, seen: map[string]*models.EnvelopeHeader{},
-		wake: make(chan struct{}, 1), sendCh: make(chan *receiptJob, 1024), stalled: make(chan struct{})}
+		wake: make(chan struct{}, 1), sendCh: make(chan *receiptJob, 1024)}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	fo := failmode.Opts{Mode: o.Mode, FailShare: o.FailShare, Seed: o.Seed, Logger: p.log}
+	fail, err := failmode.New(fo)
+	if err != nil {
+		fo.Mode = ""
+		fail, _ = failmode.New(fo) // cannot fail without a mode
+	}
+	p.fail = fail
 	if p.client == nil {
 		p.client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -157,38 +157,14 @@ func New(o Opts) *Peer {
 // Close stops the receipt senders (unsent receipts are dropped) and releases
 // stalled requests.
 func (p *Peer) Close() {
-	p.mu.Lock()
-	select {
-	case <-p.stalled:
-	default:
-		close(p.stalled)
-	}
-	p.mu.Unlock()
+	p.fail.Close()
 	p.cancel()
 	p.wg.Wait()
 }
 
 // Serve answers on ln until ctx ends, then shuts the server down and closes the peer.
 func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		p.Close()
-		return err
-	case <-ctx.Done():
-	}
-	p.Close() // releases stalled requests first, so Shutdown does not wait for them
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return failmode.Serve(ctx, ln, p, p.Close)
 }
 
 // ServeHTTP routes: POST /api/v1/integrations/{name}/messages, GET|POST
@@ -202,8 +178,7 @@ func (p *Peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.ControlState())
 	case path == "/control" && r.Method == http.MethodPost:
 		var c Control
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&c); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Give a JSON object such as {\"mode\": \"fail500\"}"})
+		if !failmode.DecodeControl(w, r, &c) {
 			return
 		}
 		if err := p.SetControl(c); err != nil {
@@ -227,30 +202,14 @@ func (p *Peer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // SetControl changes the mode and shares.
 func (p *Peer) SetControl(c Control) error {
-	valid := c.Mode == ""
-	for _, m := range Modes {
-		valid = valid || c.Mode == m
-	}
-	if !valid {
-		return fmt.Errorf("mode %q is not one of ok, fail500, fail401, refuse, stall, flaky", c.Mode)
-	}
-	share := func(v *float64) bool { return v == nil || *v >= 0 && *v <= 1 }
-	if !share(c.FailShare) || !share(c.RejectShare) {
+	if c.RejectShare != nil && (*c.RejectShare < 0 || *c.RejectShare > 1) {
 		return errors.New("shares are numbers from 0 to 1")
+	}
+	if err := p.fail.Set(c.Control); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.Mode != "" {
-		p.mode = c.Mode
-		p.modeUntil = time.Time{}
-		if c.ForSeconds > 0 {
-			p.modeUntil = time.Now().Add(time.Duration(c.ForSeconds * float64(time.Second)))
-		}
-		p.log.Info("peer mode", slog.String("mode", string(c.Mode)), slog.Float64("for_seconds", c.ForSeconds))
-	}
-	if c.FailShare != nil {
-		p.failShare = *c.FailShare
-	}
 	if c.RejectShare != nil {
 		p.rejectShare = *c.RejectShare
 	}
@@ -261,25 +220,14 @@ func (p *Peer) SetControl(c Control) error {
 }
 
 // SetMode is SetControl for the mode alone.
-func (p *Peer) SetMode(m Mode) error { return p.SetControl(Control{Mode: m}) }
+func (p *Peer) SetMode(m Mode) error { return p.fail.Set(failmode.Control{Mode: m}) }
 
 // ControlState returns the current settings.
 func (p *Peer) ControlState() Control {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fs, rs, d := p.failShare, p.rejectShare, int(p.delay/time.Millisecond)
-	c := Control{Mode: p.currentMode(), FailShare: &fs, RejectShare: &rs, ReceiptDelayMS: &d}
-	if !p.modeUntil.IsZero() {
-		c.ForSeconds = time.Until(p.modeUntil).Seconds()
-	}
-	return c
-}
-
-func (p *Peer) currentMode() Mode {
-	if !p.modeUntil.IsZero() && time.Now().After(p.modeUntil) {
-		p.mode, p.modeUntil = ModeOK, time.Time{}
-	}
-	return p.mode
+	rs, d := p.rejectShare, int(p.delay/time.Millisecond)
+	return Control{Control: p.fail.State(), RejectShare: &rs, ReceiptDelayMS: &d}
 }
 
 // Stats returns the counters.
@@ -287,6 +235,7 @@ func (p *Peer) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats
+	s.Failed = p.fail.Failed()
 	s.Bonds = len(p.bonds)
 	s.ReceiptsPending = int64(len(p.queue)) + int64(len(p.sendCh))
 	return s
@@ -323,53 +272,12 @@ func (p *Peer) Reset() {
 	defer p.mu.Unlock()
 	p.refs, p.bonds, p.seen = map[string]string{}, map[string][]Arrival{}, map[string]*models.EnvelopeHeader{}
 	p.stats = Stats{}
-}
-
-func (p *Peer) random() float64 { // xorshift; called with mu held
-	p.rng ^= p.rng << 13
-	p.rng ^= p.rng >> 7
-	p.rng ^= p.rng << 17
-	return float64(p.rng>>11) / float64(1<<53)
+	p.fail.ResetCount()
 }
 
 // messages is the protocol endpoint.
 func (p *Peer) messages(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	mode := p.currentMode()
-	if mode == ModeFlaky {
-		mode = ModeOK
-		if p.random() < p.failShare {
-			mode = ModeFail500
-		}
-	}
-	if mode != ModeOK {
-		p.stats.Failed++
-	}
-	p.mu.Unlock()
-	switch mode {
-	case ModeFail500:
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "The peer is failing on purpose (mode fail500)"})
-		return
-	case ModeFail401:
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The peer refuses the credentials (mode fail401)"})
-		return
-	case ModeRefuse:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // a reset, like a refused connection
-				}
-				_ = conn.Close()
-				return
-			}
-		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "The peer refuses connections (mode refuse)"})
-		return
-	case ModeStall:
-		select {
-		case <-r.Context().Done():
-		case <-p.stalled:
-		}
+	if p.fail.Intercept(w, r) {
 		return
 	}
 	if p.o.Token != "" {
@@ -464,15 +372,7 @@ func (p *Peer) messages(w http.ResponseWriter, r *http.Request) {
 		Status: &models.EnvelopeStatus{ProcessState: state, Error: perr}})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"encode answer"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { failmode.WriteJSON(w, status, v) }
 
 // receiptJob is one receipt waiting to be sent.
 type receiptJob struct {

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -215,4 +216,33 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// Running returns the URL of database on the cluster that Start keeps in dir
+// when that cluster is up now (`make run` is running), so a one-shot command
+// can use it instead of starting it (Start would stop it first). It looks
+// where Start would have put it, including the relocated folder.
+func Running(dir, database string) (string, bool) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	alt := filepath.Join(os.TempDir(), "unifi-pg-"+strings.ReplaceAll(strings.Trim(abs, "/"), "/", "_"))
+	for _, d := range []string{abs, alt} {
+		raw, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid"))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(raw), "\n")
+		if len(lines) < 4 {
+			continue
+		}
+		pid, err1 := strconv.Atoi(strings.TrimSpace(lines[0]))
+		port, err2 := strconv.Atoi(strings.TrimSpace(lines[3]))
+		if err1 != nil || err2 != nil || syscall.Kill(pid, 0) != nil {
+			continue
+		}
+		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", port, database), true
+	}
+	return "", false
 }

@@ -181,9 +181,9 @@ func (d *Designer) ProcessField(ctx context.Context, id int64) (*models.ProcessF
 	return &f, nil
 }
 
-// fieldTaken turns a unique violation on (process, name) into the message
+// processFieldTaken turns a unique violation on (process, name) into the message
 // next to the name.
-func fieldTaken(err error, name string) error {
+func processFieldTaken(err error, name string) error {
 	if pg.IsUniqueViolation(err) {
 		return &models.ValidationError{Fields: map[string]string{"name": fmt.Sprintf("This process already has a field named %q; choose another name.", name)}}
 	}
@@ -200,7 +200,7 @@ func (d *Designer) CreateProcessField(ctx context.Context, actor models.Actor, p
 		if err := checkProcess(tx, processID); err != nil {
 			return err
 		}
-		return fieldTaken(tx.Transaction(func(tx *gorm.DB) error { return Create(tx, actor, pf) }), pf.Name)
+		return processFieldTaken(tx.Transaction(func(tx *gorm.DB) error { return Create(tx, actor, pf) }), pf.Name)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create process field: %w", err)

@@ -325,19 +325,12 @@ func (row *configRow) config() (*inboundConfig, error) {
 		m.SetBondState = &st
 	}
 	cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
-	var fields []struct {
-		ID          int64             `json:"id"`
-		TicketField string            `json:"ticket_field"`
-		Property    string            `json:"property"`
-		ValueMap    map[string]string `json:"value_map"`
-		Required    bool              `json:"required"`
-	}
+	var fields []wireField
 	if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
 		return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
 	}
 	for i, f := range fields {
-		cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
-			Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
+		cfg.Fields = append(cfg.Fields, f.field(m.ID, i))
 	}
 	return cfg, nil
 }
@@ -1288,4 +1281,24 @@ func addInboundLog(tx *gorm.DB, transactionID int64, kind models.LogKind, level,
 		return fmt.Errorf("log transaction %d: %w", transactionID, err)
 	}
 	return nil
+}
+
+// wireField is a Field as the configuration statements encode it
+// (json_build_object in sqlInboundConfig and sqlInboundSnapshot).
+type wireField struct {
+	ID          int64             `json:"id"`
+	TicketField string            `json:"ticket_field"`
+	Property    string            `json:"property"`
+	Direction   models.Direction  `json:"direction"`
+	Default     string            `json:"default_value"`
+	ValueMap    map[string]string `json:"value_map"`
+	InboundMap  map[string]string `json:"inbound_value_map"`
+	Required    bool              `json:"required"`
+}
+
+// field is the Field at position i of message messageID.
+func (f wireField) field(messageID int64, i int) models.Field {
+	return models.Field{ID: f.ID, MessageID: messageID, TicketField: f.TicketField, Property: f.Property,
+		Direction: f.Direction, Default: f.Default, ValueMap: models.JSON[map[string]string]{V: f.ValueMap},
+		InboundMap: models.JSON[map[string]string]{V: f.InboundMap}, Required: f.Required, Position: i}
 }

@@ -103,7 +103,9 @@ const sqlInboundSnapshot = `SELECT v.version::text AS version,
 		                'allowed_bond_states', m.allowed_bond_states, 'set_bond_state', m.set_bond_state,
 		                'receipt_message_id', m.receipt_message_id, 'receipt_name', rm.name,
 		                'fields', (SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
-		                        'property', f.property, 'value_map', f.value_map, 'required', f.required)
+		                        'property', f.property, 'value_map', f.value_map, 'required', f.required,
+		                        'direction', f.direction, 'default_value', f.default_value,
+		                        'inbound_value_map', f.inbound_value_map)
 		                        ORDER BY f.position, f.id), '[]')
 		                    FROM fields f WHERE f.message_id = m.id))), '[]')
 		            FROM messages m LEFT JOIN messages rm ON rm.id = m.receipt_message_id
@@ -179,13 +181,7 @@ type snapshotIntegration struct {
 		SetBondState      *models.BondState  `json:"set_bond_state"`
 		ReceiptMessageID  *int64             `json:"receipt_message_id"`
 		ReceiptName       *string            `json:"receipt_name"`
-		Fields            []struct {
-			ID          int64             `json:"id"`
-			TicketField string            `json:"ticket_field"`
-			Property    string            `json:"property"`
-			ValueMap    map[string]string `json:"value_map"`
-			Required    bool              `json:"required"`
-		} `json:"fields"`
+		Fields            []wireField        `json:"fields"`
 	} `json:"messages"`
 }
 
@@ -209,8 +205,7 @@ func snapshotEntry(in snapshotIntegration) *inboundIntegration {
 				AllowedBondStates: models.JSON[[]models.BondState]{V: m.AllowedBondStates}, SetBondState: m.SetBondState},
 			ReceiptName: inboundDeref(m.ReceiptName)}
 		for i, f := range m.Fields {
-			cfg.Fields = append(cfg.Fields, models.Field{ID: f.ID, MessageID: m.ID, TicketField: f.TicketField,
-				Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}, Required: f.Required, Position: i})
+			cfg.Fields = append(cfg.Fields, f.field(m.ID, i))
 		}
 		entry.messages[m.Name] = cfg
 	}

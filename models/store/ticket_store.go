@@ -186,7 +186,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		if err := s.enqueueOutbound(tx, t, models.TriggerCreate); err != nil {
+		if err := s.enqueueOutbound(tx, t, models.TicketChange{Event: models.TriggerCreate}); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
@@ -228,15 +228,16 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if t.Version != version {
 			return &models.ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
 		}
-		before := ticketSnapshot(&t)
-		trigger := models.TriggerUpdate
+		before, old := ticketSnapshot(&t), t
+		change := models.TicketChange{Event: models.TriggerUpdate}
 		if in.State == "Resolved" && t.State != "Resolved" {
-			trigger = models.TriggerResolve
+			change.Event = models.TriggerResolve
 		}
 		in.apply(&t)
 		if err := applyCustom(tx, &t, in); err != nil {
 			return err
 		}
+		change.Changed = models.ChangedFields(&old, &t)
 		t.Version++
 		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
 			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
@@ -250,7 +251,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if res.RowsAffected == 0 {
 			return &models.ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
 		}
-		if err := s.enqueueOutbound(tx, &t, trigger); err != nil {
+		if err := s.enqueueOutbound(tx, &t, change); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
@@ -286,6 +287,8 @@ type outboundTarget struct {
 	AttachLogs       bool
 	MessageID        int64
 	MessageName      string
+	Trigger          models.Trigger
+	TriggerFields    models.JSON[[]string]
 	Fields           models.JSON[[]outboundField] // the message's fields, in order
 }
 
@@ -293,6 +296,9 @@ type outboundTarget struct {
 type outboundField struct {
 	TicketField string            `json:"ticket_field"`
 	Property    string            `json:"property"`
+	Direction   models.Direction  `json:"direction"`
+	Default     string            `json:"default_value"`
+	Required    bool              `json:"required"`
 	ValueMap    map[string]string `json:"value_map"`
 }
 
@@ -300,44 +306,56 @@ type outboundField struct {
 func (tg *outboundTarget) fields() []models.Field {
 	out := make([]models.Field, len(tg.Fields.V))
 	for i, f := range tg.Fields.V {
-		out[i] = models.Field{TicketField: f.TicketField, Property: f.Property, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}}
+		out[i] = models.Field{TicketField: f.TicketField, Property: f.Property, Direction: f.Direction, Default: f.Default,
+			Required: f.Required, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}}
 	}
 	return out
 }
 
 // enqueueOutbound creates, for every Active or Paused integration of the
 // ticket's process that has an active connection, one transaction per
-// outbound message whose trigger matches, on the ticket's bond (created
-// Pending when missing). It runs inside the ticket change's transaction:
-// one statement finds the messages with their fields, and each takes two
-// more (the bond, then the transaction with its Stage and log line).
-func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, trigger models.Trigger) error {
+// outbound message the change fires (models.Fires), on the ticket's bond
+// (created Pending when missing). It runs inside the ticket change's
+// transaction: one statement finds the candidate messages with their fields
+// (the event's own trigger and the "fields" trigger), and each that fires
+// takes two more (the bond, then the transaction with its Stage and log
+// line). A required field the ticket leaves empty refuses the change.
+func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, change models.TicketChange) error {
 	var targets []outboundTarget
 	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
-			m.id AS message_id, m.name AS message_name,
+			m.id AS message_id, m.name AS message_name, m.trigger, m.trigger_fields,
 			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
+				'direction', f.direction, 'default_value', f.default_value, 'required', f.required,
 				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields
 		FROM integrations i
 		JOIN messages m ON m.integration_id = i.id
 		WHERE i.process_id = ? AND i.state IN (?, ?)
 		  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active)
-		  AND m.direction IN (?, ?) AND m.trigger = ?
+		  AND m.direction IN (?, ?) AND m.trigger IN (?, ?)
 		ORDER BY i.id, m.id`,
-		t.ProcessID, models.IntegrationActive, models.IntegrationPaused, models.Outbound, models.Bidirectional, trigger).Scan(&targets).Error
+		t.ProcessID, models.IntegrationActive, models.IntegrationPaused, models.Outbound, models.Bidirectional,
+		change.Event, models.TriggerFields).Scan(&targets).Error
 	if err != nil {
 		return fmt.Errorf("find outbound messages: %w", err)
 	}
 	for _, tg := range targets {
+		if !models.Fires(tg.Trigger, tg.TriggerFields.V, change) {
+			continue
+		}
+		data, err := models.MapOutbound(t, tg.fields())
+		if err != nil {
+			return err
+		}
 		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
 		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: models.MapOutbound(t, tg.fields()), Seq: seq}
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: data, Seq: seq}
 		if tg.AttachLogs {
 			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
 			n.LogBefore = tg.MessageName + " "
-			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, trigger)
+			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, tg.Trigger)
 		}
 		if _, err := insertOutbound(tx, n); err != nil {
 			return err

@@ -302,17 +302,27 @@ type AttemptResult struct {
 	ExternalReference string
 	// SetStatus, when set, is the integration status the answer implies.
 	SetStatus *models.IntegrationStatus
+	// What a response action sets (worker's applyActionEffects): Complete
+	// makes a delivery final even for an async message (no receipt is
+	// awaited); ProcessState, when set, is the transaction's process state;
+	// BondNote, when set, is appended to the bond's history; Pause pauses an
+	// Active integration.
+	Complete     bool
+	ProcessState *models.ProcessState
+	BondNote     string
+	Pause        bool
 }
 
 type txUpdate struct {
-	ID          int64    `json:"id"`
-	From        int16    `json:"from_state"`
-	To          int16    `json:"to_state"`
-	Attempts    int      `json:"attempts"`
-	RetryDelayS *float64 `json:"retry_delay_s"` // next attempt due at now() + this, in the database
-	ReceiptDueS *float64 `json:"receipt_due_s"` // receipt due at now() + this, in the database
-	Error       string   `json:"error"`
-	Finished    bool     `json:"finished"`
+	ID           int64    `json:"id"`
+	From         int16    `json:"from_state"`
+	To           int16    `json:"to_state"`
+	Attempts     int      `json:"attempts"`
+	RetryDelayS  *float64 `json:"retry_delay_s"` // next attempt due at now() + this, in the database
+	ReceiptDueS  *float64 `json:"receipt_due_s"` // receipt due at now() + this, in the database
+	Error        string   `json:"error"`
+	Finished     bool     `json:"finished"`
+	ProcessState *int16   `json:"process_state"` // NULL: unchanged
 }
 
 // RecordAttempts stores the results of a batch of sends in one database
@@ -390,6 +400,9 @@ func (r *recording) run(next ClaimOpts) error {
 	if err := pg.InsertLogs(r.tx, r.logs); err != nil {
 		return err
 	}
+	if err := r.actionEffects(); err != nil {
+		return err
+	}
 	// No NOTIFY here: queue.Release woke the engines for what it released
 	// unleased.
 	return r.setStatuses(statusUp, statusNow)
@@ -399,7 +412,7 @@ func (r *recording) run(next ClaimOpts) error {
 func (r *recording) lockBonds() error {
 	var bondIDs []int64
 	for _, res := range r.results {
-		if res.Outcome == OutcomeDelivered && !res.Work.IsReceipt() {
+		if (res.Outcome == OutcomeDelivered && !res.Work.IsReceipt()) || res.BondNote != "" {
 			bondIDs = append(bondIDs, res.Work.Transaction.BondID)
 		}
 	}
@@ -416,7 +429,7 @@ func (r *recording) planMoves() error {
 		switch {
 		case res.Outcome == OutcomeDelivered && res.Work.IsReceipt():
 			ev = models.EventReceiptSent
-		case res.Outcome == OutcomeDelivered && res.Work.Message.Async:
+		case res.Outcome == OutcomeDelivered && res.Work.Message.Async && !res.Complete:
 			ev = models.EventDeliveredAsync
 			due := res.Work.Integration.AsyncTimeout().Seconds()
 			u.ReceiptDueS = &due
@@ -430,6 +443,10 @@ func (r *recording) planMoves() error {
 		default:
 			ev = models.EventFail
 			u.Error = res.Error
+		}
+		if res.ProcessState != nil {
+			ps := int16(*res.ProcessState)
+			u.ProcessState = &ps
 		}
 		to, err := models.Next(t.State, ev)
 		if err != nil {
@@ -451,9 +468,11 @@ const moveTransactionsSQL = `UPDATE transactions t SET state = v.to_state, attem
 				receipt_due_at = CASE WHEN v.receipt_due_s IS NULL THEN t.receipt_due_at
 					ELSE now() + make_interval(secs => v.receipt_due_s) END,
 				error = v.error, lease_owner = NULL, lease_expires_at = NULL,
+				process_state = coalesce(v.process_state, t.process_state),
 				finished_at = CASE WHEN v.finished THEN now() ELSE t.finished_at END, updated_at = now()
 			FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
-				attempts integer, retry_delay_s float8, receipt_due_s float8, error text, finished boolean)
+				attempts integer, retry_delay_s float8, receipt_due_s float8, error text, finished boolean,
+				process_state smallint)
 			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = $2
 			RETURNING t.id`
 
@@ -543,6 +562,41 @@ func (r *recording) releaseNext(bonds []int64, next ClaimOpts) error {
 		}
 		if a.Leased {
 			r.leased = append(r.leased, a.ID)
+		}
+	}
+	return nil
+}
+
+// bondNoteSQL appends the line $2 to bond $1's history, stamped with the
+// database's clock.
+const bondNoteSQL = `UPDATE bonds SET history = history || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+		|| ' UTC  ' || $2 || E'\n', updated_at = now() WHERE id = $1`
+
+// pauseSQL pauses integration $1 when it is Active (an admin may have
+// paused or switched it Off meanwhile: that stays).
+const pauseSQL = `UPDATE integrations SET state = 'Paused', paused_at = now(), updated_at = now()
+		WHERE id = $1 AND state = 'Active'`
+
+// actionEffects writes what the applied results' response actions set on
+// the bond and the integration. The bonds with a note are locked
+// (lockBonds).
+func (r *recording) actionEffects() error {
+	paused := map[int64]bool{}
+	for _, res := range r.results {
+		w := res.Work
+		if !r.ok[w.Transaction.ID] {
+			continue
+		}
+		if res.BondNote != "" {
+			if _, err := pg.Exec(r.tx, bondNoteSQL, w.Transaction.BondID, res.BondNote); err != nil {
+				return fmt.Errorf("note on bond %d: %w", w.Transaction.BondID, err)
+			}
+		}
+		if res.Pause && !paused[w.Integration.ID] {
+			paused[w.Integration.ID] = true
+			if _, err := pg.Exec(r.tx, pauseSQL, w.Integration.ID); err != nil {
+				return fmt.Errorf("pause integration %d: %w", w.Integration.ID, err)
+			}
 		}
 	}
 	return nil

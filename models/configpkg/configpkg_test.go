@@ -1,0 +1,289 @@
+package configpkg_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"unifi/internal/testdb"
+	"unifi/models"
+	"unifi/models/account"
+	"unifi/models/configpkg"
+	"unifi/models/store"
+)
+
+type testBundle struct {
+	db  *gorm.DB
+	st  *store.Store
+	pkg *configpkg.Service
+}
+
+// setup returns an empty, migrated database; seeded adds the demo.
+func setup(t *testing.T, seeded bool) *testBundle {
+	t.Helper()
+	db := testdb.New(t)
+	st := store.NewStore(db, account.New(db, nil), nil)
+	if seeded {
+		_, err := st.SeedDemo(context.Background(), store.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
+		require.NoError(t, err)
+	}
+	return &testBundle{db: db, st: st, pkg: configpkg.New(db, st.SealSecret)}
+}
+
+func export(t *testing.T, b *testBundle, name string) []byte {
+	t.Helper()
+	d, err := b.pkg.Export(context.Background(), name)
+	require.NoError(t, err)
+	out, err := configpkg.Encode(d)
+	require.NoError(t, err)
+	return out
+}
+
+var admin = models.Actor{Name: "admin", Role: models.RoleAdmin, RemoteAddr: "192.0.2.1"}
+
+// TestRoundTrip: export from A, import into an empty B, export from B: the
+// same bytes; importing it again into B changes nothing.
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := setup(t, true), setup(t, false)
+	// Response actions of the integration, one for every message and one for
+	// a message, travel with it.
+	require.NoError(t, a.db.Exec(`INSERT INTO response_actions (integration_id, message_id, status_code, retry, set_integration_status, description)
+		SELECT i.id, NULL, 503, true, 'Down', 'maintenance window' FROM integrations i
+		UNION ALL SELECT m.integration_id, m.id, 409, false, NULL, 'already there' FROM messages m WHERE m.name = 'CreateIncident'`).Error)
+	docA := export(t, a, models.DemoIntegrationName)
+	require.Contains(t, string(docA), `"format": 1`)
+	require.Contains(t, string(docA), `"message": "CreateIncident",`)
+	require.NotContains(t, string(docA), models.DemoPeerToken, "no secret in a package")
+
+	d, err := configpkg.DecodeBytes(docA)
+	require.NoError(t, err)
+	plan, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	require.Zero(t, plan.Count(configpkg.Change))
+	require.Zero(t, plan.Count(configpkg.Keep))
+	require.Equal(t, 1+1+1+len(d.Messages)+len(d.ResponseActions), plan.Count(configpkg.Create), "process, integration, connection, messages")
+	require.Equal(t, []string{"Peer instance"}, plan.NeedCredentials)
+	var n int64
+	require.NoError(t, b.db.Table("integrations").Count(&n).Error)
+	require.Zero(t, n, "the dry run stores nothing")
+
+	in, err := b.pkg.Apply(ctx, admin, d, plan.Digest)
+	require.NoError(t, err)
+	docB := export(t, b, models.DemoIntegrationName)
+	require.Equal(t, string(docA), string(docB), "export B = export A, byte for byte")
+
+	var conn models.Connection
+	require.NoError(t, b.db.Where("integration_id = ?", in.ID).Take(&conn).Error)
+	require.False(t, conn.Active, "inactive until its credentials are given")
+	require.Empty(t, conn.AuthSecret)
+	require.Nil(t, conn.InboundUserID)
+
+	var log models.ActivityLog
+	require.NoError(t, b.db.Where("action = ?", "import package").Take(&log).Error)
+	require.Equal(t, "admin", log.UserName)
+	require.Equal(t, "192.0.2.1", log.RemoteAddr)
+	require.Equal(t, models.DemoIntegrationName, log.RecordLabel)
+	require.EqualValues(t, plan.Count(configpkg.Create), log.After.V["created"])
+
+	again, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	require.Equal(t, len(again.Steps), again.Count(configpkg.Keep), "a second import leaves everything alone: %+v", again.Steps)
+}
+
+// TestImportChanges: an import into an instance that has the integration
+// lists what changes, applies exactly that, and refuses a stale plan.
+func TestImportChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	d, err := configpkg.DecodeBytes(export(t, b, models.DemoIntegrationName))
+	require.NoError(t, err)
+	d.Integration.RetryLimit = 7
+	for i := range d.Messages {
+		if d.Messages[i].Name == "UpdateIncident" {
+			d.Messages[i].Fields[0].Required = true
+		}
+	}
+	d.Messages = append(d.Messages, configpkg.Message{Name: "Ping", Type: "Heartbeat", Direction: "Outbound",
+		Trigger: "none", BondOwnership: "ignore", Path: "/ping"})
+	plan, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	steps := map[string]configpkg.Step{}
+	for _, s := range plan.Steps {
+		steps[s.Record+" "+s.Name] = s
+	}
+	require.Equal(t, configpkg.Change, steps["integration demo"].Action)
+	require.Equal(t, []string{"retry_limit: 3 -> 7"}, steps["integration demo"].Details)
+	require.Equal(t, configpkg.Change, steps["message UpdateIncident"].Action)
+	require.Equal(t, configpkg.Create, steps["message Ping"].Action)
+	require.Equal(t, configpkg.Keep, steps["message CreateIncident"].Action)
+	require.Equal(t, configpkg.Keep, steps["connection Peer instance"].Action)
+	require.Empty(t, plan.NeedCredentials, "the existing connection keeps its secret")
+
+	// The database changes after the dry run: the plan is refused, nothing stored.
+	require.NoError(t, b.db.Exec("UPDATE integrations SET retry_delay_s = 9").Error)
+	_, err = b.pkg.Apply(ctx, admin, d, plan.Digest)
+	require.ErrorIs(t, err, models.ErrConflict)
+	var msgs int64
+	require.NoError(t, b.db.Table("messages").Where("name = 'Ping'").Count(&msgs).Error)
+	require.Zero(t, msgs)
+
+	plan, err = b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	_, err = b.pkg.Apply(ctx, admin, d, plan.Digest)
+	require.NoError(t, err)
+	got, err := b.pkg.Export(ctx, models.DemoIntegrationName)
+	require.NoError(t, err)
+	require.Equal(t, 7, got.Integration.RetryLimit)
+	want, err := configpkg.Encode(d)
+	require.NoError(t, err)
+	gotBytes, err := configpkg.Encode(got)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(gotBytes))
+	var conn models.Connection
+	require.NoError(t, b.db.Take(&conn).Error)
+	require.True(t, conn.Active, "the existing connection stays active")
+}
+
+// TestImportAllOrNothing: a failure half-way (a process the database refuses
+// to change while the document is valid) leaves nothing behind.
+func TestImportAllOrNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := setup(t, true), setup(t, false)
+	d, err := configpkg.DecodeBytes(export(t, a, models.DemoIntegrationName))
+	require.NoError(t, err)
+	plan, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	// A trigger that fails on the last response action's insert stands for
+	// any late failure.
+	require.NoError(t, b.db.Exec(`CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refused by the test'; END $$`).Error)
+	require.NoError(t, b.db.Exec(`CREATE TRIGGER fail_fields BEFORE INSERT ON fields FOR EACH ROW EXECUTE FUNCTION fail_insert()`).Error)
+	_, err = b.pkg.Apply(ctx, admin, d, plan.Digest)
+	require.ErrorContains(t, err, "refused by the test")
+	for _, tbl := range []string{"processes", "integrations", "connections", "messages", "activity_logs"} {
+		var n int64
+		require.NoError(t, b.db.Table(tbl).Count(&n).Error)
+		require.Zero(t, n, tbl)
+	}
+}
+
+func TestSetCredentials(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := setup(t, true), setup(t, false)
+	d, err := configpkg.DecodeBytes(export(t, a, models.DemoIntegrationName))
+	require.NoError(t, err)
+	in, err := b.pkg.ApplyPlanned(ctx, admin, d)
+	require.NoError(t, err)
+	conns, err := b.pkg.Connections(ctx, in.ID)
+	require.NoError(t, err)
+	require.Len(t, conns, 1)
+	require.True(t, conns[0].NeedsSecret())
+	id := conns[0].Connection.ID
+
+	_, err = b.pkg.SetCredentials(ctx, admin, id, configpkg.Credentials{Activate: true})
+	var ve *models.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Fields["secret"], "give its secret before activating it")
+	_, err = b.pkg.SetCredentials(ctx, admin, id, configpkg.Credentials{Secret: "tok", InboundUserID: 999})
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Fields["inbound_user_id"], "integration account")
+
+	u, err := account.New(b.db, nil).CreateUser(ctx, admin, account.NewUserOpts{Name: "peer", Role: models.RoleIntegration,
+		Password: "peer-password-1", Token: "peer-token-0123456789"})
+	require.NoError(t, err)
+	_, err = b.pkg.SetCredentials(ctx, admin, id, configpkg.Credentials{Secret: "s3cret-token", InboundUserID: u.ID, Activate: true})
+	require.NoError(t, err)
+	c, err := b.st.ActiveConnection(ctx, in.ID)
+	require.NoError(t, err)
+	require.Equal(t, "s3cret-token", c.AuthSecret, "sealed at rest, opened for the engine")
+	var raw string
+	require.NoError(t, b.db.Raw("SELECT auth_secret FROM connections WHERE id = ?", id).Scan(&raw).Error)
+	require.NotContains(t, raw, "s3cret")
+	var log models.ActivityLog
+	require.NoError(t, b.db.Where("action = ?", "set connection credentials").Take(&log).Error)
+	require.Equal(t, "changed", log.After.V["secret"])
+	require.NotContains(t, strings.ToLower(log.After.V["secret"].(string)), "s3cret")
+}
+
+// TestDecodeRefuses: malformed and hostile documents get an error naming
+// the place, and Decode stores nothing (it has no database).
+func TestDecodeRefuses(t *testing.T) {
+	t.Parallel()
+	a := setup(t, true)
+	good := string(export(t, a, models.DemoIntegrationName))
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"Empty", "", "the document is empty"},
+		{"NotAnObject", `[1,2]`, "the document must be a JSON object"},
+		{"Malformed", `{"format": 1, "process": {`, "ends too early"},
+		{"MissingFormat", `{"process": {}}`, `missing key "format"`},
+		{"NewerFormat", strings.Replace(good, `"format": 1`, `"format": 2`, 1), "format 2, written by a newer version"},
+		{"FormatString", strings.Replace(good, `"format": 1`, `"format": "1"`, 1), "format: expected a whole number, found a string"},
+		{"UnknownTopKey", strings.Replace(good, `"format": 1,`, `"format": 1, "secrets": [],`, 1), "secrets: unknown key"},
+		{"UnknownNestedKey", strings.Replace(good, `"property": "description",`, `"property": "description", "colour": "red",`, 1),
+			"messages[0].fields[1].colour: unknown key"},
+		{"WrongType", strings.Replace(good, `"retry_limit": 3`, `"retry_limit": "three"`, 1), "integration.retry_limit: expected a whole number, found a string"},
+		{"Fraction", strings.Replace(good, `"retry_limit": 3`, `"retry_limit": 3.5`, 1), "integration.retry_limit: expected a whole number, found 3.5"},
+		{"BoolAsString", strings.Replace(good, `"attach_logs": true`, `"attach_logs": "yes"`, 1), "integration.attach_logs: expected true or false"},
+		{"Duplicate", strings.Replace(good, `"retry_limit": 3`, `"retry_limit": 3, "retry_limit": 4`, 1), "integration.retry_limit: the key appears twice"},
+		{"MissingReceipt", strings.Replace(good, `"receipt_message": "Receipt"`, `"receipt_message": "Nope"`, 1),
+			`messages[0].receipt_message: there is no message called "Nope" in this document`},
+		{"BadDirection", strings.Replace(good, `"direction": "Bidirectional"`, `"direction": "Sideways"`, 1), `messages[0].direction: "Sideways" is not one of`},
+		{"BadTicketField", strings.Replace(good, `"ticket_field": "description"`, `"ticket_field": "password_hash"`, 1), `messages[0].fields[1].ticket_field: "password_hash" is not one of`},
+		{"OutOfRange", strings.Replace(good, `"retry_limit": 3`, `"retry_limit": 1000`, 1), "integration.retry_limit: 1000 is outside the allowed range 0 to 100"},
+		{"BadName", strings.Replace(good, `"name": "demo"`, `"name": "demo; DROP TABLE x"`, 1), "integration.name:"},
+		{"NUL", strings.Replace(good, `"description": "Demo`, `"description": "\u0000Demo`, 1), "integration.description: This contains a NUL character"},
+		{"InvalidUTF8", strings.Replace(good, `"Demo`, "\"D\xffemo", 1), "not valid UTF-8 text (at byte"},
+		{"Trailing", good + "{}", "there is more after the end of the document"},
+		{"Huge", `{"format": 1, "x": "` + strings.Repeat("x", 10<<20) + `"}`, "larger than the limit of 2 MB"},
+		{"DeepNesting", `{"format": 1, "process": ` + strings.Repeat("[", 100000) + `}`, "malformed JSON at byte"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := configpkg.Decode(strings.NewReader(tc.doc))
+			var pe *configpkg.Error
+			require.True(t, errors.As(err, &pe), "a document fault, not %v", err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestEncodeStable(t *testing.T) {
+	t.Parallel()
+	a := setup(t, true)
+	one, two := export(t, a, models.DemoIntegrationName), export(t, a, models.DemoIntegrationName)
+	require.True(t, bytes.Equal(one, two))
+	d, err := configpkg.DecodeBytes(one)
+	require.NoError(t, err)
+	again, err := configpkg.Encode(d)
+	require.NoError(t, err)
+	require.Equal(t, string(one), string(again), "decode then encode gives the same bytes")
+}
+
+// TestPlanTellsProcessChange: a document that puts the integration under
+// another process says so on the integration's step.
+func TestPlanTellsProcessChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	d, err := configpkg.DecodeBytes(export(t, b, models.DemoIntegrationName))
+	require.NoError(t, err)
+	d.Process = configpkg.Process{Name: "Change", TicketTable: "change_request", ReferenceField: "number", NumberPrefix: "CHG"}
+	plan, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	require.Equal(t, configpkg.Step{Action: configpkg.Create, Record: "process", Name: "Change"}, plan.Steps[0])
+	require.Equal(t, configpkg.Step{Action: configpkg.Change, Record: "integration", Name: "demo",
+		Details: []string{`process: "Incident" -> "Change"`}}, plan.Steps[1])
+}

@@ -1,0 +1,144 @@
+// Package configpkg moves an integration's whole configuration between
+// instances as one versioned, human-readable JSON document (a "package"):
+// Export writes it, Decode reads it strictly, Plan lists what an import would
+// create, change or leave alone, Apply does it in one database transaction.
+// Records refer to each other by name, never by id, and no secret is ever in
+// a package: they are asked for after the import (SetCredentials). The format
+// and its rules are in docs/packages.md.
+package configpkg
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Format is the version of the document this code writes and reads. A
+// document with a higher format comes from a newer product and is refused.
+const Format = 1
+
+// MaxBytes is the largest document Decode reads (a big integration, 100
+// messages of 40 fields with value maps, is a few hundred KB).
+const MaxBytes = 2 << 20
+
+// Document is one package. The field order of these structs is the key order
+// of the JSON, so two exports of the same configuration are byte-identical
+// and diff cleanly; lists are sorted by name (fields keep their position).
+type Document struct {
+	Format          int              `json:"format"`
+	Process         Process          `json:"process"`
+	Integration     Integration      `json:"integration"`
+	Connections     []Connection     `json:"connections"`
+	Messages        []Message        `json:"messages"`
+	ResponseActions []ResponseAction `json:"response_actions"`
+}
+
+// Process is the kind of ticket the integration carries.
+type Process struct {
+	Name           string `json:"name"`
+	TicketTable    string `json:"ticket_table"`
+	ReferenceField string `json:"reference_field"`
+	NumberPrefix   string `json:"number_prefix"`
+}
+
+// Integration holds the integration's own settings; its state (Active,
+// Paused, Off) and status are operations, not configuration.
+type Integration struct {
+	Name          string `json:"name"`
+	Description   string `json:"description"`
+	SyncTimeoutS  int    `json:"sync_timeout_s"`
+	AsyncTimeoutS int    `json:"async_timeout_s"`
+	RetryLimit    int    `json:"retry_limit"`
+	RetryDelayS   int    `json:"retry_delay_s"`
+	AttachLogs    bool   `json:"attach_logs"`
+	HeartbeatS    int    `json:"heartbeat_s"`
+}
+
+// Connection is where the remote system is, without any secret, inbound
+// account or active flag: those belong to one instance and are given after
+// an import.
+type Connection struct {
+	Name          string `json:"name"`
+	Environment   string `json:"environment"`
+	EndpointURL   string `json:"endpoint_url"`
+	AuthType      string `json:"auth_type"`
+	AuthUsername  string `json:"auth_username"`
+	OAuthTokenURL string `json:"oauth_token_url"`
+	OAuthClientID string `json:"oauth_client_id"`
+	OAuthScopes   string `json:"oauth_scopes"`
+}
+
+// Message is one kind of message with its fields.
+type Message struct {
+	Name              string   `json:"name"`
+	Type              string   `json:"type"`
+	Direction         string   `json:"direction"`
+	Async             bool     `json:"async"`
+	ReceiptMessage    string   `json:"receipt_message"` // a message name, or ""
+	Path              string   `json:"path"`
+	Trigger           string   `json:"trigger"`
+	BondOwnership     string   `json:"bond_ownership"`
+	AllowedBondStates []string `json:"allowed_bond_states"`
+	SetBondState      string   `json:"set_bond_state"` // "" = leave the bond's state
+	Fields            []Field  `json:"fields"`
+}
+
+// Field maps a ticket field to a payload property, in list order.
+type Field struct {
+	TicketField string            `json:"ticket_field"`
+	Property    string            `json:"property"`
+	Required    bool              `json:"required"`
+	ValueMap    map[string]string `json:"value_map"` // ticket value -> payload value; keys are written sorted
+}
+
+// ResponseAction is what to do with an HTTP status of this integration,
+// for every message ("") or one message by name.
+type ResponseAction struct {
+	Message              string `json:"message"`
+	StatusCode           int    `json:"status_code"`
+	Retry                bool   `json:"retry"`
+	SetIntegrationStatus string `json:"set_integration_status"` // "" = leave it
+	Description          string `json:"description"`
+}
+
+// Encode writes the document as indented JSON with a final newline, its
+// lists in the order export writes them (by name). Empty
+// lists and maps are written as [] and {}, never null, so an edited document
+// and an exported one look alike.
+func Encode(d *Document) ([]byte, error) {
+	c := *d
+	// Clone keeps an empty list empty, not nil, and leaves d as it is.
+	c.Connections = slices.Clone(nonNil(c.Connections))
+	c.ResponseActions = slices.Clone(nonNil(c.ResponseActions))
+	c.Messages = slices.Clone(nonNil(d.Messages))
+	slices.SortStableFunc(c.Connections, func(a, b Connection) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(c.Messages, func(a, b Message) int { return strings.Compare(a.Name, b.Name) })
+	sortActions(c.ResponseActions)
+	for i := range c.Messages {
+		m := &c.Messages[i]
+		m.AllowedBondStates = nonNil(m.AllowedBondStates)
+		m.Fields = slices.Clone(nonNil(m.Fields))
+		for j := range m.Fields {
+			if m.Fields[j].ValueMap == nil {
+				m.Fields[j].ValueMap = map[string]string{}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<" in a description stays readable
+	if err := enc.Encode(&c); err != nil {
+		return nil, fmt.Errorf("encode package: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}

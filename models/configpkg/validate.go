@@ -1,0 +1,233 @@
+package configpkg
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"unifi/models"
+)
+
+// The patterns and ranges below are the database's CHECK constraints
+// (migrations/00001_init.sql), checked here first so that a document is
+// refused with the place of the fault instead of a constraint name.
+var (
+	integrationName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	messageName     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
+	propertyName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	numberPrefix    = regexp.MustCompile(`^[A-Z]{2,6}$`)
+)
+
+// Limits on free text, so a document cannot fill the database with one value.
+const (
+	maxText      = 200  // names, URLs, paths, value map entries
+	maxLongText  = 2000 // descriptions
+	maxValueMaps = 1000 // entries of one value map
+)
+
+// problems collects the faults of a document, at most maxProblems of them.
+type problems struct{ list []Problem }
+
+const maxProblems = 50
+
+func (ps *problems) add(path, format string, args ...any) {
+	if len(ps.list) < maxProblems {
+		ps.list = append(ps.list, Problem{Path: path, Text: fmt.Sprintf(format, args...)})
+	}
+}
+
+// text checks a string that is stored: valid UTF-8, no NUL, not too long.
+func (ps *problems) text(path, s string, max int) {
+	if p := models.TextProblem(s); p != "" {
+		ps.add(path, "%s", p)
+	} else if n := utf8.RuneCountInString(s); n > max {
+		ps.add(path, "is %d characters long; at most %d are allowed", n, max)
+	}
+}
+
+func (ps *problems) required(path, s string) bool {
+	if strings.TrimSpace(s) == "" {
+		ps.add(path, "must not be empty")
+		return false
+	}
+	return true
+}
+
+func (ps *problems) oneOf(path, s string, allowed []string) {
+	if !slices.Contains(allowed, s) {
+		ps.add(path, "%q is not one of %s", s, strings.Join(quoteAll(allowed), ", "))
+	}
+}
+
+func (ps *problems) between(path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		ps.add(path, "%d is outside the allowed range %d to %d", n, lo, hi)
+	}
+}
+
+func quoteAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = fmt.Sprintf("%q", x)
+	}
+	return out
+}
+
+func strs[T ~string](xs ...T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}
+
+var (
+	authTypes     = strs(models.AuthNone, models.AuthBasic, models.AuthBearer, models.AuthOAuth2)
+	messageTypes  = strs(models.MessageCreate, models.MessageUpdate, models.MessageReceipt, models.MessageResponse, models.MessageHeartbeat)
+	directions    = strs(models.Inbound, models.Outbound, models.Bidirectional)
+	triggers      = strs(models.TriggerNone, models.TriggerCreate, models.TriggerUpdate, models.TriggerResolve)
+	ownerships    = strs(models.OwnershipIgnore, models.OwnershipMustOwn, models.OwnershipMustNotOwn)
+	bondStates    = strs(models.BondStates...)
+	statuses      = strs(models.StatusUp, models.StatusDown, models.StatusAwaiting)
+	orEmpty       = func(xs []string) []string { return append([]string{""}, xs...) }
+	integrationRE = "letters, digits, - and _ (1 to 64)"
+)
+
+// validate checks everything the database would refuse and every reference
+// between records of the document.
+func validate(d *Document) error {
+	ps := &problems{}
+	p := d.Process
+	if ps.required("process.name", p.Name) {
+		ps.text("process.name", p.Name, 64)
+	}
+	if ps.required("process.ticket_table", p.TicketTable) {
+		ps.text("process.ticket_table", p.TicketTable, 64)
+	}
+	if ps.required("process.reference_field", p.ReferenceField) {
+		ps.text("process.reference_field", p.ReferenceField, 64)
+	}
+	if !numberPrefix.MatchString(p.NumberPrefix) {
+		ps.add("process.number_prefix", "%q must be 2 to 6 capital letters, like INC", p.NumberPrefix)
+	}
+
+	in := d.Integration
+	if !integrationName.MatchString(in.Name) {
+		ps.add("integration.name", "%q must be %s", in.Name, integrationRE)
+	}
+	ps.text("integration.description", in.Description, maxLongText)
+	ps.between("integration.sync_timeout_s", in.SyncTimeoutS, 1, 600)
+	ps.between("integration.async_timeout_s", in.AsyncTimeoutS, 1, 604800)
+	ps.between("integration.retry_limit", in.RetryLimit, 0, 100)
+	ps.between("integration.retry_delay_s", in.RetryDelayS, 0, 86400)
+	ps.between("integration.heartbeat_s", in.HeartbeatS, 0, 86400)
+
+	names := map[string]bool{}
+	for i, c := range d.Connections {
+		at := fmt.Sprintf("connections[%d]", i)
+		if ps.required(at+".name", c.Name) {
+			ps.text(at+".name", c.Name, maxText)
+		}
+		if names[c.Name] {
+			ps.add(at+".name", "another connection is already called %q", c.Name)
+		}
+		names[c.Name] = true
+		ps.oneOf(at+".environment", c.Environment, models.Environments)
+		if u, err := url.Parse(c.EndpointURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add(at+".endpoint_url", "%q must be an http:// or https:// address", c.EndpointURL)
+		}
+		ps.text(at+".endpoint_url", c.EndpointURL, maxText)
+		ps.oneOf(at+".auth_type", c.AuthType, authTypes)
+		ps.text(at+".auth_username", c.AuthUsername, maxText)
+		ps.text(at+".oauth_token_url", c.OAuthTokenURL, maxText)
+		ps.text(at+".oauth_client_id", c.OAuthClientID, maxText)
+		ps.text(at+".oauth_scopes", c.OAuthScopes, maxText)
+	}
+
+	msgs := map[string]bool{}
+	for _, m := range d.Messages {
+		msgs[m.Name] = true
+	}
+	seen := map[string]bool{}
+	for i, m := range d.Messages {
+		at := fmt.Sprintf("messages[%d]", i)
+		if !messageName.MatchString(m.Name) {
+			ps.add(at+".name", "%q must start with a letter, then letters, digits or _ (at most 64)", m.Name)
+		}
+		if seen[m.Name] {
+			ps.add(at+".name", "another message is already called %q", m.Name)
+		}
+		seen[m.Name] = true
+		ps.oneOf(at+".type", m.Type, messageTypes)
+		ps.oneOf(at+".direction", m.Direction, directions)
+		ps.oneOf(at+".trigger", m.Trigger, triggers)
+		ps.oneOf(at+".bond_ownership", m.BondOwnership, ownerships)
+		ps.oneOf(at+".set_bond_state", m.SetBondState, orEmpty(bondStates))
+		ps.text(at+".path", m.Path, maxText)
+		switch {
+		case m.ReceiptMessage != "" && !msgs[m.ReceiptMessage]:
+			ps.add(at+".receipt_message", "there is no message called %q in this document", m.ReceiptMessage)
+		case m.Async && m.ReceiptMessage == "":
+			ps.add(at+".receipt_message", "an asynchronous message needs its receipt message")
+		}
+		states := map[string]bool{}
+		for j, s := range m.AllowedBondStates {
+			sp := fmt.Sprintf("%s.allowed_bond_states[%d]", at, j)
+			ps.oneOf(sp, s, bondStates)
+			if states[s] {
+				ps.add(sp, "%q is listed twice", s)
+			}
+			states[s] = true
+		}
+		props, tfs := map[string]bool{}, map[string]bool{}
+		for j, f := range m.Fields {
+			fp := fmt.Sprintf("%s.fields[%d]", at, j)
+			ps.oneOf(fp+".ticket_field", f.TicketField, models.TicketFields)
+			if tfs[f.TicketField] {
+				ps.add(fp+".ticket_field", "%q is mapped twice in this message", f.TicketField)
+			}
+			tfs[f.TicketField] = true
+			if !propertyName.MatchString(f.Property) {
+				ps.add(fp+".property", "%q must start with a letter or _, then letters, digits or _ (at most 64)", f.Property)
+			}
+			if props[f.Property] {
+				ps.add(fp+".property", "%q is used twice in this message", f.Property)
+			}
+			props[f.Property] = true
+			if len(f.ValueMap) > maxValueMaps {
+				ps.add(fp+".value_map", "has %d entries; at most %d are allowed", len(f.ValueMap), maxValueMaps)
+			}
+			for _, k := range slices.Sorted(maps.Keys(f.ValueMap)) {
+				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), k, maxText)
+				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), f.ValueMap[k], maxText)
+			}
+		}
+	}
+
+	type scope struct {
+		msg  string
+		code int
+	}
+	actions := map[scope]bool{}
+	for i, a := range d.ResponseActions {
+		at := fmt.Sprintf("response_actions[%d]", i)
+		if a.Message != "" && !msgs[a.Message] {
+			ps.add(at+".message", "there is no message called %q in this document", a.Message)
+		}
+		ps.between(at+".status_code", a.StatusCode, 100, 599)
+		if actions[scope{a.Message, a.StatusCode}] {
+			ps.add(at+".status_code", "another response action already covers status %d for this message", a.StatusCode)
+		}
+		actions[scope{a.Message, a.StatusCode}] = true
+		ps.oneOf(at+".set_integration_status", a.SetIntegrationStatus, orEmpty(statuses))
+		ps.text(at+".description", a.Description, maxLongText)
+	}
+	if len(ps.list) > 0 {
+		return &Error{Problems: ps.list}
+	}
+	return nil
+}
