@@ -39,6 +39,8 @@ type Config struct {
 	LoginRate       float64       // LOGIN_RATE: login form posts per second per client address, default 5 (0 = off)
 	APIRate         float64       // API_RATE: API requests per second per client address, default 5000 (0 = off)
 	MetricsToken    string        // METRICS_TOKEN: bearer token for /metrics; unset: loopback scrapers only
+	ScriptTimeout   time.Duration // SCRIPT_TIMEOUT_MS: time limit of one message script run, default 50
+	ScriptMemoryMiB int           // SCRIPT_MEMORY_MIB: heap growth that stops a script run, default 64
 }
 
 // Secure reports whether cookies must be marked Secure (served over TLS).
@@ -97,6 +99,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.LoginRate = float64(intVar("LOGIN_RATE", 5, 0, 100000))
 	c.APIRate = float64(intVar("API_RATE", 5000, 0, 1000000))
 	c.MetricsToken = getenv("METRICS_TOKEN")
+	c.ScriptTimeout = time.Duration(intVar("SCRIPT_TIMEOUT_MS", 50, 1, 10000)) * time.Millisecond
+	c.ScriptMemoryMiB = intVar("SCRIPT_MEMORY_MIB", 64, 1, 4096)
 
 	var err error
 	if c.SessionKey, err = key(getenv, "SESSION_KEY", 32, c.DataDir, &c.GeneratedKeys); err != nil {
