@@ -32,6 +32,15 @@ CREATE TRIGGER message_scripts_inbound_config AFTER INSERT OR DELETE OR UPDATE O
 CREATE TRIGGER connection_variables_inbound_config AFTER INSERT OR DELETE OR UPDATE ON connection_variables
     FOR EACH STATEMENT EXECUTE FUNCTION bump_inbound_config_version();
 
+-- A script's log(...) lines are transaction log lines of their own kind.
+ALTER TABLE transaction_logs DROP CONSTRAINT transaction_logs_kind_check;
+ALTER TABLE transaction_logs ADD CONSTRAINT transaction_logs_kind_check CHECK (kind IN ('message send',
+    'transaction send', 'transaction receive', 'transaction next queued', 'script'));
+
 -- +goose Down
+DELETE FROM transaction_logs WHERE kind = 'script';
+ALTER TABLE transaction_logs DROP CONSTRAINT transaction_logs_kind_check;
+ALTER TABLE transaction_logs ADD CONSTRAINT transaction_logs_kind_check CHECK (kind IN ('message send',
+    'transaction send', 'transaction receive', 'transaction next queued'));
 DROP TABLE connection_variables;
 DROP TABLE message_scripts;

@@ -144,7 +144,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		if err := s.enqueueOutbound(tx, t, models.TriggerCreate); err != nil {
+		if err := s.enqueueOutbound(tx, t, nil, models.TriggerCreate); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
@@ -191,6 +191,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if in.State == "Resolved" && t.State != "Resolved" {
 			trigger = models.TriggerResolve
 		}
+		previous := scriptTicket(&t)
 		in.apply(&t)
 		t.Version++
 		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
@@ -205,7 +206,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if res.RowsAffected == 0 {
 			return &models.ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
 		}
-		if err := s.enqueueOutbound(tx, &t, trigger); err != nil {
+		if err := s.enqueueOutbound(tx, &t, previous, trigger); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
@@ -241,7 +242,9 @@ type outboundTarget struct {
 	AttachLogs       bool
 	MessageID        int64
 	MessageName      string
-	Fields           models.JSON[[]outboundField] // the message's fields, in order
+	Fields           models.JSON[[]outboundField]   // the message's fields, in order
+	Scripts          models.JSON[[]outboundScript]  // its Source to Stage and trigger condition scripts
+	Vars             models.JSON[map[string]string] // the active connection's variables, when it has scripts
 }
 
 // outboundField is what mapping a ticket onto a message needs of a Field.
@@ -266,12 +269,22 @@ func (tg *outboundTarget) fields() []models.Field {
 // Pending when missing). It runs inside the ticket change's transaction:
 // one statement finds the messages with their fields, and each takes two
 // more (the bond, then the transaction with its Stage and log line).
-func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, trigger models.Trigger) error {
+//
+// A message's Advanced trigger condition script can skip it, and its Source
+// to Stage script refines the Stage (outbound_script.go); previous is the
+// ticket before the change (nil for a create).
+func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, previous map[string]any, trigger models.Trigger) error {
 	var targets []outboundTarget
 	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
 			m.id AS message_id, m.name AS message_name,
 			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
-				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields
+				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields,
+			(SELECT coalesce(json_agg(json_build_object('id', ms.id, 'point', ms.point, 'source', ms.source,
+				'version', ms.version)), '[]') FROM message_scripts ms
+				WHERE ms.message_id = m.id AND ms.point IN ('source_to_stage', 'trigger_condition')) AS scripts,
+			(SELECT coalesce(json_object_agg(v.name, v.value), '{}') FROM connection_variables v
+				JOIN connections c ON c.id = v.connection_id WHERE c.integration_id = i.id AND c.active
+				  AND EXISTS (SELECT 1 FROM message_scripts ms WHERE ms.message_id = m.id)) AS vars
 		FROM integrations i
 		JOIN messages m ON m.integration_id = i.id
 		WHERE i.process_id = ? AND i.state IN (?, ?)
@@ -283,19 +296,35 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t *models.Ticket, trigger models.Tr
 		return fmt.Errorf("find outbound messages: %w", err)
 	}
 	for _, tg := range targets {
+		data := models.MapOutbound(t, tg.fields())
+		var logs []string
+		if len(tg.Scripts.V) > 0 {
+			var send bool
+			if data, logs, send = s.outboundScripts(&tg, t, previous, data); !send {
+				continue
+			}
+		}
 		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
 		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: models.MapOutbound(t, tg.fields()), Seq: seq}
+			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: data, Seq: seq}
 		if tg.AttachLogs {
 			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
 			n.LogBefore = tg.MessageName + " "
 			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, trigger)
 		}
-		if _, err := insertOutbound(tx, n); err != nil {
+		tr, err := insertOutbound(tx, n)
+		if err != nil {
 			return err
+		}
+		if tg.AttachLogs {
+			for _, line := range logs {
+				if err := addLog(tx, tr.ID, models.LogScript, "info", line); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
