@@ -54,6 +54,7 @@ var sections = []section{
 	{"engine", runEngine},
 	{"inbound", runInbound},
 	{"pages", runPages},
+	{"scripts", runScripts},
 }
 
 func main() {

@@ -55,11 +55,9 @@ func scriptOf(w *enginedb.Work, sc *models.MessageScript) script.Script {
 // scriptInput is what the outbound scripts see of a transaction.
 func scriptInput(w *enginedb.Work) script.Input {
 	in := script.Input{Stage: w.Data, Vars: w.Vars,
-		Transaction: map[string]any{"number": w.Transaction.Number, "message_id": w.Transaction.MessageIdent,
-			"message": w.Message.Name, "attempt": w.Attempt(), "ticket": w.Ticket}}
+		Transaction: script.TransactionData(w.Transaction.Number, w.Transaction.MessageIdent, w.Message.Name, w.Ticket, w.Attempt())}
 	if w.Bond != nil {
-		in.Bond = map[string]any{"internal_reference": w.Bond.InternalReference,
-			"external_reference": w.Bond.ExternalReference}
+		in.Bond = script.BondData(w.Bond.InternalReference, w.Bond.ExternalReference)
 	}
 	return in
 }

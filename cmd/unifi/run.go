@@ -22,6 +22,7 @@ import (
 	"unifi/models/inbound"
 	"unifi/models/pg"
 	"unifi/models/query"
+	"unifi/models/script"
 	"unifi/models/store"
 	"unifi/worker"
 )
@@ -93,7 +94,8 @@ type services struct {
 // newServices builds the services on db.
 func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
-	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey}), accounts: accounts,
+	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey,
+		Scripts: script.NewEngine(script.Limits{Timeout: c.ScriptTimeout, MaxHeapGrowth: uint64(c.ScriptMemoryMiB) << 20})}), accounts: accounts,
 		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
 }
 

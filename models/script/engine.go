@@ -97,7 +97,16 @@ func compile(s Script) (*goja.Program, error) {
 
 // program returns s's compiled program, compiling it on first use of this
 // version. Older versions of the same script are dropped.
+// A script with ID 0 (an unsaved source being tested) is compiled every time
+// and not kept.
 func (e *Engine) program(s Script) (*compiled, error) {
+	if s.ID == 0 {
+		prog, err := compile(s)
+		if err != nil {
+			return nil, err
+		}
+		return &compiled{name: s.Name, prog: prog}, nil
+	}
 	k := progKey{s.ID, s.Version, s.Point}
 	e.mu.Lock()
 	c := e.progs[k]
@@ -116,7 +125,7 @@ func (e *Engine) program(s Script) (*compiled, error) {
 		return have, nil
 	}
 	for old := range e.progs {
-		if old.id == s.ID && old.point == s.Point && s.ID != 0 {
+		if old.id == s.ID && old.point == s.Point {
 			delete(e.progs, old)
 		}
 	}

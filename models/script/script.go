@@ -247,3 +247,14 @@ func describe(v any) string {
 	}
 	return fmt.Sprintf("a %T", v)
 }
+
+// TransactionData is what scripts see as `transaction`.
+func TransactionData(number, messageID, message, ticket string, attempt int) map[string]any {
+	return map[string]any{"number": number, "message_id": messageID, "message": message, "attempt": attempt,
+		"ticket": ticket}
+}
+
+// BondData is what scripts see as `bond`.
+func BondData(internal, external string) map[string]any {
+	return map[string]any{"internal_reference": internal, "external_reference": external}
+}
