@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -242,10 +243,15 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 		}
 	}
 
+	// The run keeps its OS thread so that the watcher can read that thread's
+	// CPU time: the limit is the CPU the script used, not the time it waited
+	// for a core on a busy machine.
+	runtime.LockOSThread()
 	start := time.Now()
-	w := e.watch(vm, start)
+	w := e.watch(vm, start, threadClock())
 	v, runErr := st.fn(goja.Undefined())
 	w.stop()
+	runtime.UnlockOSThread()
 	// The watcher may have interrupted just as the run ended; no Interrupt can
 	// come after stop, so clearing here leaves the runtime clean for the pool.
 	vm.ClearInterrupt()
@@ -329,9 +335,24 @@ func heapBytes() uint64 {
 	return heapSample[0].Value.Uint64()
 }
 
-func (e *Engine) watch(vm *goja.Runtime, start time.Time) *watcher {
+// wallFactor bounds a run's wall time at this many times the CPU time limit
+// (at least a second): a backstop when the thread's CPU time cannot be read.
+const wallFactor = 20
+
+func (e *Engine) watch(vm *goja.Runtime, start time.Time, cpu func() time.Duration) *watcher {
 	w := &watcher{}
 	base := heapBytes()
+	var cpuStart time.Duration
+	if cpu != nil {
+		cpuStart = cpu()
+	}
+	wallLimit := max(wallFactor*e.limits.Timeout, time.Second)
+	if cpu == nil {
+		wallLimit = e.limits.Timeout
+	}
+	timeout := func() {
+		vm.Interrupt(interruptReason{KindTimeout, fmt.Sprintf("ran longer than the limit of %s and was stopped", e.limits.Timeout)})
+	}
 	var check func()
 	check = func() {
 		w.mu.Lock()
@@ -339,8 +360,14 @@ func (e *Engine) watch(vm *goja.Runtime, start time.Time) *watcher {
 		if w.stopped {
 			return
 		}
-		if el := time.Since(start); el >= e.limits.Timeout {
-			vm.Interrupt(interruptReason{KindTimeout, fmt.Sprintf("ran longer than the limit of %s and was stopped", e.limits.Timeout)})
+		if cpu != nil {
+			if used := cpu(); used >= 0 && used-cpuStart >= e.limits.Timeout {
+				timeout()
+				return
+			}
+		}
+		if time.Since(start) >= wallLimit {
+			timeout()
 			return
 		}
 		if h := heapBytes(); h > base && h-base > e.limits.MaxHeapGrowth {
