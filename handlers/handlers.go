@@ -20,6 +20,7 @@ import (
 	"unifi/models/inbound"
 	"unifi/models/query"
 	"unifi/models/store"
+	"unifi/models/webhook"
 )
 
 // Notifier wakes the transport engine when there is new work. The worker pool
@@ -34,6 +35,7 @@ type Handlers struct {
 	Query    *query.Reader
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
+	Webhook  *webhook.Service // nil: no webhook route answers (404)
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config
@@ -49,6 +51,7 @@ type Opts struct {
 	Query    *query.Reader
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
+	Webhook  *webhook.Service // nil: no webhook route answers (404)
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
@@ -71,7 +74,7 @@ func New(o Opts) *Handlers {
 		Secure:   o.Config.Secure(),
 		SameSite: http.SameSiteLaxMode,
 	}
-	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Webhook: o.Webhook, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users}
 }
 
 // renderBuffers are render's buffers, reused: a list page is some 60 KB,

@@ -36,6 +36,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	tickets.PATCH("/:number", h.APITicketUpdate)
 	// The inbound API authenticates with the connection's inbound account; its body limit is INBOUND_MAX_BYTES.
 	api.POST("/integrations/:name/messages", h.InboundMessage)
+	api.POST("/integrations/:name/raw", h.InboundRaw)
 
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)

@@ -24,6 +24,7 @@ import (
 	"unifi/models/query"
 	"unifi/models/script"
 	"unifi/models/store"
+	"unifi/models/webhook"
 	"unifi/worker"
 )
 
@@ -89,14 +90,16 @@ type services struct {
 	accounts *account.Accounts
 	query    *query.Reader
 	inbound  *inbound.Service
+	webhook  *webhook.Service
 }
 
 // newServices builds the services on db.
 func newServices(db *gorm.DB, c config.Config) *services {
 	accounts := account.New(db, nil)
-	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey,
-		Scripts: script.NewEngine(script.Limits{Timeout: c.ScriptTimeout, MaxHeapGrowth: uint64(c.ScriptMemoryMiB) << 20})}), accounts: accounts,
-		query: query.NewReader(db, nil), inbound: inbound.NewService(db, accounts, nil)}
+	scripts := script.NewEngine(script.Limits{Timeout: c.ScriptTimeout, MaxHeapGrowth: uint64(c.ScriptMemoryMiB) << 20})
+	in := inbound.NewService(db, accounts, nil)
+	return &services{store: store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, Scripts: scripts}),
+		accounts: accounts, query: query.NewReader(db, nil), inbound: in, webhook: webhook.New(db, in, scripts)}
 }
 
 // openServices connects, migrates and returns the services plus a closer.
@@ -194,7 +197,8 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	defer func() { stopUsers(); usersWG.Wait() }()
 
 	h := handlers.New(handlers.Opts{Store: svc.store, Query: svc.query, Accounts: svc.accounts, Inbound: svc.inbound,
-		Logger: log, Config: cfg, Notifier: pool, Users: users})
+		Webhook: svc.webhook,
+		Logger:  log, Config: cfg, Notifier: pool, Users: users})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
