@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"unifi/models/account"
@@ -55,7 +56,7 @@ func runScripts(e *env) ([]string, error) {
 	}()
 	defer func() { stopCompact(); <-compacted }()
 
-	plain, _, err := b.delivery()
+	plain, plainCPU, err := b.delivery()
 	if err != nil {
 		return nil, fmt.Errorf("delivery without scripts: %w", err)
 	}
@@ -64,14 +65,17 @@ func runScripts(e *env) ([]string, error) {
 		return nil, err
 	}
 	b.scripts = map[script.Point]string{script.SourceToStage: benchSourceToStage, script.StageToRequest: benchStageToRequest}
-	scripted, _, err := b.delivery()
+	scripted, scriptedCPU, err := b.delivery()
 	if err != nil {
 		return nil, fmt.Errorf("delivery with scripts: %w", err)
 	}
 	lines := []string{
+		"command: go run ./bench -only scripts",
 		fmt.Sprintf("delivery without scripts: %.0f tx/s", plain),
+		strings.Replace(plainCPU, "delivery", "without scripts:", 1),
 		fmt.Sprintf("delivery with Stage to Request on every transaction: %.0f tx/s", scripted),
-		fmt.Sprintf("delivery ratio: %.2f (target >= 0.8)", scripted/plain),
+		strings.Replace(scriptedCPU, "delivery", "with scripts:", 1),
+		fmt.Sprintf("delivery ratio: %.2f (target >= 0.8; the two runs are back to back on a shared machine)", scripted/plain),
 	}
 	for _, c := range []struct {
 		name string
