@@ -262,3 +262,8 @@ func customProblem(err error) error {
 	}
 	return errors.New(v.join(func(_, msg string) string { return strings.TrimSuffix(msg, ".") }))
 }
+
+// StageScriptError is the Stage key under which a failed Source to Stage
+// script's error is kept: the engine turns it into the transaction's Error
+// without sending (docs/scripting.md, "Errors").
+const StageScriptError = "_script_error"
