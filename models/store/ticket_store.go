@@ -249,7 +249,7 @@ type outboundTarget struct {
 	MessageName      string
 	Trigger          models.Trigger
 	TriggerFields    models.JSON[[]string]
-	Fields           models.JSON[[]outboundField] // the message's fields, in order
+	Fields           models.JSON[[]outboundField]   // the message's fields, in order
 	Scripts          models.JSON[[]outboundScript]  // its Source to Stage and trigger condition scripts
 	Vars             models.JSON[map[string]string] // the active connection's variables, when it has scripts
 }
