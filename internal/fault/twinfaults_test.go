@@ -170,7 +170,7 @@ func (r *twinRun) clockStep(t *testing.T) func() {
 	// before it is stamped up to 15 minutes ahead, what A sends after it is
 	// not, unless the stamps are kept from going back.
 	l := r.load[r.a]
-	wait.For(t, 2*time.Minute, func() (bool, error) {
+	wait.For(t, 3*time.Minute, func() (bool, error) { // the load's own deadline
 		return l.done.Load() == int64(r.size.tickets*r.size.patches), fmt.Errorf("A's PATCHes done: %d", l.done.Load())
 	}, "A's burst to be done")
 	r.a.Server.Stop(t)
