@@ -15,6 +15,7 @@ type Ticket struct {
 	Impact           int
 	AssignmentGroup  string
 	WorkNotes        string
+	Custom           JSON[map[string]any] // values of the process's own fields, by name (ProcessField)
 	Version          int
 	FieldStamps      JSON[FieldStamps] // when each field last changed (docs/domain.md, "Concurrent edits converge")
 	CreatedByID      *int64

@@ -28,6 +28,9 @@ type TicketInput struct {
 	Impact           int    // 0 means the default (3) on create
 	AssignmentGroup  string
 	WorkNotes        string
+	// Custom holds text for the process's own fields, by name; a field not
+	// in it keeps its value (models.ValidateCustom).
+	Custom map[string]string
 }
 
 // TicketInputOf returns the input that leaves t as it is; callers change
@@ -36,6 +39,41 @@ func TicketInputOf(t *models.Ticket) TicketInput {
 	return TicketInput{ProcessID: t.ProcessID, ShortDescription: t.ShortDescription, Description: t.Description,
 		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
 		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+}
+
+// ProcessFields returns the own fields of process id in form order; id 0 is
+// the first process (Incident), as on create.
+func (s *Store) ProcessFields(ctx context.Context, processID int64) ([]models.ProcessField, error) {
+	return processFields(s.db.WithContext(ctx), processID)
+}
+
+func processFields(tx *gorm.DB, processID int64) ([]models.ProcessField, error) {
+	var defs []models.ProcessField
+	q := tx.Order("position, id")
+	if processID != 0 {
+		q = q.Where("process_id = ?", processID)
+	} else {
+		q = q.Where("process_id = (SELECT min(id) FROM processes)")
+	}
+	if err := q.Find(&defs).Error; err != nil {
+		return nil, fmt.Errorf("process fields of process %d: %w", processID, err)
+	}
+	return defs, nil
+}
+
+// applyCustom validates in's custom values against the ticket's process
+// fields and sets them on t.
+func applyCustom(tx *gorm.DB, t *models.Ticket, in TicketInput) error {
+	defs, err := processFields(tx, t.ProcessID)
+	if err != nil {
+		return err
+	}
+	custom, err := models.ValidateCustom(defs, t.Custom.V, in.Custom)
+	if err != nil {
+		return err
+	}
+	t.Custom.V = custom
+	return nil
 }
 
 func (in *TicketInput) normalize() {
@@ -107,7 +145,8 @@ func (in TicketInput) apply(t *models.Ticket) {
 
 func ticketSnapshot(t *models.Ticket) map[string]any {
 	return map[string]any{"short_description": t.ShortDescription, "state": t.State, "priority": t.Priority,
-		"urgency": t.Urgency, "impact": t.Impact, "assignment_group": t.AssignmentGroup, "version": t.Version}
+		"urgency": t.Urgency, "impact": t.Impact, "assignment_group": t.AssignmentGroup, "custom": t.Custom.V,
+		"version": t.Version}
 }
 
 // CreateTicket creates a ticket and, in the same database transaction, the
@@ -122,7 +161,6 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 	}
 	t := &models.Ticket{Version: 1}
 	in.apply(t)
-	models.StampChanges(nil, t, s.now(), actor.Name)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var p models.Process
 		q := tx.Order("id")
@@ -140,6 +178,11 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 			return err
 		}
 		t.ProcessID, t.Number = p.ID, fmt.Sprintf("%s%07d", p.NumberPrefix, n)
+		if err := applyCustom(tx, t, in); err != nil {
+			return err
+		}
+		// Every field gets the create's stamp, custom values included.
+		models.StampChanges(nil, t, s.now(), actor.Name)
 		if actor.UserID != 0 {
 			t.CreatedByID = &actor.UserID
 		}
@@ -194,6 +237,9 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 			change.Event = models.TriggerResolve
 		}
 		in.apply(&t)
+		if err := applyCustom(tx, &t, in); err != nil {
+			return err
+		}
 		change.Changed = models.ChangedFields(&old, &t)
 		t.Version++
 		// Each changed field gets this change's stamp: the application's
@@ -203,7 +249,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
 			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
 			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
-			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "version": t.Version,
+			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "custom": t.Custom, "version": t.Version,
 			"field_stamps": t.FieldStamps, "updated_at": gorm.Expr("now()"),
 		})
 		if res.Error != nil {
