@@ -147,29 +147,52 @@ func (b *engineBench) note(format string, args ...any) {
 type cpuMark struct {
 	self, remote time.Duration
 	db           cpuacct.Snapshot
+	wal          string // the cluster's WAL position (pg_current_wal_lsn)
 }
 
 func (b *engineBench) cpuNow() cpuMark {
 	return cpuMark{self: cpuacct.Self(), remote: cpuacct.Process(b.remote.cmd.Process.Pid),
-		db: cpuacct.Backends(b.ctx, b.db)}
+		db: cpuacct.Backends(b.ctx, b.db), wal: walLSN(b.ctx, b.db)}
+}
+
+// walLSN is the cluster's current WAL position, "" when it cannot be read.
+func walLSN(ctx context.Context, db *gorm.DB) string {
+	var lsn string
+	if err := db.WithContext(ctx).Raw("SELECT pg_current_wal_lsn()::text").Scan(&lsn).Error; err != nil {
+		return ""
+	}
+	return lsn
+}
+
+// walSince is the WAL the cluster wrote since the position from, in bytes
+// (the whole cluster: the bench runs one thing at a time on it).
+func walSince(ctx context.Context, db *gorm.DB, from string) float64 {
+	var n float64
+	if from == "" || db.WithContext(ctx).Raw("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), ?::pg_lsn)", from).
+		Scan(&n).Error != nil {
+		return 0
+	}
+	return n
 }
 
 // cpuPer is the CPU each delivered transaction cost, in milliseconds: the
-// figure that holds however busy the machine is, and what bounds the rate.
-type cpuPer struct{ engine, postgres, remote float64 }
+// figure that holds however busy the machine is, and what bounds the rate;
+// with the WAL bytes each wrote (a durable cluster fsyncs them).
+type cpuPer struct{ engine, postgres, remote, wal float64 }
 
 func (c cpuPer) total() float64 { return c.engine + c.postgres + c.remote }
 
 func (c cpuPer) line(what string) string {
-	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote", what,
-		c.engine, c.postgres, c.remote)
+	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote; wal %.0f bytes",
+		what, c.engine, c.postgres, c.remote, c.wal)
 }
 
 // cpuSince is the CPU per transaction since m, for n transactions.
 func (b *engineBench) cpuSince(m cpuMark, n int64) cpuPer {
 	now := b.cpuNow()
 	per := func(d time.Duration) float64 { return ms(d) / float64(n) }
-	return cpuPer{per(now.self - m.self), per(now.db.Since(m.db)), per(now.remote - m.remote)}
+	return cpuPer{per(now.self - m.self), per(now.db.Since(m.db)), per(now.remote - m.remote),
+		walSince(b.ctx, b.db, m.wal) / float64(n)}
 }
 
 // pool is an engine configured as `unifi serve` is by default

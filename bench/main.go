@@ -225,7 +225,11 @@ func freshDB(ctx context.Context, base, what string) (string, func(), error) {
 	}
 	name := fmt.Sprintf("bench_%s_%d", what, os.Getpid())
 	drop := func() {
-		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		// BENCH_KEEP_DB=1 keeps it, to EXPLAIN the engine's statements on
+		// what the bench left behind.
+		if os.Getenv("BENCH_KEEP_DB") == "" {
+			admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		}
 		closeDB(admin)
 	}
 	if err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {
