@@ -50,6 +50,9 @@ type engineBench struct {
 }
 
 func runEngine(e *env) ([]string, error) {
+	if e.flags.history > 0 {
+		return runHistory(e, e.flags.history)
+	}
 	var parts []string // e.g. BENCH_ENGINE_PARTS=delivery,latency while profiling; default all
 	if p := os.Getenv("BENCH_ENGINE_PARTS"); p != "" {
 		parts = strings.Split(p, ",")
@@ -76,7 +79,7 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 		return figs, nil, err
 	}
 	defer remote.close()
-	b := &engineBench{env: e, store: store.NewStore(e.db, account.New(e.db, nil), nil), remote: remote, url: remote.url}
+	b := &engineBench{env: e, store: store.NewStore(e.db, account.New(e.db, nil), &store.StoreOpts{SecretKey: e.secretKey}), remote: remote, url: remote.url}
 	if err := b.fixtures(); err != nil {
 		return figs, nil, err
 	}
@@ -214,7 +217,9 @@ func (b *engineBench) pool(name string) *worker.Pool {
 // measurement, each with its own path on the remote.
 func (b *engineBench) fixtures() error {
 	db := b.db.WithContext(b.ctx)
-	b.proc = models.Process{Name: "Incident", TicketTable: "incident", ReferenceField: "number", NumberPrefix: "INC"}
+	// Its own process: a database filled by unifi gen (-history) has the
+	// demo's Incident process already.
+	b.proc = models.Process{Name: "BenchIncident", TicketTable: "incident", ReferenceField: "number", NumberPrefix: "INC"}
 	if err := db.Create(&b.proc).Error; err != nil {
 		return err
 	}
@@ -291,7 +296,7 @@ func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond in
 		go func() {
 			defer wg.Done()
 			for i := w; i < benchBonds; i += 4 {
-				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ShortDescription: fmt.Sprintf("bench %d", i)})
+				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: fmt.Sprintf("bench %d", i)})
 				if err != nil {
 					errs <- err
 					return
@@ -504,7 +509,7 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
-	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ShortDescription: "latency probe"})
+	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: "latency probe"})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -30,11 +30,15 @@ import (
 // env is what a section gets.
 type env struct {
 	ctx   context.Context
+	base  string // the cluster's URL, for sections that make more databases (freshEnv)
 	dbURL string
 	db    *gorm.DB
 	log   *slog.Logger
 	out   io.Writer // progress notes (stderr)
 	flags flags
+	// secretKey, when set, seals and opens connection secrets (a database
+	// filled by unifi gen has its secrets sealed with DATA_DIR's key).
+	secretKey []byte
 }
 
 // flags are the command line's section options.
@@ -42,6 +46,7 @@ type flags struct {
 	pagesDB    string // pages: measure this database (already filled by unifi gen) instead of a fresh one
 	profileDir string // pages: write a CPU profile of each page's run here
 	durable    bool   // start the private cluster with durability on
+	history    int    // engine: measure delivery and the pages with this many transactions in the tables
 }
 
 // section is one benchmark; it returns its result lines ("delivery: 5234 tx/s").
@@ -76,6 +81,8 @@ func main() {
 		"instead of generating a fresh one (it is kept; use it to iterate without regenerating)")
 	flag.StringVar(&fl.profileDir, "profile", "", "pages: write a CPU profile of each page's timed run to this folder")
 	flag.BoolVar(&fl.durable, "durable", false, "start the private cluster with durability on (fsync, synchronous commit, full-page writes)")
+	flag.IntVar(&fl.history, "history", 0, "engine: measure delivery and the pages with this many finished transactions in the\n"+
+		"tables (unifi gen) against delivery on empty tables, instead of the usual parts")
 	flag.Parse()
 	if err := run(context.Background(), *only, *resultsDir, fl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -115,7 +122,7 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 		case s.durable:
 			var base string
 			if base, err = cls.url(true); err == nil {
-				lines, err = s.run(&env{ctx: ctx, dbURL: base, log: benchLogger(), out: os.Stderr, flags: fl})
+				lines, err = s.run(&env{ctx: ctx, base: base, dbURL: base, log: benchLogger(), out: os.Stderr, flags: fl})
 			}
 		default:
 			var base string
@@ -193,6 +200,7 @@ func runSection(ctx context.Context, base string, s section, fl flags) ([]string
 		return nil, err
 	}
 	defer drop()
+	e.base = base
 	return s.run(e)
 }
 
