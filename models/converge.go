@@ -58,6 +58,29 @@ func NextStamp(prev FieldStamp, now time.Time, by string) FieldStamp {
 	return FieldStamp{At: at, By: by}
 }
 
+// MessageStamp is the envelope time_stamp of an outbound message made at
+// now on a bond whose last message was stamped last (zero: none yet), carrying
+// the field stamps wire: now, but always after last and never before a
+// stamp it carries. The receiver does not apply a message older than the
+// newest it applied on the bond (docs/inbound.md, "Order"), so a bond's
+// stamps must only go up: a clock stepped back (NTP at a restart) or two
+// server processes whose clocks disagree would otherwise have every later
+// message accepted and not applied. The stamp is the change's (given under
+// the bond's lock when the change is saved, kept with the Stage), so the
+// bond's order (seq) and its stamps agree.
+func MessageStamp(last, now time.Time, wire map[string]WireStamp) time.Time {
+	at := now.UTC().Truncate(StampResolution)
+	for _, ws := range wire {
+		if f := ws.At.UTC().Truncate(StampResolution); f.After(at) {
+			at = f
+		}
+	}
+	if !last.IsZero() && !at.After(last) {
+		at = last.UTC().Truncate(StampResolution).Add(StampResolution)
+	}
+	return at
+}
+
 // FieldDecision is what the receiver does with an incoming field.
 type FieldDecision int
 

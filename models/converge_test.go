@@ -40,6 +40,50 @@ func TestNextStamp(t *testing.T) {
 	}
 }
 
+// TestMessageStamp: a bond's message stamps only go up, whatever the
+// sender's clock does (docs/domain.md, "The message's time stamp").
+func TestMessageStamp(t *testing.T) {
+	t.Parallel()
+	minute := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	ahead := map[string]WireStamp{"priority": {At: at(40)}, "description": {At: at(20)}}
+	tests := []struct {
+		name      string
+		last, now time.Time
+		wire      map[string]WireStamp
+		want      time.Time
+	}{
+		{"FirstOnTheBond", time.Time{}, at(5), nil, at(5)},
+		{"ClockMovedOn", at(3), at(5), nil, at(5)},
+		// NTP stepped a clock that ran 15 minutes ahead back at a restart:
+		// the next message is a microsecond after the last one sent, not
+		// 15 minutes before it (which the receiver would not apply).
+		{"ClockSteppedBack", minute(15), minute(0), nil, minute(15).Add(time.Microsecond)},
+		{"SameMicrosecond", at(5), at(5), nil, at(6)},
+		{"NotBeforeAFieldStampItCarries", at(3), at(5), ahead, at(40)},
+		{"FieldStampsAndLast", at(50), at(5), ahead, at(51)},
+		{"FieldStampBehindNow", time.Time{}, at(60), ahead, at(60)},
+		{"TruncatedToMicroseconds", time.Time{}, at(5).Add(999 * time.Nanosecond), nil, at(5)},
+		{"LocalZoneToUTC", time.Time{}, at(5).In(time.FixedZone("X", 3600)), nil, at(5)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := MessageStamp(tc.last, tc.now, tc.wire)
+			require.True(t, got.Equal(tc.want), "got %s want %s", got, tc.want)
+			require.Equal(t, time.UTC, got.Location())
+		})
+	}
+	// A sender whose clock runs 10 minutes ahead, then 15, then is stepped
+	// back to the true time: every message of the bond is stamped after the
+	// one before it.
+	var last time.Time
+	for i, now := range []time.Time{minute(10), minute(10).Add(time.Second), minute(15), minute(0), minute(0).Add(time.Second), minute(1)} {
+		got := MessageStamp(last, now, nil)
+		require.True(t, got.After(last), "message %d stamped %s, not after the one before (%s)", i, got, last)
+		last = got
+	}
+}
+
 func TestDecideField(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -172,6 +172,11 @@ func MapInbound(t *Ticket, fields []Field, data map[string]any, defs []ProcessFi
 	return nil
 }
 
+// StageScriptError is the Stage key under which a failed Source to Stage
+// script's error is kept: the engine turns it into the transaction's Error
+// without sending (docs/scripting.md, "Errors").
+const StageScriptError = "_script_error"
+
 // normalTicketValue checks text v for ticket field field (a built-in one, or a
 // process's own "custom.<name>" defined in defs) and returns it as the
 // ticket holds it: a custom value parsed and written back (CustomText), so
@@ -262,8 +267,3 @@ func customProblem(err error) error {
 	}
 	return errors.New(v.join(func(_, msg string) string { return strings.TrimSuffix(msg, ".") }))
 }
-
-// StageScriptError is the Stage key under which a failed Source to Stage
-// script's error is kept: the engine turns it into the transaction's Error
-// without sending (docs/scripting.md, "Errors").
-const StageScriptError = "_script_error"

@@ -43,6 +43,7 @@ type Bond struct {
 	ProcessError      string
 	NextSeq           int64
 	LastInboundAt     *time.Time
+	LastOutboundAt    *time.Time // the newest time stamp given to a message we send on it (models.MessageStamp)
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -376,14 +377,21 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change mo
 				continue
 			}
 		}
-		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
+		bond, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
 		fields := tg.fields()
+		stamps := models.OutboundStamps(t, before, fields)
+		var last time.Time
+		if bond.LastOutboundAt != nil {
+			last = *bond.LastOutboundAt
+		}
+		// The message's time stamp is given here, under the bond's lock and
+		// in its order, and only goes up on the bond, whatever the clock does.
 		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: data,
-			Stamps: models.OutboundStamps(t, before, fields), Seq: seq}
+			BondID: bond.ID, MessageID: tg.MessageID, TicketID: t.ID, Data: data,
+			Stamps: stamps, TimeStamp: models.MessageStamp(last, s.now(), stamps), Seq: bond.NextSeq}
 		if tg.AttachLogs {
 			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
 			n.LogBefore = tg.MessageName + " "
@@ -404,20 +412,29 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change mo
 	return nil
 }
 
+// bondSlot is what findOrCreateBond hands out: the bond, the new message's
+// sequence number on it and the last time stamp given on it.
+type bondSlot struct {
+	ID, NextSeq    int64
+	LastOutboundAt *time.Time
+}
+
 // findOrCreateBond returns the id of the ticket's bond on the integration,
 // creating it Pending (owned by us, internal reference = ticket number) when
 // missing, locks it and hands out its next sequence number — one statement:
-// the upsert takes the bond's row lock (the queue rule) as it numbers.
-func findOrCreateBond(tx *gorm.DB, integrationID int64, t *models.Ticket) (id, seq int64, err error) {
-	var row struct{ ID, NextSeq int64 }
-	err = tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
+// the upsert takes the bond's row lock (the queue rule) as it numbers. The
+// last outbound time stamp it returns is the one before this message's
+// (insertOutbound moves it on).
+func findOrCreateBond(tx *gorm.DB, integrationID int64, t *models.Ticket) (bondSlot, error) {
+	var row bondSlot
+	err := tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
 		VALUES (?, ?, ?, ?, true, 1)
 		ON CONFLICT (integration_id, ticket_id) DO UPDATE SET next_seq = bonds.next_seq + 1, updated_at = now()
-		RETURNING id, next_seq`, integrationID, t.ID, t.Number, models.BondPending).Scan(&row).Error
+		RETURNING id, next_seq, last_outbound_at`, integrationID, t.ID, t.Number, models.BondPending).Scan(&row).Error
 	if err != nil {
-		return 0, 0, fmt.Errorf("bond of %s: %w", t.Number, err)
+		return bondSlot{}, fmt.Errorf("bond of %s: %w", t.Number, err)
 	}
-	return row.ID, row.NextSeq, nil
+	return row, nil
 }
 
 // newOutbound describes an outbound transaction to create.
@@ -429,6 +446,10 @@ type newOutbound struct {
 	TicketID         int64
 	Data             map[string]any
 	Stamps           map[string]models.WireStamp // the Stage's wire stamps; nil: none (stored NULL)
+	// TimeStamp is the envelope's time_stamp (models.MessageStamp; a replay
+	// keeps the original's); zero: stamped when sent (stored NULL). The
+	// bond's last_outbound_at moves up to it.
+	TimeStamp time.Time
 	// Replays: the number and Message ID are given, not drawn.
 	Number, MessageIdent string
 	Seq                  int64 // the bond's sequence number (findOrCreateBond; a replay keeps the original's)
@@ -461,6 +482,10 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 		s := string(b)
 		stamps = &s
 	}
+	var ts *time.Time
+	if !n.TimeStamp.IsZero() {
+		ts = &n.TimeStamp
+	}
 	var tr models.Transaction
 	err = tx.Raw(`WITH nums AS (
 			SELECT CASE WHEN CAST(@number AS text) = '' THEN nextval('transaction_number_seq') END AS t,
@@ -481,7 +506,11 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 			       CAST(@seq AS bigint), CAST(@replay AS bigint)
 			FROM nums
 			RETURNING *),
-		s AS (INSERT INTO stages (transaction_id, data, stamps) SELECT id, CAST(@stage AS jsonb), CAST(@stamps AS jsonb) FROM t),
+		s AS (INSERT INTO stages (transaction_id, data, stamps, time_stamp)
+			SELECT id, CAST(@stage AS jsonb), CAST(@stamps AS jsonb), CAST(@ts AS timestamptz) FROM t),
+		ob AS (UPDATE bonds SET last_outbound_at = CAST(@ts AS timestamptz)
+			WHERE id = CAST(@bond AS bigint) AND CAST(@ts AS timestamptz) IS NOT NULL
+			  AND (last_outbound_at IS NULL OR last_outbound_at < CAST(@ts AS timestamptz))),
 		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
 			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
 				CASE state WHEN `+pg.StateSQL(models.Sending)+` THEN '`+models.Sending.String()+`' ELSE '`+models.Queued.String()+`' END
@@ -490,7 +519,7 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
 		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
 			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == models.IntegrationActive,
-			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "stamps": stamps, "kind": models.LogMessageSend,
+			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "stamps": stamps, "ts": ts, "kind": models.LogMessageSend,
 			"before": n.LogBefore, "after": n.LogAfter, "channel": queue.NotifyChannel}).Scan(&tr).Error
 	if err != nil {
 		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)
