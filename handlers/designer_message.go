@@ -53,6 +53,7 @@ func (h *Handlers) renderMessageForm(c echo.Context, integrationID int64, v desi
 		return err
 	}
 	v.Integration, v.Others, v.Fields, v.CanEdit = set.Integration, set.Messages, set.Fields[v.ID], canConfigure(c)
+	v.TicketFields = set.TicketFields
 	status, title := http.StatusOK, "New message"
 	if len(v.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
@@ -161,6 +162,10 @@ func fieldForm(c echo.Context) designer.FieldForm {
 // renderFieldForm renders a field's form, with 422 when it holds refusals.
 func (h *Handlers) renderFieldForm(c echo.Context, v designerpage.FieldFormView) error {
 	v.CanEdit = canConfigure(c)
+	var err error
+	if v.TicketFields, err = h.Designer.TicketFields(c.Request().Context(), v.Message.IntegrationID); err != nil {
+		return err
+	}
 	status, title := http.StatusOK, "New field"
 	if len(v.Errors) > 0 {
 		status = http.StatusUnprocessableEntity

@@ -48,7 +48,7 @@ func TestPackageExportImportPages(t *testing.T) {
 	res := admin.Get(href)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, `attachment; filename="demo.unifi.json"`, res.Header.Get("Content-Disposition"))
-	require.Contains(t, res.Body, `"format": 1`)
+	require.Contains(t, res.Body, `"format": 2`)
 	require.NotContains(t, res.Body, models.DemoPeerToken)
 
 	doc := strings.Replace(res.Body, `"name": "demo"`, `"name": "copy"`, 1)
@@ -152,10 +152,10 @@ func TestHostilePackageImport(t *testing.T) {
 	app := handlerstest.New(t, nil)
 	admin := app.Login(t, "admin", "admin-demo-1")
 	good := admin.Get("/integrations/1/export").Body
-	require.Contains(t, good, `"format": 1`)
+	require.Contains(t, good, `"format": 2`)
 	counts := func() string {
 		var parts []string
-		for _, tbl := range []string{"processes", "integrations", "connections", "messages", "fields", "response_actions", "activity_logs"} {
+		for _, tbl := range []string{"processes", "process_fields", "integrations", "connections", "messages", "fields", "response_actions", "activity_logs"} {
 			parts = append(parts, fmt.Sprintf("%s=%d", tbl, countRows(t, app, tbl)))
 		}
 		return strings.Join(parts, " ")
@@ -165,12 +165,15 @@ func TestHostilePackageImport(t *testing.T) {
 		"UnknownKey":   strings.Replace(good, `"retry_limit"`, `"retry_limit_x"`, 1),
 		"WrongType":    strings.Replace(good, `"retry_limit": 3`, `"retry_limit": [3]`, 1),
 		"NoSuchMsg":    strings.Replace(good, `"receipt_message": "Receipt"`, `"receipt_message": "Ghost"`, 1),
-		"NewerFormat":  strings.Replace(good, `"format": 1`, `"format": 99`, 1),
+		"NewerFormat":  strings.Replace(good, `"format": 2`, `"format": 99`, 1),
 		"TenMegabytes": `{"format": 1, "integration": {"description": "` + strings.Repeat("A", 10<<20) + `"}}`,
 		"Truncated":    good[:len(good)/2],
 		"Nesting":      `{"format": 1, "messages": ` + strings.Repeat("[", 50000),
 		"HugeNumber":   strings.Replace(good, `"retry_limit": 3`, `"retry_limit": 99999999999999999999999`, 1),
 		"HTMLName":     strings.Replace(good, `"name": "demo"`, `"name": "<script>alert(1)</script>"`, 1),
+		// Process fields (format 2): a bad one, and a message mapping one the document lacks.
+		"ProcessField": strings.Replace(good, `"fields": []`, `"fields": [{"name": "Risk!", "label": "Risk", "type": "text"}]`, 1),
+		"NoSuchField":  strings.Replace(good, `"ticket_field": "description"`, `"ticket_field": "custom.ghost"`, 1),
 	}
 	for _, h := range hostile {
 		docs["Hostile"+h.name] = h.v

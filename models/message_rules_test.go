@@ -43,6 +43,12 @@ func TestChangedFields(t *testing.T) {
 	require.Empty(t, ChangedFields(&before, &after))
 	after.Priority, after.WorkNotes = 1, "called the user"
 	require.Equal(t, []string{"priority", "work_notes"}, ChangedFields(&before, &after))
+	// A process's own fields, after the built-in ones, by name; a value
+	// set, changed or cleared is a change.
+	before.Custom.V = map[string]any{"risk": "Low", "cost": 5.0, "gone": true}
+	after = before
+	after.Custom.V = map[string]any{"risk": "High", "cost": 5.0, "new": "x"}
+	require.Equal(t, []string{"custom.gone", "custom.new", "custom.risk"}, ChangedFields(&before, &after))
 }
 
 func TestValueMapsFromRows(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 )
 
 // TestBrowserProcessField: an admin adds a choice field to the Incident
-// process in the Designer (a refused value list first), the demo's Create
-// message maps it, and an analyst creates a ticket using it (refused while
+// process in the Designer (a refused value list first), maps it in the demo's
+// Create message through the Designer's field form, and an analyst creates a ticket using it (refused while
 // the required field is empty): the value is stored on the ticket and
 // arrives at the remote system as mapped. Screenshots of each page.
 func TestBrowserProcessField(t *testing.T) {
@@ -46,12 +46,19 @@ func TestBrowserProcessField(t *testing.T) {
 	require.Contains(t, admin.Text("pfield-risk"), "Low, High, Critical")
 	admin.Screenshot("process-3-fields")
 
-	// The demo's Create message sends the field as "risk_level" (no page
-	// for message fields yet: issue 13 item 4).
+	// The demo's Create message sends the field as "risk_level": mapped in
+	// the Designer's field form, which offers the process's own fields.
 	var create models.Message
 	require.NoError(t, db.Where("integration_id = ? AND name = 'CreateIncident'", app.Demo.ID).Take(&create).Error)
-	require.NoError(t, db.Create(&models.Field{MessageID: create.ID, TicketField: "custom.risk", Property: "risk_level",
-		ValueMap: models.JSON[map[string]string]{V: map[string]string{"Critical": "P1"}}, Position: 99}).Error)
+	admin.Open(fmt.Sprintf("/messages/%d/fields/new", create.ID))
+	setField(admin, "f-ticket_field", "custom.risk")
+	setField(admin, "f-property", "risk_level")
+	setField(admin, "row-ticket-0", "Critical")
+	setField(admin, "row-payload-0", "P1")
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("save"))
+	require.Contains(t, admin.Text("flash-success"), "Added field risk_level")
+	require.Contains(t, admin.Text("field-row-risk_level"), "custom.risk")
+	admin.Screenshot("process-3b-message-maps-field")
 
 	analyst := browsertest.New(t, app.URL)
 	analyst.Login("analyst", "analyst-demo-1")

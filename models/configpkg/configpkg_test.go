@@ -46,8 +46,22 @@ func export(t *testing.T, b *testBundle, name string) []byte {
 
 var admin = models.Actor{Name: "admin", Role: models.RoleAdmin, RemoteAddr: "192.0.2.1"}
 
+// addProcessFields gives the demo's process two fields of its own (in form
+// order cost, then risk) and maps risk in the Create message.
+func addProcessFields(t *testing.T, b *testBundle) {
+	t.Helper()
+	require.NoError(t, b.db.Exec(`INSERT INTO process_fields (process_id, name, label, type, choices, required, position)
+		SELECT id, 'risk', 'Risk', 'choice', '["Low","High","Critical"]'::jsonb, true, 5 FROM processes WHERE name = 'Incident'
+		UNION ALL SELECT id, 'cost', 'Cost (EUR)', 'number', '[]'::jsonb, false, 2 FROM processes WHERE name = 'Incident'`).Error)
+	var create models.Message
+	require.NoError(t, b.db.Where("name = 'CreateIncident'").Take(&create).Error)
+	require.NoError(t, b.db.Create(&models.Field{MessageID: create.ID, TicketField: "custom.risk", Property: "risk_level",
+		Position: 99, ValueMap: models.JSON[map[string]string]{V: map[string]string{"Critical": "P1"}}}).Error)
+}
+
 // TestRoundTrip: export from A, import into an empty B, export from B: the
-// same bytes; importing it again into B changes nothing.
+// same bytes, the process's own fields included; importing it again into B
+// changes nothing.
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -57,8 +71,10 @@ func TestRoundTrip(t *testing.T) {
 	require.NoError(t, a.db.Exec(`INSERT INTO response_actions (integration_id, message_id, status_code, retry, set_integration_status, description)
 		SELECT i.id, NULL, 503, true, 'Down', 'maintenance window' FROM integrations i
 		UNION ALL SELECT m.integration_id, m.id, 409, false, NULL, 'already there' FROM messages m WHERE m.name = 'CreateIncident'`).Error)
+	addProcessFields(t, a)
 	docA := export(t, a, models.DemoIntegrationName)
-	require.Contains(t, string(docA), `"format": 1`)
+	require.Contains(t, string(docA), `"format": 2`)
+	require.Contains(t, string(docA), `"ticket_field": "custom.risk"`)
 	require.Contains(t, string(docA), `"message": "CreateIncident",`)
 	require.NotContains(t, string(docA), models.DemoPeerToken, "no secret in a package")
 
@@ -68,7 +84,11 @@ func TestRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, plan.Count(configpkg.Change))
 	require.Zero(t, plan.Count(configpkg.Keep))
-	require.Equal(t, 1+1+1+len(d.Messages)+len(d.ResponseActions), plan.Count(configpkg.Create), "process, integration, connection, messages")
+	require.Equal(t, []configpkg.ProcessField{
+		{Name: "cost", Label: "Cost (EUR)", Type: "number", Choices: []string{}},
+		{Name: "risk", Label: "Risk", Type: "choice", Required: true, Choices: []string{"Low", "High", "Critical"}}}, d.Process.Fields)
+	require.Equal(t, 1+2+1+1+len(d.Messages)+len(d.ResponseActions), plan.Count(configpkg.Create),
+		"process, its two fields, integration, connection, messages")
 	require.Equal(t, []string{"Peer instance"}, plan.NeedCredentials)
 	var n int64
 	require.NoError(t, b.db.Table("integrations").Count(&n).Error)
@@ -78,6 +98,10 @@ func TestRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	docB := export(t, b, models.DemoIntegrationName)
 	require.Equal(t, string(docA), string(docB), "export B = export A, byte for byte")
+	var risk models.ProcessField
+	require.NoError(t, b.db.Where("name = 'risk'").Take(&risk).Error)
+	require.Equal(t, []string{"Low", "High", "Critical"}, risk.Choices.V)
+	require.Equal(t, 1, risk.Position, "the document's order")
 
 	var conn models.Connection
 	require.NoError(t, b.db.Where("integration_id = ?", in.ID).Take(&conn).Error)
@@ -221,16 +245,25 @@ func TestDecodeRefuses(t *testing.T) {
 	t.Parallel()
 	a := setup(t, true)
 	good := string(export(t, a, models.DemoIntegrationName))
+	const procFields = `"fields": []
+  },
+  "integration"`
+	require.Contains(t, good, procFields, "the demo's process has no fields of its own")
+	pf := func(list string) string {
+		return strings.Replace(good, procFields, `"fields": [`+list+`]
+  },
+  "integration"`, 1)
+	}
 	tests := []struct {
 		name, doc, want string
 	}{
 		{"Empty", "", "the document is empty"},
 		{"NotAnObject", `[1,2]`, "the document must be a JSON object"},
-		{"Malformed", `{"format": 1, "process": {`, "ends too early"},
+		{"Malformed", `{"format": 2, "process": {`, "ends too early"},
 		{"MissingFormat", `{"process": {}}`, `missing key "format"`},
-		{"NewerFormat", strings.Replace(good, `"format": 1`, `"format": 2`, 1), "format 2, written by a newer version"},
-		{"FormatString", strings.Replace(good, `"format": 1`, `"format": "1"`, 1), "format: expected a whole number, found a string"},
-		{"UnknownTopKey", strings.Replace(good, `"format": 1,`, `"format": 1, "secrets": [],`, 1), "secrets: unknown key"},
+		{"NewerFormat", strings.Replace(good, `"format": 2`, `"format": 3`, 1), "format 3, written by a newer version"},
+		{"FormatString", strings.Replace(good, `"format": 2`, `"format": "2"`, 1), "format: expected a whole number, found a string"},
+		{"UnknownTopKey", strings.Replace(good, `"format": 2,`, `"format": 2, "secrets": [],`, 1), "secrets: unknown key"},
 		{"UnknownNestedKey", strings.Replace(good, `"property": "description",`, `"property": "description", "colour": "red",`, 1),
 			"messages[0].fields[1].colour: unknown key"},
 		{"WrongType", strings.Replace(good, `"retry_limit": 3`, `"retry_limit": "three"`, 1), "integration.retry_limit: expected a whole number, found a string"},
@@ -248,6 +281,25 @@ func TestDecodeRefuses(t *testing.T) {
 		{"Trailing", good + "{}", "there is more after the end of the document"},
 		{"Huge", `{"format": 1, "x": "` + strings.Repeat("x", 10<<20) + `"}`, "larger than the limit of 2 MB"},
 		{"DeepNesting", `{"format": 1, "process": ` + strings.Repeat("[", 100000) + `}`, "malformed JSON at byte"},
+		// Process fields (format 2), each fault at its place.
+		{"ProcessFieldsInFormat1", strings.Replace(good, `"format": 2`, `"format": 1`, 1),
+			"process.fields: unknown key (format 1 does not have it"},
+		{"ProcessFieldsNotAList", strings.Replace(good, `"fields": []`, `"fields": {"risk": "Low"}`, 1), "process.fields: expected a list, found an object"},
+		{"ProcessFieldUnknownKey", pf(`{"name": "risk", "label": "Risk", "type": "text", "colour": "red"}`), "process.fields[0].colour: unknown key"},
+		{"ProcessFieldMissingType", pf(`{"name": "risk", "label": "Risk"}`), `process.fields[0]: missing key "type"`},
+		{"ProcessFieldBadType", pf(`{"name": "risk", "label": "Risk", "type": "colour"}`), `process.fields[0].type: Choose a type`},
+		{"ProcessFieldRequiredString", pf(`{"name": "risk", "label": "Risk", "type": "text", "required": "yes"}`), "process.fields[0].required: expected true or false"},
+		{"ProcessFieldChoicesNotStrings", pf(`{"name": "risk", "label": "Risk", "type": "choice", "choices": [1, 2]}`), "process.fields[0].choices[0]: expected a string, found the number 1"},
+		{"ProcessFieldChoiceTwice", pf(`{"name": "risk", "label": "Risk", "type": "choice", "choices": ["Low", "Low"]}`), `process.fields[0].choices: Value "Low" is given twice`},
+		{"ProcessFieldChoicesOfText", pf(`{"name": "risk", "label": "Risk", "type": "text", "choices": ["Low"]}`), "process.fields[0].choices: Only a choice field has values"},
+		{"ProcessFieldBadName", pf(`{"name": "Risk Level", "label": "Risk", "type": "text"}`), `process.fields[0].name: "Risk Level" is not a usable name`},
+		{"ProcessFieldBuiltInName", pf(`{"name": "priority", "label": "P", "type": "text"}`), `process.fields[0].name: "priority" is a built-in ticket field`},
+		{"ProcessFieldSpacedLabel", pf(`{"name": "risk", "label": " Risk", "type": "text"}`), `process.fields[0].label: " Risk" starts or ends with spaces`},
+		{"ProcessFieldNUL", pf(`{"name": "risk", "label": "Ri\u0000sk", "type": "text"}`), "process.fields[0].label: This contains a NUL character"},
+		{"ProcessFieldTwice", pf(`{"name": "risk", "label": "Risk", "type": "text"}, {"name": "risk", "label": "Again", "type": "text"}`),
+			`process.fields[1].name: another field of the process is already called "risk"`},
+		{"MapsMissingProcessField", strings.Replace(good, `"ticket_field": "description"`, `"ticket_field": "custom.nope"`, 1),
+			`messages[0].fields[1].ticket_field: "custom.nope" is not one of`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,4 +338,74 @@ func TestPlanTellsProcessChange(t *testing.T) {
 	require.Equal(t, configpkg.Step{Action: configpkg.Create, Record: "process", Name: "Change"}, plan.Steps[0])
 	require.Equal(t, configpkg.Step{Action: configpkg.Change, Record: "integration", Name: "demo",
 		Details: []string{`process: "Incident" -> "Change"`}}, plan.Steps[1])
+}
+
+// TestReadsFormat1: a format 1 document (no process fields) still reads,
+// as one whose process has none, and encodes as format 2.
+func TestReadsFormat1(t *testing.T) {
+	t.Parallel()
+	a := setup(t, true)
+	good := string(export(t, a, models.DemoIntegrationName))
+	one := strings.Replace(strings.Replace(good, `"format": 2`, `"format": 1`, 1),
+		`"number_prefix": "INC",
+    "fields": []`, `"number_prefix": "INC"`, 1)
+	require.NotEqual(t, good, one)
+	d, err := configpkg.DecodeBytes([]byte(one))
+	require.NoError(t, err)
+	require.Empty(t, d.Process.Fields)
+	again, err := configpkg.Encode(d)
+	require.NoError(t, err)
+	require.Equal(t, good, string(again))
+}
+
+// TestImportProcessFields: an import into an instance whose process has
+// fields lists and applies each field's change, creates the new ones in the
+// document's order, keeps the ones it leaves out, and gives a changed field
+// a new version.
+func TestImportProcessFields(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	addProcessFields(t, b)
+	d, err := configpkg.DecodeBytes(export(t, b, models.DemoIntegrationName))
+	require.NoError(t, err)
+	// The document: risk (changed) first, then a new field; cost left out.
+	risk := d.Process.Fields[1]
+	risk.Label, risk.Choices = "Risk level", []string{"Low", "High"}
+	d.Process.Fields = []configpkg.ProcessField{risk, {Name: "approved", Label: "Approved", Type: "boolean", Choices: []string{}}}
+	plan, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	var got []configpkg.Step
+	for _, s := range plan.Steps {
+		if s.Record == "process field" {
+			got = append(got, s)
+		}
+	}
+	require.Equal(t, []configpkg.Step{
+		{Action: configpkg.Change, Record: "process field", Name: "risk",
+			Details: []string{`label: "Risk" -> "Risk level"`, `choices: ["Low","High","Critical"] -> ["Low","High"]`}},
+		{Action: configpkg.Create, Record: "process field", Name: "approved"},
+		{Action: configpkg.Keep, Record: "process field", Name: "cost", Details: []string{"not in the document; left as it is"}},
+	}, got)
+
+	_, err = b.pkg.Apply(ctx, admin, d, plan.Digest)
+	require.NoError(t, err)
+	var rows []models.ProcessField
+	require.NoError(t, b.db.Order("position, id").Find(&rows).Error)
+	require.Len(t, rows, 3)
+	byName := map[string]models.ProcessField{}
+	for _, r := range rows {
+		byName[r.Name] = r
+	}
+	require.Equal(t, "Risk level", byName["risk"].Label)
+	require.Equal(t, []string{"Low", "High"}, byName["risk"].Choices.V)
+	require.Equal(t, 2, byName["risk"].Version, "a change is a new version")
+	require.Equal(t, 0, byName["risk"].Position)
+	require.Equal(t, 1, byName["approved"].Position)
+	require.Equal(t, models.FieldBoolean, byName["approved"].Type)
+	require.Equal(t, "Cost (EUR)", byName["cost"].Label, "left out: kept")
+
+	again, err := b.pkg.Plan(ctx, d)
+	require.NoError(t, err)
+	require.Zero(t, again.Count(configpkg.Change)+again.Count(configpkg.Create), "%+v", again.Steps)
 }

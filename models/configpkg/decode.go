@@ -76,11 +76,12 @@ func DecodeBytes(data []byte) (*Document, error) {
 		}
 		return nil, fault("", "the document is not valid UTF-8 text (at byte %d); save it as UTF-8 and try again", at)
 	}
-	if err := checkFormat(data); err != nil {
+	format, err := checkFormat(data)
+	if err != nil {
 		return nil, err
 	}
 	d := &Document{}
-	r := &reader{dec: json.NewDecoder(bytes.NewReader(data))}
+	r := &reader{dec: json.NewDecoder(bytes.NewReader(data)), format: format}
 	r.dec.UseNumber()
 	if err := r.document(d); err != nil {
 		return nil, err
@@ -95,33 +96,34 @@ func DecodeBytes(data []byte) (*Document, error) {
 }
 
 // checkFormat looks at "format" before anything else, so a document from a
-// newer product is told so rather than about keys this version does not know.
-func checkFormat(data []byte) error {
+// newer product is told so rather than about keys this version does not know;
+// it returns the format, which decides the keys the reader knows.
+func checkFormat(data []byte) (int, error) {
 	var top map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&top); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) || bytes.TrimSpace(data)[0] != '{' {
-			return fault("", "the document must be a JSON object ({ ... })")
+			return 0, fault("", "the document must be a JSON object ({ ... })")
 		}
-		return malformed(err, dec.InputOffset())
+		return 0, malformed(err, dec.InputOffset())
 	}
 	raw, ok := top["format"]
 	if !ok {
-		return fault("", `missing key "format" (this product writes format %d)`, Format)
+		return 0, fault("", `missing key "format" (this product writes format %d)`, Format)
 	}
 	var f json.Number
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return fault("format", "expected a whole number, found %s", describeRaw(raw))
+		return 0, fault("format", "expected a whole number, found %s", describeRaw(raw))
 	}
 	n, err := f.Int64()
 	switch {
 	case err != nil || n < 1:
-		return fault("format", "expected a whole number from 1, found %s", f)
+		return 0, fault("format", "expected a whole number from 1, found %s", f)
 	case n > Format:
-		return fault("format", "this document is format %d, written by a newer version of the product; this version reads format %d and older. Upgrade this instance, or export again from an instance of this version", n, Format)
+		return 0, fault("format", "this document is format %d, written by a newer version of the product; this version reads format %d and older. Upgrade this instance, or export again from an instance of this version", n, Format)
 	}
-	return nil
+	return int(n), nil
 }
 
 func malformed(err error, offset int64) *Error {
@@ -166,8 +168,11 @@ func describe(tok json.Token) string {
 }
 
 // reader walks the document token by token, keeping the path to name the
-// place of a fault.
-type reader struct{ dec *json.Decoder }
+// place of a fault; format is the document's, whose keys it knows.
+type reader struct {
+	dec    *json.Decoder
+	format int
+}
 
 func (r *reader) token() (json.Token, error) {
 	tok, err := r.dec.Token()
@@ -211,7 +216,7 @@ func (r *reader) object(path string, field func(key, path string) (bool, error),
 			return err
 		}
 		if !known {
-			return fault(p, "unknown key (format %d does not have it; check its spelling)", Format)
+			return fault(p, "unknown key (format %d does not have it; check its spelling)", r.format)
 		}
 	}
 	if _, err := r.token(); err != nil { // the closing brace
@@ -363,9 +368,39 @@ func (r *reader) process(path string, x *Process) error {
 			return done(r.str(p, &x.ReferenceField))
 		case "number_prefix":
 			return done(r.str(p, &x.NumberPrefix))
+		case "fields":
+			if r.format < 2 {
+				return false, nil // process fields came with format 2
+			}
+			x.Fields = []ProcessField{}
+			return done(r.list(p, func(_ int, p string) error {
+				var f ProcessField
+				err := r.processField(p, &f)
+				x.Fields = append(x.Fields, f)
+				return err
+			}))
 		}
 		return false, nil
 	}, "name", "ticket_table", "reference_field", "number_prefix")
+}
+
+func (r *reader) processField(path string, x *ProcessField) error {
+	x.Choices = []string{}
+	return r.object(path, func(key, p string) (bool, error) {
+		switch key {
+		case "name":
+			return done(r.str(p, &x.Name))
+		case "label":
+			return done(r.str(p, &x.Label))
+		case "type":
+			return done(r.str(p, &x.Type))
+		case "required":
+			return done(r.boolean(p, &x.Required))
+		case "choices":
+			return done(r.strings(p, &x.Choices))
+		}
+		return false, nil
+	}, "name", "label", "type")
 }
 
 func (r *reader) integration(path string, x *Integration) error {

@@ -15,9 +15,11 @@ import (
 	"strings"
 )
 
-// Format is the version of the document this code writes and reads. A
-// document with a higher format comes from a newer product and is refused.
-const Format = 1
+// Format is the version of the document this code writes; it reads every
+// format up to it. A document with a higher format comes from a newer
+// product and is refused. Format 2 added the process's own ticket fields
+// (process.fields); a format 1 document reads as one with none.
+const Format = 2
 
 // MaxBytes is the largest document Decode reads (a big integration, 100
 // messages of 40 fields with value maps, is a few hundred KB).
@@ -41,6 +43,19 @@ type Process struct {
 	TicketTable    string `json:"ticket_table"`
 	ReferenceField string `json:"reference_field"`
 	NumberPrefix   string `json:"number_prefix"`
+	// Fields are the process's own ticket fields (format 2), in the order
+	// of the ticket form; message fields map them as custom.<name>.
+	Fields []ProcessField `json:"fields"`
+}
+
+// ProcessField is a ticket field the process defines besides the built-in
+// ones (models.ProcessField, docs/domain.md "Processes and their fields").
+type ProcessField struct {
+	Name     string   `json:"name"`
+	Label    string   `json:"label"`
+	Type     string   `json:"type"`
+	Required bool     `json:"required"`
+	Choices  []string `json:"choices"` // a choice field's values, in order; [] for the other types
 }
 
 // Integration holds the integration's own settings; its state (Active,
@@ -109,12 +124,18 @@ type ResponseAction struct {
 	Description          string `json:"description"`
 }
 
-// Encode writes the document as indented JSON with a final newline, its
-// lists in the order export writes them (by name). Empty
-// lists and maps are written as [] and {}, never null, so an edited document
-// and an exported one look alike.
+// Encode writes the document as indented JSON with a final newline, in the
+// current Format (a document read from an older format means the same in
+// it), its lists in the order export writes them (by name). Empty lists and
+// maps are written as [] and {}, never null, so an edited document and an
+// exported one look alike.
 func Encode(d *Document) ([]byte, error) {
 	c := *d
+	c.Format = Format
+	c.Process.Fields = slices.Clone(nonNil(c.Process.Fields))
+	for i := range c.Process.Fields {
+		c.Process.Fields[i].Choices = nonNil(c.Process.Fields[i].Choices)
+	}
 	// Clone keeps an empty list empty, not nil, and leaves d as it is.
 	c.Connections = slices.Clone(nonNil(c.Connections))
 	c.ResponseActions = slices.Clone(nonNil(c.ResponseActions))

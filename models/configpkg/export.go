@@ -76,6 +76,10 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 	if err := tx.Take(&st.process, in.ProcessID).Error; err != nil {
 		return nil, nil, fmt.Errorf("load process of integration %q: %w", name, err)
 	}
+	proc, _, err := processDoc(tx, &st.process)
+	if err != nil {
+		return nil, nil, err
+	}
 	var conns []models.Connection
 	var msgs []models.Message
 	var fields []models.Field
@@ -114,9 +118,7 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 		}
 		varsOf[v.ConnectionID][v.Name] = v.Value
 	}
-	d := &Document{Format: Format,
-		Process: Process{Name: st.process.Name, TicketTable: st.process.TicketTable,
-			ReferenceField: st.process.ReferenceField, NumberPrefix: st.process.NumberPrefix},
+	d := &Document{Format: Format, Process: proc,
 		Integration: Integration{Name: in.Name, Description: in.Description, SyncTimeoutS: in.SyncTimeoutS,
 			AsyncTimeoutS: in.AsyncTimeoutS, RetryLimit: in.RetryLimit, RetryDelayS: in.RetryDelayS,
 			AttachLogs: in.AttachLogs, HeartbeatS: in.HeartbeatS},
@@ -168,6 +170,24 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 	// Encode sorts the lists by name in Go, not ORDER BY: the database's
 	// collation may differ between instances.
 	return d, st, nil
+}
+
+// processDoc is process p as a document, with its own fields in the order
+// of the ticket form, and those fields' rows by name (for an import).
+func processDoc(tx *gorm.DB, p *models.Process) (Process, map[string]models.ProcessField, error) {
+	var rows []models.ProcessField
+	if err := tx.Where("process_id = ?", p.ID).Order("position, id").Find(&rows).Error; err != nil {
+		return Process{}, nil, fmt.Errorf("load fields of process %q: %w", p.Name, err)
+	}
+	d := Process{Name: p.Name, TicketTable: p.TicketTable, ReferenceField: p.ReferenceField,
+		NumberPrefix: p.NumberPrefix, Fields: []ProcessField{}}
+	byName := make(map[string]models.ProcessField, len(rows))
+	for _, f := range rows {
+		byName[f.Name] = f
+		d.Fields = append(d.Fields, ProcessField{Name: f.Name, Label: f.Label, Type: string(f.Type),
+			Required: f.Required, Choices: nonNil(f.Choices.V)})
+	}
+	return d, byName, nil
 }
 
 // sortActions orders response actions by message name ("" first), then status.

@@ -14,6 +14,11 @@ func FuzzDecode(f *testing.F) {
 		"retry_delay_s": 0, "attach_logs": false, "heartbeat_s": 0}, "messages": [{"name": "R", "type": "Receipt",
 		"direction": "Inbound", "trigger": "none", "bond_ownership": "ignore", "fields": [{"ticket_field": "state",
 		"property": "state", "value_map": {"New": "new"}}]}], "response_actions": [{"status_code": 500, "retry": true}]}`))
+	f.Add([]byte(`{"format": 2, "process": {"name": "Incident", "ticket_table": "incident", "reference_field": "number",
+		"number_prefix": "INC", "fields": [{"name": "risk", "label": "Risk", "type": "choice", "choices": ["Low"]}]},
+		"integration": {"name": "x", "sync_timeout_s": 1, "async_timeout_s": 1, "retry_limit": 0, "retry_delay_s": 0,
+		"attach_logs": false, "heartbeat_s": 0}, "messages": [{"name": "R", "type": "Receipt", "direction": "Inbound",
+		"trigger": "none", "bond_ownership": "ignore", "fields": [{"ticket_field": "custom.risk", "property": "risk"}]}]}`))
 	f.Add([]byte(`{"format": 2}`))
 	f.Add([]byte(`{"format": 1, "process": [[[[`))
 	f.Add([]byte(`{"format": 1, "format": 1}`))

@@ -65,11 +65,13 @@ func (s *Service) Plan(ctx context.Context, d *Document) (*Plan, error) {
 }
 
 // current is the configuration an import changes: as a document (empty
-// when the integration is new), with the stored rows and the process.
+// when the integration is new), with the stored rows and the process the
+// document names with its own fields.
 type current struct {
-	doc     *Document
-	stored  *stored // nil when the integration is new
-	process *models.Process
+	doc           *Document
+	stored        *stored // nil when the integration is new
+	process       *models.Process
+	processFields map[string]models.ProcessField // by name; empty when the process is new
 }
 
 // plan compares d with what the database holds now.
@@ -100,10 +102,20 @@ func plan(tx *gorm.DB, d *Document) (*Plan, *current, error) {
 		}
 	}
 	var curProc Process
+	procFields := map[string]models.ProcessField{}
 	if proc != nil {
-		curProc = Process{Name: proc.Name, TicketTable: proc.TicketTable, ReferenceField: proc.ReferenceField, NumberPrefix: proc.NumberPrefix}
+		if curProc, procFields, err = processDoc(tx, proc); err != nil {
+			return nil, nil, err
+		}
 	}
-	step("process", d.Process.Name, curProc, d.Process, proc != nil)
+	// The process's own fields are records of their own steps, after it.
+	bare := func(p Process) Process { p.Fields = nil; return p }
+	step("process", d.Process.Name, bare(curProc), bare(d.Process), proc != nil)
+	compareRecords(p, step, "process field", curProc.Fields, d.Process.Fields, func(f ProcessField) string { return f.Name })
+	if fieldOrder(curProc.Fields, d.Process.Fields) {
+		p.Steps = append(p.Steps, Step{Action: Change, Record: "process field", Name: "(order)",
+			Details: []string{"the order of the fields on the ticket form changes to the document's"}})
+	}
 	if cur == nil {
 		cur = &Document{}
 	}
@@ -123,7 +135,32 @@ func plan(tx *gorm.DB, d *Document) (*Plan, *current, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, &current{doc: cur, stored: st, process: proc}, nil
+	return p, &current{doc: cur, stored: st, process: proc, processFields: procFields}, nil
+}
+
+// fieldOrder reports whether the fields both lists have come in another
+// order in doc than in cur.
+func fieldOrder(cur, doc []ProcessField) bool {
+	inDoc := map[string]bool{}
+	for _, f := range doc {
+		inDoc[f.Name] = true
+	}
+	var a, b []string
+	for _, f := range cur {
+		if inDoc[f.Name] {
+			a = append(a, f.Name)
+		}
+	}
+	have := map[string]bool{}
+	for _, n := range a {
+		have[n] = true
+	}
+	for _, f := range doc {
+		if have[f.Name] {
+			b = append(b, f.Name)
+		}
+	}
+	return !slices.Equal(a, b)
 }
 
 // compareRecords adds a step for each record of the document, matched by
@@ -291,6 +328,9 @@ func apply(tx *gorm.DB, d *Document, cur *current) (*models.Integration, error) 
 			return nil, fmt.Errorf("change process %q: %w", dp.Name, err)
 		}
 	}
+	if err := applyProcessFields(tx, proc.ID, dp.Fields, cur.processFields); err != nil {
+		return nil, err
+	}
 	di := d.Integration
 	cols := map[string]any{"description": di.Description, "process_id": proc.ID, "sync_timeout_s": di.SyncTimeoutS,
 		"async_timeout_s": di.AsyncTimeoutS, "retry_limit": di.RetryLimit, "retry_delay_s": di.RetryDelayS,
@@ -351,6 +391,36 @@ func apply(tx *gorm.DB, d *Document, cur *current) (*models.Integration, error) 
 		}
 	}
 	return &in, nil
+}
+
+// applyProcessFields creates the document's process fields the process does
+// not have and changes those that differ; each takes its place in the
+// document's order (position = index). A field the document leaves out is
+// kept: tickets hold its values and messages may map it.
+func applyProcessFields(tx *gorm.DB, processID int64, fields []ProcessField, cur map[string]models.ProcessField) error {
+	for i, f := range fields {
+		choices := models.JSON[[]string]{V: nonNil(f.Choices)}
+		old, ok := cur[f.Name]
+		if !ok {
+			row := models.ProcessField{ProcessID: processID, Name: f.Name, Label: f.Label, Type: models.FieldType(f.Type),
+				Choices: choices, Required: f.Required, Position: i, Version: 1}
+			if err := tx.Create(&row).Error; err != nil {
+				return fmt.Errorf("create process field %q: %w", f.Name, err)
+			}
+			continue
+		}
+		if old.Label == f.Label && string(old.Type) == f.Type && old.Required == f.Required &&
+			slices.Equal(old.Choices.V, f.Choices) && old.Position == i {
+			continue
+		}
+		// A new version, like an edit in the Designer: a form opened on
+		// the old one is refused (409) rather than undoing the import.
+		if err := tx.Model(&old).Updates(map[string]any{"label": f.Label, "type": f.Type, "choices": choices,
+			"required": f.Required, "position": i, "version": gorm.Expr("version + 1"), "updated_at": now}).Error; err != nil {
+			return fmt.Errorf("change process field %q: %w", f.Name, err)
+		}
+	}
+	return nil
 }
 
 func applyConnection(tx *gorm.DB, integrationID int64, c Connection, st *stored) error {

@@ -117,6 +117,30 @@ func validate(d *Document) error {
 	if !numberPrefix.MatchString(p.NumberPrefix) {
 		ps.add("process.number_prefix", "%q must be 2 to 6 capital letters, like INC", p.NumberPrefix)
 	}
+	ticketFields := slices.Clone(models.TicketFields)
+	for i, f := range p.Fields {
+		at := fmt.Sprintf("process.fields[%d]", i)
+		// The Designer's rules, each problem at its key.
+		pf := models.ProcessField{Name: f.Name, Label: f.Label, Type: models.FieldType(f.Type), Required: f.Required,
+			Choices: models.JSON[[]string]{V: f.Choices}}
+		if err := pf.Validate(); err != nil {
+			ve := err.(*models.ValidationError)
+			for _, k := range slices.Sorted(maps.Keys(ve.Fields)) {
+				ps.add(at+"."+k, "%s", ve.Fields[k])
+			}
+		}
+		// Validate trims what a form typed; a document is stored as it is.
+		if pf.Name != f.Name {
+			ps.add(at+".name", "%q starts or ends with spaces; remove them", f.Name)
+		}
+		if pf.Label != f.Label {
+			ps.add(at+".label", "%q starts or ends with spaces; remove them", f.Label)
+		}
+		if slices.Contains(ticketFields, models.CustomPrefix+f.Name) {
+			ps.add(at+".name", "another field of the process is already called %q", f.Name)
+		}
+		ticketFields = append(ticketFields, models.CustomPrefix+f.Name)
+	}
 
 	in := d.Integration
 	if !integrationName.MatchString(in.Name) {
@@ -199,7 +223,7 @@ func validate(d *Document) error {
 		props, tfs := map[string]bool{}, map[string]bool{}
 		for j, f := range m.Fields {
 			fp := fmt.Sprintf("%s.fields[%d]", at, j)
-			ps.oneOf(fp+".ticket_field", f.TicketField, models.TicketFields)
+			ps.oneOf(fp+".ticket_field", f.TicketField, ticketFields) // a process field as custom.<name>
 			if tfs[f.TicketField] {
 				ps.add(fp+".ticket_field", "%q is mapped twice in this message", f.TicketField)
 			}

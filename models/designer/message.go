@@ -17,6 +17,9 @@ type MessageSet struct {
 	Messages    []models.Message
 	Fields      map[int64][]models.Field // by message id, in position order
 	Actions     []models.ResponseAction  // the integration's own, by status
+	// TicketFields are the ticket fields its messages may map: the built-in
+	// ones, then its process's own as custom.<name>.
+	TicketFields []string
 }
 
 // Messages reads integration id's message set.
@@ -40,14 +43,45 @@ func (d *Designer) Messages(ctx context.Context, id int64) (*MessageSet, error) 
 	if err := db.Where("integration_id = ?", id).Order("status_code, message_id NULLS FIRST").Find(&set.Actions).Error; err != nil {
 		return nil, fmt.Errorf("list response actions of integration %d: %w", id, err)
 	}
+	var err error
+	if set.TicketFields, err = ticketFields(db, id); err != nil {
+		return nil, err
+	}
 	return set, nil
+}
+
+// ticketFields lists the ticket fields a message of integration
+// integrationID may map (and its trigger may watch): the built-in ones, then
+// the own fields of the integration's process as custom.<name>, in the
+// order of its ticket form.
+func ticketFields(tx *gorm.DB, integrationID int64) ([]string, error) {
+	var names []string
+	if err := tx.Model(&models.ProcessField{}).
+		Joins("JOIN integrations i ON i.process_id = process_fields.process_id").
+		Where("i.id = ?", integrationID).Order("process_fields.position, process_fields.id").
+		Pluck("process_fields.name", &names).Error; err != nil {
+		return nil, fmt.Errorf("list process fields of integration %d: %w", integrationID, err)
+	}
+	out := append(make([]string, 0, len(models.TicketFields)+len(names)), models.TicketFields...)
+	for _, n := range names {
+		out = append(out, models.CustomPrefix+n)
+	}
+	return out, nil
+}
+
+// TicketFields lists the ticket fields a message of integration
+// integrationID may map (ticketFields).
+func (d *Designer) TicketFields(ctx context.Context, integrationID int64) ([]string, error) {
+	return ticketFields(d.store.DB(ctx), integrationID)
 }
 
 // messageScope reads what ValidateMessage needs, in tx.
 func messageScope(tx *gorm.DB, integrationID int64) (models.MessageScope, error) {
-	// The built-in ticket fields; a process's own fields (custom.<name>) join
-	// here, and in CreateField and UpdateField, once processes define them.
-	sc := models.MessageScope{TicketFields: models.TicketFields}
+	var sc models.MessageScope
+	var err error
+	if sc.TicketFields, err = ticketFields(tx, integrationID); err != nil {
+		return sc, err
+	}
 	if err := tx.Where("integration_id = ?", integrationID).Find(&sc.Messages).Error; err != nil {
 		return sc, fmt.Errorf("list messages of integration %d: %w", integrationID, err)
 	}
@@ -147,7 +181,11 @@ func (d *Designer) CreateField(ctx context.Context, actor models.Actor, messageI
 		if err != nil {
 			return err
 		}
-		if err := ParseField(ff, f, others, models.TicketFields); err != nil {
+		tf, err := ticketFields(tx, m.IntegrationID)
+		if err != nil {
+			return err
+		}
+		if err := ParseField(ff, f, others, tf); err != nil {
 			return err
 		}
 		return fieldTaken(tx.Transaction(func(tx *gorm.DB) error { return Create(tx, actor, f) }))
@@ -169,7 +207,15 @@ func (d *Designer) UpdateField(ctx context.Context, actor models.Actor, id int64
 		if err != nil {
 			return err
 		}
-		if err := ParseField(ff, &f, others, models.TicketFields); err != nil {
+		var m models.Message
+		if err := tx.Take(&m, f.MessageID).Error; err != nil {
+			return fmt.Errorf("message of field %d: %w", id, err)
+		}
+		tf, err := ticketFields(tx, m.IntegrationID)
+		if err != nil {
+			return err
+		}
+		if err := ParseField(ff, &f, others, tf); err != nil {
 			return err
 		}
 		return fieldTaken(tx.Transaction(func(tx *gorm.DB) error { return Update(tx, actor, base, &f) }))

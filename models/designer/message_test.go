@@ -109,6 +109,36 @@ func TestMessageDesigner(t *testing.T) {
 		require.Zero(t, n)
 	})
 
+	// A message maps its process's own fields (custom.<name>) and watches
+	// them in its trigger; a name that is no field of the process is refused.
+	t.Run("ProcessField", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		d := newDesigner(b)
+		ff := designer.NewFieldForm()
+		ff.TicketField, ff.Property = "custom.risk", "risk"
+		_, err := d.CreateField(b.ctx, b.f.Admin, b.f.Messages["UpdateIncident"].ID, ff)
+		var ve *models.ValidationError
+		require.ErrorAs(t, err, &ve)
+		require.Equal(t, "Choose a ticket field of this process.", ve.Fields["ticket_field"])
+
+		require.NoError(t, b.db.Create(&models.ProcessField{ProcessID: b.f.Integration.ProcessID, Name: "risk",
+			Label: "Risk", Type: models.FieldText, Version: 1}).Error)
+		set, err := d.Messages(b.ctx, b.f.Integration.ID)
+		require.NoError(t, err)
+		require.Equal(t, "custom.risk", set.TicketFields[len(set.TicketFields)-1])
+		fl, err := d.CreateField(b.ctx, b.f.Admin, b.f.Messages["UpdateIncident"].ID, ff)
+		require.NoError(t, err)
+		ff.Property = "risk_level"
+		_, err = d.UpdateField(b.ctx, b.f.Admin, fl.ID, fl.Version, ff)
+		require.NoError(t, err)
+
+		f := designer.NewMessageForm()
+		f.Name, f.Trigger, f.TriggerFields = "RiskChanged", "fields", []string{"custom.risk"}
+		_, err = d.CreateMessage(b.ctx, b.f.Admin, b.f.Integration.ID, f)
+		require.NoError(t, err)
+	})
+
 	t.Run("ResponseAction", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
