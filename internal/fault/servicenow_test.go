@@ -98,6 +98,21 @@ func (w *snWorld) settled(t *testing.T, what string) {
 	}, what)
 }
 
+// states counts the integration's transactions by state (World.States counts the demo's).
+func (w *snWorld) states(t *testing.T) map[models.TransportState]int64 {
+	t.Helper()
+	var rows []struct {
+		State models.TransportState
+		N     int64
+	}
+	require.NoError(t, w.DB.Raw("SELECT state, count(*) AS n FROM transactions WHERE integration_id = ? GROUP BY state", w.in.ID).Scan(&rows).Error)
+	out := map[models.TransportState]int64{}
+	for _, r := range rows {
+		out[r.State] = r.N
+	}
+	return out
+}
+
 func (w *snWorld) ticket(t *testing.T, id int64) *models.Ticket {
 	t.Helper()
 	var tk models.Ticket
@@ -241,7 +256,7 @@ func TestServiceNowOutage(t *testing.T) {
 		tks = append(tks, tk)
 	}
 	wait.For(t, 2*time.Minute, func() (bool, error) {
-		s := w.States(t)
+		s := w.states(t)
 		return s[models.Error] == 3 && s[models.Queued] == 6, fmt.Errorf("states %v", s)
 	}, "every bond's head in Error, the rest Queued")
 	var errs []string
