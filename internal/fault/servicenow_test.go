@@ -164,7 +164,9 @@ func TestServiceNowTemplate(t *testing.T) {
 	require.Contains(t, inc["work_notes"], "Checked the queue")
 
 	// Update here -> PATCH there; the work note goes once, not again with a later change.
-	tk = w.update(t, tk, func(in *store.TicketInput) { in.State, in.Priority, in.WorkNotes = "In Progress", 1, "Restarted postfix" })
+	tk = w.update(t, tk, func(in *store.TicketInput) {
+		in.State, in.Priority, in.WorkNotes = "In Progress", 1, "Restarted postfix"
+	})
 	tk = w.update(t, tk, func(in *store.TicketInput) { in.ShortDescription = "Mail server down (all sites)" })
 	w.settled(t, "the updates delivered")
 	inc = w.incident(t, b.ExternalReference)
