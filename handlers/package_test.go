@@ -290,6 +290,30 @@ func TestNewIntegrationFromTemplate(t *testing.T) {
 	require.Contains(t, res.TestID(t, "error-name").Text(), `"other-side" already exists`)
 	require.NotContains(t, res.Body, "their-token", "the token is not shown back")
 
+	// The ServiceNow template authenticates with a user name and password, and brings its scripts.
+	sn := url.Values{"template": {"servicenow-table-api"}, "name": {"servicenow"}, "environment": {"Test"},
+		"endpoint_url": {"https://dev1234.service-now.com"}, "token": {"sn-password"}, "inbound_user_id": {fmt.Sprint(peer.ID)}}
+	res = admin.PostForm("/integrations/new/template", sn)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, res.TestID(t, "error-username").Text(), "user name")
+	sn.Set("username", "unifi.integration")
+	res = admin.PostForm("/integrations/new/template", sn)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	in, err = app.Store.GetIntegrationByName(ctx, "servicenow")
+	require.NoError(t, err)
+	conn, err = app.Store.ActiveConnection(ctx, in.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.AuthBasic, conn.AuthType)
+	require.Equal(t, "unifi.integration", conn.AuthUsername)
+	require.Equal(t, "sn-password", conn.AuthSecret)
+	var scripts int64
+	require.NoError(t, db.Model(&models.MessageScript{}).Where("message_id IN (SELECT id FROM messages WHERE integration_id = ?)", in.ID).
+		Count(&scripts).Error)
+	require.EqualValues(t, 15, scripts, "the template's message scripts")
+	vars, err := app.Store.ConnectionVariables(ctx, conn.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Solved (Permanently)", vars["close_code"])
+
 	manager := app.Login(t, "manager", "manager-demo-1")
 	require.Equal(t, http.StatusForbidden, manager.PostForm("/integrations/new/template", valid).StatusCode)
 	require.Zero(t, manager.Get("/integrations").TestID(t, "new-from-template").Length())
