@@ -72,7 +72,7 @@ soak:
 	mkdir -p bench/results
 	FAULT_RESULTS=$(CURDIR)/bench/results/soak.txt $(GO) test -tags soak -count=1 -v -timeout 90m \
 		-run '^TestSoak' ./internal/fault >bench/results/soak.log 2>&1; status=$$?; \
-		grep -E '^(--- |ok|FAIL)|Z (crash|database|peer|flood)' bench/results/soak.log; exit $$status
+		grep -E '^(--- |ok|FAIL)|Z (crash|database|peer|flood|twin|TestConverge)' bench/results/soak.log; exit $$status
 
 # The two-instance fault suite (TestTwinFaults, docs/reliability.md) run
 # TWIN_RUNS times in a row; each run's log goes to bench/results/twin-repeat.log.
