@@ -18,6 +18,7 @@ import (
 	"unifi/internal/cpuacct"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/designer"
 	"unifi/models/query"
 	"unifi/models/script"
 	"unifi/models/store"
@@ -273,7 +274,7 @@ func (b *engineBench) integration(name string, state models.IntegrationState) (*
 			updateID = m.ID
 		}
 		for point, src := range b.scripts {
-			if _, err := b.store.SaveMessageScript(b.ctx, b.admin, m.ID, point, src); err != nil {
+			if _, err := designer.New(b.store, nil).SaveScript(b.ctx, b.admin, m.ID, point, 0, src); err != nil {
 				return nil, 0, err
 			}
 		}
