@@ -179,11 +179,13 @@ var claimWorkSQL = `WITH due AS (
 
 // workSelect reads claimed transactions (the relation named by %s) with their
 // Stage data, bond references and waiting retry request, in the columns
-// readWork scans.
+// readWork scans. Only a transaction attempted before can have a retry
+// waiting (recordRequests writes it with the failed attempt): a first attempt,
+// nearly every row, skips the probe of http_requests.
 var workSelect = `SELECT ` + prefixColumns("c.", pg.TransactionColumns) + `,
 			s.data, s.stamps, s.time_stamp, b.internal_reference, b.external_reference,
-			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ` +
-	strconv.Itoa(int(models.RequestPending)) + ` ORDER BY h.id LIMIT 1)
+			CASE WHEN c.attempts > 0 THEN (SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ` +
+	strconv.Itoa(int(models.RequestPending)) + ` ORDER BY h.id LIMIT 1) END
 		FROM %s c
 		JOIN bonds b ON b.id = c.bond_id
 		LEFT JOIN stages s ON s.transaction_id = c.id
@@ -360,16 +362,17 @@ type AttemptResult struct {
 	ScriptLogs []string
 }
 
+// txUpdate is one transaction's planned move (moveTransactionsSQL).
 type txUpdate struct {
-	ID           int64    `json:"id"`
-	From         int16    `json:"from_state"`
-	To           int16    `json:"to_state"`
-	Attempts     int      `json:"attempts"`
-	RetryDelayS  *float64 `json:"retry_delay_s"` // next attempt due at now() + this, in the database
-	ReceiptDueS  *float64 `json:"receipt_due_s"` // receipt due at now() + this, in the database
-	Error        string   `json:"error"`
-	Finished     bool     `json:"finished"`
-	ProcessState *int16   `json:"process_state"` // NULL: unchanged
+	ID           int64
+	From         int16
+	To           int16
+	Attempts     int
+	RetryDelayS  *float64 // next attempt due at now() + this, in the database
+	ReceiptDueS  *float64 // receipt due at now() + this, in the database
+	Error        string
+	Finished     bool
+	ProcessState *int16 // NULL: unchanged
 }
 
 // RecordAttempts stores the results of a batch of sends in one database
@@ -505,10 +508,11 @@ func (r *recording) planMoves() error {
 	return nil
 }
 
-// moveTransactionsSQL moves the transactions of the JSON array $1 (txUpdate)
-// that are still in the state they were claimed in and leased to $2, due
-// and expiry times from the database's now(). The triggers of migration
-// 00130 record its state changes.
+// moveTransactionsSQL moves the transactions of the arrays $1 … $9 (one per
+// txUpdate field) that are still in the state they were claimed in and
+// leased to $10, due and expiry times from the database's now(). The
+// triggers of migration 00130 record its state changes. Arrays rather than
+// one JSON document: no JSON to build in Go nor to parse in PostgreSQL.
 const moveTransactionsSQL = `UPDATE transactions t SET state = v.to_state, attempts = v.attempts,
 				next_attempt_at = CASE WHEN v.retry_delay_s IS NULL THEN t.next_attempt_at
 					ELSE now() + make_interval(secs => v.retry_delay_s) END,
@@ -517,20 +521,25 @@ const moveTransactionsSQL = `UPDATE transactions t SET state = v.to_state, attem
 				error = v.error, lease_owner = NULL, lease_expires_at = NULL,
 				process_state = coalesce(v.process_state, t.process_state),
 				finished_at = CASE WHEN v.finished THEN now() ELSE t.finished_at END, updated_at = now()
-			FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, from_state smallint, to_state smallint,
-				attempts integer, retry_delay_s float8, receipt_due_s float8, error text, finished boolean,
-				process_state smallint)
-			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = $2
+			FROM unnest($1::bigint[], $2::smallint[], $3::smallint[], $4::integer[], $5::float8[], $6::float8[],
+				$7::text[], $8::boolean[], $9::smallint[]) AS v(id, from_state, to_state, attempts, retry_delay_s,
+				receipt_due_s, error, finished, process_state)
+			WHERE t.id = v.id AND t.state = v.from_state AND t.lease_owner = $10
 			RETURNING t.id`
 
 // moveTransactions applies the planned moves with one guarded statement.
 func (r *recording) moveTransactions() error {
-	body, err := json.Marshal(r.ups)
-	if err != nil {
-		return err
+	n := len(r.ups)
+	ids, attempts := make([]int64, n), make([]int32, n)
+	from, to := make([]int16, n), make([]int16, n)
+	retry, receipt := make([]*float64, n), make([]*float64, n)
+	errs, finished, pstate := make([]string, n), make([]bool, n), make([]*int16, n)
+	for i, u := range r.ups {
+		ids[i], from[i], to[i], attempts[i] = u.ID, u.From, u.To, int32(u.Attempts)
+		retry[i], receipt[i], errs[i], finished[i], pstate[i] = u.RetryDelayS, u.ReceiptDueS, u.Error, u.Finished, u.ProcessState
 	}
-	r.ok = make(map[int64]bool, len(r.ups))
-	err = pg.Query(r.tx, moveTransactionsSQL, func(rows *sql.Rows) error {
+	r.ok = make(map[int64]bool, n)
+	err := pg.Query(r.tx, moveTransactionsSQL, func(rows *sql.Rows) error {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			return err
@@ -538,7 +547,8 @@ func (r *recording) moveTransactions() error {
 		r.ok[id] = true
 		r.applied = append(r.applied, id)
 		return nil
-	}, string(body), r.owner)
+	}, pg.Array(ids), pg.Array(from), pg.Array(to), pg.Array(attempts), pg.Array(retry), pg.Array(receipt),
+		pg.Array(errs), pg.Array(finished), pg.Array(pstate), r.owner)
 	if err != nil {
 		return fmt.Errorf("move transactions: %w", err)
 	}
