@@ -19,6 +19,7 @@ import (
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/query"
+	"unifi/models/script"
 	"unifi/models/store"
 	"unifi/worker"
 )
@@ -47,6 +48,9 @@ type engineBench struct {
 	admin  models.Actor
 	actor  models.Actor
 	proc   models.Process
+	// scripts, when set, are saved on every message of the integrations
+	// created afterwards (the scripts section).
+	scripts map[script.Point]string
 }
 
 func runEngine(e *env) ([]string, error) {
@@ -239,6 +243,11 @@ func (b *engineBench) integration(name string, state models.IntegrationState) (*
 		}
 		if m.Name == "UpdateIncident" {
 			updateID = m.ID
+		}
+		for point, src := range b.scripts {
+			if _, err := b.store.SaveMessageScript(b.ctx, b.admin, m.ID, point, src); err != nil {
+				return nil, 0, err
+			}
 		}
 		for i, f := range []models.Field{
 			{TicketField: "short_description", Property: "short_description"},

@@ -59,6 +59,7 @@ var sections = []section{
 	{name: "inbound", run: runInbound},
 	{name: "pages", run: runPages},
 	{name: "river", run: runRiver, durable: true},
+	{name: "scripts", run: runScripts},
 }
 
 func main() {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,6 +23,22 @@ import (
 // credentials and calls one Store operation. A refused request is recorded on
 // its own after the operation rolled back; errorHandler writes the answer.
 func (h *Handlers) InboundMessage(c echo.Context) error {
+	return h.receiveInbound(c, h.Inbound.ReceiveInbound)
+}
+
+// InboundRaw is POST /api/v1/integrations/:name/raw, where a remote system
+// sends a request in its own shape (a ServiceNow or Jira webhook): the
+// integration's inbound message scripts identify and translate it
+// (docs/scripting.md), then it is received as an envelope is.
+func (h *Handlers) InboundRaw(c echo.Context) error {
+	if h.Webhook == nil {
+		return models.ErrNotFound
+	}
+	return h.receiveInbound(c, h.Webhook.ReceiveRaw)
+}
+
+// receiveInbound reads an inbound request, hands it to receive, and answers.
+func (h *Handlers) receiveInbound(c echo.Context, receive func(context.Context, inbound.Request) (*inbound.Result, error)) error {
 	req := c.Request()
 	ctx := req.Context()
 	name := c.Param("name")
@@ -35,7 +52,7 @@ func (h *Handlers) InboundMessage(c echo.Context) error {
 			in.Bearer = strings.TrimSpace(tok)
 		}
 		in.BasicUser, in.BasicPassword, in.HasBasic = req.BasicAuth()
-		res, err = h.Inbound.ReceiveInbound(ctx, in)
+		res, err = receive(ctx, in)
 	}
 	if err != nil {
 		var r *inbound.Refusal

@@ -164,6 +164,7 @@ var refusalStatus = map[inbound.RefusalKind]int{
 	inbound.RefusalNotValidForBond:    http.StatusConflict,
 	inbound.RefusalNoBond:             http.StatusNotFound,
 	inbound.RefusalCreateRejected:     http.StatusUnprocessableEntity,
+	inbound.RefusalScript:             http.StatusUnprocessableEntity,
 }
 
 // apiErrorBody is the JSON answer of an /api/ request that failed:

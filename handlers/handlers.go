@@ -22,6 +22,7 @@ import (
 	"unifi/models/inbound"
 	"unifi/models/query"
 	"unifi/models/store"
+	"unifi/models/webhook"
 )
 
 // Notifier wakes the transport engine when there is new work. The worker pool
@@ -37,6 +38,7 @@ type Handlers struct {
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
 	Packages *configpkg.Service // integration packages and templates (docs/packages.md)
+	Webhook  *webhook.Service // nil: no webhook route answers (404)
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config
@@ -54,6 +56,7 @@ type Opts struct {
 	Query    *query.Reader
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
+	Webhook  *webhook.Service // nil: no webhook route answers (404)
 	Logger   *slog.Logger
 	Config   config.Config
 	Notifier Notifier
@@ -80,7 +83,7 @@ func New(o Opts) *Handlers {
 	if o.Designer == nil && o.Store != nil {
 		o.Designer = designer.New(o.Store, &designer.Opts{AllowLinkLocal: o.Config.AllowLinkLocalEndpoints})
 	}
-	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Webhook: o.Webhook, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
 		Designer: o.Designer, Packages: o.Store.Packages()}
 }
 

@@ -36,6 +36,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	tickets.PATCH("/:number", h.APITicketUpdate)
 	// The inbound API authenticates with the connection's inbound account; its body limit is INBOUND_MAX_BYTES.
 	api.POST("/integrations/:name/messages", h.InboundMessage)
+	api.POST("/integrations/:name/raw", h.InboundRaw)
 
 	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
@@ -107,6 +108,10 @@ func (h *Handlers) Echo() *echo.Echo {
 	work.POST("/tickets", h.TicketCreate)
 	work.POST("/tickets/:id", h.TicketUpdate)
 
+	in.GET("/integrations/:id/scripts", h.ScriptsShow, requireAction(models.ActionViewConfig))
+	in.POST("/integrations/:id/scripts", h.ScriptSave, requireAction(models.ActionConfigure))
+	in.POST("/integrations/:id/scripts/test", h.ScriptTest, requireAction(models.ActionConfigure))
+	in.POST("/integrations/:id/variables", h.VariablesSave, requireAction(models.ActionConfigure))
 	in.POST("/integrations/:id/pause", h.IntegrationPause, requireAction(models.ActionPause))
 	in.POST("/integrations/:id/resume", h.IntegrationResume, requireAction(models.ActionResume))
 	in.POST("/integrations/:id/repair", h.IntegrationRepair, requireAction(models.ActionRepair))

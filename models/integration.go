@@ -195,3 +195,26 @@ type ResponseAction struct {
 	Version             int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt           time.Time
 }
+
+// MessageScript is one script of a message at one point (docs/scripting.md).
+// Point is one of script.Points; Version goes up with every save.
+type MessageScript struct {
+	ID        int64
+	MessageID int64
+	Point     string
+	Source    string
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ConnectionVariable is a value scripts read as vars.Name when the
+// connection is the integration's active one.
+type ConnectionVariable struct {
+	ID           int64
+	ConnectionID int64
+	Name         string
+	Value        string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}

@@ -150,3 +150,8 @@ func MapInbound(t *Ticket, fields []Field, data map[string]any) error {
 	}
 	return nil
 }
+
+// StageScriptError is the Stage key under which a failed Source to Stage
+// script's error is kept: the engine turns it into the transaction's Error
+// without sending (docs/scripting.md, "Errors").
+const StageScriptError = "_script_error"

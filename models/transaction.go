@@ -77,6 +77,7 @@ const (
 	LogTransactionSend   LogKind = "transaction send"
 	LogTransactionRecv   LogKind = "transaction receive"
 	LogTransactionQueued LogKind = "transaction next queued"
+	LogScript            LogKind = "script" // a message script's log(...) line
 )
 
 // TransactionLog is one line of a transaction's log.

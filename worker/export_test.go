@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"unifi/models/script"
+
 	"context"
 	"net/http"
 	"time"
@@ -13,5 +15,5 @@ func (p *Pool) Stopping() bool { return p.isStopping() }
 
 // AttemptOnce sends w once with a fresh sender and returns what it decided.
 func AttemptOnce(ctx context.Context, client *http.Client, w *enginedb.Work) (enginedb.AttemptResult, error) {
-	return newSender(client, time.Now).attempt(ctx, w, nil)
+	return newSender(client, time.Now, script.NewEngine(script.Limits{})).attempt(ctx, w, nil)
 }

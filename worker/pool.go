@@ -161,7 +161,7 @@ func New(o Opts) *Pool {
 		}}
 	}
 	return &Pool{opts: o, store: o.Store, engine: enginedb.New(o.Store), log: o.Logger.With(slog.String("instance", o.Instance)),
-		sender: newSender(o.HTTPClient, o.Store.Now), wake: make(chan struct{}), bulkWake: make(chan struct{}, 1), jobs: map[int64]bool{}}
+		sender: newSender(o.HTTPClient, o.Store.Now, o.Store.Scripts()), wake: make(chan struct{}), bulkWake: make(chan struct{}, 1), jobs: map[int64]bool{}}
 }
 
 // Start runs the workers, the LISTEN connection and the maintenance loop.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"unifi/models"
+	"unifi/models/script"
 	"unifi/worker/enginedb"
 )
 
@@ -40,9 +42,10 @@ var errAbandoned = errors.New("attempt abandoned: the engine is stopping")
 
 // sender does the HTTP side of one attempt.
 type sender struct {
-	client *http.Client
-	now    func() time.Time
-	jitter func() float64 // in [0, 1)
+	client  *http.Client
+	scripts *script.Engine
+	now     func() time.Time
+	jitter  func() float64 // in [0, 1)
 
 	mu     sync.Mutex
 	tokens map[int64]tokenEntry // OAuth2 token sources by connection id
@@ -53,8 +56,8 @@ type tokenEntry struct {
 	src     oauth2.TokenSource
 }
 
-func newSender(client *http.Client, now func() time.Time) *sender {
-	return &sender{client: client, now: now, jitter: rand.Float64, tokens: map[int64]tokenEntry{}}
+func newSender(client *http.Client, now func() time.Time, scripts *script.Engine) *sender {
+	return &sender{client: client, now: now, scripts: scripts, jitter: rand.Float64, tokens: map[int64]tokenEntry{}}
 }
 
 // tokenSource returns the cached client-credentials token source of conn.
@@ -125,17 +128,28 @@ type exchange struct {
 	record     models.HTTPRequest
 	status     int // 0 when no response came
 	body       []byte
+	headers    http.Header
 	retryAfter time.Duration
 	err        error // transport error, in plain words
 }
 
-// do sends body to url with conn's auth within timeout and records it.
-func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.Connection, timeout time.Duration) exchange {
-	rec := models.HTTPRequest{Method: http.MethodPost, URL: url, RequestBody: capBody(body),
+// outRequest is what goes on the wire: our envelope by default, or what a
+// Stage to Request script built.
+type outRequest struct {
+	Method  string
+	URL     string
+	Body    []byte
+	Headers map[string]string // set over the defaults (JSON content type and accept)
+}
+
+// do sends out with conn's auth within timeout and records it.
+func (s *sender) do(ctx context.Context, out outRequest, conn *models.Connection, timeout time.Duration) exchange {
+	method := cmp.Or(out.Method, http.MethodPost)
+	rec := models.HTTPRequest{Method: method, URL: out.URL, RequestBody: capBody(out.Body),
 		ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{}}}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, out.URL, bytes.NewReader(out.Body))
 	if err != nil {
 		rec.State, rec.Error = models.RequestError, fmt.Sprintf("The endpoint URL is not valid: %v", err)
 		rec.RequestHeaders = models.JSON[map[string]string]{V: map[string]string{}}
@@ -144,6 +158,9 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "unifi-engine/1")
+	for k, v := range out.Headers {
+		req.Header.Set(k, v)
+	}
 	authErr := s.authorize(req, conn)
 	rec.RequestHeaders = models.JSON[map[string]string]{V: models.RedactHeaders(req.Header)}
 	if authErr != nil {
@@ -179,7 +196,7 @@ func (s *sender) do(ctx context.Context, url string, body []byte, conn *models.C
 	if status < 200 || status > 299 {
 		rec.State = models.RequestError
 	}
-	return exchange{record: rec, status: status, body: respBody,
+	return exchange{record: rec, status: status, body: respBody, headers: resp.Header,
 		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now())}
 }
 
@@ -191,20 +208,57 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 	if w.IsReceipt() && w.Receipt != nil {
 		path = w.Receipt.Path
 	}
-	body, err := json.Marshal(envelope(w, s.now()))
-	if err != nil {
-		return res, fmt.Errorf("encode envelope of transaction %d: %w", w.Transaction.ID, err)
+	out := outRequest{URL: joinURL(w.Connection.EndpointURL, path)}
+	if msg := scriptFailure(w); msg != "" {
+		return s.scriptFailed(res, out, msg), nil
 	}
-	ex := s.do(ctx, joinURL(w.Connection.EndpointURL, path), body, w.Connection, w.Integration.SyncTimeout())
+	if sc := w.Scripts[string(script.StageToRequest)]; sc != nil && !w.IsReceipt() {
+		var err error
+		if out, err = s.stageToRequest(w, sc, &res); err != nil {
+			return s.scriptFailed(res, outRequest{URL: joinURL(w.Connection.EndpointURL, path)}, err.Error()), nil
+		}
+	} else {
+		body, err := json.Marshal(envelope(w, s.now()))
+		if err != nil {
+			return res, fmt.Errorf("encode envelope of transaction %d: %w", w.Transaction.ID, err)
+		}
+		out.Body = body
+	}
+	ex := s.do(ctx, out, w.Connection, w.Integration.SyncTimeout())
 	if ctx.Err() != nil { // stopping hard: the remote may or may not have it; another process will resend
 		return res, errAbandoned
 	}
 	res.Request = ex.record
+	verdict := responseVerdict{}
+	if sc := w.Scripts[string(script.Response)]; sc != nil && !w.IsReceipt() && ex.err == nil {
+		var err error
+		if verdict, err = s.readResponse(w, sc, ex, &res); err != nil {
+			// The remote has the request; the script could not read the answer.
+			res.Outcome, res.Error = enginedb.OutcomeFailed, err.Error()
+			res.Request.ResponseAction = "error: the Response script failed"
+			return res, nil
+		}
+	}
 	switch {
+	case verdict.outcome == "error":
+		res.Outcome = enginedb.OutcomeFailed
+		res.Error = cmp.Or(verdict.error, "The Response script marked the answer as an error.")
+		res.Request.ResponseAction = "error: decided by the Response script"
+		return res, nil
+	case verdict.outcome == "success":
+		res.Outcome = enginedb.OutcomeDelivered
+		res.ExternalReference = verdict.externalReference
+		res.Request.ResponseAction = "delivered: decided by the Response script"
+		return res, nil
+	case verdict.outcome == "retry":
+		ex.err = errors.New(cmp.Or(verdict.error, "The Response script asked for a retry"))
+		ex.record.Error = ex.err.Error()
+		ex.status = 0 // no response action: the script decided
+		res.Request.State = models.RequestError
 	case ex.err == nil && ex.status >= 200 && ex.status <= 299:
 		res.Outcome = enginedb.OutcomeDelivered
 		if !w.IsReceipt() {
-			res.ExternalReference = externalReference(ex.body)
+			res.ExternalReference = cmp.Or(verdict.externalReference, externalReference(ex.body))
 		}
 		return res, nil
 	case ex.err == nil && isDuplicateAnswer(ex.body):
@@ -433,6 +487,6 @@ func capBody(b []byte) string {
 // replay re-sends a replayed HTTP Request with the connection's current
 // credentials (the stored headers are redacted).
 func (s *sender) replay(ctx context.Context, req *models.HTTPRequest, conn *models.Connection, in *models.Integration) models.HTTPRequest {
-	ex := s.do(ctx, req.URL, []byte(req.RequestBody), conn, in.SyncTimeout())
+	ex := s.do(ctx, outRequest{Method: req.Method, URL: req.URL, Body: []byte(req.RequestBody)}, conn, in.SyncTimeout())
 	return ex.record
 }

@@ -24,7 +24,9 @@ import (
 	"unifi/models/inbound"
 	"unifi/models/pg"
 	"unifi/models/query"
+	"unifi/models/script"
 	"unifi/models/store"
+	"unifi/models/webhook"
 	"unifi/worker"
 )
 
@@ -98,6 +100,7 @@ type services struct {
 	query    *query.Reader
 	inbound  *inbound.Service
 	packages *configpkg.Service
+	webhook  *webhook.Service
 }
 
 // newServices builds the services on db.
@@ -107,9 +110,11 @@ func newServices(db *gorm.DB, c config.Config) *services {
 	if off := c.ClockOffset; off != 0 {
 		now = func() time.Time { return time.Now().Add(off) }
 	}
-	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, NowFunc: now})
+	scripts := script.NewEngine(script.Limits{Timeout: c.ScriptTimeout, MaxHeapGrowth: uint64(c.ScriptMemoryMiB) << 20})
+	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, NowFunc: now, Scripts: scripts})
+	in := inbound.NewService(db, accounts, &inbound.Opts{NowFunc: now})
 	return &services{store: st, accounts: accounts, query: query.NewReader(db, nil),
-		inbound: inbound.NewService(db, accounts, &inbound.Opts{NowFunc: now}), packages: st.Packages()}
+		inbound: in, packages: st.Packages(), webhook: webhook.New(db, in, scripts)}
 }
 
 // openServices connects, migrates and returns the services plus a closer.
@@ -221,7 +226,8 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 	defer func() { stopCfg(); cfgWG.Wait() }()
 
 	h := handlers.New(handlers.Opts{Store: svc.store, Query: svc.query, Accounts: svc.accounts, Inbound: svc.inbound,
-		Logger: log, Config: cfg, Notifier: pool, Users: users})
+		Webhook: svc.webhook,
+		Logger:  log, Config: cfg, Notifier: pool, Users: users})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"unifi/models/inbound"
 	"unifi/models/query"
 	"unifi/models/store"
+	"unifi/models/webhook"
 )
 
 // App is a running server with its store and captured logs.
@@ -108,7 +109,8 @@ func New(t testing.TB, o *Opts) *App {
 	logs := &SyncBuffer{}
 	q, in := query.NewReader(db, nil), inbound.NewService(db, accounts, nil)
 	ho := handlers.Opts{Store: st, Query: q, Accounts: accounts, Inbound: in, Config: cfg, Users: users,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		Webhook: webhook.New(db, in, st.Scripts()),
+		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if o != nil {
 		ho.Notifier = o.Notifier
 	}

@@ -49,6 +49,8 @@ type Config struct {
 	// database's clock, which decides leases and due times. For fault drills
 	// (clock skew between two instances, a clock stepped back at a restart).
 	ClockOffset time.Duration
+	ScriptTimeout   time.Duration // SCRIPT_TIMEOUT_MS: time limit of one message script run, default 50
+	ScriptMemoryMiB int           // SCRIPT_MEMORY_MIB: heap growth that stops a script run, default 64
 }
 
 // Secure reports whether cookies must be marked Secure (served over TLS).
@@ -121,6 +123,8 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.ClockOffset = d
 	}
+	c.ScriptTimeout = time.Duration(intVar("SCRIPT_TIMEOUT_MS", 50, 1, 10000)) * time.Millisecond
+	c.ScriptMemoryMiB = intVar("SCRIPT_MEMORY_MIB", 64, 1, 4096)
 
 	var err error
 	if c.SessionKey, err = key(getenv, "SESSION_KEY", 32, c.DataDir, &c.GeneratedKeys); err != nil {

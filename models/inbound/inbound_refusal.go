@@ -43,6 +43,7 @@ const (
 	RefusalNotValidForBond    RefusalKind = "not valid for bond"
 	RefusalNoBond             RefusalKind = "no bond"
 	RefusalCreateRejected     RefusalKind = "create rejected" // a Create business rules refuse: no ticket to hold it
+	RefusalScript             RefusalKind = "script"          // a message script failed or rejected the request (inbound_script.go)
 )
 
 // Refusal is an inbound request refused as a whole: nothing of it is

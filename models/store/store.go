@@ -11,6 +11,7 @@ import (
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/pg"
+	"unifi/models/script"
 )
 
 // Store is the single operations layer: the UI, the API and the worker all
@@ -19,6 +20,7 @@ type Store struct {
 	db       *gorm.DB
 	now      func() time.Time
 	secrets  *secretBox
+	scripts  *script.Engine
 	accounts *account.Accounts // the demo seed's users, a bulk job's actor
 }
 
@@ -32,6 +34,10 @@ type StoreOpts struct {
 	// SecretKey seals connection secrets at rest (32 bytes). Defaults to a
 	// fixed development key; the server always passes SECRET_KEY.
 	SecretKey []byte
+	// Scripts runs the message scripts; one engine per process, shared with
+	// the worker pool (Store.Scripts). Defaults to an engine with the default
+	// limits.
+	Scripts *script.Engine
 }
 
 // NewStore returns a Store on db; accounts are the users it acts for.
@@ -49,11 +55,18 @@ func NewStore(db *gorm.DB, accounts *account.Accounts, opts *StoreOpts) *Store {
 	if opts != nil && opts.NowFunc != nil {
 		s.now = opts.NowFunc
 	}
+	s.scripts = script.NewEngine(script.Limits{})
+	if opts != nil && opts.Scripts != nil {
+		s.scripts = opts.Scripts
+	}
 	return s
 }
 
 // DB returns the handle for ctx; only packages that build on the Store use it.
 func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// Scripts returns the message script engine (compiled programs, pooled runtimes).
+func (s *Store) Scripts() *script.Engine { return s.scripts }
 
 // Now is the application clock: for display only, never for leases or due
 // times (docs/engine.md, "Whose clock").

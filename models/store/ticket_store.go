@@ -250,6 +250,8 @@ type outboundTarget struct {
 	Trigger          models.Trigger
 	TriggerFields    models.JSON[[]string]
 	Fields           models.JSON[[]outboundField] // the message's fields, in order
+	Scripts          models.JSON[[]outboundScript]  // its Source to Stage and trigger condition scripts
+	Vars             models.JSON[map[string]string] // the active connection's variables, when it has scripts
 }
 
 // outboundField is what mapping a ticket onto a message needs of a Field.
@@ -282,13 +284,22 @@ func (tg *outboundTarget) fields() []models.Field {
 // line), with the wire stamps of the ticket's fields and the old values of
 // those this change made (before; nil on a create). A required field the
 // ticket leaves empty refuses the change.
+//
+// A message's Advanced trigger condition script can skip it, and its Source
+// to Stage script refines the Stage (outbound_script.go).
 func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change models.TicketChange) error {
 	var targets []outboundTarget
 	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
 			m.id AS message_id, m.name AS message_name, m.trigger, m.trigger_fields,
 			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
 				'direction', f.direction, 'default_value', f.default_value, 'required', f.required,
-				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields
+				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields,
+			(SELECT coalesce(json_agg(json_build_object('id', ms.id, 'point', ms.point, 'source', ms.source,
+				'version', ms.version)), '[]') FROM message_scripts ms
+				WHERE ms.message_id = m.id AND ms.point IN ('source_to_stage', 'trigger_condition')) AS scripts,
+			(SELECT coalesce(json_object_agg(v.name, v.value), '{}') FROM connection_variables v
+				JOIN connections c ON c.id = v.connection_id WHERE c.integration_id = i.id AND c.active
+				  AND EXISTS (SELECT 1 FROM message_scripts ms WHERE ms.message_id = m.id)) AS vars
 		FROM integrations i
 		JOIN messages m ON m.integration_id = i.id
 		WHERE i.process_id = ? AND i.state IN (?, ?)
@@ -308,6 +319,17 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change mo
 		if err != nil {
 			return err
 		}
+		var logs []string
+		if len(tg.Scripts.V) > 0 {
+			var previous map[string]any
+			if before != nil {
+				previous = scriptTicket(before)
+			}
+			var send bool
+			if data, logs, send = s.outboundScripts(&tg, t, previous, data); !send {
+				continue
+			}
+		}
 		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
@@ -321,8 +343,16 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change mo
 			n.LogBefore = tg.MessageName + " "
 			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, tg.Trigger)
 		}
-		if _, err := insertOutbound(tx, n); err != nil {
+		tr, err := insertOutbound(tx, n)
+		if err != nil {
 			return err
+		}
+		if tg.AttachLogs {
+			for _, line := range logs {
+				if err := addLog(tx, tr.ID, models.LogScript, "info", line); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

@@ -34,6 +34,10 @@ type Work struct {
 	Data        map[string]any               // the Stage data
 	Stamps      *map[string]models.WireStamp // the Stage's wire stamps; nil: none
 	PendingID   int64                        // the Pending HTTP Request waiting for this attempt, or 0
+	// Scripts are the message's scripts by point (docs/scripting.md); Vars the
+	// active connection's variables. Both from the cached configuration.
+	Scripts map[string]*models.MessageScript
+	Vars    map[string]string
 }
 
 // Attempt is this attempt's number (1 for the first send).
@@ -57,6 +61,8 @@ type EngineConfig struct {
 	Integrations map[int64]*models.Integration
 	Connections  map[int64]*models.Connection // active connection by integration id
 	Messages     map[int64]*models.Message
+	Scripts      map[int64]map[string]*models.MessageScript // by message id, then point
+	Vars         map[int64]map[string]string                // by connection id
 }
 
 // LoadEngineConfig reads every integration, active connection and message.
@@ -77,8 +83,30 @@ func (s *DB) LoadEngineConfig(ctx context.Context) (*EngineConfig, error) {
 	if err := db.Find(&msgs).Error; err != nil {
 		return nil, fmt.Errorf("load engine config: %w", err)
 	}
+	var scripts []models.MessageScript
+	if err := db.Find(&scripts).Error; err != nil {
+		return nil, fmt.Errorf("load engine config: %w", err)
+	}
+	var vars []models.ConnectionVariable
+	if err := db.Joins("JOIN connections c ON c.id = connection_variables.connection_id AND c.active").Find(&vars).Error; err != nil {
+		return nil, fmt.Errorf("load engine config: %w", err)
+	}
 	c := &EngineConfig{Integrations: map[int64]*models.Integration{}, Connections: map[int64]*models.Connection{},
-		Messages: map[int64]*models.Message{}}
+		Messages: map[int64]*models.Message{}, Scripts: map[int64]map[string]*models.MessageScript{},
+		Vars: map[int64]map[string]string{}}
+	for i := range scripts {
+		sc := &scripts[i]
+		if c.Scripts[sc.MessageID] == nil {
+			c.Scripts[sc.MessageID] = map[string]*models.MessageScript{}
+		}
+		c.Scripts[sc.MessageID][sc.Point] = sc
+	}
+	for _, v := range vars {
+		if c.Vars[v.ConnectionID] == nil {
+			c.Vars[v.ConnectionID] = map[string]string{}
+		}
+		c.Vars[v.ConnectionID][v.Name] = v.Value
+	}
 	for i := range ins {
 		c.Integrations[ins[i].ID] = &ins[i]
 	}
@@ -229,6 +257,10 @@ func (s *DB) works(ctx context.Context, rows []claimedRow, cfg *EngineConfig) ([
 		if r.PendingID != nil {
 			w.PendingID = *r.PendingID
 		}
+		w.Scripts = cfg.Scripts[r.MessageID]
+		if w.Connection != nil {
+			w.Vars = cfg.Vars[w.Connection.ID]
+		}
 		if w.Data == nil {
 			w.Data = map[string]any{}
 		}
@@ -321,6 +353,9 @@ type AttemptResult struct {
 	ProcessState *models.ProcessState
 	BondNote     string
 	Pause        bool
+	// ScriptLogs are the log(...) lines of the attempt's scripts; they go in
+	// the transaction log when the integration attaches logs.
+	ScriptLogs []string
 }
 
 type txUpdate struct {
@@ -537,6 +572,10 @@ func (r *recording) deliveries() (release []int64, statusUp, statusNow map[int64
 		if w.Integration.AttachLogs {
 			r.logs = append(r.logs, models.TransactionLog{TransactionID: w.Transaction.ID, Kind: models.LogTransactionSend,
 				Level: logLevel(res.Outcome), Line: attemptLine(res, r.ok[w.Transaction.ID], models.TransportState(r.ups[i].To))})
+			for _, line := range res.ScriptLogs {
+				r.logs = append(r.logs, models.TransactionLog{TransactionID: w.Transaction.ID, Kind: models.LogScript,
+					Level: "info", Line: line})
+			}
 		}
 		if res.SetStatus != nil {
 			statusUp[w.Integration.ID] = *res.SetStatus

@@ -1,0 +1,428 @@
+package script
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
+)
+
+// Engine compiles and runs scripts. It is safe for concurrent use; one Engine
+// serves a whole process.
+type Engine struct {
+	limits Limits
+
+	mu    sync.Mutex
+	progs map[progKey]*compiled
+}
+
+type progKey struct {
+	id, version int64
+	point       Point
+}
+
+// compiled is one script version: its program and the runtimes that have run
+// it. Runtimes are pooled per script, so whatever a script leaves behind in
+// its runtime (it runs in strict mode, so no implicit globals, but it could
+// change a prototype) is only ever seen by later runs of the same script.
+type compiled struct {
+	name string
+	prog *goja.Program
+	pool sync.Pool // of *vmState
+}
+
+// NewEngine returns an Engine with limits (zero fields take their defaults).
+func NewEngine(limits Limits) *Engine {
+	setRegexpTimeout(limits.withDefaults().Timeout)
+	return &Engine{limits: limits.withDefaults(), progs: map[progKey]*compiled{}}
+}
+
+// Limits returns the engine's limits with defaults applied.
+func (e *Engine) Limits() Limits { return e.limits }
+
+// wrapper turns a script body into a function, on the body's first line so
+// that line numbers stay the author's.
+const (
+	wrapHead = `(function(){"use strict";`
+	wrapTail = "\n})"
+)
+
+var syntaxPos = regexp.MustCompile(`Line (\d+):(\d+) (.*)$`)
+
+// Compile checks s's source: nil, or an *Error of kind syntax with its line.
+// Used when a script is saved, so that a broken script is refused at once.
+func Compile(s Script) error {
+	_, err := compile(s)
+	return err
+}
+
+func compile(s Script) (*goja.Program, error) {
+	prog, err := goja.Compile(s.Name, wrapHead+s.Source+wrapTail, true)
+	if err == nil {
+		return prog, nil
+	}
+	se := &Error{Script: s.Name, Kind: KindSyntax, Message: err.Error()}
+	var ce *goja.CompilerSyntaxError
+	var list parser.ErrorList
+	var pe *parser.Error
+	switch {
+	case errors.As(err, &ce):
+		se.Message = ce.Message
+		if ce.File != nil {
+			pos := ce.File.Position(ce.Offset)
+			se.Line, se.Column = pos.Line, pos.Column
+		} else if m := syntaxPos.FindStringSubmatch(ce.Message); m != nil {
+			// The parser's errors come flattened into the text: "name: Line 1:9 Unexpected token ;".
+			se.Line, _ = strconv.Atoi(m[1])
+			se.Column, _ = strconv.Atoi(m[2])
+			se.Message = m[3]
+		}
+	case errors.As(err, &list) && len(list) > 0:
+		se.Message, se.Line, se.Column = list[0].Message, list[0].Position.Line, list[0].Position.Column
+	case errors.As(err, &pe):
+		se.Message, se.Line, se.Column = pe.Message, pe.Position.Line, pe.Position.Column
+	}
+	if se.Line == 1 && se.Column > len(wrapHead) {
+		se.Column -= len(wrapHead) // the wrapper shares the script's first line
+	}
+	return nil, se
+}
+
+// program returns s's compiled program, compiling it on first use of this
+// version. Older versions of the same script are dropped.
+// A script with ID 0 (an unsaved source being tested) is compiled every time
+// and not kept.
+func (e *Engine) program(s Script) (*compiled, error) {
+	if s.ID == 0 {
+		prog, err := compile(s)
+		if err != nil {
+			return nil, err
+		}
+		return &compiled{name: s.Name, prog: prog}, nil
+	}
+	k := progKey{s.ID, s.Version, s.Point}
+	e.mu.Lock()
+	c := e.progs[k]
+	e.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	prog, err := compile(s)
+	if err != nil {
+		return nil, err
+	}
+	c = &compiled{name: s.Name, prog: prog}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if have := e.progs[k]; have != nil {
+		return have, nil
+	}
+	for old := range e.progs {
+		if old.id == s.ID && old.point == s.Point {
+			delete(e.progs, old)
+		}
+	}
+	e.progs[k] = c
+	return c, nil
+}
+
+// Forget drops every compiled program (the configuration changed).
+func (e *Engine) Forget() {
+	e.mu.Lock()
+	e.progs = map[progKey]*compiled{}
+	e.mu.Unlock()
+}
+
+// vmState is one pooled runtime with its compiled function and the run's
+// mutable pieces that the API functions read.
+type vmState struct {
+	vm       *goja.Runtime
+	fn       goja.Callable
+	logs     []string
+	maxLogs  int
+	rejected *string
+}
+
+func (e *Engine) newState(c *compiled) (*vmState, error) {
+	vm := goja.New()
+	vm.SetMaxCallStackSize(e.limits.MaxCallStack)
+	st := &vmState{vm: vm, maxLogs: e.limits.MaxLogLines}
+	if err := harden(vm, e.limits); err != nil {
+		return nil, fmt.Errorf("prepare script runtime: %w", err)
+	}
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	must(vm.Set("log", func(call goja.FunctionCall) goja.Value {
+		if len(st.logs) >= st.maxLogs {
+			return goja.Undefined()
+		}
+		parts := make([]string, len(call.Arguments))
+		for i, a := range call.Arguments {
+			parts[i] = logText(vm, a)
+		}
+		line := strings.Join(parts, " ")
+		if len(line) > 2000 {
+			line = line[:2000] + "…"
+		}
+		st.logs = append(st.logs, line)
+		return goja.Undefined()
+	}))
+	must(vm.Set("reject", func(call goja.FunctionCall) goja.Value {
+		msg := strings.TrimSpace(call.Argument(0).String())
+		if msg == "" || goja.IsUndefined(call.Argument(0)) {
+			msg = "Rejected by the Stage to Target script"
+		}
+		st.rejected = &msg
+		return goja.Undefined()
+	}))
+	v, err := vm.RunProgram(c.prog)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := goja.AssertFunction(v)
+	if !ok {
+		return nil, errors.New("script did not compile to a function")
+	}
+	st.fn = fn
+	return st, nil
+}
+
+// logText renders one log(...) argument: strings as they are, the rest as JSON.
+func logText(vm *goja.Runtime, v goja.Value) string {
+	if v == nil || goja.IsUndefined(v) {
+		return "undefined"
+	}
+	if _, ok := v.Export().(string); ok {
+		return v.String()
+	}
+	if obj, ok := v.(*goja.Object); ok {
+		if b, err := obj.MarshalJSON(); err == nil {
+			return string(b)
+		}
+	}
+	return v.String()
+}
+
+// inputNames are the globals a script sees (docs/scripting.md, "The API").
+var inputNames = []string{"stage", "ticket", "previous", "bond", "transaction", "vars", "request", "response"}
+
+// Run runs s with in and returns what it returned, its log lines and its
+// time. A failure is an *Error naming the script, the line and the reason.
+func (e *Engine) Run(s Script, in Input) (Output, error) {
+	c, err := e.program(s)
+	if err != nil {
+		return Output{}, err
+	}
+	st, _ := c.pool.Get().(*vmState)
+	if st == nil {
+		if st, err = e.newState(c); err != nil {
+			return Output{}, &Error{Script: s.Name, Kind: KindException, Message: err.Error()}
+		}
+	}
+	st.logs, st.rejected = nil, nil
+	vm := st.vm
+	vars := make(map[string]any, len(in.Vars))
+	for k, v := range in.Vars {
+		vars[k] = v
+	}
+	values := []any{in.Stage, in.Ticket, in.Previous, in.Bond, in.Transaction, vars, in.Request, in.Response}
+	for i, name := range inputNames {
+		if err := vm.Set(name, toJS(vm, values[i])); err != nil {
+			return Output{}, &Error{Script: s.Name, Kind: KindException, Message: err.Error()}
+		}
+	}
+
+	// The run keeps its OS thread so that the watcher can read that thread's
+	// CPU time: the limit is the CPU the script used, not the time it waited
+	// for a core on a busy machine.
+	runtime.LockOSThread()
+	start := time.Now()
+	w := e.watch(vm, start, threadClock())
+	v, runErr := st.fn(goja.Undefined())
+	w.stop()
+	runtime.UnlockOSThread()
+	// The watcher may have interrupted just as the run ended; no Interrupt can
+	// come after stop, so clearing here leaves the runtime clean for the pool.
+	vm.ClearInterrupt()
+	out := Output{Logs: st.logs, Duration: time.Since(start)}
+	if st.rejected != nil {
+		out.Rejected = *st.rejected
+	}
+	if runErr != nil {
+		// An interrupted runtime may be mid-way through anything: do not pool it.
+		return out, e.runError(s.Name, runErr)
+	}
+	if v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+		out.Value = v.Export()
+	}
+	st.logs, st.rejected = nil, nil
+	c.pool.Put(st)
+	return out, nil
+}
+
+// runError turns a goja error into an *Error with the script's line.
+func (e *Engine) runError(name string, err error) *Error {
+	se := &Error{Script: name, Kind: KindException, Message: err.Error()}
+	var ie *goja.InterruptedError
+	var ex *goja.Exception
+	var so *goja.StackOverflowError
+	var stack []goja.StackFrame
+	switch {
+	case errors.As(err, &ie):
+		stack = ie.Stack()
+		switch v := ie.Value().(type) {
+		case interruptReason:
+			se.Kind, se.Message = v.kind, v.msg
+		default:
+			se.Message = fmt.Sprint(v)
+		}
+	case errors.As(err, &so):
+		stack = so.Stack()
+		se.Message = fmt.Sprintf("the call stack is deeper than %d calls (endless recursion?)", e.limits.MaxCallStack)
+	case errors.As(err, &ex):
+		stack = ex.Stack()
+		if ex.Value() != nil {
+			se.Message = ex.Value().String()
+		}
+	}
+	for _, f := range stack {
+		if f.SrcName() == name {
+			pos := f.Position()
+			se.Line, se.Column = pos.Line, pos.Column
+			break
+		}
+	}
+	return se
+}
+
+type interruptReason struct {
+	kind ErrorKind
+	msg  string
+}
+
+// watcher interrupts one run that passes the time limit or the memory bound.
+// It wakes every tick, so a run shorter than a tick costs one timer.
+type watcher struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+const watchTick = 2 * time.Millisecond
+
+var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+var heapMu sync.Mutex
+
+// heapBytes is the process's heap occupied by objects, live or not yet swept.
+func heapBytes() uint64 {
+	heapMu.Lock()
+	defer heapMu.Unlock()
+	metrics.Read(heapSample)
+	if heapSample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return heapSample[0].Value.Uint64()
+}
+
+// wallFactor bounds a run's wall time at this many times the CPU time limit
+// (at least a second): a backstop when the thread's CPU time cannot be read.
+const wallFactor = 20
+
+func (e *Engine) watch(vm *goja.Runtime, start time.Time, cpu func() time.Duration) *watcher {
+	w := &watcher{}
+	base := heapBytes()
+	var cpuStart time.Duration
+	if cpu != nil {
+		cpuStart = cpu()
+	}
+	wallLimit := max(wallFactor*e.limits.Timeout, time.Second)
+	if cpu == nil {
+		wallLimit = e.limits.Timeout
+	}
+	timeout := func() {
+		vm.Interrupt(interruptReason{KindTimeout, fmt.Sprintf("ran longer than the limit of %s and was stopped", e.limits.Timeout)})
+	}
+	var check func()
+	check = func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.stopped {
+			return
+		}
+		if cpu != nil {
+			if used := cpu(); used >= 0 && used-cpuStart >= e.limits.Timeout {
+				timeout()
+				return
+			}
+		}
+		if time.Since(start) >= wallLimit {
+			timeout()
+			return
+		}
+		if h := heapBytes(); h > base && h-base > e.limits.MaxHeapGrowth {
+			vm.Interrupt(interruptReason{KindMemory, fmt.Sprintf("used more than the memory bound of %d MiB and was stopped", e.limits.MaxHeapGrowth>>20)})
+			return
+		}
+		w.t.Reset(watchTick)
+	}
+	w.mu.Lock()
+	w.t = time.AfterFunc(watchTick, check)
+	w.mu.Unlock()
+	return w
+}
+
+func (w *watcher) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.t.Stop()
+	w.mu.Unlock()
+}
+
+// toJS copies plain Go data into fresh JavaScript values, so that scripts see
+// ordinary objects and arrays (not Go wrappers that write through).
+func toJS(vm *goja.Runtime, v any) goja.Value {
+	switch x := v.(type) {
+	case nil:
+		return goja.Null()
+	case map[string]any:
+		if x == nil {
+			return goja.Null()
+		}
+		o := vm.NewObject()
+		for k, val := range x {
+			_ = o.Set(k, toJS(vm, val))
+		}
+		return o
+	case map[string]string:
+		o := vm.NewObject()
+		for k, val := range x {
+			_ = o.Set(k, val)
+		}
+		return o
+	case []any:
+		items := make([]any, len(x))
+		for i, val := range x {
+			items[i] = toJS(vm, val)
+		}
+		return vm.NewArray(items...)
+	case []string:
+		items := make([]any, len(x))
+		for i, val := range x {
+			items[i] = val
+		}
+		return vm.NewArray(items...)
+	default:
+		return vm.ToValue(x)
+	}
+}
