@@ -31,17 +31,33 @@ type Delivery struct {
 	Body        []byte
 	Meta        inbound.RequestMeta
 	Inbound     *inbound.Service
+	// Translate is the integration's inbound scripts (Identify message,
+	// Reference lookup, Payload to Stage, Stage to Target; webhook.Translator),
+	// nil when it has none: the item is then our envelope.
+	Translate func(inbound.Request) (*models.Envelope, error)
 }
 
 // DeliverFunc applies one polled item on the inbound path inside tx (a
 // refusal stores nothing but its record; an error fails the page).
 type DeliverFunc func(ctx context.Context, tx *gorm.DB, d Delivery) (Outcome, error)
 
-// DeliverEnvelope receives an item that is our envelope: the inbound API's
-// ReceiveMessage, inside the page's transaction.
-func DeliverEnvelope(ctx context.Context, tx *gorm.DB, d Delivery) (Outcome, error) {
+// Deliver receives an item on the inbound path inside the page's
+// transaction: translated by the integration's inbound scripts into our
+// envelope (as the raw webhook route does), then the inbound API's
+// ReceiveMessage, as if the poller's user had sent it.
+func Deliver(ctx context.Context, tx *gorm.DB, d Delivery) (Outcome, error) {
 	in := d.Inbound.InTx(tx)
-	_, err := in.ReceiveMessage(ctx, d.Integration.Name, d.Caller, d.Body, d.Meta)
+	body := d.Body
+	if d.Translate != nil {
+		env, err := d.Translate(inbound.Request{Integration: d.Integration.Name, JSON: true, Body: d.Body, Meta: d.Meta})
+		if err != nil {
+			return Settle(ctx, in, d, err)
+		}
+		if body, err = json.Marshal(env); err != nil {
+			return Refused, fmt.Errorf("encode the translated item: %w", err)
+		}
+	}
+	_, err := in.ReceiveMessage(ctx, d.Integration.Name, d.Caller, body, d.Meta)
 	return Settle(ctx, in, d, err)
 }
 

@@ -26,6 +26,7 @@ import (
 	"unifi/models/inbound"
 	"unifi/models/pg"
 	"unifi/models/store"
+	"unifi/models/webhook"
 )
 
 // Runner claims due pollers and runs them.
@@ -33,6 +34,7 @@ type Runner struct {
 	db            *gorm.DB
 	store         *store.Store
 	inbound       *inbound.Service
+	webhook       *webhook.Service
 	processor     ProcessorFunc
 	deliver       DeliverFunc
 	client        *http.Client
@@ -51,9 +53,11 @@ type Runner struct {
 type Opts struct {
 	// Processor makes a processor's steps; defaults to its scripts.
 	Processor ProcessorFunc
-	// Deliver applies one item on the inbound path; defaults to
-	// DeliverEnvelope.
+	// Deliver applies one item on the inbound path; defaults to Deliver.
 	Deliver DeliverFunc
+	// Webhook translates items in the remote's own shape with the
+	// integration's inbound scripts; nil: items are envelopes.
+	Webhook *webhook.Service
 	// Lease is how long a claim holds a poller without renewal (LEASE_SECONDS).
 	Lease time.Duration
 	// Idle is the longest wait between looks for a due poller (POLL_INTERVAL_MS).
@@ -69,10 +73,10 @@ type Opts struct {
 
 // New returns a Runner; Start runs it.
 func New(db *gorm.DB, st *store.Store, in *inbound.Service, o Opts) *Runner {
-	rn := &Runner{db: db, store: st, inbound: in, processor: o.Processor, deliver: o.Deliver, logger: o.Logger,
+	rn := &Runner{db: db, store: st, inbound: in, webhook: o.Webhook, processor: o.Processor, deliver: o.Deliver, logger: o.Logger,
 		owner: o.Owner, lease: o.Lease, idle: o.Idle, maxRetryAfter: o.MaxRetryAfter}
 	if rn.deliver == nil {
-		rn.deliver = DeliverEnvelope
+		rn.deliver = Deliver
 	}
 	if rn.logger == nil {
 		rn.logger = slog.New(slog.DiscardHandler)

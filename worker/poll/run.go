@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"unifi/models"
+	"unifi/models/inbound"
 	"unifi/models/pg"
 )
 
@@ -141,7 +142,14 @@ func (r *run) load(ctx context.Context) error {
 	if err := db.Take(&r.caller, *who).Error; err != nil {
 		return pg.NotFound(err, "the poller's user")
 	}
+	var vars []models.ConnectionVariable
+	if err := db.Where("connection_id = ?", r.conn.ID).Find(&vars).Error; err != nil {
+		return fmt.Errorf("read connection variables: %w", err)
+	}
 	r.vars = map[string]string{}
+	for _, v := range vars {
+		r.vars[v.Name] = v.Value
+	}
 	return nil
 }
 
@@ -236,6 +244,13 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 	mark := r.mark
 	var n counts
 	meta := itemMeta(resp)
+	var translate func(inbound.Request) (*models.Envelope, error)
+	if r.rn.webhook != nil && len(page.Items) > 0 {
+		var err error
+		if translate, err = r.rn.webhook.Translator(ctx, r.integration.Name); err != nil {
+			return fmt.Errorf("read the integration's inbound scripts: %w", err)
+		}
+	}
 	err := r.rn.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		held := false
 		if err := pg.Query(tx, sqlHoldLease, func(*sql.Rows) error { held = true; return nil },
@@ -248,7 +263,7 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 		n = counts{found: len(page.Items)}
 		for i, it := range page.Items {
 			out, err := r.rn.deliver(ctx, tx, Delivery{Integration: &r.integration, Caller: &r.caller, Body: it.Body,
-				Meta: meta, Inbound: r.rn.inbound})
+				Meta: meta, Inbound: r.rn.inbound, Translate: translate})
 			if err != nil {
 				return fmt.Errorf("item %d of the page: %w", i+1, err)
 			}
