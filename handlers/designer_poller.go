@@ -15,7 +15,9 @@ import (
 
 // Pollers and poll processors in the Designer (docs/pollers.md).
 
-func pollersURL(integrationID int64) string { return fmt.Sprintf("/integrations/%d/pollers", integrationID) }
+func pollersURL(integrationID int64) string {
+	return fmt.Sprintf("/integrations/%d/pollers", integrationID)
+}
 
 func processorForm(c echo.Context) designer.ProcessorForm {
 	return designer.ProcessorForm{Name: c.FormValue("name"), SetupScript: c.FormValue("setup_script"),
