@@ -18,6 +18,7 @@ import (
 	"unifi/internal/cpuacct"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/designer"
 	"unifi/models/query"
 	"unifi/models/script"
 	"unifi/models/store"
@@ -54,6 +55,9 @@ type engineBench struct {
 }
 
 func runEngine(e *env) ([]string, error) {
+	if e.flags.history > 0 {
+		return runHistory(e, e.flags.history)
+	}
 	var parts []string // e.g. BENCH_ENGINE_PARTS=delivery,latency while profiling; default all
 	if p := os.Getenv("BENCH_ENGINE_PARTS"); p != "" {
 		parts = strings.Split(p, ",")
@@ -80,7 +84,7 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 		return figs, nil, err
 	}
 	defer remote.close()
-	b := &engineBench{env: e, store: store.NewStore(e.db, account.New(e.db, nil), nil), remote: remote, url: remote.url}
+	b := &engineBench{env: e, store: store.NewStore(e.db, account.New(e.db, nil), &store.StoreOpts{SecretKey: e.secretKey}), remote: remote, url: remote.url}
 	if err := b.fixtures(); err != nil {
 		return figs, nil, err
 	}
@@ -151,29 +155,52 @@ func (b *engineBench) note(format string, args ...any) {
 type cpuMark struct {
 	self, remote time.Duration
 	db           cpuacct.Snapshot
+	wal          string // the cluster's WAL position (pg_current_wal_lsn)
 }
 
 func (b *engineBench) cpuNow() cpuMark {
 	return cpuMark{self: cpuacct.Self(), remote: cpuacct.Process(b.remote.cmd.Process.Pid),
-		db: cpuacct.Backends(b.ctx, b.db)}
+		db: cpuacct.Backends(b.ctx, b.db), wal: walLSN(b.ctx, b.db)}
+}
+
+// walLSN is the cluster's current WAL position, "" when it cannot be read.
+func walLSN(ctx context.Context, db *gorm.DB) string {
+	var lsn string
+	if err := db.WithContext(ctx).Raw("SELECT pg_current_wal_lsn()::text").Scan(&lsn).Error; err != nil {
+		return ""
+	}
+	return lsn
+}
+
+// walSince is the WAL the cluster wrote since the position from, in bytes
+// (the whole cluster: the bench runs one thing at a time on it).
+func walSince(ctx context.Context, db *gorm.DB, from string) float64 {
+	var n float64
+	if from == "" || db.WithContext(ctx).Raw("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), ?::pg_lsn)", from).
+		Scan(&n).Error != nil {
+		return 0
+	}
+	return n
 }
 
 // cpuPer is the CPU each delivered transaction cost, in milliseconds: the
-// figure that holds however busy the machine is, and what bounds the rate.
-type cpuPer struct{ engine, postgres, remote float64 }
+// figure that holds however busy the machine is, and what bounds the rate;
+// with the WAL bytes each wrote (a durable cluster fsyncs them).
+type cpuPer struct{ engine, postgres, remote, wal float64 }
 
 func (c cpuPer) total() float64 { return c.engine + c.postgres + c.remote }
 
 func (c cpuPer) line(what string) string {
-	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote", what,
-		c.engine, c.postgres, c.remote)
+	return fmt.Sprintf("%s cpu per transaction: %.3f ms engine, %.3f ms postgres, %.3f ms remote; wal %.0f bytes",
+		what, c.engine, c.postgres, c.remote, c.wal)
 }
 
 // cpuSince is the CPU per transaction since m, for n transactions.
 func (b *engineBench) cpuSince(m cpuMark, n int64) cpuPer {
 	now := b.cpuNow()
 	per := func(d time.Duration) float64 { return ms(d) / float64(n) }
-	return cpuPer{per(now.self - m.self), per(now.db.Since(m.db)), per(now.remote - m.remote)}
+	return cpuPer{per(now.self - m.self), per(now.db.Since(m.db)), per(now.remote - m.remote),
+		walSince(b.ctx, b.db, m.wal) / float64(n)}
 }
 
 // pool is an engine configured as `unifi serve` is by default
@@ -195,7 +222,9 @@ func (b *engineBench) pool(name string) *worker.Pool {
 // measurement, each with its own path on the remote.
 func (b *engineBench) fixtures() error {
 	db := b.db.WithContext(b.ctx)
-	b.proc = models.Process{Name: "Incident", TicketTable: "incident", ReferenceField: "number", NumberPrefix: "INC"}
+	// Its own process: a database filled by unifi gen (-history) has the
+	// demo's Incident process already.
+	b.proc = models.Process{Name: "BenchIncident", TicketTable: "incident", ReferenceField: "number", NumberPrefix: "INC"}
 	if err := db.Create(&b.proc).Error; err != nil {
 		return err
 	}
@@ -245,7 +274,7 @@ func (b *engineBench) integration(name string, state models.IntegrationState) (*
 			updateID = m.ID
 		}
 		for point, src := range b.scripts {
-			if _, err := b.store.SaveMessageScript(b.ctx, b.admin, m.ID, point, src); err != nil {
+			if _, err := designer.New(b.store, nil).SaveScript(b.ctx, b.admin, m.ID, point, 0, src); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -277,7 +306,7 @@ func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond in
 		go func() {
 			defer wg.Done()
 			for i := w; i < benchBonds; i += 4 {
-				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ShortDescription: fmt.Sprintf("bench %d", i)})
+				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: fmt.Sprintf("bench %d", i)})
 				if err != nil {
 					errs <- err
 					return
@@ -490,7 +519,7 @@ func (b *engineBench) latency() (time.Duration, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
-	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ShortDescription: "latency probe"})
+	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: "latency probe"})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -30,11 +30,15 @@ import (
 // env is what a section gets.
 type env struct {
 	ctx   context.Context
+	base  string // the cluster's URL, for sections that make more databases (freshEnv)
 	dbURL string
 	db    *gorm.DB
 	log   *slog.Logger
 	out   io.Writer // progress notes (stderr)
 	flags flags
+	// secretKey, when set, seals and opens connection secrets (a database
+	// filled by unifi gen has its secrets sealed with DATA_DIR's key).
+	secretKey []byte
 }
 
 // flags are the command line's section options.
@@ -42,6 +46,7 @@ type flags struct {
 	pagesDB    string // pages: measure this database (already filled by unifi gen) instead of a fresh one
 	profileDir string // pages: write a CPU profile of each page's run here
 	durable    bool   // start the private cluster with durability on
+	history    int    // engine: measure delivery and the pages with this many transactions in the tables
 }
 
 // section is one benchmark; it returns its result lines ("delivery: 5234 tx/s").
@@ -77,6 +82,8 @@ func main() {
 		"instead of generating a fresh one (it is kept; use it to iterate without regenerating)")
 	flag.StringVar(&fl.profileDir, "profile", "", "pages: write a CPU profile of each page's timed run to this folder")
 	flag.BoolVar(&fl.durable, "durable", false, "start the private cluster with durability on (fsync, synchronous commit, full-page writes)")
+	flag.IntVar(&fl.history, "history", 0, "engine: measure delivery and the pages with this many finished transactions in the\n"+
+		"tables (unifi gen) against delivery on empty tables, instead of the usual parts")
 	flag.Parse()
 	if err := run(context.Background(), *only, *resultsDir, fl); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -116,7 +123,7 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 		case s.durable:
 			var base string
 			if base, err = cls.url(true); err == nil {
-				lines, err = s.run(&env{ctx: ctx, dbURL: base, log: benchLogger(), out: os.Stderr, flags: fl})
+				lines, err = s.run(&env{ctx: ctx, base: base, dbURL: base, log: benchLogger(), out: os.Stderr, flags: fl})
 			}
 		default:
 			var base string
@@ -194,6 +201,7 @@ func runSection(ctx context.Context, base string, s section, fl flags) ([]string
 		return nil, err
 	}
 	defer drop()
+	e.base = base
 	return s.run(e)
 }
 
@@ -226,7 +234,11 @@ func freshDB(ctx context.Context, base, what string) (string, func(), error) {
 	}
 	name := fmt.Sprintf("bench_%s_%d", what, os.Getpid())
 	drop := func() {
-		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		// BENCH_KEEP_DB=1 keeps it, to EXPLAIN the engine's statements on
+		// what the bench left behind.
+		if os.Getenv("BENCH_KEEP_DB") == "" {
+			admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		}
 		closeDB(admin)
 	}
 	if err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)").Error; err != nil {

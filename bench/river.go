@@ -120,8 +120,8 @@ func runRiver(e *env) ([]string, error) {
 	r200 := median(river200, riverRun.rate)
 	rDrain := median(riverDrain, func(r riverRun) float64 { return r.CompletedS })
 	cpu := func(name string, per cpuPer) string {
-		return fmt.Sprintf("%s cpu per job: %.3f ms in all (%.3f ms process, %.3f ms postgres, %.3f ms remote)",
-			name, per.total(), per.engine, per.postgres, per.remote)
+		return fmt.Sprintf("%s cpu per job: %.3f ms in all (%.3f ms process, %.3f ms postgres, %.3f ms remote), wal %.0f bytes",
+			name, per.total(), per.engine, per.postgres, per.remote, per.wal)
 	}
 	lines := []string{
 		fmt.Sprintf("rounds: %d, alternating (ours, River 50, River 200, River drain), medians", riverRounds()),
@@ -211,7 +211,7 @@ func runRiverOnce(e *env, bin string, jobs, workers int) (riverRun, error) {
 	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		return r, fmt.Errorf("river program: %q, %v", line, err)
 	}
-	db0, remote0 := cpuacct.Backends(e.ctx, db), cpuacct.Process(remote.cmd.Process.Pid)
+	db0, remote0, wal0 := cpuacct.Backends(e.ctx, db), cpuacct.Process(remote.cmd.Process.Pid), walLSN(e.ctx, db)
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		return r, err
 	}
@@ -224,7 +224,7 @@ func runRiverOnce(e *env, bin string, jobs, workers int) (riverRun, error) {
 	}
 	dbCPU, remoteCPU := cpuacct.Backends(e.ctx, db).Since(db0), cpuacct.Process(remote.cmd.Process.Pid)-remote0
 	n := float64(r.Jobs)
-	r.cpu = cpuPer{engine: r.CPUMs / n, postgres: ms(dbCPU) / n, remote: ms(remoteCPU) / n}
+	r.cpu = cpuPer{engine: r.CPUMs / n, postgres: ms(dbCPU) / n, remote: ms(remoteCPU) / n, wal: walSince(e.ctx, db, wal0) / n}
 	if r.Jobs != jobs {
 		return r, errors.New("river program drained a different number of jobs")
 	}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -66,7 +67,31 @@ type ticketBody struct {
 	Impact           *int    `json:"impact"`
 	AssignmentGroup  *string `json:"assignment_group"`
 	WorkNotes        *string `json:"work_notes"`
-	Version          *int    `json:"version"` // PATCH: the version edited; absent means the current one
+	// Process names the kind of ticket on POST (absent: the first, Incident).
+	Process *string `json:"process"`
+	// Custom: the process's own fields by name; an absent name keeps its
+	// value, null clears it.
+	Custom  map[string]any `json:"custom"`
+	Version *int           `json:"version"` // PATCH: the version edited; absent means the current one
+}
+
+// customText turns the custom values of a JSON body into the text the
+// ticket operations validate (models.ValidateCustom).
+func (b ticketBody) customText() (map[string]string, error) {
+	if b.Custom == nil {
+		return nil, nil
+	}
+	out := make(map[string]string, len(b.Custom))
+	v := &models.ValidationError{}
+	for name, raw := range b.Custom {
+		switch raw.(type) {
+		case nil, string, float64, bool:
+			out[name] = models.CustomText(raw)
+		default:
+			v.Add(models.CustomPrefix+name, "Give text, a number or true/false, not a list or an object.")
+		}
+	}
+	return out, v.Err()
 }
 
 func (b ticketBody) apply(in *store.TicketInput) {
@@ -92,24 +117,30 @@ func (b ticketBody) apply(in *store.TicketInput) {
 
 // ticketJSON is a ticket as the API writes it.
 type ticketJSON struct {
-	Number           string    `json:"number"`
-	ShortDescription string    `json:"short_description"`
-	Description      string    `json:"description"`
-	State            string    `json:"state"`
-	Priority         int       `json:"priority"`
-	Urgency          int       `json:"urgency"`
-	Impact           int       `json:"impact"`
-	AssignmentGroup  string    `json:"assignment_group"`
-	WorkNotes        string    `json:"work_notes"`
-	Version          int       `json:"version"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	Number           string         `json:"number"`
+	ProcessID        int64          `json:"process_id"`
+	ShortDescription string         `json:"short_description"`
+	Description      string         `json:"description"`
+	State            string         `json:"state"`
+	Priority         int            `json:"priority"`
+	Urgency          int            `json:"urgency"`
+	Impact           int            `json:"impact"`
+	AssignmentGroup  string         `json:"assignment_group"`
+	WorkNotes        string         `json:"work_notes"`
+	Custom           map[string]any `json:"custom"`
+	Version          int            `json:"version"`
+	CreatedAt        time.Time      `json:"created_at"`
+	UpdatedAt        time.Time      `json:"updated_at"`
 }
 
 func ticketOut(t *models.Ticket) ticketJSON {
-	return ticketJSON{Number: t.Number, ShortDescription: t.ShortDescription, Description: t.Description,
+	custom := t.Custom.V
+	if custom == nil {
+		custom = map[string]any{}
+	}
+	return ticketJSON{Number: t.Number, ProcessID: t.ProcessID, ShortDescription: t.ShortDescription, Description: t.Description,
 		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
-		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes, Version: t.Version,
+		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes, Custom: custom, Version: t.Version,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
@@ -133,6 +164,23 @@ func (h *Handlers) APITicketCreate(c echo.Context) error {
 	}
 	var in store.TicketInput
 	b.apply(&in)
+	if in.Custom, err = b.customText(); err != nil {
+		return err
+	}
+	if b.Process != nil {
+		procs, err := h.Designer.Processes(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		for _, p := range procs {
+			if p.Name == *b.Process {
+				in.ProcessID = p.ID
+			}
+		}
+		if in.ProcessID == 0 {
+			return &models.ValidationError{Fields: map[string]string{"process": fmt.Sprintf("There is no process named %q.", *b.Process)}}
+		}
+	}
 	t, err := h.Store.CreateTicket(c.Request().Context(), apiActor(c), in)
 	if err != nil {
 		return err
@@ -155,6 +203,9 @@ func (h *Handlers) APITicketUpdate(c echo.Context) error {
 	}
 	in := store.TicketInputOf(cur)
 	b.apply(&in)
+	if in.Custom, err = b.customText(); err != nil {
+		return err
+	}
 	version := cur.Version
 	if b.Version != nil {
 		version = *b.Version

@@ -93,4 +93,53 @@ func TestAPITickets(t *testing.T) {
 		status, _ := call(http.MethodGet, base+"/INC9999999", analyst.Name, analyst.Password, "")
 		require.Equal(t, http.StatusNotFound, status)
 	})
+	t.Run("CustomFields", func(t *testing.T) {
+		// Runs last: it gives the Incident process a required field.
+		var incident models.Process
+		require.NoError(t, b.db.Where("name = ?", "Incident").Take(&incident).Error)
+		require.NoError(t, b.db.Create(&[]models.ProcessField{
+			{ProcessID: incident.ID, Name: "risk", Label: "Risk", Type: models.FieldChoice,
+				Choices: models.JSON[[]string]{V: []string{"Low", "High"}}, Required: true, Version: 1},
+			{ProcessID: incident.ID, Name: "cost", Label: "Cost", Type: models.FieldNumber, Version: 1},
+		}).Error)
+
+		status, body := call(http.MethodPost, base, analyst.Name, analyst.Password,
+			`{"short_description":"Custom","custom":{"cost":"ten","colour":"red"}}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		fields := body["fields"].(map[string]any)
+		require.Contains(t, fields["custom.risk"], "Risk is required")
+		require.Contains(t, fields["custom.cost"], "must be a number")
+		require.Contains(t, fields["custom.colour"], "not a field of this process")
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password,
+			`{"short_description":"Custom","custom":{"risk":["High"]}}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		require.Contains(t, body["fields"].(map[string]any)["custom.risk"], "not a list")
+
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password,
+			`{"short_description":"Custom","custom":{"risk":"High","cost":12.5}}`)
+		require.Equal(t, http.StatusCreated, status, "%v", body)
+		require.Equal(t, map[string]any{"risk": "High", "cost": 12.5}, body["custom"])
+		number := body["number"].(string)
+
+		status, body = call(http.MethodPatch, base+"/"+number, analyst.Name, analyst.Password, `{"custom":{"cost":null}}`)
+		require.Equal(t, http.StatusOK, status, "%v", body)
+		require.Equal(t, map[string]any{"risk": "High"}, body["custom"], "null clears a value; absent keeps it")
+		var stored models.Ticket
+		require.NoError(t, b.db.Where("number = ?", number).Take(&stored).Error)
+		require.Equal(t, map[string]any{"risk": "High"}, stored.Custom.V)
+		status, body = call(http.MethodPatch, base+"/"+number, analyst.Name, analyst.Password, `{"custom":{"risk":""}}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+
+		// Another process: its own prefix and fields (none: risk is refused).
+		require.NoError(t, b.db.Create(&models.Process{Name: "Change", TicketTable: "tickets", ReferenceField: "number", NumberPrefix: "CHG"}).Error)
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Change","short_description":"Upgrade","custom":{"risk":"High"}}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		require.Contains(t, body["fields"].(map[string]any)["custom.risk"], "not a field of this process")
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Change","short_description":"Upgrade"}`)
+		require.Equal(t, http.StatusCreated, status, "%v", body)
+		require.Regexp(t, `^CHG\d{7}$`, body["number"])
+		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Nope","short_description":"x"}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		require.Contains(t, body["fields"].(map[string]any)["process"], `no process named "Nope"`)
+	})
 }

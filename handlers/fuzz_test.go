@@ -79,7 +79,7 @@ func FuzzTicketForm(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/tickets", strings.NewReader(body))
 		req.Header.Set(echo.HeaderContentType, echo.MIMEApplicationForm)
 		c := e.NewContext(req, httptest.NewRecorder())
-		_, in, bad := ticketForm(c)
+		_, in, bad := ticketForm(c, nil)
 		check := func(field string, n, lo, hi int) {
 			if _, refused := bad[field]; !refused && (n < lo || n > hi) {
 				t.Fatalf("%s = %d accepted from %q", field, n, body)

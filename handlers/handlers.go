@@ -38,7 +38,7 @@ type Handlers struct {
 	Accounts *account.Accounts
 	Inbound  *inbound.Service
 	Packages *configpkg.Service // integration packages and templates (docs/packages.md)
-	Webhook  *webhook.Service // nil: no webhook route answers (404)
+	Webhook  *webhook.Service   // nil: no webhook route answers (404)
 	Sessions sessions.Store
 	Logger   *slog.Logger
 	Config   config.Config

@@ -323,6 +323,55 @@ func TestHostileAPI(t *testing.T) {
 	t.Logf("hostile API: %d requests by status %v", total(ta.byStatus), ta.byStatus)
 }
 
+// hostileForm is a form the hostile sweep posts: valid values, and the
+// record's current version (nil for a create).
+type hostileForm struct {
+	path    string
+	fields  url.Values
+	version func() string // the current version, set unless the field under test is "version"
+}
+
+// sweepHostileForms posts each form with each field, one at a time, set to
+// each hostile value: never a 5xx, a refusal says why and names the field,
+// and a refused request leaves state() as it was. each sees every answer.
+func sweepHostileForms(t *testing.T, c *handlerstest.Client, forms []hostileForm, state func() string, each func(f hostileForm, status int)) {
+	t.Helper()
+	for _, f := range forms {
+		fields := []string{"version"}
+		for k := range f.fields {
+			fields = append(fields, k)
+		}
+		for _, field := range fields {
+			if field == "version" && f.version == nil {
+				continue
+			}
+			for _, h := range hostile {
+				form := url.Values{}
+				for k, v := range f.fields {
+					form[k] = v
+				}
+				if f.version != nil {
+					form.Set("version", f.version())
+				}
+				form.Set(field, h.v)
+				before := state()
+				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.name)
+				res := c.PostForm(f.path, form)
+				checkAnswer(t, what, res.StatusCode, res.Body)
+				if res.StatusCode == http.StatusUnprocessableEntity {
+					require.Contains(t, res.Body, field, "%s: the refusal names the field", what)
+				}
+				if res.StatusCode >= 400 {
+					require.Equal(t, before, state(), "%s was refused, so nothing is stored", what)
+				}
+				if each != nil {
+					each(f, res.StatusCode)
+				}
+			}
+		}
+	}
+}
+
 // TestHostileDesignerForms posts every Designer form with each field, one
 // at a time, set to a hostile value: never a 5xx; a refusal is a 4xx that
 // names the field and stores nothing (no record, no version, no activity);
@@ -368,11 +417,7 @@ func TestHostileDesignerForms(t *testing.T) {
 	connFields := url.Values{"name": {"Hostile"}, "environment": {"Test"}, "endpoint_url": {"http://127.0.0.1:1/in"},
 		"auth_type": {"basic"}, "auth_username": {"u"}, "auth_secret": {"pw"}, "oauth_token_url": {""},
 		"oauth_client_id": {""}, "oauth_scopes": {""}}
-	forms := []struct {
-		path    string
-		fields  url.Values
-		version func() string // the current version, set unless the field under test is "version"
-	}{
+	forms := []hostileForm{
 		{"/integrations", integrationValues("hostile", demo.ProcessID), nil},
 		{fmt.Sprintf("/integrations/%d", demo.ID), integrationValues(models.DemoIntegrationName, demo.ProcessID), integrationVersion},
 		{fmt.Sprintf("/integrations/%d/state", demo.ID), url.Values{"on": {"false"}}, integrationVersion},
@@ -382,41 +427,12 @@ func TestHostileDesignerForms(t *testing.T) {
 		{fmt.Sprintf("/connections/%d/delete", spareConn.ID), url.Values{}, connVersion(spareConn.ID)},
 		{fmt.Sprintf("/integrations/%d/delete", demo.ID), url.Values{}, integrationVersion},
 	}
-	for _, f := range forms {
-		fields := []string{"version"}
-		for k := range f.fields {
-			fields = append(fields, k)
+	sweepHostileForms(t, admin, forms, state, func(f hostileForm, status int) {
+		ta.add(status)
+		if status < 400 && strings.HasSuffix(f.path, "/state") { // switched off: back on for the next
+			require.Equal(t, http.StatusSeeOther, admin.PostForm(f.path, url.Values{"on": {"true"}, "version": {integrationVersion()}}).StatusCode)
 		}
-		for _, field := range fields {
-			if field == "version" && f.version == nil {
-				continue
-			}
-			for _, h := range hostile {
-				form := url.Values{}
-				for k, v := range f.fields {
-					form[k] = v
-				}
-				if f.version != nil {
-					form.Set("version", f.version())
-				}
-				form.Set(field, h.v)
-				before := state()
-				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.name)
-				res := admin.PostForm(f.path, form)
-				ta.add(res.StatusCode)
-				checkAnswer(t, what, res.StatusCode, res.Body)
-				if res.StatusCode == http.StatusUnprocessableEntity {
-					require.Contains(t, res.Body, field, "%s: the refusal names the field", what)
-				}
-				if res.StatusCode >= 400 {
-					require.Equal(t, before, state(), "%s was refused, so nothing is stored", what)
-				}
-				if res.StatusCode < 400 && strings.HasSuffix(f.path, "/state") { // switched off: back on for the next
-					require.Equal(t, http.StatusSeeOther, admin.PostForm(f.path, url.Values{"on": {"true"}, "version": {integrationVersion()}}).StatusCode)
-				}
-			}
-		}
-	}
+	})
 	in, err := app.Store.GetIntegration(ctx, demo.ID)
 	require.NoError(t, err)
 	require.NotEqual(t, models.IntegrationOff, in.State)

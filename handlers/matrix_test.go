@@ -328,7 +328,12 @@ func TestDesignerRoleMatrix(t *testing.T) {
 	for _, r := range uiRoles {
 		clients[r.role] = app.Login(t, r.name, r.pw)
 	}
+	pf := models.ProcessField{ProcessID: in.ProcessID, Name: "matrix", Label: "Matrix", Type: models.FieldText, Version: 1}
+	require.NoError(t, app.Store.DB(ctx).Create(&pf).Error)
 	pages := map[string]string{ // page -> an edit control it shows an admin
+		"/processes": "new-process",
+		fmt.Sprintf("/processes/%d/edit", in.ProcessID):    "save-process",
+		fmt.Sprintf("/process-fields/%d/edit", pf.ID):      "save-pfield",
 		fmt.Sprintf("/integrations/%d/edit", in.ID):        "save-integration",
 		fmt.Sprintf("/integrations/%d/connections", in.ID): "new-connection",
 		fmt.Sprintf("/connections/%d/edit", conn.ID):       "save-connection",
@@ -354,13 +359,17 @@ func TestDesignerRoleMatrix(t *testing.T) {
 		fmt.Sprintf("/integrations/%d/delete", in.ID), fmt.Sprintf("/integrations/%d/connections", in.ID),
 		fmt.Sprintf("/connections/%d", conn.ID), fmt.Sprintf("/connections/%d/activate", conn.ID),
 		fmt.Sprintf("/connections/%d/delete", conn.ID), fmt.Sprintf("/connections/%d/token", conn.ID),
-		fmt.Sprintf("/connections/%d/test", conn.ID)}
+		fmt.Sprintf("/connections/%d/test", conn.ID), "/processes", fmt.Sprintf("/processes/%d", in.ProcessID),
+		fmt.Sprintf("/processes/%d/fields", in.ProcessID), fmt.Sprintf("/process-fields/%d", pf.ID),
+		fmt.Sprintf("/process-fields/%d/delete", pf.ID)}
 	version := func() string {
 		var v int
 		require.NoError(t, app.Store.DB(ctx).Raw(`SELECT coalesce(sum(version), 0) FROM (SELECT version FROM integrations
-			UNION ALL SELECT version FROM connections) v`).Scan(&v).Error)
+			UNION ALL SELECT version FROM connections UNION ALL SELECT version FROM processes
+			UNION ALL SELECT version FROM process_fields) v`).Scan(&v).Error)
 		return fmt.Sprint(v, " ", countRows(t, app, "activity_logs"), " ", countRows(t, app, "http_requests"), " ",
-			countRows(t, app, "integrations"), " ", countRows(t, app, "connections"))
+			countRows(t, app, "integrations"), " ", countRows(t, app, "connections"), " ", countRows(t, app, "processes"),
+			" ", countRows(t, app, "process_fields"))
 	}
 	before := version()
 	for _, r := range []models.Role{models.RoleManager, models.RoleAnalyst} {

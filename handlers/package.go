@@ -211,7 +211,8 @@ func (h *Handlers) renderTemplateForm(c echo.Context, status int, in configpkg.T
 func (h *Handlers) IntegrationCreateFromTemplate(c echo.Context) error {
 	in := configpkg.TemplateInput{Template: c.FormValue("template"), Name: strings.TrimSpace(c.FormValue("name")),
 		Description: strings.TrimSpace(c.FormValue("description")), Environment: c.FormValue("environment"),
-		EndpointURL: strings.TrimSpace(c.FormValue("endpoint_url")), Token: c.FormValue("token")}
+		EndpointURL: strings.TrimSpace(c.FormValue("endpoint_url")), Username: strings.TrimSpace(c.FormValue("username")),
+		Token: c.FormValue("token")}
 	if raw := c.FormValue("inbound_user_id"); raw != "" {
 		if id, err := strconv.ParseInt(raw, 10, 64); err == nil && id > 0 {
 			in.InboundUserID = id

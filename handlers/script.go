@@ -1,21 +1,34 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/script"
 	"unifi/web/layout"
 	"unifi/web/pages/scripts"
 )
+
+// The Designer's script pages (docs/scripting.md): an integration's
+// scripts with its connection variables, and one message's script at one
+// point with the Test button.
+
+// scriptVersion reads the version of the script an edit was based on: 0
+// when there was none yet (formVersion asks for at least 1).
+func scriptVersion(c echo.Context) (int, error) {
+	if c.FormValue("version") == "0" {
+		return 0, nil
+	}
+	return formVersion(c)
+}
 
 // outboundPoints and inboundPoints are the script points a message shows by direction.
 var (
@@ -23,63 +36,41 @@ var (
 	inboundPoints  = []script.Point{script.Identify, script.ReferenceLookup, script.PayloadToStage, script.StageToTarget}
 )
 
-// scriptsView loads an integration's messages with their scripts and its
-// active connection's variables.
-func (h *Handlers) scriptsView(c echo.Context, id int64) (scripts.PageView, error) {
-	ctx := c.Request().Context()
-	in, err := h.Store.GetIntegration(ctx, id)
-	if err != nil {
-		return scripts.PageView{}, err
+// messagePoints are the points message m has.
+func messagePoints(m models.Message) []script.Point {
+	var out []script.Point
+	if m.Sends() {
+		out = append(out, outboundPoints...)
 	}
-	actor := h.actor(c)
-	v := scripts.PageView{Integration: *in, CanEdit: models.RoleMay(actor.Role, models.ActionConfigure) == nil,
-		Errors: map[string]string{}}
-	msgs, err := h.Store.ListMessages(ctx, id)
-	if err != nil {
-		return v, err
+	if m.Receives() {
+		out = append(out, inboundPoints...)
 	}
-	for _, m := range msgs {
-		saved, err := h.Store.ListMessageScripts(ctx, actor, m.ID)
-		if err != nil {
-			return v, err
-		}
-		byPoint := map[string]models.MessageScript{}
-		for _, s := range saved {
-			byPoint[s.Point] = s
-		}
-		var points []script.Point
-		if m.Sends() {
-			points = append(points, outboundPoints...)
-		}
-		if m.Receives() {
-			points = append(points, inboundPoints...)
-		}
+	return out
+}
+
+// scriptList builds the scripts page's view of integration id.
+func (h *Handlers) scriptList(c echo.Context, id int64) (scripts.ListView, error) {
+	set, err := h.Designer.Scripts(c.Request().Context(), id)
+	if err != nil {
+		return scripts.ListView{}, err
+	}
+	v := scripts.ListView{Integration: set.Integration, CanEdit: canConfigure(c), Errors: map[string]string{}}
+	for _, m := range set.Messages {
 		ms := scripts.MessageScripts{Message: m}
-		for _, p := range points {
-			s := byPoint[string(p)]
+		for _, p := range messagePoints(m) {
+			s := set.Scripts[m.ID][p]
 			ms.Points = append(ms.Points, scripts.PointScript{Point: string(p), Label: p.Label(), Source: s.Source, Version: s.Version})
 		}
 		v.Messages = append(v.Messages, ms)
 	}
-	conn, err := h.Store.ActiveConnection(ctx, id)
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-	case err != nil:
-		return v, err
-	default:
-		v.Connection = conn.Name
-		vars, err := h.Store.ConnectionVariables(ctx, conn.ID)
-		if err != nil {
-			return v, err
+	if set.Connection != nil {
+		v.Connection = set.Connection.Name
+		var vars, versions strings.Builder
+		for _, cv := range set.Variables {
+			fmt.Fprintf(&vars, "%s=%s\n", cv.Name, cv.Value)
+			fmt.Fprintf(&versions, "%s=%d\n", cv.Name, cv.Version)
 		}
-		names := make([]string, 0, len(vars))
-		for n := range vars {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			v.Variables += n + "=" + vars[n] + "\n"
-		}
+		v.Variables, v.Versions = vars.String(), versions.String()
 	}
 	return v, nil
 }
@@ -90,163 +81,149 @@ func (h *Handlers) ScriptsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.scriptsView(c, id)
+	v, err := h.scriptList(c, id)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, scripts.Page(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
+	return render(c, http.StatusOK, scripts.List(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
 }
 
-// scriptForm reads the message and point of a script form and checks that
-// the message belongs to integration id.
-func (h *Handlers) scriptForm(ctx context.Context, c echo.Context, id int64) (int64, script.Point, error) {
-	msgID, err := strconv.ParseInt(c.FormValue("message_id"), 10, 64)
-	if err != nil {
-		return 0, "", models.ErrNotFound
-	}
-	msgs, err := h.Store.ListMessages(ctx, id)
-	if err != nil {
-		return 0, "", err
-	}
-	for _, m := range msgs {
-		if m.ID == msgID {
-			return msgID, script.Point(c.FormValue("point")), nil
+// variableVersions reads the variables form's base: name=version lines.
+func variableVersions(raw string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(raw, "\n") {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if n, err := strconv.Atoi(v); ok && err == nil {
+			out[name] = n
 		}
 	}
-	return 0, "", fmt.Errorf("message %d of integration %d: %w", msgID, id, models.ErrNotFound)
+	return out
 }
 
-// ScriptSave saves (or, empty, removes) one script; a script that does not
-// compile re-renders the page with its line next to the source.
-func (h *Handlers) ScriptSave(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	msgID, point, err := h.scriptForm(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	source := c.FormValue("source")
-	_, err = h.Store.SaveMessageScript(ctx, h.actor(c), msgID, point, source)
-	var ve *models.ValidationError
-	if errors.As(err, &ve) {
-		v, lerr := h.scriptsView(c, id)
-		if lerr != nil {
-			return lerr
-		}
-		keepSource(&v, msgID, string(point), source)
-		for f, msg := range ve.Fields {
-			v.Errors[fmt.Sprintf("%d/%s/%s", msgID, point, f)] = msg
-		}
-		return render(c, http.StatusUnprocessableEntity, scripts.Page(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
-	}
-	if err != nil {
-		return err
-	}
-	if err := h.flash(c, layout.FlashSuccess, "Saved the "+point.Label()+" script."); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d/scripts", id))
-}
-
-// keepSource shows the source the user typed, not the saved one.
-func keepSource(v *scripts.PageView, msgID int64, point, source string) {
-	for i := range v.Messages {
-		if v.Messages[i].Message.ID != msgID {
-			continue
-		}
-		for j := range v.Messages[i].Points {
-			if v.Messages[i].Points[j].Point == point {
-				v.Messages[i].Points[j].Source = source
-			}
-		}
-	}
-}
-
-// ScriptTest runs the typed (unsaved) source on a transaction's data: a dry
-// run whose result, log lines and time are shown under the script.
-func (h *Handlers) ScriptTest(c echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	msgID, point, err := h.scriptForm(ctx, c, id)
-	if err != nil {
-		return err
-	}
-	source := c.FormValue("source")
-	res, err := h.Store.TestMessageScript(ctx, h.actor(c), msgID, point, source, c.FormValue("transaction"))
-	var ve *models.ValidationError
-	if err != nil && !errors.As(err, &ve) {
-		return err
-	}
-	v, lerr := h.scriptsView(c, id)
-	if lerr != nil {
-		return lerr
-	}
-	keepSource(&v, msgID, string(point), source)
-	status := http.StatusOK
-	if ve != nil {
-		status = http.StatusUnprocessableEntity
-		for f, msg := range ve.Fields {
-			v.Errors[fmt.Sprintf("%d/%s/%s", msgID, point, f)] = msg
-		}
-	} else {
-		v.Test = &scripts.TestResult{MessageID: msgID, Point: string(point), Transaction: res.Transaction,
-			Result: res.Result, Logs: res.Logs, Rejected: res.Rejected, Error: res.Error,
-			DurationMS: fmt.Sprintf("%.2f", float64(res.Duration.Microseconds())/1000)}
-	}
-	return render(c, status, scripts.Page(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
-}
-
-// VariablesSave replaces the active connection's variables from name=value lines.
+// VariablesSave replaces the active connection's variables from name=value
+// lines; an edit of variables someone saved meanwhile is refused with 409.
 func (h *Handlers) VariablesSave(c echo.Context) error {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	conn, err := h.Store.ActiveConnection(ctx, id)
+	set, err := h.Designer.Scripts(ctx, id)
 	if err != nil {
 		return err
 	}
+	if set.Connection == nil {
+		return fmt.Errorf("integration %d has no active connection: %w", id, models.ErrNotFound)
+	}
 	raw := c.FormValue("variables")
-	vars := map[string]string{}
-	problem := ""
-	for n, line := range strings.Split(raw, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		if !ok {
-			problem = fmt.Sprintf("Line %d has no '=': write name=value.", n+1)
-			break
-		}
-		vars[strings.TrimSpace(name)] = strings.TrimSpace(value)
+	vars, err := designer.ParseVariables(raw)
+	if err == nil {
+		err = h.Designer.SetVariables(ctx, h.actor(c), set.Connection.ID, variableVersions(c.FormValue("versions")), vars)
 	}
-	if problem == "" {
-		err = h.Store.SetConnectionVariables(ctx, h.actor(c), conn.ID, vars)
-		var ve *models.ValidationError
-		if errors.As(err, &ve) {
-			problem = ve.Fields["variables"]
-		} else if err != nil {
-			return err
-		}
-	}
-	if problem != "" {
-		v, lerr := h.scriptsView(c, id)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v, lerr := h.scriptList(c, id)
 		if lerr != nil {
 			return lerr
 		}
-		v.Variables, v.Errors["variables"] = raw, problem
-		return render(c, http.StatusUnprocessableEntity, scripts.Page(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
+		v.Variables, v.Errors = raw, ve.Fields
+		return render(c, http.StatusUnprocessableEntity, scripts.List(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
 	}
-	if err := h.flash(c, layout.FlashSuccess, "Saved the variables of "+conn.Name+"."); err != nil {
+	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d/scripts", id))
+	return h.flashRedirect(c, layout.FlashSuccess, "Saved the variables of "+set.Connection.Name+".",
+		fmt.Sprintf("/integrations/%d/scripts", id))
+}
+
+// scriptEdit builds the view of message id's script at the path's point.
+func (h *Handlers) scriptEdit(c echo.Context) (scripts.EditView, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return scripts.EditView{}, err
+	}
+	ctx := c.Request().Context()
+	m, err := h.Designer.GetMessage(ctx, id)
+	if err != nil {
+		return scripts.EditView{}, err
+	}
+	point := script.Point(c.Param("point"))
+	if !slices.Contains(messagePoints(*m), point) {
+		return scripts.EditView{}, fmt.Errorf("message %s has no script point %q: %w", m.Name, point, models.ErrNotFound)
+	}
+	set, err := h.Designer.Scripts(ctx, m.IntegrationID)
+	if err != nil {
+		return scripts.EditView{}, err
+	}
+	s := set.Scripts[m.ID][point]
+	return scripts.EditView{Integration: set.Integration, Message: *m, CanEdit: canConfigure(c), Errors: map[string]string{},
+		Script: scripts.PointScript{Point: string(point), Label: point.Label(), Source: s.Source, Version: s.Version}}, nil
+}
+
+func (h *Handlers) renderScript(c echo.Context, status int, v scripts.EditView) error {
+	return render(c, status, scripts.Edit(h.props(c, v.Message.Name+" / "+v.Script.Label, "integrations"), v))
+}
+
+// ScriptShow is one message's script at one point (read-only for a manager).
+func (h *Handlers) ScriptShow(c echo.Context) error {
+	v, err := h.scriptEdit(c)
+	if err != nil {
+		return err
+	}
+	return h.renderScript(c, http.StatusOK, v)
+}
+
+// ScriptSave saves (or, empty, removes) the script; one that does not
+// compile re-renders with its line next to the source, and an edit of an
+// older version is refused with 409.
+func (h *Handlers) ScriptSave(c echo.Context) error {
+	v, err := h.scriptEdit(c)
+	if err != nil {
+		return err
+	}
+	base, err := scriptVersion(c)
+	if err != nil {
+		return err
+	}
+	source := c.FormValue("source")
+	_, err = h.Designer.SaveScript(c.Request().Context(), h.actor(c), v.Message.ID, script.Point(v.Script.Point), base, source)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v.Script.Source, v.Script.Version, v.Errors = source, int64(base), ve.Fields
+		v.Transaction = c.FormValue("transaction")
+		return h.renderScript(c, http.StatusUnprocessableEntity, v)
+	}
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, "Saved the "+v.Script.Label+" script of "+v.Message.Name+".",
+		scripts.ScriptURL(v.Message.ID, v.Script.Point))
+}
+
+// ScriptTest runs the typed (unsaved) source on a transaction's data: a dry
+// run whose result, log lines and time are shown under the script.
+func (h *Handlers) ScriptTest(c echo.Context) error {
+	v, err := h.scriptEdit(c)
+	if err != nil {
+		return err
+	}
+	base, err := scriptVersion(c)
+	if err != nil {
+		return err
+	}
+	v.Script.Source, v.Script.Version = c.FormValue("source"), int64(base)
+	v.Transaction = strings.TrimSpace(c.FormValue("transaction"))
+	res, err := h.Store.TestMessageScript(c.Request().Context(), h.actor(c), v.Message.ID, script.Point(v.Script.Point),
+		v.Script.Source, v.Transaction)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		v.Errors = ve.Fields
+		return h.renderScript(c, http.StatusUnprocessableEntity, v)
+	}
+	if err != nil {
+		return err
+	}
+	v.Test = &scripts.TestResult{Transaction: res.Transaction, Result: res.Result, Logs: res.Logs, Rejected: res.Rejected,
+		Error: res.Error, DurationMS: fmt.Sprintf("%.2f", float64(res.Duration.Microseconds())/1000)}
+	return h.renderScript(c, http.StatusOK, v)
 }

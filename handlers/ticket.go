@@ -50,12 +50,18 @@ func (h *Handlers) TicketShow(c echo.Context) error {
 		return err
 	}
 	v := ticket.PageView{D: d, CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
+	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), d.Ticket.ProcessID); err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, ticket.Page(h.props(c, d.Ticket.Number, "tickets"), v))
 }
 
 // TicketNew is the empty create form.
 func (h *Handlers) TicketNew(c echo.Context) error {
 	v := ticket.FormView{State: "New", Priority: "4", Urgency: "3", Impact: "3"}
+	if err := h.newTicketProcess(c, &v, c.QueryParam("process")); err != nil {
+		return err
+	}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "New ticket", "tickets"), v))
 }
 
@@ -72,18 +78,63 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 	t := d.Ticket
 	v := ticket.FormView{ID: t.ID, Number: t.Number, Version: t.Version, ShortDescription: t.ShortDescription,
 		Description: t.Description, State: t.State, Priority: strconv.Itoa(t.Priority), Urgency: strconv.Itoa(t.Urgency),
-		Impact: strconv.Itoa(t.Impact), AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+		Impact: strconv.Itoa(t.Impact), AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes,
+		Custom: map[string]string{}}
+	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), t.ProcessID); err != nil {
+		return err
+	}
+	for name, val := range t.Custom.V {
+		v.Custom[name] = models.CustomText(val)
+	}
 	return render(c, http.StatusOK, ticket.Form(h.props(c, "Edit "+t.Number, "tickets"), v))
 }
 
-// ticketForm reads the form into the view (for a re-render) and the input.
-func ticketForm(c echo.Context) (ticket.FormView, store.TicketInput, map[string]string) {
+// newTicketProcess sets the kind of ticket a new one is (raw: a process id,
+// or "" for the first process), the processes to choose from and its
+// fields.
+func (h *Handlers) newTicketProcess(c echo.Context, v *ticket.FormView, raw string) error {
+	ctx := c.Request().Context()
+	procs, err := h.Designer.Processes(ctx)
+	if err != nil {
+		return err
+	}
+	v.Processes = procs
+	id, perr := strconv.ParseInt(raw, 10, 64)
+	if raw != "" && perr != nil {
+		return &models.ValidationError{Fields: map[string]string{"process_id": "The kind of ticket is not a process id; choose one of the processes listed."}}
+	}
+	for _, p := range procs {
+		if id == 0 && (v.ProcessID == 0 || p.ID < v.ProcessID) || p.ID == id {
+			v.ProcessID = p.ID
+		}
+	}
+	if v.ProcessID == 0 || (id != 0 && v.ProcessID != id) {
+		return &models.ValidationError{Fields: map[string]string{"process_id": "There is no such kind of ticket; choose one of the processes listed."}}
+	}
+	v.Fields, err = h.Store.ProcessFields(ctx, v.ProcessID)
+	return err
+}
+
+// ticketForm reads the form into the view (for a re-render) and the input;
+// the process's own fields are read as "custom.<name>" (a checkbox sends
+// "false" then, when ticked, "true": the last value counts).
+func ticketForm(c echo.Context, defs []models.ProcessField) (ticket.FormView, store.TicketInput, map[string]string) {
 	v := ticket.FormView{ShortDescription: c.FormValue("short_description"), Description: c.FormValue("description"),
 		State: c.FormValue("state"), Priority: c.FormValue("priority"), Urgency: c.FormValue("urgency"),
 		Impact: c.FormValue("impact"), AssignmentGroup: c.FormValue("assignment_group"), WorkNotes: c.FormValue("work_notes")}
 	v.Version, _ = strconv.Atoi(c.FormValue("version"))
 	in := store.TicketInput{ShortDescription: v.ShortDescription, Description: v.Description, State: v.State,
 		AssignmentGroup: v.AssignmentGroup, WorkNotes: v.WorkNotes}
+	v.Fields, v.Custom, in.Custom = defs, map[string]string{}, map[string]string{}
+	form, _ := c.FormParams()
+	for _, d := range defs {
+		vals := form[models.CustomPrefix+d.Name]
+		val := ""
+		if len(vals) > 0 {
+			val = vals[len(vals)-1]
+		}
+		v.Custom[d.Name], in.Custom[d.Name] = val, val
+	}
 	bad := map[string]string{}
 	num := func(field, raw string, lo, hi int) int {
 		n, err := strconv.Atoi(raw)
@@ -101,7 +152,12 @@ func ticketForm(c echo.Context) (ticket.FormView, store.TicketInput, map[string]
 // TicketCreate creates a ticket (which sends it to every active integration);
 // a refused form re-renders with 422 and the reasons under the fields.
 func (h *Handlers) TicketCreate(c echo.Context) error {
-	v, in, bad := ticketForm(c)
+	var pv ticket.FormView
+	if err := h.newTicketProcess(c, &pv, c.FormValue("process_id")); err != nil {
+		return err
+	}
+	v, in, bad := ticketForm(c, pv.Fields)
+	v.ProcessID, v.Processes, in.ProcessID = pv.ProcessID, pv.Processes, pv.ProcessID
 	if len(bad) > 0 {
 		v.Errors = bad
 		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
@@ -129,12 +185,16 @@ func (h *Handlers) TicketUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, in, bad := ticketForm(c)
-	v.ID = id
 	cur, err := h.Store.GetTicket(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
+	defs, err := h.Store.ProcessFields(c.Request().Context(), cur.ProcessID)
+	if err != nil {
+		return err
+	}
+	v, in, bad := ticketForm(c, defs)
+	v.ID = id
 	v.Number, in.ProcessID = cur.Number, cur.ProcessID
 	if len(bad) > 0 {
 		v.Errors = bad

@@ -8,6 +8,7 @@ import (
 
 	"unifi/handlers/handlerstest"
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/script"
 )
 
@@ -28,7 +29,7 @@ func TestWebhook(t *testing.T) {
 		script.PayloadToStage:  "log('payload', request.body.record.number);\nreturn {short_description: request.body.record.short_description};",
 		script.StageToTarget:   "if (stage.short_description === 'reject me') { reject('Incidents named so are refused here'); return; }\nreturn stage;",
 	} {
-		_, err := app.Store.SaveMessageScript(ctx, actor, msg.ID, point, src)
+		_, err := designer.New(app.Store, nil).SaveScript(ctx, actor, msg.ID, point, 0, src)
 		require.NoError(t, err)
 	}
 	auth := http.Header{"Authorization": {"Bearer " + models.DemoPeerToken}}

@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -55,6 +56,29 @@ func NextStamp(prev FieldStamp, now time.Time, by string) FieldStamp {
 		at = prev.At.Add(StampResolution)
 	}
 	return FieldStamp{At: at, By: by}
+}
+
+// MessageStamp is the envelope time_stamp of an outbound message made at
+// now on a bond whose last message was stamped last (zero: none yet), carrying
+// the field stamps wire: now, but always after last and never before a
+// stamp it carries. The receiver does not apply a message older than the
+// newest it applied on the bond (docs/inbound.md, "Order"), so a bond's
+// stamps must only go up: a clock stepped back (NTP at a restart) or two
+// server processes whose clocks disagree would otherwise have every later
+// message accepted and not applied. The stamp is the change's (given under
+// the bond's lock when the change is saved, kept with the Stage), so the
+// bond's order (seq) and its stamps agree.
+func MessageStamp(last, now time.Time, wire map[string]WireStamp) time.Time {
+	at := now.UTC().Truncate(StampResolution)
+	for _, ws := range wire {
+		if f := ws.At.UTC().Truncate(StampResolution); f.After(at) {
+			at = f
+		}
+	}
+	if !last.IsZero() && !at.After(last) {
+		at = last.UTC().Truncate(StampResolution).Add(StampResolution)
+	}
+	return at
 }
 
 // FieldDecision is what the receiver does with an incoming field.
@@ -114,23 +138,30 @@ type Merged struct {
 // envelope; an empty object is a sender that stamps, with no field stamped yet), whose data is applied
 // as it is (MapInbound, the behaviour before stamps) and leaves the stamps as
 // they are. With stamps, a field missing from wire has the zero stamp (older
-// than every change). The error is the process error in plain words
-// (MapInbound's).
+// than every change). A process's own field (custom.<name>, defined in defs)
+// is merged like a built-in one, stamped under its ticket field name. The
+// error is the process error in plain words (MapInbound's).
 func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[string]WireStamp,
-	weOwn bool) (Merged, error) {
+	weOwn bool, defs []ProcessField) (Merged, error) {
 	m := Merged{Ticket: *t}
 	stamps := make(FieldStamps, len(t.FieldStamps.V))
 	for k, v := range t.FieldStamps.V {
 		stamps[k] = v
 	}
 	m.Ticket.FieldStamps = JSON[FieldStamps]{V: stamps}
+	custom := make(map[string]any, len(t.Custom.V)) // written on a copy: t stays as it is
+	for k, v := range t.Custom.V {
+		custom[k] = v
+	}
+	m.Ticket.Custom = JSON[map[string]any]{V: custom}
 	if wire == nil {
-		if err := MapInbound(&m.Ticket, fields, data); err != nil {
+		if err := MapInbound(&m.Ticket, fields, data, defs); err != nil {
 			return Merged{}, err
 		}
 		m.Changed = !SameValues(&m.Ticket, t)
 		return m, nil
 	}
+	mapsCustom := false
 	for _, f := range fields {
 		raw, present := data[f.Property]
 		if !present || raw == nil {
@@ -143,10 +174,13 @@ func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[strin
 		if err != nil {
 			return Merged{}, err
 		}
-		var probe Ticket // checks type and range as setTicketValue does
-		if err := setTicketValue(&probe, f.TicketField, in); err != nil {
+		// Checks type and range, and gives the value as the ticket holds
+		// it (a custom number 7.0 is "7"), so that equal values compare equal.
+		in, err = normalTicketValue(f.TicketField, in, defs)
+		if err != nil {
 			return Merged{}, err
 		}
+		mapsCustom = mapsCustom || strings.HasPrefix(f.TicketField, CustomPrefix)
 		ours, _ := ticketValue(&m.Ticket, f.TicketField)
 		local, ws := stamps[f.TicketField], wire[f.Property]
 		incoming := FieldStamp{At: ws.At.UTC().Truncate(StampResolution), By: ws.By}
@@ -171,7 +205,7 @@ func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[strin
 			if in != ours || !incoming.Same(local) {
 				m.Changed = true
 			}
-			_ = setTicketValue(&m.Ticket, f.TicketField, in)
+			_ = setFieldValue(&m.Ticket, f.TicketField, in, defs) // checked above
 			if incoming.IsZero() {
 				delete(stamps, f.TicketField) // both unstamped: no zero entries stored
 			} else {
@@ -184,6 +218,15 @@ func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[strin
 					KeptStamp: local, LostStamp: incoming, KeptLocal: true})
 			}
 		}
+	}
+	if mapsCustom {
+		// The merged custom values as a whole: a required field of the
+		// process still empty refuses the message, as MapInbound does.
+		vals, err := ValidateCustom(defs, m.Ticket.Custom.V, nil)
+		if err != nil {
+			return Merged{}, customProblem(err)
+		}
+		m.Ticket.Custom.V = vals
 	}
 	return m, nil
 }
@@ -216,14 +259,15 @@ func OutboundStamps(t, before *Ticket, fields []Field) map[string]WireStamp {
 }
 
 // StampChanges stamps the fields of after whose values differ from before
-// (a local change at now by by), on a copy of after's stamps, which it then
-// holds; before nil (a create) stamps every field.
+// (a local change at now by by), a process's own fields (custom.<name>)
+// included, on a copy of after's stamps, which it then holds; before nil (a
+// create) stamps every built-in field and every custom field with a value.
 func StampChanges(before, after *Ticket, now time.Time, by string) {
 	out := make(FieldStamps, len(TicketFields))
 	for k, v := range after.FieldStamps.V {
 		out[k] = v
 	}
-	for _, f := range TicketFields {
+	for _, f := range ticketFieldsOf(before, after) {
 		nv, _ := ticketValue(after, f)
 		if before != nil {
 			if ov, _ := ticketValue(before, f); ov == nv {
@@ -235,9 +279,10 @@ func StampChanges(before, after *Ticket, now time.Time, by string) {
 	after.FieldStamps = JSON[FieldStamps]{V: out}
 }
 
-// SameValues reports whether a and b hold the same value in every ticket field.
+// SameValues reports whether a and b hold the same value in every ticket
+// field, a process's own fields included.
 func SameValues(a, b *Ticket) bool {
-	for _, f := range TicketFields {
+	for _, f := range ticketFieldsOf(a, b) {
 		x, _ := ticketValue(a, f)
 		y, _ := ticketValue(b, f)
 		if x != y {

@@ -40,6 +40,50 @@ func TestNextStamp(t *testing.T) {
 	}
 }
 
+// TestMessageStamp: a bond's message stamps only go up, whatever the
+// sender's clock does (docs/domain.md, "The message's time stamp").
+func TestMessageStamp(t *testing.T) {
+	t.Parallel()
+	minute := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	ahead := map[string]WireStamp{"priority": {At: at(40)}, "description": {At: at(20)}}
+	tests := []struct {
+		name      string
+		last, now time.Time
+		wire      map[string]WireStamp
+		want      time.Time
+	}{
+		{"FirstOnTheBond", time.Time{}, at(5), nil, at(5)},
+		{"ClockMovedOn", at(3), at(5), nil, at(5)},
+		// NTP stepped a clock that ran 15 minutes ahead back at a restart:
+		// the next message is a microsecond after the last one sent, not
+		// 15 minutes before it (which the receiver would not apply).
+		{"ClockSteppedBack", minute(15), minute(0), nil, minute(15).Add(time.Microsecond)},
+		{"SameMicrosecond", at(5), at(5), nil, at(6)},
+		{"NotBeforeAFieldStampItCarries", at(3), at(5), ahead, at(40)},
+		{"FieldStampsAndLast", at(50), at(5), ahead, at(51)},
+		{"FieldStampBehindNow", time.Time{}, at(60), ahead, at(60)},
+		{"TruncatedToMicroseconds", time.Time{}, at(5).Add(999 * time.Nanosecond), nil, at(5)},
+		{"LocalZoneToUTC", time.Time{}, at(5).In(time.FixedZone("X", 3600)), nil, at(5)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := MessageStamp(tc.last, tc.now, tc.wire)
+			require.True(t, got.Equal(tc.want), "got %s want %s", got, tc.want)
+			require.Equal(t, time.UTC, got.Location())
+		})
+	}
+	// A sender whose clock runs 10 minutes ahead, then 15, then is stepped
+	// back to the true time: every message of the bond is stamped after the
+	// one before it.
+	var last time.Time
+	for i, now := range []time.Time{minute(10), minute(10).Add(time.Second), minute(15), minute(0), minute(0).Add(time.Second), minute(1)} {
+		got := MessageStamp(last, now, nil)
+		require.True(t, got.After(last), "message %d stamped %s, not after the one before (%s)", i, got, last)
+		last = got
+	}
+}
+
 func TestDecideField(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -82,6 +126,21 @@ var convergeFields = []Field{
 	{TicketField: "priority", Property: "priority", ValueMap: JSON[map[string]string]{V: map[string]string{
 		"1": "Critical", "2": "High", "3": "Moderate", "4": "Low", "5": "Planning"}}},
 	{TicketField: "work_notes", Property: "comments"},
+	{TicketField: "custom.risk", Property: "risk"},
+	{TicketField: "custom.cost", Property: "cost"},
+}
+
+// convergeDefs are the process's own fields convergeFields map: custom
+// fields merge like the built-in ones.
+var convergeDefs = []ProcessField{{Name: "risk", Label: "Risk", Type: FieldText},
+	{Name: "cost", Label: "Cost", Type: FieldNumber}}
+
+func custom(kv ...any) JSON[map[string]any] {
+	m := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return JSON[map[string]any]{V: m}
 }
 
 func strp(s string) *string { return &s }
@@ -90,9 +149,12 @@ func TestMergeInbound(t *testing.T) {
 	t.Parallel()
 	base := Ticket{ShortDescription: "base", Priority: 3, WorkNotes: "n0", State: "New"}
 	stamped := FieldStamps{"short_description": {At: at(10), By: "a"}, "priority": {At: at(10), By: "a"}}
+	customStamped := FieldStamps{"custom.risk": {At: at(10), By: "a"}, "custom.cost": {At: at(10), By: "a"}}
+	withCustom := func(tk Ticket, c JSON[map[string]any]) Ticket { tk.Custom = c; return tk }
 	tests := []struct {
 		name      string
 		stamps    FieldStamps
+		custom    JSON[map[string]any] // the ticket's custom values before the merge
 		data      map[string]any
 		wire      map[string]WireStamp
 		weOwn     bool
@@ -154,13 +216,53 @@ func TestMergeInbound(t *testing.T) {
 			data:    map[string]any{"priority": "Whenever"},
 			wire:    map[string]WireStamp{"priority": {At: at(20)}},
 			errText: `value "Whenever" of field "priority" has no mapping`},
+		// A process's own fields converge by the same rule.
+		{name: "CustomNewerChangeTaken", stamps: customStamped, custom: custom("risk", "low", "cost", 5.0),
+			data: map[string]any{"risk": "high", "cost": 6.0},
+			wire: map[string]WireStamp{"risk": {At: at(20), By: "b", Was: strp("low")}, "cost": {At: at(20), By: "b", Was: strp("5")}},
+			want: withCustom(base, custom("risk", "high", "cost", 6.0))},
+		{name: "CustomOlderChangeLosesAndIsReported", stamps: customStamped, custom: custom("risk", "low"),
+			data: map[string]any{"risk": "medium"},
+			wire: map[string]WireStamp{"risk": {At: at(5), By: "b", Was: strp("none")}},
+			want: withCustom(base, custom("risk", "low")),
+			conflicts: []FieldConflict{{Field: "custom.risk", Kept: "low", Lost: "medium",
+				KeptStamp: FieldStamp{At: at(10), By: "a"}, LostStamp: FieldStamp{At: at(5), By: "b"}, KeptLocal: true}}},
+		{name: "CustomCrossingOursOverwrittenIsReported", stamps: customStamped, custom: custom("risk", "low"),
+			data: map[string]any{"risk": "high"},
+			wire: map[string]WireStamp{"risk": {At: at(11), By: "b", Was: strp("none")}},
+			want: withCustom(base, custom("risk", "high")),
+			conflicts: []FieldConflict{{Field: "custom.risk", Kept: "high", Lost: "low",
+				KeptStamp: FieldStamp{At: at(11), By: "b"}, LostStamp: FieldStamp{At: at(10), By: "a"}}}},
+		{name: "CustomTieOwnerKeeps", stamps: customStamped, custom: custom("risk", "low"), weOwn: true,
+			data: map[string]any{"risk": "high"},
+			wire: map[string]WireStamp{"risk": {At: at(10), By: "b", Was: strp("none")}},
+			want: withCustom(base, custom("risk", "low")),
+			conflicts: []FieldConflict{{Field: "custom.risk", Kept: "low", Lost: "high",
+				KeptStamp: FieldStamp{At: at(10), By: "a"}, LostStamp: FieldStamp{At: at(10), By: "b"}, KeptLocal: true}}},
+		{name: "CustomSameNumberNotAConflict", stamps: customStamped, custom: custom("cost", 5.0),
+			data: map[string]any{"cost": "5.0"},
+			wire: map[string]WireStamp{"cost": {At: at(20), By: "b"}},
+			want: withCustom(base, custom("cost", 5.0))},
+		{name: "CustomWrongTypeRejected", stamps: customStamped,
+			data:    map[string]any{"cost": "lots"},
+			wire:    map[string]WireStamp{"cost": {At: at(20)}},
+			errText: `Cost must be a number, like 42 or 3.5 (not "lots")`},
+		{name: "CustomUnknownFieldRejected", stamps: customStamped,
+			data:    map[string]any{"gone": "x"},
+			wire:    map[string]WireStamp{"gone": {At: at(20)}},
+			errText: `"gone" is not a field of this process`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tk := base
 			tk.FieldStamps.V = tc.stamps
-			m, err := MergeInbound(&tk, convergeFields, tc.data, tc.wire, tc.weOwn)
+			tk.Custom = tc.custom
+			fields := convergeFields
+			if tc.name == "CustomUnknownFieldRejected" {
+				fields = append(fields[:len(fields):len(fields)], Field{TicketField: "custom.gone", Property: "gone"})
+			}
+			m, err := MergeInbound(&tk, fields, tc.data, tc.wire, tc.weOwn, convergeDefs)
 			if tc.errText != "" {
 				require.EqualError(t, err, tc.errText)
 				return
@@ -168,7 +270,8 @@ func TestMergeInbound(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, SameValues(&tc.want, &m.Ticket), "want %+v\ngot  %+v", tc.want, m.Ticket)
 			require.Equal(t, tc.conflicts, m.Conflicts)
-			require.True(t, SameValues(&base, &tk), "the ticket given is not changed")
+			require.True(t, SameValues(&base, &tk) || tc.custom.V != nil, "the ticket given is not changed")
+			require.True(t, SameValues(&Ticket{Custom: tc.custom}, &Ticket{Custom: tk.Custom}), "its custom values are not changed")
 			require.Equal(t, tc.stamps, tk.FieldStamps.V, "the stamps given are not changed")
 			for p, ws := range tc.wire {
 				for _, f := range convergeFields {
@@ -243,7 +346,7 @@ func TestConvergeSimulated(t *testing.T) {
 		deliver := func(from, to *simSide) {
 			m := from.outbox[0]
 			from.outbox = from.outbox[1:]
-			merged, err := MergeInbound(&to.t, convergeFields, m.data, m.stamp, to.owner)
+			merged, err := MergeInbound(&to.t, convergeFields, m.data, m.stamp, to.owner, convergeDefs)
 			require.NoError(t, err)
 			to.t = merged.Ticket
 			for _, c := range merged.Conflicts {
@@ -260,7 +363,12 @@ func TestConvergeSimulated(t *testing.T) {
 			switch r.IntN(3) {
 			case 0, 1: // an edit
 				before := side.t
-				switch r.IntN(3) {
+				switch r.IntN(4) {
+				case 3: // a process's own field, on a copy of the map before shares
+					risk := fmt.Sprintf("%s%d-%d", side.name, trial, i)
+					overwritten[CustomText(before.Custom.V["risk"])] = true
+					written[risk] = true
+					side.t.Custom = custom("risk", risk)
 				case 0:
 					side.t.ShortDescription = fmt.Sprintf("%s%d-%d", side.name, trial, i)
 					overwritten[before.ShortDescription] = true
@@ -298,7 +406,7 @@ func TestConvergeSimulated(t *testing.T) {
 			require.True(t, s.Same(b.t.FieldStamps.V[f]), "trial %d: stamps of %s differ", trial, f)
 		}
 		for v := range written {
-			final := v == a.t.ShortDescription || v == a.t.WorkNotes
+			final := v == a.t.ShortDescription || v == a.t.WorkNotes || v == CustomText(a.t.Custom.V["risk"])
 			require.True(t, final || overwritten[v] || a.lost[v] || b.lost[v],
 				"trial %d: the change to %q was lost without a report", trial, v)
 		}

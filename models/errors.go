@@ -56,6 +56,11 @@ func (v *ValidationError) Err() error {
 }
 
 func (v *ValidationError) Error() string {
+	return "invalid input: " + v.join(func(k, msg string) string { return fmt.Sprintf("%s: %s", k, msg) })
+}
+
+// join writes each problem with part, in field order, separated by "; ".
+func (v *ValidationError) join(part func(field, msg string) string) string {
 	keys := make([]string, 0, len(v.Fields))
 	for k := range v.Fields {
 		keys = append(keys, k)
@@ -63,9 +68,9 @@ func (v *ValidationError) Error() string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s: %s", k, v.Fields[k])
+		parts[i] = part(k, v.Fields[k])
 	}
-	return "invalid input: " + strings.Join(parts, "; ")
+	return strings.Join(parts, "; ")
 }
 
 // TextProblem says, in plain words, why s cannot be stored in a text column

@@ -197,7 +197,8 @@ type ResponseAction struct {
 }
 
 // MessageScript is one script of a message at one point (docs/scripting.md).
-// Point is one of script.Points; Version goes up with every save.
+// Point is one of script.Points; Version goes up with every save (the
+// Designer's edit version, and the key of the compiled program's cache).
 type MessageScript struct {
 	ID        int64
 	MessageID int64
@@ -206,7 +207,13 @@ type MessageScript struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Label names it in the activity log ("CreateIncident / Response");
+	// not stored.
+	Label string `gorm:"-" json:"-"`
 }
+
+// AuditRecord names the script in the activity log (models/designer).
+func (s *MessageScript) AuditRecord() (string, string) { return "message_script", s.Label }
 
 // ConnectionVariable is a value scripts read as vars.Name when the
 // connection is the integration's active one.
@@ -215,6 +222,10 @@ type ConnectionVariable struct {
 	ConnectionID int64
 	Name         string
 	Value        string
+	Version      int `gorm:"default:1"` // the Designer's edit version (models/designer)
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+// AuditRecord names the variable in the activity log (models/designer).
+func (v *ConnectionVariable) AuditRecord() (string, string) { return "connection_variable", v.Name }

@@ -1,12 +1,19 @@
 package models
 
 import (
+	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 )
 
-// ticketValue reads a ticket field by its column name, as text.
+// ticketValue reads a ticket field by its column name, as text; a process's
+// own field is "custom.<name>".
 func ticketValue(t *Ticket, field string) (string, bool) {
+	if name, ok := strings.CutPrefix(field, CustomPrefix); ok {
+		return CustomText(t.Custom.V[name]), true
+	}
 	switch field {
 	case "short_description":
 		return t.ShortDescription, true
@@ -120,34 +127,48 @@ func (f *Field) inboundMap() map[string]string {
 
 // MapInbound applies a message's payload data onto a ticket through its
 // inbound fields and inbound value maps (payload value -> ticket value). An
-// absent property takes the field's default (a ticket value). It returns the
+// absent property takes the field's default (a ticket value). defs are the own
+// fields of the ticket's process, which "custom.<name>" ticket fields map to.
+// It returns the
 // process error in plain words when business rules refuse the data: a
 // required field missing, a value with no mapping, a value of the wrong type.
-func MapInbound(t *Ticket, fields []Field, data map[string]any) error {
+func MapInbound(t *Ticket, fields []Field, data map[string]any, defs []ProcessField) error {
+	custom := map[string]string{}
 	for _, f := range fields {
 		if !f.Receives() {
 			continue
 		}
 		raw, present := data[f.Property]
-		if !present || raw == nil {
-			switch {
-			case f.Default != "":
-				if err := setTicketValue(t, f.TicketField, f.Default); err != nil {
-					return err
-				}
-			case f.Required:
-				return fmt.Errorf("required field %q is missing", f.Property)
+		var v string
+		switch {
+		case present && raw != nil:
+			var err error
+			if v, err = inboundValue(f, raw); err != nil {
+				return err
 			}
+		case f.Default != "":
+			v = f.Default
+		case f.Required:
+			return fmt.Errorf("required field %q is missing", f.Property)
+		default:
 			continue
 		}
-		v, err := inboundValue(f, raw)
-		if err != nil {
-			return err
+		if name, ok := strings.CutPrefix(f.TicketField, CustomPrefix); ok {
+			custom[name] = v
+			continue
 		}
 		if err := setTicketValue(t, f.TicketField, v); err != nil {
 			return err
 		}
 	}
+	if len(custom) == 0 {
+		return nil
+	}
+	vals, err := ValidateCustom(defs, t.Custom.V, custom)
+	if err != nil {
+		return customProblem(err)
+	}
+	t.Custom.V = vals
 	return nil
 }
 
@@ -155,3 +176,94 @@ func MapInbound(t *Ticket, fields []Field, data map[string]any) error {
 // script's error is kept: the engine turns it into the transaction's Error
 // without sending (docs/scripting.md, "Errors").
 const StageScriptError = "_script_error"
+
+// normalTicketValue checks text v for ticket field field (a built-in one, or a
+// process's own "custom.<name>" defined in defs) and returns it as the
+// ticket holds it: a custom value parsed and written back (CustomText), so
+// that "7.0" and "7" compare equal. The error is in plain words.
+func normalTicketValue(field, v string, defs []ProcessField) (string, error) {
+	name, ok := strings.CutPrefix(field, CustomPrefix)
+	if !ok {
+		var probe Ticket
+		return v, setTicketValue(&probe, field, v)
+	}
+	d := processFieldNamed(defs, name)
+	if d == nil {
+		return "", fmt.Errorf("%q is not a field of this process", name)
+	}
+	val, err := d.ParseValue(v)
+	if err != nil {
+		return "", errors.New(strings.TrimSuffix(err.Error(), "."))
+	}
+	return CustomText(val), nil
+}
+
+// setFieldValue writes ticket field field from text, a process's own field
+// into t.Custom (whose map it then changes in place) parsed by its
+// definition in defs.
+func setFieldValue(t *Ticket, field, v string, defs []ProcessField) error {
+	name, ok := strings.CutPrefix(field, CustomPrefix)
+	if !ok {
+		return setTicketValue(t, field, v)
+	}
+	d := processFieldNamed(defs, name)
+	if d == nil {
+		return fmt.Errorf("%q is not a field of this process", name)
+	}
+	val, err := d.ParseValue(v)
+	if err != nil {
+		return err
+	}
+	if t.Custom.V == nil {
+		t.Custom.V = map[string]any{}
+	}
+	if val == nil {
+		delete(t.Custom.V, name)
+	} else {
+		t.Custom.V[name] = val
+	}
+	return nil
+}
+
+func processFieldNamed(defs []ProcessField, name string) *ProcessField {
+	for i := range defs {
+		if defs[i].Name == name {
+			return &defs[i]
+		}
+	}
+	return nil
+}
+
+// ticketFieldsOf lists the ticket fields of a and b (either may be nil): the
+// built-in TicketFields, then "custom.<name>" for every custom value either
+// holds, by name.
+func ticketFieldsOf(a, b *Ticket) []string {
+	names := map[string]bool{}
+	for _, t := range []*Ticket{a, b} {
+		if t != nil {
+			for n := range t.Custom.V {
+				names[n] = true
+			}
+		}
+	}
+	if len(names) == 0 {
+		return TicketFields
+	}
+	out := append(make([]string, 0, len(TicketFields)+len(names)), TicketFields...)
+	custom := make([]string, 0, len(names))
+	for n := range names {
+		custom = append(custom, CustomPrefix+n)
+	}
+	sort.Strings(custom)
+	return append(out, custom...)
+}
+
+// customProblem turns the per-field problems of custom values into one
+// process error, in a stable order.
+func customProblem(err error) error {
+	v, ok := err.(*ValidationError)
+	if !ok {
+		return err
+	}
+	return errors.New(v.join(func(_, msg string) string { return strings.TrimSuffix(msg, ".") }))
+}

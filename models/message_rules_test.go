@@ -351,29 +351,29 @@ func TestMapFieldRules(t *testing.T) {
 	t.Run("Inbound", func(t *testing.T) {
 		t.Parallel()
 		tk := Ticket{Priority: 3, AssignmentGroup: "Network"}
-		require.NoError(t, MapInbound(&tk, fields, map[string]any{"prio": "P1", "group": "Ignored", "notes": "hello"}))
+		require.NoError(t, MapInbound(&tk, fields, map[string]any{"prio": "P1", "group": "Ignored", "notes": "hello"}, nil))
 		require.Equal(t, 1, tk.Priority, "inbound synonym")
 		require.Equal(t, "Network", tk.AssignmentGroup, "an outbound-only field is not applied")
 		require.Equal(t, "hello", tk.WorkNotes)
-		require.NoError(t, MapInbound(&tk, fields, map[string]any{"prio": "Low"}))
+		require.NoError(t, MapInbound(&tk, fields, map[string]any{"prio": "Low"}, nil))
 		require.Equal(t, 4, tk.Priority, "the inbound row decides which of 4 and 5")
-		require.EqualError(t, MapInbound(&tk, fields, map[string]any{"prio": "Medium"}), `value "Medium" of field "prio" has no mapping`)
+		require.EqualError(t, MapInbound(&tk, fields, map[string]any{"prio": "Medium"}, nil), `value "Medium" of field "prio" has no mapping`)
 	})
 	t.Run("InboundDefaultAndRequired", func(t *testing.T) {
 		t.Parallel()
 		withDefault := Field{TicketField: "urgency", Property: "urgency", Direction: Bidirectional, Default: "2"}
 		tk := Ticket{Urgency: 3}
-		require.NoError(t, MapInbound(&tk, []Field{withDefault}, map[string]any{}))
+		require.NoError(t, MapInbound(&tk, []Field{withDefault}, map[string]any{}, nil))
 		require.Equal(t, 2, tk.Urgency)
 		req := Field{TicketField: "urgency", Property: "urgency", Direction: Bidirectional, Required: true}
-		require.EqualError(t, MapInbound(&tk, []Field{req}, map[string]any{}), `required field "urgency" is missing`)
+		require.EqualError(t, MapInbound(&tk, []Field{req}, map[string]any{}, nil), `required field "urgency" is missing`)
 	})
 	t.Run("LegacyOutboundMapOnly", func(t *testing.T) {
 		t.Parallel()
 		legacy := Field{TicketField: "priority", Property: "prio",
 			ValueMap: JSON[map[string]string]{V: map[string]string{"1": "Critical", "4": "Low"}}}
 		tk := Ticket{}
-		require.NoError(t, MapInbound(&tk, []Field{legacy}, map[string]any{"prio": "Critical"}))
+		require.NoError(t, MapInbound(&tk, []Field{legacy}, map[string]any{"prio": "Critical"}, nil))
 		require.Equal(t, 1, tk.Priority, "no inbound map: the inverse of the outbound map")
 	})
 }

@@ -33,11 +33,12 @@ func Fires(trigger Trigger, watched []string, change TicketChange) bool {
 	return false
 }
 
-// ChangedFields lists the built-in ticket fields (TicketFields, in that
-// order) whose value differs between before and after.
+// ChangedFields lists the ticket fields whose value differs between before
+// and after: the built-in ones in TicketFields' order, then a process's own
+// (custom.<name>) by name.
 func ChangedFields(before, after *Ticket) []string {
 	var out []string
-	for _, f := range TicketFields {
+	for _, f := range ticketFieldsOf(before, after) {
 		b, _ := ticketValue(before, f)
 		a, _ := ticketValue(after, f)
 		if a != b {

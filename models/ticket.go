@@ -15,6 +15,7 @@ type Ticket struct {
 	Impact           int
 	AssignmentGroup  string
 	WorkNotes        string
+	Custom           JSON[map[string]any] // values of the process's own fields, by name (ProcessField)
 	Version          int
 	FieldStamps      JSON[FieldStamps] // when each field last changed (docs/domain.md, "Concurrent edits converge")
 	CreatedByID      *int64
@@ -42,6 +43,7 @@ type Bond struct {
 	ProcessError      string
 	NextSeq           int64
 	LastInboundAt     *time.Time
+	LastOutboundAt    *time.Time // the newest time stamp given to a message we send on it (models.MessageStamp)
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }

@@ -37,6 +37,7 @@ type Stage struct {
 	TransactionID int64
 	Data          JSON[map[string]any]
 	Stamps        JSON[map[string]WireStamp] // an outbound message's wire stamps; empty: none
+	TimeStamp     *time.Time                 // an outbound message's envelope time_stamp; nil: stamped when sent
 	CreatedAt     time.Time
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/modelstest"
 	"unifi/models/script"
 	"unifi/models/store"
@@ -67,14 +68,14 @@ func scriptedSetup(t *testing.T) (*testBundle, *jiraLike) {
 	srv := httptest.NewServer(j)
 	t.Cleanup(srv.Close)
 	b := setup(t, &modelstest.IntegrationOpts{EndpointURL: srv.URL})
-	require.NoError(t, b.store.SetConnectionVariables(b.ctx, b.fx.Admin, b.fx.Connection.ID, map[string]string{"project": "OPS"}))
+	require.NoError(t, designer.New(b.store, nil).SetVariables(b.ctx, b.fx.Admin, b.fx.Connection.ID, nil, map[string]string{"project": "OPS"}))
 	create := b.fx.Messages["CreateIncident"].ID
 	for point, src := range map[script.Point]string{
 		script.SourceToStage:  `return {summary: ticket.short_description.toUpperCase(), priority: stage.priority};`,
 		script.StageToRequest: jiraRequest,
 		script.Response:       jiraResponse,
 	} {
-		_, err := b.store.SaveMessageScript(b.ctx, b.fx.Admin, create, point, src)
+		_, err := designer.New(b.store, nil).SaveScript(b.ctx, b.fx.Admin, create, point, 0, src)
 		require.NoError(t, err)
 	}
 	return b, j
@@ -122,7 +123,7 @@ func TestScriptedDelivery(t *testing.T) {
 	t.Run("ScriptErrorIsTheTransactionsError", func(t *testing.T) {
 		t.Parallel()
 		b, j := scriptedSetup(t)
-		_, err := b.store.SaveMessageScript(b.ctx, b.fx.Admin, b.fx.Messages["CreateIncident"].ID, script.StageToRequest,
+		_, err := designer.New(b.store, nil).SaveScript(b.ctx, b.fx.Admin, b.fx.Messages["CreateIncident"].ID, script.StageToRequest, 1,
 			"const f = stage.fields;\nreturn {body: f.summary};")
 		require.NoError(t, err)
 		tk := b.createTicket(t, "Printer on fire")
@@ -137,7 +138,7 @@ func TestScriptedDelivery(t *testing.T) {
 	t.Run("SourceToStageTimeout", func(t *testing.T) {
 		t.Parallel()
 		b, j := scriptedSetup(t)
-		_, err := b.store.SaveMessageScript(b.ctx, b.fx.Admin, b.fx.Messages["CreateIncident"].ID, script.SourceToStage,
+		_, err := designer.New(b.store, nil).SaveScript(b.ctx, b.fx.Admin, b.fx.Messages["CreateIncident"].ID, script.SourceToStage, 1,
 			"let n = 0;\nwhile (true) { n++; }")
 		require.NoError(t, err)
 		tk := b.createTicket(t, "Printer on fire")
@@ -152,7 +153,7 @@ func TestScriptedDelivery(t *testing.T) {
 	t.Run("TriggerCondition", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)
-		_, err := b.store.SaveMessageScript(b.ctx, b.fx.Admin, b.fx.Messages["UpdateIncident"].ID, script.TriggerCondition,
+		_, err := designer.New(b.store, nil).SaveScript(b.ctx, b.fx.Admin, b.fx.Messages["UpdateIncident"].ID, script.TriggerCondition, 0,
 			"return ticket.priority !== previous.priority && ticket.state !== 'Closed';")
 		require.NoError(t, err)
 		tk := b.createTicket(t, "Printer on fire")

@@ -101,8 +101,14 @@ func joinURL(endpoint, path string) string {
 	return strings.TrimRight(endpoint, "/") + "/" + strings.TrimLeft(path, "/")
 }
 
-// envelope builds the wire message of w (docs/domain.md, "The wire protocol").
+// envelope builds the wire message of w (docs/domain.md, "The wire protocol"),
+// stamped with the time stamp given when the change was made (a resend sends
+// the same), or at, now, when it has none (a receipt; a message staged
+// before stamps were kept).
 func envelope(w *enginedb.Work, at time.Time) models.Envelope {
+	if w.TimeStamp != nil && !w.IsReceipt() {
+		at = *w.TimeStamp
+	}
 	env := models.Envelope{
 		Message: models.EnvelopeHeader{Name: w.Message.Name, TimeStamp: at.UTC(), SourceReference: w.Ticket,
 			SourceID: w.Transaction.MessageIdent},

@@ -48,7 +48,7 @@ type Config struct {
 	// the envelope time stamps it sends and what it shows. Never the
 	// database's clock, which decides leases and due times. For fault drills
 	// (clock skew between two instances, a clock stepped back at a restart).
-	ClockOffset time.Duration
+	ClockOffset     time.Duration
 	ScriptTimeout   time.Duration // SCRIPT_TIMEOUT_MS: time limit of one message script run, default 50
 	ScriptMemoryMiB int           // SCRIPT_MEMORY_MIB: heap growth that stops a script run, default 64
 }

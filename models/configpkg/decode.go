@@ -411,6 +411,8 @@ func (r *reader) connection(path string, x *Connection) error {
 			return done(r.str(p, &x.OAuthClientID))
 		case "oauth_scopes":
 			return done(r.str(p, &x.OAuthScopes))
+		case "variables":
+			return done(r.stringMap(p, &x.Variables))
 		}
 		return false, nil
 	}, "name", "environment", "endpoint_url", "auth_type")
@@ -447,6 +449,8 @@ func (r *reader) message(path string, x *Message) error {
 				x.Fields = append(x.Fields, f)
 				return err
 			}))
+		case "scripts":
+			return done(r.stringMap(p, &x.Scripts))
 		}
 		return false, nil
 	}, "name", "type", "direction", "trigger", "bond_ownership")

@@ -68,6 +68,9 @@ type Connection struct {
 	OAuthTokenURL string `json:"oauth_token_url"`
 	OAuthClientID string `json:"oauth_client_id"`
 	OAuthScopes   string `json:"oauth_scopes"`
+	// Variables are the values message scripts read as vars.NAME
+	// (docs/scripting.md); not secrets. Left out when there are none.
+	Variables map[string]string `json:"variables,omitempty"`
 }
 
 // Message is one kind of message with its fields.
@@ -83,6 +86,9 @@ type Message struct {
 	AllowedBondStates []string `json:"allowed_bond_states"`
 	SetBondState      string   `json:"set_bond_state"` // "" = leave the bond's state
 	Fields            []Field  `json:"fields"`
+	// Scripts are the message's scripts by point ("stage_to_request": the
+	// JavaScript; docs/scripting.md). Left out when there are none.
+	Scripts map[string]string `json:"scripts,omitempty"`
 }
 
 // Field maps a ticket field to a payload property, in list order.

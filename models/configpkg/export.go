@@ -93,6 +93,27 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 	if err := tx.Where("integration_id = ?", in.ID).Find(&actions).Error; err != nil {
 		return nil, nil, fmt.Errorf("load response actions of %q: %w", name, err)
 	}
+	var scripts []models.MessageScript
+	if err := tx.Where("message_id IN (SELECT id FROM messages WHERE integration_id = ?)", in.ID).Find(&scripts).Error; err != nil {
+		return nil, nil, fmt.Errorf("load message scripts of %q: %w", name, err)
+	}
+	var vars []models.ConnectionVariable
+	if err := tx.Where("connection_id IN (SELECT id FROM connections WHERE integration_id = ?)", in.ID).Find(&vars).Error; err != nil {
+		return nil, nil, fmt.Errorf("load connection variables of %q: %w", name, err)
+	}
+	scriptsOf, varsOf := map[int64]map[string]string{}, map[int64]map[string]string{}
+	for _, s := range scripts {
+		if scriptsOf[s.MessageID] == nil {
+			scriptsOf[s.MessageID] = map[string]string{}
+		}
+		scriptsOf[s.MessageID][s.Point] = s.Source
+	}
+	for _, v := range vars {
+		if varsOf[v.ConnectionID] == nil {
+			varsOf[v.ConnectionID] = map[string]string{}
+		}
+		varsOf[v.ConnectionID][v.Name] = v.Value
+	}
 	d := &Document{Format: Format,
 		Process: Process{Name: st.process.Name, TicketTable: st.process.TicketTable,
 			ReferenceField: st.process.ReferenceField, NumberPrefix: st.process.NumberPrefix},
@@ -104,7 +125,8 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 		st.connections[c.Name] = c
 		d.Connections = append(d.Connections, Connection{Name: c.Name, Environment: c.Environment,
 			EndpointURL: c.EndpointURL, AuthType: string(c.AuthType), AuthUsername: c.AuthUsername,
-			OAuthTokenURL: c.OAuthTokenURL, OAuthClientID: c.OAuthClientID, OAuthScopes: c.OAuthScopes})
+			OAuthTokenURL: c.OAuthTokenURL, OAuthClientID: c.OAuthClientID, OAuthScopes: c.OAuthScopes,
+			Variables: varsOf[c.ID]})
 	}
 	nameOf := map[int64]string{}
 	for _, m := range msgs {
@@ -123,7 +145,7 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 	for _, m := range msgs {
 		x := Message{Name: m.Name, Type: string(m.Type), Direction: string(m.Direction), Async: m.Async, Path: m.Path,
 			Trigger: string(m.Trigger), BondOwnership: string(m.BondOwnership), AllowedBondStates: strs(m.AllowedBondStates.V...),
-			Fields: nonNil(byMessage[m.ID])}
+			Fields: nonNil(byMessage[m.ID]), Scripts: scriptsOf[m.ID]}
 		if m.ReceiptMessageID != nil {
 			x.ReceiptMessage = nameOf[*m.ReceiptMessageID]
 		}

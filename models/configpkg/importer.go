@@ -363,13 +363,60 @@ func applyConnection(tx *gorm.DB, integrationID int64, c Connection, st *stored)
 		if err := tx.Create(&row).Error; err != nil {
 			return fmt.Errorf("create connection %q: %w", c.Name, err)
 		}
-		return nil
+		return applyVariables(tx, row.ID, c)
 	}
 	err := tx.Model(&old).Updates(map[string]any{"environment": c.Environment, "endpoint_url": c.EndpointURL,
 		"auth_type": c.AuthType, "auth_username": c.AuthUsername, "oauth_token_url": c.OAuthTokenURL,
 		"oauth_client_id": c.OAuthClientID, "oauth_scopes": c.OAuthScopes, "updated_at": now}).Error
 	if err != nil {
 		return fmt.Errorf("change connection %q: %w", c.Name, err)
+	}
+	return applyVariables(tx, old.ID, c)
+}
+
+// applyVariables makes the connection's variables the document's.
+func applyVariables(tx *gorm.DB, connectionID int64, c Connection) error {
+	if err := tx.Where("connection_id = ?", connectionID).Delete(&models.ConnectionVariable{}).Error; err != nil {
+		return fmt.Errorf("replace variables of connection %q: %w", c.Name, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Variables)) {
+		v := models.ConnectionVariable{ConnectionID: connectionID, Name: name, Value: c.Variables[name]}
+		if err := tx.Create(&v).Error; err != nil {
+			return fmt.Errorf("create variable %s of connection %q: %w", name, c.Name, err)
+		}
+	}
+	return nil
+}
+
+// applyScripts makes the message's scripts the document's: a changed source
+// is a new version of its script (every process compiles it again), an
+// unchanged one is left as it is.
+func applyScripts(tx *gorm.DB, messageID int64, m Message) error {
+	var cur []models.MessageScript
+	if err := tx.Where("message_id = ?", messageID).Find(&cur).Error; err != nil {
+		return fmt.Errorf("scripts of message %q: %w", m.Name, err)
+	}
+	for _, s := range cur {
+		src, keep := m.Scripts[s.Point]
+		switch {
+		case !keep:
+			if err := tx.Delete(&s).Error; err != nil {
+				return fmt.Errorf("remove script %s of message %q: %w", s.Point, m.Name, err)
+			}
+		case src != s.Source:
+			if err := tx.Model(&s).Updates(map[string]any{"source": src, "version": s.Version + 1, "updated_at": now}).Error; err != nil {
+				return fmt.Errorf("change script %s of message %q: %w", s.Point, m.Name, err)
+			}
+		}
+	}
+	for _, point := range slices.Sorted(maps.Keys(m.Scripts)) {
+		if slices.ContainsFunc(cur, func(s models.MessageScript) bool { return s.Point == point }) {
+			continue
+		}
+		s := models.MessageScript{MessageID: messageID, Point: point, Source: m.Scripts[point], Version: 1}
+		if err := tx.Create(&s).Error; err != nil {
+			return fmt.Errorf("create script %s of message %q: %w", point, m.Name, err)
+		}
 	}
 	return nil
 }
@@ -411,6 +458,9 @@ func applyMessages(tx *gorm.DB, integrationID int64, msgs []Message, st *stored)
 			return nil, fmt.Errorf("create message %q: %w", m.Name, err)
 		}
 		ids[m.Name] = row.ID
+		if err := applyScripts(tx, row.ID, m); err != nil {
+			return nil, err
+		}
 		for i, f := range m.Fields {
 			fr := models.Field{MessageID: row.ID, TicketField: f.TicketField, Property: f.Property, Required: f.Required,
 				Position: i, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}}

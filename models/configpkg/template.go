@@ -32,6 +32,15 @@ var Templates = []Template{{
 	Description: "Two instances of this product talking to each other: CreateIncident, UpdateIncident and " +
 		"ResolveIncident both ways, each answered by an asynchronous Receipt, with the standard field mapping.",
 	file: "templates/unifi-envelope.json",
+}, {
+	Key:   "servicenow-table-api",
+	Title: "ServiceNow Table API (webhook)",
+	Description: "A ServiceNow instance: incidents created, updated (with work notes) and resolved here become Table API " +
+		"calls (POST and PATCH /api/now/table/incident, basic authentication), and its business-rule webhook " +
+		"sends its changes to /api/v1/integrations/NAME/raw. Priority and state go through value maps; message " +
+		"scripts build the requests and read the answers (docs/scripting.md). Give the instance's address " +
+		"(https://INSTANCE.service-now.com), the integration user and its password.",
+	file: "templates/servicenow-table-api.json",
 }}
 
 // TemplateDocument returns the package of the template with key.
@@ -54,7 +63,8 @@ type TemplateInput struct {
 	Description string // "" keeps the template's
 	Environment string // "" keeps the template's
 	EndpointURL string // where the other side receives our messages
-	Token       string // the bearer token the other side gave us (outbound)
+	Username    string // the user name, for a template whose connection uses basic authentication
+	Token       string // the bearer token (or, with basic authentication, the password) the other side gave us
 	// InboundUserID is the integration account the other side calls us with.
 	InboundUserID int64
 }
@@ -85,7 +95,18 @@ func (s *Service) FromTemplate(ctx context.Context, actor models.Actor, in Templ
 		len(in.EndpointURL) > maxText || models.TextProblem(in.EndpointURL) != "" {
 		ve.Add("endpoint_url", "Give the other side's address, starting with https:// (or http://), like https://peer.example.com/api/v1/integrations/NAME/messages.")
 	}
+	conn := &d.Connections[0]
+	basic := conn.AuthType == string(models.AuthBasic)
 	switch {
+	case !basic:
+	case in.Username == "":
+		ve.Add("username", "Give the user name we call the other side as.")
+	case len(in.Username) > maxText || models.TextProblem(in.Username) != "":
+		ve.Add("username", fmt.Sprintf("At most %d characters of text.", maxText))
+	}
+	switch {
+	case in.Token == "" && basic:
+		ve.Add("token", "Give that user's password.")
 	case in.Token == "":
 		ve.Add("token", "Give the bearer token the other side issued for us.")
 	case models.TextProblem(in.Token) != "":
@@ -103,8 +124,10 @@ func (s *Service) FromTemplate(ctx context.Context, actor models.Actor, in Templ
 	if in.Description != "" {
 		d.Integration.Description = in.Description
 	}
-	conn := &d.Connections[0]
 	conn.EndpointURL = in.EndpointURL
+	if basic {
+		conn.AuthUsername = in.Username
+	}
 	if in.Environment != "" {
 		conn.Environment = in.Environment
 	}

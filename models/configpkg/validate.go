@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"unifi/models"
+	"unifi/models/script"
 )
 
 // The patterns and ranges below are the database's CHECK constraints
@@ -24,9 +25,11 @@ var (
 
 // Limits on free text, so a document cannot fill the database with one value.
 const (
-	maxText      = 200  // names, URLs, paths, value map entries
-	maxLongText  = 2000 // descriptions
-	maxValueMaps = 1000 // entries of one value map
+	maxText      = 200   // names, URLs, paths, value map entries
+	maxLongText  = 2000  // descriptions
+	maxScript    = 65536 // a message script, in bytes (the table's CHECK)
+	maxVariable  = 4096  // a connection variable's value, in bytes
+	maxValueMaps = 1000  // entries of one value map
 )
 
 // problems collects the faults of a document, at most maxProblems of them.
@@ -146,6 +149,16 @@ func validate(d *Document) error {
 		ps.text(at+".oauth_token_url", c.OAuthTokenURL, maxText)
 		ps.text(at+".oauth_client_id", c.OAuthClientID, maxText)
 		ps.text(at+".oauth_scopes", c.OAuthScopes, maxText)
+		for _, k := range slices.Sorted(maps.Keys(c.Variables)) {
+			vp := fmt.Sprintf("%s.variables[%q]", at, k)
+			if !propertyName.MatchString(k) { // the same rule as connection_variables.name
+				ps.add(vp, "%q must start with a letter or _, then letters, digits or _ (at most 64)", k)
+			}
+			if len(c.Variables[k]) > maxVariable {
+				ps.add(vp, "is longer than %d bytes", maxVariable)
+			}
+			ps.text(vp, c.Variables[k], maxVariable)
+		}
 	}
 
 	msgs := map[string]bool{}
@@ -204,6 +217,22 @@ func validate(d *Document) error {
 			for _, k := range slices.Sorted(maps.Keys(f.ValueMap)) {
 				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), k, maxText)
 				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), f.ValueMap[k], maxText)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(m.Scripts)) {
+			sp := fmt.Sprintf("%s.scripts[%q]", at, k)
+			point := script.Point(k)
+			switch {
+			case !point.Valid():
+				ps.add(sp, "%q is not a script point", k)
+			case len(m.Scripts[k]) > maxScript:
+				ps.add(sp, "is longer than %d bytes", maxScript)
+			case models.TextProblem(m.Scripts[k]) != "":
+				ps.add(sp, "%s", models.TextProblem(m.Scripts[k]))
+			default:
+				if err := script.Compile(script.Script{Name: m.Name + " / " + point.Label(), Point: point, Source: m.Scripts[k]}); err != nil {
+					ps.add(sp, "%s", err.Error())
+				}
 			}
 		}
 	}

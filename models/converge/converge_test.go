@@ -195,6 +195,112 @@ func TestInboundMerge(t *testing.T) {
 	}
 }
 
+// TestInboundMergeCustom: a process's own field (custom.risk) converges
+// like a built-in one: created stamped by the remote side, a local edit
+// stamps it and sends its stamp and old value, their older concurrent change
+// loses (reported), their newer one wins (ours reported), a sequential one
+// is no conflict; in the one-message path and through a group (which hands
+// a message mapping a process field to the one-message path).
+func TestInboundMergeCustom(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"Single", "Grouped"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t)
+			svc := b.single
+			if path == "Grouped" {
+				svc = b.grouped
+			}
+			var in models.Integration
+			require.NoError(t, b.db.Where("name = ?", models.DemoIntegrationName).Take(&in).Error)
+			require.NoError(t, b.db.Create(&models.ProcessField{ProcessID: in.ProcessID, Name: "risk", Label: "Risk",
+				Type: models.FieldText, Version: 1}).Error)
+			var msgs []models.Message
+			require.NoError(t, b.db.Where("integration_id = ? AND name IN ?", in.ID,
+				[]string{"CreateIncident", "UpdateIncident"}).Find(&msgs).Error)
+			require.Len(t, msgs, 2)
+			for _, m := range msgs {
+				require.NoError(t, b.db.Create(&models.Field{MessageID: m.ID, TicketField: "custom.risk", Property: "risk",
+					Position: 99, Version: 1}).Error)
+			}
+			receive := func(r inbound.Request) *inbound.Result {
+				res, err := svc.ReceiveInbound(ctx, r)
+				require.NoError(t, err)
+				return res
+			}
+			t0 := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+			at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+			stamps := func(risk models.WireStamp) map[string]models.WireStamp {
+				return map[string]models.WireStamp{"risk": risk, "short_description": {At: at(0), By: "remote"},
+					"priority": {At: at(0), By: "remote"}, "comments": {At: at(0), By: "remote"}}
+			}
+			data := func(risk string) map[string]any {
+				return map[string]any{"short_description": "Printer on fire", "priority": "Low", "comments": "n0", "risk": risk}
+			}
+
+			res, err := b.single.ReceiveInbound(ctx, req(t, "CreateIncident", "C-1", "EXT-1", "", at(0), data("low"),
+				stamps(models.WireStamp{At: at(0), By: "remote"})))
+			require.NoError(t, err)
+			number := res.Response.Message.SourceReference
+			k, err := b.store.GetTicketByNumber(ctx, number)
+			require.NoError(t, err)
+			require.Equal(t, map[string]any{"risk": "low"}, k.Custom.V)
+			require.True(t, k.FieldStamps.V["custom.risk"].Same(models.FieldStamp{At: at(0), By: "remote"}))
+
+			// Our analyst raises the risk at t0+10s: the outbound Stage
+			// carries its stamp and the value it overwrote.
+			b.clock = at(10)
+			edit := store.TicketInputOf(k)
+			edit.Custom = map[string]string{"risk": "high"}
+			k, err = b.store.UpdateTicket(ctx, models.Actor{Name: "ann", Role: models.RoleAnalyst}, k.ID, k.Version, edit)
+			require.NoError(t, err)
+			require.True(t, k.FieldStamps.V["custom.risk"].Same(models.FieldStamp{At: at(10), By: "ann"}))
+			require.True(t, k.FieldStamps.V["priority"].Same(models.FieldStamp{At: at(0), By: "remote"}), "only the changed field is stamped")
+			var stage models.Stage
+			require.NoError(t, b.db.Raw(`SELECT s.* FROM stages s JOIN transactions t ON t.id = s.transaction_id
+				WHERE t.ticket_id = ? AND t.direction = 'Outbound' ORDER BY t.id DESC LIMIT 1`, k.ID).Scan(&stage).Error)
+			require.Equal(t, "high", stage.Data.V["risk"])
+			require.Equal(t, models.WireStamp{At: at(10), By: "ann", Was: was("low")}, stage.Stamps.V["risk"])
+
+			// Their concurrent change made at t0+5s (from low) loses.
+			res = receive(req(t, "UpdateIncident", "U-1", "EXT-1", number, at(5), data("medium"),
+				stamps(models.WireStamp{At: at(5), By: "remote", Was: was("low")})))
+			require.True(t, res.Applied)
+			k, err = b.store.GetTicket(ctx, k.ID)
+			require.NoError(t, err)
+			require.Equal(t, "high", k.Custom.V["risk"], "our later change is kept")
+			rows := b.conflicts(t, k.ID)
+			require.Len(t, rows, 1)
+			require.Equal(t, conflictRow{Field: "custom.risk", KeptValue: "high", LostValue: "medium", Kept: converge.Ours,
+				KeptBy: "ann", LostBy: "remote", KeptAt: at(10), LostAt: &[]time.Time{at(5)}[0],
+				TransactionID: &res.Transaction.ID}, normalize(rows[0]))
+
+			// Their change made at t0+20s, still from low: theirs wins.
+			res = receive(req(t, "UpdateIncident", "U-2", "EXT-1", number, at(20), data("critical"),
+				stamps(models.WireStamp{At: at(20), By: "remote", Was: was("low")})))
+			k, err = b.store.GetTicket(ctx, k.ID)
+			require.NoError(t, err)
+			require.Equal(t, "critical", k.Custom.V["risk"], "their later change wins")
+			require.True(t, k.FieldStamps.V["custom.risk"].Same(models.FieldStamp{At: at(20), By: "remote"}))
+			rows = b.conflicts(t, k.ID)
+			require.Len(t, rows, 2)
+			require.Equal(t, conflictRow{Field: "custom.risk", KeptValue: "critical", LostValue: "high", Kept: converge.Theirs,
+				KeptBy: "remote", LostBy: "ann", KeptAt: at(20), LostAt: &[]time.Time{at(10)}[0],
+				TransactionID: &res.Transaction.ID}, normalize(rows[1]))
+
+			// A sequential change (from critical, which we hold) is no conflict.
+			receive(req(t, "UpdateIncident", "U-3", "EXT-1", number, at(30), data("none"),
+				stamps(models.WireStamp{At: at(30), By: "remote", Was: was("critical")})))
+			k, err = b.store.GetTicket(ctx, k.ID)
+			require.NoError(t, err)
+			require.Equal(t, "none", k.Custom.V["risk"])
+			require.Len(t, b.conflicts(t, k.ID), 2)
+			b.grouped.Wait()
+		})
+	}
+}
+
 func normalize(r conflictRow) conflictRow {
 	r.KeptAt = r.KeptAt.UTC()
 	if r.LostAt != nil {

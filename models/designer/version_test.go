@@ -178,6 +178,12 @@ func TestConfigVersion(t *testing.T) {
 	v3, err := designer.ConfigVersion(b.ctx, b.db)
 	require.NoError(t, err)
 	require.Equal(t, v2, v3, "an integration's status is not configuration")
+	// A process's own fields are configuration (migration 00210).
+	require.NoError(t, b.db.Exec(`INSERT INTO process_fields (process_id, name, label, type)
+		SELECT id, 'risk', 'Risk', 'text' FROM processes ORDER BY id LIMIT 1`).Error)
+	v4, err := designer.ConfigVersion(b.ctx, b.db)
+	require.NoError(t, err)
+	require.Equal(t, v3+1, v4, "a process field change notifies")
 }
 
 // TestUpdateConcurrent: edits based on the same version, saved at once,

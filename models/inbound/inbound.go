@@ -380,6 +380,9 @@ type inboundCall struct {
 	meta   RequestMeta
 	parts  *[4]string // requestParts, worked out once
 	stage  []byte     // stageData, encoded once
+	// defs are the process's own fields when the message maps one
+	// (custom.<name>); read by the one-message update path only.
+	defs []models.ProcessField
 }
 
 // original returns the header we answered with when source_id was first
@@ -525,8 +528,12 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	}
 	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
 		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
+	defs, err := processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields)
+	if err != nil {
+		return nil, err
+	}
 	// A new ticket has no stamps: every incoming field and its stamp is taken.
-	m, err := mergeInboundFields(&blank, rc.cfg.Fields, env.Data, env.Stamps, false)
+	m, err := mergeInboundFields(&blank, rc.cfg.Fields, env.Data, env.Stamps, false, defs)
 	if err != nil {
 		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
 			"no ticket was created; correct the message and send it again")
@@ -577,6 +584,19 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 	if err := rc.bondAllows(target); err != nil {
 		return nil, err
 	}
+	custom := mapsCustom(rc.cfg.Fields)
+	if custom {
+		// Only a message that maps a process field reads (and below writes)
+		// the ticket's custom values and the process's field definitions;
+		// the ticket's row is locked already.
+		var err error
+		if rc.defs, err = processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields); err != nil {
+			return nil, err
+		}
+		if err := tx.Raw(sqlTicketCustom, ticket.ID).Row().Scan(&ticket.Custom); err != nil {
+			return nil, fmt.Errorf("read custom values of ticket %d: %w", ticket.ID, err)
+		}
+	}
 	out, updated, bondCols := rc.decideUpdate(target, ticket)
 	var ticketCols map[string]any
 	if updated != nil {
@@ -584,6 +604,9 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 			"state": updated.State, "priority": updated.Priority, "urgency": updated.Urgency, "impact": updated.Impact,
 			"assignment_group": updated.AssignmentGroup, "work_notes": updated.WorkNotes,
 			"field_stamps": updated.FieldStamps}
+		if custom {
+			ticketCols["custom"] = updated.Custom
+		}
 	}
 	res, err := rc.write(tx, target, out, ticketCols, bondCols)
 	if err != nil {
@@ -642,7 +665,7 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
-		m, err := mergeInboundFields(ticket, rc.cfg.Fields, env.Data, env.Stamps, target.Owner)
+		m, err := mergeInboundFields(ticket, rc.cfg.Fields, env.Data, env.Stamps, target.Owner, rc.defs)
 		if err != nil {
 			out.process, out.processError = models.ProcessRejected, inboundSentence(err.Error())
 			break
@@ -879,6 +902,9 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		}
 		if st, ok := ticketCols["field_stamps"]; ok {
 			q.add(sqlWriteTicketStamps, st)
+		}
+		if v, ok := ticketCols["custom"]; ok {
+			q.add(sqlWriteTicketCustom, v)
 		}
 		q.add(sqlWriteTicketTail, tg.TicketID)
 	}
@@ -1206,11 +1232,18 @@ func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transacti
 
 // mergeInboundFields merges payload data onto a ticket field by field by its
 // stamps (models.MergeInbound: the later change wins, a tie goes to the bond
-// owner, weOwn) and checks the result against the ticket's limits; the error
-// is a process error in plain words.
+// owner, weOwn), a process's own fields (custom.<name>, checked against defs)
+// like the built-in ones, and checks the result against the ticket's limits;
+// the error is a process error in plain words.
 func mergeInboundFields(t *models.Ticket, fields []models.Field, data map[string]any, stamps map[string]models.WireStamp,
-	weOwn bool) (models.Merged, error) {
-	m, err := models.MergeInbound(t, fields, data, stamps, weOwn)
+	weOwn bool, defs []models.ProcessField) (models.Merged, error) {
+	if defs == nil && mapsCustom(fields) {
+		// Unreachable: the group commit hands a message that maps a process
+		// field to the one-message path, which reads the definitions. Kept so
+		// that a new caller cannot apply such a message in part.
+		return models.Merged{}, errors.New("the process fields of this message could not be read")
+	}
+	m, err := models.MergeInbound(t, fields, data, stamps, weOwn, defs)
 	if err != nil {
 		return models.Merged{}, err
 	}
@@ -1236,6 +1269,30 @@ func ticketLimits(t *models.Ticket) error {
 		return fmt.Errorf("the assignment group has %d characters; at most 100 fit", n(t.AssignmentGroup))
 	}
 	return nil
+}
+
+// mapsCustom says whether a message maps a process's own field.
+func mapsCustom(fields []models.Field) bool {
+	for _, f := range fields {
+		if strings.HasPrefix(f.TicketField, models.CustomPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// processFieldsFor reads the process's own fields when the message maps one;
+// a message of built-in fields only needs no read. Configuration, read with
+// GORM like the ticket create it serves (not the update hot path).
+func processFieldsFor(tx *gorm.DB, processID int64, fields []models.Field) ([]models.ProcessField, error) {
+	if !mapsCustom(fields) {
+		return nil, nil
+	}
+	defs := []models.ProcessField{}
+	if err := tx.Where("process_id = ?", processID).Order("position, id").Find(&defs).Error; err != nil {
+		return nil, fmt.Errorf("read process fields of process %d: %w", processID, err)
+	}
+	return defs, nil
 }
 
 // sentence capitalises a process error and ends it with a full stop.

@@ -572,6 +572,10 @@ func (s *Service) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
 			it.fallback = true // checked against another configuration
 			continue
 		}
+		if mapsCustom(rc.cfg.Fields) {
+			it.fallback = true // the one-message path reads and writes the ticket's custom values
+			continue
+		}
 		if nm.dupIdent.Valid {
 			it.err = rc.duplicateOf(firstAnswered(nm.dupAnswer.String, &models.EnvelopeHeader{Name: "Response",
 				TimeStamp: now.UTC(), SourceReference: nm.dupNum.String, TargetReference: nm.dupRef.String,

@@ -196,3 +196,11 @@ func (p *sqlParts) add(part string, args ...any) {
 	}
 	p.args = append(p.args, args...)
 }
+
+// sqlTicketCustom reads a ticket's custom values (an update that maps a
+// process field): $1 the ticket.
+const sqlTicketCustom = `SELECT custom FROM tickets WHERE id = $1`
+
+// sqlWriteTicketCustom sets the ticket's custom values (an update that maps
+// a process field) to $1.
+const sqlWriteTicketCustom = `, custom = $1::jsonb`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -393,11 +394,23 @@ func insertReplay(tx *gorm.DB, orig *models.Transaction, number, ident string) (
 	origID := orig.ID
 	nt, err := insertOutbound(tx, newOutbound{IntegrationID: orig.IntegrationID, IntegrationState: in.State,
 		BondID: orig.BondID, MessageID: orig.MessageID, TicketID: orig.TicketID, Data: stage.Data.V, Stamps: stage.Stamps.V,
-		Number: number, MessageIdent: ident, Seq: orig.Seq, ReplayOfID: &origID})
+		Number: number, MessageIdent: ident, Seq: orig.Seq, ReplayOfID: &origID, TimeStamp: replayStamp(stage.TimeStamp)})
 	if err != nil {
 		return nil, false, err
 	}
 	return nt, in.AttachLogs, nil
+}
+
+// replayStamp is a replay's time stamp: the original's, so the replay, first
+// in line on the bond with the original's sequence number, is not stamped
+// after the messages queued behind it (they would then be older than it at
+// the receiver and not applied). A message staged before stamps were kept is
+// stamped when sent, as it was.
+func replayStamp(orig *time.Time) time.Time {
+	if orig == nil {
+		return time.Time{}
+	}
+	return *orig
 }
 
 // releaseReplay releases the bond's next transaction when the replay is

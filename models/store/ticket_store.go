@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -27,6 +28,9 @@ type TicketInput struct {
 	Impact           int    // 0 means the default (3) on create
 	AssignmentGroup  string
 	WorkNotes        string
+	// Custom holds text for the process's own fields, by name; a field not
+	// in it keeps its value (models.ValidateCustom).
+	Custom map[string]string
 }
 
 // TicketInputOf returns the input that leaves t as it is; callers change
@@ -35,6 +39,41 @@ func TicketInputOf(t *models.Ticket) TicketInput {
 	return TicketInput{ProcessID: t.ProcessID, ShortDescription: t.ShortDescription, Description: t.Description,
 		State: t.State, Priority: t.Priority, Urgency: t.Urgency, Impact: t.Impact,
 		AssignmentGroup: t.AssignmentGroup, WorkNotes: t.WorkNotes}
+}
+
+// ProcessFields returns the own fields of process id in form order; id 0 is
+// the first process (Incident), as on create.
+func (s *Store) ProcessFields(ctx context.Context, processID int64) ([]models.ProcessField, error) {
+	return processFields(s.db.WithContext(ctx), processID)
+}
+
+func processFields(tx *gorm.DB, processID int64) ([]models.ProcessField, error) {
+	var defs []models.ProcessField
+	q := tx.Order("position, id")
+	if processID != 0 {
+		q = q.Where("process_id = ?", processID)
+	} else {
+		q = q.Where("process_id = (SELECT min(id) FROM processes)")
+	}
+	if err := q.Find(&defs).Error; err != nil {
+		return nil, fmt.Errorf("process fields of process %d: %w", processID, err)
+	}
+	return defs, nil
+}
+
+// applyCustom validates in's custom values against the ticket's process
+// fields and sets them on t.
+func applyCustom(tx *gorm.DB, t *models.Ticket, in TicketInput) error {
+	defs, err := processFields(tx, t.ProcessID)
+	if err != nil {
+		return err
+	}
+	custom, err := models.ValidateCustom(defs, t.Custom.V, in.Custom)
+	if err != nil {
+		return err
+	}
+	t.Custom.V = custom
+	return nil
 }
 
 func (in *TicketInput) normalize() {
@@ -106,7 +145,8 @@ func (in TicketInput) apply(t *models.Ticket) {
 
 func ticketSnapshot(t *models.Ticket) map[string]any {
 	return map[string]any{"short_description": t.ShortDescription, "state": t.State, "priority": t.Priority,
-		"urgency": t.Urgency, "impact": t.Impact, "assignment_group": t.AssignmentGroup, "version": t.Version}
+		"urgency": t.Urgency, "impact": t.Impact, "assignment_group": t.AssignmentGroup, "custom": t.Custom.V,
+		"version": t.Version}
 }
 
 // CreateTicket creates a ticket and, in the same database transaction, the
@@ -121,7 +161,6 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 	}
 	t := &models.Ticket{Version: 1}
 	in.apply(t)
-	models.StampChanges(nil, t, s.now(), actor.Name)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var p models.Process
 		q := tx.Order("id")
@@ -139,6 +178,11 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 			return err
 		}
 		t.ProcessID, t.Number = p.ID, fmt.Sprintf("%s%07d", p.NumberPrefix, n)
+		if err := applyCustom(tx, t, in); err != nil {
+			return err
+		}
+		// Every field gets the create's stamp, custom values included.
+		models.StampChanges(nil, t, s.now(), actor.Name)
 		if actor.UserID != 0 {
 			t.CreatedByID = &actor.UserID
 		}
@@ -193,6 +237,9 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 			change.Event = models.TriggerResolve
 		}
 		in.apply(&t)
+		if err := applyCustom(tx, &t, in); err != nil {
+			return err
+		}
 		change.Changed = models.ChangedFields(&old, &t)
 		t.Version++
 		// Each changed field gets this change's stamp: the application's
@@ -202,7 +249,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
 			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
 			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
-			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "version": t.Version,
+			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "custom": t.Custom, "version": t.Version,
 			"field_stamps": t.FieldStamps, "updated_at": gorm.Expr("now()"),
 		})
 		if res.Error != nil {
@@ -249,7 +296,7 @@ type outboundTarget struct {
 	MessageName      string
 	Trigger          models.Trigger
 	TriggerFields    models.JSON[[]string]
-	Fields           models.JSON[[]outboundField] // the message's fields, in order
+	Fields           models.JSON[[]outboundField]   // the message's fields, in order
 	Scripts          models.JSON[[]outboundScript]  // its Source to Stage and trigger condition scripts
 	Vars             models.JSON[map[string]string] // the active connection's variables, when it has scripts
 }
@@ -330,14 +377,21 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change mo
 				continue
 			}
 		}
-		bondID, seq, err := findOrCreateBond(tx, tg.IntegrationID, t)
+		bond, err := findOrCreateBond(tx, tg.IntegrationID, t)
 		if err != nil {
 			return err
 		}
 		fields := tg.fields()
+		stamps := models.OutboundStamps(t, before, fields)
+		var last time.Time
+		if bond.LastOutboundAt != nil {
+			last = *bond.LastOutboundAt
+		}
+		// The message's time stamp is given here, under the bond's lock and
+		// in its order, and only goes up on the bond, whatever the clock does.
 		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bondID, MessageID: tg.MessageID, TicketID: t.ID, Data: data,
-			Stamps: models.OutboundStamps(t, before, fields), Seq: seq}
+			BondID: bond.ID, MessageID: tg.MessageID, TicketID: t.ID, Data: data,
+			Stamps: stamps, TimeStamp: models.MessageStamp(last, s.now(), stamps), Seq: bond.NextSeq}
 		if tg.AttachLogs {
 			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
 			n.LogBefore = tg.MessageName + " "
@@ -358,20 +412,29 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change mo
 	return nil
 }
 
+// bondSlot is what findOrCreateBond hands out: the bond, the new message's
+// sequence number on it and the last time stamp given on it.
+type bondSlot struct {
+	ID, NextSeq    int64
+	LastOutboundAt *time.Time
+}
+
 // findOrCreateBond returns the id of the ticket's bond on the integration,
 // creating it Pending (owned by us, internal reference = ticket number) when
 // missing, locks it and hands out its next sequence number — one statement:
-// the upsert takes the bond's row lock (the queue rule) as it numbers.
-func findOrCreateBond(tx *gorm.DB, integrationID int64, t *models.Ticket) (id, seq int64, err error) {
-	var row struct{ ID, NextSeq int64 }
-	err = tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
+// the upsert takes the bond's row lock (the queue rule) as it numbers. The
+// last outbound time stamp it returns is the one before this message's
+// (insertOutbound moves it on).
+func findOrCreateBond(tx *gorm.DB, integrationID int64, t *models.Ticket) (bondSlot, error) {
+	var row bondSlot
+	err := tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
 		VALUES (?, ?, ?, ?, true, 1)
 		ON CONFLICT (integration_id, ticket_id) DO UPDATE SET next_seq = bonds.next_seq + 1, updated_at = now()
-		RETURNING id, next_seq`, integrationID, t.ID, t.Number, models.BondPending).Scan(&row).Error
+		RETURNING id, next_seq, last_outbound_at`, integrationID, t.ID, t.Number, models.BondPending).Scan(&row).Error
 	if err != nil {
-		return 0, 0, fmt.Errorf("bond of %s: %w", t.Number, err)
+		return bondSlot{}, fmt.Errorf("bond of %s: %w", t.Number, err)
 	}
-	return row.ID, row.NextSeq, nil
+	return row, nil
 }
 
 // newOutbound describes an outbound transaction to create.
@@ -383,6 +446,10 @@ type newOutbound struct {
 	TicketID         int64
 	Data             map[string]any
 	Stamps           map[string]models.WireStamp // the Stage's wire stamps; nil: none (stored NULL)
+	// TimeStamp is the envelope's time_stamp (models.MessageStamp; a replay
+	// keeps the original's); zero: stamped when sent (stored NULL). The
+	// bond's last_outbound_at moves up to it.
+	TimeStamp time.Time
 	// Replays: the number and Message ID are given, not drawn.
 	Number, MessageIdent string
 	Seq                  int64 // the bond's sequence number (findOrCreateBond; a replay keeps the original's)
@@ -415,6 +482,10 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 		s := string(b)
 		stamps = &s
 	}
+	var ts *time.Time
+	if !n.TimeStamp.IsZero() {
+		ts = &n.TimeStamp
+	}
 	var tr models.Transaction
 	err = tx.Raw(`WITH nums AS (
 			SELECT CASE WHEN CAST(@number AS text) = '' THEN nextval('transaction_number_seq') END AS t,
@@ -435,7 +506,11 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 			       CAST(@seq AS bigint), CAST(@replay AS bigint)
 			FROM nums
 			RETURNING *),
-		s AS (INSERT INTO stages (transaction_id, data, stamps) SELECT id, CAST(@stage AS jsonb), CAST(@stamps AS jsonb) FROM t),
+		s AS (INSERT INTO stages (transaction_id, data, stamps, time_stamp)
+			SELECT id, CAST(@stage AS jsonb), CAST(@stamps AS jsonb), CAST(@ts AS timestamptz) FROM t),
+		ob AS (UPDATE bonds SET last_outbound_at = CAST(@ts AS timestamptz)
+			WHERE id = CAST(@bond AS bigint) AND CAST(@ts AS timestamptz) IS NOT NULL
+			  AND (last_outbound_at IS NULL OR last_outbound_at < CAST(@ts AS timestamptz))),
 		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
 			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
 				CASE state WHEN `+pg.StateSQL(models.Sending)+` THEN '`+models.Sending.String()+`' ELSE '`+models.Queued.String()+`' END
@@ -444,7 +519,7 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
 		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
 			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == models.IntegrationActive,
-			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "stamps": stamps, "kind": models.LogMessageSend,
+			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "stamps": stamps, "ts": ts, "kind": models.LogMessageSend,
 			"before": n.LogBefore, "after": n.LogAfter, "channel": queue.NotifyChannel}).Scan(&tr).Error
 	if err != nil {
 		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -68,6 +70,57 @@ func TestTicket(t *testing.T) {
 		acts, err := s.ListActivity(ctx, store.ActivityFilter{RecordType: "ticket", RecordID: tk.ID})
 		require.NoError(t, err)
 		require.Len(t, acts, 3)
+	})
+	// A clock stepped back (NTP at a restart) does not make a bond's message
+	// stamps go back; a replay keeps the original's (docs/domain.md, "The
+	// message's time stamp").
+	t.Run("ClockSteppedBack", func(t *testing.T) {
+		t.Parallel()
+		db := testdb.New(t)
+		active := models.IntegrationActive
+		fx := modelstest.Integration(ctx, t, db, &modelstest.IntegrationOpts{EndpointURL: "http://127.0.0.1:9", State: &active})
+		clock := time.Date(2026, 12, 5, 10, 15, 0, 0, time.UTC) // 15 minutes ahead
+		s := store.NewStore(db, account.New(db, nil), &store.StoreOpts{NowFunc: func() time.Time { return clock }})
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "clock"})
+		require.NoError(t, err)
+		for i, step := range []time.Duration{time.Second, -15 * time.Minute, time.Second} {
+			clock = clock.Add(step)
+			in := store.TicketInputOf(tk)
+			in.WorkNotes = fmt.Sprintf("note %d", i)
+			tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+			require.NoError(t, err)
+		}
+		txs := outbound(t, s, tk.ID)
+		require.Len(t, txs, 4)
+		var stamps []time.Time
+		for _, tr := range txs {
+			var stage models.Stage
+			require.NoError(t, s.DB(ctx).Where("transaction_id = ?", tr.ID).Take(&stage).Error)
+			require.NotNil(t, stage.TimeStamp, "stage of %s", tr.MessageIdent)
+			stamps = append(stamps, *stage.TimeStamp)
+		}
+		want := time.Date(2026, 12, 5, 10, 15, 1, 0, time.UTC)
+		require.True(t, stamps[0].Equal(time.Date(2026, 12, 5, 10, 15, 0, 0, time.UTC)), "%s", stamps[0])
+		require.True(t, stamps[1].Equal(want), "%s", stamps[1])
+		require.True(t, stamps[2].Equal(want.Add(time.Microsecond)), "after the step back: %s", stamps[2])
+		require.True(t, stamps[3].Equal(want.Add(2*time.Microsecond)), "%s", stamps[3])
+		var bond models.Bond
+		require.NoError(t, s.DB(ctx).Take(&bond, txs[0].BondID).Error)
+		require.NotNil(t, bond.LastOutboundAt)
+		require.True(t, bond.LastOutboundAt.Equal(stamps[3]))
+
+		// The head fails and is replayed: the replay goes out first, with the
+		// original's stamp, before the three queued behind it.
+		require.NoError(t, s.DB(ctx).Exec(`UPDATE transactions SET state = ?, lease_owner = NULL WHERE id = ?`,
+			models.Error, txs[0].ID).Error)
+		r, err := s.ReplayTransaction(ctx, fx.Manager, txs[0].ID)
+		require.NoError(t, err)
+		var stage models.Stage
+		require.NoError(t, s.DB(ctx).Where("transaction_id = ?", r.ID).Take(&stage).Error)
+		require.NotNil(t, stage.TimeStamp)
+		require.True(t, stage.TimeStamp.Equal(stamps[0]), "the replay's stamp %s", stage.TimeStamp)
+		require.NoError(t, s.DB(ctx).Take(&bond, txs[0].BondID).Error)
+		require.True(t, bond.LastOutboundAt.Equal(stamps[3]), "a replay does not move the bond's last stamp")
 	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()

@@ -48,6 +48,7 @@ var NavItems = []NavItem{
 	{"bonds", "Bonds", "/bonds", models.ActionView},
 	{"tickets", "Tickets", "/tickets", models.ActionView},
 	{"conflicts", "Conflicts", "/conflicts", models.ActionView},
+	{"processes", "Processes", "/processes", models.ActionViewConfig},
 	{"activity", "Activity", "/activity", models.ActionViewActivity},
 	{"users", "Users", "/users", models.ActionManageUsers},
 }

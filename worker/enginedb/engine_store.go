@@ -33,6 +33,7 @@ type Work struct {
 	Ticket      string                       // our ticket number (source_reference)
 	Data        map[string]any               // the Stage data
 	Stamps      *map[string]models.WireStamp // the Stage's wire stamps; nil: none
+	TimeStamp   *time.Time                   // the Stage's time stamp (models.MessageStamp); nil: stamp when sent
 	PendingID   int64                        // the Pending HTTP Request waiting for this attempt, or 0
 	// Scripts are the message's scripts by point (docs/scripting.md); Vars the
 	// active connection's variables. Both from the cached configuration.
@@ -127,6 +128,7 @@ type claimedRow struct {
 	models.Transaction
 	StageData         models.JSON[map[string]any]
 	StageStamps       *map[string]models.WireStamp
+	StageTimeStamp    *time.Time
 	InternalReference string
 	ExternalReference string
 	PendingID         *int64
@@ -179,7 +181,7 @@ var claimWorkSQL = `WITH due AS (
 // Stage data, bond references and waiting retry request, in the columns
 // readWork scans.
 var workSelect = `SELECT ` + prefixColumns("c.", pg.TransactionColumns) + `,
-			s.data, s.stamps, b.internal_reference, b.external_reference,
+			s.data, s.stamps, s.time_stamp, b.internal_reference, b.external_reference,
 			(SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ` +
 	strconv.Itoa(int(models.RequestPending)) + ` ORDER BY h.id LIMIT 1)
 		FROM %s c
@@ -208,7 +210,7 @@ func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimed
 			out = append(out, claimedRow{})
 			r := &out[len(out)-1]
 			var data, stamps []byte
-			targets = append(pg.TransactionFields(targets[:0], &r.Transaction), &data, &stamps, &r.InternalReference,
+			targets = append(pg.TransactionFields(targets[:0], &r.Transaction), &data, &stamps, &r.StageTimeStamp, &r.InternalReference,
 				&r.ExternalReference, &r.PendingID)
 			if err := rows.Scan(targets...); err != nil {
 				return err
@@ -251,7 +253,7 @@ func (s *DB) works(ctx context.Context, rows []claimedRow, cfg *EngineConfig) ([
 		r := &rows[i]
 		w := &Work{Transaction: r.Transaction, Integration: cfg.Integrations[r.IntegrationID],
 			Connection: cfg.Connections[r.IntegrationID], Message: cfg.Messages[r.MessageID], Data: r.StageData.V,
-			Stamps: r.StageStamps,
+			Stamps: r.StageStamps, TimeStamp: r.StageTimeStamp,
 			Bond:   &models.Bond{ID: r.BondID, InternalReference: r.InternalReference, ExternalReference: r.ExternalReference},
 			Ticket: r.InternalReference}
 		if r.PendingID != nil {

@@ -1,0 +1,204 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"unifi/models"
+	"unifi/models/designer"
+	"unifi/web/layout"
+	designerpage "unifi/web/pages/designer"
+)
+
+// The Designer's process pages: processes (kinds of ticket, with their
+// number prefix) and their own ticket fields (docs/designer.md).
+
+func processForm(c echo.Context) designer.ProcessForm {
+	return designer.ProcessForm{Name: c.FormValue("name"), NumberPrefix: c.FormValue("number_prefix")}
+}
+
+func processFieldForm(c echo.Context) designer.ProcessFieldForm {
+	return designer.ProcessFieldForm{Name: c.FormValue("name"), Label: c.FormValue("label"), Type: c.FormValue("type"),
+		Choices: c.FormValue("choices"), Required: c.FormValue("required") == "true", Position: c.FormValue("position")}
+}
+
+// DesignerProcessList lists the processes.
+func (h *Handlers) DesignerProcessList(c echo.Context) error {
+	procs, err := h.Designer.Processes(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, designerpage.ProcessList(h.props(c, "Processes", "processes"),
+		designerpage.ProcessListView{Processes: procs, CanEdit: canConfigure(c)}))
+}
+
+// renderProcessForm renders a process's page (with its fields once it
+// exists), with 422 when either form holds refusals.
+func (h *Handlers) renderProcessForm(c echo.Context, v designerpage.ProcessFormView) error {
+	v.CanEdit = canConfigure(c)
+	if v.ID != 0 {
+		fields, err := h.Store.ProcessFields(c.Request().Context(), v.ID)
+		if err != nil {
+			return err
+		}
+		v.Fields = fields
+	}
+	status, title := http.StatusOK, "New process"
+	if len(v.Errors) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	if v.ID != 0 {
+		title = "Process " + v.Form.Name
+	}
+	return render(c, status, designerpage.ProcessForm(h.props(c, title, "processes"), v))
+}
+
+// DesignerProcessNew is the empty form of a new process.
+func (h *Handlers) DesignerProcessNew(c echo.Context) error {
+	return h.renderProcessForm(c, designerpage.ProcessFormView{})
+}
+
+// DesignerProcessEdit is a process's page: its form and its fields.
+func (h *Handlers) DesignerProcessEdit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	p, err := h.Designer.Process(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return h.renderProcessForm(c, designerpage.ProcessFormView{ID: p.ID, Version: p.Version, Form: designer.ProcessFormOf(p)})
+}
+
+// DesignerProcessFieldNew is the empty form of a new field of a process.
+func (h *Handlers) DesignerProcessFieldNew(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	return h.renderProcessFieldForm(c, &models.ProcessField{ProcessID: id}, designer.ProcessFieldForm{Type: string(models.FieldText)}, nil)
+}
+
+// DesignerProcessCreate creates a process.
+func (h *Handlers) DesignerProcessCreate(c echo.Context) error {
+	f := processForm(c)
+	p, err := h.Designer.CreateProcess(c.Request().Context(), h.actor(c), f)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return h.renderProcessForm(c, designerpage.ProcessFormView{Form: f, Errors: ve.Fields})
+	}
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created process %s: its tickets are numbered %s0000001 on. Add its fields below.", p.Name, p.NumberPrefix), fmt.Sprintf("/processes/%d/edit", p.ID))
+}
+
+// DesignerProcessUpdate saves a process; an edit of an older version is
+// refused with 409 and what changed meanwhile.
+func (h *Handlers) DesignerProcessUpdate(c echo.Context) error {
+	id, version, err := pathIDVersion(c)
+	if err != nil {
+		return err
+	}
+	f := processForm(c)
+	p, err := h.Designer.UpdateProcess(c.Request().Context(), h.actor(c), id, version, f)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return h.renderProcessForm(c, designerpage.ProcessFormView{ID: id, Version: version, Form: f, Errors: ve.Fields})
+	}
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, "Saved process "+p.Name+".", fmt.Sprintf("/processes/%d/edit", id))
+}
+
+// DesignerProcessFieldCreate adds a field to a process; a refused field
+// re-renders its form with the reasons next to the fields.
+func (h *Handlers) DesignerProcessFieldCreate(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	f := processFieldForm(c)
+	pf, err := h.Designer.CreateProcessField(c.Request().Context(), h.actor(c), id, f)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return h.renderProcessFieldForm(c, &models.ProcessField{ProcessID: id}, f, ve.Fields)
+	}
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added field %s; tickets of this process show it from now on.", pf.Label), fmt.Sprintf("/processes/%d/edit", id))
+}
+
+// renderProcessFieldForm renders one field's page.
+func (h *Handlers) renderProcessFieldForm(c echo.Context, pf *models.ProcessField, f designer.ProcessFieldForm, errs map[string]string) error {
+	p, err := h.Designer.Process(c.Request().Context(), pf.ProcessID)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if len(errs) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	title := "Field " + pf.Name
+	if pf.ID == 0 {
+		title = "New field of " + p.Name
+	}
+	return render(c, status, designerpage.ProcessFieldForm(h.props(c, title, "processes"),
+		designerpage.ProcessFieldFormView{Field: *pf, Process: *p, Form: f, Errors: errs, CanEdit: canConfigure(c)}))
+}
+
+// DesignerProcessFieldEdit is one field's page.
+func (h *Handlers) DesignerProcessFieldEdit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	pf, err := h.Designer.ProcessField(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return h.renderProcessFieldForm(c, pf, designer.ProcessFieldFormOf(pf), nil)
+}
+
+// DesignerProcessFieldUpdate saves a field, provided it is still at the
+// version the form was opened at.
+func (h *Handlers) DesignerProcessFieldUpdate(c echo.Context) error {
+	id, version, err := pathIDVersion(c)
+	if err != nil {
+		return err
+	}
+	f := processFieldForm(c)
+	pf, err := h.Designer.UpdateProcessField(c.Request().Context(), h.actor(c), id, version, f)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		cur, gerr := h.Designer.ProcessField(c.Request().Context(), id)
+		if gerr != nil {
+			return gerr
+		}
+		cur.Version = version
+		return h.renderProcessFieldForm(c, cur, f, ve.Fields)
+	}
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, "Saved field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
+}
+
+// DesignerProcessFieldDelete removes a field no message maps.
+func (h *Handlers) DesignerProcessFieldDelete(c echo.Context) error {
+	id, version, err := pathIDVersion(c)
+	if err != nil {
+		return err
+	}
+	pf, err := h.Designer.DeleteProcessField(c.Request().Context(), h.actor(c), id, version)
+	if err != nil {
+		return err
+	}
+	return h.flashRedirect(c, layout.FlashSuccess, "Removed field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
+}
