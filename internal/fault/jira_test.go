@@ -164,37 +164,6 @@ func TestJiraPollTwoServers(t *testing.T) {
 	require.Zero(t, overlaps, "never two runs at once")
 }
 
-// TestJiraPollKilled: the server is killed (SIGKILL) in the middle of a long
-// run; started again, it resumes from the stored mark: every issue arrives
-// once, none is lost, and the killed run is recorded as stopped.
-func TestJiraPollKilled(t *testing.T) {
-	t.Parallel()
-	w := newJiraWorld(t, 1)
-	w.sim.Seed(t, jira.SeedOpts{Count: 3000, Summary: "Seeded", UpdatedFrom: time.Now().UTC().Add(-5 * time.Hour), StepMS: 5000})
-	srv := w.Servers[0]
-	wait.For(t, time.Minute, func() (bool, error) {
-		var n int
-		err := w.DB.Raw(`SELECT coalesce(sum(items_processed), 0) FROM poll_requests WHERE poller_id = ? AND state = 'Running'`,
-			w.poller).Scan(&n).Error
-		return n >= 300, err
-	}, "a run under way")
-	srv.Kill(t)
-	var mark string
-	require.NoError(t, w.DB.Raw(`SELECT mark::text FROM pollers WHERE id = ?`, w.poller).Scan(&mark).Error)
-	t.Logf("killed with %d issues bonded; mark %s", len(w.bonded(t)), mark)
-	// Changes while it is down are not lost either.
-	for _, key := range []string{"SIM-1", "SIM-2999"} {
-		require.Equal(t, http.StatusNoContent, w.sim.CallAs(t, w.sim.AgentUser, w.sim.AgentSecret, "PUT", "/rest/api/2/issue/"+key,
-			map[string]any{"fields": map[string]any{"summary": "While down " + key}}, nil))
-	}
-	srv.Start(t)
-	w.caughtUp(t, 3*time.Minute)
-	r := w.runs(t)
-	require.Equal(t, 1, r.Abandoned, "the killed run is recorded as stopped")
-	require.Zero(t, r.Duplicate)
-	require.Equal(t, 3002, w.inboundTransactions(t), "3000 creates and 2 updates, each once")
-}
-
 // TestJiraTemplate: an admin makes the integration from "Jira (poll)" with
 // the simulator's URL and credentials, and tickets flow both ways: create
 // here -> an issue there with mapped fields; changes there -> polled here in
