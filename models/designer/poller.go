@@ -25,7 +25,7 @@ func ProcessorFormOf(p *models.PollProcessor) ProcessorForm {
 	return ProcessorForm{Name: p.Name, SetupScript: p.SetupScript, RequestScript: p.RequestScript, ResponseScript: p.ResponseScript}
 }
 
-// maxScriptLen is the longest script a processor keeps (migration 00230).
+// maxScriptLen is the longest script a processor keeps (migration 00260).
 const maxScriptLen = 100000
 
 // ParseProcessor checks a processor form and applies it to p; a script that
