@@ -61,6 +61,7 @@ type HTTPRequest struct {
 	ResponseAction  string
 	SendAfter       *time.Time
 	ReplayOfID      *int64
+	PollRequestID   *int64 // the poll that made it (models.PollRequest); nil for the engine's and the inbound API's
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }

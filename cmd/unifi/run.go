@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,7 @@ import (
 	"unifi/models/store"
 	"unifi/models/webhook"
 	"unifi/worker"
+	"unifi/worker/poll"
 )
 
 const usage = `Usage: unifi <command> [flags]
@@ -101,6 +104,7 @@ type services struct {
 	inbound  *inbound.Service
 	packages *configpkg.Service
 	webhook  *webhook.Service
+	scripts  *script.Engine
 }
 
 // newServices builds the services on db.
@@ -114,7 +118,7 @@ func newServices(db *gorm.DB, c config.Config) *services {
 	st := store.NewStore(db, accounts, &store.StoreOpts{SecretKey: c.SecretKey, NowFunc: now, Scripts: scripts})
 	in := inbound.NewService(db, accounts, &inbound.Opts{NowFunc: now})
 	return &services{store: st, accounts: accounts, query: query.NewReader(db, nil),
-		inbound: in, packages: st.Packages(), webhook: webhook.New(db, in, scripts)}
+		inbound: in, packages: st.Packages(), webhook: webhook.New(db, in, scripts), scripts: scripts}
 }
 
 // openServices connects, migrates and returns the services plus a closer.
@@ -180,6 +184,21 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 		defer cancel()
 		if err := pool.Stop(stopCtx); err != nil {
 			log.Warn("engine stop", slog.String("error", err.Error()))
+		}
+	}()
+
+	// Pollers (docs/pollers.md): each runs on one server process at a time.
+	pollers := poll.New(svc.store.DB(context.WithoutCancel(ctx)), svc.store, svc.inbound, poll.Opts{
+		Processor: poll.Scripts(svc.scripts), Webhook: svc.webhook, Lease: cfg.Lease, Idle: cfg.PollInterval,
+		AllowLinkLocal: cfg.AllowLinkLocalEndpoints, Logger: log, Owner: cfg.InstanceName + ":" + strconv.Itoa(os.Getpid())})
+	if err := pollers.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := pollers.Stop(stopCtx); err != nil {
+			log.Warn("poll runner stop", slog.String("error", err.Error()))
 		}
 	}()
 

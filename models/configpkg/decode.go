@@ -352,6 +352,20 @@ func (r *reader) document(d *Document) error {
 				d.ResponseActions = append(d.ResponseActions, a)
 				return err
 			}))
+		case "poll_processors":
+			return done(r.list(p, func(_ int, p string) error {
+				var x PollProcessor
+				err := r.pollProcessor(p, &x)
+				d.PollProcessors = append(d.PollProcessors, x)
+				return err
+			}))
+		case "pollers":
+			return done(r.list(p, func(_ int, p string) error {
+				var x Poller
+				err := r.poller(p, &x)
+				d.Pollers = append(d.Pollers, x)
+				return err
+			}))
 		}
 		return false, nil
 	}, "format", "process", "integration")

@@ -35,6 +35,9 @@ type Document struct {
 	Connections     []Connection     `json:"connections"`
 	Messages        []Message        `json:"messages"`
 	ResponseActions []ResponseAction `json:"response_actions"`
+	// PollProcessors and Pollers (pollers.go) are left out when there are none.
+	PollProcessors []PollProcessor `json:"poll_processors,omitempty"`
+	Pollers        []Poller        `json:"pollers,omitempty"`
 }
 
 // Process is the kind of ticket the integration carries.

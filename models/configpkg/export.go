@@ -167,6 +167,9 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 		st.actions[actionKey{x.Message, x.StatusCode}] = a
 		d.ResponseActions = append(d.ResponseActions, x)
 	}
+	if err := loadPollers(tx, in.ID, d); err != nil {
+		return nil, nil, fmt.Errorf("load pollers of %q: %w", name, err)
+	}
 	// Encode sorts the lists by name in Go, not ORDER BY: the database's
 	// collation may differ between instances.
 	return d, st, nil

@@ -131,6 +131,8 @@ func plan(tx *gorm.DB, d *Document) (*Plan, *current, error) {
 	p.NeedCredentials, _ = compareRecords(p, step, "connection", cur.Connections, d.Connections, func(c Connection) string { return c.Name })
 	compareRecords(p, step, "message", cur.Messages, d.Messages, func(m Message) string { return m.Name })
 	compareRecords(p, step, "response action", cur.ResponseActions, d.ResponseActions, actionName)
+	compareRecords(p, step, "poll processor", cur.PollProcessors, d.PollProcessors, func(x PollProcessor) string { return x.Name })
+	compareRecords(p, step, "poller", cur.Pollers, d.Pollers, func(x Poller) string { return x.Name })
 	p.Digest, err = digest(d, cur, curProc)
 	if err != nil {
 		return nil, nil, err
@@ -389,6 +391,9 @@ func apply(tx *gorm.DB, d *Document, cur *current) (*models.Integration, error) 
 		if err := applyAction(tx, in.ID, a, ids, st); err != nil {
 			return nil, err
 		}
+	}
+	if err := applyPollers(tx, in.ID, d); err != nil {
+		return nil, err
 	}
 	return &in, nil
 }

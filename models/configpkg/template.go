@@ -41,6 +41,15 @@ var Templates = []Template{{
 		"scripts build the requests and read the answers (docs/scripting.md). Give the instance's address " +
 		"(https://INSTANCE.service-now.com), the integration user and its password.",
 	file: "templates/servicenow-table-api.json",
+}, {
+	Key:   "jira-poll",
+	Title: "Jira (poll)",
+	Description: "A Jira site through its REST API v2: incidents created, updated (comments from work notes) and resolved " +
+		"here become issues (POST /rest/api/2/issue, the key kept as the bond's reference), edits and transitions " +
+		"there; Jira cannot push, so the poller \"Jira changes\" searches it every 10 s (JQL on updated, paged) and " +
+		"receives each changed issue here. Priority and status go through value maps. Give the site's address, the " +
+		"account's e-mail address and its API token; set the project key in the connection's variables (default SIM).",
+	file: "templates/jira-poll.json",
 }}
 
 // TemplateDocument returns the package of the template with key.

@@ -279,6 +279,7 @@ func validate(d *Document) error {
 		ps.oneOf(at+".set_integration_status", a.SetIntegrationStatus, orEmpty(statuses))
 		ps.text(at+".description", a.Description, maxLongText)
 	}
+	validatePollers(d, ps)
 	if len(ps.list) > 0 {
 		return &Error{Problems: ps.list}
 	}

@@ -215,7 +215,7 @@ func (rc *inboundCall) checkReceipt(ctx context.Context, problems *models.Valida
 		return err
 	}
 	var found bool
-	if qerr := rc.s.db.ConnPool.QueryRowContext(ctx, sqlInitiatingExists, rc.in.ID, models.Outbound,
+	if qerr := rc.s.pool().QueryRowContext(ctx, sqlInitiatingExists, rc.in.ID, models.Outbound,
 		env.TargetID).Scan(&found); qerr != nil {
 		return fmt.Errorf("find initiating transaction: %w", qerr)
 	}
@@ -264,7 +264,7 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 		return nil, notFound
 	}
 	var row configRow
-	err := s.db.ConnPool.QueryRowContext(ctx, sqlInboundConfig, sourceID, messageName, integrationName).Scan(
+	err := s.pool().QueryRowContext(ctx, sqlInboundConfig, sourceID, messageName, integrationName).Scan(
 		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
 		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
 		&row.BondOwnership, &row.AllowedBondStates, &row.SetBondState, &row.ReceiptMessageID, &row.ReceiptName,
@@ -396,7 +396,7 @@ func (rc *inboundCall) original(ctx context.Context) (*models.EnvelopeHeader, er
 		ExternalReference string
 		FirstAnswer       *string
 	}
-	err := rc.s.db.ConnPool.QueryRowContext(ctx, sqlOriginal, rc.in.ID, rc.env.SourceID).Scan(&row.MessageIdent,
+	err := rc.s.pool().QueryRowContext(ctx, sqlOriginal, rc.in.ID, rc.env.SourceID).Scan(&row.MessageIdent,
 		&row.ExternalMessageID, &row.Number, &row.ExternalReference, &row.FirstAnswer)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, models.ErrNotFound
@@ -1196,7 +1196,7 @@ func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName stri
 	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
 	}
-	_, err = s.db.ConnPool.ExecContext(ctx, sqlRecordRefusal,
+	_, err = s.pool().ExecContext(ctx, sqlRecordRefusal,
 		integrationName, r.State, r.Method, r.URL, headers, r.RequestBody, status, inboundResponseHeaders,
 		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt)
 	if err != nil {

@@ -142,7 +142,7 @@ func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, er
 // readInboundSnapshot runs sqlInboundSnapshot and decodes its JSON.
 func (s *Service) readInboundSnapshot(ctx context.Context) (string, []snapshotIntegration, []snapshotUser, error) {
 	var version, integrations, accounts string
-	err := s.db.ConnPool.QueryRowContext(ctx, sqlInboundSnapshot).Scan(&version, &integrations, &accounts)
+	err := s.pool().QueryRowContext(ctx, sqlInboundSnapshot).Scan(&version, &integrations, &accounts)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && version == "") {
 		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", models.ErrNotFound)
 	}

@@ -48,3 +48,17 @@ func NewService(db *gorm.DB, accounts *account.Accounts, opts *Opts) *Service {
 	}
 	return s
 }
+
+// InTx returns the service working inside the database transaction tx:
+// every message it receives is applied in a savepoint of tx and commits with
+// it, so a caller commits messages together with its own writes (the
+// poller's high-water mark, worker/poll). Its messages take the one-message
+// path (no group commit: the group commits on its own connection).
+func (s *Service) InTx(tx *gorm.DB) *Service {
+	c := *s
+	c.db, c.inbound = tx, nil
+	return &c
+}
+
+// pool is the connection (or, inside InTx, the transaction) statements run on.
+func (s *Service) pool() gorm.ConnPool { return s.db.Statement.ConnPool }

@@ -215,7 +215,7 @@ func logText(vm *goja.Runtime, v goja.Value) string {
 }
 
 // inputNames are the globals a script sees (docs/scripting.md, "The API").
-var inputNames = []string{"stage", "ticket", "previous", "bond", "transaction", "vars", "request", "response"}
+var inputNames = []string{"stage", "ticket", "previous", "bond", "transaction", "vars", "request", "response", "poll"}
 
 // Run runs s with in and returns what it returned, its log lines and its
 // time. A failure is an *Error naming the script, the line and the reason.
@@ -236,7 +236,7 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 	for k, v := range in.Vars {
 		vars[k] = v
 	}
-	values := []any{in.Stage, in.Ticket, in.Previous, in.Bond, in.Transaction, vars, in.Request, in.Response}
+	values := []any{in.Stage, in.Ticket, in.Previous, in.Bond, in.Transaction, vars, in.Request, in.Response, in.Poll}
 	for i, name := range inputNames {
 		if err := vm.Set(name, toJS(vm, values[i])); err != nil {
 			return Output{}, &Error{Script: s.Name, Kind: KindException, Message: err.Error()}

@@ -26,6 +26,14 @@ const (
 	StageToTarget    Point = "stage_to_target"   // inbound: stage -> ticket changes, or a rejection
 )
 
+// The points of a poll processor's scripts (docs/pollers.md); not message
+// scripts, so not in Points.
+const (
+	PollSetup    Point = "poll_setup"    // the mark (and a child poll's input) -> the run's first state
+	PollRequest  Point = "poll_request"  // the state -> the HTTP request of a page
+	PollResponse Point = "poll_response" // the answer -> items, marks, the next page, child polls
+)
+
 // Points lists every point in the order the editor shows them.
 var Points = []Point{TriggerCondition, SourceToStage, StageToRequest, Response,
 	Identify, ReferenceLookup, PayloadToStage, StageToTarget}
@@ -59,6 +67,12 @@ func (p Point) Label() string {
 		return "Payload to Stage"
 	case StageToTarget:
 		return "Stage to Target"
+	case PollSetup:
+		return "Setup"
+	case PollRequest:
+		return "Request"
+	case PollResponse:
+		return "Response"
 	}
 	return string(p)
 }
@@ -171,6 +185,7 @@ type Input struct {
 	Vars        map[string]string // the active connection's variables
 	Request     map[string]any    // inbound points: method, path, query, headers, body, text
 	Response    map[string]any    // response point: status, headers, body, text
+	Poll        map[string]any    // poll processor scripts: mark, state, input, page (docs/pollers.md)
 }
 
 // Output is what a run produced.

@@ -75,6 +75,25 @@ func (s *Service) ReceiveRaw(ctx context.Context, req inbound.Request) (*inbound
 	return s.inbound.ReceiveInbound(ctx, req)
 }
 
+// Translator reads the integration's inbound scripts once and returns what
+// translates each request in the remote's own shape into our envelope, as
+// ReceiveRaw does: the poller (worker/poll) calls it for every item of a
+// page and receives the envelope on the inbound path in the page's
+// database transaction. It is nil when no inbound message of the
+// integration has an Identify message script: the items are then envelopes.
+func (s *Service) Translator(ctx context.Context, integration string) (func(inbound.Request) (*models.Envelope, error), error) {
+	cfg, err := s.loadRawScripts(ctx, integration)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.messages {
+		if _, ok := cfg.scripts[m.ID][script.Identify]; ok {
+			return func(req inbound.Request) (*models.Envelope, error) { return s.translateRaw(cfg, req) }, nil
+		}
+	}
+	return nil, nil
+}
+
 // loadRawScripts reads the integration's inbound messages, their scripts and
 // its active connection's variables. Configuration, so GORM; the programs
 // themselves are compiled once per script version by the engine.
