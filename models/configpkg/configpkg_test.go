@@ -632,3 +632,14 @@ func TestImportChangesWholeSettings(t *testing.T) {
 	require.Nil(t, gone.SetIntegrationState)
 	require.Equal(t, models.ProcessAccepted, *gone.SetProcessState)
 }
+
+// TestTemplatesRead: every shipped template (older formats, value maps that
+// map back through their inverse) passes format 3's checks.
+func TestTemplatesRead(t *testing.T) {
+	t.Parallel()
+	for _, tpl := range configpkg.Templates {
+		d, err := configpkg.TemplateDocument(tpl.Key)
+		require.NoError(t, err, tpl.Key)
+		require.NotEmpty(t, d.Messages, tpl.Key)
+	}
+}
