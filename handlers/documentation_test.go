@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/stretchr/testify/require"
 
 	"unifi/handlers/handlerstest"
@@ -70,4 +71,51 @@ func TestIntegrationDocumentation(t *testing.T) {
 	analyst := app.Login(t, "analyst", "analyst-demo-1")
 	require.Equal(t, http.StatusForbidden, analyst.Get(link).StatusCode)
 	require.Equal(t, http.StatusNotFound, manager.Get("/integrations/999999/documentation").StatusCode)
+}
+
+// TestIntegrationDocumentationSettings: the page tells every setting a
+// package carries: a field's direction, default and inbound-only rows (and,
+// for a field with no inbound rows of its own, the inverse it maps back
+// through), a message's response message and watched fields, and what a
+// response action does besides retrying.
+func TestIntegrationDocumentationSettings(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	in, err := app.Store.GetIntegrationByName(ctx, models.DemoIntegrationName)
+	require.NoError(t, err)
+	var upd models.Message
+	require.NoError(t, db.Where("integration_id = ? AND name = 'UpdateIncident'", in.ID).Take(&upd).Error)
+	require.NoError(t, db.Exec(`UPDATE fields SET direction = 'Inbound', default_value = 'Network', value_map = '{}',
+		inbound_value_map = '{"NET": "Network", "SD": "Service Desk"}' WHERE message_id = ? AND ticket_field = 'assignment_group'`, upd.ID).Error)
+	answer := models.Message{IntegrationID: in.ID, Name: "UpdateAnswer", Type: models.MessageResponse, Direction: models.Inbound,
+		Trigger: models.TriggerNone, BondOwnership: models.OwnershipIgnore}
+	require.NoError(t, db.Create(&answer).Error)
+	watch := models.Message{IntegrationID: in.ID, Name: "PriorityChanged", Type: models.MessageUpdate, Direction: models.Outbound,
+		Trigger: models.TriggerFields, TriggerFields: models.JSON[[]string]{V: []string{"priority", "urgency"}},
+		BondOwnership: models.OwnershipIgnore, ResponseMessageID: &answer.ID}
+	require.NoError(t, db.Create(&watch).Error)
+	complete := models.Complete
+	require.NoError(t, db.Create(&models.ResponseAction{IntegrationID: &in.ID, StatusCode: 409, SetTransactionState: &complete,
+		BondNote: "exists already", Description: "duplicate"}).Error)
+
+	res := app.Login(t, "manager", "manager-demo-1").Get(fmt.Sprintf("/integrations/%d/documentation", in.ID))
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	text := func(sel string) string { return strings.Join(strings.Fields(res.Doc(t).Find(sel).First().Text()), " ") }
+	group := `[data-testid="doc-message-UpdateIncident"] [data-testid="doc-field-assignment_group"] `
+	require.Equal(t, "only from you", text(group+`[data-testid="doc-travels"]`))
+	require.Equal(t, "Network", text(group+`[data-testid="doc-default"]`))
+	cells := func(sel string) string {
+		return strings.Join(res.Doc(t).Find(sel).First().Find("td").Map(func(_ int, c *goquery.Selection) string { return c.Text() }), " ")
+	}
+	require.Equal(t, "Network ← NET Service Desk ← SD", cells(group+`[data-testid="doc-value-map"]`))
+	prio := `[data-testid="doc-message-UpdateIncident"] [data-testid="doc-field-priority"] `
+	require.Equal(t, "both ways", text(prio+`[data-testid="doc-travels"]`))
+	require.Contains(t, cells(prio+`[data-testid="doc-value-map"]`), "1 ↔ Critical", "no inbound rows: the inverse maps back")
+	msg := `[data-testid="doc-message-PriorityChanged"] `
+	require.Equal(t, "any of these ticket fields changes: priority, urgency", text(msg+`[data-testid="doc-trigger"]`))
+	require.Equal(t, "the HTTP answer's body is a UpdateAnswer message", text(msg+`[data-testid="doc-response-message"]`))
+	require.Equal(t, `the transaction is Complete; the bond notes "exists already"`,
+		text(`[data-testid="doc-action-409"] [data-testid="doc-action-effects"]`))
 }

@@ -104,6 +104,7 @@ func (h *Handlers) Echo() *echo.Echo {
 	conf.GET("/integrations/:id/response-actions/new", d.ResponseActionNew)
 	conf.POST("/integrations/:id/response-actions", d.ResponseActionCreate)
 	conf.POST("/response-actions/:id", d.ResponseActionUpdate)
+	conf.POST("/response-actions/:id/delete", d.ResponseActionDelete)
 	conf.POST("/integrations/:id/variables", d.VariablesSave)
 	conf.POST("/messages/:id/scripts/:point", d.ScriptSave)
 	conf.POST("/messages/:id/scripts/:point/test", d.ScriptTest)

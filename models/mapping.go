@@ -109,6 +109,10 @@ func MapOutbound(t *Ticket, fields []Field) (map[string]any, error) {
 	return data, nil
 }
 
+// InboundValues is the map an inbound message's values go through
+// (inboundMap); a package checks a field's value maps with it.
+func (f *Field) InboundValues() map[string]string { return f.inboundMap() }
+
 // inboundMap is the field's payload value -> ticket value map: its inbound
 // map, or, for a field stored before inbound maps existed (or created by code
 // that sets only the outbound map), the inverse of its outbound map.

@@ -46,7 +46,7 @@ func TestPackageCommands(t *testing.T) {
 
 	docA, errOut, err := unifi(urlA, "package", "export", models.DemoIntegrationName)
 	require.NoError(t, err, errOut)
-	require.Contains(t, docA, `"format": 2`)
+	require.Contains(t, docA, `"format": 3`)
 	file := filepath.Join(t.TempDir(), "demo.json")
 	require.NoError(t, os.WriteFile(file, []byte(docA), 0o600))
 

@@ -365,6 +365,21 @@ func (h *Handlers) ResponseActionUpdate(c echo.Context) error {
 		fmt.Sprintf("/integrations/%d/messages", *cur.IntegrationID))
 }
 
+// ResponseActionDelete deletes an integration's response action, provided
+// it is still at the version its form was opened at.
+func (h *Handlers) ResponseActionDelete(c echo.Context) error {
+	id, version, err := pathIDVersion(c)
+	if err != nil {
+		return err
+	}
+	a, err := h.Designer.DeleteResponseAction(c.Request().Context(), page.Actor(c), id, version)
+	if err != nil {
+		return err
+	}
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted the response action for %d.", a.StatusCode),
+		fmt.Sprintf("/integrations/%d/messages", *a.IntegrationID))
+}
+
 // DesignerMessageDelete deletes a message no transaction used.
 func (h *Handlers) MessageDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)

@@ -274,3 +274,67 @@ func receiptID(t *testing.T, app *handlerstest.App, integrationID int64) int64 {
 		integrationID).Scan(&id).Error)
 	return id
 }
+
+// TestDesignerResponseActionDelete: an admin deletes a response action from
+// its form, with the version it was opened at: a form opened before an edit
+// gets the 409 page with what changed and deletes nothing; the current one
+// deletes it, audited with the record as before. A manager sees no Delete
+// button and is refused the POST with 403 and the reason; an analyst too.
+func TestDesignerResponseActionDelete(t *testing.T) {
+	t.Parallel()
+	app := handlerstest.New(t, nil)
+	ctx := context.Background()
+	db := app.Store.DB(ctx)
+	fx := demoMessages(t, app)
+	admin := app.Login(t, "admin", "admin-demo-1")
+	res := admin.PostForm(fmt.Sprintf("/integrations/%d/response-actions", fx.integration.ID), url.Values{
+		"status_code": {"503"}, "retry": {"true"}, "description": {"maintenance"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	var a models.ResponseAction
+	require.NoError(t, db.Where("integration_id = ? AND status_code = 503", fx.integration.ID).Take(&a).Error)
+	edit := fmt.Sprintf("/response-actions/%d/edit", a.ID)
+	del := fmt.Sprintf("/response-actions/%d/delete", a.ID)
+	page := admin.Get(edit)
+	require.Equal(t, http.StatusOK, page.StatusCode)
+	require.Equal(t, del, page.TestID(t, "delete-response-action").AttrOr("formaction", ""))
+
+	for _, who := range []struct{ name, pw string }{{"manager", "manager-demo-1"}, {"analyst", "analyst-demo-1"}} {
+		c := app.Login(t, who.name, who.pw)
+		if who.name == "manager" {
+			page := c.Get(edit)
+			require.Equal(t, http.StatusOK, page.StatusCode)
+			require.Zero(t, page.TestID(t, "delete-response-action").Length(), "a manager reads the form without Delete")
+		}
+		res := c.PostForm(del, url.Values{"version": {"1"}})
+		require.Equal(t, http.StatusForbidden, res.StatusCode, who.name)
+		require.Contains(t, res.TestID(t, "error-message").Text(), "may not change integration configuration")
+	}
+
+	res = admin.PostForm(fmt.Sprintf("/response-actions/%d", a.ID), url.Values{"status_code": {"503"}, "retry": {"true"},
+		"description": {"maintenance window"}, "version": {"1"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	res = admin.PostForm(del, url.Values{"version": {"1"}})
+	require.Equal(t, http.StatusConflict, res.StatusCode, "deleting what was shown before the edit")
+	require.Contains(t, res.TestID(t, "stale-description").Find(`[data-testid="theirs"]`).Text(), "maintenance window")
+	require.NoError(t, db.Take(&models.ResponseAction{}, a.ID).Error, "nothing deleted")
+
+	res = admin.PostForm(del, url.Values{"version": {"2"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	require.Equal(t, fmt.Sprintf("/integrations/%d/messages", fx.integration.ID), res.Header.Get("Location"))
+	var n int64
+	require.NoError(t, db.Model(&models.ResponseAction{}).Where("id = ?", a.ID).Count(&n).Error)
+	require.Zero(t, n)
+	var log models.ActivityLog
+	require.NoError(t, db.Where("action = 'delete response_action' AND record_id = ?", a.ID).Take(&log).Error)
+	require.Equal(t, "admin", log.UserName)
+	require.Equal(t, "maintenance window", log.Before.V["description"])
+	page = admin.Get(fmt.Sprintf("/integrations/%d/messages", fx.integration.ID))
+	require.Zero(t, page.TestID(t, "action-row-503").Length())
+
+	res = admin.PostForm(del, url.Values{"version": {"2"}})
+	require.Equal(t, http.StatusNotFound, res.StatusCode, "deleted already")
+	var global models.ResponseAction
+	require.NoError(t, db.Where("integration_id IS NULL").Take(&global).Error)
+	res = admin.PostForm(fmt.Sprintf("/response-actions/%d/delete", global.ID), url.Values{"version": {fmt.Sprint(global.Version)}})
+	require.Equal(t, http.StatusNotFound, res.StatusCode, "the global default is not the Designer's")
+}

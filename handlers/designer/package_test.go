@@ -48,7 +48,7 @@ func TestPackageExportImportPages(t *testing.T) {
 	res := admin.Get(href)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, `attachment; filename="demo.unifi.json"`, res.Header.Get("Content-Disposition"))
-	require.Contains(t, res.Body, `"format": 2`)
+	require.Contains(t, res.Body, `"format": 3`)
 	require.NotContains(t, res.Body, models.DemoPeerToken)
 
 	doc := strings.Replace(res.Body, `"name": "demo"`, `"name": "copy"`, 1)
@@ -152,7 +152,7 @@ func TestHostilePackageImport(t *testing.T) {
 	app := handlerstest.New(t, nil)
 	admin := app.Login(t, "admin", "admin-demo-1")
 	good := admin.Get("/integrations/1/export").Body
-	require.Contains(t, good, `"format": 2`)
+	require.Contains(t, good, `"format": 3`)
 	counts := func() string {
 		var parts []string
 		for _, tbl := range []string{"processes", "process_fields", "integrations", "connections", "messages", "fields", "response_actions", "activity_logs"} {
@@ -165,7 +165,7 @@ func TestHostilePackageImport(t *testing.T) {
 		"UnknownKey":   strings.Replace(good, `"retry_limit"`, `"retry_limit_x"`, 1),
 		"WrongType":    strings.Replace(good, `"retry_limit": 3`, `"retry_limit": [3]`, 1),
 		"NoSuchMsg":    strings.Replace(good, `"receipt_message": "Receipt"`, `"receipt_message": "Ghost"`, 1),
-		"NewerFormat":  strings.Replace(good, `"format": 2`, `"format": 99`, 1),
+		"NewerFormat":  strings.Replace(good, `"format": 3`, `"format": 99`, 1),
 		"TenMegabytes": `{"format": 1, "integration": {"description": "` + strings.Repeat("A", 10<<20) + `"}}`,
 		"Truncated":    good[:len(good)/2],
 		"Nesting":      `{"format": 1, "messages": ` + strings.Repeat("[", 50000),

@@ -32,7 +32,11 @@ func TestDesignerRoleMatrix(t *testing.T) {
 	}
 	pf := models.ProcessField{ProcessID: in.ProcessID, Name: "matrix", Label: "Matrix", Type: models.FieldText, Version: 1}
 	require.NoError(t, app.Store.DB(ctx).Create(&pf).Error)
+	ra := models.ResponseAction{IntegrationID: &in.ID, StatusCode: 503, Retry: true, Description: "matrix"}
+	require.NoError(t, app.Store.DB(ctx).Create(&ra).Error)
 	pages := map[string]string{ // page -> an edit control it shows an admin
+		fmt.Sprintf("/response-actions/%d/edit", ra.ID): "delete-response-action",
+		fmt.Sprintf("/integrations/%d/messages", in.ID): "new-message",
 		"/processes": "new-process",
 		fmt.Sprintf("/processes/%d/edit", in.ProcessID):    "save-process",
 		fmt.Sprintf("/process-fields/%d/edit", pf.ID):      "save-pfield",
@@ -63,15 +67,16 @@ func TestDesignerRoleMatrix(t *testing.T) {
 		fmt.Sprintf("/connections/%d/delete", conn.ID), fmt.Sprintf("/connections/%d/token", conn.ID),
 		fmt.Sprintf("/connections/%d/test", conn.ID), "/processes", fmt.Sprintf("/processes/%d", in.ProcessID),
 		fmt.Sprintf("/processes/%d/fields", in.ProcessID), fmt.Sprintf("/process-fields/%d", pf.ID),
-		fmt.Sprintf("/process-fields/%d/delete", pf.ID)}
+		fmt.Sprintf("/process-fields/%d/delete", pf.ID), fmt.Sprintf("/integrations/%d/response-actions", in.ID),
+		fmt.Sprintf("/response-actions/%d", ra.ID), fmt.Sprintf("/response-actions/%d/delete", ra.ID)}
 	version := func() string {
 		var v int
 		require.NoError(t, app.Store.DB(ctx).Raw(`SELECT coalesce(sum(version), 0) FROM (SELECT version FROM integrations
 			UNION ALL SELECT version FROM connections UNION ALL SELECT version FROM processes
-			UNION ALL SELECT version FROM process_fields) v`).Scan(&v).Error)
+			UNION ALL SELECT version FROM process_fields UNION ALL SELECT version FROM response_actions) v`).Scan(&v).Error)
 		return fmt.Sprint(v, " ", app.CountRows(t, "activity_logs"), " ", app.CountRows(t, "http_requests"), " ",
 			app.CountRows(t, "integrations"), " ", app.CountRows(t, "connections"), " ", app.CountRows(t, "processes"),
-			" ", app.CountRows(t, "process_fields"))
+			" ", app.CountRows(t, "process_fields"), " ", app.CountRows(t, "response_actions"))
 	}
 	before := version()
 	for _, r := range []models.Role{models.RoleManager, models.RoleAnalyst} {

@@ -468,7 +468,7 @@ func (r *reader) connection(path string, x *Connection) error {
 }
 
 func (r *reader) message(path string, x *Message) error {
-	x.AllowedBondStates, x.Fields = []string{}, []Field{}
+	x.AllowedBondStates, x.Fields, x.TriggerFields = []string{}, []Field{}, []string{}
 	return r.object(path, func(key, p string) (bool, error) {
 		switch key {
 		case "name":
@@ -492,12 +492,22 @@ func (r *reader) message(path string, x *Message) error {
 		case "set_bond_state":
 			return done(r.str(p, &x.SetBondState))
 		case "fields":
-			return done(r.list(p, func(_ int, p string) error {
-				var f Field
+			return done(r.list(p, func(i int, p string) error {
+				f := Field{Position: i} // before format 3, the list's order
 				err := r.field(p, &f)
 				x.Fields = append(x.Fields, f)
 				return err
 			}))
+		case "response_message":
+			if r.format < 3 {
+				return false, nil
+			}
+			return done(r.str(p, &x.ResponseMessage))
+		case "trigger_fields":
+			if r.format < 3 {
+				return false, nil
+			}
+			return done(r.strings(p, &x.TriggerFields))
 		case "scripts":
 			return done(r.stringMap(p, &x.Scripts))
 		}
@@ -505,8 +515,10 @@ func (r *reader) message(path string, x *Message) error {
 	}, "name", "type", "direction", "trigger", "bond_ownership")
 }
 
+// field reads a message field; x.Position comes set to its index, which a
+// format 3 "position" replaces.
 func (r *reader) field(path string, x *Field) error {
-	x.ValueMap = map[string]string{}
+	x.Direction, x.ValueMap, x.InboundValueMap = "Bidirectional", map[string]string{}, map[string]string{}
 	return r.object(path, func(key, p string) (bool, error) {
 		switch key {
 		case "ticket_field":
@@ -517,6 +529,19 @@ func (r *reader) field(path string, x *Field) error {
 			return done(r.boolean(p, &x.Required))
 		case "value_map":
 			return done(r.stringMap(p, &x.ValueMap))
+		}
+		if r.format < 3 {
+			return false, nil // the keys below came with format 3
+		}
+		switch key {
+		case "direction":
+			return done(r.str(p, &x.Direction))
+		case "default":
+			return done(r.str(p, &x.Default))
+		case "position":
+			return done(r.integer(p, &x.Position))
+		case "inbound_value_map":
+			return done(r.stringMap(p, &x.InboundValueMap))
 		}
 		return false, nil
 	}, "ticket_field", "property")
@@ -535,6 +560,19 @@ func (r *reader) responseAction(path string, x *ResponseAction) error {
 			return done(r.str(p, &x.SetIntegrationStatus))
 		case "description":
 			return done(r.str(p, &x.Description))
+		}
+		if r.format < 3 {
+			return false, nil // the keys below came with format 3
+		}
+		switch key {
+		case "set_transaction_state":
+			return done(r.str(p, &x.SetTransactionState))
+		case "set_process_state":
+			return done(r.str(p, &x.SetProcessState))
+		case "set_integration_state":
+			return done(r.str(p, &x.SetIntegrationState))
+		case "bond_note":
+			return done(r.str(p, &x.BondNote))
 		}
 		return false, nil
 	}, "status_code", "retry")

@@ -18,8 +18,13 @@ import (
 // Format is the version of the document this code writes; it reads every
 // format up to it. A document with a higher format comes from a newer
 // product and is refused. Format 2 added the process's own ticket fields
-// (process.fields); a format 1 document reads as one with none.
-const Format = 2
+// (process.fields); a format 1 document reads as one with none. Format 3
+// carries every setting of a message, field and response action: a field's
+// direction, default, position and inbound value map, a message's response
+// message and watched fields, a response action's states and bond note; an
+// older document reads with their defaults (both ways, no default, the
+// list's order, the inverse of the outbound map, none).
+const Format = 3
 
 // MaxBytes is the largest document Decode reads (a big integration, 100
 // messages of 40 fields with value maps, is a few hundred KB).
@@ -97,9 +102,11 @@ type Message struct {
 	Type              string   `json:"type"`
 	Direction         string   `json:"direction"`
 	Async             bool     `json:"async"`
-	ReceiptMessage    string   `json:"receipt_message"` // a message name, or ""
+	ReceiptMessage    string   `json:"receipt_message"`  // a message name, or ""
+	ResponseMessage   string   `json:"response_message"` // a message name, or "" (format 3)
 	Path              string   `json:"path"`
 	Trigger           string   `json:"trigger"`
+	TriggerFields     []string `json:"trigger_fields"` // the ticket fields trigger "fields" watches (format 3)
 	BondOwnership     string   `json:"bond_ownership"`
 	AllowedBondStates []string `json:"allowed_bond_states"`
 	SetBondState      string   `json:"set_bond_state"` // "" = leave the bond's state
@@ -109,12 +116,21 @@ type Message struct {
 	Scripts map[string]string `json:"scripts,omitempty"`
 }
 
-// Field maps a ticket field to a payload property, in list order.
+// Field maps a ticket field to a payload property. The list is in the
+// order of Position (fields are sent in that order); equal positions keep
+// the list's order.
 type Field struct {
-	TicketField string            `json:"ticket_field"`
-	Property    string            `json:"property"`
-	Required    bool              `json:"required"`
-	ValueMap    map[string]string `json:"value_map"` // ticket value -> payload value; keys are written sorted
+	TicketField string `json:"ticket_field"`
+	Property    string `json:"property"`
+	Direction   string `json:"direction"` // Inbound, Outbound or Bidirectional (format 3; before: Bidirectional)
+	Required    bool   `json:"required"`
+	Default     string `json:"default"`  // a ticket value (format 3)
+	Position    int    `json:"position"` // format 3; before: the index in the list
+	// ValueMap is outbound, ticket value -> payload value; InboundValueMap
+	// is inbound, payload value -> ticket value (format 3), empty meaning
+	// the inverse of ValueMap (models.Field). Keys are written sorted.
+	ValueMap        map[string]string `json:"value_map"`
+	InboundValueMap map[string]string `json:"inbound_value_map"`
 }
 
 // ResponseAction is what to do with an HTTP status of this integration,
@@ -123,7 +139,11 @@ type ResponseAction struct {
 	Message              string `json:"message"`
 	StatusCode           int    `json:"status_code"`
 	Retry                bool   `json:"retry"`
+	SetTransactionState  string `json:"set_transaction_state"`  // "", Complete or Error (format 3)
+	SetProcessState      string `json:"set_process_state"`      // "", Accepted or Rejected (format 3)
 	SetIntegrationStatus string `json:"set_integration_status"` // "" = leave it
+	SetIntegrationState  string `json:"set_integration_state"`  // "" or Paused (format 3)
+	BondNote             string `json:"bond_note"`              // appended to the bond's history (format 3)
 	Description          string `json:"description"`
 }
 
@@ -149,10 +169,14 @@ func Encode(d *Document) ([]byte, error) {
 	for i := range c.Messages {
 		m := &c.Messages[i]
 		m.AllowedBondStates = nonNil(m.AllowedBondStates)
+		m.TriggerFields = nonNil(m.TriggerFields)
 		m.Fields = slices.Clone(nonNil(m.Fields))
 		for j := range m.Fields {
 			if m.Fields[j].ValueMap == nil {
 				m.Fields[j].ValueMap = map[string]string{}
+			}
+			if m.Fields[j].InboundValueMap == nil {
+				m.Fields[j].InboundValueMap = map[string]string{}
 			}
 		}
 	}

@@ -137,19 +137,19 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 	}
 	byMessage := map[int64][]Field{}
 	for _, f := range fields {
-		vm := f.ValueMap.V
-		if vm == nil {
-			vm = map[string]string{}
-		}
 		byMessage[f.MessageID] = append(byMessage[f.MessageID], Field{TicketField: f.TicketField, Property: f.Property,
-			Required: f.Required, ValueMap: vm})
+			Direction: string(f.Direction), Required: f.Required, Default: f.Default, Position: f.Position,
+			ValueMap: nonNilMap(f.ValueMap.V), InboundValueMap: nonNilMap(f.InboundMap.V)})
 	}
 	for _, m := range msgs {
 		x := Message{Name: m.Name, Type: string(m.Type), Direction: string(m.Direction), Async: m.Async, Path: m.Path,
-			Trigger: string(m.Trigger), BondOwnership: string(m.BondOwnership), AllowedBondStates: strs(m.AllowedBondStates.V...),
-			Fields: nonNil(byMessage[m.ID]), Scripts: scriptsOf[m.ID]}
+			Trigger: string(m.Trigger), TriggerFields: nonNil(m.TriggerFields.V), BondOwnership: string(m.BondOwnership),
+			AllowedBondStates: strs(m.AllowedBondStates.V...), Fields: nonNil(byMessage[m.ID]), Scripts: scriptsOf[m.ID]}
 		if m.ReceiptMessageID != nil {
 			x.ReceiptMessage = nameOf[*m.ReceiptMessageID]
+		}
+		if m.ResponseMessageID != nil {
+			x.ResponseMessage = nameOf[*m.ResponseMessageID]
 		}
 		if m.SetBondState != nil {
 			x.SetBondState = string(*m.SetBondState)
@@ -157,9 +157,18 @@ func load(tx *gorm.DB, name string) (*Document, *stored, error) {
 		d.Messages = append(d.Messages, x)
 	}
 	for _, a := range actions {
-		x := ResponseAction{StatusCode: a.StatusCode, Retry: a.Retry, Description: a.Description}
+		x := ResponseAction{StatusCode: a.StatusCode, Retry: a.Retry, BondNote: a.BondNote, Description: a.Description}
 		if a.MessageID != nil {
 			x.Message = nameOf[*a.MessageID]
+		}
+		if a.SetTransactionState != nil {
+			x.SetTransactionState = a.SetTransactionState.String()
+		}
+		if a.SetProcessState != nil {
+			x.SetProcessState = a.SetProcessState.String()
+		}
+		if a.SetIntegrationState != nil {
+			x.SetIntegrationState = string(*a.SetIntegrationState)
 		}
 		if a.SetIntegrationStatus != nil {
 			x.SetIntegrationStatus = string(*a.SetIntegrationStatus)
@@ -191,6 +200,13 @@ func processDoc(tx *gorm.DB, p *models.Process) (Process, map[string]models.Proc
 			Required: f.Required, Choices: nonNil(f.Choices.V)})
 	}
 	return d, byName, nil
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // sortActions orders response actions by message name ("" first), then status.

@@ -516,13 +516,13 @@ func applyMessages(tx *gorm.DB, integrationID int64, msgs []Message, st *stored)
 		}
 		row := models.Message{IntegrationID: integrationID, Name: m.Name, Type: models.MessageType(m.Type),
 			Direction: models.Direction(m.Direction), Path: m.Path, Trigger: models.Trigger(m.Trigger),
-			BondOwnership: models.Ownership(m.BondOwnership), AllowedBondStates: models.JSON[[]models.BondState]{V: states},
-			SetBondState: setState}
+			TriggerFields: models.JSON[[]string]{V: nonNil(m.TriggerFields)}, BondOwnership: models.Ownership(m.BondOwnership),
+			AllowedBondStates: models.JSON[[]models.BondState]{V: states}, SetBondState: setState}
 		if old, ok := st.messages[m.Name]; ok {
 			row.ID = old.ID
 			err := tx.Model(&old).Updates(map[string]any{"type": row.Type, "direction": row.Direction, "path": row.Path,
-				"trigger": row.Trigger, "bond_ownership": row.BondOwnership, "allowed_bond_states": row.AllowedBondStates,
-				"set_bond_state": row.SetBondState, "updated_at": now}).Error
+				"trigger": row.Trigger, "trigger_fields": row.TriggerFields, "bond_ownership": row.BondOwnership,
+				"allowed_bond_states": row.AllowedBondStates, "set_bond_state": row.SetBondState, "updated_at": now}).Error
 			if err != nil {
 				return nil, fmt.Errorf("change message %q: %w", m.Name, err)
 			}
@@ -536,23 +536,29 @@ func applyMessages(tx *gorm.DB, integrationID int64, msgs []Message, st *stored)
 		if err := applyScripts(tx, row.ID, m); err != nil {
 			return nil, err
 		}
-		for i, f := range m.Fields {
-			fr := models.Field{MessageID: row.ID, TicketField: f.TicketField, Property: f.Property, Required: f.Required,
-				Position: i, ValueMap: models.JSON[map[string]string]{V: f.ValueMap}}
+		for _, f := range m.Fields {
+			// Created in list order, so fields of equal position keep it (the
+			// engine and export order by position, then id).
+			fr := models.Field{MessageID: row.ID, TicketField: f.TicketField, Property: f.Property,
+				Direction: models.Direction(f.Direction), Required: f.Required, Default: f.Default, Position: f.Position,
+				ValueMap:   models.JSON[map[string]string]{V: nonNilMap(f.ValueMap)},
+				InboundMap: models.JSON[map[string]string]{V: nonNilMap(f.InboundValueMap)}}
 			if err := tx.Create(&fr).Error; err != nil {
 				return nil, fmt.Errorf("create field %q of message %q: %w", f.Property, m.Name, err)
 			}
 		}
 	}
-	for _, m := range msgs {
-		var receipt *int64
-		if m.ReceiptMessage != "" {
-			id := ids[m.ReceiptMessage]
-			receipt = &id
+	idOf := func(name string) *int64 {
+		if name == "" {
+			return nil
 		}
-		if err := tx.Model(&models.Message{}).Where("id = ?", ids[m.Name]).
-			Updates(map[string]any{"async": m.Async, "receipt_message_id": receipt}).Error; err != nil {
-			return nil, fmt.Errorf("set receipt of message %q: %w", m.Name, err)
+		id := ids[name]
+		return &id
+	}
+	for _, m := range msgs {
+		if err := tx.Model(&models.Message{}).Where("id = ?", ids[m.Name]).Updates(map[string]any{"async": m.Async,
+			"receipt_message_id": idOf(m.ReceiptMessage), "response_message_id": idOf(m.ResponseMessage)}).Error; err != nil {
+			return nil, fmt.Errorf("set receipt and response of message %q: %w", m.Name, err)
 		}
 	}
 	return ids, nil
@@ -564,20 +570,33 @@ func applyAction(tx *gorm.DB, integrationID int64, a ResponseAction, ids map[str
 		id := ids[a.Message]
 		msgID = &id
 	}
-	var status *models.IntegrationStatus
+	row := models.ResponseAction{IntegrationID: &integrationID, MessageID: msgID, StatusCode: a.StatusCode, Retry: a.Retry,
+		BondNote: a.BondNote, Description: a.Description}
+	// validate allowed only these names, so the parses cannot fail.
+	if a.SetTransactionState != "" {
+		s, _ := models.ParseTransportState(a.SetTransactionState)
+		row.SetTransactionState = &s
+	}
+	if a.SetProcessState != "" {
+		s, _ := models.ParseProcessState(a.SetProcessState)
+		row.SetProcessState = &s
+	}
 	if a.SetIntegrationStatus != "" {
 		s := models.IntegrationStatus(a.SetIntegrationStatus)
-		status = &s
+		row.SetIntegrationStatus = &s
+	}
+	if a.SetIntegrationState != "" {
+		s := models.IntegrationState(a.SetIntegrationState)
+		row.SetIntegrationState = &s
 	}
 	if old, ok := st.actions[actionKey{a.Message, a.StatusCode}]; ok {
-		if err := tx.Model(&old).Updates(map[string]any{"retry": a.Retry, "set_integration_status": status,
-			"description": a.Description}).Error; err != nil {
+		if err := tx.Model(&old).Updates(map[string]any{"retry": a.Retry, "set_transaction_state": row.SetTransactionState,
+			"set_process_state": row.SetProcessState, "set_integration_status": row.SetIntegrationStatus,
+			"set_integration_state": row.SetIntegrationState, "bond_note": a.BondNote, "description": a.Description}).Error; err != nil {
 			return fmt.Errorf("change response action %s: %w", actionName(a), err)
 		}
 		return nil
 	}
-	row := models.ResponseAction{IntegrationID: &integrationID, MessageID: msgID, StatusCode: a.StatusCode, Retry: a.Retry,
-		SetIntegrationStatus: status, Description: a.Description}
 	if err := tx.Create(&row).Error; err != nil {
 		return fmt.Errorf("create response action %s: %w", actionName(a), err)
 	}

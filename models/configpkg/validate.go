@@ -92,7 +92,10 @@ var (
 	authTypes     = strs(models.AuthNone, models.AuthBasic, models.AuthBearer, models.AuthOAuth2)
 	messageTypes  = strs(models.MessageCreate, models.MessageUpdate, models.MessageReceipt, models.MessageResponse, models.MessageHeartbeat)
 	directions    = strs(models.Inbound, models.Outbound, models.Bidirectional)
-	triggers      = strs(models.TriggerNone, models.TriggerCreate, models.TriggerUpdate, models.TriggerResolve)
+	triggers      = strs(models.TriggerNone, models.TriggerCreate, models.TriggerUpdate, models.TriggerResolve, models.TriggerFields)
+	txStates      = orEmpty(strs(models.Complete.String(), models.Error.String()))
+	processStates = orEmpty(strs(models.ProcessAccepted.String(), models.ProcessRejected.String()))
+	intStates     = orEmpty(strs(models.IntegrationPaused))
 	ownerships    = strs(models.OwnershipIgnore, models.OwnershipMustOwn, models.OwnershipMustNotOwn)
 	bondStates    = strs(models.BondStates...)
 	statuses      = strs(models.StatusUp, models.StatusDown, models.StatusAwaiting)
@@ -185,9 +188,10 @@ func validate(d *Document) error {
 		}
 	}
 
-	msgs := map[string]bool{}
+	msgs, types := map[string]bool{}, map[string]string{}
 	for _, m := range d.Messages {
 		msgs[m.Name] = true
+		types[m.Name] = m.Type
 	}
 	seen := map[string]bool{}
 	for i, m := range d.Messages {
@@ -211,6 +215,7 @@ func validate(d *Document) error {
 		case m.Async && m.ReceiptMessage == "":
 			ps.add(at+".receipt_message", "an asynchronous message needs its receipt message")
 		}
+		validateMessage3(ps, at, m, types, ticketFields)
 		states := map[string]bool{}
 		for j, s := range m.AllowedBondStates {
 			sp := fmt.Sprintf("%s.allowed_bond_states[%d]", at, j)
@@ -241,6 +246,20 @@ func validate(d *Document) error {
 			for _, k := range slices.Sorted(maps.Keys(f.ValueMap)) {
 				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), k, maxText)
 				ps.text(fmt.Sprintf("%s.value_map[%q]", fp, k), f.ValueMap[k], maxText)
+			}
+			if len(f.InboundValueMap) > maxValueMaps {
+				ps.add(fp+".inbound_value_map", "has %d entries; at most %d are allowed", len(f.InboundValueMap), maxValueMaps)
+			}
+			for _, k := range slices.Sorted(maps.Keys(f.InboundValueMap)) {
+				ps.text(fmt.Sprintf("%s.inbound_value_map[%q]", fp, k), k, maxText)
+				ps.text(fmt.Sprintf("%s.inbound_value_map[%q]", fp, k), f.InboundValueMap[k], maxText)
+			}
+			validateField3(ps, fp, f, ticketFields)
+			switch {
+			case f.Position < 0 || f.Position > 1000:
+				ps.add(fp+".position", "%d is outside the allowed range 0 to 1000", f.Position)
+			case j > 0 && f.Position < m.Fields[j-1].Position:
+				ps.add(fp+".position", "%d comes after %d: a message's fields are listed in the order of their positions", f.Position, m.Fields[j-1].Position)
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(m.Scripts)) {
@@ -278,10 +297,73 @@ func validate(d *Document) error {
 		actions[scope{a.Message, a.StatusCode}] = true
 		ps.oneOf(at+".set_integration_status", a.SetIntegrationStatus, orEmpty(statuses))
 		ps.text(at+".description", a.Description, maxLongText)
+		ps.oneOf(at+".set_transaction_state", a.SetTransactionState, txStates)
+		if a.SetTransactionState != "" && a.Retry {
+			ps.add(at+".set_transaction_state", "a retried answer leaves the transaction waiting for its next attempt; only an action without retry sets its state")
+		}
+		ps.oneOf(at+".set_process_state", a.SetProcessState, processStates)
+		ps.oneOf(at+".set_integration_state", a.SetIntegrationState, intStates)
+		ps.text(at+".bond_note", a.BondNote, 500)
 	}
 	validatePollers(d, ps)
 	if len(ps.list) > 0 {
 		return &Error{Problems: ps.list}
 	}
 	return nil
+}
+
+// validateMessage3 checks a message's format 3 settings: its response
+// message (a message of type Response of the document, and none on a
+// receipt or response) and the ticket fields trigger "fields" watches.
+func validateMessage3(ps *problems, at string, m Message, types map[string]string, ticketFields []string) {
+	answer := m.Type == string(models.MessageReceipt) || m.Type == string(models.MessageResponse)
+	if r := m.ResponseMessage; r != "" {
+		switch typ, ok := types[r]; {
+		case !ok:
+			ps.add(at+".response_message", "there is no message called %q in this document", r)
+		case answer:
+			ps.add(at+".response_message", "a %s is an answer itself and has no response message", m.Type)
+		case typ != string(models.MessageResponse):
+			ps.add(at+".response_message", "%q is a message of type %s; a response message is of type Response", r, typ)
+		}
+	}
+	switch {
+	case m.Trigger == string(models.TriggerFields) && len(m.TriggerFields) == 0:
+		ps.add(at+".trigger_fields", `trigger "fields" needs at least one ticket field whose change sends the message`)
+	case m.Trigger != string(models.TriggerFields) && len(m.TriggerFields) > 0:
+		ps.add(at+".trigger_fields", `only a message with trigger "fields" watches fields; make it [] or the trigger "fields"`)
+	}
+	for j, f := range m.TriggerFields {
+		fp := fmt.Sprintf("%s.trigger_fields[%d]", at, j)
+		ps.oneOf(fp, f, ticketFields)
+		if slices.Contains(m.TriggerFields[:j], f) {
+			ps.add(fp, "%q is listed twice", f)
+		}
+	}
+}
+
+// validateField3 checks a field's format 3 settings with the Designer's own
+// rules (models.ValidateField): its direction, its default (a value of the
+// ticket field) and its value maps (ticket values of the field, and
+// consistent both ways). An empty inbound map of a field both ways means the
+// inverse of the outbound map, which is what the engine applies and checks.
+func validateField3(ps *problems, fp string, f Field, ticketFields []string) {
+	ps.oneOf(fp+".direction", f.Direction, directions)
+	mf := models.Field{TicketField: f.TicketField, Property: f.Property, Direction: models.Direction(f.Direction),
+		Default: f.Default, ValueMap: models.JSON[map[string]string]{V: f.ValueMap},
+		InboundMap: models.JSON[map[string]string]{V: f.InboundValueMap}}
+	if mf.Direction == models.Bidirectional {
+		mf.InboundMap.V = mf.InboundValues()
+	}
+	err := models.ValidateField(&mf, nil, ticketFields)
+	if err == nil {
+		return
+	}
+	ve := err.(*models.ValidationError)
+	if p, ok := ve.Fields["default"]; ok {
+		ps.add(fp+".default", "%s", p)
+	}
+	if p, ok := ve.Fields["value_map"]; ok {
+		ps.add(fp+".value_map", "%s", p)
+	}
 }

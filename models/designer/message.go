@@ -315,6 +315,24 @@ func (d *Designer) GetResponseAction(ctx context.Context, id int64) (*models.Res
 	return &a, nil
 }
 
+// DeleteResponseAction removes an integration's response action (the
+// global default is not the Designer's to delete), provided it is still at
+// version base. Nothing refers to a response action, so it can always go:
+// the HTTP Requests that named it keep its description as text.
+func (d *Designer) DeleteResponseAction(ctx context.Context, actor models.Actor, id int64, base int) (*models.ResponseAction, error) {
+	var a models.ResponseAction
+	err := d.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("integration_id IS NOT NULL").Take(&a, id).Error; err != nil {
+			return pg.NotFound(err, fmt.Sprintf("response action %d", id))
+		}
+		return Delete(tx, actor, base, &a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete response action %d: %w", id, err)
+	}
+	return &a, nil
+}
+
 // DeleteMessage deletes a message with its fields and response actions,
 // provided it is still at version base, no transaction used it (those are
 // history), and no other message names it as its receipt or response.

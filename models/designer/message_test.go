@@ -157,4 +157,46 @@ func TestMessageDesigner(t *testing.T) {
 		require.ErrorAs(t, err, &ve)
 		require.Contains(t, ve.Fields["set_transaction_state"], "untick Retry")
 	})
+
+	// Delete: versioned (a form opened before an edit gets the 409 with
+	// what changed), audited with the whole record as before, and only an
+	// integration's own action (the global default is not the Designer's).
+	t.Run("ResponseActionDelete", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		d := newDesigner(b)
+		f := designer.ResponseActionForm{StatusCode: "503", Retry: true, SetIntegrationStatus: "Down", Description: "maintenance"}
+		a, err := d.CreateResponseAction(b.ctx, b.f.Admin, b.f.Integration.ID, f)
+		require.NoError(t, err)
+		f.Description = "maintenance window"
+		_, err = d.UpdateResponseAction(b.ctx, b.f.Admin, a.ID, 1, f)
+		require.NoError(t, err)
+
+		_, err = d.DeleteResponseAction(b.ctx, b.f.Admin, a.ID, 1)
+		var stale *designer.StaleVersionError
+		require.ErrorAs(t, err, &stale, "deleting what was shown before the edit")
+		require.Equal(t, 2, stale.Current)
+		require.ErrorIs(t, err, models.ErrConflict)
+		_, err = d.GetResponseAction(b.ctx, a.ID)
+		require.NoError(t, err, "a refused delete leaves it")
+
+		gone, err := d.DeleteResponseAction(b.ctx, b.f.Admin, a.ID, 2)
+		require.NoError(t, err)
+		require.Equal(t, 503, gone.StatusCode)
+		_, err = d.GetResponseAction(b.ctx, a.ID)
+		require.ErrorIs(t, err, models.ErrNotFound)
+		var log models.ActivityLog
+		require.NoError(t, b.db.Where("action = ? AND record_id = ?", "delete response_action", a.ID).Take(&log).Error)
+		require.Equal(t, b.f.Admin.Name, log.UserName)
+		require.Equal(t, "maintenance window", log.Before.V["description"])
+		require.EqualValues(t, 503, log.Before.V["status_code"])
+		require.Empty(t, log.After.V)
+
+		var global models.ResponseAction
+		require.NoError(t, b.db.Where("integration_id IS NULL").Take(&global).Error)
+		_, err = d.DeleteResponseAction(b.ctx, b.f.Admin, global.ID, global.Version)
+		require.ErrorIs(t, err, models.ErrNotFound, "the global default is not the Designer's to delete")
+		_, err = d.DeleteResponseAction(b.ctx, b.f.Admin, a.ID, 2)
+		require.ErrorIs(t, err, models.ErrNotFound, "deleted twice")
+	})
 }
