@@ -204,3 +204,8 @@ const sqlTicketCustom = `SELECT custom FROM tickets WHERE id = $1`
 // sqlWriteTicketCustom sets the ticket's custom values (an update that maps
 // a process field) to $1.
 const sqlWriteTicketCustom = `, custom = $1::jsonb`
+
+// sqlFindBond is the bond of the remote ticket $2 on integration $1, the
+// first made when several are (the lookup findBond gives inbound scripts).
+const sqlFindBond = `SELECT internal_reference, external_reference, state FROM bonds
+		WHERE integration_id = $1 AND external_reference = $2 ORDER BY id LIMIT 1`
