@@ -56,7 +56,7 @@ test: check-fmt vet check-generated
 # longer exists in its package fails the run instead of fuzzing nothing.
 FUZZTIME ?= 3s
 FUZZ_TARGETS := FuzzSafeNext:./handlers FuzzTransactionFilter:./handlers FuzzTicketForm:./handlers \
-	FuzzParseIDs:./handlers FuzzTextProblem:./handlers FuzzInboundEnvelope:./models/inbound \
+	FuzzParseIDs:./handlers FuzzTextProblem:./handlers FuzzParse:./models/inbound/envelope \
 	FuzzDecode:./models/configpkg
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models/store"
 	"unifi/web/pages/activity"
 )
@@ -25,5 +26,5 @@ func (h *Handlers) ActivityList(c echo.Context) error {
 	if len(rows) == f.Limit {
 		v.NextURL = olderPageURL(c, "/activity", rows[len(rows)-1].ID)
 	}
-	return render(c, http.StatusOK, activity.Page(h.props(c, "Activity log", "activity"), v))
+	return page.Render(c, http.StatusOK, activity.Page(page.Props(c, "Activity log", "activity"), v))
 }

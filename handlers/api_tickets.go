@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/store"
@@ -50,7 +51,7 @@ func (h *Handlers) apiBasicAuth(action models.Action) echo.MiddlewareFunc {
 			if models.RoleMay(u.Role, action) != nil {
 				return unauthorized("Wrong user name or password.")
 			}
-			c.Set(ctxUser, u)
+			page.SetUser(c, u)
 			return next(c)
 		}
 	}
@@ -154,7 +155,7 @@ func readTicketBody(c echo.Context) (ticketBody, error) {
 	return b, nil
 }
 
-func apiActor(c echo.Context) models.Actor { return models.ActorOf(CurrentUser(c), c.RealIP()) }
+func apiActor(c echo.Context) models.Actor { return models.ActorOf(page.CurrentUser(c), c.RealIP()) }
 
 // APITicketCreate creates a ticket: POST /api/v1/tickets.
 func (h *Handlers) APITicketCreate(c echo.Context) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/web/pages/auth"
@@ -16,14 +17,14 @@ import (
 
 // LoginPage shows the login form.
 func (h *Handlers) LoginPage(c echo.Context) error {
-	if CurrentUser(c) != nil {
+	if page.CurrentUser(c) != nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	v := auth.LoginView{Next: safeNext(c.QueryParam("next"))}
 	if c.QueryParam("bye") != "" {
 		v.Info = "You have logged out."
 	}
-	return render(c, http.StatusOK, auth.Login(h.props(c, "Log in", ""), v))
+	return page.Render(c, http.StatusOK, auth.Login(page.Props(c, "Log in", ""), v))
 }
 
 // wrongLogin is the answer to wrong credentials, and to right ones of an
@@ -43,11 +44,11 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 		h.Logger.InfoContext(ctx, "login throttled", h.loggedName(ctx, name), slog.String("remote", addr))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(te.RetryAfterSeconds()))
 		v.Error = te.Reason
-		return render(c, http.StatusTooManyRequests, auth.Login(h.props(c, "Log in", ""), v))
+		return page.Render(c, http.StatusTooManyRequests, auth.Login(page.Props(c, "Log in", ""), v))
 	case errors.Is(err, models.ErrInvalidCredentials):
 		h.Logger.InfoContext(ctx, "login failed", h.loggedName(ctx, name), slog.String("remote", addr))
 		v.Error = wrongLogin
-		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
+		return page.Render(c, http.StatusUnauthorized, auth.Login(page.Props(c, "Log in", ""), v))
 	case err != nil:
 		return err
 	}
@@ -56,7 +57,7 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 		// the password of an account that may not log in was right.
 		h.Logger.InfoContext(ctx, "login refused", slog.String("user", name), slog.String("role", string(u.Role)))
 		v.Error = wrongLogin
-		return render(c, http.StatusUnauthorized, auth.Login(h.props(c, "Log in", ""), v))
+		return page.Render(c, http.StatusUnauthorized, auth.Login(page.Props(c, "Log in", ""), v))
 	}
 	if err := h.startSession(c, u); err != nil {
 		return err
@@ -67,7 +68,7 @@ func (h *Handlers) LoginSubmit(c echo.Context) error {
 
 // Logout ends every session of the user and deletes the cookie.
 func (h *Handlers) Logout(c echo.Context) error {
-	if u := CurrentUser(c); u != nil {
+	if u := page.CurrentUser(c); u != nil {
 		err := h.Accounts.EndSessions(c.Request().Context(), u.ID)
 		h.userChanged(u.ID)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/query"
 	"unifi/web/pages/bond"
@@ -32,12 +33,12 @@ func (h *Handlers) BondList(c echo.Context) error {
 	if v.Integrations, err = h.Query.ListIntegrations(ctx); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, bond.List(h.props(c, "Bonds", "bonds"), v))
+	return page.Render(c, http.StatusOK, bond.List(page.Props(c, "Bonds", "bonds"), v))
 }
 
 // BondShow is the Bond page.
 func (h *Handlers) BondShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -45,5 +46,5 @@ func (h *Handlers) BondShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, bond.Page(h.props(c, "Bond "+d.Bond.InternalReference, "bonds"), bond.PageView{D: d}))
+	return page.Render(c, http.StatusOK, bond.Page(page.Props(c, "Bond "+d.Bond.InternalReference, "bonds"), bond.PageView{D: d}))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/web/components"
 )
 
@@ -24,7 +25,7 @@ const bulkJobStreamMax = 10 * time.Minute
 // "progress" event with the dialog body whenever it changed, then a "done"
 // event once the job has ended.
 func (h *Handlers) BulkJobEvents(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models/converge"
 	"unifi/web/pages/conflict"
 )
@@ -27,5 +28,5 @@ func (h *Handlers) ConflictList(c echo.Context) error {
 	if v.Integrations, err = h.Query.ListIntegrations(ctx); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, conflict.List(h.props(c, "Conflicts", "conflicts"), v))
+	return page.Render(c, http.StatusOK, conflict.List(page.Props(c, "Conflicts", "conflicts"), v))
 }

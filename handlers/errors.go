@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/designer"
 	"unifi/models/inbound"
@@ -87,11 +88,11 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 	case c.Request().Header.Get("HX-Request") != "":
 		c.Response().Header().Set("HX-Retarget", "#alerts")
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
-		werr = render(c, status, errorpage.Alert(msg))
+		werr = page.Render(c, status, errorpage.Alert(msg))
 	case errors.As(err, &stale):
-		werr = render(c, status, errorpage.Stale(h.props(c, "Changed meanwhile", ""), msg, stale.Changes, backTo(c)))
+		werr = page.Render(c, status, errorpage.Stale(page.Props(c, "Changed meanwhile", ""), msg, stale.Changes, backTo(c)))
 	default:
-		werr = render(c, status, errorpage.Page(h.props(c, http.StatusText(status), ""), status, msg))
+		werr = page.Render(c, status, errorpage.Page(page.Props(c, http.StatusText(status), ""), status, msg))
 	}
 	if werr != nil {
 		h.Logger.ErrorContext(c.Request().Context(), "write error response", slog.String("error", werr.Error()))

@@ -1,19 +1,17 @@
 // Package handlers turns HTTP requests into Store operations and renders the
 // result. Handlers only parse, call one operation and render; every route is
-// in routes.go and errors become responses in one place (errors.go).
+// in routes.go and errors become responses in one place (errors.go). The
+// Designer's pages are in handlers/designer; what every page handler shares
+// (the session's user, flashes and CSRF token, rendering) is in handlers/page.
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 
-	"github.com/a-h/templ"
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
-	"github.com/labstack/echo/v4"
 
 	"unifi/internal/config"
 	"unifi/models/account"
@@ -85,26 +83,6 @@ func New(o Opts) *Handlers {
 	}
 	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Webhook: o.Webhook, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
 		Designer: o.Designer, Packages: o.Store.Packages()}
-}
-
-// renderBuffers are render's buffers, reused: a list page is some 60 KB,
-// which a fresh buffer reached by doubling a dozen times.
-var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// render writes a templ component with status, buffered so that a render
-// error can still become a clean 500.
-func render(c echo.Context, status int, comp templ.Component) error {
-	buf := renderBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 { // an unusually large page is not kept
-			buf.Reset()
-			renderBuffers.Put(buf)
-		}
-	}()
-	if err := comp.Render(c.Request().Context(), buf); err != nil {
-		return err
-	}
-	return c.HTMLBlob(status, buf.Bytes())
 }
 
 // notify wakes the engine, if there is one.

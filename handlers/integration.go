@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/query"
 	"unifi/web/components"
@@ -22,7 +23,7 @@ func (h *Handlers) IntegrationList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, integration.List(h.props(c, "Integrations", "integrations"),
+	return page.Render(c, http.StatusOK, integration.List(page.Props(c, "Integrations", "integrations"),
 		integration.ListView{Integrations: list}))
 }
 
@@ -30,7 +31,7 @@ func (h *Handlers) IntegrationList(c echo.Context) error {
 // ?job=ID (after Resume or Repair) or while a resume or repair runs, the
 // progress dialog is rendered open.
 func (h *Handlers) IntegrationShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -55,11 +56,11 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 	if err := h.integrationJob(c, id, o.LatestJob, &v); err != nil {
 		return err
 	}
-	role := CurrentUser(c).Role
+	role := page.CurrentUser(c).Role
 	v.CanPause = models.Can(role, models.ActionPause, in.State) == nil
 	v.CanResume = models.Can(role, models.ActionResume, in.State) == nil
 	v.CanRepair = models.Can(role, models.ActionRepair, in.State) == nil
-	return render(c, http.StatusOK, integration.Page(h.props(c, in.Name, "integrations"), v))
+	return page.Render(c, http.StatusOK, integration.Page(page.Props(c, in.Name, "integrations"), v))
 }
 
 // integrationJob finds the bulk job the page shows: the one named in ?job, or
@@ -93,15 +94,15 @@ func (h *Handlers) integrationJob(c echo.Context, integrationID int64, latest *m
 
 // IntegrationPause pauses an integration; new transactions queue until Resume.
 func (h *Handlers) IntegrationPause(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	in, err := h.Store.PauseIntegration(c.Request().Context(), h.actor(c), id)
+	in, err := h.Store.PauseIntegration(c.Request().Context(), page.Actor(c), id)
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashInfo, fmt.Sprintf("Integration %s is paused: new transactions queue in the order they are created and nothing is sent until you resume it.", in.Name)); err != nil {
+	if err := page.Flash(c, layout.FlashInfo, fmt.Sprintf("Integration %s is paused: new transactions queue in the order they are created and nothing is sent until you resume it.", in.Name)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, components.IntegrationURL(id))
@@ -118,11 +119,11 @@ func (h *Handlers) IntegrationRepair(c echo.Context) error {
 }
 
 func (h *Handlers) integrationBulk(c echo.Context, op func(context.Context, models.Actor, int64) (*models.BulkJob, error)) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	job, err := op(c.Request().Context(), h.actor(c), id)
+	job, err := op(c.Request().Context(), page.Actor(c), id)
 	if err != nil {
 		return err
 	}

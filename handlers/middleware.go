@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 )
 
@@ -54,7 +55,7 @@ func (h *Handlers) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.String("remote", c.RealIP()),
 		}
-		if u := CurrentUser(c); u != nil {
+		if u := page.CurrentUser(c); u != nil {
 			attrs = append(attrs, slog.String("user", u.Name))
 		}
 		h.Logger.Log(c.Request().Context(), level, "request", slog.Group("request", attrs...))

@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/web/pages/operations"
 )
 
@@ -15,7 +16,7 @@ func (h *Handlers) OperationsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, operations.Page(h.props(c, "Operations", "operations"), operations.View{Ops: ov}))
+	return page.Render(c, http.StatusOK, operations.Page(page.Props(c, "Operations", "operations"), operations.View{Ops: ov}))
 }
 
 // OperationsLive is the fragment the home page polls.
@@ -24,5 +25,5 @@ func (h *Handlers) OperationsLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, operations.Live(operations.View{Ops: ov}))
+	return page.Render(c, http.StatusOK, operations.Live(operations.View{Ops: ov}))
 }

@@ -2,10 +2,7 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/gob"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,40 +10,18 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
-	"unifi/web/layout"
 )
 
+// The session cookie and the values it holds besides the CSRF token (package page).
 const (
 	sessionName = "unifi_session"
 	keyUserID   = "uid"
 	keyEpoch    = "epoch"
-	keyCSRF     = "csrf"
-	ctxUser     = "unifi.user"
-	ctxSession  = "unifi.session"
 )
-
-func init() { gob.Register(layout.Flash{}) }
-
-// CurrentUser returns the logged-in user, or nil.
-func CurrentUser(c echo.Context) *models.User {
-	u, _ := c.Get(ctxUser).(*models.User)
-	return u
-}
-
-func currentSession(c echo.Context) *sessions.Session {
-	s, _ := c.Get(ctxSession).(*sessions.Session)
-	return s
-}
-
-func newToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
 
 // loadSession reads the session cookie, makes sure it carries a CSRF token,
 // and loads the user it names when that user is active and the session has
@@ -57,20 +32,20 @@ func (h *Handlers) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil { // a tampered or stale cookie: start afresh
 			s, _ = h.Sessions.New(c.Request(), sessionName)
 		}
-		c.Set(ctxSession, s)
+		page.SetSession(c, s)
 		if uid, ok := s.Values[keyUserID].(int64); ok {
 			u, err := h.sessionUser(c.Request().Context(), uid)
 			switch {
 			case err == nil && u.Active && u.Role != models.RoleIntegration && s.Values[keyEpoch] == u.SessionEpoch:
-				c.Set(ctxUser, u)
+				page.SetUser(c, u)
 			case err != nil && !errors.Is(err, models.ErrNotFound):
 				return err
 			default:
 				delete(s.Values, keyUserID)
 			}
 		}
-		if _, ok := s.Values[keyCSRF].(string); !ok {
-			s.Values[keyCSRF] = newToken()
+		if page.CSRFToken(c) == "" {
+			page.NewCSRFToken(s)
 			if err := s.Save(c.Request(), c.Response()); err != nil {
 				return err
 			}
@@ -103,7 +78,7 @@ func (h *Handlers) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
 		}
-		want, _ := currentSession(c).Values[keyCSRF].(string)
+		want := page.CSRFToken(c)
 		got := c.Request().Header.Get("X-CSRF-Token")
 		if got == "" {
 			got = c.FormValue("_csrf")
@@ -115,18 +90,9 @@ func (h *Handlers) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrfToken is the token forms must send back.
-func csrfToken(c echo.Context) string {
-	if s := currentSession(c); s != nil {
-		t, _ := s.Values[keyCSRF].(string)
-		return t
-	}
-	return ""
-}
-
 // startSession rotates the session at login: fresh values, a fresh CSRF token.
 func (h *Handlers) startSession(c echo.Context, u *models.User) error {
-	s := currentSession(c)
+	s := page.Session(c)
 	for k := range s.Values {
 		delete(s.Values, k)
 	}
@@ -134,44 +100,21 @@ func (h *Handlers) startSession(c echo.Context, u *models.User) error {
 	s.IsNew = true
 	s.Values[keyUserID] = u.ID
 	s.Values[keyEpoch] = u.SessionEpoch
-	s.Values[keyCSRF] = newToken()
+	page.NewCSRFToken(s)
 	return s.Save(c.Request(), c.Response())
 }
 
 // endSession deletes the session cookie.
 func (h *Handlers) endSession(c echo.Context) error {
-	s := currentSession(c)
+	s := page.Session(c)
 	s.Options.MaxAge = -1
 	return s.Save(c.Request(), c.Response())
-}
-
-// flash stores a message for the next page.
-func (h *Handlers) flash(c echo.Context, kind layout.FlashKind, text string) error {
-	s := currentSession(c)
-	s.AddFlash(layout.Flash{Kind: kind, Text: text})
-	return s.Save(c.Request(), c.Response())
-}
-
-// props builds the page shell's properties, taking pending flashes.
-func (h *Handlers) props(c echo.Context, title, nav string) layout.PageProps {
-	p := layout.PageProps{Title: title, Nav: nav, User: CurrentUser(c), CSRF: csrfToken(c)}
-	if s := currentSession(c); s != nil {
-		if fs := s.Flashes(); len(fs) > 0 {
-			for _, f := range fs {
-				if fl, ok := f.(layout.Flash); ok {
-					p.Flashes = append(p.Flashes, fl)
-				}
-			}
-			_ = s.Save(c.Request(), c.Response())
-		}
-	}
-	return p
 }
 
 // requireLogin sends anonymous visitors to the login page.
 func (h *Handlers) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if CurrentUser(c) != nil {
+		if page.CurrentUser(c) != nil {
 			return next(c)
 		}
 		if c.Request().Method == http.MethodGet && c.Request().Header.Get("HX-Request") == "" {
@@ -186,7 +129,7 @@ func (h *Handlers) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
 func requireAction(action models.Action) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			u := CurrentUser(c)
+			u := page.CurrentUser(c)
 			if u == nil {
 				return echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
 			}

@@ -11,7 +11,7 @@ import (
 
 func TestSessionSerializer(t *testing.T) {
 	t.Parallel()
-	values := map[any]any{keyUserID: int64(7), keyEpoch: 3, keyCSRF: "token",
+	values := map[any]any{keyUserID: int64(7), keyEpoch: 3, "csrf": "token",
 		"_flash": []any{layout.Flash{Kind: layout.FlashInfo, Text: "Saved."}}}
 	key := make([]byte, 32)
 	plain := securecookie.New(key, nil)

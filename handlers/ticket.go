@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/query"
 	"unifi/models/store"
@@ -28,7 +29,7 @@ func (h *Handlers) TicketList(c echo.Context) error {
 		return err
 	}
 	v := ticket.ListView{Text: f.Text, ErrorsOnly: errorsOnly, Rows: rows,
-		CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
+		CanWork: models.RoleMay(page.CurrentUser(c).Role, models.ActionWorkTickets) == nil}
 	if len(rows) == f.Limit {
 		v.NextURL = olderPageURL(c, c.Request().URL.Path, rows[len(rows)-1].ID)
 	}
@@ -36,12 +37,12 @@ func (h *Handlers) TicketList(c echo.Context) error {
 	if errorsOnly {
 		title = "Tickets with process errors"
 	}
-	return render(c, http.StatusOK, ticket.List(h.props(c, title, "tickets"), v))
+	return page.Render(c, http.StatusOK, ticket.List(page.Props(c, title, "tickets"), v))
 }
 
 // TicketShow is the ticket page with its "Integrations" related list.
 func (h *Handlers) TicketShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -49,11 +50,11 @@ func (h *Handlers) TicketShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := ticket.PageView{D: d, CanWork: models.RoleMay(CurrentUser(c).Role, models.ActionWorkTickets) == nil}
+	v := ticket.PageView{D: d, CanWork: models.RoleMay(page.CurrentUser(c).Role, models.ActionWorkTickets) == nil}
 	if v.Fields, err = h.Store.ProcessFields(c.Request().Context(), d.Ticket.ProcessID); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, ticket.Page(h.props(c, d.Ticket.Number, "tickets"), v))
+	return page.Render(c, http.StatusOK, ticket.Page(page.Props(c, d.Ticket.Number, "tickets"), v))
 }
 
 // TicketNew is the empty create form.
@@ -62,12 +63,12 @@ func (h *Handlers) TicketNew(c echo.Context) error {
 	if err := h.newTicketProcess(c, &v, c.QueryParam("process")); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+	return page.Render(c, http.StatusOK, ticket.Form(page.Props(c, "New ticket", "tickets"), v))
 }
 
 // TicketEdit is the edit form of a ticket.
 func (h *Handlers) TicketEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (h *Handlers) TicketEdit(c echo.Context) error {
 	for name, val := range t.Custom.V {
 		v.Custom[name] = models.CustomText(val)
 	}
-	return render(c, http.StatusOK, ticket.Form(h.props(c, "Edit "+t.Number, "tickets"), v))
+	return page.Render(c, http.StatusOK, ticket.Form(page.Props(c, "Edit "+t.Number, "tickets"), v))
 }
 
 // newTicketProcess sets the kind of ticket a new one is (raw: a process id,
@@ -160,19 +161,19 @@ func (h *Handlers) TicketCreate(c echo.Context) error {
 	v.ProcessID, v.Processes, in.ProcessID = pv.ProcessID, pv.Processes, pv.ProcessID
 	if len(bad) > 0 {
 		v.Errors = bad
-		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+		return page.Render(c, http.StatusUnprocessableEntity, ticket.Form(page.Props(c, "New ticket", "tickets"), v))
 	}
-	t, err := h.Store.CreateTicket(c.Request().Context(), h.actor(c), in)
+	t, err := h.Store.CreateTicket(c.Request().Context(), page.Actor(c), in)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		v.Errors = ve.Fields
-		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "New ticket", "tickets"), v))
+		return page.Render(c, http.StatusUnprocessableEntity, ticket.Form(page.Props(c, "New ticket", "tickets"), v))
 	}
 	if err != nil {
 		return err
 	}
 	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, "Created "+t.Number+"."); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, "Created "+t.Number+"."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, components.TicketURL(t.ID))
@@ -181,7 +182,7 @@ func (h *Handlers) TicketCreate(c echo.Context) error {
 // TicketUpdate saves an edited ticket; an edit of an older version is refused
 // with 409 (someone else saved meanwhile).
 func (h *Handlers) TicketUpdate(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -198,19 +199,19 @@ func (h *Handlers) TicketUpdate(c echo.Context) error {
 	v.Number, in.ProcessID = cur.Number, cur.ProcessID
 	if len(bad) > 0 {
 		v.Errors = bad
-		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "Edit "+cur.Number, "tickets"), v))
+		return page.Render(c, http.StatusUnprocessableEntity, ticket.Form(page.Props(c, "Edit "+cur.Number, "tickets"), v))
 	}
-	t, err := h.Store.UpdateTicket(c.Request().Context(), h.actor(c), id, v.Version, in)
+	t, err := h.Store.UpdateTicket(c.Request().Context(), page.Actor(c), id, v.Version, in)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		v.Errors = ve.Fields
-		return render(c, http.StatusUnprocessableEntity, ticket.Form(h.props(c, "Edit "+cur.Number, "tickets"), v))
+		return page.Render(c, http.StatusUnprocessableEntity, ticket.Form(page.Props(c, "Edit "+cur.Number, "tickets"), v))
 	}
 	if err != nil {
 		return err
 	}
 	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, "Saved "+t.Number+"."); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, "Saved "+t.Number+"."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, components.TicketURL(t.ID))

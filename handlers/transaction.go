@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/query"
 	"unifi/web/components"
@@ -99,7 +100,7 @@ func (h *Handlers) TransactionList(c echo.Context) error {
 	}
 	v := transaction.ListView{Filter: f, Query: clean, IsFirstPage: after == nil, FilterActive: len(clean) > 0,
 		FromText: clean.Get("from"), ToText: clean.Get("to"),
-		CanBulk: models.RoleMay(CurrentUser(c).Role, models.ActionBulkTransactions) == nil}
+		CanBulk: models.RoleMay(page.CurrentUser(c).Role, models.ActionBulkTransactions) == nil}
 	l, err := h.Query.LoadTransactionList(ctx, f, after, 50)
 	if err != nil {
 		return err
@@ -119,12 +120,12 @@ func (h *Handlers) TransactionList(c echo.Context) error {
 	for _, m := range l.Messages {
 		v.Messages = append(v.Messages, transaction.MessageOption{ID: m.ID, Name: m.IntegrationName + " · " + m.Name})
 	}
-	return render(c, http.StatusOK, transaction.List(h.props(c, "Transactions", "transactions"), v))
+	return page.Render(c, http.StatusOK, transaction.List(page.Props(c, "Transactions", "transactions"), v))
 }
 
 // TransactionShow is the Transaction page.
 func (h *Handlers) TransactionShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -132,16 +133,16 @@ func (h *Handlers) TransactionShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	role := CurrentUser(c).Role
+	role := page.CurrentUser(c).Role
 	v := transaction.DetailView{D: d, Timeline: transaction.BuildTimeline(d),
 		CanReplay: models.Can(role, models.ActionReplay, d.Transaction.State) == nil,
 		CanIgnore: models.Can(role, models.ActionIgnore, d.Transaction.State) == nil}
-	return render(c, http.StatusOK, transaction.Detail(h.props(c, d.Transaction.Number, "transactions"), v))
+	return page.Render(c, http.StatusOK, transaction.Detail(page.Props(c, d.Transaction.Number, "transactions"), v))
 }
 
 // HTTPRequestShow is the HTTP Request page.
 func (h *Handlers) HTTPRequestShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -150,8 +151,8 @@ func (h *Handlers) HTTPRequestShow(c echo.Context) error {
 		return err
 	}
 	v := transaction.RequestView{D: d,
-		CanReplay: models.Can(CurrentUser(c).Role, models.ActionReplayRequest, d.Request.State) == nil}
-	return render(c, http.StatusOK, transaction.Request(h.props(c, fmt.Sprintf("HTTP Request %d", id), "transactions"), v))
+		CanReplay: models.Can(page.CurrentUser(c).Role, models.ActionReplayRequest, d.Request.State) == nil}
+	return page.Render(c, http.StatusOK, transaction.Request(page.Props(c, fmt.Sprintf("HTTP Request %d", id), "transactions"), v))
 }
 
 // bulkMax is the most transactions one bulk job takes.
@@ -190,12 +191,12 @@ func (h *Handlers) TransactionBulkConfirm(c echo.Context) error {
 		v.IDs = parseIDs(q["id"])
 		v.Count = len(v.IDs)
 	}
-	return render(c, http.StatusOK, transaction.BulkConfirm(h.props(c, v.Verb()+" transactions", "transactions"), v))
+	return page.Render(c, http.StatusOK, transaction.BulkConfirm(page.Props(c, v.Verb()+" transactions", "transactions"), v))
 }
 
 // BulkJobShow is a page holding one bulk job's progress dialog.
 func (h *Handlers) BulkJobShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func (h *Handlers) BulkJobShow(c echo.Context) error {
 	if job.IntegrationID != nil && (job.Kind == models.BulkResume || job.Kind == models.BulkRepair) {
 		back = components.IntegrationURL(*job.IntegrationID)
 	}
-	return render(c, http.StatusOK, transaction.JobPage(h.props(c, components.BulkJobTitle(job.Kind), "transactions"), v, back))
+	return page.Render(c, http.StatusOK, transaction.JobPage(page.Props(c, components.BulkJobTitle(job.Kind), "transactions"), v, back))
 }
 
 func parseIDs(raw []string) []int64 {
@@ -227,16 +228,16 @@ func parseIDs(raw []string) []int64 {
 // TransactionReplay replays a transaction: the original becomes Ignored and
 // the new one (.1, .2, …) takes its place; the browser goes to the new one.
 func (h *Handlers) TransactionReplay(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	t, err := h.Store.ReplayTransaction(c.Request().Context(), h.actor(c), id)
+	t, err := h.Store.ReplayTransaction(c.Request().Context(), page.Actor(c), id)
 	if err != nil {
 		return err
 	}
 	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Replayed as %s; the original is now Ignored.", t.Number)); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, fmt.Sprintf("Replayed as %s; the original is now Ignored.", t.Number)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, components.TransactionURL(t.ID))
@@ -244,16 +245,16 @@ func (h *Handlers) TransactionReplay(c echo.Context) error {
 
 // TransactionIgnore ignores a transaction; its bond's queue moves on.
 func (h *Handlers) TransactionIgnore(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	t, err := h.Store.IgnoreTransaction(c.Request().Context(), h.actor(c), id)
+	t, err := h.Store.IgnoreTransaction(c.Request().Context(), page.Actor(c), id)
 	if err != nil {
 		return err
 	}
 	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("%s is Ignored; the next transaction queued on its bond goes ahead.", t.Number)); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, fmt.Sprintf("%s is Ignored; the next transaction queued on its bond goes ahead.", t.Number)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, components.TransactionURL(t.ID))
@@ -261,16 +262,16 @@ func (h *Handlers) TransactionIgnore(c echo.Context) error {
 
 // HTTPRequestReplay re-sends one HTTP request as a new record.
 func (h *Handlers) HTTPRequestReplay(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	r, err := h.Store.ReplayHTTPRequest(c.Request().Context(), h.actor(c), id)
+	r, err := h.Store.ReplayHTTPRequest(c.Request().Context(), page.Actor(c), id)
 	if err != nil {
 		return err
 	}
 	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Replayed as HTTP Request %d.", r.ID)); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, fmt.Sprintf("Replayed as HTTP Request %d.", r.ID)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, components.HTTPRequestURL(r.ID))
@@ -300,7 +301,7 @@ func (h *Handlers) TransactionBulkStart(c echo.Context) error {
 	if len(ids) == 0 {
 		return &models.ValidationError{Fields: map[string]string{"id": "Select at least one transaction."}}
 	}
-	job, err := h.Store.StartBulk(ctx, h.actor(c), kind, ids)
+	job, err := h.Store.StartBulk(ctx, page.Actor(c), kind, ids)
 	if err != nil {
 		return err
 	}

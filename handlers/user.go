@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/web/layout"
@@ -23,18 +24,14 @@ func (h *Handlers) renderUsers(c echo.Context, status int, v users.View) error {
 	if err != nil {
 		return err
 	}
-	v.Users, v.CurrentID = list, CurrentUser(c).ID
-	return render(c, status, users.Page(h.props(c, "Users", "users"), v))
-}
-
-func (h *Handlers) actor(c echo.Context) models.Actor {
-	return models.ActorOf(CurrentUser(c), c.RealIP())
+	v.Users, v.CurrentID = list, page.CurrentUser(c).ID
+	return page.Render(c, status, users.Page(page.Props(c, "Users", "users"), v))
 }
 
 // UserCreate adds a user; a refused form re-renders with 422 and field errors.
 func (h *Handlers) UserCreate(c echo.Context) error {
 	name, role := strings.TrimSpace(c.FormValue("name")), models.Role(c.FormValue("role"))
-	u, err := h.Accounts.CreateUser(c.Request().Context(), h.actor(c),
+	u, err := h.Accounts.CreateUser(c.Request().Context(), page.Actor(c),
 		account.NewUserOpts{Name: name, Role: role, Password: c.FormValue("password")})
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -43,7 +40,7 @@ func (h *Handlers) UserCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, "Created user "+u.Name+" ("+u.Role.Title()+")."); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, "Created user "+u.Name+" ("+u.Role.Title()+")."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/users")
@@ -51,16 +48,16 @@ func (h *Handlers) UserCreate(c echo.Context) error {
 
 // UserSetRole changes a user's role.
 func (h *Handlers) UserSetRole(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	u, err := h.Accounts.SetUserRole(c.Request().Context(), h.actor(c), id, models.Role(c.FormValue("role")))
+	u, err := h.Accounts.SetUserRole(c.Request().Context(), page.Actor(c), id, models.Role(c.FormValue("role")))
 	h.userChanged(id)
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, u.Name+" is now "+u.Role.Title()+"."); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, u.Name+" is now "+u.Role.Title()+"."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/users")
@@ -68,11 +65,11 @@ func (h *Handlers) UserSetRole(c echo.Context) error {
 
 // UserResetPassword sets a new password for a user.
 func (h *Handlers) UserResetPassword(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	err = h.Accounts.ResetPassword(c.Request().Context(), h.actor(c), id, c.FormValue("password"))
+	err = h.Accounts.ResetPassword(c.Request().Context(), page.Actor(c), id, c.FormValue("password"))
 	h.userChanged(id)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -85,7 +82,7 @@ func (h *Handlers) UserResetPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.flash(c, layout.FlashSuccess, "Password of "+u.Name+" reset; their sessions have ended."); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, "Password of "+u.Name+" reset; their sessions have ended."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/users")
@@ -93,11 +90,11 @@ func (h *Handlers) UserResetPassword(c echo.Context) error {
 
 // UserSetActive enables or disables a user's login.
 func (h *Handlers) UserSetActive(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	u, err := h.Accounts.SetUserActive(c.Request().Context(), h.actor(c), id, c.FormValue("active") == "true")
+	u, err := h.Accounts.SetUserActive(c.Request().Context(), page.Actor(c), id, c.FormValue("active") == "true")
 	h.userChanged(id)
 	if err != nil {
 		return err
@@ -106,7 +103,7 @@ func (h *Handlers) UserSetActive(c echo.Context) error {
 	if !u.Active {
 		msg = u.Name + " is disabled and logged out."
 	}
-	if err := h.flash(c, layout.FlashSuccess, msg); err != nil {
+	if err := page.Flash(c, layout.FlashSuccess, msg); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/users")

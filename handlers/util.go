@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -16,15 +15,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// pathID reads a positive integer path parameter.
-func pathID(c echo.Context, name string) (int64, error) {
-	id, err := strconv.ParseInt(c.Param(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no record with that number.")
-	}
-	return id, nil
 }
 
 // olderPageURL is the link to the next (older) page of a keyset list at

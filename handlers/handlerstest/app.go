@@ -238,3 +238,11 @@ func (c *Client) Cookies() []*http.Cookie {
 	u, _ := url.Parse(c.app.Server.URL)
 	return c.HTTP.Jar.Cookies(u)
 }
+
+// CountRows counts the rows of table.
+func (a *App) CountRows(t testing.TB, table string) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, a.Store.DB(context.Background()).Table(table).Count(&n).Error)
+	return n
+}

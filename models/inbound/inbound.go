@@ -15,6 +15,7 @@ import (
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/converge"
+	"unifi/models/inbound/envelope"
 	"unifi/models/pg"
 	"unifi/models/queue"
 )
@@ -129,7 +130,7 @@ func (s *Service) groupItem(ctx context.Context, req Request) (*inboundItem, boo
 	if s.inbound == nil || req.Bearer == "" || !req.JSON {
 		return nil, false
 	}
-	env, problems, perr := parseInboundEnvelope(req.Body)
+	env, problems, perr := parseEnvelope(req.Body)
 	if perr != nil || problems.Err() != nil || env.SourceID == "" || !env.HasTimeStamp ||
 		(env.SourceReference == "" && env.TargetReference == "") {
 		return nil, false
@@ -159,7 +160,7 @@ func (s *Service) groupItem(ctx context.Context, req Request) (*inboundItem, boo
 // *Refusal or *ValidationError values and store nothing.
 func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, caller *models.User, raw []byte,
 	meta RequestMeta) (*Result, error) {
-	env, problems, perr := parseInboundEnvelope(raw)
+	env, problems, perr := parseEnvelope(raw)
 	msgName, sourceID := "", ""
 	if perr == nil {
 		msgName, sourceID = env.Name, env.SourceID
@@ -260,7 +261,7 @@ type inboundConfig struct {
 func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messageName, sourceID string) (*inboundConfig, error) {
 	notFound := refuseDetail(RefusalUnknownIntegration, "Integration not found",
 		"no integration is called "+inboundQuote(integrationName))
-	if integrationName == "" || len(integrationName) > 64 || !inboundCleanText(integrationName) {
+	if integrationName == "" || len(integrationName) > 64 || !envelope.CleanText(integrationName) {
 		return nil, notFound
 	}
 	var row configRow
@@ -365,7 +366,7 @@ func (c *inboundConfig) allows(caller *models.User) error {
 }
 
 func inboundQuote(s string) string {
-	return fmt.Sprintf("%q", inboundTruncate(strings.ToValidUTF8(s, "?"), 64))
+	return fmt.Sprintf("%q", envelope.Truncate(strings.ToValidUTF8(s, "?"), 64))
 }
 
 // inboundCall carries one request through its checks and its database transaction.
@@ -375,7 +376,7 @@ type inboundCall struct {
 	in     *models.Integration
 	msg    *models.Message
 	caller *models.User
-	env    *inboundEnvelope
+	env    *envelope.Envelope
 	raw    []byte
 	meta   RequestMeta
 	parts  *[4]string // requestParts, worked out once
@@ -1203,31 +1204,6 @@ func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName stri
 		return fmt.Errorf("record refused request: %w", err)
 	}
 	return nil
-}
-
-func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transactionID *int64, status int, body []byte,
-	now time.Time) *models.HTTPRequest {
-	state := models.RequestOK
-	errText := ""
-	if status >= 400 {
-		state = models.RequestError
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(body, &e)
-		errText = inboundTruncate(e.Error, maxInboundErrLen)
-	}
-	var dur *int
-	if !meta.Started.IsZero() {
-		d := int(time.Since(meta.Started).Milliseconds())
-		dur = &d
-	}
-	st := status
-	return &models.HTTPRequest{TransactionID: transactionID, IntegrationID: integrationID, Direction: models.Inbound, State: state,
-		Attempt: 1, Method: inboundStorable([]byte(meta.Method)), URL: inboundStorable([]byte(meta.URL)),
-		RequestHeaders: models.JSON[map[string]string]{V: inboundRedactHeaders(meta.Header)}, RequestBody: inboundStorable(raw),
-		ResponseStatus: &st, ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{"Content-Type": "application/json"}},
-		ResponseBody: inboundStorable(body), DurationMS: dur, Error: inboundStorable([]byte(errText)), CreatedAt: now, UpdatedAt: now}
 }
 
 // mergeInboundFields merges payload data onto a ticket field by field by its

@@ -1,9 +1,11 @@
 package inbound
 
 import (
+	"errors"
 	"time"
 
 	"unifi/models"
+	"unifi/models/inbound/envelope"
 )
 
 // The exact refusal texts of docs/domain.md ("The wire protocol"). A refused
@@ -72,4 +74,22 @@ func refuse(kind RefusalKind, reason string) *Refusal {
 
 func refuseDetail(kind RefusalKind, reason, detail string) *Refusal {
 	return &Refusal{Kind: kind, Reason: reason, Detail: detail}
+}
+
+// parseEnvelope reads a request body (envelope.Parse); a body that is no
+// envelope at all is refused: malformed, or with the texts of a missing or
+// impossible message name.
+func parseEnvelope(raw []byte) (*envelope.Envelope, *models.ValidationError, error) {
+	env, problems, err := envelope.Parse(raw)
+	var fault *envelope.Fault
+	if !errors.As(err, &fault) {
+		return env, problems, err
+	}
+	switch fault.Kind {
+	case envelope.NoName:
+		return nil, nil, refuse(RefusalNoName, TextNoMessageName)
+	case envelope.BadName:
+		return nil, nil, refuse(RefusalUnknownName, TextUnknownMessageName)
+	}
+	return nil, nil, refuseDetail(RefusalMalformed, "The request body is not a valid message envelope", fault.Detail)
 }

@@ -1,4 +1,4 @@
-package inbound
+package envelope
 
 import (
 	"strings"
@@ -7,9 +7,9 @@ import (
 	"unifi/models"
 )
 
-// FuzzInboundEnvelope feeds the inbound parser arbitrary bodies: it never
+// FuzzParse feeds the envelope parser arbitrary bodies: it never
 // panics, and what it accepts holds only text PostgreSQL can store.
-func FuzzInboundEnvelope(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		`{"message":{"name":"CreateIncident","source_id":"MSG1","source_reference":"EXT1","time_stamp":"2026-01-01T00:00:00Z"},"data":{"short_description":"x"}}`,
 		`{"message":{"name":"Receipt","target_id":"MSG1"},"status":{"process_state":"Rejected","error":"no"}}`,
@@ -19,7 +19,7 @@ func FuzzInboundEnvelope(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		env, problems, err := parseInboundEnvelope(raw)
+		env, problems, err := Parse(raw)
 		if err != nil || problems.Err() != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package handlers_test
+package designer_test
 
 import (
 	"context"
@@ -15,13 +15,6 @@ import (
 	"unifi/models"
 )
 
-// integrationValues is a valid integration form.
-func integrationValues(name string, processID int64) url.Values {
-	return url.Values{"name": {name}, "description": {"made in the Designer"}, "process_id": {fmt.Sprint(processID)},
-		"sync_timeout_s": {"20"}, "async_timeout_s": {"120"}, "retry_limit": {"2"}, "retry_delay_s": {"1"},
-		"attach_logs": {"true"}, "heartbeat_s": {"0"}}
-}
-
 func TestDesignerIntegration(t *testing.T) {
 	t.Parallel()
 	app := handlerstest.New(t, nil)
@@ -34,7 +27,7 @@ func TestDesignerIntegration(t *testing.T) {
 
 	t.Run("CreateEditSwitchDelete", func(t *testing.T) {
 		require.Equal(t, http.StatusOK, admin.Get("/integrations/new").StatusCode)
-		res := admin.PostForm("/integrations", integrationValues("designed", demo.ProcessID))
+		res := admin.PostForm("/integrations", handlerstest.IntegrationForm("designed", demo.ProcessID))
 		require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 		in, err := app.Store.GetIntegrationByName(ctx, "designed")
 		require.NoError(t, err)
@@ -42,7 +35,7 @@ func TestDesignerIntegration(t *testing.T) {
 		require.Equal(t, 1, in.Version)
 		require.Equal(t, models.IntegrationActive, in.State)
 
-		form := integrationValues("designed", demo.ProcessID)
+		form := handlerstest.IntegrationForm("designed", demo.ProcessID)
 		form.Set("retry_limit", "5")
 		form.Set("version", "1")
 		res = admin.PostForm(fmt.Sprintf("/integrations/%d", in.ID), form)
@@ -97,7 +90,7 @@ func TestDesignerIntegration(t *testing.T) {
 	})
 
 	t.Run("Invalid", func(t *testing.T) {
-		form := integrationValues("has space", demo.ProcessID)
+		form := handlerstest.IntegrationForm("has space", demo.ProcessID)
 		form.Set("retry_limit", "101")
 		form.Set("sync_timeout_s", "ten")
 		res := admin.PostForm("/integrations", form)
@@ -106,7 +99,7 @@ func TestDesignerIntegration(t *testing.T) {
 		require.Contains(t, res.TestID(t, "error-retry_limit").Text(), "from 0 to 100")
 		require.Contains(t, res.TestID(t, "error-sync_timeout_s").Text(), "whole number")
 		require.Equal(t, "has space", res.TestID(t, "f-name").AttrOr("value", ""), "the form keeps what was typed")
-		form = integrationValues(models.DemoIntegrationName, demo.ProcessID)
+		form = handlerstest.IntegrationForm(models.DemoIntegrationName, demo.ProcessID)
 		res = admin.PostForm("/integrations", form)
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.TestID(t, "error-name").Text(), "already exists")
@@ -120,7 +113,7 @@ func TestDesignerIntegration(t *testing.T) {
 		require.Zero(t, page.TestID(t, "switch-off").Length())
 		_, disabled := page.TestID(t, "f-retry_limit").Attr("disabled")
 		require.True(t, disabled)
-		res := manager.PostForm(fmt.Sprintf("/integrations/%d", demo.ID), integrationValues("x", demo.ProcessID))
+		res := manager.PostForm(fmt.Sprintf("/integrations/%d", demo.ID), handlerstest.IntegrationForm("x", demo.ProcessID))
 		require.Equal(t, http.StatusForbidden, res.StatusCode)
 		require.Contains(t, res.TestID(t, "error-message").Text(), "change integration configuration")
 		require.Equal(t, http.StatusForbidden, manager.Get("/integrations/new").StatusCode)

@@ -1,4 +1,4 @@
-package handlers_test
+package designer_test
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func TestDesignerProcesses(t *testing.T) {
 
 	res = admin.PostForm(edit+"/delete", url.Values{"version": {"2"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
-	require.Zero(t, countRows(t, app, "process_fields"))
+	require.Zero(t, app.CountRows(t, "process_fields"))
 	var deleted models.ActivityLog
 	require.NoError(t, db.Where("action = 'delete process_field'").Take(&deleted).Error)
 	require.Equal(t, "risk", deleted.Before.V["name"])
@@ -115,7 +115,7 @@ func TestDesignerProcessFieldMapped(t *testing.T) {
 	res := admin.PostForm(fmt.Sprintf("/process-fields/%d/delete", pf.ID), url.Values{"version": {"1"}})
 	require.Equal(t, http.StatusConflict, res.StatusCode)
 	require.Contains(t, res.TestID(t, "error-message").Text(), "mapped by message "+models.DemoIntegrationName+" / UpdateIncident")
-	require.EqualValues(t, 1, countRows(t, app, "process_fields"))
+	require.EqualValues(t, 1, app.CountRows(t, "process_fields"))
 }
 
 // TestHostileProcessForms posts every process form with each field, one at
@@ -135,7 +135,7 @@ func TestHostileProcessForms(t *testing.T) {
 		var v int
 		require.NoError(t, db.Raw(`SELECT coalesce(sum(version), 0) FROM (SELECT version FROM processes
 			UNION ALL SELECT version FROM process_fields) v`).Scan(&v).Error)
-		return fmt.Sprint(v, countRows(t, app, "processes"), countRows(t, app, "process_fields"), countRows(t, app, "activity_logs"))
+		return fmt.Sprint(v, app.CountRows(t, "processes"), app.CountRows(t, "process_fields"), app.CountRows(t, "activity_logs"))
 	}
 	version := func(table string, id int64) func() string {
 		return func() string {
@@ -146,13 +146,13 @@ func TestHostileProcessForms(t *testing.T) {
 	}
 	fieldForm := url.Values{"name": {"hostile"}, "label": {"Hostile"}, "type": {"choice"}, "choices": {"A\nB"},
 		"required": {"true"}, "position": {"3"}}
-	forms := []hostileForm{
-		{"/processes", url.Values{"name": {"Hostile"}, "number_prefix": {"HOS"}}, nil},
-		{fmt.Sprintf("/processes/%d", incident.ID), url.Values{"name": {"Incident"}, "number_prefix": {"INC"}}, version("processes", incident.ID)},
-		{fmt.Sprintf("/processes/%d/fields", incident.ID), fieldForm, nil},
-		{fmt.Sprintf("/process-fields/%d", pf.ID), url.Values{"label": {"Target"}, "type": {"text"}}, version("process_fields", pf.ID)},
+	forms := []handlerstest.HostileForm{
+		{Path: "/processes", Fields: url.Values{"name": {"Hostile"}, "number_prefix": {"HOS"}}, Version: nil},
+		{Path: fmt.Sprintf("/processes/%d", incident.ID), Fields: url.Values{"name": {"Incident"}, "number_prefix": {"INC"}}, Version: version("processes", incident.ID)},
+		{Path: fmt.Sprintf("/processes/%d/fields", incident.ID), Fields: fieldForm, Version: nil},
+		{Path: fmt.Sprintf("/process-fields/%d", pf.ID), Fields: url.Values{"label": {"Target"}, "type": {"text"}}, Version: version("process_fields", pf.ID)},
 	}
-	sweepHostileForms(t, admin, forms, state, nil)
+	handlerstest.SweepHostileForms(t, admin, forms, state, nil)
 	// What was accepted is stored as given and shown escaped.
 	page := admin.Get(fmt.Sprintf("/processes/%d/edit", incident.ID))
 	require.NotContains(t, page.Body, "<script>alert(1)</script>")

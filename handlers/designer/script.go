@@ -1,4 +1,4 @@
-package handlers
+package designer
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/designer"
 	"unifi/models/script"
@@ -77,7 +78,7 @@ func (h *Handlers) scriptList(c echo.Context, id int64) (scripts.ListView, error
 
 // ScriptsShow is an integration's message scripts page.
 func (h *Handlers) ScriptsShow(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func (h *Handlers) ScriptsShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, scripts.List(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
+	return page.Render(c, http.StatusOK, scripts.List(page.Props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
 }
 
 // variableVersions reads the variables form's base: name=version lines.
@@ -103,7 +104,7 @@ func variableVersions(raw string) map[string]int {
 // VariablesSave replaces the active connection's variables from name=value
 // lines; an edit of variables someone saved meanwhile is refused with 409.
 func (h *Handlers) VariablesSave(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func (h *Handlers) VariablesSave(c echo.Context) error {
 	raw := c.FormValue("variables")
 	vars, err := designer.ParseVariables(raw)
 	if err == nil {
-		err = h.Designer.SetVariables(ctx, h.actor(c), set.Connection.ID, variableVersions(c.FormValue("versions")), vars)
+		err = h.Designer.SetVariables(ctx, page.Actor(c), set.Connection.ID, variableVersions(c.FormValue("versions")), vars)
 	}
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
@@ -127,18 +128,18 @@ func (h *Handlers) VariablesSave(c echo.Context) error {
 			return lerr
 		}
 		v.Variables, v.Errors = raw, ve.Fields
-		return render(c, http.StatusUnprocessableEntity, scripts.List(h.props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
+		return page.Render(c, http.StatusUnprocessableEntity, scripts.List(page.Props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
 	}
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, "Saved the variables of "+set.Connection.Name+".",
+	return page.FlashRedirect(c, layout.FlashSuccess, "Saved the variables of "+set.Connection.Name+".",
 		fmt.Sprintf("/integrations/%d/scripts", id))
 }
 
 // scriptEdit builds the view of message id's script at the path's point.
 func (h *Handlers) scriptEdit(c echo.Context) (scripts.EditView, error) {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return scripts.EditView{}, err
 	}
@@ -161,7 +162,7 @@ func (h *Handlers) scriptEdit(c echo.Context) (scripts.EditView, error) {
 }
 
 func (h *Handlers) renderScript(c echo.Context, status int, v scripts.EditView) error {
-	return render(c, status, scripts.Edit(h.props(c, v.Message.Name+" / "+v.Script.Label, "integrations"), v))
+	return page.Render(c, status, scripts.Edit(page.Props(c, v.Message.Name+" / "+v.Script.Label, "integrations"), v))
 }
 
 // ScriptShow is one message's script at one point (read-only for a manager).
@@ -186,7 +187,7 @@ func (h *Handlers) ScriptSave(c echo.Context) error {
 		return err
 	}
 	source := c.FormValue("source")
-	_, err = h.Designer.SaveScript(c.Request().Context(), h.actor(c), v.Message.ID, script.Point(v.Script.Point), base, source)
+	_, err = h.Designer.SaveScript(c.Request().Context(), page.Actor(c), v.Message.ID, script.Point(v.Script.Point), base, source)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		v.Script.Source, v.Script.Version, v.Errors = source, int64(base), ve.Fields
@@ -196,7 +197,7 @@ func (h *Handlers) ScriptSave(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, "Saved the "+v.Script.Label+" script of "+v.Message.Name+".",
+	return page.FlashRedirect(c, layout.FlashSuccess, "Saved the "+v.Script.Label+" script of "+v.Message.Name+".",
 		scripts.ScriptURL(v.Message.ID, v.Script.Point))
 }
 
@@ -213,7 +214,7 @@ func (h *Handlers) ScriptTest(c echo.Context) error {
 	}
 	v.Script.Source, v.Script.Version = c.FormValue("source"), int64(base)
 	v.Transaction = strings.TrimSpace(c.FormValue("transaction"))
-	res, err := h.Store.TestMessageScript(c.Request().Context(), h.actor(c), v.Message.ID, script.Point(v.Script.Point),
+	res, err := h.Store.TestMessageScript(c.Request().Context(), page.Actor(c), v.Message.ID, script.Point(v.Script.Point),
 		v.Script.Source, v.Transaction)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {

@@ -1,4 +1,4 @@
-package handlers
+package designer
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/configpkg"
 	"unifi/web/layout"
@@ -19,7 +20,7 @@ import (
 
 // packageOf is the package of the integration in the path.
 func (h *Handlers) packageOf(c echo.Context) (int64, *configpkg.Document, error) {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -50,13 +51,13 @@ func (h *Handlers) IntegrationDocumentation(c echo.Context) error {
 		return err
 	}
 	v := integration.DocumentationView{ID: id, Doc: d, GeneratedAt: h.Store.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		InboundURL: h.Config.BaseURL + "/api/v1/integrations/" + d.Integration.Name + "/messages"}
-	return render(c, http.StatusOK, integration.Documentation(h.props(c, d.Integration.Name+" documentation", "integrations"), v))
+		InboundURL: h.BaseURL + "/api/v1/integrations/" + d.Integration.Name + "/messages"}
+	return page.Render(c, http.StatusOK, integration.Documentation(page.Props(c, d.Integration.Name+" documentation", "integrations"), v))
 }
 
 // PackageImportForm is the import page: upload a package for a dry run.
 func (h *Handlers) PackageImportForm(c echo.Context) error {
-	return render(c, http.StatusOK, packages.Import(h.props(c, "Import a package", "integrations"), packages.ImportView{}))
+	return page.Render(c, http.StatusOK, packages.Import(page.Props(c, "Import a package", "integrations"), packages.ImportView{}))
 }
 
 // packageDocument reads the document from the upload or the text field. The
@@ -101,12 +102,12 @@ func (h *Handlers) PackageImportApply(c echo.Context) error {
 	if err != nil {
 		return h.renderImport(c, v, err)
 	}
-	in, err := h.Packages.Apply(c.Request().Context(), h.actor(c), d, c.FormValue("digest"))
+	in, err := h.Packages.Apply(c.Request().Context(), page.Actor(c), d, c.FormValue("digest"))
 	if err != nil {
 		return h.renderImport(c, v, err)
 	}
-	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Imported integration %s. Give each new connection its credentials to activate it.", in.Name)); err != nil {
+	h.NotifyFunc(c.Request().Context())
+	if err := page.Flash(c, layout.FlashSuccess, fmt.Sprintf("Imported integration %s. Give each new connection its credentials to activate it.", in.Name)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d/credentials", in.ID))
@@ -128,13 +129,13 @@ func (h *Handlers) renderImport(c echo.Context, v packages.ImportView, err error
 	default:
 		return err
 	}
-	return render(c, status, packages.Import(h.props(c, "Import a package", "integrations"), v))
+	return page.Render(c, status, packages.Import(page.Props(c, "Import a package", "integrations"), v))
 }
 
 // IntegrationCredentials lists the integration's connections with what
 // they still need; an admin gives secrets and inbound accounts here.
 func (h *Handlers) IntegrationCredentials(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -156,14 +157,14 @@ func (h *Handlers) renderCredentials(c echo.Context, id int64, status int, error
 		return err
 	}
 	v := packages.CredentialsView{Integration: *in, Connections: conns, Accounts: accounts, Errors: errs, ErrorFor: errorFor,
-		CanEdit: models.RoleMay(CurrentUser(c).Role, models.ActionConfigure) == nil}
-	return render(c, status, packages.Credentials(h.props(c, in.Name+" credentials", "integrations"), v))
+		CanEdit: canConfigure(c)}
+	return page.Render(c, status, packages.Credentials(page.Props(c, in.Name+" credentials", "integrations"), v))
 }
 
 // ConnectionCredentials saves a connection's secret and inbound account and
 // activates it when asked; a refused form re-renders with 422.
 func (h *Handlers) ConnectionCredentials(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func (h *Handlers) ConnectionCredentials(c echo.Context) error {
 			cr.InboundUserID = -1 // refused by SetCredentials as not an integration account
 		}
 	}
-	conn, err := h.Packages.SetCredentials(c.Request().Context(), h.actor(c), id, cr)
+	conn, err := h.Packages.SetCredentials(c.Request().Context(), page.Actor(c), id, cr)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		integrationID, err := h.Packages.ConnectionIntegration(c.Request().Context(), id)
@@ -185,8 +186,8 @@ func (h *Handlers) ConnectionCredentials(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Saved the credentials of connection %s.", conn.Name)); err != nil {
+	h.NotifyFunc(c.Request().Context())
+	if err := page.Flash(c, layout.FlashSuccess, fmt.Sprintf("Saved the credentials of connection %s.", conn.Name)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d/credentials", conn.IntegrationID))
@@ -203,7 +204,7 @@ func (h *Handlers) renderTemplateForm(c echo.Context, status int, in configpkg.T
 		return err
 	}
 	v := packages.TemplateView{Templates: configpkg.Templates, Accounts: accounts, Values: in, Errors: errs}
-	return render(c, status, packages.NewFromTemplate(h.props(c, "New integration from a template", "integrations"), v))
+	return page.Render(c, status, packages.NewFromTemplate(page.Props(c, "New integration from a template", "integrations"), v))
 }
 
 // IntegrationCreateFromTemplate creates the integration, its messages and
@@ -220,7 +221,7 @@ func (h *Handlers) IntegrationCreateFromTemplate(c echo.Context) error {
 			in.InboundUserID = -1
 		}
 	}
-	created, err := h.Packages.FromTemplate(c.Request().Context(), h.actor(c), in)
+	created, err := h.Packages.FromTemplate(c.Request().Context(), page.Actor(c), in)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		in.Token = "" // a secret is never shown back
@@ -229,8 +230,8 @@ func (h *Handlers) IntegrationCreateFromTemplate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.notify(c.Request().Context())
-	if err := h.flash(c, layout.FlashSuccess, fmt.Sprintf("Created integration %s from the template; its connection is active.", created.Name)); err != nil {
+	h.NotifyFunc(c.Request().Context())
+	if err := page.Flash(c, layout.FlashSuccess, fmt.Sprintf("Created integration %s from the template; its connection is active.", created.Name)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/integrations/%d", created.ID))

@@ -1,4 +1,4 @@
-package handlers
+package designer
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/designer"
 	"unifi/web/layout"
@@ -19,8 +20,8 @@ import (
 // a field with its value map.
 
 // DesignerMessageList is an integration's messages and response actions.
-func (h *Handlers) DesignerMessageList(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) MessageList(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -28,7 +29,7 @@ func (h *Handlers) DesignerMessageList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, designerpage.Messages(h.props(c, set.Integration.Name+" messages", "integrations"),
+	return page.Render(c, http.StatusOK, designerpage.Messages(page.Props(c, set.Integration.Name+" messages", "integrations"),
 		designerpage.MessagesView{Set: set, CanEdit: canConfigure(c)}))
 }
 
@@ -61,12 +62,12 @@ func (h *Handlers) renderMessageForm(c echo.Context, integrationID int64, v desi
 	if v.ID != 0 {
 		title = "Message " + v.Form.Name
 	}
-	return render(c, status, designerpage.MessageForm(h.props(c, title, "integrations"), v))
+	return page.Render(c, status, designerpage.MessageForm(page.Props(c, title, "integrations"), v))
 }
 
 // DesignerMessageNew is the empty form of a new message.
-func (h *Handlers) DesignerMessageNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) MessageNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -74,8 +75,8 @@ func (h *Handlers) DesignerMessageNew(c echo.Context) error {
 }
 
 // DesignerMessageEdit is a message's form with its fields (read-only for a manager).
-func (h *Handlers) DesignerMessageEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) MessageEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -88,8 +89,8 @@ func (h *Handlers) DesignerMessageEdit(c echo.Context) error {
 }
 
 // DesignerMessageCreate creates a message of an integration.
-func (h *Handlers) DesignerMessageCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) MessageCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func (h *Handlers) DesignerMessageCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := h.Designer.CreateMessage(c.Request().Context(), h.actor(c), id, f)
+	m, err := h.Designer.CreateMessage(c.Request().Context(), page.Actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderMessageForm(c, id, designerpage.MessageFormView{Form: f, Errors: ve.Fields})
@@ -105,12 +106,12 @@ func (h *Handlers) DesignerMessageCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created message %s. Add its fields next.", m.Name),
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created message %s. Add its fields next.", m.Name),
 		fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
 // DesignerMessageUpdate saves a message; an edit of an older version is refused with 409.
-func (h *Handlers) DesignerMessageUpdate(c echo.Context) error {
+func (h *Handlers) MessageUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
@@ -119,7 +120,7 @@ func (h *Handlers) DesignerMessageUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := h.Designer.UpdateMessage(c.Request().Context(), h.actor(c), id, version, f)
+	m, err := h.Designer.UpdateMessage(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		cur, gerr := h.Designer.GetMessage(c.Request().Context(), id)
@@ -131,7 +132,7 @@ func (h *Handlers) DesignerMessageUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved message %s.", m.Name), fmt.Sprintf("/messages/%d/edit", m.ID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved message %s.", m.Name), fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
 // maxFormRows bounds the value-map rows a form may post (a hostile
@@ -173,12 +174,12 @@ func (h *Handlers) renderFieldForm(c echo.Context, v designerpage.FieldFormView)
 	if v.ID != 0 {
 		title = "Field " + v.Form.Property
 	}
-	return render(c, status, designerpage.FieldForm(h.props(c, title, "integrations"), v))
+	return page.Render(c, status, designerpage.FieldForm(page.Props(c, title, "integrations"), v))
 }
 
 // DesignerFieldNew is the empty form of a new field of a message.
-func (h *Handlers) DesignerFieldNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) FieldNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -190,8 +191,8 @@ func (h *Handlers) DesignerFieldNew(c echo.Context) error {
 }
 
 // DesignerFieldEdit is a field's form with its value map.
-func (h *Handlers) DesignerFieldEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) FieldEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -208,8 +209,8 @@ func (h *Handlers) DesignerFieldEdit(c echo.Context) error {
 
 // DesignerFieldCreate adds a field to a message. "Add rows" re-renders the
 // form as typed, with more blank rows, and stores nothing.
-func (h *Handlers) DesignerFieldCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) FieldCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (h *Handlers) DesignerFieldCreate(c echo.Context) error {
 	if c.FormValue("add_rows") == "true" {
 		return h.renderFieldForm(c, designerpage.FieldFormView{Message: *m, Form: ff})
 	}
-	_, err = h.Designer.CreateField(c.Request().Context(), h.actor(c), id, ff)
+	_, err = h.Designer.CreateField(c.Request().Context(), page.Actor(c), id, ff)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderFieldForm(c, designerpage.FieldFormView{Message: *m, Form: ff, Errors: ve.Fields})
@@ -229,12 +230,12 @@ func (h *Handlers) DesignerFieldCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added field %s to message %s.", ff.Property, m.Name),
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added field %s to message %s.", ff.Property, m.Name),
 		fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
 // DesignerFieldUpdate saves a field; an edit of an older version is refused with 409.
-func (h *Handlers) DesignerFieldUpdate(c echo.Context) error {
+func (h *Handlers) FieldUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
@@ -251,7 +252,7 @@ func (h *Handlers) DesignerFieldUpdate(c echo.Context) error {
 	if c.FormValue("add_rows") == "true" {
 		return h.renderFieldForm(c, designerpage.FieldFormView{Message: *m, ID: id, Version: version, Form: ff})
 	}
-	_, err = h.Designer.UpdateField(c.Request().Context(), h.actor(c), id, version, ff)
+	_, err = h.Designer.UpdateField(c.Request().Context(), page.Actor(c), id, version, ff)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderFieldForm(c, designerpage.FieldFormView{Message: *m, ID: id, Version: version, Form: ff, Errors: ve.Fields})
@@ -259,21 +260,21 @@ func (h *Handlers) DesignerFieldUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved field %s of message %s.", ff.Property, m.Name),
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved field %s of message %s.", ff.Property, m.Name),
 		fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
 // DesignerFieldDelete removes a field from its message.
-func (h *Handlers) DesignerFieldDelete(c echo.Context) error {
+func (h *Handlers) FieldDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
-	f, err := h.Designer.DeleteField(c.Request().Context(), h.actor(c), id, version)
+	f, err := h.Designer.DeleteField(c.Request().Context(), page.Actor(c), id, version)
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted field %s.", f.Property), fmt.Sprintf("/messages/%d/edit", f.MessageID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted field %s.", f.Property), fmt.Sprintf("/messages/%d/edit", f.MessageID))
 }
 
 // responseActionForm reads the response action form.
@@ -296,12 +297,12 @@ func (h *Handlers) renderResponseActionForm(c echo.Context, integrationID int64,
 	if len(v.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
 	}
-	return render(c, status, designerpage.ResponseActionForm(h.props(c, "Response action", "integrations"), v))
+	return page.Render(c, status, designerpage.ResponseActionForm(page.Props(c, "Response action", "integrations"), v))
 }
 
 // DesignerResponseActionNew is the empty form of a new response action.
-func (h *Handlers) DesignerResponseActionNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ResponseActionNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -309,8 +310,8 @@ func (h *Handlers) DesignerResponseActionNew(c echo.Context) error {
 }
 
 // DesignerResponseActionEdit is a response action's form.
-func (h *Handlers) DesignerResponseActionEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ResponseActionEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -323,13 +324,13 @@ func (h *Handlers) DesignerResponseActionEdit(c echo.Context) error {
 }
 
 // DesignerResponseActionCreate adds a response action to an integration.
-func (h *Handlers) DesignerResponseActionCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ResponseActionCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
 	f := responseActionForm(c)
-	_, err = h.Designer.CreateResponseAction(c.Request().Context(), h.actor(c), id, f)
+	_, err = h.Designer.CreateResponseAction(c.Request().Context(), page.Actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderResponseActionForm(c, id, designerpage.ResponseActionFormView{Form: f, Errors: ve.Fields})
@@ -337,12 +338,12 @@ func (h *Handlers) DesignerResponseActionCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added the response action for %s.", f.StatusCode),
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added the response action for %s.", f.StatusCode),
 		fmt.Sprintf("/integrations/%d/messages", id))
 }
 
 // DesignerResponseActionUpdate saves a response action.
-func (h *Handlers) DesignerResponseActionUpdate(c echo.Context) error {
+func (h *Handlers) ResponseActionUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
@@ -352,7 +353,7 @@ func (h *Handlers) DesignerResponseActionUpdate(c echo.Context) error {
 		return err
 	}
 	f := responseActionForm(c)
-	_, err = h.Designer.UpdateResponseAction(c.Request().Context(), h.actor(c), id, version, f)
+	_, err = h.Designer.UpdateResponseAction(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderResponseActionForm(c, *cur.IntegrationID, designerpage.ResponseActionFormView{ID: id, Version: version, Form: f, Errors: ve.Fields})
@@ -360,19 +361,19 @@ func (h *Handlers) DesignerResponseActionUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved the response action for %s.", f.StatusCode),
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved the response action for %s.", f.StatusCode),
 		fmt.Sprintf("/integrations/%d/messages", *cur.IntegrationID))
 }
 
 // DesignerMessageDelete deletes a message no transaction used.
-func (h *Handlers) DesignerMessageDelete(c echo.Context) error {
+func (h *Handlers) MessageDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
-	m, err := h.Designer.DeleteMessage(c.Request().Context(), h.actor(c), id, version)
+	m, err := h.Designer.DeleteMessage(c.Request().Context(), page.Actor(c), id, version)
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted message %s.", m.Name), fmt.Sprintf("/integrations/%d/messages", m.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted message %s.", m.Name), fmt.Sprintf("/integrations/%d/messages", m.IntegrationID))
 }

@@ -1,4 +1,4 @@
-package handlers_test
+package designer_test
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func TestDesignerConnections(t *testing.T) {
 	admin := app.Login(t, "admin", "admin-demo-1")
 	manager := app.Login(t, "manager", "manager-demo-1")
 	remote := remoteStub(t)
-	res := admin.PostForm("/integrations", integrationValues("conns", demo.ProcessID))
+	res := admin.PostForm("/integrations", handlerstest.IntegrationForm("conns", demo.ProcessID))
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
 	in, err := app.Store.GetIntegrationByName(ctx, "conns")
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package handlers_test
+package designer_test
 
 import (
 	"context"
@@ -121,24 +121,24 @@ func TestDesignerMessagePages(t *testing.T) {
 		fmt.Sprintf("/integrations/%d/response-actions", fx.integration.ID): {"status_code": {"500"}},
 		fmt.Sprintf("/response-actions/%d", a.ID):                           withVersion(url.Values{"status_code": {"410"}}, a.Version),
 	}
-	for _, r := range uiRoles {
-		if r.role == models.RoleAdmin {
+	for _, r := range handlerstest.DemoUsers {
+		if r.Role == models.RoleAdmin {
 			continue
 		}
-		c := app.Login(t, r.name, r.pw)
+		c := app.Login(t, r.Name, r.Password)
 		for path, control := range pages {
 			res := c.Get(path)
-			if r.role == models.RoleAnalyst {
-				require.Equal(t, http.StatusForbidden, res.StatusCode, "%s GET %s", r.name, path)
+			if r.Role == models.RoleAnalyst {
+				require.Equal(t, http.StatusForbidden, res.StatusCode, "%s GET %s", r.Name, path)
 				continue
 			}
-			require.Equal(t, http.StatusOK, res.StatusCode, "%s GET %s", r.name, path)
-			require.Zero(t, res.TestID(t, control).Length(), "%s sees no %s on %s", r.name, control, path)
+			require.Equal(t, http.StatusOK, res.StatusCode, "%s GET %s", r.Name, path)
+			require.Zero(t, res.TestID(t, control).Length(), "%s sees no %s on %s", r.Name, control, path)
 			require.Equal(t, 1, res.TestID(t, "read-only").Length(), path)
 		}
 		for path, form := range posts {
 			res := c.PostForm(path, form)
-			require.Equal(t, http.StatusForbidden, res.StatusCode, "%s POST %s", r.name, path)
+			require.Equal(t, http.StatusForbidden, res.StatusCode, "%s POST %s", r.Name, path)
 			require.NotEmpty(t, strings.TrimSpace(res.TestID(t, "error-message").Text()))
 		}
 	}
@@ -176,7 +176,7 @@ func TestHostileMessageForms(t *testing.T) {
 			UNION ALL SELECT version FROM fields UNION ALL SELECT version FROM response_actions) v`).Scan(&v).Error)
 		parts := []string{fmt.Sprint("versions=", v)}
 		for _, tbl := range []string{"messages", "fields", "response_actions", "activity_logs"} {
-			parts = append(parts, fmt.Sprintf("%s=%d", tbl, countRows(t, app, tbl)))
+			parts = append(parts, fmt.Sprintf("%s=%d", tbl, app.CountRows(t, tbl)))
 		}
 		return strings.Join(parts, " ")
 	}
@@ -207,7 +207,7 @@ func TestHostileMessageForms(t *testing.T) {
 		{fmt.Sprintf("/messages/%d/delete", receiptID(t, app, fx.integration.ID)), url.Values{}, version("messages", receiptID(t, app, fx.integration.ID))},
 		{fmt.Sprintf("/response-actions/%d", action.ID), actionValues, version("response_actions", action.ID)},
 	}
-	ta := &tallies{byStatus: map[int]int{}}
+	ta := handlerstest.Tally{}
 	for _, f := range forms {
 		fields := []string{"version"}
 		for k := range f.fields {
@@ -217,7 +217,7 @@ func TestHostileMessageForms(t *testing.T) {
 			if field == "version" && f.version == nil {
 				continue
 			}
-			for _, h := range hostile {
+			for _, h := range handlerstest.Hostile {
 				form := url.Values{}
 				for k, v := range f.fields {
 					form[k] = v
@@ -225,12 +225,12 @@ func TestHostileMessageForms(t *testing.T) {
 				if f.version != nil {
 					form.Set("version", f.version())
 				}
-				form.Set(field, h.v)
+				form.Set(field, h.Value)
 				before := state()
-				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.name)
+				what := fmt.Sprintf("POST %s %s=%s", f.path, field, h.Name)
 				res := admin.PostForm(f.path, form)
-				ta.add(res.StatusCode)
-				checkAnswer(t, what, res.StatusCode, res.Body)
+				ta.Add(res.StatusCode)
+				handlerstest.CheckAnswer(t, what, res.StatusCode, res.Body)
 				if res.StatusCode == http.StatusUnprocessableEntity {
 					name := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(field, "row_ticket_"), "row_payload_"), "row_direction_")
 					if name != field || field == "row_count" {
@@ -255,7 +255,7 @@ func TestHostileMessageForms(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("hostile message forms: %d requests by status %v", total(ta.byStatus), ta.byStatus)
+	t.Logf("hostile message forms: %d requests by status %v", ta.Total(), ta)
 }
 
 func withStatus(v url.Values, status string) url.Values {

@@ -1,4 +1,4 @@
-package handlers
+package designer
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/designer"
 	"unifi/web/layout"
@@ -31,8 +32,8 @@ func pollerForm(c echo.Context) designer.PollerForm {
 }
 
 // DesignerPollerList is an integration's pollers and processors.
-func (h *Handlers) DesignerPollerList(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) PollerList(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func (h *Handlers) DesignerPollerList(c echo.Context) error {
 	if v.Processors, err = h.Designer.PollProcessors(ctx, id); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, designerpage.Pollers(h.props(c, in.Name+" pollers", "integrations"), v))
+	return page.Render(c, http.StatusOK, designerpage.Pollers(page.Props(c, in.Name+" pollers", "integrations"), v))
 }
 
 func (h *Handlers) renderProcessorForm(c echo.Context, v designerpage.ProcessorFormView) error {
@@ -60,12 +61,12 @@ func (h *Handlers) renderProcessorForm(c echo.Context, v designerpage.ProcessorF
 	if v.ID != 0 {
 		title = "Poll processor " + v.Form.Name
 	}
-	return render(c, status, designerpage.ProcessorForm(h.props(c, title, "integrations"), v))
+	return page.Render(c, status, designerpage.ProcessorForm(page.Props(c, title, "integrations"), v))
 }
 
 // DesignerProcessorNew is the empty processor form.
-func (h *Handlers) DesignerProcessorNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessorNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -90,8 +91,8 @@ func (h *Handlers) processorView(c echo.Context, id int64) (designerpage.Process
 }
 
 // DesignerProcessorEdit is a processor's form.
-func (h *Handlers) DesignerProcessorEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessorEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -103,13 +104,13 @@ func (h *Handlers) DesignerProcessorEdit(c echo.Context) error {
 }
 
 // DesignerProcessorCreate adds a processor.
-func (h *Handlers) DesignerProcessorCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessorCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
 	f := processorForm(c)
-	p, err := h.Designer.CreatePollProcessor(c.Request().Context(), h.actor(c), id, f)
+	p, err := h.Designer.CreatePollProcessor(c.Request().Context(), page.Actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		in, gerr := h.Store.GetIntegration(c.Request().Context(), id)
@@ -121,17 +122,17 @@ func (h *Handlers) DesignerProcessorCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created poll processor %s.", p.Name), pollersURL(id))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created poll processor %s.", p.Name), pollersURL(id))
 }
 
 // DesignerProcessorUpdate saves an edited processor.
-func (h *Handlers) DesignerProcessorUpdate(c echo.Context) error {
+func (h *Handlers) ProcessorUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := processorForm(c)
-	p, err := h.Designer.UpdatePollProcessor(c.Request().Context(), h.actor(c), id, version, f)
+	p, err := h.Designer.UpdatePollProcessor(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		v, gerr := h.processorView(c, id)
@@ -144,11 +145,11 @@ func (h *Handlers) DesignerProcessorUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved poll processor %s.", p.Name), pollersURL(p.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved poll processor %s.", p.Name), pollersURL(p.IntegrationID))
 }
 
 // DesignerProcessorDelete deletes a processor no poller runs.
-func (h *Handlers) DesignerProcessorDelete(c echo.Context) error {
+func (h *Handlers) ProcessorDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
@@ -157,10 +158,10 @@ func (h *Handlers) DesignerProcessorDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Designer.DeletePollProcessor(c.Request().Context(), h.actor(c), id, version); err != nil {
+	if err := h.Designer.DeletePollProcessor(c.Request().Context(), page.Actor(c), id, version); err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted poll processor %s.", p.Name), pollersURL(p.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted poll processor %s.", p.Name), pollersURL(p.IntegrationID))
 }
 
 // renderPollerForm fills the choices and renders the poller form.
@@ -181,12 +182,12 @@ func (h *Handlers) renderPollerForm(c echo.Context, v designerpage.PollerFormVie
 	if v.ID != 0 {
 		title = "Poller " + v.Form.Name
 	}
-	return render(c, status, designerpage.PollerForm(h.props(c, title, "integrations"), v))
+	return page.Render(c, status, designerpage.PollerForm(page.Props(c, title, "integrations"), v))
 }
 
 // DesignerPollerNew is the empty poller form.
-func (h *Handlers) DesignerPollerNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) PollerNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -212,8 +213,8 @@ func (h *Handlers) pollerView(c echo.Context, id int64) (designerpage.PollerForm
 }
 
 // DesignerPollerEdit is a poller's form.
-func (h *Handlers) DesignerPollerEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) PollerEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -225,13 +226,13 @@ func (h *Handlers) DesignerPollerEdit(c echo.Context) error {
 }
 
 // DesignerPollerCreate adds a poller.
-func (h *Handlers) DesignerPollerCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) PollerCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
 	f := pollerForm(c)
-	p, err := h.Designer.CreatePoller(c.Request().Context(), h.actor(c), id, f)
+	p, err := h.Designer.CreatePoller(c.Request().Context(), page.Actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		in, gerr := h.Store.GetIntegration(c.Request().Context(), id)
@@ -243,17 +244,17 @@ func (h *Handlers) DesignerPollerCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created poller %s.", p.Name), pollersURL(id))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created poller %s.", p.Name), pollersURL(id))
 }
 
 // DesignerPollerUpdate saves an edited poller.
-func (h *Handlers) DesignerPollerUpdate(c echo.Context) error {
+func (h *Handlers) PollerUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := pollerForm(c)
-	p, err := h.Designer.UpdatePoller(c.Request().Context(), h.actor(c), id, version, f)
+	p, err := h.Designer.UpdatePoller(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		v, gerr := h.pollerView(c, id)
@@ -266,11 +267,11 @@ func (h *Handlers) DesignerPollerUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved poller %s.", p.Name), pollersURL(p.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved poller %s.", p.Name), pollersURL(p.IntegrationID))
 }
 
 // DesignerPollerDelete deletes a poller.
-func (h *Handlers) DesignerPollerDelete(c echo.Context) error {
+func (h *Handlers) PollerDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
@@ -279,15 +280,15 @@ func (h *Handlers) DesignerPollerDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Designer.DeletePoller(c.Request().Context(), h.actor(c), id, version); err != nil {
+	if err := h.Designer.DeletePoller(c.Request().Context(), page.Actor(c), id, version); err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted poller %s.", p.Name), pollersURL(p.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted poller %s.", p.Name), pollersURL(p.IntegrationID))
 }
 
 // PollRequestList is a poller's latest runs.
 func (h *Handlers) PollRequestList(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -304,13 +305,13 @@ func (h *Handlers) PollRequestList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, designerpage.PollRequests(h.props(c, "Poll requests of "+p.Name, "integrations"),
+	return page.Render(c, http.StatusOK, designerpage.PollRequests(page.Props(c, "Poll requests of "+p.Name, "integrations"),
 		designerpage.PollRequestsView{Integration: *in, Poller: *p, Requests: reqs}))
 }
 
 // PollRequestDetail is one run with its HTTP requests and child polls.
 func (h *Handlers) PollRequestDetail(c echo.Context) error {
-	id, err := pathID(c, "id")
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -323,6 +324,6 @@ func (h *Handlers) PollRequestDetail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, designerpage.PollRequest(h.props(c, fmt.Sprintf("Poll request %d", id), "integrations"),
+	return page.Render(c, http.StatusOK, designerpage.PollRequest(page.Props(c, fmt.Sprintf("Poll request %d", id), "integrations"),
 		designerpage.PollRequestView{Poller: *p, Request: *pr, HTTP: reqs, Children: children}))
 }

@@ -1,4 +1,4 @@
-package handlers
+package designer
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/designer"
 	"unifi/web/layout"
@@ -26,12 +27,12 @@ func processFieldForm(c echo.Context) designer.ProcessFieldForm {
 }
 
 // DesignerProcessList lists the processes.
-func (h *Handlers) DesignerProcessList(c echo.Context) error {
+func (h *Handlers) ProcessList(c echo.Context) error {
 	procs, err := h.Designer.Processes(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, designerpage.ProcessList(h.props(c, "Processes", "processes"),
+	return page.Render(c, http.StatusOK, designerpage.ProcessList(page.Props(c, "Processes", "processes"),
 		designerpage.ProcessListView{Processes: procs, CanEdit: canConfigure(c)}))
 }
 
@@ -53,17 +54,17 @@ func (h *Handlers) renderProcessForm(c echo.Context, v designerpage.ProcessFormV
 	if v.ID != 0 {
 		title = "Process " + v.Form.Name
 	}
-	return render(c, status, designerpage.ProcessForm(h.props(c, title, "processes"), v))
+	return page.Render(c, status, designerpage.ProcessForm(page.Props(c, title, "processes"), v))
 }
 
 // DesignerProcessNew is the empty form of a new process.
-func (h *Handlers) DesignerProcessNew(c echo.Context) error {
+func (h *Handlers) ProcessNew(c echo.Context) error {
 	return h.renderProcessForm(c, designerpage.ProcessFormView{})
 }
 
 // DesignerProcessEdit is a process's page: its form and its fields.
-func (h *Handlers) DesignerProcessEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -75,8 +76,8 @@ func (h *Handlers) DesignerProcessEdit(c echo.Context) error {
 }
 
 // DesignerProcessFieldNew is the empty form of a new field of a process.
-func (h *Handlers) DesignerProcessFieldNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessFieldNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -84,9 +85,9 @@ func (h *Handlers) DesignerProcessFieldNew(c echo.Context) error {
 }
 
 // DesignerProcessCreate creates a process.
-func (h *Handlers) DesignerProcessCreate(c echo.Context) error {
+func (h *Handlers) ProcessCreate(c echo.Context) error {
 	f := processForm(c)
-	p, err := h.Designer.CreateProcess(c.Request().Context(), h.actor(c), f)
+	p, err := h.Designer.CreateProcess(c.Request().Context(), page.Actor(c), f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderProcessForm(c, designerpage.ProcessFormView{Form: f, Errors: ve.Fields})
@@ -94,18 +95,18 @@ func (h *Handlers) DesignerProcessCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created process %s: its tickets are numbered %s0000001 on. Add its fields below.", p.Name, p.NumberPrefix), fmt.Sprintf("/processes/%d/edit", p.ID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created process %s: its tickets are numbered %s0000001 on. Add its fields below.", p.Name, p.NumberPrefix), fmt.Sprintf("/processes/%d/edit", p.ID))
 }
 
 // DesignerProcessUpdate saves a process; an edit of an older version is
 // refused with 409 and what changed meanwhile.
-func (h *Handlers) DesignerProcessUpdate(c echo.Context) error {
+func (h *Handlers) ProcessUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := processForm(c)
-	p, err := h.Designer.UpdateProcess(c.Request().Context(), h.actor(c), id, version, f)
+	p, err := h.Designer.UpdateProcess(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderProcessForm(c, designerpage.ProcessFormView{ID: id, Version: version, Form: f, Errors: ve.Fields})
@@ -113,18 +114,18 @@ func (h *Handlers) DesignerProcessUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, "Saved process "+p.Name+".", fmt.Sprintf("/processes/%d/edit", id))
+	return page.FlashRedirect(c, layout.FlashSuccess, "Saved process "+p.Name+".", fmt.Sprintf("/processes/%d/edit", id))
 }
 
 // DesignerProcessFieldCreate adds a field to a process; a refused field
 // re-renders its form with the reasons next to the fields.
-func (h *Handlers) DesignerProcessFieldCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessFieldCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
 	f := processFieldForm(c)
-	pf, err := h.Designer.CreateProcessField(c.Request().Context(), h.actor(c), id, f)
+	pf, err := h.Designer.CreateProcessField(c.Request().Context(), page.Actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return h.renderProcessFieldForm(c, &models.ProcessField{ProcessID: id}, f, ve.Fields)
@@ -132,7 +133,7 @@ func (h *Handlers) DesignerProcessFieldCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added field %s; tickets of this process show it from now on.", pf.Label), fmt.Sprintf("/processes/%d/edit", id))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Added field %s; tickets of this process show it from now on.", pf.Label), fmt.Sprintf("/processes/%d/edit", id))
 }
 
 // renderProcessFieldForm renders one field's page.
@@ -149,13 +150,13 @@ func (h *Handlers) renderProcessFieldForm(c echo.Context, pf *models.ProcessFiel
 	if pf.ID == 0 {
 		title = "New field of " + p.Name
 	}
-	return render(c, status, designerpage.ProcessFieldForm(h.props(c, title, "processes"),
+	return page.Render(c, status, designerpage.ProcessFieldForm(page.Props(c, title, "processes"),
 		designerpage.ProcessFieldFormView{Field: *pf, Process: *p, Form: f, Errors: errs, CanEdit: canConfigure(c)}))
 }
 
 // DesignerProcessFieldEdit is one field's page.
-func (h *Handlers) DesignerProcessFieldEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ProcessFieldEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -168,13 +169,13 @@ func (h *Handlers) DesignerProcessFieldEdit(c echo.Context) error {
 
 // DesignerProcessFieldUpdate saves a field, provided it is still at the
 // version the form was opened at.
-func (h *Handlers) DesignerProcessFieldUpdate(c echo.Context) error {
+func (h *Handlers) ProcessFieldUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := processFieldForm(c)
-	pf, err := h.Designer.UpdateProcessField(c.Request().Context(), h.actor(c), id, version, f)
+	pf, err := h.Designer.UpdateProcessField(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		cur, gerr := h.Designer.ProcessField(c.Request().Context(), id)
@@ -187,18 +188,18 @@ func (h *Handlers) DesignerProcessFieldUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, "Saved field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
+	return page.FlashRedirect(c, layout.FlashSuccess, "Saved field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
 }
 
 // DesignerProcessFieldDelete removes a field no message maps.
-func (h *Handlers) DesignerProcessFieldDelete(c echo.Context) error {
+func (h *Handlers) ProcessFieldDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
-	pf, err := h.Designer.DeleteProcessField(c.Request().Context(), h.actor(c), id, version)
+	pf, err := h.Designer.DeleteProcessField(c.Request().Context(), page.Actor(c), id, version)
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, "Removed field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
+	return page.FlashRedirect(c, layout.FlashSuccess, "Removed field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
 }

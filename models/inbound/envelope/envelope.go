@@ -1,11 +1,13 @@
-package inbound
+// Package envelope reads the body of an inbound request: the wire protocol's
+// envelope (docs/domain.md, "The wire protocol"), checked field by field. It
+// says what is wrong with a body in plain words; models/inbound decides what
+// the sender is answered (its refusals) and what is stored.
+package envelope
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,28 +16,41 @@ import (
 	"unifi/models/converge"
 )
 
-// MaxStoredBody caps the request and response bodies kept in an HTTP Request
-// record; longer bodies are cut with a note saying how long they were.
-const MaxStoredBody = 64 << 10
-
 // Limits on the envelope's header values.
 const (
-	maxInboundIDLen  = 100 // source_id, target_id
-	maxInboundRefLen = 100 // source_reference, target_reference
-	maxInboundErrLen = 4000
+	maxIDLen    = 100  // source_id, target_id
+	maxRefLen   = 100  // source_reference, target_reference
+	MaxErrorLen = 4000 // status.error, and the error text models/inbound stores of a refusal
 )
 
-// RequestMeta describes one inbound HTTP request for its HTTP Request record.
-type RequestMeta struct {
-	Method     string
-	URL        string
-	Header     http.Header
-	RemoteAddr string
-	Started    time.Time
+// FaultKind says why a body is no envelope at all.
+type FaultKind int
+
+// Fault kinds.
+const (
+	Malformed FaultKind = iota + 1 // not a JSON object (Fault.Detail says why)
+	NoName                         // no message name
+	BadName                        // a name no message can have (not UTF-8, NUL, over 64 bytes)
+)
+
+// Fault is a body that is no envelope at all: there is no message to check.
+type Fault struct {
+	Kind   FaultKind
+	Detail string // for Malformed: what is wrong, in plain words
 }
 
-// inboundEnvelope is a received envelope, checked field by field.
-type inboundEnvelope struct {
+func (f *Fault) Error() string {
+	switch f.Kind {
+	case NoName:
+		return "the envelope names no message"
+	case BadName:
+		return "the envelope's message name is not one a message can have"
+	}
+	return "the body is not an envelope: " + f.Detail
+}
+
+// Envelope is a received envelope, checked field by field.
+type Envelope struct {
 	Name            string
 	TimeStamp       time.Time
 	HasTimeStamp    bool
@@ -50,25 +65,25 @@ type inboundEnvelope struct {
 	StatusError     string
 }
 
-// parseInboundEnvelope decodes a request body. It returns a refusal when the
-// body is not a JSON object or names no message; problems with other fields
+// Parse decodes a request body. It returns a *Fault when the body is not a
+// JSON object or names no message; problems with other fields
 // come back as a *ValidationError, checked only once the name is known (so an
 // unknown name is reported as such, not as a missing field).
-func parseInboundEnvelope(raw []byte) (*inboundEnvelope, *models.ValidationError, error) {
+func Parse(raw []byte) (*Envelope, *models.ValidationError, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
 		detail := "the body must be a JSON object with message, data and status"
 		if err != nil {
-			detail = "the body is not a JSON object: " + inboundJSONError(err)
+			detail = "the body is not a JSON object: " + jsonError(err)
 		}
-		return nil, nil, refuseDetail(RefusalMalformed, "The request body is not a valid message envelope", detail)
+		return nil, nil, &Fault{Kind: Malformed, Detail: detail}
 	}
 	header := envelopeHeader(top)
-	name, err := envelopeName(header)
-	if err != nil {
-		return nil, nil, err
+	name, fault := envelopeName(header)
+	if fault != nil {
+		return nil, nil, fault
 	}
-	env := &inboundEnvelope{Name: name}
+	env := &Envelope{Name: name}
 	problems := &models.ValidationError{}
 	readEnvelopeHeader(env, header, problems)
 	readEnvelopeData(env, top, problems)
@@ -81,7 +96,7 @@ func parseInboundEnvelope(raw []byte) (*inboundEnvelope, *models.ValidationError
 // envelopeHeader is the envelope's message object, nil when there is none.
 func envelopeHeader(top map[string]json.RawMessage) map[string]any {
 	var header map[string]any
-	if m, ok := top["message"]; ok && !inboundIsNull(m) {
+	if m, ok := top["message"]; ok && !isNull(m) {
 		if err := json.Unmarshal(m, &header); err != nil {
 			header = nil // not an object: there is no name to read
 		}
@@ -89,26 +104,26 @@ func envelopeHeader(top map[string]json.RawMessage) map[string]any {
 	return header
 }
 
-// envelopeName is the message name the header gives, or the refusal of a
+// envelopeName is the message name the header gives, or the fault of a
 // missing or impossible one.
-func envelopeName(header map[string]any) (string, error) {
+func envelopeName(header map[string]any) (string, *Fault) {
 	name, _ := header["name"].(string)
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return "", refuse(RefusalNoName, TextNoMessageName)
+		return "", &Fault{Kind: NoName}
 	}
 	if !utf8.ValidString(name) || len(name) > 64 || strings.ContainsRune(name, 0) {
-		return "", refuse(RefusalUnknownName, TextUnknownMessageName)
+		return "", &Fault{Kind: BadName}
 	}
 	return name, nil
 }
 
 // readEnvelopeHeader reads the header's IDs, references and time stamp.
-func readEnvelopeHeader(env *inboundEnvelope, header map[string]any, problems *models.ValidationError) {
-	env.SourceID = headerText(header, problems, "source_id", maxInboundIDLen)
-	env.TargetID = headerText(header, problems, "target_id", maxInboundIDLen)
-	env.SourceReference = headerText(header, problems, "source_reference", maxInboundRefLen)
-	env.TargetReference = headerText(header, problems, "target_reference", maxInboundRefLen)
+func readEnvelopeHeader(env *Envelope, header map[string]any, problems *models.ValidationError) {
+	env.SourceID = headerText(header, problems, "source_id", maxIDLen)
+	env.TargetID = headerText(header, problems, "target_id", maxIDLen)
+	env.SourceReference = headerText(header, problems, "source_reference", maxRefLen)
+	env.TargetReference = headerText(header, problems, "target_reference", maxRefLen)
 	if ts := headerText(header, problems, "time_stamp", 64); ts != "" {
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
@@ -132,7 +147,7 @@ func headerText(header map[string]any, problems *models.ValidationError, key str
 		problems.Add("message."+key, "Give text.")
 	case utf8.RuneCountInString(s) > limit:
 		problems.Add("message."+key, fmt.Sprintf("Use at most %d characters.", limit))
-	case !inboundCleanText(s):
+	case !CleanText(s):
 		problems.Add("message."+key, "Control characters are not allowed.")
 	default:
 		return strings.TrimSpace(s)
@@ -141,22 +156,22 @@ func headerText(header map[string]any, problems *models.ValidationError, key str
 }
 
 // readEnvelopeData reads the envelope's data object (empty when there is none).
-func readEnvelopeData(env *inboundEnvelope, top map[string]json.RawMessage, problems *models.ValidationError) {
+func readEnvelopeData(env *Envelope, top map[string]json.RawMessage, problems *models.ValidationError) {
 	env.Data = map[string]any{}
-	if d, ok := top["data"]; ok && !inboundIsNull(d) {
+	if d, ok := top["data"]; ok && !isNull(d) {
 		if err := json.Unmarshal(d, &env.Data); err != nil || env.Data == nil {
 			problems.Add("data", "Give an object of field values.")
 			env.Data = map[string]any{}
-		} else if !inboundCleanValue(env.Data) {
+		} else if !cleanValue(env.Data) {
 			problems.Add("data", "Text values may not hold NUL characters.")
 		}
 	}
 }
 
 // readEnvelopeStatus reads the envelope's status: its process state and error.
-func readEnvelopeStatus(env *inboundEnvelope, top map[string]json.RawMessage, problems *models.ValidationError) {
+func readEnvelopeStatus(env *Envelope, top map[string]json.RawMessage, problems *models.ValidationError) {
 	st, ok := top["status"]
-	if !ok || inboundIsNull(st) {
+	if !ok || isNull(st) {
 		return
 	}
 	var status map[string]any
@@ -176,18 +191,18 @@ func readEnvelopeStatus(env *inboundEnvelope, top map[string]json.RawMessage, pr
 		switch {
 		case !ok:
 			problems.Add("status.error", "Give text.")
-		case !inboundCleanText(s):
+		case !CleanText(s):
 			problems.Add("status.error", "Control characters other than line breaks are not allowed.")
 		default:
-			env.StatusError = inboundTruncate(strings.TrimSpace(s), maxInboundErrLen)
+			env.StatusError = Truncate(strings.TrimSpace(s), MaxErrorLen)
 		}
 	}
 }
 
-func inboundIsNull(m json.RawMessage) bool { return strings.TrimSpace(string(m)) == "null" }
+func isNull(m json.RawMessage) bool { return strings.TrimSpace(string(m)) == "null" }
 
-// inboundJSONError shortens encoding/json's messages for a sender.
-func inboundJSONError(err error) string {
+// jsonError shortens encoding/json's messages for a sender.
+func jsonError(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
@@ -199,9 +214,9 @@ func inboundJSONError(err error) string {
 	return err.Error()
 }
 
-// inboundCleanText reports whether s is valid UTF-8 without NUL or control
+// CleanText reports whether s is valid UTF-8 without NUL or control
 // characters other than tab and line breaks.
-func inboundCleanText(s string) bool {
+func CleanText(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
@@ -213,21 +228,21 @@ func inboundCleanText(s string) bool {
 	return true
 }
 
-// inboundCleanValue reports whether a decoded JSON value holds no NUL character in
+// cleanValue reports whether a decoded JSON value holds no NUL character in
 // any key or string: PostgreSQL text and jsonb refuse them.
-func inboundCleanValue(v any) bool {
+func cleanValue(v any) bool {
 	switch x := v.(type) {
 	case string:
 		return !strings.ContainsRune(x, 0)
 	case map[string]any:
 		for k, e := range x {
-			if strings.ContainsRune(k, 0) || !inboundCleanValue(e) {
+			if strings.ContainsRune(k, 0) || !cleanValue(e) {
 				return false
 			}
 		}
 	case []any:
 		for _, e := range x {
-			if !inboundCleanValue(e) {
+			if !cleanValue(e) {
 				return false
 			}
 		}
@@ -235,57 +250,10 @@ func inboundCleanValue(v any) bool {
 	return true
 }
 
-func inboundTruncate(s string, n int) string {
+func Truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
 	return string(r[:n])
-}
-
-// inboundStorable makes bytes safe for a PostgreSQL text column (valid UTF-8, no
-// NUL) and caps them at MaxStoredBody with a note saying how long they were.
-func inboundStorable(b []byte) string {
-	s := string(b)
-	cut := len(s) > MaxStoredBody
-	if cut {
-		s = s[:MaxStoredBody]
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
-	if cut {
-		s += fmt.Sprintf("\n… [cut: %d bytes in all]", len(b))
-	}
-	return s
-}
-
-// inboundRedactHeaders flattens request headers for storage with secrets hidden:
-// credentials keep only their scheme ("Bearer [redacted]").
-func inboundRedactHeaders(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := strings.Join(h[k], ", ")
-		lk := strings.ToLower(k)
-		switch {
-		case lk == "authorization" || lk == "proxy-authorization":
-			scheme, _, _ := strings.Cut(v, " ")
-			if len(scheme) > 20 || scheme == v {
-				scheme = ""
-			}
-			v = strings.TrimSpace(scheme + " [redacted]")
-		case lk == "cookie" || lk == "set-cookie" || strings.Contains(lk, "token") || strings.Contains(lk, "secret") ||
-			strings.Contains(lk, "password") || strings.Contains(lk, "api-key") || strings.Contains(lk, "apikey"):
-			v = "[redacted]"
-		}
-		if len(v) > 2000 {
-			v = v[:2000]
-		}
-		out[inboundStorable([]byte(k))] = inboundStorable([]byte(v))
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package handlers_test
+package designer_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package handlers_test
+package designer_test
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func TestPackageExportImportPages(t *testing.T) {
 	require.Equal(t, 6, plan.TestID(t, "plan-create").Length(), "integration, connection, four messages")
 	require.Equal(t, 1, plan.TestID(t, "plan-keep").Length(), "the Incident process exists")
 	require.Equal(t, 1, plan.TestID(t, "need-credentials").Length())
-	require.EqualValues(t, 1, countRows(t, app, "integrations"), "the dry run stores nothing")
+	require.EqualValues(t, 1, app.CountRows(t, "integrations"), "the dry run stores nothing")
 
 	form := url.Values{}
 	digest, _ := plan.Doc(t).Find(`input[name="digest"]`).Attr("value")
@@ -72,7 +72,7 @@ func TestPackageExportImportPages(t *testing.T) {
 	stale := admin.PostForm("/integrations/import/apply", form)
 	require.Equal(t, http.StatusConflict, stale.StatusCode)
 	require.Contains(t, stale.TestID(t, "error-message").Text(), "changed since the dry run")
-	require.EqualValues(t, 1, countRows(t, app, "integrations"))
+	require.EqualValues(t, 1, app.CountRows(t, "integrations"))
 	require.NoError(t, app.Store.DB(ctx).Exec("UPDATE processes SET number_prefix = 'INC'").Error)
 
 	done := admin.PostForm("/integrations/import/apply", form)
@@ -156,7 +156,7 @@ func TestHostilePackageImport(t *testing.T) {
 	counts := func() string {
 		var parts []string
 		for _, tbl := range []string{"processes", "process_fields", "integrations", "connections", "messages", "fields", "response_actions", "activity_logs"} {
-			parts = append(parts, fmt.Sprintf("%s=%d", tbl, countRows(t, app, tbl)))
+			parts = append(parts, fmt.Sprintf("%s=%d", tbl, app.CountRows(t, tbl)))
 		}
 		return strings.Join(parts, " ")
 	}
@@ -175,9 +175,9 @@ func TestHostilePackageImport(t *testing.T) {
 		"ProcessField": strings.Replace(good, `"fields": []`, `"fields": [{"name": "Risk!", "label": "Risk", "type": "text"}]`, 1),
 		"NoSuchField":  strings.Replace(good, `"ticket_field": "description"`, `"ticket_field": "custom.ghost"`, 1),
 	}
-	for _, h := range hostile {
-		docs["Hostile"+h.name] = h.v
-		docs["HostileIn"+h.name] = strings.Replace(good, `"Peer instance"`, fmt.Sprintf("%q", h.v), 1)
+	for _, h := range handlerstest.Hostile {
+		docs["Hostile"+h.Name] = h.Value
+		docs["HostileIn"+h.Name] = strings.Replace(good, `"Peer instance"`, fmt.Sprintf("%q", h.Value), 1)
 	}
 	for name, doc := range docs {
 		for _, how := range []string{"upload", "text"} {
@@ -190,7 +190,7 @@ func TestHostilePackageImport(t *testing.T) {
 				continue
 			}
 			what := fmt.Sprintf("%s as %s", name, how)
-			checkAnswer(t, what, res.StatusCode, res.Body)
+			handlerstest.CheckAnswer(t, what, res.StatusCode, res.Body)
 			if res.StatusCode == http.StatusOK { // a valid document: its plan; apply it with a forged digest
 				res = admin.PostForm("/integrations/import/apply", url.Values{"document_text": {doc}, "digest": {"forged"}})
 				require.Equal(t, http.StatusConflict, res.StatusCode, what)
@@ -209,13 +209,13 @@ func TestHostilePackageImport(t *testing.T) {
 	ghost := uploadPackage(t, admin, []byte(docs["NoSuchMsg"]))
 	require.Contains(t, ghost.Body, `there is no message called &#34;Ghost&#34; in this document`)
 
-	for _, h := range hostile {
+	for _, h := range handlerstest.Hostile {
 		for _, field := range []string{"secret", "inbound_user_id", "activate"} {
-			res := admin.PostForm("/connections/1/credentials", url.Values{field: {h.v}})
-			checkAnswer(t, "credentials "+field+"="+h.name, res.StatusCode, res.Body)
+			res := admin.PostForm("/connections/1/credentials", url.Values{field: {h.Value}})
+			handlerstest.CheckAnswer(t, "credentials "+field+"="+h.Name, res.StatusCode, res.Body)
 		}
-		res := admin.PostForm("/integrations/import/apply", url.Values{"document_text": {good}, "digest": {h.v}})
-		checkAnswer(t, "apply digest="+h.name, res.StatusCode, res.Body)
+		res := admin.PostForm("/integrations/import/apply", url.Values{"document_text": {good}, "digest": {h.Value}})
+		handlerstest.CheckAnswer(t, "apply digest="+h.Name, res.StatusCode, res.Body)
 		require.GreaterOrEqual(t, res.StatusCode, 400)
 	}
 }
@@ -239,27 +239,27 @@ func TestNewIntegrationFromTemplate(t *testing.T) {
 		"endpoint_url": {"https://peer.example.com/api/v1/integrations/other-side/messages"}, "token": {"their-token"},
 		"inbound_user_id": {fmt.Sprint(peer.ID)}}
 
-	before := fmt.Sprint(countRows(t, app, "integrations"), countRows(t, app, "messages"), countRows(t, app, "connections"))
+	before := fmt.Sprint(app.CountRows(t, "integrations"), app.CountRows(t, "messages"), app.CountRows(t, "connections"))
 	for field := range valid {
-		for _, h := range hostile {
+		for _, h := range handlerstest.Hostile {
 			f := url.Values{}
 			for k, v := range valid {
 				f[k] = v
 			}
-			f.Set(field, h.v)
+			f.Set(field, h.Value)
 			res := admin.PostForm("/integrations/new/template", f)
-			what := fmt.Sprintf("template form %s=%s", field, h.name)
-			checkAnswer(t, what, res.StatusCode, res.Body)
+			what := fmt.Sprintf("template form %s=%s", field, h.Name)
+			handlerstest.CheckAnswer(t, what, res.StatusCode, res.Body)
 			if res.StatusCode == http.StatusSeeOther { // a value that is valid here (a name of digits, any description)
 				var got models.Integration
 				require.NoError(t, db.Where("name = ?", f.Get("name")).Take(&got).Error, what)
-				if field == "description" && h.v != "" {
-					require.Equal(t, h.v, got.Description, what)
+				if field == "description" && h.Value != "" {
+					require.Equal(t, h.Value, got.Description, what)
 				}
 				require.NoError(t, db.Exec("DELETE FROM integrations WHERE id = ?", got.ID).Error)
 			}
-			require.Equal(t, before, fmt.Sprint(countRows(t, app, "integrations"), countRows(t, app, "messages"),
-				countRows(t, app, "connections")), "%s: nothing stored", what)
+			require.Equal(t, before, fmt.Sprint(app.CountRows(t, "integrations"), app.CountRows(t, "messages"),
+				app.CountRows(t, "connections")), "%s: nothing stored", what)
 		}
 	}
 	res := admin.PostForm("/integrations/new/template", url.Values{"template": {"unifi-envelope"}, "name": {"demo"}})

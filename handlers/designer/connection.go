@@ -1,4 +1,4 @@
-package handlers
+package designer
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"unifi/handlers/page"
 	"unifi/models"
 	"unifi/models/designer"
 	"unifi/web/layout"
@@ -26,8 +27,8 @@ func connectionsURL(integrationID int64) string {
 }
 
 // DesignerConnectionList is an integration's connections.
-func (h *Handlers) DesignerConnectionList(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ConnectionList(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func (h *Handlers) DesignerConnectionList(c echo.Context) error {
 			return err
 		}
 	}
-	return render(c, http.StatusOK, designerpage.Connections(h.props(c, in.Name+" connections", "integrations"), v))
+	return page.Render(c, http.StatusOK, designerpage.Connections(page.Props(c, in.Name+" connections", "integrations"), v))
 }
 
 // renderConnectionForm renders the connection form, 422 when it holds refusals.
@@ -59,12 +60,12 @@ func (h *Handlers) renderConnectionForm(c echo.Context, v designerpage.Connectio
 	if v.ID != 0 {
 		title = "Connection " + v.Form.Name
 	}
-	return render(c, status, designerpage.ConnectionForm(h.props(c, title, "integrations"), v))
+	return page.Render(c, status, designerpage.ConnectionForm(page.Props(c, title, "integrations"), v))
 }
 
 // DesignerConnectionNew is the empty form of a new connection.
-func (h *Handlers) DesignerConnectionNew(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ConnectionNew(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -97,8 +98,8 @@ func (h *Handlers) connectionView(c echo.Context, id int64) (designerpage.Connec
 
 // DesignerConnectionEdit is a connection's form (read-only for a manager);
 // its secret is never filled in.
-func (h *Handlers) DesignerConnectionEdit(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ConnectionEdit(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -110,13 +111,13 @@ func (h *Handlers) DesignerConnectionEdit(c echo.Context) error {
 }
 
 // DesignerConnectionCreate adds a connection to an integration.
-func (h *Handlers) DesignerConnectionCreate(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ConnectionCreate(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
 	f := connectionForm(c)
-	conn, err := h.Designer.CreateConnection(c.Request().Context(), h.actor(c), id, f)
+	conn, err := h.Designer.CreateConnection(c.Request().Context(), page.Actor(c), id, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		in, gerr := h.Store.GetIntegration(c.Request().Context(), id)
@@ -133,17 +134,17 @@ func (h *Handlers) DesignerConnectionCreate(c echo.Context) error {
 	if conn.Active {
 		msg += " It is the integration's active connection."
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, msg+" Use Test Connection to check it.", connectionsURL(id))
+	return page.FlashRedirect(c, layout.FlashSuccess, msg+" Use Test Connection to check it.", connectionsURL(id))
 }
 
 // DesignerConnectionUpdate saves an edited connection; an empty secret keeps the stored one.
-func (h *Handlers) DesignerConnectionUpdate(c echo.Context) error {
+func (h *Handlers) ConnectionUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
 	f := connectionForm(c)
-	conn, err := h.Designer.UpdateConnection(c.Request().Context(), h.actor(c), id, version, f)
+	conn, err := h.Designer.UpdateConnection(c.Request().Context(), page.Actor(c), id, version, f)
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		v, gerr := h.connectionView(c, id)
@@ -157,26 +158,26 @@ func (h *Handlers) DesignerConnectionUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
 // DesignerConnectionActivate makes a connection the active one.
-func (h *Handlers) DesignerConnectionActivate(c echo.Context) error {
+func (h *Handlers) ConnectionActivate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
-	conn, err := h.Designer.ActivateConnection(c.Request().Context(), h.actor(c), id, version)
+	conn, err := h.Designer.ActivateConnection(c.Request().Context(), page.Actor(c), id, version)
 	if err != nil {
 		return err
 	}
-	h.notify(c.Request().Context())
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Connection %s is now the active one; the others are inactive.", conn.Name), connectionsURL(conn.IntegrationID))
+	h.NotifyFunc(c.Request().Context())
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Connection %s is now the active one; the others are inactive.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
 // DesignerConnectionDelete deletes an inactive connection.
-func (h *Handlers) DesignerConnectionDelete(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ConnectionDelete(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
@@ -188,20 +189,20 @@ func (h *Handlers) DesignerConnectionDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Designer.DeleteConnection(c.Request().Context(), h.actor(c), id, version); err != nil {
+	if err := h.Designer.DeleteConnection(c.Request().Context(), page.Actor(c), id, version); err != nil {
 		return err
 	}
-	return h.flashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
+	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
 // DesignerConnectionToken generates (or rotates) the connection's inbound
 // token and shows it this once. The answer is not cached.
-func (h *Handlers) DesignerConnectionToken(c echo.Context) error {
+func (h *Handlers) ConnectionToken(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
 		return err
 	}
-	token, conn, err := h.Designer.RotateInboundToken(c.Request().Context(), h.actor(c), id, version)
+	token, conn, err := h.Designer.RotateInboundToken(c.Request().Context(), page.Actor(c), id, version)
 	if err != nil {
 		return err
 	}
@@ -214,20 +215,20 @@ func (h *Handlers) DesignerConnectionToken(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return render(c, http.StatusOK, designerpage.Token(h.props(c, "Inbound token", "integrations"),
+	return page.Render(c, http.StatusOK, designerpage.Token(page.Props(c, "Inbound token", "integrations"),
 		designerpage.TokenView{Integration: *in, Connection: *conn, Account: account, Token: token}))
 }
 
 // DesignerConnectionTest sends the test request and answers with the
 // dialog's content (an htmx fragment; a whole page without htmx).
-func (h *Handlers) DesignerConnectionTest(c echo.Context) error {
-	id, err := pathID(c, "id")
+func (h *Handlers) ConnectionTest(c echo.Context) error {
+	id, err := page.PathID(c, "id")
 	if err != nil {
 		return err
 	}
-	res, err := h.Designer.TestConnection(c.Request().Context(), h.actor(c), id)
+	res, err := h.Designer.TestConnection(c.Request().Context(), page.Actor(c), id)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, designerpage.TestResultView(res))
+	return page.Render(c, http.StatusOK, designerpage.TestResultView(res))
 }
