@@ -65,9 +65,17 @@ var sections = []section{
 	{name: "pages", run: runPages},
 	{name: "river", run: runRiver, durable: true},
 	{name: "scripts", run: runScripts},
+	{name: "poll", run: runPoll},
 }
 
 func main() {
+	if os.Getenv(simChildEnv) == "1" {
+		if err := simChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench jira simulator:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if os.Getenv(remoteChildEnv) == "1" {
 		if err := remoteChild(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench remote:", err)

@@ -123,31 +123,41 @@ type childRemote struct {
 }
 
 func startChildRemote(ctx context.Context) (*childRemote, error) {
+	url, cmd, stdin, err := startChild(ctx, remoteChildEnv+"=1")
+	if err != nil {
+		return nil, fmt.Errorf("remote child: %w", err)
+	}
+	return &childRemote{url: url, cmd: cmd, stdin: stdin, ctl: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// startChild runs this binary again with env set (which makes it a child:
+// the fake remote, the Jira simulator) and returns the URL the child prints
+// on its first line; closing stdin ends it.
+func startChild(ctx context.Context, env string) (string, *exec.Cmd, io.WriteCloser, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), remoteChildEnv+"=1")
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return "", nil, nil, err
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("remote child: %w", err)
+		return "", nil, nil, err
 	}
-	return &childRemote{url: strings.TrimSpace(line), cmd: cmd, stdin: stdin,
-		ctl: &http.Client{Timeout: 30 * time.Second}}, nil
+	return strings.TrimSpace(line), cmd, stdin, nil
 }
 
 func (c *childRemote) close() {

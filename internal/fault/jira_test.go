@@ -116,6 +116,34 @@ func (w *jiraWorld) runs(t *testing.T) runs {
 	return r
 }
 
+// pause stops the poller and waits until no process runs it.
+func (w *jiraWorld) pause(t *testing.T) {
+	t.Helper()
+	require.NoError(t, w.DB.Exec(`UPDATE pollers SET active = false WHERE id = ?`, w.poller).Error)
+	wait.For(t, time.Minute, func() (bool, error) {
+		var held bool
+		err := w.DB.Raw(`SELECT lease_owner IS NOT NULL FROM pollers WHERE id = ?`, w.poller).Scan(&held).Error
+		return err == nil && !held, err
+	}, "the poller's run in progress ended")
+}
+
+// resume starts the poller again, due at once.
+func (w *jiraWorld) resume(t *testing.T) {
+	t.Helper()
+	require.NoError(t, w.DB.Exec(`UPDATE pollers SET active = true, next_run_at = now() WHERE id = ?`, w.poller).Error)
+}
+
+// inboundMessages is the names of the inbound transactions of the bond of
+// their issue key, in the bond's order.
+func (w *jiraWorld) inboundMessages(t *testing.T, key string) []string {
+	t.Helper()
+	var names []string
+	require.NoError(t, w.DB.Raw(`SELECT m.name FROM transactions t JOIN bonds b ON b.id = t.bond_id JOIN messages m ON m.id = t.message_id
+		WHERE b.integration_id = ? AND b.external_reference = ? AND t.direction = ? ORDER BY t.seq`, w.in.ID, key, models.Inbound).
+		Scan(&names).Error)
+	return names
+}
+
 func (w *jiraWorld) inboundTransactions(t *testing.T) int {
 	t.Helper()
 	var n int
@@ -204,6 +232,45 @@ func TestJiraTemplate(t *testing.T) {
 			return err == nil && len(open) == 0, fmt.Errorf("unfinished: %v (%v)", open, err)
 		}, what)
 	}
+
+	// Made in Jira and changed before the poller first saw it -> one create
+	// here with the latest values (Identify asks findBond, not created =
+	// updated); a change after that -> an update of the same bond.
+	w.pause(t)
+	var made struct{ Key string }
+	require.Equal(t, http.StatusCreated, w.sim.CallAs(t, w.sim.AgentUser, w.sim.AgentSecret, "POST", "/rest/api/2/issue",
+		map[string]any{"fields": map[string]any{"project": map[string]any{"key": "SIM"}, "summary": "VPN drops",
+			"issuetype": map[string]any{"name": "Task"}, "priority": map[string]any{"name": "Low"}}}, &made))
+	for changed := false; !changed; {
+		require.Equal(t, http.StatusNoContent, agent("PUT", "/rest/api/2/issue/"+made.Key, map[string]any{"fields": map[string]any{
+			"summary": "VPN drops every hour", "priority": map[string]any{"name": "High"}}}))
+		var is struct {
+			Fields struct{ Created, Updated string }
+		}
+		require.Equal(t, http.StatusOK, w.sim.Call(t, "GET", "/rest/api/2/issue/"+made.Key, nil, &is))
+		changed = is.Fields.Created != is.Fields.Updated // a change in the create's millisecond would not test it
+	}
+	require.Equal(t, http.StatusCreated, agent("POST", "/rest/api/2/issue/"+made.Key+"/comment", map[string]any{"body": "Seen in Lyon"}))
+	w.resume(t)
+	var madeTicket int64
+	wait.For(t, time.Minute, func() (bool, error) {
+		err := w.DB.Raw(`SELECT ticket_id FROM bonds WHERE integration_id = ? AND external_reference = ?`, w.in.ID, made.Key).
+			Scan(&madeTicket).Error
+		return err == nil && madeTicket != 0, err
+	}, "the issue made in Jira polled here")
+	got := ticket(madeTicket)
+	require.Equal(t, "VPN drops every hour", got.ShortDescription)
+	require.Equal(t, 2, got.Priority)
+	require.Equal(t, "Seen in Lyon", got.WorkNotes)
+	require.Equal(t, []string{"CreateIncident"}, w.inboundMessages(t, made.Key), "one create, with the latest values")
+	require.Zero(t, w.runs(t).Refused, "no item refused")
+	require.Equal(t, http.StatusNoContent, agent("PUT", "/rest/api/2/issue/"+made.Key, map[string]any{"fields": map[string]any{
+		"summary": "VPN drops every two hours"}}))
+	wait.For(t, time.Minute, func() (bool, error) {
+		got := ticket(madeTicket)
+		return got.ShortDescription == "VPN drops every two hours", fmt.Errorf("ticket: %q", got.ShortDescription)
+	}, "the later change polled here")
+	require.Equal(t, []string{"CreateIncident", "UpdateIncident"}, w.inboundMessages(t, made.Key))
 
 	// Create here -> an issue there, priority through the value map.
 	tk, err := w.Store.CreateTicket(ctx, w.Analyst, store.TicketInput{ShortDescription: "Mail server down",

@@ -54,7 +54,13 @@ const sqlOriginal = `SELECT t.message_ident, t.external_message_id, k.number, b.
 const sqlLockRemoteReference = `SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`
 
 // sqlBondedRemote is our number of the remote ticket $2 bonded on integration $1.
-const sqlBondedRemote = `SELECT internal_reference FROM bonds WHERE integration_id = $1 AND external_reference = $2 ORDER BY id LIMIT 1`
+//
+// Each lookup by external_reference repeats the partial index's predicate
+// (external_reference <> ”): a prepared statement's generic plan cannot
+// prove it from "= $2", and without it scans every bond (1 ms a lookup at
+// 10,000 bonds, bench -only poll).
+const sqlBondedRemote = `SELECT internal_reference FROM bonds WHERE integration_id = $1 AND external_reference = $2
+		AND external_reference <> '' ORDER BY id LIMIT 1`
 
 // sqlCreateNumbers draws a Create's ticket, transaction and message numbers.
 const sqlCreateNumbers = `SELECT nextval('ticket_number_seq') AS k, nextval('transaction_number_seq') AS trn,
@@ -77,7 +83,8 @@ const sqlLockByOurNumber = `SELECT ` + lockTargetColumns + ` FROM bonds b JOIN t
 
 // sqlLockByTheirNumber locks the bond of their ticket $2 on integration $1, and its ticket.
 const sqlLockByTheirNumber = `SELECT ` + lockTargetColumns + ` FROM bonds b JOIN tickets k ON k.id = b.ticket_id
-			WHERE b.integration_id = $1 AND b.external_reference = $2 ORDER BY b.id LIMIT 1 FOR NO KEY UPDATE`
+			WHERE b.integration_id = $1 AND b.external_reference = $2 AND b.external_reference <> ''
+			ORDER BY b.id LIMIT 1 FOR NO KEY UPDATE`
 
 // The write of one message (inboundCall.write) is one statement of writable
 // CTEs whose optional parts depend on what the message changes; each part is
@@ -204,3 +211,8 @@ const sqlTicketCustom = `SELECT custom FROM tickets WHERE id = $1`
 // sqlWriteTicketCustom sets the ticket's custom values (an update that maps
 // a process field) to $1.
 const sqlWriteTicketCustom = `, custom = $1::jsonb`
+
+// sqlFindBond is the bond of the remote ticket $2 on integration $1, the
+// first made when several are (the lookup findBond gives inbound scripts).
+const sqlFindBond = `SELECT internal_reference, external_reference, state FROM bonds
+		WHERE integration_id = $1 AND external_reference = $2 ORDER BY id LIMIT 1`

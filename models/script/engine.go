@@ -149,6 +149,9 @@ type vmState struct {
 	logs     []string
 	maxLogs  int
 	rejected *string
+	findBond func(string) (map[string]any, error) // the run's Input.FindBond
+	lookups  int                                  // findBond calls this run
+	lookErr  error                                // the first failed lookup (not the script's fault)
 }
 
 func (e *Engine) newState(c *compiled) (*vmState, error) {
@@ -186,6 +189,9 @@ func (e *Engine) newState(c *compiled) (*vmState, error) {
 		st.rejected = &msg
 		return goja.Undefined()
 	}))
+	must(vm.Set("findBond", func(call goja.FunctionCall) goja.Value {
+		return st.lookupBond(call)
+	}))
 	v, err := vm.RunProgram(c.prog)
 	if err != nil {
 		return nil, err
@@ -196,6 +202,34 @@ func (e *Engine) newState(c *compiled) (*vmState, error) {
 	}
 	st.fn = fn
 	return st, nil
+}
+
+// lookupBond is findBond(reference): the bond of that remote ticket on the
+// integration, or null. A failed read stops the run (the error is kept in
+// lookErr and returned by Run as it is, not as a script error).
+func (st *vmState) lookupBond(call goja.FunctionCall) goja.Value {
+	vm := st.vm
+	if st.findBond == nil {
+		panic(vm.NewTypeError("findBond is only available to inbound scripts (Identify message, Reference lookup, Payload to Stage, Stage to Target)"))
+	}
+	arg := call.Argument(0)
+	ref, ok := arg.Export().(string)
+	if !ok {
+		panic(vm.NewTypeError("findBond(reference) takes the remote ticket's reference as a string"))
+	}
+	if st.lookups >= MaxBondLookups {
+		panic(vm.NewGoError(fmt.Errorf("findBond called more than %d times in one run", MaxBondLookups)))
+	}
+	st.lookups++
+	b, err := st.findBond(strings.TrimSpace(ref))
+	if err != nil {
+		st.lookErr = err
+		panic(vm.NewGoError(err))
+	}
+	if b == nil {
+		return goja.Null()
+	}
+	return toJS(vm, b)
 }
 
 // logText renders one log(...) argument: strings as they are, the rest as JSON.
@@ -231,6 +265,7 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 		}
 	}
 	st.logs, st.rejected = nil, nil
+	st.findBond, st.lookups, st.lookErr = in.FindBond, 0, nil
 	vm := st.vm
 	vars := make(map[string]any, len(in.Vars))
 	for k, v := range in.Vars {
@@ -259,6 +294,11 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 	if st.rejected != nil {
 		out.Rejected = *st.rejected
 	}
+	if st.lookErr != nil {
+		// The database failed under findBond: not the script's error, and
+		// the runtime is not pooled (the exception may have been caught).
+		return out, fmt.Errorf("script %q: findBond: %w", s.Name, st.lookErr)
+	}
 	if runErr != nil {
 		// An interrupted runtime may be mid-way through anything: do not pool it.
 		return out, e.runError(s.Name, runErr)
@@ -266,7 +306,7 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 	if v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
 		out.Value = v.Export()
 	}
-	st.logs, st.rejected = nil, nil
+	st.logs, st.rejected, st.findBond = nil, nil, nil
 	c.pool.Put(st)
 	return out, nil
 }

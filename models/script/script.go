@@ -186,7 +186,19 @@ type Input struct {
 	Request     map[string]any    // inbound points: method, path, query, headers, body, text
 	Response    map[string]any    // response point: status, headers, body, text
 	Poll        map[string]any    // poll processor scripts: mark, state, input, page (docs/pollers.md)
+	// FindBond answers the script API's findBond(reference) on the inbound
+	// points: the bond of the remote ticket reference on the integration
+	// (internal_reference, external_reference, state), nil when there is
+	// none. Nil: findBond throws (outbound and poll scripts have no use for
+	// it). It only reads; an error it returns (the database) fails the run
+	// with that error, not a script error, so the caller can retry rather
+	// than refuse the request.
+	FindBond func(reference string) (map[string]any, error)
 }
+
+// MaxBondLookups is how many times one run may call findBond: each is a
+// database read, and a script must not turn into a scan of the bonds.
+const MaxBondLookups = 10
 
 // Output is what a run produced.
 type Output struct {

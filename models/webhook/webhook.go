@@ -44,9 +44,10 @@ func refuseDetail(kind inbound.RefusalKind, reason, detail string) *inbound.Refu
 
 // rawScripts is what translating needs of one integration.
 type rawScripts struct {
-	messages []models.Message
-	scripts  map[int64]map[script.Point]models.MessageScript // by message id
-	vars     map[string]string
+	integrationID int64
+	messages      []models.Message
+	scripts       map[int64]map[script.Point]models.MessageScript // by message id
+	vars          map[string]string
 }
 
 // ReceiveRaw authenticates a request in the remote's own shape, translates it
@@ -63,7 +64,7 @@ func (s *Service) ReceiveRaw(ctx context.Context, req inbound.Request) (*inbound
 	if err != nil {
 		return nil, err
 	}
-	env, err := s.translateRaw(cfg, req)
+	env, err := s.translateRaw(ctx, s.inbound, cfg, req)
 	if err != nil {
 		return nil, err
 	}
@@ -79,20 +80,28 @@ func (s *Service) ReceiveRaw(ctx context.Context, req inbound.Request) (*inbound
 // translates each request in the remote's own shape into our envelope, as
 // ReceiveRaw does: the poller (worker/poll) calls it for every item of a
 // page and receives the envelope on the inbound path in the page's
-// database transaction. It is nil when no inbound message of the
-// integration has an Identify message script: the items are then envelopes.
-func (s *Service) Translator(ctx context.Context, integration string) (func(inbound.Request) (*models.Envelope, error), error) {
+// database transaction; the scripts' findBond reads through in (the page's
+// inbound.Service.InTx, so an item sees the bonds earlier items made). It is
+// nil when no inbound message of the integration has an Identify message
+// script: the items are then envelopes.
+func (s *Service) Translator(ctx context.Context, integration string) (TranslateFunc, error) {
 	cfg, err := s.loadRawScripts(ctx, integration)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range cfg.messages {
 		if _, ok := cfg.scripts[m.ID][script.Identify]; ok {
-			return func(req inbound.Request) (*models.Envelope, error) { return s.translateRaw(cfg, req) }, nil
+			return func(ctx context.Context, in *inbound.Service, req inbound.Request) (*models.Envelope, error) {
+				return s.translateRaw(ctx, in, cfg, req)
+			}, nil
 		}
 	}
 	return nil, nil
 }
+
+// TranslateFunc translates one request in the remote's own shape into our
+// envelope; in is the inbound service the scripts' findBond reads through.
+type TranslateFunc func(ctx context.Context, in *inbound.Service, req inbound.Request) (*models.Envelope, error)
 
 // loadRawScripts reads the integration's inbound messages, their scripts and
 // its active connection's variables. Configuration, so GORM; the programs
@@ -103,7 +112,7 @@ func (s *Service) loadRawScripts(ctx context.Context, integration string) (*rawS
 	if err := db.Where("name = ?", integration).Take(&in).Error; err != nil {
 		return nil, refuse(inbound.RefusalUnknownIntegration, fmt.Sprintf("No integration named %q", integration))
 	}
-	cfg := &rawScripts{scripts: map[int64]map[script.Point]models.MessageScript{}, vars: map[string]string{}}
+	cfg := &rawScripts{integrationID: in.ID, scripts: map[int64]map[script.Point]models.MessageScript{}, vars: map[string]string{}}
 	if err := db.Where("integration_id = ? AND direction IN ?", in.ID, []models.Direction{models.Inbound, models.Bidirectional}).
 		Order("id").Find(&cfg.messages).Error; err != nil {
 		return nil, fmt.Errorf("load inbound scripts: %w", err)
@@ -140,8 +149,9 @@ func refuseScript(err error) error {
 
 // translateRaw runs Identify message on every inbound message with one (in
 // id order) until one claims the request, then that message's Reference
-// lookup, Payload to Stage and Stage to Target.
-func (s *Service) translateRaw(cfg *rawScripts, req inbound.Request) (*models.Envelope, error) {
+// lookup, Payload to Stage and Stage to Target. Their findBond reads through
+// lookups.
+func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cfg *rawScripts, req inbound.Request) (*models.Envelope, error) {
 	var body any
 	if json.Unmarshal(req.Body, &body) != nil {
 		body = nil
@@ -153,7 +163,8 @@ func (s *Service) translateRaw(cfg *rawScripts, req inbound.Request) (*models.En
 		}
 	}
 	in := script.Input{Vars: cfg.vars, Request: map[string]any{"method": req.Meta.Method, "url": req.Meta.URL,
-		"headers": headers, "body": body, "text": string(req.Body)}}
+		"headers": headers, "body": body, "text": string(req.Body)},
+		FindBond: func(ref string) (map[string]any, error) { return lookups.FindBond(ctx, cfg.integrationID, ref) }}
 	run := func(m *models.Message, p script.Point) (script.Script, bool) {
 		sc, ok := cfg.scripts[m.ID][p]
 		return script.Script{ID: sc.ID, Version: sc.Version, Point: p, Source: sc.Source, Name: m.Name + " / " + p.Label()}, ok

@@ -12,6 +12,7 @@ import (
 
 	"unifi/models"
 	"unifi/models/inbound"
+	"unifi/models/webhook"
 )
 
 // Outcome is what the inbound path made of one polled item.
@@ -34,7 +35,7 @@ type Delivery struct {
 	// Translate is the integration's inbound scripts (Identify message,
 	// Reference lookup, Payload to Stage, Stage to Target; webhook.Translator),
 	// nil when it has none: the item is then our envelope.
-	Translate func(inbound.Request) (*models.Envelope, error)
+	Translate webhook.TranslateFunc
 }
 
 // DeliverFunc applies one polled item on the inbound path inside tx (a
@@ -49,7 +50,7 @@ func Deliver(ctx context.Context, tx *gorm.DB, d Delivery) (Outcome, error) {
 	in := d.Inbound.InTx(tx)
 	body := d.Body
 	if d.Translate != nil {
-		env, err := d.Translate(inbound.Request{Integration: d.Integration.Name, JSON: true, Body: d.Body, Meta: d.Meta})
+		env, err := d.Translate(ctx, in, inbound.Request{Integration: d.Integration.Name, JSON: true, Body: d.Body, Meta: d.Meta})
 		if err != nil {
 			return Settle(ctx, in, d, err)
 		}

@@ -13,8 +13,8 @@ import (
 	"gorm.io/gorm"
 
 	"unifi/models"
-	"unifi/models/inbound"
 	"unifi/models/pg"
+	"unifi/models/webhook"
 )
 
 // maxPages bounds one run (or child poll): a Response that always gives a
@@ -244,7 +244,7 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 	mark := r.mark
 	var n counts
 	meta := itemMeta(resp)
-	var translate func(inbound.Request) (*models.Envelope, error)
+	var translate webhook.TranslateFunc
 	if r.rn.webhook != nil && len(page.Items) > 0 {
 		var err error
 		if translate, err = r.rn.webhook.Translator(ctx, r.integration.Name); err != nil {

@@ -1,0 +1,29 @@
+package inbound
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// FindBond is the bond of the remote ticket reference on the integration, as
+// inbound message scripts see it through findBond(reference)
+// (docs/scripting.md): internal_reference, external_reference and state, or
+// nil when the remote ticket is not bonded here. It reads on the service's
+// connection, so inside InTx it sees what the caller's transaction wrote
+// (a poll page's earlier items). An empty reference is never bonded.
+func (s *Service) FindBond(ctx context.Context, integrationID int64, reference string) (map[string]any, error) {
+	if reference == "" {
+		return nil, nil
+	}
+	var internal, external, state string
+	err := s.pool().QueryRowContext(ctx, sqlFindBond, integrationID, reference).Scan(&internal, &external, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find bond of %s: %w", reference, err)
+	}
+	return map[string]any{"internal_reference": internal, "external_reference": external, "state": state}, nil
+}
