@@ -26,7 +26,7 @@ func connectionsURL(integrationID int64) string {
 	return fmt.Sprintf("/integrations/%d/connections", integrationID)
 }
 
-// DesignerConnectionList is an integration's connections.
+// ConnectionList is an integration's connections.
 func (h *Handlers) ConnectionList(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -63,7 +63,7 @@ func (h *Handlers) renderConnectionForm(c echo.Context, v designerpage.Connectio
 	return page.Render(c, status, designerpage.ConnectionForm(page.Props(c, title, "integrations"), v))
 }
 
-// DesignerConnectionNew is the empty form of a new connection.
+// ConnectionNew is the empty form of a new connection.
 func (h *Handlers) ConnectionNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -96,7 +96,7 @@ func (h *Handlers) connectionView(c echo.Context, id int64) (designerpage.Connec
 		HasSecret: conn.AuthSecret != "", InboundAccount: account, Form: designer.ConnectionFormOf(conn)}, nil
 }
 
-// DesignerConnectionEdit is a connection's form (read-only for a manager);
+// ConnectionEdit is a connection's form (read-only for a manager);
 // its secret is never filled in.
 func (h *Handlers) ConnectionEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
@@ -110,7 +110,7 @@ func (h *Handlers) ConnectionEdit(c echo.Context) error {
 	return h.renderConnectionForm(c, v)
 }
 
-// DesignerConnectionCreate adds a connection to an integration.
+// ConnectionCreate adds a connection to an integration.
 func (h *Handlers) ConnectionCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -137,7 +137,7 @@ func (h *Handlers) ConnectionCreate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, msg+" Use Test Connection to check it.", connectionsURL(id))
 }
 
-// DesignerConnectionUpdate saves an edited connection; an empty secret keeps the stored one.
+// ConnectionUpdate saves an edited connection; an empty secret keeps the stored one.
 func (h *Handlers) ConnectionUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -161,7 +161,7 @@ func (h *Handlers) ConnectionUpdate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
-// DesignerConnectionActivate makes a connection the active one.
+// ConnectionActivate makes a connection the active one.
 func (h *Handlers) ConnectionActivate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -175,7 +175,7 @@ func (h *Handlers) ConnectionActivate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Connection %s is now the active one; the others are inactive.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
-// DesignerConnectionDelete deletes an inactive connection.
+// ConnectionDelete deletes an inactive connection.
 func (h *Handlers) ConnectionDelete(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -195,7 +195,7 @@ func (h *Handlers) ConnectionDelete(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Deleted connection %s.", conn.Name), connectionsURL(conn.IntegrationID))
 }
 
-// DesignerConnectionToken generates (or rotates) the connection's inbound
+// ConnectionToken generates (or rotates) the connection's inbound
 // token and shows it this once. The answer is not cached.
 func (h *Handlers) ConnectionToken(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
@@ -219,7 +219,7 @@ func (h *Handlers) ConnectionToken(c echo.Context) error {
 		designerpage.TokenView{Integration: *in, Connection: *conn, Account: account, Token: token}))
 }
 
-// DesignerConnectionTest sends the test request and answers with the
+// ConnectionTest sends the test request and answers with the
 // dialog's content (an htmx fragment; a whole page without htmx).
 func (h *Handlers) ConnectionTest(c echo.Context) error {
 	id, err := page.PathID(c, "id")

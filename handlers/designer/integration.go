@@ -42,12 +42,12 @@ func (h *Handlers) renderIntegrationForm(c echo.Context, v designerpage.Integrat
 	return page.Render(c, status, designerpage.IntegrationForm(page.Props(c, title, "integrations"), v))
 }
 
-// DesignerIntegrationNew is the empty form of a new integration.
+// IntegrationNew is the empty form of a new integration.
 func (h *Handlers) IntegrationNew(c echo.Context) error {
 	return h.renderIntegrationForm(c, designerpage.IntegrationFormView{Form: designer.NewIntegrationForm()})
 }
 
-// DesignerIntegrationEdit is an integration's settings form (read-only for a manager).
+// IntegrationEdit is an integration's settings form (read-only for a manager).
 func (h *Handlers) IntegrationEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -65,7 +65,7 @@ func (h *Handlers) IntegrationEdit(c echo.Context) error {
 		State: in.State, Form: designer.FormOf(in), CanDelete: n == 0})
 }
 
-// DesignerIntegrationCreate creates an integration; a refused form
+// IntegrationCreate creates an integration; a refused form
 // re-renders with 422 and the reasons next to the fields.
 func (h *Handlers) IntegrationCreate(c echo.Context) error {
 	f := integrationForm(c)
@@ -80,7 +80,7 @@ func (h *Handlers) IntegrationCreate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created integration %s. Add a connection next: nothing is sent or received without an active one.", in.Name), fmt.Sprintf("/integrations/%d/connections", in.ID))
 }
 
-// DesignerIntegrationUpdate saves an integration's settings; an edit of an
+// IntegrationUpdate saves an integration's settings; an edit of an
 // older version is refused with 409 and what changed meanwhile.
 func (h *Handlers) IntegrationUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
@@ -104,7 +104,7 @@ func (h *Handlers) IntegrationUpdate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved integration %s. Every server uses the new settings for the next transaction it sends.", in.Name), components.IntegrationURL(id))
 }
 
-// DesignerIntegrationState switches an integration Off or back On.
+// IntegrationState switches an integration Off or back On.
 func (h *Handlers) IntegrationState(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -126,7 +126,7 @@ func (h *Handlers) IntegrationState(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashInfo, msg, components.IntegrationURL(id))
 }
 
-// DesignerIntegrationDelete deletes an integration that has no transactions.
+// IntegrationDelete deletes an integration that has no transactions.
 func (h *Handlers) IntegrationDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // integration's messages and response actions, a message with its fields,
 // a field with its value map.
 
-// DesignerMessageList is an integration's messages and response actions.
+// MessageList is an integration's messages and response actions.
 func (h *Handlers) MessageList(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -65,7 +65,7 @@ func (h *Handlers) renderMessageForm(c echo.Context, integrationID int64, v desi
 	return page.Render(c, status, designerpage.MessageForm(page.Props(c, title, "integrations"), v))
 }
 
-// DesignerMessageNew is the empty form of a new message.
+// MessageNew is the empty form of a new message.
 func (h *Handlers) MessageNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -74,7 +74,7 @@ func (h *Handlers) MessageNew(c echo.Context) error {
 	return h.renderMessageForm(c, id, designerpage.MessageFormView{Form: designer.NewMessageForm()})
 }
 
-// DesignerMessageEdit is a message's form with its fields (read-only for a manager).
+// MessageEdit is a message's form with its fields (read-only for a manager).
 func (h *Handlers) MessageEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -88,7 +88,7 @@ func (h *Handlers) MessageEdit(c echo.Context) error {
 		Form: designer.MessageFormOf(m)})
 }
 
-// DesignerMessageCreate creates a message of an integration.
+// MessageCreate creates a message of an integration.
 func (h *Handlers) MessageCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -110,7 +110,7 @@ func (h *Handlers) MessageCreate(c echo.Context) error {
 		fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
-// DesignerMessageUpdate saves a message; an edit of an older version is refused with 409.
+// MessageUpdate saves a message; an edit of an older version is refused with 409.
 func (h *Handlers) MessageUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -177,7 +177,7 @@ func (h *Handlers) renderFieldForm(c echo.Context, v designerpage.FieldFormView)
 	return page.Render(c, status, designerpage.FieldForm(page.Props(c, title, "integrations"), v))
 }
 
-// DesignerFieldNew is the empty form of a new field of a message.
+// FieldNew is the empty form of a new field of a message.
 func (h *Handlers) FieldNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -190,7 +190,7 @@ func (h *Handlers) FieldNew(c echo.Context) error {
 	return h.renderFieldForm(c, designerpage.FieldFormView{Message: *m, Form: designer.NewFieldForm()})
 }
 
-// DesignerFieldEdit is a field's form with its value map.
+// FieldEdit is a field's form with its value map.
 func (h *Handlers) FieldEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -207,7 +207,7 @@ func (h *Handlers) FieldEdit(c echo.Context) error {
 	return h.renderFieldForm(c, designerpage.FieldFormView{Message: *m, ID: f.ID, Version: f.Version, Form: designer.FieldFormOf(f)})
 }
 
-// DesignerFieldCreate adds a field to a message. "Add rows" re-renders the
+// FieldCreate adds a field to a message. "Add rows" re-renders the
 // form as typed, with more blank rows, and stores nothing.
 func (h *Handlers) FieldCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
@@ -234,7 +234,7 @@ func (h *Handlers) FieldCreate(c echo.Context) error {
 		fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
-// DesignerFieldUpdate saves a field; an edit of an older version is refused with 409.
+// FieldUpdate saves a field; an edit of an older version is refused with 409.
 func (h *Handlers) FieldUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -264,7 +264,7 @@ func (h *Handlers) FieldUpdate(c echo.Context) error {
 		fmt.Sprintf("/messages/%d/edit", m.ID))
 }
 
-// DesignerFieldDelete removes a field from its message.
+// FieldDelete removes a field from its message.
 func (h *Handlers) FieldDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -300,7 +300,7 @@ func (h *Handlers) renderResponseActionForm(c echo.Context, integrationID int64,
 	return page.Render(c, status, designerpage.ResponseActionForm(page.Props(c, "Response action", "integrations"), v))
 }
 
-// DesignerResponseActionNew is the empty form of a new response action.
+// ResponseActionNew is the empty form of a new response action.
 func (h *Handlers) ResponseActionNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -309,7 +309,7 @@ func (h *Handlers) ResponseActionNew(c echo.Context) error {
 	return h.renderResponseActionForm(c, id, designerpage.ResponseActionFormView{})
 }
 
-// DesignerResponseActionEdit is a response action's form.
+// ResponseActionEdit is a response action's form.
 func (h *Handlers) ResponseActionEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -323,7 +323,7 @@ func (h *Handlers) ResponseActionEdit(c echo.Context) error {
 		Form: designer.ResponseActionFormOf(a)})
 }
 
-// DesignerResponseActionCreate adds a response action to an integration.
+// ResponseActionCreate adds a response action to an integration.
 func (h *Handlers) ResponseActionCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -342,7 +342,7 @@ func (h *Handlers) ResponseActionCreate(c echo.Context) error {
 		fmt.Sprintf("/integrations/%d/messages", id))
 }
 
-// DesignerResponseActionUpdate saves a response action.
+// ResponseActionUpdate saves a response action.
 func (h *Handlers) ResponseActionUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -380,7 +380,7 @@ func (h *Handlers) ResponseActionDelete(c echo.Context) error {
 		fmt.Sprintf("/integrations/%d/messages", *a.IntegrationID))
 }
 
-// DesignerMessageDelete deletes a message no transaction used.
+// MessageDelete deletes a message no transaction used.
 func (h *Handlers) MessageDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {

@@ -31,7 +31,7 @@ func pollerForm(c echo.Context) designer.PollerForm {
 		Active: c.FormValue("active") != "", RunAsUserID: c.FormValue("run_as_user_id")}
 }
 
-// DesignerPollerList is an integration's pollers and processors.
+// PollerList is an integration's pollers and processors.
 func (h *Handlers) PollerList(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -64,7 +64,7 @@ func (h *Handlers) renderProcessorForm(c echo.Context, v designerpage.ProcessorF
 	return page.Render(c, status, designerpage.ProcessorForm(page.Props(c, title, "integrations"), v))
 }
 
-// DesignerProcessorNew is the empty processor form.
+// ProcessorNew is the empty processor form.
 func (h *Handlers) ProcessorNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -90,7 +90,7 @@ func (h *Handlers) processorView(c echo.Context, id int64) (designerpage.Process
 	return designerpage.ProcessorFormView{Integration: *in, ID: p.ID, Version: p.Version, Form: designer.ProcessorFormOf(p)}, nil
 }
 
-// DesignerProcessorEdit is a processor's form.
+// ProcessorEdit is a processor's form.
 func (h *Handlers) ProcessorEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -103,7 +103,7 @@ func (h *Handlers) ProcessorEdit(c echo.Context) error {
 	return h.renderProcessorForm(c, v)
 }
 
-// DesignerProcessorCreate adds a processor.
+// ProcessorCreate adds a processor.
 func (h *Handlers) ProcessorCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -125,7 +125,7 @@ func (h *Handlers) ProcessorCreate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created poll processor %s.", p.Name), pollersURL(id))
 }
 
-// DesignerProcessorUpdate saves an edited processor.
+// ProcessorUpdate saves an edited processor.
 func (h *Handlers) ProcessorUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -148,7 +148,7 @@ func (h *Handlers) ProcessorUpdate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved poll processor %s.", p.Name), pollersURL(p.IntegrationID))
 }
 
-// DesignerProcessorDelete deletes a processor no poller runs.
+// ProcessorDelete deletes a processor no poller runs.
 func (h *Handlers) ProcessorDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -185,7 +185,7 @@ func (h *Handlers) renderPollerForm(c echo.Context, v designerpage.PollerFormVie
 	return page.Render(c, status, designerpage.PollerForm(page.Props(c, title, "integrations"), v))
 }
 
-// DesignerPollerNew is the empty poller form.
+// PollerNew is the empty poller form.
 func (h *Handlers) PollerNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -212,7 +212,7 @@ func (h *Handlers) pollerView(c echo.Context, id int64) (designerpage.PollerForm
 	return designerpage.PollerFormView{Integration: *in, ID: p.ID, Version: p.Version, Form: designer.PollerFormOf(p)}, nil
 }
 
-// DesignerPollerEdit is a poller's form.
+// PollerEdit is a poller's form.
 func (h *Handlers) PollerEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -225,7 +225,7 @@ func (h *Handlers) PollerEdit(c echo.Context) error {
 	return h.renderPollerForm(c, v)
 }
 
-// DesignerPollerCreate adds a poller.
+// PollerCreate adds a poller.
 func (h *Handlers) PollerCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -247,7 +247,7 @@ func (h *Handlers) PollerCreate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created poller %s.", p.Name), pollersURL(id))
 }
 
-// DesignerPollerUpdate saves an edited poller.
+// PollerUpdate saves an edited poller.
 func (h *Handlers) PollerUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
@@ -270,7 +270,7 @@ func (h *Handlers) PollerUpdate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Saved poller %s.", p.Name), pollersURL(p.IntegrationID))
 }
 
-// DesignerPollerDelete deletes a poller.
+// PollerDelete deletes a poller.
 func (h *Handlers) PollerDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {

@@ -26,7 +26,7 @@ func processFieldForm(c echo.Context) designer.ProcessFieldForm {
 		Choices: c.FormValue("choices"), Required: c.FormValue("required") == "true", Position: c.FormValue("position")}
 }
 
-// DesignerProcessList lists the processes.
+// ProcessList lists the processes.
 func (h *Handlers) ProcessList(c echo.Context) error {
 	procs, err := h.Designer.Processes(c.Request().Context())
 	if err != nil {
@@ -57,12 +57,12 @@ func (h *Handlers) renderProcessForm(c echo.Context, v designerpage.ProcessFormV
 	return page.Render(c, status, designerpage.ProcessForm(page.Props(c, title, "processes"), v))
 }
 
-// DesignerProcessNew is the empty form of a new process.
+// ProcessNew is the empty form of a new process.
 func (h *Handlers) ProcessNew(c echo.Context) error {
 	return h.renderProcessForm(c, designerpage.ProcessFormView{})
 }
 
-// DesignerProcessEdit is a process's page: its form and its fields.
+// ProcessEdit is a process's page: its form and its fields.
 func (h *Handlers) ProcessEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -75,7 +75,7 @@ func (h *Handlers) ProcessEdit(c echo.Context) error {
 	return h.renderProcessForm(c, designerpage.ProcessFormView{ID: p.ID, Version: p.Version, Form: designer.ProcessFormOf(p)})
 }
 
-// DesignerProcessFieldNew is the empty form of a new field of a process.
+// ProcessFieldNew is the empty form of a new field of a process.
 func (h *Handlers) ProcessFieldNew(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -84,7 +84,7 @@ func (h *Handlers) ProcessFieldNew(c echo.Context) error {
 	return h.renderProcessFieldForm(c, &models.ProcessField{ProcessID: id}, designer.ProcessFieldForm{Type: string(models.FieldText)}, nil)
 }
 
-// DesignerProcessCreate creates a process.
+// ProcessCreate creates a process.
 func (h *Handlers) ProcessCreate(c echo.Context) error {
 	f := processForm(c)
 	p, err := h.Designer.CreateProcess(c.Request().Context(), page.Actor(c), f)
@@ -98,7 +98,7 @@ func (h *Handlers) ProcessCreate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, fmt.Sprintf("Created process %s: its tickets are numbered %s0000001 on. Add its fields below.", p.Name, p.NumberPrefix), fmt.Sprintf("/processes/%d/edit", p.ID))
 }
 
-// DesignerProcessUpdate saves a process; an edit of an older version is
+// ProcessUpdate saves a process; an edit of an older version is
 // refused with 409 and what changed meanwhile.
 func (h *Handlers) ProcessUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
@@ -117,7 +117,7 @@ func (h *Handlers) ProcessUpdate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, "Saved process "+p.Name+".", fmt.Sprintf("/processes/%d/edit", id))
 }
 
-// DesignerProcessFieldCreate adds a field to a process; a refused field
+// ProcessFieldCreate adds a field to a process; a refused field
 // re-renders its form with the reasons next to the fields.
 func (h *Handlers) ProcessFieldCreate(c echo.Context) error {
 	id, err := page.PathID(c, "id")
@@ -154,7 +154,7 @@ func (h *Handlers) renderProcessFieldForm(c echo.Context, pf *models.ProcessFiel
 		designerpage.ProcessFieldFormView{Field: *pf, Process: *p, Form: f, Errors: errs, CanEdit: canConfigure(c)}))
 }
 
-// DesignerProcessFieldEdit is one field's page.
+// ProcessFieldEdit is one field's page.
 func (h *Handlers) ProcessFieldEdit(c echo.Context) error {
 	id, err := page.PathID(c, "id")
 	if err != nil {
@@ -167,7 +167,7 @@ func (h *Handlers) ProcessFieldEdit(c echo.Context) error {
 	return h.renderProcessFieldForm(c, pf, designer.ProcessFieldFormOf(pf), nil)
 }
 
-// DesignerProcessFieldUpdate saves a field, provided it is still at the
+// ProcessFieldUpdate saves a field, provided it is still at the
 // version the form was opened at.
 func (h *Handlers) ProcessFieldUpdate(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
@@ -191,7 +191,7 @@ func (h *Handlers) ProcessFieldUpdate(c echo.Context) error {
 	return page.FlashRedirect(c, layout.FlashSuccess, "Saved field "+pf.Label+".", fmt.Sprintf("/processes/%d/edit", pf.ProcessID))
 }
 
-// DesignerProcessFieldDelete removes a field no message maps.
+// ProcessFieldDelete removes a field no message maps.
 func (h *Handlers) ProcessFieldDelete(c echo.Context) error {
 	id, version, err := pathIDVersion(c)
 	if err != nil {
