@@ -43,3 +43,8 @@ func (s *Service) SetInboundBeforeWrite(f func()) { s.inbound.beforeWriteFunc = 
 
 // SetInboundLockTimeout sets how long a group waits for a row lock.
 func (s *Service) SetInboundLockTimeout(d time.Duration) { s.inbound.lockTimeout = d }
+
+// LookupsByRemoteReference are the statements that find a bond by the
+// remote's reference ($1 the integration, $2 the reference), by name.
+var LookupsByRemoteReference = map[string]string{"sqlFindBond": sqlFindBond, "sqlBondedRemote": sqlBondedRemote,
+	"sqlLockByTheirNumber": sqlLockByTheirNumber}

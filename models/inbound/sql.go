@@ -214,5 +214,8 @@ const sqlWriteTicketCustom = `, custom = $1::jsonb`
 
 // sqlFindBond is the bond of the remote ticket $2 on integration $1, the
 // first made when several are (the lookup findBond gives inbound scripts).
+// It repeats the partial index's predicate, as sqlBondedRemote does: without
+// it the generic plan scans every bond of the integration.
 const sqlFindBond = `SELECT internal_reference, external_reference, state FROM bonds
-		WHERE integration_id = $1 AND external_reference = $2 ORDER BY id LIMIT 1`
+		WHERE integration_id = $1 AND external_reference = $2 AND external_reference <> ''
+		ORDER BY id LIMIT 1`
