@@ -12,10 +12,16 @@ import (
 // (docs/scripting.md): internal_reference, external_reference and state, or
 // nil when the remote ticket is not bonded here. It reads on the service's
 // connection, so inside InTx it sees what the caller's transaction wrote
-// (a poll page's earlier items). An empty reference is never bonded.
+// (a poll page's earlier items; through Page.Lookups, those it holds back
+// too). An empty reference is never bonded.
 func (s *Service) FindBond(ctx context.Context, integrationID int64, reference string) (map[string]any, error) {
 	if reference == "" {
 		return nil, nil
+	}
+	if s.page != nil && s.page.heldRefs[reference] {
+		if err := s.page.Flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var internal, external, state string
 	err := s.pool().QueryRowContext(ctx, sqlFindBond, integrationID, reference).Scan(&internal, &external, &state)

@@ -170,6 +170,13 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 	if err != nil {
 		return nil, err
 	}
+	return s.receiveChecked(ctx, cfg, caller, env, problems, perr, raw, meta)
+}
+
+// receiveChecked is ReceiveMessage once the configuration (with Seen) is
+// read: the checks in order, then the message, receipt or heartbeat.
+func (s *Service) receiveChecked(ctx context.Context, cfg *inboundConfig, caller *models.User, env *envelope.Envelope,
+	problems *models.ValidationError, perr error, raw []byte, meta RequestMeta) (*Result, error) {
 	if err := cfg.allows(caller); err != nil {
 		return nil, err
 	}
@@ -510,7 +517,7 @@ type inboundTarget struct {
 
 // createTx: a new ticket and a new bond for the sender's ticket.
 func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
-	env, msg := rc.env, rc.msg
+	env := rc.env
 	now := rc.s.now()
 	// Serialise Creates for one remote ticket, so two cannot both bond it.
 	ctx, c := conn(tx)
@@ -523,23 +530,16 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 		return nil, fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
 	}
 	if existing != "" {
-		return nil, refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
-			fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
-				inboundQuote(env.SourceReference), existing))
+		return nil, rc.bondedElsewhere(existing)
 	}
-	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
-		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
 	defs, err := processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields)
 	if err != nil {
 		return nil, err
 	}
-	// A new ticket has no stamps: every incoming field and its stamp is taken.
-	m, err := mergeInboundFields(&blank, rc.cfg.Fields, env.Data, env.Stamps, false, defs)
+	ticket, err := rc.newTicket(defs, now)
 	if err != nil {
-		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
-			"no ticket was created; correct the message and send it again")
+		return nil, err
 	}
-	ticket := m.Ticket
 	var nums struct{ K, Trn, Msg int64 }
 	if err := c.QueryRowContext(ctx, sqlCreateNumbers).Scan(&nums.K, &nums.Trn, &nums.Msg); err != nil {
 		return nil, fmt.Errorf("number ticket: %w", err)
@@ -552,10 +552,7 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	if err := tx.Create(&ticket).Error; err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
 	}
-	state := models.BondOpen // both references are known: open unless the message says otherwise
-	if msg.SetBondState != nil {
-		state = *msg.SetBondState
-	}
+	state := rc.newBondState()
 	ts := env.TimeStamp
 	bond := models.Bond{IntegrationID: rc.in.ID, TicketID: ticket.ID, InternalReference: ticket.Number,
 		ExternalReference: env.SourceReference, State: state, Owner: false, LastInboundAt: &ts, CreatedAt: now, UpdatedAt: now}
@@ -566,6 +563,38 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
 		BondState: state, TicketID: ticket.ID, Trn: nums.Trn, Msg: nums.Msg, newBond: true}
 	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, nil, nil)
+}
+
+// newTicket is the ticket a Create makes (not yet numbered), or the
+// refusal of a message whose fields do not make one; defs are the process's
+// own fields when the message maps one.
+func (rc *inboundCall) newTicket(defs []models.ProcessField, now time.Time) (models.Ticket, error) {
+	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
+		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
+	// A new ticket has no stamps: every incoming field and its stamp is taken.
+	m, err := mergeInboundFields(&blank, rc.cfg.Fields, rc.env.Data, rc.env.Stamps, false, defs)
+	if err != nil {
+		return models.Ticket{}, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
+			"no ticket was created; correct the message and send it again")
+	}
+	return m.Ticket, nil
+}
+
+// newBondState is the state of the bond a Create makes: both references are
+// known, so Open unless the message says otherwise.
+func (rc *inboundCall) newBondState() models.BondState {
+	if rc.msg.SetBondState != nil {
+		return *rc.msg.SetBondState
+	}
+	return models.BondOpen
+}
+
+// bondedElsewhere is the refusal of a Create for a remote ticket already
+// bonded to our ticket existing.
+func (rc *inboundCall) bondedElsewhere(existing string) error {
+	return refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+		fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
+			inboundQuote(rc.env.SourceReference), existing))
 }
 
 // updateTx: the bond (and its ticket) the message names, locked, then the

@@ -20,6 +20,7 @@ type Service struct {
 	now      func() time.Time
 	accounts *account.Accounts // callers' passwords and tokens
 	inbound  *inboundState     // nil: every inbound message takes the one-message path (GroupsOff)
+	page     *Page             // Page.Lookups: FindBond writes the page's held Creates first
 }
 
 // Opts configures a Service.
