@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unifi/models/inbound/inboundsql"
 )
 
 // ReceiveInboundTogether receives reqs as one group, in order, as if they
@@ -46,5 +47,5 @@ func (s *Service) SetInboundLockTimeout(d time.Duration) { s.inbound.lockTimeout
 
 // LookupsByRemoteReference are the statements that find a bond by the
 // remote's reference ($1 the integration, $2 the reference), by name.
-var LookupsByRemoteReference = map[string]string{"sqlFindBond": sqlFindBond, "sqlBondedRemote": sqlBondedRemote,
-	"sqlLockByTheirNumber": sqlLockByTheirNumber}
+var LookupsByRemoteReference = map[string]string{"inboundsql.FindBond": inboundsql.FindBond, "inboundsql.BondedRemote": inboundsql.BondedRemote,
+	"inboundsql.LockByTheirNumber": inboundsql.LockByTheirNumber}

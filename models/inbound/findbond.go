@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"unifi/models/inbound/inboundsql"
 )
 
 // FindBond is the bond of the remote ticket reference on the integration, as
@@ -24,7 +25,7 @@ func (s *Service) FindBond(ctx context.Context, integrationID int64, reference s
 		}
 	}
 	var internal, external, state string
-	err := s.pool().QueryRowContext(ctx, sqlFindBond, integrationID, reference).Scan(&internal, &external, &state)
+	err := s.pool().QueryRowContext(ctx, inboundsql.FindBond, integrationID, reference).Scan(&internal, &external, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unifi/models/inbound/inboundsql"
 
 	"unifi/models"
 	"unifi/models/pg"
@@ -113,7 +114,7 @@ func (p *Page) Receive(ctx context.Context, raw []byte, meta RequestMeta, done P
 	one := *cfg
 	if perr == nil && env.SourceID != "" && cfg.Message != nil &&
 		(cfg.Message.Type == models.MessageCreate || cfg.Message.Type == models.MessageUpdate) {
-		if err := p.s.pool().QueryRowContext(ctx, sqlPageSeen, cfg.Integration.ID, env.SourceID).Scan(&one.Seen); err != nil {
+		if err := p.s.pool().QueryRowContext(ctx, inboundsql.PageSeen, cfg.Integration.ID, env.SourceID).Scan(&one.Seen); err != nil {
 			return fmt.Errorf("find message %q: %w", env.SourceID, err)
 		}
 	}
@@ -139,12 +140,12 @@ func (p *Page) Flush(ctx context.Context) error {
 	held := p.held
 	p.held, p.heldIDs, p.heldRefs = nil, map[string]bool{}, map[string]bool{}
 	tx := p.s.db.WithContext(ctx)
-	if err := tx.SavePoint(pageSavepoint).Error; err != nil {
+	if err := tx.SavePoint(inboundsql.PageSavepoint).Error; err != nil {
 		return fmt.Errorf("inbound page: %w", err)
 	}
 	outcomes, err := p.createAll(ctx, held)
 	if err != nil {
-		if rerr := tx.RollbackTo(pageSavepoint).Error; rerr != nil {
+		if rerr := tx.RollbackTo(inboundsql.PageSavepoint).Error; rerr != nil {
 			return fmt.Errorf("inbound page: %w (after %w)", rerr, err)
 		}
 		for _, h := range held { // one at a time, as alone
@@ -158,7 +159,7 @@ func (p *Page) Flush(ctx context.Context) error {
 		}
 		return nil
 	}
-	if _, err := pg.Exec(tx, sqlPageRelease); err != nil {
+	if _, err := pg.Exec(tx, inboundsql.PageRelease); err != nil {
 		return fmt.Errorf("inbound page: %w", err)
 	}
 	for i, h := range held {
@@ -168,8 +169,6 @@ func (p *Page) Flush(ctx context.Context) error {
 	}
 	return nil
 }
-
-const pageSavepoint = "inbound_page"
 
 type pageOutcome struct {
 	res *Result
@@ -187,11 +186,11 @@ func (p *Page) createAll(ctx context.Context, held []pageCreate) ([]pageOutcome,
 	for i, h := range held {
 		ids[i], refs[i] = h.rc.env.SourceID, h.rc.env.SourceReference
 	}
-	if _, err := c.ExecContext(ctx, sqlPageLock, pg.Array(refs), in.ID); err != nil {
+	if _, err := c.ExecContext(ctx, inboundsql.PageLock, pg.Array(refs), in.ID); err != nil {
 		return nil, fmt.Errorf("lock remote references: %w", err)
 	}
 	seen, bonded := map[string]bool{}, map[string]string{}
-	rows, err := c.QueryContext(ctx, sqlPageChecks, in.ID, pg.Array(ids), pg.Array(refs))
+	rows, err := c.QueryContext(ctx, inboundsql.PageChecks, in.ID, pg.Array(ids), pg.Array(refs))
 	if err != nil {
 		return nil, fmt.Errorf("find received messages and bonds: %w", err)
 	}
@@ -246,7 +245,7 @@ func (p *Page) createAll(ctx context.Context, held []pageCreate) ([]pageOutcome,
 		return out, nil
 	}
 	nums := make([][3]int64, 0, len(creating))
-	rows, err = c.QueryContext(ctx, sqlPageNumbers, len(creating))
+	rows, err = c.QueryContext(ctx, inboundsql.PageNumbers, len(creating))
 	if err != nil {
 		return nil, fmt.Errorf("number tickets: %w", err)
 	}
@@ -274,7 +273,7 @@ func (p *Page) createAll(ctx context.Context, held []pageCreate) ([]pageOutcome,
 }
 
 // bondAll writes the bonds of the new tickets and their messages'
-// transactions (inboundGroupWrite, the group commit's statement) and sets
+// transactions (inboundsql.GroupWrite, the group commit's statement) and sets
 // each one's result.
 func (p *Page) bondAll(ctx context.Context, held []pageCreate, creating []int, tickets []models.Ticket, nums [][3]int64,
 	out []pageOutcome, now time.Time) error {
@@ -306,7 +305,7 @@ func (p *Page) bondAll(ctx context.Context, held []pageCreate, creating []int, t
 	}
 	in := held[0].rc.in
 	bonds := make(map[int64]int64, n) // by ticket
-	rows, err := c.QueryContext(ctx, sqlPageBonds, in.ID, now, pg.Array(bTicket), pg.Array(bInternal),
+	rows, err := c.QueryContext(ctx, inboundsql.PageBonds, in.ID, now, pg.Array(bTicket), pg.Array(bInternal),
 		pg.Array(bExternal), pg.Array(bState), pg.Array(bHistory), pg.Array(bLast))
 	if err != nil {
 		return fmt.Errorf("create bonds: %w", err)
@@ -328,7 +327,7 @@ func (p *Page) bondAll(ctx context.Context, held []pageCreate, creating []int, t
 		items[j] = &inboundItem{rc: held[i].rc}
 		w.addMessage(items[j], &targets[j], recs[j], accepted, 1) // the bond's first
 	}
-	rows, err = c.QueryContext(ctx, inboundGroupWrite, w.args(now)...)
+	rows, err = c.QueryContext(ctx, inboundsql.GroupWrite, w.args(now)...)
 	if err != nil {
 		return fmt.Errorf("store transactions: %w", err)
 	}
@@ -352,42 +351,3 @@ func (p *Page) bondAll(ctx context.Context, held []pageCreate, creating []int, t
 	}
 	return nil
 }
-
-// sqlPageSeen: has integration $1 received message ID $2 before?
-const sqlPageSeen = `SELECT EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = $1
-			AND t.direction = 'Inbound' AND t.external_message_id = $2)`
-
-// sqlPageLock serialises Creates for the remote tickets $1 on integration
-// $2, as sqlLockRemoteReference does for one: in one order, so two pages
-// cannot wait for each other.
-const sqlPageLock = `SELECT count(pg_advisory_xact_lock(hashtextextended(r, $2)))
-		FROM (SELECT DISTINCT r FROM unnest($1::text[]) r ORDER BY r) l`
-
-// sqlPageChecks finds, on integration $1, which message IDs of $2 were
-// received before and which remote tickets of $3 are bonded already (our
-// number, the first bond made; the partial index's predicate repeated).
-const sqlPageChecks = `SELECT 'seen', t.external_message_id, '' FROM transactions t
-		WHERE t.integration_id = $1 AND t.direction = 'Inbound' AND t.external_message_id = ANY ($2::text[])
-	UNION ALL
-	(SELECT DISTINCT ON (b.external_reference) 'bonded', b.external_reference, b.internal_reference FROM bonds b
-		WHERE b.integration_id = $1 AND b.external_reference = ANY ($3::text[]) AND b.external_reference <> ''
-		ORDER BY b.external_reference, b.id)`
-
-// sqlPageNumbers draws $1 Creates' ticket, transaction and message numbers,
-// in the order one Create after another draws them.
-const sqlPageNumbers = `SELECT nextval('ticket_number_seq'), nextval('transaction_number_seq'),
-		nextval('message_number_seq') FROM generate_series(1, $1::int) g ORDER BY g`
-
-// sqlPageBonds inserts new bonds on integration $1 at $2, in order, as a
-// Create's bond is once its message is written (sqlCreateBond, then the
-// write's update: next_seq 1, the history line, no process error).
-const sqlPageBonds = `INSERT INTO bonds (integration_id, ticket_id, internal_reference, external_reference, state, owner,
-		history, process_error, next_seq, last_inbound_at, created_at, updated_at)
-	SELECT $1, v.ticket_id, v.internal, v.external, v.state, false, v.history, '', 1, v.last_inbound_at, $2, $2
-	FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[]) WITH ORDINALITY
-		AS v(ticket_id, internal, external, state, history, last_inbound_at, i)
-	ORDER BY v.i
-	RETURNING id, ticket_id`
-
-// sqlPageRelease ends the batch's savepoint once it is written.
-const sqlPageRelease = `RELEASE SAVEPOINT ` + pageSavepoint
