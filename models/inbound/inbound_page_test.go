@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/models/inbound"
 )
@@ -154,4 +155,68 @@ func records(t *testing.T, db *gorm.DB) []string {
 		UNION ALL SELECT * FROM (SELECT 'log|' || concat_ws('|', t.number, l.kind, l.level, regexp_replace(l.line, `+ts+`, '', 'g'))
 		    FROM transaction_logs l JOIN transactions t ON t.id = l.transaction_id ORDER BY l.id) l`).Scan(&rows).Error)
 	return rows
+}
+
+// TestPageBatchFailsOneAtATime: when the batch of held Creates fails (here:
+// another path received a copy of one message at that moment, uncommitted
+// when the page checked for repeats, so the page's insert meets the unique
+// index), the page goes back to its savepoint and receives the Creates one
+// at a time: the copy is refused as a repeat, the others are created, and
+// the page's transaction goes on.
+func TestPageBatchFailsOneAtATime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupGroup(t)
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	create := func(id, ref, short string) []byte {
+		return inboundReq(t, "CreateIncident", id, ref, "", t0, map[string]any{"short_description": short}).Body
+	}
+	caller, err := b.single.AuthenticateInbound(ctx, "", "", false, models.DemoPeerToken, "")
+	require.NoError(t, err)
+
+	// The other path: the copy of C-2 (another remote ticket, so no shared lock), not yet committed.
+	other := b.db.Begin()
+	defer other.Rollback()
+	_, err = b.single.InTx(other).ReceiveMessage(ctx, models.DemoIntegrationName, caller, create("C-2", "EXT-OTHER", "Copy"),
+		inbound.RequestMeta{})
+	require.NoError(t, err)
+
+	got := make([]describedOutcome, 3)
+	flushed := make(chan error, 1)
+	go func() {
+		flushed <- b.db.Transaction(func(tx *gorm.DB) error {
+			p := b.single.InTx(tx).NewPage(models.DemoIntegrationName, caller)
+			for i, raw := range [][]byte{create("C-1", "EXT-1", "One"), create("C-2", "EXT-2", "Two"), create("C-3", "EXT-3", "Three")} {
+				i := i
+				if err := p.Receive(ctx, raw, inbound.RequestMeta{}, func(res *inbound.Result, err error) error {
+					got[i] = describe(res, err)
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			return p.Flush(ctx)
+		})
+	}()
+	// The page's write waits for the other path's row; then the other path commits.
+	wait.For(t, 30*time.Second, func() (bool, error) {
+		select {
+		case err := <-flushed:
+			return false, fmt.Errorf("the page ended without waiting: %v %v", err, got)
+		default:
+		}
+		var n int
+		err := b.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND wait_event = 'transactionid'`).Scan(&n).Error
+		return n > 0, err
+	}, "the page's write waiting for the uncommitted copy")
+	require.NoError(t, other.Commit().Error)
+	require.NoError(t, <-flushed)
+
+	require.Contains(t, got[0].res, "applied=true")
+	require.Contains(t, got[1].err, string(inbound.RefusalDuplicate))
+	require.Contains(t, got[2].res, "applied=true")
+	var bonded []string
+	require.NoError(t, b.db.Raw(`SELECT external_reference FROM bonds ORDER BY id`).Scan(&bonded).Error)
+	require.Equal(t, []string{"EXT-OTHER", "EXT-1", "EXT-3"}, bonded)
 }
