@@ -16,12 +16,18 @@ const PageLock = `SELECT count(pg_advisory_xact_lock(hashtextextended(r, $2)))
 // PageChecks finds, on integration $1, which message IDs of $2 were
 // received before and which remote tickets of $3 are bonded already (our
 // number, the first bond made; the partial index's predicate repeated).
-const PageChecks = `SELECT 'seen', t.external_message_id, '' FROM transactions t
-		WHERE t.integration_id = $1 AND t.direction = 'Inbound' AND t.external_message_id = ANY ($2::text[])
+// One index probe per element (LATERAL ... LIMIT 1, as GroupNumbers): with
+// "= ANY ($2)" the planner, its statistics far behind tables that a poll
+// fills, read every row of the integration through the index and filtered
+// them, a cost growing with each page (27 ms a page on average over 10,000
+// items, bench -only poll; 1 ms with the probes).
+const PageChecks = `SELECT 'seen', x.id, '' FROM unnest($2::text[]) AS x(id)
+		JOIN LATERAL (SELECT 1 FROM transactions t WHERE t.integration_id = $1 AND t.direction = 'Inbound'
+			AND t.external_message_id = x.id LIMIT 1) t ON true
 	UNION ALL
-	(SELECT DISTINCT ON (b.external_reference) 'bonded', b.external_reference, b.internal_reference FROM bonds b
-		WHERE b.integration_id = $1 AND b.external_reference = ANY ($3::text[]) AND b.external_reference <> ''
-		ORDER BY b.external_reference, b.id)`
+	SELECT 'bonded', r.ref, b.internal_reference FROM unnest($3::text[]) AS r(ref)
+		JOIN LATERAL (SELECT b.internal_reference FROM bonds b WHERE b.integration_id = $1 AND b.external_reference = r.ref
+			AND b.external_reference <> '' ORDER BY b.id LIMIT 1) b ON true`
 
 // PageNumbers draws $1 Creates' ticket, transaction and message numbers,
 // in the order one Create after another draws them.
