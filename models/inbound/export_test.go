@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+
 	"unifi/models/inbound/inboundsql"
 )
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
 	"unifi/models/inbound/inboundsql"
 )
 

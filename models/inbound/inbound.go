@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unifi/models/inbound/inboundsql"
 
 	"gorm.io/gorm"
 
@@ -17,6 +16,7 @@ import (
 	"unifi/models/account"
 	"unifi/models/converge"
 	"unifi/models/inbound/envelope"
+	"unifi/models/inbound/inboundsql"
 	"unifi/models/pg"
 	"unifi/models/queue"
 )

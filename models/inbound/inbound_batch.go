@@ -9,13 +9,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unifi/models/inbound/inboundsql"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"unifi/models"
+	"unifi/models/inbound/inboundsql"
 	"unifi/models/queue"
 )
 

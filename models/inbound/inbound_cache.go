@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"unifi/models/inbound/inboundsql"
 
 	"unifi/models"
+	"unifi/models/inbound/inboundsql"
 )
 
 // The inbound configuration cache. Checking an inbound update needs the

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unifi/models/inbound/inboundsql"
 
 	"unifi/models"
+	"unifi/models/inbound/inboundsql"
 	"unifi/models/pg"
 )
 
@@ -24,7 +24,7 @@ import (
 //     received as ReceiveMessage receives it; so does a Create whose
 //     message ID or remote ticket a held Create already has (the second is
 //     then a repeat, or "already bonded", as alone), and a findBond of a
-//     held Create's remote ticket (Page.FindBond);
+//     held Create's remote ticket (Page.Lookups);
 //   - the same checks: the remote tickets are locked as one Create locks
 //     its own, then duplicates by message ID and tickets already bonded are
 //     refused with the same texts, a message whose fields do not make a
