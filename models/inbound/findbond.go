@@ -20,6 +20,9 @@ func (s *Service) FindBond(ctx context.Context, integrationID int64, reference s
 	if reference == "" {
 		return nil, nil
 	}
+	if s.noteLookup != nil {
+		s.noteLookup(reference)
+	}
 	if s.page != nil && s.page.heldRefs[reference] {
 		if err := s.page.Flush(ctx); err != nil {
 			return nil, err
@@ -34,4 +37,14 @@ func (s *Service) FindBond(ctx context.Context, integrationID int64, reference s
 		return nil, fmt.Errorf("find bond of %s: %w", reference, err)
 	}
 	return map[string]any{"internal_reference": internal, "external_reference": external, "state": state}, nil
+}
+
+// NotingLookups is s, its FindBond calling note with each reference it is
+// asked for first: the poller translates a page's items ahead, in parallel,
+// and keeps a translation whose lookups no earlier item of the page may have
+// changed (worker/poll, deliverPage).
+func (s *Service) NotingLookups(note func(reference string)) *Service {
+	c := *s
+	c.noteLookup = note
+	return &c
 }

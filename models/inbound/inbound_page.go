@@ -131,6 +131,29 @@ func (p *Page) Lookups() *Service {
 	return &c
 }
 
+// Affects is what receiving env may change of what FindBond reads: the
+// bonds of the remote ticket ref, or (all) perhaps any bond of the
+// integration (an update or a receipt that names only our ticket or
+// transaction). A message that would be refused changes nothing.
+func (p *Page) Affects(ctx context.Context, env *models.Envelope) (ref string, all bool) {
+	cfg, err := p.config(ctx, env.Message.Name)
+	if err != nil {
+		return "", true // unknown: assume the worst
+	}
+	if cfg.Message == nil {
+		return "", false
+	}
+	switch cfg.Message.Type {
+	case models.MessageCreate:
+		return env.Message.SourceReference, false
+	case models.MessageUpdate:
+		return env.Message.SourceReference, env.Message.SourceReference == ""
+	case models.MessageReceipt:
+		return "", true
+	}
+	return "", false
+}
+
 // Flush writes the held Creates and gives each its outcome; the page's
 // transaction must not commit before it.
 func (p *Page) Flush(ctx context.Context) error {

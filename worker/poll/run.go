@@ -251,6 +251,12 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 			return fmt.Errorf("read the integration's inbound scripts: %w", err)
 		}
 	}
+	var pre []translated
+	if r.rn.deliver == nil {
+		var wait func()
+		pre, wait = r.translateAhead(ctx, page, meta, translate)
+		defer wait()
+	}
 	err := r.rn.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		held := false
 		if err := pg.Query(tx, sqlHoldLease, func(*sql.Rows) error { held = true; return nil },
@@ -265,7 +271,7 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 		if r.rn.deliver != nil {
 			err = r.deliverEach(ctx, tx, page, meta, translate, &n)
 		} else {
-			err = r.deliverPage(ctx, tx, page, meta, translate, &n)
+			err = r.deliverPage(ctx, tx, page, meta, translate, pre, &n)
 		}
 		if err != nil {
 			return err
