@@ -16,6 +16,7 @@ import (
 	"unifi/models/account"
 	"unifi/models/converge"
 	"unifi/models/inbound/envelope"
+	"unifi/models/inbound/httprecord"
 	"unifi/models/inbound/inboundsql"
 	"unifi/models/pg"
 	"unifi/models/queue"
@@ -885,12 +886,12 @@ func (rc *inboundCall) stageData() ([]byte, error) {
 // itself: the method, URL, redacted headers (JSON) and body as stored.
 func (rc *inboundCall) requestParts() (method, url, headers, body string) {
 	if rc.parts == nil {
-		h, err := json.Marshal(inboundRedactHeaders(rc.meta.Header))
+		h, err := json.Marshal(httprecord.RedactHeaders(rc.meta.Header))
 		if err != nil {
 			h = []byte("{}") // unreachable: a map of strings always encodes
 		}
-		rc.parts = &[4]string{inboundStorable([]byte(rc.meta.Method)), inboundStorable([]byte(rc.meta.URL)), string(h),
-			inboundStorable(rc.raw)}
+		rc.parts = &[4]string{httprecord.Storable([]byte(rc.meta.Method)), httprecord.Storable([]byte(rc.meta.URL)), string(h),
+			httprecord.Storable(rc.raw)}
 	}
 	return rc.parts[0], rc.parts[1], rc.parts[2], rc.parts[3]
 }
@@ -942,7 +943,7 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	q.add(inboundsql.WriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
 		to, out.process, out.processError, now, now, rec.finished,
 		string(rec.data), now,
-		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
+		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, httprecord.Storable(rec.body),
 		rec.durationMS, now, now)
 	if rec.logLevel != "" {
 		q.add(inboundsql.WriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
@@ -1199,7 +1200,7 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.En
 	if t != nil {
 		tid = &t.ID
 	}
-	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
+	r := httprecord.Record(rc.meta, rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
 	headers, err := r.RequestHeaders.Value()
 	if err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
@@ -1222,7 +1223,7 @@ func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName stri
 	if integrationName == "" || !utf8.ValidString(integrationName) || strings.ContainsRune(integrationName, 0) {
 		integrationName = "" // no integration has that name, and PostgreSQL could not compare it
 	}
-	r := inboundRequestRecord(meta, raw, nil, nil, status, body, s.now())
+	r := httprecord.Record(meta, raw, nil, nil, status, body, s.now())
 	headers, err := r.RequestHeaders.Value()
 	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"unifi/models"
+	"unifi/models/inbound/httprecord"
 	"unifi/models/inbound/inboundsql"
 	"unifi/models/queue"
 )
@@ -726,7 +727,7 @@ func (w *groupWrite) addMessage(it *inboundItem, tg *inboundTarget, rec *inbound
 	w.url = append(w.url, url)
 	w.reqHeaders = append(w.reqHeaders, headers)
 	w.reqBody = append(w.reqBody, body)
-	w.respBody = append(w.respBody, inboundStorable(rec.body))
+	w.respBody = append(w.respBody, httprecord.Storable(rec.body))
 	dur := pgtype.Int4{}
 	if rec.durationMS != nil {
 		dur = pgtype.Int4{Int32: int32(*rec.durationMS), Valid: true}

@@ -17,7 +17,9 @@ import (
 // fixedPage answers one page of fixed items, whatever the remote says.
 type fixedPage struct{ items []map[string]any }
 
-func (f fixedPage) Setup(context.Context, poll.Call) (map[string]any, error) { return map[string]any{}, nil }
+func (f fixedPage) Setup(context.Context, poll.Call) (map[string]any, error) {
+	return map[string]any{}, nil
+}
 
 func (f fixedPage) Request(context.Context, poll.Call) (*poll.Request, error) {
 	return &poll.Request{Method: "GET", Path: "/rest/api/2/search",
