@@ -117,5 +117,16 @@ func TestHostilePollAndScriptForms(t *testing.T) {
 	ta := handlerstest.Tally{}
 	handlerstest.SweepHostileForms(t, admin, forms, state, func(_ handlerstest.HostileForm, status int) { ta.Add(status) })
 	require.NoError(t, db.Take(&models.Poller{}, poller.ID).Error, "no hostile version deleted the poller")
+
+	// An accepted script is stored as given and shown escaped.
+	source := "// " + handlerstest.Hostile[1].Value + "\nreturn {};"
+	res = admin.PostForm(stageToRequest, url.Values{"version": {scriptVersion("stage_to_request")()}, "source": {source}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, res.Body)
+	var saved models.MessageScript
+	require.NoError(t, db.Where("message_id = ? AND point = 'stage_to_request'", msg.ID).Take(&saved).Error)
+	require.Equal(t, source, saved.Source)
+	page := admin.Get(stageToRequest)
+	require.NotContains(t, page.Body, "<script>alert(1)</script>")
+	require.Contains(t, page.Body, "&lt;script&gt;alert(1)&lt;/script&gt;")
 	t.Logf("hostile poll and script forms: %d requests by status %v", ta.Total(), ta)
 }
