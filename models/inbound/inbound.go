@@ -1259,28 +1259,10 @@ func mergeInboundFields(t *models.Ticket, fields []models.Field, data map[string
 	if err != nil {
 		return models.Merged{}, err
 	}
-	if err := ticketLimits(&m.Ticket); err != nil {
+	if err := models.TicketLimits(&m.Ticket); err != nil {
 		return models.Merged{}, err
 	}
 	return m, nil
-}
-
-// ticketLimits checks a ticket against its columns' limits.
-func ticketLimits(t *models.Ticket) error {
-	n := utf8.RuneCountInString
-	switch {
-	case n(strings.TrimSpace(t.ShortDescription)) == 0:
-		return errors.New("the short description is empty")
-	case n(t.ShortDescription) > 160:
-		return fmt.Errorf("the short description has %d characters; at most 160 fit", n(t.ShortDescription))
-	case n(t.Description) > 32000:
-		return fmt.Errorf("the description has %d characters; at most 32000 fit", n(t.Description))
-	case n(t.WorkNotes) > 32000:
-		return fmt.Errorf("the work notes have %d characters; at most 32000 fit", n(t.WorkNotes))
-	case n(t.AssignmentGroup) > 100:
-		return fmt.Errorf("the assignment group has %d characters; at most 100 fit", n(t.AssignmentGroup))
-	}
-	return nil
 }
 
 // mapsCustom says whether a message maps a process's own field.
