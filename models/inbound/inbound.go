@@ -257,7 +257,11 @@ type inboundConfig struct {
 	Message       *models.Message // nil: no inbound message of that name
 	ReceiptName   string          // name of the message's receipt message
 	Fields        []models.Field
-	Seen          bool // source_id has been received already
+	// ResponseFields are the fields of the message's response message: the
+	// synchronous answer's data is the ticket through their outbound side
+	// (docs/designer-messages.md, "Response message"). Nil: data is empty.
+	ResponseFields []models.Field
+	Seen           bool // source_id has been received already
 }
 
 func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messageName, sourceID string) (*inboundConfig, error) {
@@ -271,7 +275,7 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
 		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
 		&row.BondOwnership, &row.AllowedBondStates, &row.SetBondState, &row.ReceiptMessageID, &row.ReceiptName,
-		&row.Fields, &row.Seen, &row.ConfigVersion)
+		&row.Fields, &row.ResponseFields, &row.Seen, &row.ConfigVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = nil // row.ID stays 0: no such integration
 	}
@@ -306,6 +310,7 @@ type configRow struct {
 	ReceiptMessageID  *int64
 	ReceiptName       *string
 	Fields            string
+	ResponseFields    string
 	Seen              bool
 	ConfigVersion     string
 }
@@ -336,7 +341,22 @@ func (row *configRow) config() (*inboundConfig, error) {
 	for i, f := range fields {
 		cfg.Fields = append(cfg.Fields, f.field(m.ID, i))
 	}
+	var resp []wireField
+	if err := json.Unmarshal([]byte(row.ResponseFields), &resp); err != nil {
+		return nil, fmt.Errorf("read response fields of message %s: %w", m.Name, err)
+	}
+	cfg.ResponseFields = responseFields(resp)
 	return cfg, nil
+}
+
+// responseFields are the fields of a message's response message as the
+// answer maps them (models.MapResponse); nil when it has none.
+func responseFields(wire []wireField) []models.Field {
+	var out []models.Field
+	for i, f := range wire {
+		out = append(out, f.field(0, i))
+	}
+	return out
 }
 
 func inboundDeref(s *string) string {
@@ -571,7 +591,7 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	}
 	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
 		BondState: state, TicketID: ticket.ID, Trn: nums.Trn, Msg: nums.Msg, newBond: true}
-	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, nil, nil)
+	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, &ticket, nil, nil)
 }
 
 // updateTx: the bond (and its ticket) the message names, locked, then the
@@ -592,10 +612,11 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 		return nil, err
 	}
 	custom := mapsCustom(rc.cfg.Fields)
-	if custom {
+	if custom || mapsCustom(rc.cfg.ResponseFields) {
 		// Only a message that maps a process field reads (and below writes)
-		// the ticket's custom values and the process's field definitions;
-		// the ticket's row is locked already.
+		// the ticket's custom values and the process's field definitions
+		// (none when only its response message maps one: the answer reads
+		// the values); the ticket's row is locked already.
 		var err error
 		if rc.defs, err = processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields); err != nil {
 			return nil, err
@@ -615,7 +636,11 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 			ticketCols["custom"] = updated.Custom
 		}
 	}
-	res, err := rc.write(tx, target, out, ticketCols, bondCols)
+	answered := ticket // the answer's data is the ticket as the message leaves it
+	if updated != nil {
+		answered = updated
+	}
+	res, err := rc.write(tx, target, out, answered, ticketCols, bondCols)
 	if err != nil {
 		return nil, err
 	}
@@ -771,7 +796,10 @@ type inboundRecord struct {
 
 // record works out what a message does to its bond and what is stored for it.
 // bondCols gains the bond's process error; it returns the record and bondCols.
-func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols map[string]any, now time.Time) (*inboundRecord, map[string]any, error) {
+// ticket is the ticket as the message left it, which the answer's data
+// shows through the response message's fields.
+func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols map[string]any, now time.Time,
+	ticket *models.Ticket) (*inboundRecord, map[string]any, error) {
 	env, msg := rc.env, rc.msg
 	r := &inboundRecord{number: fmt.Sprintf("TRN%07d", tg.Trn), ident: fmt.Sprintf("MSG%07d", tg.Msg)}
 
@@ -834,9 +862,16 @@ func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols ma
 	if msg.Async && rc.cfg.ReceiptName != "" {
 		name = rc.cfg.ReceiptName
 	}
+	data := map[string]any{}
+	if len(rc.cfg.ResponseFields) > 0 && out.process == models.ProcessAccepted {
+		// The message has a response message: the answer tells the sender
+		// the ticket as it is now (docs/designer-messages.md, "Response
+		// message"); a rejected message changed nothing to tell.
+		data = models.MapResponse(ticket, rc.cfg.ResponseFields)
+	}
 	r.resp = models.Envelope{Message: models.EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
 		TargetReference: tg.ExternalReference, SourceID: r.ident, TargetID: env.SourceID},
-		Data: map[string]any{}, Status: &models.EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
+		Data: data, Status: &models.EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
 	if r.body, err = json.Marshal(r.resp); err != nil {
 		return nil, nil, fmt.Errorf("encode answer: %w", err)
 	}
@@ -880,10 +915,11 @@ const inboundResponseHeaders = `{"Content-Type":"application/json"}`
 // bond's sequence, history and state, the ticket's change, the transaction in
 // the state Received moves to (models.Next), its Stage, its HTTP Request
 // record and its transaction log line.
-func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*Result, error) {
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticket *models.Ticket,
+	ticketCols, bondCols map[string]any) (*Result, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
-	rec, bondCols, err := rc.record(tg, out, bondCols, now)
+	rec, bondCols, err := rc.record(tg, out, bondCols, now, ticket)
 	if err != nil {
 		return nil, err
 	}
@@ -1241,28 +1277,10 @@ func mergeInboundFields(t *models.Ticket, fields []models.Field, data map[string
 	if err != nil {
 		return models.Merged{}, err
 	}
-	if err := ticketLimits(&m.Ticket); err != nil {
+	if err := models.TicketLimits(&m.Ticket); err != nil {
 		return models.Merged{}, err
 	}
 	return m, nil
-}
-
-// ticketLimits checks a ticket against its columns' limits.
-func ticketLimits(t *models.Ticket) error {
-	n := utf8.RuneCountInString
-	switch {
-	case n(strings.TrimSpace(t.ShortDescription)) == 0:
-		return errors.New("the short description is empty")
-	case n(t.ShortDescription) > 160:
-		return fmt.Errorf("the short description has %d characters; at most 160 fit", n(t.ShortDescription))
-	case n(t.Description) > 32000:
-		return fmt.Errorf("the description has %d characters; at most 32000 fit", n(t.Description))
-	case n(t.WorkNotes) > 32000:
-		return fmt.Errorf("the work notes have %d characters; at most 32000 fit", n(t.WorkNotes))
-	case n(t.AssignmentGroup) > 100:
-		return fmt.Errorf("the assignment group has %d characters; at most 100 fit", n(t.AssignmentGroup))
-	}
-	return nil
 }
 
 // mapsCustom says whether a message maps a process's own field.

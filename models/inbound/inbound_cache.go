@@ -107,7 +107,13 @@ const sqlInboundSnapshot = `SELECT v.version::text AS version,
 		                        'direction', f.direction, 'default_value', f.default_value,
 		                        'inbound_value_map', f.inbound_value_map)
 		                        ORDER BY f.position, f.id), '[]')
-		                    FROM fields f WHERE f.message_id = m.id))), '[]')
+		                    FROM fields f WHERE f.message_id = m.id),
+		                'response_fields', (SELECT coalesce(json_agg(json_build_object('id', f.id,
+		                        'ticket_field', f.ticket_field, 'property', f.property, 'value_map', f.value_map,
+		                        'required', f.required, 'direction', f.direction, 'default_value', f.default_value,
+		                        'inbound_value_map', f.inbound_value_map)
+		                        ORDER BY f.position, f.id), '[]')
+		                    FROM fields f WHERE f.message_id = m.response_message_id))), '[]')
 		            FROM messages m LEFT JOIN messages rm ON rm.id = m.receipt_message_id
 		            WHERE m.integration_id = i.id AND m.direction IN ('Inbound', 'Bidirectional')))), '[]')
 		   FROM integrations i JOIN processes p ON p.id = i.process_id
@@ -182,6 +188,7 @@ type snapshotIntegration struct {
 		ReceiptMessageID  *int64             `json:"receipt_message_id"`
 		ReceiptName       *string            `json:"receipt_name"`
 		Fields            []wireField        `json:"fields"`
+		ResponseFields    []wireField        `json:"response_fields"`
 	} `json:"messages"`
 }
 
@@ -207,6 +214,7 @@ func snapshotEntry(in snapshotIntegration) *inboundIntegration {
 		for i, f := range m.Fields {
 			cfg.Fields = append(cfg.Fields, f.field(m.ID, i))
 		}
+		cfg.ResponseFields = responseFields(m.ResponseFields)
 		entry.messages[m.Name] = cfg
 	}
 	return entry

@@ -32,6 +32,10 @@ const sqlInboundConfig = `SELECT i.id, i.name, i.state, i.attach_logs, i.process
 			        'property', f.property, 'value_map', f.value_map, 'required', f.required, 'direction', f.direction,
 			        'default_value', f.default_value, 'inbound_value_map', f.inbound_value_map) ORDER BY f.position, f.id), '[]')
 			   FROM fields f WHERE f.message_id = m.id) AS fields,
+			(SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
+			        'property', f.property, 'value_map', f.value_map, 'required', f.required, 'direction', f.direction,
+			        'default_value', f.default_value, 'inbound_value_map', f.inbound_value_map) ORDER BY f.position, f.id), '[]')
+			   FROM fields f WHERE f.message_id = m.response_message_id) AS response_fields,
 			($1 <> '' AND EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = i.id
 			        AND t.direction = 'Inbound' AND t.external_message_id = $1)) AS seen,
 			(SELECT version::text FROM inbound_config_version) AS config_version
