@@ -125,9 +125,11 @@ func (s *Service) receiveGrouped(ctx context.Context, req Request) (res *Result,
 }
 
 // groupItem prepares req for a group: an update message sent with a bearer
-// token, both of which the configuration snapshot knows and accepts.
+// token, both of which the configuration snapshot knows and accepts, and not
+// made by inbound scripts (a group writes neither their rejection nor their
+// log lines).
 func (s *Service) groupItem(ctx context.Context, req Request) (*inboundItem, bool) {
-	if s.inbound == nil || req.Bearer == "" || !req.JSON {
+	if s.inbound == nil || req.Bearer == "" || !req.JSON || req.Meta.Scripted != nil {
 		return nil, false
 	}
 	env, problems, perr := parseEnvelope(req.Body)
@@ -547,6 +549,10 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 			fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
 				inboundQuote(env.SourceReference), existing))
 	}
+	if why := rc.rejected(); why != "" { // Stage to Target's reject(...): as business rules refusing a create
+		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+why,
+			"no ticket was created; correct the message and send it again")
+	}
 	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
 		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
 	defs, err := processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields)
@@ -688,6 +694,8 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 		out.process = models.ProcessRejected
 		out.processError = fmt.Sprintf("The sender's ticket %s does not own this bond: our %s is bonded to their %s.",
 			env.SourceReference, target.InternalReference, target.ExternalReference)
+	case rc.rejected() != "": // Stage to Target's reject(...): a business rule of the integration's own
+		out.process, out.processError = models.ProcessRejected, rc.rejected()
 	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
@@ -950,7 +958,17 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		string(rec.data), now,
 		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
 		rec.durationMS, now, now)
-	if rec.logLevel != "" {
+	switch logs := rc.scriptLogs(); {
+	case rec.logLevel != "" && rc.in.AttachLogs && len(logs) > 0:
+		// The scripts' lines first, as they ran, then the outcome.
+		kinds, levels := make([]string, 0, len(logs)+1), make([]string, 0, len(logs)+1)
+		for range logs {
+			kinds, levels = append(kinds, string(models.LogScript)), append(levels, "info")
+		}
+		lines := append(append(make([]string, 0, len(logs)+1), logs...), rec.what)
+		kinds, levels = append(kinds, string(models.LogTransactionRecv)), append(levels, rec.logLevel)
+		q.add(sqlWriteLogs, kinds, levels, lines, now)
+	case rec.logLevel != "":
 		q.add(sqlWriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
 	}
 	q.add(sqlWriteResult)

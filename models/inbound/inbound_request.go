@@ -26,6 +26,9 @@ type RequestMeta struct {
 	Header     http.Header
 	RemoteAddr string
 	Started    time.Time
+	// Scripted is what the integration's inbound scripts decided beside the
+	// envelope (a rejection, log lines); nil for an envelope as sent.
+	Scripted *Scripted
 }
 
 // inboundRequestRecord is the HTTP Request record of an inbound request

@@ -131,6 +131,12 @@ const sqlWriteTransaction = `, t AS (INSERT INTO transactions (number, message_i
 const sqlWriteLog = `, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
 			SELECT id, $1, $2, $3, $4 FROM t)`
 
+// sqlWriteLogs adds the transaction's log lines $3 (kinds $1, levels $2) in
+// their order, for a message whose inbound scripts logged.
+const sqlWriteLogs = `, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
+			SELECT t.id, x.kind, x.level, x.line, $4 FROM t,
+				unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(kind, level, line, n) ORDER BY x.n)`
+
 // sqlWriteResult ends the statement.
 const sqlWriteResult = ` SELECT id, seq FROM t`
 
