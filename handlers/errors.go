@@ -90,7 +90,7 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 		c.Response().Header().Set("HX-Reswap", "innerHTML")
 		werr = page.Render(c, status, errorpage.Alert(msg))
 	case errors.As(err, &stale):
-		werr = page.Render(c, status, errorpage.Stale(page.Props(c, "Changed meanwhile", ""), msg, stale.Changes, backTo(c)))
+		werr = page.Render(c, status, errorpage.Stale(page.Props(c, "Changed meanwhile", ""), msg, stale.Changes, backTo(c, err)))
 	default:
 		werr = page.Render(c, status, errorpage.Page(page.Props(c, http.StatusText(status), ""), status, msg))
 	}
@@ -99,9 +99,14 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 	}
 }
 
-// backTo is the page a refused form came from (its Referer, when it is this
-// server's), else the form's own address.
-func backTo(c echo.Context) string {
+// backTo is the page that shows the refused form's record again: the one the
+// handler named (page.Reopen), else the page the form came from (its
+// Referer, when it is this server's), else the form's own address.
+func backTo(c echo.Context, err error) string {
+	var re *page.ReopenError
+	if errors.As(err, &re) {
+		return re.URL
+	}
 	if u, err := url.Parse(c.Request().Referer()); err == nil && u.Host == c.Request().Host && strings.HasPrefix(u.Path, "/") {
 		return u.RequestURI()
 	}

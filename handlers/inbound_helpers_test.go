@@ -92,6 +92,7 @@ type inboundAnswer struct {
 	Fields map[string]string `json:"fields"`
 	// the envelope of an accepted message, or the original header of a duplicate
 	Message models.EnvelopeHeader  `json:"message"`
+	Data    map[string]any         `json:"data"`
 	Stat    *models.EnvelopeStatus `json:"status"`
 }
 

@@ -163,6 +163,11 @@ func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[strin
 	}
 	mapsCustom := false
 	for _, f := range fields {
+		if !f.Receives() || f.TicketField == NumberField {
+			// An outbound-only field is not applied here, as MapInbound
+			// skips it; the remote's number is the bond's (RemoteNumber).
+			continue
+		}
 		raw, present := data[f.Property]
 		if !present || raw == nil {
 			if f.Required {
@@ -238,6 +243,9 @@ func MergeInbound(t *Ticket, fields []Field, data map[string]any, wire map[strin
 func OutboundStamps(t, before *Ticket, fields []Field) map[string]WireStamp {
 	out := make(map[string]WireStamp, len(fields))
 	for _, f := range fields {
+		if !f.Sends() {
+			continue // not in the data either
+		}
 		s, ok := t.FieldStamps.V[f.TicketField]
 		if !ok || s.IsZero() {
 			continue

@@ -15,6 +15,8 @@ func ticketValue(t *Ticket, field string) (string, bool) {
 		return CustomText(t.Custom.V[name]), true
 	}
 	switch field {
+	case NumberField:
+		return t.Number, true
 	case "short_description":
 		return t.ShortDescription, true
 	case "description":
@@ -109,6 +111,39 @@ func MapOutbound(t *Ticket, fields []Field) (map[string]any, error) {
 	return data, nil
 }
 
+// MapResponse is the data of a synchronous answer to a message whose
+// response message has fields: the ticket as the message left it, through
+// the response message's outbound fields (MapOutbound). A required field
+// left empty does not refuse the answer (the message was applied already):
+// its property is sent empty.
+func MapResponse(t *Ticket, fields []Field) map[string]any {
+	lenient := make([]Field, len(fields))
+	for i, f := range fields {
+		f.Required = false
+		lenient[i] = f
+	}
+	data, _ := MapOutbound(t, lenient) // nothing is required: no error
+	return data
+}
+
+// RemoteNumber is the remote ticket's number an answer's data gives through
+// a response message's inbound field mapping NumberField, through its
+// inbound value map; "" when no field maps it or the property is absent.
+func RemoteNumber(fields []Field, data map[string]any) (string, error) {
+	for _, f := range fields {
+		if f.TicketField != NumberField || !f.Receives() {
+			continue
+		}
+		raw, present := data[f.Property]
+		if !present || raw == nil {
+			return f.Default, nil
+		}
+		v, err := inboundValue(f, raw)
+		return strings.TrimSpace(v), err
+	}
+	return "", nil
+}
+
 // InboundValues is the map an inbound message's values go through
 // (inboundMap); a package checks a field's value maps with it.
 func (f *Field) InboundValues() map[string]string { return f.inboundMap() }
@@ -139,8 +174,8 @@ func (f *Field) inboundMap() map[string]string {
 func MapInbound(t *Ticket, fields []Field, data map[string]any, defs []ProcessField) error {
 	custom := map[string]string{}
 	for _, f := range fields {
-		if !f.Receives() {
-			continue
+		if !f.Receives() || f.TicketField == NumberField {
+			continue // the remote's number is the bond's, not the ticket's (RemoteNumber)
 		}
 		raw, present := data[f.Property]
 		var v string

@@ -136,6 +136,8 @@ func validateTrigger(m *Message, sc MessageScope, v *ValidationError) {
 		switch {
 		case !slices.Contains(sc.TicketFields, f):
 			v.Add("trigger_fields", fmt.Sprintf("%q is not a ticket field of this process.", f))
+		case f == NumberField:
+			v.Add("trigger_fields", "A ticket's number never changes; choose a field that does.")
 		case slices.Contains(m.TriggerFields.V[:i], f):
 			v.Add("trigger_fields", fmt.Sprintf("%s is chosen twice.", f))
 		}

@@ -265,6 +265,9 @@ func (s *sender) attempt(ctx context.Context, w *enginedb.Work, actions []models
 		res.Outcome = enginedb.OutcomeDelivered
 		if !w.IsReceipt() {
 			res.ExternalReference = cmp.Or(verdict.externalReference, externalReference(ex.body))
+			if msg.ResponseMessageID != nil {
+				res.ResponseData = answerData(ex.body)
+			}
 		}
 		return res, nil
 	case ex.err == nil && isDuplicateAnswer(ex.body):
@@ -449,6 +452,19 @@ func externalReference(body []byte) string {
 		return ""
 	}
 	return strings.TrimSpace(env.Message.SourceReference)
+}
+
+// answerData reads the data object of a synchronous envelope answer (the
+// remote ticket through its response message's fields); nil when the answer
+// has none.
+func answerData(body []byte) map[string]any {
+	var env struct {
+		Data map[string]any `json:"data"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return nil
+	}
+	return env.Data
 }
 
 func isDuplicateAnswer(body []byte) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -54,7 +55,8 @@ func (h *Handlers) renderMessageForm(c echo.Context, integrationID int64, v desi
 		return err
 	}
 	v.Integration, v.Others, v.Fields, v.CanEdit = set.Integration, set.Messages, set.Fields[v.ID], canConfigure(c)
-	v.TicketFields = set.TicketFields
+	// The trigger watches fields that change: a ticket's number never does.
+	v.TicketFields = slices.DeleteFunc(slices.Clone(set.TicketFields), func(f string) bool { return f == models.NumberField })
 	status, title := http.StatusOK, "New message"
 	if len(v.Errors) > 0 {
 		status = http.StatusUnprocessableEntity

@@ -131,7 +131,9 @@ func (h *Handlers) VariablesSave(c echo.Context) error {
 		return page.Render(c, http.StatusUnprocessableEntity, scripts.List(page.Props(c, "Scripts of "+v.Integration.Name, "integrations"), v))
 	}
 	if err != nil {
-		return err
+		// The form posts to an address with no page: a stale edit's
+		// "open it again" goes to the scripts page that shows them.
+		return page.Reopen(err, fmt.Sprintf("/integrations/%d/scripts", id))
 	}
 	return page.FlashRedirect(c, layout.FlashSuccess, "Saved the variables of "+set.Connection.Name+".",
 		fmt.Sprintf("/integrations/%d/scripts", id))

@@ -73,6 +73,9 @@ func TestScriptsPage(t *testing.T) {
 		// The variables form carries the versions it showed: a stale one is refused.
 		res = admin.PostForm("/integrations/1/variables", url.Values{"variables": {"project=SEC"}, "versions": {"project=7"}})
 		require.Equal(t, http.StatusConflict, res.StatusCode)
+		back, _ := res.TestID(t, "stale-back").Attr("href")
+		require.Equal(t, "/integrations/1/scripts", back, "open it again: the page that shows the variables, not the POST-only form address")
+		require.Equal(t, http.StatusOK, admin.Get(back).StatusCode)
 		res = admin.PostForm("/integrations/1/variables", url.Values{"variables": {"1x=SEC"}})
 		require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 		require.Contains(t, res.TestID(t, "error-variables").Text(), "not a variable name")

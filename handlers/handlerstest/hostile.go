@@ -61,6 +61,10 @@ type HostileForm struct {
 	Path    string
 	Fields  url.Values
 	Version func() string // the current version, set unless the field under test is "version"
+	// Current, when set, gives fields that follow what is stored (the
+	// connection variables' name=version lines), set before the field
+	// under test like Version.
+	Current func() url.Values
 }
 
 // SweepHostileForms posts each form with each field, one at a time, set to
@@ -84,6 +88,11 @@ func SweepHostileForms(t testing.TB, c *Client, forms []HostileForm, state func(
 				}
 				if f.Version != nil {
 					form.Set("version", f.Version())
+				}
+				if f.Current != nil {
+					for k, v := range f.Current() {
+						form[k] = v
+					}
 				}
 				form.Set(field, h.Value)
 				before := state()

@@ -82,3 +82,24 @@ func PathID(c echo.Context, name string) (int64, error) {
 func Actor(c echo.Context) models.Actor {
 	return models.ActorOf(CurrentUser(c), c.RealIP())
 }
+
+// ReopenError carries the page that shows a record again, for the "open it
+// again" link of an error page (the 409 of a stale edit), when the form
+// posts to an address that has no page of its own (POST only).
+type ReopenError struct {
+	Err error
+	URL string // a GET page of this server
+}
+
+func (e *ReopenError) Error() string { return e.Err.Error() }
+
+// Unwrap lets errors.As find the error it carries (the stale edit, ...).
+func (e *ReopenError) Unwrap() error { return e.Err }
+
+// Reopen wraps err (nil stays nil) with the page that shows its record again.
+func Reopen(err error, url string) error {
+	if err == nil {
+		return nil
+	}
+	return &ReopenError{Err: err, URL: url}
+}

@@ -13,6 +13,7 @@ import (
 type Accounts struct {
 	db           *gorm.DB
 	passwordCost int
+	passwords    *passwordCache // shared by WithTx's copies
 }
 
 // Opts configures Accounts.
@@ -20,14 +21,22 @@ type Opts struct {
 	// PasswordCost is the bcrypt cost of new password hashes; tests lower it.
 	// Defaults to bcrypt.DefaultCost.
 	PasswordCost int
+	// PasswordCacheSize bounds the verified passwords kept (password_cache.go).
+	// Defaults to 4096.
+	PasswordCacheSize int
 }
 
 // New returns Accounts on db.
 func New(db *gorm.DB, opts *Opts) *Accounts {
 	a := &Accounts{db: db, passwordCost: bcrypt.DefaultCost}
-	if opts != nil && opts.PasswordCost != 0 {
-		a.passwordCost = opts.PasswordCost
+	size := 0
+	if opts != nil {
+		if opts.PasswordCost != 0 {
+			a.passwordCost = opts.PasswordCost
+		}
+		size = opts.PasswordCacheSize
 	}
+	a.passwords = newPasswordCache(size)
 	return a
 }
 
@@ -35,5 +44,5 @@ func New(db *gorm.DB, opts *Opts) *Accounts {
 // same clock and password cost (the demo seed creates its users in the
 // transaction that creates the rest).
 func (s *Accounts) WithTx(tx *gorm.DB) *Accounts {
-	return &Accounts{db: tx, passwordCost: s.passwordCost}
+	return &Accounts{db: tx, passwordCost: s.passwordCost, passwords: s.passwords}
 }

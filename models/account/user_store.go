@@ -109,7 +109,9 @@ func (s *Accounts) CreateUser(ctx context.Context, actor models.Actor, o NewUser
 }
 
 // Authenticate checks a name and password and returns the active user.
-// Any mismatch is ErrInvalidCredentials, whatever the cause.
+// Any mismatch is ErrInvalidCredentials, whatever the cause. A password
+// verified before against the same stored hash is not hashed again
+// (password_cache.go).
 func (s *Accounts) Authenticate(ctx context.Context, name, password string) (*models.User, error) {
 	var u models.User
 	err := s.db.WithContext(ctx).Where("name = ? AND active", name).Take(&u).Error
@@ -120,7 +122,7 @@ func (s *Accounts) Authenticate(ctx context.Context, name, password string) (*mo
 		}
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+	if !s.passwords.verify(u.Name, password, u.PasswordHash) {
 		return nil, models.ErrInvalidCredentials
 	}
 	return &u, nil

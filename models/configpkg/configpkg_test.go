@@ -364,9 +364,26 @@ func TestDecodeRefuses(t *testing.T) {
   },
   "integration"`, 1)
 	}
+	// v1 is the shipped format 1 template, to which the keys of format 2
+	// (scripts, variables, poll processors, pollers) are added: refused,
+	// each at its place.
+	v1b, err := os.ReadFile("templates/unifi-envelope.json")
+	require.NoError(t, err)
+	v1 := string(v1b)
+	require.Contains(t, v1, `"format": 1,`)
+	require.Contains(t, v1, `"name": "Peer instance",`)
+	require.Contains(t, v1, `"name": "CreateIncident",`)
 	tests := []struct {
 		name, doc, want string
 	}{
+		{"ScriptsInFormat1", strings.Replace(v1, `"name": "CreateIncident",`, `"name": "CreateIncident", "scripts": {"response": "return {};"},`, 1),
+			"messages[0].scripts: unknown key (format 1 does not have it"},
+		{"VariablesInFormat1", strings.Replace(v1, `"name": "Peer instance",`, `"name": "Peer instance", "variables": {"project": "OPS"},`, 1),
+			"connections[0].variables: unknown key (format 1 does not have it"},
+		{"PollProcessorsInFormat1", strings.Replace(v1, `"format": 1,`, `"format": 1, "poll_processors": [],`, 1),
+			"poll_processors: unknown key (format 1 does not have it"},
+		{"PollersInFormat1", strings.Replace(v1, `"format": 1,`, `"format": 1, "pollers": [],`, 1),
+			"pollers: unknown key (format 1 does not have it"},
 		{"Empty", "", "the document is empty"},
 		{"NotAnObject", `[1,2]`, "the document must be a JSON object"},
 		{"Malformed", `{"format": 3, "process": {`, "ends too early"},
@@ -641,5 +658,14 @@ func TestTemplatesRead(t *testing.T) {
 		d, err := configpkg.TemplateDocument(tpl.Key)
 		require.NoError(t, err, tpl.Key)
 		require.NotEmpty(t, d.Messages, tpl.Key)
+		// A template that has scripts, variables or pollers declares format
+		// 2, which has them (a format 1 document is refused at the key).
+		scripted := len(d.PollProcessors) > 0 || len(d.Pollers) > 0
+		for _, m := range d.Messages {
+			scripted = scripted || len(m.Scripts) > 0
+		}
+		if scripted {
+			require.GreaterOrEqual(t, d.Format, 2, tpl.Key)
+		}
 	}
 }

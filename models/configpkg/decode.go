@@ -353,6 +353,9 @@ func (r *reader) document(d *Document) error {
 				return err
 			}))
 		case "poll_processors":
+			if r.format < 2 {
+				return false, nil // scripts, variables, poll processors and pollers came with format 2
+			}
 			return done(r.list(p, func(_ int, p string) error {
 				var x PollProcessor
 				err := r.pollProcessor(p, &x)
@@ -360,6 +363,9 @@ func (r *reader) document(d *Document) error {
 				return err
 			}))
 		case "pollers":
+			if r.format < 2 {
+				return false, nil
+			}
 			return done(r.list(p, func(_ int, p string) error {
 				var x Poller
 				err := r.poller(p, &x)
@@ -461,6 +467,9 @@ func (r *reader) connection(path string, x *Connection) error {
 		case "oauth_scopes":
 			return done(r.str(p, &x.OAuthScopes))
 		case "variables":
+			if r.format < 2 {
+				return false, nil
+			}
 			return done(r.stringMap(p, &x.Variables))
 		}
 		return false, nil
@@ -509,6 +518,9 @@ func (r *reader) message(path string, x *Message) error {
 			}
 			return done(r.strings(p, &x.TriggerFields))
 		case "scripts":
+			if r.format < 2 {
+				return false, nil
+			}
 			return done(r.stringMap(p, &x.Scripts))
 		}
 		return false, nil

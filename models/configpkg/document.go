@@ -18,7 +18,9 @@ import (
 // Format is the version of the document this code writes; it reads every
 // format up to it. A document with a higher format comes from a newer
 // product and is refused. Format 2 added the process's own ticket fields
-// (process.fields); a format 1 document reads as one with none. Format 3
+// (process.fields), message scripts, connection variables, poll processors
+// and pollers; a format 1 document reads as one with none, and refuses those
+// keys as unknown to it. Format 3
 // carries every setting of a message, field and response action: a field's
 // direction, default, position and inbound value map, a message's response
 // message and watched fields, a response action's states and bond note; an

@@ -120,7 +120,7 @@ func validate(d *Document) error {
 	if !numberPrefix.MatchString(p.NumberPrefix) {
 		ps.add("process.number_prefix", "%q must be 2 to 6 capital letters, like INC", p.NumberPrefix)
 	}
-	ticketFields := slices.Clone(models.TicketFields)
+	ticketFields := slices.Clone(models.MappableFields)
 	for i, f := range p.Fields {
 		at := fmt.Sprintf("process.fields[%d]", i)
 		// The Designer's rules, each problem at its key.

@@ -62,7 +62,7 @@ func ticketFields(tx *gorm.DB, integrationID int64) ([]string, error) {
 		Pluck("process_fields.name", &names).Error; err != nil {
 		return nil, fmt.Errorf("list process fields of integration %d: %w", integrationID, err)
 	}
-	out := append(make([]string, 0, len(models.TicketFields)+len(names)), models.TicketFields...)
+	out := append(make([]string, 0, len(models.MappableFields)+len(names)), models.MappableFields...)
 	for _, n := range names {
 		out = append(out, models.CustomPrefix+n)
 	}

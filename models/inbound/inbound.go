@@ -127,9 +127,11 @@ func (s *Service) receiveGrouped(ctx context.Context, req Request) (res *Result,
 }
 
 // groupItem prepares req for a group: an update message sent with a bearer
-// token, both of which the configuration snapshot knows and accepts.
+// token, both of which the configuration snapshot knows and accepts, and not
+// made by inbound scripts (a group writes neither their rejection nor their
+// log lines).
 func (s *Service) groupItem(ctx context.Context, req Request) (*inboundItem, bool) {
-	if s.inbound == nil || req.Bearer == "" || !req.JSON {
+	if s.inbound == nil || req.Bearer == "" || !req.JSON || req.Meta.Scripted != nil {
 		return nil, false
 	}
 	env, problems, perr := parseEnvelope(req.Body)
@@ -264,7 +266,11 @@ type inboundConfig struct {
 	Message       *models.Message // nil: no inbound message of that name
 	ReceiptName   string          // name of the message's receipt message
 	Fields        []models.Field
-	Seen          bool // source_id has been received already
+	// ResponseFields are the fields of the message's response message: the
+	// synchronous answer's data is the ticket through their outbound side
+	// (docs/designer-messages.md, "Response message"). Nil: data is empty.
+	ResponseFields []models.Field
+	Seen           bool // source_id has been received already
 }
 
 func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messageName, sourceID string) (*inboundConfig, error) {
@@ -278,7 +284,7 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
 		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
 		&row.BondOwnership, &row.AllowedBondStates, &row.SetBondState, &row.ReceiptMessageID, &row.ReceiptName,
-		&row.Fields, &row.Seen, &row.ConfigVersion)
+		&row.Fields, &row.ResponseFields, &row.Seen, &row.ConfigVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = nil // row.ID stays 0: no such integration
 	}
@@ -313,6 +319,7 @@ type configRow struct {
 	ReceiptMessageID  *int64
 	ReceiptName       *string
 	Fields            string
+	ResponseFields    string
 	Seen              bool
 	ConfigVersion     string
 }
@@ -343,7 +350,22 @@ func (row *configRow) config() (*inboundConfig, error) {
 	for i, f := range fields {
 		cfg.Fields = append(cfg.Fields, f.Field(m.ID, i))
 	}
+	var resp []inboundsql.WireField
+	if err := json.Unmarshal([]byte(row.ResponseFields), &resp); err != nil {
+		return nil, fmt.Errorf("read response fields of message %s: %w", m.Name, err)
+	}
+	cfg.ResponseFields = responseFields(resp)
 	return cfg, nil
+}
+
+// responseFields are the fields of a message's response message as the
+// answer maps them (models.MapResponse); nil when it has none.
+func responseFields(wire []inboundsql.WireField) []models.Field {
+	var out []models.Field
+	for i, f := range wire {
+		out = append(out, f.Field(0, i))
+	}
+	return out
 }
 
 func inboundDeref(s *string) string {
@@ -564,13 +586,17 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	}
 	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
 		BondState: state, TicketID: ticket.ID, Trn: nums.Trn, Msg: nums.Msg, newBond: true}
-	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, nil, nil)
+	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, &ticket, nil, nil)
 }
 
 // newTicket is the ticket a Create makes (not yet numbered), or the
 // refusal of a message whose fields do not make one; defs are the process's
 // own fields when the message maps one.
 func (rc *inboundCall) newTicket(defs []models.ProcessField, now time.Time) (models.Ticket, error) {
+	if why := rc.rejected(); why != "" { // Stage to Target's reject(...): as business rules refusing a create
+		return models.Ticket{}, refuseDetail(RefusalCreateRejected, "Message rejected: "+why,
+			"no ticket was created; correct the message and send it again")
+	}
 	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
 		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
 	// A new ticket has no stamps: every incoming field and its stamp is taken.
@@ -617,10 +643,11 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 		return nil, err
 	}
 	custom := mapsCustom(rc.cfg.Fields)
-	if custom {
+	if custom || mapsCustom(rc.cfg.ResponseFields) {
 		// Only a message that maps a process field reads (and below writes)
-		// the ticket's custom values and the process's field definitions;
-		// the ticket's row is locked already.
+		// the ticket's custom values and the process's field definitions
+		// (none when only its response message maps one: the answer reads
+		// the values); the ticket's row is locked already.
 		var err error
 		if rc.defs, err = processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields); err != nil {
 			return nil, err
@@ -640,7 +667,11 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 			ticketCols["custom"] = updated.Custom
 		}
 	}
-	res, err := rc.write(tx, target, out, ticketCols, bondCols)
+	answered := ticket // the answer's data is the ticket as the message leaves it
+	if updated != nil {
+		answered = updated
+	}
+	res, err := rc.write(tx, target, out, answered, ticketCols, bondCols)
 	if err != nil {
 		return nil, err
 	}
@@ -694,6 +725,8 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 		out.process = models.ProcessRejected
 		out.processError = fmt.Sprintf("The sender's ticket %s does not own this bond: our %s is bonded to their %s.",
 			env.SourceReference, target.InternalReference, target.ExternalReference)
+	case rc.rejected() != "": // Stage to Target's reject(...): a business rule of the integration's own
+		out.process, out.processError = models.ProcessRejected, rc.rejected()
 	case target.LastInboundAt != nil && env.TimeStamp.Before(*target.LastInboundAt):
 		out.stale = true // accepted and recorded, not applied: newer data is already on the ticket
 	default:
@@ -794,7 +827,10 @@ type inboundRecord struct {
 
 // record works out what a message does to its bond and what is stored for it.
 // bondCols gains the bond's process error; it returns the record and bondCols.
-func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols map[string]any, now time.Time) (*inboundRecord, map[string]any, error) {
+// ticket is the ticket as the message left it, which the answer's data
+// shows through the response message's fields.
+func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols map[string]any, now time.Time,
+	ticket *models.Ticket) (*inboundRecord, map[string]any, error) {
 	env, msg := rc.env, rc.msg
 	r := &inboundRecord{number: fmt.Sprintf("TRN%07d", tg.Trn), ident: fmt.Sprintf("MSG%07d", tg.Msg)}
 
@@ -857,9 +893,16 @@ func (rc *inboundCall) record(tg *inboundTarget, out inboundOutcome, bondCols ma
 	if msg.Async && rc.cfg.ReceiptName != "" {
 		name = rc.cfg.ReceiptName
 	}
+	data := map[string]any{}
+	if len(rc.cfg.ResponseFields) > 0 && out.process == models.ProcessAccepted {
+		// The message has a response message: the answer tells the sender
+		// the ticket as it is now (docs/designer-messages.md, "Response
+		// message"); a rejected message changed nothing to tell.
+		data = models.MapResponse(ticket, rc.cfg.ResponseFields)
+	}
 	r.resp = models.Envelope{Message: models.EnvelopeHeader{Name: name, TimeStamp: now.UTC(), SourceReference: tg.InternalReference,
 		TargetReference: tg.ExternalReference, SourceID: r.ident, TargetID: env.SourceID},
-		Data: map[string]any{}, Status: &models.EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
+		Data: data, Status: &models.EnvelopeStatus{ProcessState: out.process.String(), Error: out.processError}}
 	if r.body, err = json.Marshal(r.resp); err != nil {
 		return nil, nil, fmt.Errorf("encode answer: %w", err)
 	}
@@ -903,10 +946,11 @@ const inboundResponseHeaders = `{"Content-Type":"application/json"}`
 // bond's sequence, history and state, the ticket's change, the transaction in
 // the state Received moves to (models.Next), its Stage, its HTTP Request
 // record and its transaction log line.
-func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticketCols, bondCols map[string]any) (*Result, error) {
+func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome, ticket *models.Ticket,
+	ticketCols, bondCols map[string]any) (*Result, error) {
 	env, msg := rc.env, rc.msg
 	now := rc.s.now()
-	rec, bondCols, err := rc.record(tg, out, bondCols, now)
+	rec, bondCols, err := rc.record(tg, out, bondCols, now, ticket)
 	if err != nil {
 		return nil, err
 	}
@@ -945,7 +989,17 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		string(rec.data), now,
 		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, httprecord.Storable(rec.body),
 		rec.durationMS, now, now)
-	if rec.logLevel != "" {
+	switch logs := rc.scriptLogs(); {
+	case rec.logLevel != "" && rc.in.AttachLogs && len(logs) > 0:
+		// The scripts' lines first, as they ran, then the outcome.
+		kinds, levels := make([]string, 0, len(logs)+1), make([]string, 0, len(logs)+1)
+		for range logs {
+			kinds, levels = append(kinds, string(models.LogScript)), append(levels, "info")
+		}
+		lines := append(append(make([]string, 0, len(logs)+1), logs...), rec.what)
+		kinds, levels = append(kinds, string(models.LogTransactionRecv)), append(levels, rec.logLevel)
+		q.add(inboundsql.WriteLogs, kinds, levels, lines, now)
+	case rec.logLevel != "":
 		q.add(inboundsql.WriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
 	}
 	q.add(inboundsql.WriteResult)
@@ -1200,7 +1254,7 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.En
 	if t != nil {
 		tid = &t.ID
 	}
-	r := httprecord.Record(rc.meta, rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
+	r := httprecord.Record(rc.meta.record(), rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
 	headers, err := r.RequestHeaders.Value()
 	if err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
@@ -1223,7 +1277,7 @@ func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName stri
 	if integrationName == "" || !utf8.ValidString(integrationName) || strings.ContainsRune(integrationName, 0) {
 		integrationName = "" // no integration has that name, and PostgreSQL could not compare it
 	}
-	r := httprecord.Record(meta, raw, nil, nil, status, body, s.now())
+	r := httprecord.Record(meta.record(), raw, nil, nil, status, body, s.now())
 	headers, err := r.RequestHeaders.Value()
 	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
@@ -1254,28 +1308,10 @@ func mergeInboundFields(t *models.Ticket, fields []models.Field, data map[string
 	if err != nil {
 		return models.Merged{}, err
 	}
-	if err := ticketLimits(&m.Ticket); err != nil {
+	if err := models.TicketLimits(&m.Ticket); err != nil {
 		return models.Merged{}, err
 	}
 	return m, nil
-}
-
-// ticketLimits checks a ticket against its columns' limits.
-func ticketLimits(t *models.Ticket) error {
-	n := utf8.RuneCountInString
-	switch {
-	case n(strings.TrimSpace(t.ShortDescription)) == 0:
-		return errors.New("the short description is empty")
-	case n(t.ShortDescription) > 160:
-		return fmt.Errorf("the short description has %d characters; at most 160 fit", n(t.ShortDescription))
-	case n(t.Description) > 32000:
-		return fmt.Errorf("the description has %d characters; at most 32000 fit", n(t.Description))
-	case n(t.WorkNotes) > 32000:
-		return fmt.Errorf("the work notes have %d characters; at most 32000 fit", n(t.WorkNotes))
-	case n(t.AssignmentGroup) > 100:
-		return fmt.Errorf("the assignment group has %d characters; at most 100 fit", n(t.AssignmentGroup))
-	}
-	return nil
 }
 
 // mapsCustom says whether a message maps a process's own field.

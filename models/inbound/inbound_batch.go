@@ -483,7 +483,7 @@ func (s *Service) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
 			it.fallback = true // checked against another configuration
 			continue
 		}
-		if mapsCustom(rc.cfg.Fields) {
+		if mapsCustom(rc.cfg.Fields) || mapsCustom(rc.cfg.ResponseFields) {
 			it.fallback = true // the one-message path reads and writes the ticket's custom values
 			continue
 		}
@@ -519,7 +519,11 @@ func (s *Service) decideGroup(g *groupRead, group []*inboundItem) *groupWrite {
 			it.fallback = true
 			continue
 		}
-		rec, bondCols, err := rc.record(&tg, out, bondCols, now)
+		answered := &gb.ticket // the answer's data: the ticket as the message leaves it
+		if updated != nil {
+			answered = updated
+		}
+		rec, bondCols, err := rc.record(&tg, out, bondCols, now, answered)
 		if err != nil {
 			it.fallback = true // the full path reports it
 			continue

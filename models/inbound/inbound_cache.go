@@ -150,6 +150,7 @@ func snapshotEntry(in inboundsql.SnapshotIntegration) *inboundIntegration {
 		for i, f := range m.Fields {
 			cfg.Fields = append(cfg.Fields, f.Field(m.ID, i))
 		}
+		cfg.ResponseFields = responseFields(m.ResponseFields)
 		entry.messages[m.Name] = cfg
 	}
 	return entry

@@ -93,7 +93,11 @@ func (p *Page) Receive(ctx context.Context, raw []byte, meta RequestMeta, done P
 		}
 		return done(nil, err)
 	}
-	if perr == nil && cfg.Message != nil && cfg.Message.Type == models.MessageCreate && cfg.allows(p.caller) == nil {
+	// A Create whose scripts logged lines the transaction log keeps is
+	// received alone (the batch writes one log line a message).
+	scriptLogs := meta.Scripted != nil && len(meta.Scripted.Logs) > 0 && cfg.Integration.AttachLogs
+	if perr == nil && cfg.Message != nil && cfg.Message.Type == models.MessageCreate && cfg.allows(p.caller) == nil &&
+		!scriptLogs {
 		rc := &inboundCall{s: p.s, cfg: cfg, in: &cfg.Integration, msg: cfg.Message, caller: p.caller, env: env,
 			raw: raw, meta: meta}
 		if err := rc.checkMessage(problems); err != nil {
@@ -314,7 +318,7 @@ func (p *Page) bondAll(ctx context.Context, held []pageCreate, creating []int, t
 		rc := held[i].rc
 		targets[j] = inboundTarget{InternalReference: tickets[j].Number, ExternalReference: rc.env.SourceReference,
 			BondState: rc.newBondState(), TicketID: tickets[j].ID, Trn: nums[j][1], Msg: nums[j][2], newBond: true}
-		rec, _, err := rc.record(&targets[j], accepted, nil, now)
+		rec, _, err := rc.record(&targets[j], accepted, nil, now, &tickets[j])
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja/parser"
@@ -206,11 +207,7 @@ func (e *Engine) newState(c *compiled) (*vmState, error) {
 		for i, a := range call.Arguments {
 			parts[i] = logText(vm, a)
 		}
-		line := strings.Join(parts, " ")
-		if len(line) > 2000 {
-			line = line[:2000] + "…"
-		}
-		st.logs = append(st.logs, line)
+		st.logs = append(st.logs, LogLine(strings.Join(parts, " ")))
 		return goja.Undefined()
 	}))
 	must(vm.Set("reject", func(call goja.FunctionCall) goja.Value {
@@ -265,6 +262,31 @@ func (st *vmState) lookupBond(call goja.FunctionCall) goja.Value {
 }
 
 // logText renders one log(...) argument: strings as they are, the rest as JSON.
+// MaxLogChars is the longest log(...) line kept, in characters (the last
+// one an ellipsis when the line was cut).
+const MaxLogChars = 2000
+
+// LogLine is a log(...) line as it is stored: at most MaxLogChars
+// characters, cut on a character boundary, and with no NUL or invalid UTF-8
+// (which PostgreSQL's text refuses: a script's log line must never fail the
+// statement that stores it).
+func LogLine(line string) string {
+	if strings.IndexByte(line, 0) >= 0 || !utf8.ValidString(line) {
+		line = strings.ToValidUTF8(strings.ReplaceAll(line, "\x00", "\uFFFD"), "\uFFFD")
+	}
+	if len(line) <= MaxLogChars || utf8.RuneCountInString(line) <= MaxLogChars {
+		return line
+	}
+	n := 0
+	for i := range line {
+		if n == MaxLogChars-1 {
+			return line[:i] + "…"
+		}
+		n++
+	}
+	return line
+}
+
 func logText(vm *goja.Runtime, v goja.Value) string {
 	if v == nil || goja.IsUndefined(v) {
 		return "undefined"

@@ -52,19 +52,23 @@ type rawScripts struct {
 
 // ReceiveRaw authenticates a request in the remote's own shape, translates it
 // with the integration's inbound scripts and receives the envelope they make.
-// A script that fails, or a Stage to Target that rejects, refuses the request
-// with the script's name, line and message (RefusalScript); nothing is stored
-// but the refusal's HTTP Request record.
+// A script that fails refuses the request with the script's name, line and
+// message (RefusalScript); nothing is stored but the refusal's HTTP Request
+// record. A Stage to Target that calls reject(...) rejects the message as
+// business rules would: an update becomes a Rejected transaction with the
+// reason as its process error, a create is refused ("Message rejected: ...").
+// The scripts' log lines go to the transaction's log.
 func (s *Service) ReceiveRaw(ctx context.Context, req inbound.Request) (*inbound.Result, error) {
 	// Authenticate before any script runs: an anonymous caller gets no CPU.
-	if _, err := s.inbound.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer, req.Meta.RemoteAddr); err != nil {
+	caller, err := s.inbound.AuthenticateInbound(ctx, req.BasicUser, req.BasicPassword, req.HasBasic, req.Bearer, req.Meta.RemoteAddr)
+	if err != nil {
 		return nil, err
 	}
 	cfg, err := s.loadRawScripts(ctx, req.Integration)
 	if err != nil {
 		return nil, err
 	}
-	env, err := s.translateRaw(ctx, s.inbound, cfg, req)
+	env, scripted, err := s.translateRaw(ctx, s.inbound, cfg, req)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +76,10 @@ func (s *Service) ReceiveRaw(ctx context.Context, req inbound.Request) (*inbound
 	if err != nil {
 		return nil, fmt.Errorf("receive raw: %w", err)
 	}
-	req.Body, req.JSON = body, true
-	return s.inbound.ReceiveInbound(ctx, req)
+	// The caller is authenticated already: straight to the message, not
+	// through ReceiveInbound, which would check the password a second time.
+	req.Meta.Scripted = scripted
+	return s.inbound.ReceiveMessage(ctx, req.Integration, caller, body, req.Meta)
 }
 
 // Translator reads the integration's inbound scripts once and returns what
@@ -91,7 +97,7 @@ func (s *Service) Translator(ctx context.Context, integration string) (Translate
 	}
 	for _, m := range cfg.messages {
 		if _, ok := cfg.scripts[m.ID][script.Identify]; ok {
-			return func(ctx context.Context, in *inbound.Service, req inbound.Request) (*models.Envelope, error) {
+			return func(ctx context.Context, in *inbound.Service, req inbound.Request) (*models.Envelope, *inbound.Scripted, error) {
 				return s.translateRaw(ctx, in, cfg, req)
 			}, nil
 		}
@@ -100,8 +106,10 @@ func (s *Service) Translator(ctx context.Context, integration string) (Translate
 }
 
 // TranslateFunc translates one request in the remote's own shape into our
-// envelope; in is the inbound service the scripts' findBond reads through.
-type TranslateFunc func(ctx context.Context, in *inbound.Service, req inbound.Request) (*models.Envelope, error)
+// envelope and what the scripts decided beside it (a rejection, their log
+// lines: for the request's RequestMeta.Scripted); in is the inbound service
+// the scripts' findBond reads through.
+type TranslateFunc func(ctx context.Context, in *inbound.Service, req inbound.Request) (*models.Envelope, *inbound.Scripted, error)
 
 // loadRawScripts reads the integration's inbound messages, their scripts and
 // its active connection's variables. Configuration, so GORM; the programs
@@ -150,8 +158,10 @@ func refuseScript(err error) error {
 // translateRaw runs Identify message on every inbound message with one (in
 // id order) until one claims the request, then that message's Reference
 // lookup, Payload to Stage and Stage to Target. Their findBond reads through
-// lookups.
-func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cfg *rawScripts, req inbound.Request) (*models.Envelope, error) {
+// lookups. Beside the envelope it returns what the scripts decided that the
+// envelope cannot carry: Stage to Target's rejection and every script's log
+// lines, in the order they ran.
+func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cfg *rawScripts, req inbound.Request) (*models.Envelope, *inbound.Scripted, error) {
 	var body any
 	if json.Unmarshal(req.Body, &body) != nil {
 		body = nil
@@ -169,6 +179,7 @@ func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cf
 		sc, ok := cfg.scripts[m.ID][p]
 		return script.Script{ID: sc.ID, Version: sc.Version, Point: p, Source: sc.Source, Name: m.Name + " / " + p.Label()}, ok
 	}
+	scripted := &inbound.Scripted{}
 	var msg *models.Message
 	for i := range cfg.messages {
 		m := &cfg.messages[i]
@@ -177,8 +188,9 @@ func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cf
 			continue
 		}
 		out, err := s.scripts.Run(spec, in)
+		scripted.AddLogs(out.Logs)
 		if err != nil {
-			return nil, refuseScript(err)
+			return nil, nil, refuseScript(err)
 		}
 		switch v := out.Value.(type) {
 		case bool:
@@ -192,11 +204,11 @@ func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cf
 				}
 			}
 			if msg == nil && v != "" {
-				return nil, refuseDetail(inbound.RefusalUnknownName, inbound.TextUnknownMessageName, fmt.Sprintf("%s named %q", spec.Name, v))
+				return nil, nil, refuseDetail(inbound.RefusalUnknownName, inbound.TextUnknownMessageName, fmt.Sprintf("%s named %q", spec.Name, v))
 			}
 		case nil:
 		default:
-			return nil, refuseScript(&script.Error{Script: spec.Name, Kind: script.KindResult,
+			return nil, nil, refuseScript(&script.Error{Script: spec.Name, Kind: script.KindResult,
 				Message: "must return true, false, a message name or nothing"})
 		}
 		if msg != nil {
@@ -204,13 +216,14 @@ func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cf
 		}
 	}
 	if msg == nil {
-		return nil, refuse(inbound.RefusalNoName, inbound.TextNoMessageName)
+		return nil, nil, refuse(inbound.RefusalNoName, inbound.TextNoMessageName)
 	}
 	env := &models.Envelope{Message: models.EnvelopeHeader{Name: msg.Name, TimeStamp: s.now().UTC()}}
 	if spec, ok := run(msg, script.ReferenceLookup); ok {
-		ref, _, err := s.scripts.Object(spec, in, false)
+		ref, out, err := s.scripts.Object(spec, in, false)
+		scripted.AddLogs(out.Logs)
 		if err != nil {
-			return nil, refuseScript(err)
+			return nil, nil, refuseScript(err)
 		}
 		str := func(k string) string {
 			if v, ok := ref[k]; ok && v != nil {
@@ -223,33 +236,39 @@ func (s *Service) translateRaw(ctx context.Context, lookups *inbound.Service, cf
 	}
 	stage, _ := body.(map[string]any)
 	if spec, ok := run(msg, script.PayloadToStage); ok {
-		m, _, err := s.scripts.Object(spec, in, false)
+		m, out, err := s.scripts.Object(spec, in, false)
+		scripted.AddLogs(out.Logs)
 		if err != nil {
-			return nil, refuseScript(err)
+			return nil, nil, refuseScript(err)
 		}
 		stage = m
 	}
 	if spec, ok := run(msg, script.StageToTarget); ok {
 		in.Stage = stage
 		m, out, err := s.scripts.Object(spec, in, true)
-		if err != nil {
-			return nil, refuseScript(err)
-		}
-		if out.Rejected != "" {
-			return nil, refuseDetail(inbound.RefusalScript, "Error processing request: "+out.Rejected, spec.Name)
-		}
-		if m != nil {
+		scripted.AddLogs(out.Logs)
+		switch {
+		case err != nil:
+			return nil, nil, refuseScript(err)
+		case out.Rejected != "":
+			// A rejection is the message's outcome, not a failed script:
+			// the inbound path records it as business rules' would be.
+			scripted.Rejected = out.Rejected
+		case m != nil:
 			stage = m
 		}
 	}
+	if stage == nil && scripted.Rejected != "" {
+		stage = map[string]any{} // rejected: nothing of it is applied
+	}
 	if stage == nil {
-		return nil, refuseScript(&script.Error{Script: msg.Name, Kind: script.KindResult,
+		return nil, nil, refuseScript(&script.Error{Script: msg.Name, Kind: script.KindResult,
 			Message: "the request has no Stage: the body is not a JSON object and there is no Payload to Stage script"})
 	}
 	env.Data = stage
 	if env.Message.SourceID == "" {
-		return nil, refuseScript(&script.Error{Script: msg.Name + " / " + script.ReferenceLookup.Label(),
+		return nil, nil, refuseScript(&script.Error{Script: msg.Name + " / " + script.ReferenceLookup.Label(),
 			Kind: script.KindResult, Message: "no message_id: duplicates could not be recognised"})
 	}
-	return env, nil
+	return env, scripted, nil
 }

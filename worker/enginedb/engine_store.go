@@ -346,6 +346,10 @@ type AttemptResult struct {
 	Error      string // OutcomeFailed: the error in plain words
 	// From a synchronous envelope answer: the remote ticket's reference.
 	ExternalReference string
+	// ResponseData is a 2xx answer's data when the message names a
+	// response message (nil otherwise): RecordAttempts maps it onto the
+	// ticket through the response message's inbound fields (response.go).
+	ResponseData map[string]any
 	// SetStatus, when set, is the integration status the answer implies.
 	SetStatus *models.IntegrationStatus
 	// What a response action sets (worker's applyActionEffects): Complete
@@ -442,6 +446,9 @@ func (r *recording) run(next ClaimOpts) error {
 	}
 	release, statusUp, statusNow, err := r.deliveries()
 	if err != nil {
+		return err
+	}
+	if err := r.applyResponses(); err != nil {
 		return err
 	}
 	if err := r.releaseNext(release, next); err != nil {

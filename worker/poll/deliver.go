@@ -48,17 +48,18 @@ type DeliverFunc func(ctx context.Context, tx *gorm.DB, d Delivery) (Outcome, er
 // ReceiveMessage, as if the poller's user had sent it.
 func Deliver(ctx context.Context, tx *gorm.DB, d Delivery) (Outcome, error) {
 	in := d.Inbound.InTx(tx)
-	body := d.Body
+	body, meta := d.Body, d.Meta
 	if d.Translate != nil {
-		env, err := d.Translate(ctx, in, inbound.Request{Integration: d.Integration.Name, JSON: true, Body: d.Body, Meta: d.Meta})
+		env, scripted, err := d.Translate(ctx, in, inbound.Request{Integration: d.Integration.Name, JSON: true, Body: d.Body, Meta: d.Meta})
 		if err != nil {
 			return Settle(ctx, in, d, err)
 		}
 		if body, err = json.Marshal(env); err != nil {
 			return Refused, fmt.Errorf("encode the translated item: %w", err)
 		}
+		meta.Scripted = scripted // a Stage to Target's rejection and the scripts' log lines
 	}
-	_, err := in.ReceiveMessage(ctx, d.Integration.Name, d.Caller, body, d.Meta)
+	_, err := in.ReceiveMessage(ctx, d.Integration.Name, d.Caller, body, meta)
 	return Settle(ctx, in, d, err)
 }
 

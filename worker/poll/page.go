@@ -18,10 +18,11 @@ import (
 // translated is one item translated ahead of its turn, and the remote
 // tickets its scripts' findBond asked about; ready is closed once it is.
 type translated struct {
-	env    *models.Envelope
-	err    error
-	looked []string
-	ready  chan struct{}
+	env      *models.Envelope
+	scripted *inbound.Scripted // a Stage to Target's rejection and the scripts' log lines
+	err      error
+	looked   []string
+	ready    chan struct{}
 }
 
 // translateAhead starts translating a page's items with the integration's
@@ -49,7 +50,7 @@ func (r *run) translateAhead(ctx context.Context, page *Page, meta inbound.Reque
 			for i := range next {
 				t := &out[i]
 				lookups := r.rn.inbound.NotingLookups(func(ref string) { t.looked = append(t.looked, ref) })
-				t.env, t.err = translate(ctx, lookups, inbound.Request{Integration: r.integration.Name, JSON: true,
+				t.env, t.scripted, t.err = translate(ctx, lookups, inbound.Request{Integration: r.integration.Name, JSON: true,
 					Body: page.Items[i].Body, Meta: meta})
 				close(t.ready)
 			}
@@ -81,12 +82,12 @@ func (r *run) deliverPage(ctx context.Context, tx *gorm.DB, page *Page, meta inb
 			n.add(out)
 			return nil
 		}
-		body := it.Body
+		body, itemMeta := it.Body, meta
 		if translate != nil {
 			<-pre[i].ready
-			env, err := pre[i].env, pre[i].err
+			env, scripted, err := pre[i].env, pre[i].scripted, pre[i].err
 			if changedAll || slices.ContainsFunc(pre[i].looked, func(ref string) bool { return changed[ref] }) {
-				env, err = translate(ctx, lookups, inbound.Request{Integration: r.integration.Name, JSON: true,
+				env, scripted, err = translate(ctx, lookups, inbound.Request{Integration: r.integration.Name, JSON: true,
 					Body: it.Body, Meta: meta})
 			}
 			if err != nil {
@@ -100,8 +101,9 @@ func (r *run) deliverPage(ctx context.Context, tx *gorm.DB, page *Page, meta inb
 			if body, err = json.Marshal(env); err != nil {
 				return fmt.Errorf("item %d of the page: encode the translated item: %w", i+1, err)
 			}
+			itemMeta.Scripted = scripted // as Deliver does
 		}
-		if err := p.Receive(ctx, body, meta, settle); err != nil {
+		if err := p.Receive(ctx, body, itemMeta, settle); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,10 @@ const InboundConfig = `SELECT i.id, i.name, i.state, i.attach_logs, i.process_id
 			        'property', f.property, 'value_map', f.value_map, 'required', f.required, 'direction', f.direction,
 			        'default_value', f.default_value, 'inbound_value_map', f.inbound_value_map) ORDER BY f.position, f.id), '[]')
 			   FROM fields f WHERE f.message_id = m.id) AS fields,
+			(SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
+			        'property', f.property, 'value_map', f.value_map, 'required', f.required, 'direction', f.direction,
+			        'default_value', f.default_value, 'inbound_value_map', f.inbound_value_map) ORDER BY f.position, f.id), '[]')
+			   FROM fields f WHERE f.message_id = m.response_message_id) AS response_fields,
 			($1 <> '' AND EXISTS (SELECT 1 FROM transactions t WHERE t.integration_id = i.id
 			        AND t.direction = 'Inbound' AND t.external_message_id = $1)) AS seen,
 			(SELECT version::text FROM inbound_config_version) AS config_version
@@ -106,6 +110,12 @@ const WriteTransaction = `, t AS (INSERT INTO transactions (number, message_iden
 // WriteLog adds the transaction's log line.
 const WriteLog = `, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
 			SELECT id, $1, $2, $3, $4 FROM t)`
+
+// WriteLogs adds the transaction's log lines $3 (kinds $1, levels $2) in
+// their order, for a message whose inbound scripts logged.
+const WriteLogs = `, l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line, created_at)
+			SELECT t.id, x.kind, x.level, x.line, $4 FROM t,
+				unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(kind, level, line, n) ORDER BY x.n)`
 
 // WriteResult ends the statement.
 const WriteResult = ` SELECT id, seq FROM t`

@@ -47,6 +47,7 @@ type SnapshotIntegration struct {
 		ReceiptMessageID  *int64             `json:"receipt_message_id"`
 		ReceiptName       *string            `json:"receipt_name"`
 		Fields            []WireField        `json:"fields"`
+		ResponseFields    []WireField        `json:"response_fields"`
 	} `json:"messages"`
 }
 

@@ -15,7 +15,13 @@ const InboundSnapshot = `SELECT v.version::text AS version,
 		                        'direction', f.direction, 'default_value', f.default_value,
 		                        'inbound_value_map', f.inbound_value_map)
 		                        ORDER BY f.position, f.id), '[]')
-		                    FROM fields f WHERE f.message_id = m.id))), '[]')
+		                    FROM fields f WHERE f.message_id = m.id),
+		                'response_fields', (SELECT coalesce(json_agg(json_build_object('id', f.id,
+		                        'ticket_field', f.ticket_field, 'property', f.property, 'value_map', f.value_map,
+		                        'required', f.required, 'direction', f.direction, 'default_value', f.default_value,
+		                        'inbound_value_map', f.inbound_value_map)
+		                        ORDER BY f.position, f.id), '[]')
+		                    FROM fields f WHERE f.message_id = m.response_message_id))), '[]')
 		            FROM messages m LEFT JOIN messages rm ON rm.id = m.receipt_message_id
 		            WHERE m.integration_id = i.id AND m.direction IN ('Inbound', 'Bidirectional')))), '[]')
 		   FROM integrations i JOIN processes p ON p.id = i.process_id
