@@ -49,13 +49,20 @@ func TestPageSameAsOneAtATime(t *testing.T) {
 		create("C-8", "EXT-8", "Eight"),
 		create("C-9", "EXT-7", "A remote ticket held in the page"),
 		create("C-10", "EXT-10", "Ten"),
+		create("C-11", "EXT-11", "Rejected by the Stage to Target script"),
+		create("C-12", "EXT-12", "Twelve, whose scripts logged"),
+		create("C-13", "EXT-13", "Thirteen"),
 	}
+	// What the inbound scripts decided beside the envelope (models/webhook).
+	scripted := map[int]*inbound.Scripted{15: {Rejected: "Not ours"}, 16: {Logs: []string{"identified", "mapped"}}}
 	type outcome struct {
 		res string
 		err string
 	}
 	run := func(together bool) ([]outcome, []string) {
 		b := setupGroup(t)
+		// Log lines kept: a message's scripts' lines too.
+		require.NoError(t, b.db.Exec(`UPDATE integrations SET attach_logs = true WHERE name = ?`, models.DemoIntegrationName).Error)
 		caller, err := b.single.AuthenticateInbound(ctx, "", "", false, models.DemoPeerToken, "")
 		require.NoError(t, err)
 		_, err = b.single.ReceiveMessage(ctx, models.DemoIntegrationName, caller, create("C-0", "EXT-0", "Before"), inbound.RequestMeta{})
@@ -67,19 +74,21 @@ func TestPageSameAsOneAtATime(t *testing.T) {
 				return nil
 			}
 		}
-		meta := inbound.RequestMeta{Method: "POLL", URL: "poll"}
+		meta := func(i int) inbound.RequestMeta {
+			return inbound.RequestMeta{Method: "POLL", URL: "poll", Scripted: scripted[i]}
+		}
 		require.NoError(t, b.db.Transaction(func(tx *gorm.DB) error {
 			in := b.single.InTx(tx)
 			if !together {
 				for i, raw := range page {
-					res, err := in.ReceiveMessage(ctx, models.DemoIntegrationName, caller, raw, meta)
+					res, err := in.ReceiveMessage(ctx, models.DemoIntegrationName, caller, raw, meta(i))
 					_ = note(i)(res, err)
 				}
 				return nil
 			}
 			p := in.NewPage(models.DemoIntegrationName, caller)
 			for i, raw := range page {
-				if err := p.Receive(ctx, raw, meta, note(i)); err != nil {
+				if err := p.Receive(ctx, raw, meta(i), note(i)); err != nil {
 					return err
 				}
 			}
@@ -95,8 +104,10 @@ func TestPageSameAsOneAtATime(t *testing.T) {
 	pageOutcomes, pageRecords := run(true)
 	require.Equal(t, oneOutcomes, pageOutcomes)
 	require.Equal(t, oneRecords, pageRecords)
-	// The page did what it says: 7 tickets (one before it, 6 created), one rejected Create.
-	require.Len(t, filter(pageRecords, "ticket|"), 7)
+	// The page did what it says: 9 tickets (one before it, 8 created), two rejected Creates.
+	require.Len(t, filter(pageRecords, "ticket|"), 9)
+	require.Contains(t, pageOutcomes[15].err, "Not ours")
+	require.Contains(t, strings.Join(filter(pageRecords, "log|"), "\n"), "identified")
 	require.Contains(t, pageOutcomes[6].err, "short description is empty")
 	require.Contains(t, pageOutcomes[4].err, "received before")
 }
