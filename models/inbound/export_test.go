@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"unifi/models/inbound/inboundsql"
 )
 
 // ReceiveInboundTogether receives reqs as one group, in order, as if they
@@ -43,3 +45,8 @@ func (s *Service) SetInboundBeforeWrite(f func()) { s.inbound.beforeWriteFunc = 
 
 // SetInboundLockTimeout sets how long a group waits for a row lock.
 func (s *Service) SetInboundLockTimeout(d time.Duration) { s.inbound.lockTimeout = d }
+
+// LookupsByRemoteReference are the statements that find a bond by the
+// remote's reference ($1 the integration, $2 the reference), by name.
+var LookupsByRemoteReference = map[string]string{"inboundsql.FindBond": inboundsql.FindBond, "inboundsql.BondedRemote": inboundsql.BondedRemote,
+	"inboundsql.LockByTheirNumber": inboundsql.LockByTheirNumber}

@@ -16,6 +16,8 @@ import (
 	"unifi/models/account"
 	"unifi/models/converge"
 	"unifi/models/inbound/envelope"
+	"unifi/models/inbound/httprecord"
+	"unifi/models/inbound/inboundsql"
 	"unifi/models/pg"
 	"unifi/models/queue"
 )
@@ -172,6 +174,13 @@ func (s *Service) ReceiveMessage(ctx context.Context, integrationName string, ca
 	if err != nil {
 		return nil, err
 	}
+	return s.receiveChecked(ctx, cfg, caller, env, problems, perr, raw, meta)
+}
+
+// receiveChecked is ReceiveMessage once the configuration (with Seen) is
+// read: the checks in order, then the message, receipt or heartbeat.
+func (s *Service) receiveChecked(ctx context.Context, cfg *inboundConfig, caller *models.User, env *envelope.Envelope,
+	problems *models.ValidationError, perr error, raw []byte, meta RequestMeta) (*Result, error) {
 	if err := cfg.allows(caller); err != nil {
 		return nil, err
 	}
@@ -218,7 +227,7 @@ func (rc *inboundCall) checkReceipt(ctx context.Context, problems *models.Valida
 		return err
 	}
 	var found bool
-	if qerr := rc.s.pool().QueryRowContext(ctx, sqlInitiatingExists, rc.in.ID, models.Outbound,
+	if qerr := rc.s.pool().QueryRowContext(ctx, inboundsql.InitiatingExists, rc.in.ID, models.Outbound,
 		env.TargetID).Scan(&found); qerr != nil {
 		return fmt.Errorf("find initiating transaction: %w", qerr)
 	}
@@ -271,7 +280,7 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 		return nil, notFound
 	}
 	var row configRow
-	err := s.pool().QueryRowContext(ctx, sqlInboundConfig, sourceID, messageName, integrationName).Scan(
+	err := s.pool().QueryRowContext(ctx, inboundsql.InboundConfig, sourceID, messageName, integrationName).Scan(
 		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
 		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
 		&row.BondOwnership, &row.AllowedBondStates, &row.SetBondState, &row.ReceiptMessageID, &row.ReceiptName,
@@ -289,7 +298,7 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	return row.config()
 }
 
-// configRow is the row sqlInboundConfig reads.
+// configRow is the row inboundsql.InboundConfig reads.
 type configRow struct {
 	ID                int64
 	Name              string
@@ -334,14 +343,14 @@ func (row *configRow) config() (*inboundConfig, error) {
 		m.SetBondState = &st
 	}
 	cfg.Message, cfg.ReceiptName = m, inboundDeref(row.ReceiptName)
-	var fields []wireField
+	var fields []inboundsql.WireField
 	if err := json.Unmarshal([]byte(row.Fields), &fields); err != nil {
 		return nil, fmt.Errorf("read fields of message %s: %w", m.Name, err)
 	}
 	for i, f := range fields {
-		cfg.Fields = append(cfg.Fields, f.field(m.ID, i))
+		cfg.Fields = append(cfg.Fields, f.Field(m.ID, i))
 	}
-	var resp []wireField
+	var resp []inboundsql.WireField
 	if err := json.Unmarshal([]byte(row.ResponseFields), &resp); err != nil {
 		return nil, fmt.Errorf("read response fields of message %s: %w", m.Name, err)
 	}
@@ -351,10 +360,10 @@ func (row *configRow) config() (*inboundConfig, error) {
 
 // responseFields are the fields of a message's response message as the
 // answer maps them (models.MapResponse); nil when it has none.
-func responseFields(wire []wireField) []models.Field {
+func responseFields(wire []inboundsql.WireField) []models.Field {
 	var out []models.Field
 	for i, f := range wire {
-		out = append(out, f.field(0, i))
+		out = append(out, f.Field(0, i))
 	}
 	return out
 }
@@ -419,7 +428,7 @@ func (rc *inboundCall) original(ctx context.Context) (*models.EnvelopeHeader, er
 		ExternalReference string
 		FirstAnswer       *string
 	}
-	err := rc.s.pool().QueryRowContext(ctx, sqlOriginal, rc.in.ID, rc.env.SourceID).Scan(&row.MessageIdent,
+	err := rc.s.pool().QueryRowContext(ctx, inboundsql.Original, rc.in.ID, rc.env.SourceID).Scan(&row.MessageIdent,
 		&row.ExternalMessageID, &row.Number, &row.ExternalReference, &row.FirstAnswer)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, models.ErrNotFound
@@ -532,42 +541,31 @@ type inboundTarget struct {
 
 // createTx: a new ticket and a new bond for the sender's ticket.
 func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
-	env, msg := rc.env, rc.msg
+	env := rc.env
 	now := rc.s.now()
 	// Serialise Creates for one remote ticket, so two cannot both bond it.
 	ctx, c := conn(tx)
-	if _, err := c.ExecContext(ctx, sqlLockRemoteReference, env.SourceReference, rc.in.ID); err != nil {
+	if _, err := c.ExecContext(ctx, inboundsql.LockRemoteReference, env.SourceReference, rc.in.ID); err != nil {
 		return nil, fmt.Errorf("lock remote reference: %w", err)
 	}
 	var existing string
-	err := c.QueryRowContext(ctx, sqlBondedRemote, rc.in.ID, env.SourceReference).Scan(&existing)
+	err := c.QueryRowContext(ctx, inboundsql.BondedRemote, rc.in.ID, env.SourceReference).Scan(&existing)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
 	}
 	if existing != "" {
-		return nil, refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
-			fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
-				inboundQuote(env.SourceReference), existing))
+		return nil, rc.bondedElsewhere(existing)
 	}
-	if why := rc.rejected(); why != "" { // Stage to Target's reject(...): as business rules refusing a create
-		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+why,
-			"no ticket was created; correct the message and send it again")
-	}
-	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
-		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
 	defs, err := processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields)
 	if err != nil {
 		return nil, err
 	}
-	// A new ticket has no stamps: every incoming field and its stamp is taken.
-	m, err := mergeInboundFields(&blank, rc.cfg.Fields, env.Data, env.Stamps, false, defs)
+	ticket, err := rc.newTicket(defs, now)
 	if err != nil {
-		return nil, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
-			"no ticket was created; correct the message and send it again")
+		return nil, err
 	}
-	ticket := m.Ticket
 	var nums struct{ K, Trn, Msg int64 }
-	if err := c.QueryRowContext(ctx, sqlCreateNumbers).Scan(&nums.K, &nums.Trn, &nums.Msg); err != nil {
+	if err := c.QueryRowContext(ctx, inboundsql.CreateNumbers).Scan(&nums.K, &nums.Trn, &nums.Msg); err != nil {
 		return nil, fmt.Errorf("number ticket: %w", err)
 	}
 	ticket.Number = fmt.Sprintf("%s%07d", rc.cfg.NumberPrefix, nums.K)
@@ -578,20 +576,53 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	if err := tx.Create(&ticket).Error; err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
 	}
-	state := models.BondOpen // both references are known: open unless the message says otherwise
-	if msg.SetBondState != nil {
-		state = *msg.SetBondState
-	}
+	state := rc.newBondState()
 	ts := env.TimeStamp
 	bond := models.Bond{IntegrationID: rc.in.ID, TicketID: ticket.ID, InternalReference: ticket.Number,
 		ExternalReference: env.SourceReference, State: state, Owner: false, LastInboundAt: &ts, CreatedAt: now, UpdatedAt: now}
-	if err := c.QueryRowContext(ctx, sqlCreateBond, bond.IntegrationID, bond.TicketID, bond.InternalReference,
+	if err := c.QueryRowContext(ctx, inboundsql.CreateBond, bond.IntegrationID, bond.TicketID, bond.InternalReference,
 		bond.ExternalReference, bond.State, bond.Owner, bond.LastInboundAt, bond.CreatedAt, bond.UpdatedAt).Scan(&bond.ID); err != nil {
 		return nil, fmt.Errorf("create bond: %w", err)
 	}
 	target := inboundTarget{BondID: bond.ID, InternalReference: ticket.Number, ExternalReference: env.SourceReference,
 		BondState: state, TicketID: ticket.ID, Trn: nums.Trn, Msg: nums.Msg, newBond: true}
 	return rc.write(tx, &target, inboundOutcome{process: models.ProcessAccepted, applied: true}, &ticket, nil, nil)
+}
+
+// newTicket is the ticket a Create makes (not yet numbered), or the
+// refusal of a message whose fields do not make one; defs are the process's
+// own fields when the message maps one.
+func (rc *inboundCall) newTicket(defs []models.ProcessField, now time.Time) (models.Ticket, error) {
+	if why := rc.rejected(); why != "" { // Stage to Target's reject(...): as business rules refusing a create
+		return models.Ticket{}, refuseDetail(RefusalCreateRejected, "Message rejected: "+why,
+			"no ticket was created; correct the message and send it again")
+	}
+	blank := models.Ticket{ProcessID: rc.in.ProcessID, State: "New", Priority: 4, Urgency: 3, Impact: 3, Version: 1,
+		CreatedByID: &rc.caller.ID, CreatedAt: now, UpdatedAt: now}
+	// A new ticket has no stamps: every incoming field and its stamp is taken.
+	m, err := mergeInboundFields(&blank, rc.cfg.Fields, rc.env.Data, rc.env.Stamps, false, defs)
+	if err != nil {
+		return models.Ticket{}, refuseDetail(RefusalCreateRejected, "Message rejected: "+err.Error(),
+			"no ticket was created; correct the message and send it again")
+	}
+	return m.Ticket, nil
+}
+
+// newBondState is the state of the bond a Create makes: both references are
+// known, so Open unless the message says otherwise.
+func (rc *inboundCall) newBondState() models.BondState {
+	if rc.msg.SetBondState != nil {
+		return *rc.msg.SetBondState
+	}
+	return models.BondOpen
+}
+
+// bondedElsewhere is the refusal of a Create for a remote ticket already
+// bonded to our ticket existing.
+func (rc *inboundCall) bondedElsewhere(existing string) error {
+	return refuseDetail(RefusalNotValidForBond, TextNotValidForBond,
+		fmt.Sprintf("your ticket %s is already bonded to our %s; send an update instead of a create",
+			inboundQuote(rc.env.SourceReference), existing))
 }
 
 // updateTx: the bond (and its ticket) the message names, locked, then the
@@ -621,7 +652,7 @@ func (rc *inboundCall) updateTx(tx *gorm.DB) (*Result, error) {
 		if rc.defs, err = processFieldsFor(tx, rc.in.ProcessID, rc.cfg.Fields); err != nil {
 			return nil, err
 		}
-		if err := tx.Raw(sqlTicketCustom, ticket.ID).Row().Scan(&ticket.Custom); err != nil {
+		if err := tx.Raw(inboundsql.TicketCustom, ticket.ID).Row().Scan(&ticket.Custom); err != nil {
 			return nil, fmt.Errorf("read custom values of ticket %d: %w", ticket.ID, err)
 		}
 	}
@@ -669,7 +700,7 @@ type lockedTarget struct {
 	Trn, Msg                                     int64
 }
 
-// scan reads r into t in lockTargetColumns' order; found is false when there was no row.
+// scan reads r into t in inboundsql.LockTargetColumns' order; found is false when there was no row.
 func (t *lockedTarget) scan(r *sql.Row) (found bool, err error) {
 	err = r.Scan(&t.BondID, &t.InternalReference, &t.ExternalReference, &t.BondState, &t.Owner, &t.LastInboundAt,
 		&t.TicketID, &t.Number, &t.ShortDescription, &t.Description, &t.State, &t.Priority, &t.Urgency, &t.Impact,
@@ -728,14 +759,14 @@ func (rc *inboundCall) lockTarget(tx *gorm.DB, dst *lockedTarget) error {
 	ctx, c := conn(tx)
 	found := false
 	if env.TargetReference != "" {
-		ok, err := dst.scan(c.QueryRowContext(ctx, sqlLockByOurNumber, rc.in.ID, env.TargetReference))
+		ok, err := dst.scan(c.QueryRowContext(ctx, inboundsql.LockByOurNumber, rc.in.ID, env.TargetReference))
 		if err != nil {
 			return fmt.Errorf("find bond of %s: %w", env.TargetReference, err)
 		}
 		found = ok
 	}
 	if !found && env.SourceReference != "" {
-		ok, err := dst.scan(c.QueryRowContext(ctx, sqlLockByTheirNumber, rc.in.ID, env.SourceReference))
+		ok, err := dst.scan(c.QueryRowContext(ctx, inboundsql.LockByTheirNumber, rc.in.ID, env.SourceReference))
 		if err != nil {
 			return fmt.Errorf("find bond of %s: %w", env.SourceReference, err)
 		}
@@ -898,12 +929,12 @@ func (rc *inboundCall) stageData() ([]byte, error) {
 // itself: the method, URL, redacted headers (JSON) and body as stored.
 func (rc *inboundCall) requestParts() (method, url, headers, body string) {
 	if rc.parts == nil {
-		h, err := json.Marshal(inboundRedactHeaders(rc.meta.Header))
+		h, err := json.Marshal(httprecord.RedactHeaders(rc.meta.Header))
 		if err != nil {
 			h = []byte("{}") // unreachable: a map of strings always encodes
 		}
-		rc.parts = &[4]string{inboundStorable([]byte(rc.meta.Method)), inboundStorable([]byte(rc.meta.URL)), string(h),
-			inboundStorable(rc.raw)}
+		rc.parts = &[4]string{httprecord.Storable([]byte(rc.meta.Method)), httprecord.Storable([]byte(rc.meta.URL)), string(h),
+			httprecord.Storable(rc.raw)}
 	}
 	return rc.parts[0], rc.parts[1], rc.parts[2], rc.parts[3]
 }
@@ -930,33 +961,33 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	// change; the transaction, its Stage, its HTTP Request record and its log
 	// line; the engine's wake-up when a receipt must go back.
 	var q sqlParts
-	q.add(sqlWriteBondHead, now)
+	q.add(inboundsql.WriteBondHead, now)
 	if rec.history {
-		q.add(sqlWriteBondHistory, inboundHistoryLine(now, rec.what))
+		q.add(inboundsql.WriteBondHistory, inboundHistoryLine(now, rec.what))
 	}
 	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
 		if v, ok := bondCols[c]; ok {
-			q.add(fmt.Sprintf(sqlWriteBondSet, c), v)
+			q.add(fmt.Sprintf(inboundsql.WriteBondSet, c), v)
 		}
 	}
-	q.add(sqlWriteBondTail, tg.BondID)
+	q.add(inboundsql.WriteBondTail, tg.BondID)
 	if ticketCols != nil {
-		q.add(sqlWriteTicketHead, now)
+		q.add(inboundsql.WriteTicketHead, now)
 		for _, c := range models.TicketFields {
-			q.add(fmt.Sprintf(sqlWriteBondSet, c), ticketCols[c])
+			q.add(fmt.Sprintf(inboundsql.WriteBondSet, c), ticketCols[c])
 		}
 		if st, ok := ticketCols["field_stamps"]; ok {
-			q.add(sqlWriteTicketStamps, st)
+			q.add(inboundsql.WriteTicketStamps, st)
 		}
 		if v, ok := ticketCols["custom"]; ok {
-			q.add(sqlWriteTicketCustom, v)
+			q.add(inboundsql.WriteTicketCustom, v)
 		}
-		q.add(sqlWriteTicketTail, tg.TicketID)
+		q.add(inboundsql.WriteTicketTail, tg.TicketID)
 	}
-	q.add(sqlWriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
+	q.add(inboundsql.WriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
 		to, out.process, out.processError, now, now, rec.finished,
 		string(rec.data), now,
-		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, inboundStorable(rec.body),
+		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, httprecord.Storable(rec.body),
 		rec.durationMS, now, now)
 	switch logs := rc.scriptLogs(); {
 	case rec.logLevel != "" && rc.in.AttachLogs && len(logs) > 0:
@@ -967,13 +998,13 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		}
 		lines := append(append(make([]string, 0, len(logs)+1), logs...), rec.what)
 		kinds, levels = append(kinds, string(models.LogTransactionRecv)), append(levels, rec.logLevel)
-		q.add(sqlWriteLogs, kinds, levels, lines, now)
+		q.add(inboundsql.WriteLogs, kinds, levels, lines, now)
 	case rec.logLevel != "":
-		q.add(sqlWriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
+		q.add(inboundsql.WriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
 	}
-	q.add(sqlWriteResult)
+	q.add(inboundsql.WriteResult)
 	if to == models.SendingReceipt { // wake the engine: it sends the receipt
-		q.add(sqlWriteNotify, queue.NotifyChannel)
+		q.add(inboundsql.WriteNotify, queue.NotifyChannel)
 	}
 	var ins struct{ ID, Seq int64 }
 	ctx, c := conn(tx)
@@ -1063,7 +1094,7 @@ func (rc *inboundCall) lockInitiating(tx *gorm.DB) (*models.Transaction, error) 
 	env := rc.env
 	ctx, c := conn(tx)
 	var t models.Transaction
-	err := c.QueryRowContext(ctx, sqlReceiptTransaction, rc.in.ID, models.Outbound, env.TargetID).
+	err := c.QueryRowContext(ctx, inboundsql.ReceiptTransaction, rc.in.ID, models.Outbound, env.TargetID).
 		Scan(pg.TransactionFields(nil, &t)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, refuse(RefusalNoInitiating, TextNoInitiating)
@@ -1074,7 +1105,7 @@ func (rc *inboundCall) lockInitiating(tx *gorm.DB) (*models.Transaction, error) 
 	if err := queue.LockBond(tx, t.BondID); err != nil {
 		return nil, err
 	}
-	if err := c.QueryRowContext(ctx, sqlTransactionState, t.ID).Scan(&t.State); err != nil {
+	if err := c.QueryRowContext(ctx, inboundsql.TransactionState, t.ID).Scan(&t.State); err != nil {
 		return nil, fmt.Errorf("read transaction %s: %w", t.MessageIdent, err)
 	}
 	switch t.State {
@@ -1127,13 +1158,13 @@ func (rc *inboundCall) recordReceiptOnBond(tx *gorm.DB, t *models.Transaction, p
 	env := rc.env
 	ctx, c := conn(tx)
 	var bond models.Bond
-	err := c.QueryRowContext(ctx, sqlReceiptBond, t.BondID).Scan(&bond.ID, &bond.InternalReference,
+	err := c.QueryRowContext(ctx, inboundsql.ReceiptBond, t.BondID).Scan(&bond.ID, &bond.InternalReference,
 		&bond.ExternalReference, &bond.State)
 	if err != nil {
 		return nil, "", fmt.Errorf("read bond %d: %w", t.BondID, err)
 	}
 	var initiating models.Message
-	if err := c.QueryRowContext(ctx, sqlReceiptMessage, t.MessageID).Scan(&initiating.Name, &initiating.SetBondState); err != nil {
+	if err := c.QueryRowContext(ctx, inboundsql.ReceiptMessage, t.MessageID).Scan(&initiating.Name, &initiating.SetBondState); err != nil {
 		return nil, "", fmt.Errorf("read message %d: %w", t.MessageID, err)
 	}
 	what := fmt.Sprintf("Receipt for %s %s: %s", initiating.Name, t.MessageIdent, env.ProcessState)
@@ -1149,7 +1180,7 @@ func (rc *inboundCall) recordReceiptOnBond(tx *gorm.DB, t *models.Transaction, p
 		learned = &env.SourceReference
 		bond.ExternalReference = env.SourceReference
 	}
-	if _, err := c.ExecContext(ctx, sqlReceiptBondUpdate, bond.ID, now, perr, state, learned,
+	if _, err := c.ExecContext(ctx, inboundsql.ReceiptBondUpdate, bond.ID, now, perr, state, learned,
 		inboundHistoryLine(now, what)); err != nil {
 		return nil, "", fmt.Errorf("update bond %d: %w", bond.ID, err)
 	}
@@ -1189,7 +1220,7 @@ func (rc *inboundCall) logReceipt(tx *gorm.DB, transactionID int64, what string,
 	}
 	ctx, c := conn(tx)
 	var num string
-	if err := c.QueryRowContext(ctx, sqlTransactionNumber, released).Scan(&num); err != nil {
+	if err := c.QueryRowContext(ctx, inboundsql.TransactionNumber, released).Scan(&num); err != nil {
 		return fmt.Errorf("read released transaction: %w", err)
 	}
 	return addInboundLog(tx, transactionID, models.LogTransactionQueued, "info", "Released "+num+", next in the bond's queue")
@@ -1223,13 +1254,13 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.En
 	if t != nil {
 		tid = &t.ID
 	}
-	r := inboundRequestRecord(rc.meta, rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
+	r := httprecord.Record(rc.meta.record(), rc.raw, &rc.in.ID, tid, 200, body, rc.s.now())
 	headers, err := r.RequestHeaders.Value()
 	if err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
 	}
 	ctx, c := conn(tx)
-	if _, err := c.ExecContext(ctx, sqlRecordRequest, r.TransactionID, r.IntegrationID, r.State, r.Method, r.URL,
+	if _, err := c.ExecContext(ctx, inboundsql.RecordRequest, r.TransactionID, r.IntegrationID, r.State, r.Method, r.URL,
 		headers, r.RequestBody, r.ResponseStatus, inboundResponseHeaders, r.ResponseBody, r.DurationMS, r.Error,
 		r.CreatedAt, r.UpdatedAt); err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
@@ -1246,12 +1277,12 @@ func (s *Service) RecordInboundRefusal(ctx context.Context, integrationName stri
 	if integrationName == "" || !utf8.ValidString(integrationName) || strings.ContainsRune(integrationName, 0) {
 		integrationName = "" // no integration has that name, and PostgreSQL could not compare it
 	}
-	r := inboundRequestRecord(meta, raw, nil, nil, status, body, s.now())
+	r := httprecord.Record(meta.record(), raw, nil, nil, status, body, s.now())
 	headers, err := r.RequestHeaders.Value()
 	if err != nil {
 		return fmt.Errorf("record refused request: %w", err)
 	}
-	_, err = s.pool().ExecContext(ctx, sqlRecordRefusal,
+	_, err = s.pool().ExecContext(ctx, inboundsql.RecordRefusal,
 		integrationName, r.State, r.Method, r.URL, headers, r.RequestBody, status, inboundResponseHeaders,
 		r.ResponseBody, r.DurationMS, r.Error, r.CreatedAt, r.UpdatedAt)
 	if err != nil {
@@ -1327,28 +1358,8 @@ func inboundHistoryLine(now time.Time, what string) string {
 
 func addInboundLog(tx *gorm.DB, transactionID int64, kind models.LogKind, level, line string) error {
 	ctx, c := conn(tx)
-	if _, err := c.ExecContext(ctx, sqlAddLog, transactionID, kind, level, line, time.Now()); err != nil {
+	if _, err := c.ExecContext(ctx, inboundsql.AddLog, transactionID, kind, level, line, time.Now()); err != nil {
 		return fmt.Errorf("log transaction %d: %w", transactionID, err)
 	}
 	return nil
-}
-
-// wireField is a Field as the configuration statements encode it
-// (json_build_object in sqlInboundConfig and sqlInboundSnapshot).
-type wireField struct {
-	ID          int64             `json:"id"`
-	TicketField string            `json:"ticket_field"`
-	Property    string            `json:"property"`
-	Direction   models.Direction  `json:"direction"`
-	Default     string            `json:"default_value"`
-	ValueMap    map[string]string `json:"value_map"`
-	InboundMap  map[string]string `json:"inbound_value_map"`
-	Required    bool              `json:"required"`
-}
-
-// field is the Field at position i of message messageID.
-func (f wireField) field(messageID int64, i int) models.Field {
-	return models.Field{ID: f.ID, MessageID: messageID, TicketField: f.TicketField, Property: f.Property,
-		Direction: f.Direction, Default: f.Default, ValueMap: models.JSON[map[string]string]{V: f.ValueMap},
-		InboundMap: models.JSON[map[string]string]{V: f.InboundMap}, Required: f.Required, Position: i}
 }

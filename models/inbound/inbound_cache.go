@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"unifi/models"
+	"unifi/models/inbound/inboundsql"
 )
 
 // The inbound configuration cache. Checking an inbound update needs the
@@ -92,37 +93,6 @@ func (s *Service) ConfigChanged(context.Context) {
 	}
 }
 
-// sqlInboundSnapshot reads the configuration version and everything the
-// snapshot holds, in one statement, so they belong together.
-const sqlInboundSnapshot = `SELECT v.version::text AS version,
-		(SELECT coalesce(json_agg(json_build_object('id', i.id, 'name', i.name, 'state', i.state,
-		        'attach_logs', i.attach_logs, 'process_id', i.process_id, 'number_prefix', p.number_prefix,
-		        'ticket_table', p.ticket_table, 'has_connection', c.id IS NOT NULL, 'inbound_user_id', c.inbound_user_id,
-		        'messages', (SELECT coalesce(json_agg(json_build_object('id', m.id, 'name', m.name, 'type', m.type,
-		                'async', m.async, 'bond_ownership', m.bond_ownership,
-		                'allowed_bond_states', m.allowed_bond_states, 'set_bond_state', m.set_bond_state,
-		                'receipt_message_id', m.receipt_message_id, 'receipt_name', rm.name,
-		                'fields', (SELECT coalesce(json_agg(json_build_object('id', f.id, 'ticket_field', f.ticket_field,
-		                        'property', f.property, 'value_map', f.value_map, 'required', f.required,
-		                        'direction', f.direction, 'default_value', f.default_value,
-		                        'inbound_value_map', f.inbound_value_map)
-		                        ORDER BY f.position, f.id), '[]')
-		                    FROM fields f WHERE f.message_id = m.id),
-		                'response_fields', (SELECT coalesce(json_agg(json_build_object('id', f.id,
-		                        'ticket_field', f.ticket_field, 'property', f.property, 'value_map', f.value_map,
-		                        'required', f.required, 'direction', f.direction, 'default_value', f.default_value,
-		                        'inbound_value_map', f.inbound_value_map)
-		                        ORDER BY f.position, f.id), '[]')
-		                    FROM fields f WHERE f.message_id = m.response_message_id))), '[]')
-		            FROM messages m LEFT JOIN messages rm ON rm.id = m.receipt_message_id
-		            WHERE m.integration_id = i.id AND m.direction IN ('Inbound', 'Bidirectional')))), '[]')
-		   FROM integrations i JOIN processes p ON p.id = i.process_id
-		   LEFT JOIN connections c ON c.integration_id = i.id AND c.active) AS integrations,
-		(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'role', u.role,
-		        'token_hash', u.token_hash)), '[]')
-		   FROM users u WHERE u.active AND u.token_hash IS NOT NULL) AS users
-		FROM inbound_config_version v`
-
 // loadInboundSnapshot reads the version and the configuration in one
 // statement, so they belong together.
 func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, error) {
@@ -145,63 +115,29 @@ func (s *Service) loadInboundSnapshot(ctx context.Context) (*inboundSnapshot, er
 	return snap, nil
 }
 
-// readInboundSnapshot runs sqlInboundSnapshot and decodes its JSON.
-func (s *Service) readInboundSnapshot(ctx context.Context) (string, []snapshotIntegration, []snapshotUser, error) {
+// readInboundSnapshot runs inboundsql.InboundSnapshot and decodes its JSON.
+func (s *Service) readInboundSnapshot(ctx context.Context) (string, []inboundsql.SnapshotIntegration, []inboundsql.SnapshotUser, error) {
 	var version, integrations, accounts string
-	err := s.pool().QueryRowContext(ctx, sqlInboundSnapshot).Scan(&version, &integrations, &accounts)
+	err := s.pool().QueryRowContext(ctx, inboundsql.InboundSnapshot).Scan(&version, &integrations, &accounts)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && version == "") {
 		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", models.ErrNotFound)
 	}
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", err)
 	}
-	var ins []snapshotIntegration
+	var ins []inboundsql.SnapshotIntegration
 	if err := json.Unmarshal([]byte(integrations), &ins); err != nil {
 		return "", nil, nil, fmt.Errorf("read inbound configuration: %w", err)
 	}
-	var users []snapshotUser
+	var users []inboundsql.SnapshotUser
 	if err := json.Unmarshal([]byte(accounts), &users); err != nil {
 		return "", nil, nil, fmt.Errorf("read inbound accounts: %w", err)
 	}
 	return version, ins, users, nil
 }
 
-// snapshotIntegration is one integration as sqlInboundSnapshot encodes it.
-type snapshotIntegration struct {
-	ID            int64                   `json:"id"`
-	Name          string                  `json:"name"`
-	State         models.IntegrationState `json:"state"`
-	AttachLogs    bool                    `json:"attach_logs"`
-	ProcessID     int64                   `json:"process_id"`
-	NumberPrefix  string                  `json:"number_prefix"`
-	TicketTable   string                  `json:"ticket_table"`
-	HasConnection bool                    `json:"has_connection"`
-	InboundUserID *int64                  `json:"inbound_user_id"`
-	Messages      []struct {
-		ID                int64              `json:"id"`
-		Name              string             `json:"name"`
-		Type              models.MessageType `json:"type"`
-		Async             bool               `json:"async"`
-		BondOwnership     models.Ownership   `json:"bond_ownership"`
-		AllowedBondStates []models.BondState `json:"allowed_bond_states"`
-		SetBondState      *models.BondState  `json:"set_bond_state"`
-		ReceiptMessageID  *int64             `json:"receipt_message_id"`
-		ReceiptName       *string            `json:"receipt_name"`
-		Fields            []wireField        `json:"fields"`
-		ResponseFields    []wireField        `json:"response_fields"`
-	} `json:"messages"`
-}
-
-// snapshotUser is one account with a token, as sqlInboundSnapshot encodes it.
-type snapshotUser struct {
-	ID        int64       `json:"id"`
-	Name      string      `json:"name"`
-	Role      models.Role `json:"role"`
-	TokenHash string      `json:"token_hash"`
-}
-
 // snapshotEntry is the snapshot's configuration of each inbound message of in.
-func snapshotEntry(in snapshotIntegration) *inboundIntegration {
+func snapshotEntry(in inboundsql.SnapshotIntegration) *inboundIntegration {
 	entry := &inboundIntegration{messages: make(map[string]*inboundConfig, len(in.Messages))}
 	for _, m := range in.Messages {
 		cfg := &inboundConfig{Integration: models.Integration{ID: in.ID, Name: in.Name, State: in.State,
@@ -212,7 +148,7 @@ func snapshotEntry(in snapshotIntegration) *inboundIntegration {
 				AllowedBondStates: models.JSON[[]models.BondState]{V: m.AllowedBondStates}, SetBondState: m.SetBondState},
 			ReceiptName: inboundDeref(m.ReceiptName)}
 		for i, f := range m.Fields {
-			cfg.Fields = append(cfg.Fields, f.field(m.ID, i))
+			cfg.Fields = append(cfg.Fields, f.Field(m.ID, i))
 		}
 		cfg.ResponseFields = responseFields(m.ResponseFields)
 		entry.messages[m.Name] = cfg

@@ -1,23 +1,18 @@
 package inbound
 
 // The HTTP Request record every inbound request leaves, accepted or refused:
-// its bodies made storable and cut at MaxStoredBody, its secrets hidden.
+// made in models/inbound/httprecord.
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 	"time"
 
-	"unifi/models"
-	"unifi/models/inbound/envelope"
+	"unifi/models/inbound/httprecord"
 )
 
 // MaxStoredBody caps the request and response bodies kept in an HTTP Request
 // record; longer bodies are cut with a note saying how long they were.
-const MaxStoredBody = 64 << 10
+const MaxStoredBody = httprecord.MaxStoredBody
 
 // RequestMeta describes one inbound HTTP request for its HTTP Request record.
 type RequestMeta struct {
@@ -31,76 +26,7 @@ type RequestMeta struct {
 	Scripted *Scripted
 }
 
-// inboundRequestRecord is the HTTP Request record of an inbound request
-// answered with status and body.
-func inboundRequestRecord(meta RequestMeta, raw []byte, integrationID, transactionID *int64, status int, body []byte,
-	now time.Time) *models.HTTPRequest {
-	state := models.RequestOK
-	errText := ""
-	if status >= 400 {
-		state = models.RequestError
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(body, &e)
-		errText = envelope.Truncate(e.Error, envelope.MaxErrorLen)
-	}
-	var dur *int
-	if !meta.Started.IsZero() {
-		d := int(time.Since(meta.Started).Milliseconds())
-		dur = &d
-	}
-	st := status
-	return &models.HTTPRequest{TransactionID: transactionID, IntegrationID: integrationID, Direction: models.Inbound, State: state,
-		Attempt: 1, Method: inboundStorable([]byte(meta.Method)), URL: inboundStorable([]byte(meta.URL)),
-		RequestHeaders: models.JSON[map[string]string]{V: inboundRedactHeaders(meta.Header)}, RequestBody: inboundStorable(raw),
-		ResponseStatus: &st, ResponseHeaders: models.JSON[map[string]string]{V: map[string]string{"Content-Type": "application/json"}},
-		ResponseBody: inboundStorable(body), DurationMS: dur, Error: inboundStorable([]byte(errText)), CreatedAt: now, UpdatedAt: now}
-}
-
-// inboundStorable makes bytes safe for a PostgreSQL text column (valid UTF-8, no
-// NUL) and caps them at MaxStoredBody with a note saying how long they were.
-func inboundStorable(b []byte) string {
-	s := string(b)
-	cut := len(s) > MaxStoredBody
-	if cut {
-		s = s[:MaxStoredBody]
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
-	if cut {
-		s += fmt.Sprintf("\n… [cut: %d bytes in all]", len(b))
-	}
-	return s
-}
-
-// inboundRedactHeaders flattens request headers for storage with secrets hidden:
-// credentials keep only their scheme ("Bearer [redacted]").
-func inboundRedactHeaders(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := strings.Join(h[k], ", ")
-		lk := strings.ToLower(k)
-		switch {
-		case lk == "authorization" || lk == "proxy-authorization":
-			scheme, _, _ := strings.Cut(v, " ")
-			if len(scheme) > 20 || scheme == v {
-				scheme = ""
-			}
-			v = strings.TrimSpace(scheme + " [redacted]")
-		case lk == "cookie" || lk == "set-cookie" || strings.Contains(lk, "token") || strings.Contains(lk, "secret") ||
-			strings.Contains(lk, "password") || strings.Contains(lk, "api-key") || strings.Contains(lk, "apikey"):
-			v = "[redacted]"
-		}
-		if len(v) > 2000 {
-			v = v[:2000]
-		}
-		out[inboundStorable([]byte(k))] = inboundStorable([]byte(v))
-	}
-	return out
+// record is what the HTTP Request record keeps of m.
+func (m RequestMeta) record() httprecord.Meta {
+	return httprecord.Meta{Method: m.Method, URL: m.URL, Header: m.Header, RemoteAddr: m.RemoteAddr, Started: m.Started}
 }

@@ -20,6 +20,9 @@ type Service struct {
 	now      func() time.Time
 	accounts *account.Accounts // callers' passwords and tokens
 	inbound  *inboundState     // nil: every inbound message takes the one-message path (GroupsOff)
+	page     *Page             // Page.Lookups: FindBond writes the page's held Creates first
+	// NotingLookups: FindBond tells each reference it is asked for.
+	noteLookup func(reference string)
 }
 
 // Opts configures a Service.

@@ -34,10 +34,42 @@ type progKey struct {
 // it. Runtimes are pooled per script, so whatever a script leaves behind in
 // its runtime (it runs in strict mode, so no implicit globals, but it could
 // change a prototype) is only ever seen by later runs of the same script.
+//
+// The pool is a bounded free list, not a sync.Pool: a sync.Pool is emptied
+// by every second garbage collection, and a busy process collects several
+// times a second, so most runs built a new runtime (goja.New and harden:
+// about as long as the run itself; bench -only poll).
 type compiled struct {
 	name string
 	prog *goja.Program
-	pool sync.Pool // of *vmState
+	idle chan *vmState // runtimes between runs, at most maxIdleRuntimes
+}
+
+// maxIdleRuntimes bounds the runtimes kept per script version: more than the
+// runs of one script that overlap on a server (one per engine worker and
+// poller), few enough that the memory they hold stays small.
+const maxIdleRuntimes = 16
+
+func newCompiled(name string, prog *goja.Program) *compiled {
+	return &compiled{name: name, prog: prog, idle: make(chan *vmState, maxIdleRuntimes)}
+}
+
+// get takes an idle runtime, or nil when there is none.
+func (c *compiled) get() *vmState {
+	select {
+	case st := <-c.idle:
+		return st
+	default:
+		return nil
+	}
+}
+
+// put keeps a runtime for the next run, unless enough are kept already.
+func (c *compiled) put(st *vmState) {
+	select {
+	case c.idle <- st:
+	default:
+	}
 }
 
 // NewEngine returns an Engine with limits (zero fields take their defaults).
@@ -107,7 +139,7 @@ func (e *Engine) program(s Script) (*compiled, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &compiled{name: s.Name, prog: prog}, nil
+		return newCompiled(s.Name, prog), nil
 	}
 	k := progKey{s.ID, s.Version, s.Point}
 	e.mu.Lock()
@@ -120,7 +152,7 @@ func (e *Engine) program(s Script) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &compiled{name: s.Name, prog: prog}
+	c = newCompiled(s.Name, prog)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if have := e.progs[k]; have != nil {
@@ -280,7 +312,7 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	st, _ := c.pool.Get().(*vmState)
+	st := c.get()
 	if st == nil {
 		if st, err = e.newState(c); err != nil {
 			return Output{}, &Error{Script: s.Name, Kind: KindException, Message: err.Error()}
@@ -329,7 +361,7 @@ func (e *Engine) Run(s Script, in Input) (Output, error) {
 		out.Value = v.Export()
 	}
 	st.logs, st.rejected, st.findBond = nil, nil, nil
-	c.pool.Put(st)
+	c.put(st)
 	return out, nil
 }
 

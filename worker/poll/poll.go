@@ -53,7 +53,9 @@ type Runner struct {
 type Opts struct {
 	// Processor makes a processor's steps; defaults to its scripts.
 	Processor ProcessorFunc
-	// Deliver applies one item on the inbound path; defaults to Deliver.
+	// Deliver, when set, applies the items one at a time (Deliver is the
+	// product's); nil: a page's items are received together
+	// (inbound.Page, deliverPage).
 	Deliver DeliverFunc
 	// Webhook translates items in the remote's own shape with the
 	// integration's inbound scripts; nil: items are envelopes.
@@ -75,9 +77,6 @@ type Opts struct {
 func New(db *gorm.DB, st *store.Store, in *inbound.Service, o Opts) *Runner {
 	rn := &Runner{db: db, store: st, inbound: in, webhook: o.Webhook, processor: o.Processor, deliver: o.Deliver, logger: o.Logger,
 		owner: o.Owner, lease: o.Lease, idle: o.Idle, maxRetryAfter: o.MaxRetryAfter}
-	if rn.deliver == nil {
-		rn.deliver = Deliver
-	}
 	if rn.logger == nil {
 		rn.logger = slog.New(slog.DiscardHandler)
 	}

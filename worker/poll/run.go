@@ -251,6 +251,12 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 			return fmt.Errorf("read the integration's inbound scripts: %w", err)
 		}
 	}
+	var pre []translated
+	if r.rn.deliver == nil {
+		var wait func()
+		pre, wait = r.translateAhead(ctx, page, meta, translate)
+		defer wait()
+	}
 	err := r.rn.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		held := false
 		if err := pg.Query(tx, sqlHoldLease, func(*sql.Rows) error { held = true; return nil },
@@ -261,20 +267,16 @@ func (r *run) commit(ctx context.Context, pr int64, page *Page, top bool, resp *
 			return errLeaseLost
 		}
 		n = counts{found: len(page.Items)}
-		for i, it := range page.Items {
-			out, err := r.rn.deliver(ctx, tx, Delivery{Integration: &r.integration, Caller: &r.caller, Body: it.Body,
-				Meta: meta, Inbound: r.rn.inbound, Translate: translate})
-			if err != nil {
-				return fmt.Errorf("item %d of the page: %w", i+1, err)
-			}
-			switch out {
-			case Processed:
-				n.processed++
-			case Duplicate:
-				n.duplicate++
-			default:
-				n.refused++
-			}
+		var err error
+		if r.rn.deliver != nil {
+			err = r.deliverEach(ctx, tx, page, meta, translate, &n)
+		} else {
+			err = r.deliverPage(ctx, tx, page, meta, translate, pre, &n)
+		}
+		if err != nil {
+			return err
+		}
+		for _, it := range page.Items {
 			if top && it.Mark != nil {
 				mark = it.Mark
 			}
