@@ -279,12 +279,9 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	if integrationName == "" || len(integrationName) > 64 || !envelope.CleanText(integrationName) {
 		return nil, notFound
 	}
-	var row configRow
-	err := s.pool().QueryRowContext(ctx, inboundsql.InboundConfig, sourceID, messageName, integrationName).Scan(
-		&row.ID, &row.Name, &row.State, &row.AttachLogs, &row.ProcessID, &row.NumberPrefix, &row.TicketTable,
-		&row.ConnectionID, &row.InboundUserID, &row.MessageID, &row.MessageName, &row.MessageType, &row.Async,
-		&row.BondOwnership, &row.AllowedBondStates, &row.SetBondState, &row.ReceiptMessageID, &row.ReceiptName,
-		&row.Fields, &row.ResponseFields, &row.Seen, &row.ConfigVersion)
+	var row inboundsql.ConfigRow
+	err := s.pool().QueryRowContext(ctx, inboundsql.InboundConfig, sourceID, messageName, integrationName).
+		Scan(row.Dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = nil // row.ID stays 0: no such integration
 	}
@@ -295,38 +292,12 @@ func (s *Service) loadInboundConfig(ctx context.Context, integrationName, messag
 	if row.ID == 0 {
 		return nil, notFound
 	}
-	return row.config()
+	return configOf(&row)
 }
 
-// configRow is the row inboundsql.InboundConfig reads.
-type configRow struct {
-	ID                int64
-	Name              string
-	State             models.IntegrationState
-	AttachLogs        bool
-	ProcessID         int64
-	NumberPrefix      string
-	TicketTable       string
-	ConnectionID      *int64
-	InboundUserID     *int64
-	MessageID         *int64
-	MessageName       *string
-	MessageType       *string
-	Async             *bool
-	BondOwnership     *string
-	AllowedBondStates models.JSON[[]models.BondState]
-	SetBondState      *string
-	ReceiptMessageID  *int64
-	ReceiptName       *string
-	Fields            string
-	ResponseFields    string
-	Seen              bool
-	ConfigVersion     string
-}
-
-// config is the configuration row describes, with its message and fields
+// configOf is the configuration row describes, with its message and fields
 // when it names one.
-func (row *configRow) config() (*inboundConfig, error) {
+func configOf(row *inboundsql.ConfigRow) (*inboundConfig, error) {
 	cfg := &inboundConfig{Integration: models.Integration{ID: row.ID, Name: row.Name, State: row.State,
 		AttachLogs: row.AttachLogs, ProcessID: row.ProcessID}, NumberPrefix: row.NumberPrefix,
 		TicketTable: row.TicketTable, HasConnection: row.ConnectionID != nil, InboundUserID: row.InboundUserID,
@@ -544,7 +515,7 @@ func (rc *inboundCall) createTx(tx *gorm.DB) (*Result, error) {
 	env := rc.env
 	now := rc.s.now()
 	// Serialise Creates for one remote ticket, so two cannot both bond it.
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	if _, err := c.ExecContext(ctx, inboundsql.LockRemoteReference, env.SourceReference, rc.in.ID); err != nil {
 		return nil, fmt.Errorf("lock remote reference: %w", err)
 	}
@@ -756,7 +727,7 @@ func (rc *inboundCall) decideUpdate(target *inboundTarget, ticket *models.Ticket
 // transaction's numbers, in one statement.
 func (rc *inboundCall) lockTarget(tx *gorm.DB, dst *lockedTarget) error {
 	env := rc.env
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	found := false
 	if env.TargetReference != "" {
 		ok, err := dst.scan(c.QueryRowContext(ctx, inboundsql.LockByOurNumber, rc.in.ID, env.TargetReference))
@@ -960,31 +931,31 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 	// One statement: the bond's sequence, history and state; the ticket's
 	// change; the transaction, its Stage, its HTTP Request record and its log
 	// line; the engine's wake-up when a receipt must go back.
-	var q sqlParts
-	q.add(inboundsql.WriteBondHead, now)
+	var q pg.Parts
+	q.Add(inboundsql.WriteBondHead, now)
 	if rec.history {
-		q.add(inboundsql.WriteBondHistory, inboundHistoryLine(now, rec.what))
+		q.Add(inboundsql.WriteBondHistory, inboundHistoryLine(now, rec.what))
 	}
 	for _, c := range []string{"process_error", "last_inbound_at", "state", "external_reference"} {
 		if v, ok := bondCols[c]; ok {
-			q.add(fmt.Sprintf(inboundsql.WriteBondSet, c), v)
+			q.Add(fmt.Sprintf(inboundsql.WriteBondSet, c), v)
 		}
 	}
-	q.add(inboundsql.WriteBondTail, tg.BondID)
+	q.Add(inboundsql.WriteBondTail, tg.BondID)
 	if ticketCols != nil {
-		q.add(inboundsql.WriteTicketHead, now)
+		q.Add(inboundsql.WriteTicketHead, now)
 		for _, c := range models.TicketFields {
-			q.add(fmt.Sprintf(inboundsql.WriteBondSet, c), ticketCols[c])
+			q.Add(fmt.Sprintf(inboundsql.WriteBondSet, c), ticketCols[c])
 		}
 		if st, ok := ticketCols["field_stamps"]; ok {
-			q.add(inboundsql.WriteTicketStamps, st)
+			q.Add(inboundsql.WriteTicketStamps, st)
 		}
 		if v, ok := ticketCols["custom"]; ok {
-			q.add(inboundsql.WriteTicketCustom, v)
+			q.Add(inboundsql.WriteTicketCustom, v)
 		}
-		q.add(inboundsql.WriteTicketTail, tg.TicketID)
+		q.Add(inboundsql.WriteTicketTail, tg.TicketID)
 	}
-	q.add(inboundsql.WriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
+	q.Add(inboundsql.WriteTransaction, number, ident, env.SourceID, rc.in.ID, tg.BondID, msg.ID, tg.TicketID, rc.cfg.TicketTable,
 		to, out.process, out.processError, now, now, rec.finished,
 		string(rec.data), now,
 		rc.in.ID, models.RequestOK, method, url, headers, reqBody, inboundResponseHeaders, httprecord.Storable(rec.body),
@@ -998,17 +969,17 @@ func (rc *inboundCall) write(tx *gorm.DB, tg *inboundTarget, out inboundOutcome,
 		}
 		lines := append(append(make([]string, 0, len(logs)+1), logs...), rec.what)
 		kinds, levels = append(kinds, string(models.LogTransactionRecv)), append(levels, rec.logLevel)
-		q.add(inboundsql.WriteLogs, kinds, levels, lines, now)
+		q.Add(inboundsql.WriteLogs, kinds, levels, lines, now)
 	case rec.logLevel != "":
-		q.add(inboundsql.WriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
+		q.Add(inboundsql.WriteLog, models.LogTransactionRecv, rec.logLevel, rec.what, now)
 	}
-	q.add(inboundsql.WriteResult)
+	q.Add(inboundsql.WriteResult)
 	if to == models.SendingReceipt { // wake the engine: it sends the receipt
-		q.add(inboundsql.WriteNotify, queue.NotifyChannel)
+		q.Add(inboundsql.WriteNotify, queue.NotifyChannel)
 	}
 	var ins struct{ ID, Seq int64 }
-	ctx, c := conn(tx)
-	err = c.QueryRowContext(ctx, q.sb.String(), q.args...).Scan(&ins.ID, &ins.Seq)
+	ctx, c := pg.Conn(tx)
+	err = c.QueryRowContext(ctx, q.SQL(), q.Args()...).Scan(&ins.ID, &ins.Seq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store transaction %s: %w", number, err)
 	}
@@ -1092,7 +1063,7 @@ func (rc *inboundCall) receiptTx(tx *gorm.DB) (*Result, error) {
 // bond and checks that it is Awaiting Receipt (Sending: still in flight).
 func (rc *inboundCall) lockInitiating(tx *gorm.DB) (*models.Transaction, error) {
 	env := rc.env
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	var t models.Transaction
 	err := c.QueryRowContext(ctx, inboundsql.ReceiptTransaction, rc.in.ID, models.Outbound, env.TargetID).
 		Scan(pg.TransactionFields(nil, &t)...)
@@ -1156,7 +1127,7 @@ func (rc *inboundCall) completeInitiating(tx *gorm.DB, t *models.Transaction) (s
 // line, which it returns.
 func (rc *inboundCall) recordReceiptOnBond(tx *gorm.DB, t *models.Transaction, perr string, now time.Time) (*models.Bond, string, error) {
 	env := rc.env
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	var bond models.Bond
 	err := c.QueryRowContext(ctx, inboundsql.ReceiptBond, t.BondID).Scan(&bond.ID, &bond.InternalReference,
 		&bond.ExternalReference, &bond.State)
@@ -1218,7 +1189,7 @@ func (rc *inboundCall) logReceipt(tx *gorm.DB, transactionID int64, what string,
 	if released == 0 {
 		return nil
 	}
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	var num string
 	if err := c.QueryRowContext(ctx, inboundsql.TransactionNumber, released).Scan(&num); err != nil {
 		return fmt.Errorf("read released transaction: %w", err)
@@ -1259,7 +1230,7 @@ func (rc *inboundCall) finish(tx *gorm.DB, t *models.Transaction, resp models.En
 	if err != nil {
 		return nil, fmt.Errorf("record inbound request: %w", err)
 	}
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	if _, err := c.ExecContext(ctx, inboundsql.RecordRequest, r.TransactionID, r.IntegrationID, r.State, r.Method, r.URL,
 		headers, r.RequestBody, r.ResponseStatus, inboundResponseHeaders, r.ResponseBody, r.DurationMS, r.Error,
 		r.CreatedAt, r.UpdatedAt); err != nil {
@@ -1357,7 +1328,7 @@ func inboundHistoryLine(now time.Time, what string) string {
 }
 
 func addInboundLog(tx *gorm.DB, transactionID int64, kind models.LogKind, level, line string) error {
-	ctx, c := conn(tx)
+	ctx, c := pg.Conn(tx)
 	if _, err := c.ExecContext(ctx, inboundsql.AddLog, transactionID, kind, level, line, time.Now()); err != nil {
 		return fmt.Errorf("log transaction %d: %w", transactionID, err)
 	}

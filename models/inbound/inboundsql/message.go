@@ -1,6 +1,9 @@
 package inboundsql
 
-import "unifi/models/pg"
+import (
+	"unifi/models"
+	"unifi/models/pg"
+)
 
 // InitiatingExists: is target_id one of our outbound Message IDs on the integration?
 const InitiatingExists = `SELECT EXISTS (SELECT 1 FROM transactions
@@ -176,3 +179,37 @@ const WriteTicketCustom = `, custom = $1::jsonb`
 const FindBond = `SELECT internal_reference, external_reference, state FROM bonds
 		WHERE integration_id = $1 AND external_reference = $2 AND external_reference <> ''
 		ORDER BY id LIMIT 1`
+
+// ConfigRow is the row InboundConfig reads.
+type ConfigRow struct {
+	ID                int64
+	Name              string
+	State             models.IntegrationState
+	AttachLogs        bool
+	ProcessID         int64
+	NumberPrefix      string
+	TicketTable       string
+	ConnectionID      *int64
+	InboundUserID     *int64
+	MessageID         *int64
+	MessageName       *string
+	MessageType       *string
+	Async             *bool
+	BondOwnership     *string
+	AllowedBondStates models.JSON[[]models.BondState]
+	SetBondState      *string
+	ReceiptMessageID  *int64
+	ReceiptName       *string
+	Fields            string
+	ResponseFields    string
+	Seen              bool
+	ConfigVersion     string
+}
+
+// Dest are the scan destinations of InboundConfig's columns, in order.
+func (r *ConfigRow) Dest() []any {
+	return []any{&r.ID, &r.Name, &r.State, &r.AttachLogs, &r.ProcessID, &r.NumberPrefix, &r.TicketTable,
+		&r.ConnectionID, &r.InboundUserID, &r.MessageID, &r.MessageName, &r.MessageType, &r.Async,
+		&r.BondOwnership, &r.AllowedBondStates, &r.SetBondState, &r.ReceiptMessageID, &r.ReceiptName,
+		&r.Fields, &r.ResponseFields, &r.Seen, &r.ConfigVersion}
+}
