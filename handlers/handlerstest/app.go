@@ -28,6 +28,7 @@ import (
 	"unifi/models/account"
 	"unifi/models/inbound"
 	"unifi/models/query"
+	"unifi/models/script"
 	"unifi/models/store"
 	"unifi/models/webhook"
 )
@@ -70,6 +71,9 @@ type Opts struct {
 	// DatabaseURL makes the app a second server on another app's database
 	// (App.DatabaseURL) instead of starting on a fresh one.
 	DatabaseURL string
+	// ScriptLimits replace the product's default limits of a message
+	// script run (zero: the defaults).
+	ScriptLimits script.Limits
 }
 
 // New starts the app on a fresh migrated database with the demo seeded. Like
@@ -87,7 +91,11 @@ func New(t testing.TB, o *Opts) *App {
 	}
 	db := testdb.Open(t, dbURL)
 	accounts := account.New(db, &account.Opts{PasswordCost: bcrypt.MinCost})
-	st := store.NewStore(db, accounts, nil)
+	var so *store.StoreOpts
+	if o != nil && o.ScriptLimits != (script.Limits{}) {
+		so = &store.StoreOpts{Scripts: script.NewEngine(o.ScriptLimits)}
+	}
+	st := store.NewStore(db, accounts, so)
 	if !shared {
 		_, err := st.SeedDemo(context.Background(), store.SeedDemoOpts{PeerURL: "http://127.0.0.1:1"})
 		require.NoError(t, err)
