@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
+	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/query"
 	"unifi/models/script"
@@ -17,6 +19,10 @@ import (
 //                   Stage to Request script on every transaction that builds
 //                   the request itself, against the same delivery without
 //                   scripts, measured back to back in one run;
+//   changes ratio   tickets changed through the Store with the engine
+//                   running, each change delivered (the transaction's
+//                   Source to Stage runs at the change, its Stage to
+//                   Request at the send), with both scripts against none;
 //   runtime         per call of the Source to Stage and the Stage to Request
 //                   scripts below, p50 and p99, on the engine the store uses.
 
@@ -68,6 +74,18 @@ func runScripts(e *env) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery with scripts: %w", err)
 	}
+	// From the ticket change on, so Source to Stage (run when a change makes
+	// its transaction) is in the measure too.
+	b.scripts = nil
+	plainChanges, plainChangesCPU, err := b.changes("changes_plain")
+	if err != nil {
+		return nil, fmt.Errorf("changes without scripts: %w", err)
+	}
+	b.scripts = map[script.Point]string{script.SourceToStage: benchSourceToStage, script.StageToRequest: benchStageToRequest}
+	scriptedChanges, scriptedChangesCPU, err := b.changes("changes_scripted")
+	if err != nil {
+		return nil, fmt.Errorf("changes with scripts: %w", err)
+	}
 	lines := []string{
 		"command: go run ./bench -only scripts",
 		fmt.Sprintf("delivery without scripts: %.0f tx/s", plain),
@@ -75,6 +93,12 @@ func runScripts(e *env) ([]string, error) {
 		fmt.Sprintf("delivery with Stage to Request on every transaction: %.0f tx/s", scripted),
 		scriptedCPU.line("with scripts:"),
 		fmt.Sprintf("delivery ratio: %.2f (target >= 0.8; the two runs are back to back on a shared machine)", scripted/plain),
+		fmt.Sprintf("ticket changes delivered without scripts: %.0f changes/s", plainChanges),
+		plainChangesCPU.line("without scripts:"),
+		fmt.Sprintf("ticket changes delivered with Source to Stage and Stage to Request on every transaction: %.0f changes/s",
+			scriptedChanges),
+		scriptedChangesCPU.line("with scripts:"),
+		fmt.Sprintf("ticket changes ratio: %.2f (target >= 0.8; back to back)", scriptedChanges/plainChanges),
 	}
 	for _, c := range []struct {
 		name string
@@ -115,4 +139,84 @@ func scriptRuntime(e *script.Engine, s script.Script, in script.Input, n int) (p
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return ds[n/2], ds[n*99/100], nil
+}
+
+// changeTickets x changesPerTicket ticket updates make the changes measure.
+const (
+	changeTickets    = 200
+	changesPerTicket = 10
+)
+
+// changes creates changeTickets tickets on a new Active integration with the
+// engine running and waits for their Creates; then changeWorkers goroutines
+// update each ticket changesPerTicket times through the Store (the way the
+// ticket form does), and the rate is updates delivered per second, from the
+// first update until the remote applied the last, with per-bond order checked.
+func (b *engineBench) changes(name string) (float64, cpuPer, error) {
+	in, _, err := b.integration(name, models.IntegrationActive)
+	if err != nil {
+		return 0, cpuPer{}, err
+	}
+	p := b.pool("bench-" + name)
+	if err := p.Start(b.ctx); err != nil {
+		return 0, cpuPer{}, err
+	}
+	defer func() { _ = p.Stop(context.Background()) }()
+	start0, err := b.remote.applied()
+	if err != nil {
+		return 0, cpuPer{}, err
+	}
+	tickets := make([]*models.Ticket, changeTickets)
+	refs := make([]string, changeTickets)
+	for i := range tickets {
+		t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID,
+			ShortDescription: fmt.Sprintf("%s %d", name, i)})
+		if err != nil {
+			return 0, cpuPer{}, err
+		}
+		tickets[i], refs[i] = t, t.Number
+	}
+	if err := b.waitApplied(start0+changeTickets, 2*time.Minute); err != nil {
+		return 0, cpuPer{}, fmt.Errorf("creates of %s: %w", in.Name, err)
+	}
+	total := int64(changeTickets * changesPerTicket)
+	const changeWorkers = 8
+	mark := b.cpuNow()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, changeWorkers)
+	for w := range changeWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range changesPerTicket {
+				for i := w; i < changeTickets; i += changeWorkers {
+					t := tickets[i]
+					u, err := b.store.UpdateTicket(b.ctx, b.actor, t.ID, t.Version, store.TicketInput{ProcessID: b.proc.ID,
+						ShortDescription: fmt.Sprintf("%s %d change %d", name, i, c), State: "In Progress", Priority: 3})
+					if err != nil {
+						errs <- fmt.Errorf("update %s: %w", t.Number, err)
+						return
+					}
+					tickets[i] = u
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, cpuPer{}, err
+	}
+	err = b.waitApplied(start0+changeTickets+total, 5*time.Minute)
+	elapsed := time.Since(start)
+	cpu := b.cpuSince(mark, total)
+	if err != nil {
+		return 0, cpuPer{}, err
+	}
+	if err := b.checkRemote(refs, 1+changesPerTicket); err != nil {
+		return 0, cpuPer{}, err
+	}
+	b.note("%s: %d changes delivered in %s", name, total, elapsed.Round(time.Millisecond))
+	return float64(total) / elapsed.Seconds(), cpu, nil
 }
