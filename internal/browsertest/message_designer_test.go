@@ -23,7 +23,8 @@ import (
 // message and an Update message sent when the priority changes, each with
 // fields and a value map (a refused map first, shown next to the table);
 // a ticket created and then raised to priority 1 goes Complete at the peer,
-// which received the mapped values. Screenshots of each page.
+// which received the mapped values; then a Response message mapping the
+// ticket's number, chosen as the Create's answer. Screenshots of each page.
 func TestBrowserMessageDesigner(t *testing.T) {
 	t.Parallel()
 	app := browsertest.StartApp(t, browsertest.AppOpts{Synchronous: true})
@@ -139,4 +140,37 @@ func TestBrowserMessageDesigner(t *testing.T) {
 	require.Equal(t, map[string]any{"short_description": "Designed message", "priority": "Low"}, arr[0].Data)
 	require.Equal(t, "PriorityChanged", arr[1].Name)
 	require.Equal(t, map[string]any{"priority": "Critical"}, arr[1].Data)
+
+	// A Response message whose field maps the ticket's number (the remote's
+	// number becomes the bond's reference: TestTwoInstancesResponseMessage
+	// shows it between two instances), chosen as CreateIncident's answer.
+	admin.Open(fmt.Sprintf("/integrations/%d/messages", in.ID))
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("new-message"))
+	admin.Do(chromedp.SendKeys(browsertest.TestID("f-name"), "CreateAnswer"))
+	setField(admin, "f-type", "Response")
+	setField(admin, "f-direction", "Inbound")
+	setField(admin, "f-trigger", "none")
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("save"))
+	require.Contains(t, admin.Text("flash-success"), "Created message CreateAnswer")
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("new-field"))
+	setField(admin, "f-ticket_field", "number")
+	setField(admin, "f-property", "number")
+	setField(admin, "f-direction", "Inbound")
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("save"))
+	require.Contains(t, admin.Text("flash-success"), "Added field number")
+	var answer, create models.Message
+	require.NoError(t, app.Store.DB(ctx).Where("integration_id = ? AND name = 'CreateAnswer'", in.ID).Take(&answer).Error)
+	require.NoError(t, app.Store.DB(ctx).Where("integration_id = ? AND name = 'CreateIncident'", in.ID).Take(&create).Error)
+	admin.Open(fmt.Sprintf("/messages/%d/edit", create.ID))
+	setField(admin, "f-response_message", fmt.Sprint(answer.ID))
+	require.EqualValues(t, http.StatusOK, admin.ClickNav("save"))
+	admin.Screenshot("designer-messages-6-response-message")
+	require.NoError(t, app.Store.DB(ctx).Take(&create, create.ID).Error)
+	require.NotNil(t, create.ResponseMessageID, "CreateIncident answers with CreateAnswer")
+	require.Equal(t, answer.ID, *create.ResponseMessageID)
+	var numberFields int64
+	require.NoError(t, app.Store.DB(ctx).Model(&models.Field{}).
+		Where("message_id = ? AND ticket_field = 'number' AND property = 'number' AND direction = ?", answer.ID, models.Inbound).
+		Count(&numberFields).Error)
+	require.EqualValues(t, 1, numberFields, "the Response message maps number")
 }
