@@ -18,6 +18,7 @@ import (
 	"unifi/internal/fault"
 	"unifi/internal/wait"
 	"unifi/models"
+	"unifi/models/designer"
 	"unifi/models/store"
 )
 
@@ -74,6 +75,14 @@ func TestLiveConfigAcrossServers(t *testing.T) {
 		"sync_timeout_s": {fmt.Sprint(in.SyncTimeoutS)}, "async_timeout_s": {fmt.Sprint(in.AsyncTimeoutS)},
 		"retry_limit": {"1"}, "retry_delay_s": {"0"}, "heartbeat_s": {"0"}, "attach_logs": {"true"},
 		"version": {fmt.Sprint(in.Version)}}
+	// Server 2 listens before the measure starts: its LISTEN connection can
+	// come up after it serves, and on 2 loaded cores (make test) once did not
+	// within 6 s. A change made before it listens is still applied (the
+	// engine drops its cache when it connects) but leaves no line to time.
+	wait.For(t, 30*time.Second, func() (bool, error) {
+		err := w.DB.Exec(`SELECT pg_notify(?, '0 probe')`, designer.ConfigChannel).Error
+		return !configDropped(t, w.Servers[1].Logs(), time.Time{}, "probe").IsZero(), err
+	}, "server 2 listens for configuration changes")
 	editPage := fmt.Sprintf("/integrations/%d/edit", in.ID)
 	_, page := admin.Get(editPage) // the form, as a person opens it
 	require.Contains(t, page, `data-testid="save-integration"`)
