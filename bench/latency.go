@@ -33,15 +33,19 @@ type latencyFigures struct {
 	// for it, so that each finds its bond idle, as the figure's name says.
 	recorded         time.Duration
 	loadTarget, load float64 // tx/s asked and delivered beside the probes
-	loadCPU          cpuPer
+	// backlog is how many load transactions were unfinished when the
+	// probes ended: more than a second's worth means the machine could not
+	// carry the load asked, and the figures are of an overload.
+	backlog int64
+	loadCPU cpuPer
 }
 
 func (l latencyFigures) lines(capacity float64) []string {
 	return []string{
 		fmt.Sprintf("latency p50: %.1f ms", ms(l.p50)),
 		fmt.Sprintf("latency p99: %.1f ms", ms(l.p99)),
-		fmt.Sprintf("latency load: %.0f tx/s delivered beside the probes (asked %.0f: half of delivery %.0f tx/s)",
-			l.load, l.loadTarget, capacity),
+		fmt.Sprintf("latency load: %.0f tx/s delivered beside the probes (asked %.0f: half of delivery %.0f tx/s), "+
+			"%d unfinished at the end", l.load, l.loadTarget, capacity, l.backlog),
 		fmt.Sprintf("latency phases (medians): change %.2f ms, commit to request %.2f ms, request %.2f ms, seen %.2f ms; "+
 			"completion recorded %.2f ms after seen", ms(l.change), ms(l.wake), ms(l.send), ms(l.observe), ms(l.recorded)),
 		l.loadCPU.line("latency load"),
@@ -175,6 +179,10 @@ func (b *engineBench) latency(rate float64) (latencyFigures, error) {
 	}
 	applied1, aerr := b.remote.applied()
 	elapsed := time.Since(began)
+	if err := b.db.WithContext(b.ctx).Raw(`SELECT count(*) FROM transactions WHERE integration_id = ?
+		AND state NOT IN (`+pg.StateSQL(models.Complete, models.Ignored)+`)`, loadIn.ID).Scan(&figs.backlog).Error; err != nil {
+		return figs, err
+	}
 	figs.loadCPU = b.cpuSince(mark, max(applied1-applied0, 1))
 	close(stop)
 	if perr := <-paced; perr != nil {
