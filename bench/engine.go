@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,8 +124,16 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 			return []string{fmt.Sprintf("drain: %.1f s", figs.drain.Seconds()), figs.drainCPU.line("drain")}, err
 		}},
 		{"latency", func() ([]string, error) {
-			p50, p99, err := b.latency()
-			return []string{fmt.Sprintf("latency p50: %.1f ms", ms(p50)), fmt.Sprintf("latency p99: %.1f ms", ms(p99))}, err
+			// The load beside the latency probes is half the delivery
+			// capacity, measured in this run (first, when only latency runs).
+			if figs.delivery == 0 {
+				var err error
+				if figs.delivery, figs.deliveryCPU, err = b.delivery(); err != nil {
+					return nil, err
+				}
+			}
+			lat, err := b.latency(figs.delivery / 2)
+			return lat.lines(figs.delivery), err
 		}},
 	} {
 		if len(parts) > 0 && !slices.Contains(parts, part.name) {
@@ -206,7 +214,10 @@ func (b *engineBench) cpuSince(m cpuMark, n int64) cpuPer {
 // pool is an engine configured as `unifi serve` is by default
 // (worker.DefaultWorkers, worker.DefaultBatch); BENCH_WORKERS and
 // BENCH_BATCH override them for tuning.
-func (b *engineBench) pool(name string) *worker.Pool {
+func (b *engineBench) pool(name string) *worker.Pool { return b.poolWith(name, nil) }
+
+// poolWith is pool sending through client (nil: the engine's default).
+func (b *engineBench) poolWith(name string, client *http.Client) *worker.Pool {
 	workers, batch := worker.DefaultWorkers, worker.DefaultBatch
 	if n, err := strconv.Atoi(os.Getenv("BENCH_WORKERS")); err == nil && n > 0 {
 		workers = n
@@ -215,7 +226,7 @@ func (b *engineBench) pool(name string) *worker.Pool {
 		batch = n
 	}
 	return worker.New(worker.Opts{Store: b.store, Logger: b.log, DatabaseURL: b.dbURL, Instance: name,
-		Workers: workers, Batch: batch, Lease: 30 * time.Second, PollInterval: time.Second})
+		Workers: workers, Batch: batch, Lease: 30 * time.Second, PollInterval: time.Second, HTTPClient: client})
 }
 
 // fixtures creates the process, users and one synchronous integration per
@@ -245,12 +256,17 @@ func (b *engineBench) fixtures() error {
 // integration creates a synchronous integration with Create and Update
 // messages (attach logs on, as by default) pointing at the remote.
 func (b *engineBench) integration(name string, state models.IntegrationState) (*models.Integration, int64, error) {
+	return b.integrationOf(b.proc.ID, name, state)
+}
+
+// integrationOf is integration on the given process.
+func (b *engineBench) integrationOf(processID int64, name string, state models.IntegrationState) (*models.Integration, int64, error) {
 	db := b.db.WithContext(b.ctx)
 	// Only one integration sends for ticket changes at a time: the others are Off.
 	if err := db.Exec("UPDATE integrations SET state = ?", models.IntegrationOff).Error; err != nil {
 		return nil, 0, err
 	}
-	in := models.Integration{Name: name, ProcessID: b.proc.ID, State: state, Status: models.StatusAwaiting,
+	in := models.Integration{Name: name, ProcessID: processID, State: state, Status: models.StatusAwaiting,
 		SyncTimeoutS: 10, AsyncTimeoutS: 300, RetryLimit: 3, RetryDelayS: 1, AttachLogs: true}
 	if err := db.Create(&in).Error; err != nil {
 		return nil, 0, err
@@ -306,7 +322,7 @@ func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond in
 		go func() {
 			defer wg.Done()
 			for i := w; i < benchBonds; i += 4 {
-				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: fmt.Sprintf("bench %d", i)})
+				t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: in.ProcessID, ShortDescription: fmt.Sprintf("bench %d", i)})
 				if err != nil {
 					errs <- err
 					return
@@ -506,51 +522,6 @@ func (b *engineBench) drain() (time.Duration, cpuPer, error) {
 		delivered.Round(time.Millisecond))
 	b.note("drain progress (time since Resume: delivered): %s", strings.Join(prog, " "))
 	return elapsed, cpu, nil
-}
-
-// latency: on an idle engine, one ticket update at a time; the time from
-// calling UpdateTicket to the remote applying the message.
-func (b *engineBench) latency() (time.Duration, time.Duration, error) {
-	if _, _, err := b.integration("latency", models.IntegrationActive); err != nil {
-		return 0, 0, err
-	}
-	p := b.pool("bench-latency")
-	if err := p.Start(b.ctx); err != nil {
-		return 0, 0, err
-	}
-	defer func() { _ = p.Stop(context.Background()) }()
-	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: "latency probe"})
-	if err != nil {
-		return 0, 0, err
-	}
-	p.Notify(b.ctx)
-	if err := b.remote.wait(t.Number, 1); err != nil {
-		return 0, 0, err
-	}
-	// Let the create's completion settle before measuring.
-	time.Sleep(50 * time.Millisecond)
-	samples := make([]time.Duration, 0, latencySamples)
-	for i := range latencySamples {
-		in := store.TicketInputOf(t)
-		in.WorkNotes = "probe " + strconv.Itoa(i)
-		have, err := b.remote.count(t.Number)
-		if err != nil {
-			return 0, 0, err
-		}
-		start := time.Now()
-		t, err = b.store.UpdateTicket(b.ctx, b.actor, t.ID, t.Version, in)
-		if err != nil {
-			return 0, 0, err
-		}
-		// Answers once the remote has applied it (one loopback round trip).
-		if err := b.remote.wait(t.Number, have+1); err != nil {
-			return 0, 0, err
-		}
-		samples = append(samples, time.Since(start))
-		time.Sleep(20 * time.Millisecond) // idle between updates, and the completion is recorded
-	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
-	return samples[len(samples)/2], samples[len(samples)*99/100], nil
 }
 
 // peakRSSMB is this process's peak resident set size (VmHWM).

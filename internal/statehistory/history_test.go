@@ -27,6 +27,8 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 var stateWriters = []string{
 	"bench/engine.go (*engineBench).backlog: INSERT INTO transactions",
 	"bench/engine.go (*engineBench).delivery: UPDATE transactions SET state",
+	"bench/latency.go (*engineBench).enqueueLoad: INSERT INTO transactions",
+	"bench/latency.go (*engineBench).latency: UPDATE transactions SET state",
 	"cmd/unifi/gen.go genSQL: INSERT INTO transactions",
 	"internal/fixture/fixture.go Transaction: GORM Create on a Transaction",
 	"models/inbound/inboundsql/group.go GroupWrite: INSERT INTO transactions",

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"unifi/models"
+	"unifi/models/pg"
+	"unifi/models/queue"
+	"unifi/models/store"
+)
+
+// latencyFigures are the latency part's measures.
+type latencyFigures struct {
+	p50, p99 time.Duration
+	// The phases' medians, each over the samples on its own: the ticket
+	// change (UpdateTicket, its database transaction and commit), the
+	// commit to the engine starting the request (NOTIFY, the LISTEN
+	// connection, waking a worker, the claim), the request (to the remote's
+	// answer, which it sends once it has applied the message) and the
+	// bench seeing the remote's count move (its /_bench/wait answer).
+	change, wake, send, observe time.Duration
+	// recorded is the median time from seen to the engine having recorded
+	// the probe's completion (its bond free again): the next probe waits
+	// for it, so that each finds its bond idle, as the figure's name says.
+	recorded         time.Duration
+	loadTarget, load float64 // tx/s asked and delivered beside the probes
+	// backlog is how many load transactions were unfinished when the
+	// probes ended: more than a second's worth means the machine could not
+	// carry the load asked, and the figures are of an overload.
+	backlog int64
+	loadCPU cpuPer
+}
+
+func (l latencyFigures) lines(capacity float64) []string {
+	return []string{
+		fmt.Sprintf("latency p50: %.1f ms", ms(l.p50)),
+		fmt.Sprintf("latency p99: %.1f ms", ms(l.p99)),
+		fmt.Sprintf("latency load: %.0f tx/s delivered beside the probes (asked %.0f: half of delivery %.0f tx/s), "+
+			"%d unfinished at the end", l.load, l.loadTarget, capacity, l.backlog),
+		fmt.Sprintf("latency phases (medians): change %.2f ms, commit to request %.2f ms, request %.2f ms, seen %.2f ms; "+
+			"completion recorded %.2f ms after seen", ms(l.change), ms(l.wake), ms(l.send), ms(l.observe), ms(l.recorded)),
+		l.loadCPU.line("latency load"),
+	}
+}
+
+// probeTransport times the requests whose path starts with prefix (the
+// probes'), handing each probe's start and answer to sent, and passes every
+// request on to base.
+type probeTransport struct {
+	base   http.RoundTripper
+	prefix string
+	sent   chan [2]time.Time
+}
+
+func (t *probeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasPrefix(r.URL.Path, t.prefix) {
+		return t.base.RoundTrip(r)
+	}
+	start := time.Now()
+	resp, err := t.base.RoundTrip(r)
+	t.sent <- [2]time.Time{start, time.Now()}
+	return resp, err
+}
+
+// latency: ticket updates one at a time, each timed from calling
+// UpdateTicket to the remote having applied its message (p50, p99), while
+// the same engine delivers a paced load of rate transactions a second on
+// another integration of another process (1,000 bonds, new transactions
+// written every 5 ms as a ticket change writes them: Sending when the bond
+// is free, else Queued, and a NOTIFY).
+func (b *engineBench) latency(rate float64) (latencyFigures, error) {
+	figs := latencyFigures{loadTarget: rate}
+	loadProc := models.Process{Name: "BenchLoad", TicketTable: "incident", ReferenceField: "number", NumberPrefix: "INC"}
+	if err := b.db.WithContext(b.ctx).Create(&loadProc).Error; err != nil {
+		return figs, err
+	}
+	loadIn, loadUpdateID, err := b.integrationOf(loadProc.ID, "load", models.IntegrationPaused)
+	if err != nil {
+		return figs, err
+	}
+	refs, err := b.backlog(loadIn, loadUpdateID, 1) // one ticket per bond, its Create queued
+	if err != nil {
+		return figs, err
+	}
+	if _, _, err := b.integration("latency", models.IntegrationActive); err != nil { // turns the load's Off
+		return figs, err
+	}
+	var bonds []int64
+	err = b.db.WithContext(b.ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("UPDATE integrations SET state = ? WHERE id = ?", models.IntegrationActive, loadIn.ID).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec("UPDATE transactions SET state = ? WHERE integration_id = ? AND state = ?",
+			models.Sending, loadIn.ID, models.Queued).Error; err != nil {
+			return err
+		}
+		return tx.Raw("SELECT id FROM bonds WHERE integration_id = ? ORDER BY id", loadIn.ID).Scan(&bonds).Error
+	})
+	if err != nil {
+		return figs, err
+	}
+	probes := &probeTransport{prefix: "/latency", sent: make(chan [2]time.Time, 16), base: &http.Transport{
+		DialContext:  (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second}}
+	start0, err := b.remote.applied()
+	if err != nil {
+		return figs, err
+	}
+	p := b.poolWith("bench-latency", &http.Client{Transport: probes})
+	if err := p.Start(b.ctx); err != nil {
+		return figs, err
+	}
+	defer func() { _ = p.Stop(context.Background()) }()
+	t, err := b.store.CreateTicket(b.ctx, b.actor, store.TicketInput{ProcessID: b.proc.ID, ShortDescription: "latency probe"})
+	if err != nil {
+		return figs, err
+	}
+	if err := b.remote.wait(t.Number, 1); err != nil {
+		return figs, err
+	}
+	<-probes.sent
+	if err := b.waitApplied(start0+int64(len(bonds))+1, time.Minute); err != nil {
+		return figs, err
+	}
+
+	applied0, err := b.remote.applied()
+	if err != nil {
+		return figs, err
+	}
+	mark, began := b.cpuNow(), time.Now()
+	stop, paced := make(chan struct{}), make(chan error, 1)
+	var sent int
+	go func() {
+		var err error
+		sent, err = b.paceLoad(loadIn.ID, loadUpdateID, bonds, rate, stop)
+		paced <- err
+	}()
+	time.Sleep(time.Second) // the load reaches its pace before the first probe
+	var samples, change, wake, send, observe, recorded []time.Duration
+	var probeErr error
+	for i := range latencySamples {
+		in := store.TicketInputOf(t)
+		in.WorkNotes = "probe " + strconv.Itoa(i)
+		var have int64
+		if have, probeErr = b.remote.count(t.Number); probeErr != nil {
+			break
+		}
+		begin := time.Now()
+		if t, probeErr = b.store.UpdateTicket(b.ctx, b.actor, t.ID, t.Version, in); probeErr != nil {
+			break
+		}
+		committed := time.Now()
+		// Answers once the remote has applied it (one loopback round trip).
+		if probeErr = b.remote.wait(t.Number, have+1); probeErr != nil {
+			break
+		}
+		seen := time.Now()
+		// The engine may see the remote's answer after the bench sees the
+		// remote's count move.
+		req := <-probes.sent
+		reqStart, reqEnd := req[0], req[1]
+		samples = append(samples, seen.Sub(begin))
+		change, wake = append(change, committed.Sub(begin)), append(wake, reqStart.Sub(committed))
+		send, observe = append(send, reqEnd.Sub(reqStart)), append(observe, seen.Sub(reqEnd))
+		if probeErr = b.waitBondFree(t.ID); probeErr != nil {
+			break
+		}
+		recorded = append(recorded, time.Since(seen))
+		time.Sleep(20 * time.Millisecond) // idle between updates
+	}
+	applied1, aerr := b.remote.applied()
+	elapsed := time.Since(began)
+	if err := b.db.WithContext(b.ctx).Raw(`SELECT count(*) FROM transactions WHERE integration_id = ?
+		AND state NOT IN (`+pg.StateSQL(models.Complete, models.Ignored)+`)`, loadIn.ID).Scan(&figs.backlog).Error; err != nil {
+		return figs, err
+	}
+	figs.loadCPU = b.cpuSince(mark, max(applied1-applied0, 1))
+	close(stop)
+	if perr := <-paced; perr != nil {
+		return figs, fmt.Errorf("load: %w", perr)
+	}
+	if probeErr != nil {
+		return figs, fmt.Errorf("probe %d: %w", len(samples), probeErr)
+	}
+	if aerr != nil {
+		return figs, aerr
+	}
+	figs.load = float64(applied1-applied0-int64(len(samples))) / elapsed.Seconds()
+	// Every load transaction delivered, in order per bond, none twice.
+	if err := b.waitApplied(applied0+int64(sent+len(samples)), time.Minute); err != nil {
+		return figs, err
+	}
+	if err := b.checkRemote(refs, 1+sent/len(bonds)); err != nil {
+		return figs, err
+	}
+	b.note("latency: %d load transactions in %s beside %d probes", sent, elapsed.Round(time.Millisecond), len(samples))
+	figs.p50, figs.p99 = percentile(samples, 50), percentile(samples, 99)
+	figs.change, figs.wake, figs.send, figs.observe = percentile(change, 50), percentile(wake, 50),
+		percentile(send, 50), percentile(observe, 50)
+	figs.recorded = percentile(recorded, 50)
+	return figs, nil
+}
+
+// waitBondFree waits until the ticket has no unfinished outbound
+// transaction: the engine has recorded the last one's completion (a minute
+// at most).
+func (b *engineBench) waitBondFree(ticketID int64) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var busy bool
+		err := b.db.WithContext(b.ctx).Raw(`SELECT EXISTS (SELECT 1 FROM transactions WHERE ticket_id = ?
+			AND direction = 'Outbound' AND state NOT IN (`+pg.StateSQL(models.Complete, models.Ignored)+`))`, ticketID).
+			Scan(&busy).Error
+		if err != nil || !busy {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ticket %d still has an unfinished transaction after a minute", ticketID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// percentile is the p-th percentile of d (sorted in place).
+func percentile(d []time.Duration, p int) time.Duration {
+	slices.Sort(d)
+	return d[len(d)*p/100]
+}
+
+// paceLoad writes rate transactions a second on the bonds, one per bond in
+// turn, until stop closes; then it finishes the round, so every bond has the
+// same number, and returns how many it wrote.
+func (b *engineBench) paceLoad(integrationID, messageID int64, bonds []int64, rate float64, stop <-chan struct{}) (int, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	start, sent := time.Now(), 0
+	for stopped := false; !stopped; {
+		select {
+		case <-stop:
+			stopped = true
+		case <-tick.C:
+		}
+		due := int(rate*time.Since(start).Seconds()) - sent
+		if stopped {
+			due = (len(bonds) - sent%len(bonds)) % len(bonds)
+		}
+		for due > 0 {
+			k := min(due, len(bonds)-sent%len(bonds)) // up to the end of the round: one per bond per statement
+			from := sent % len(bonds)
+			if err := b.enqueueLoad(integrationID, messageID, bonds[from:from+k]); err != nil {
+				return sent, err
+			}
+			sent, due = sent+k, due-k
+		}
+	}
+	return sent, nil
+}
+
+// enqueueLoad writes one Update transaction with its Stage on each bond, as
+// a ticket change does: the bonds locked in id order first, then in a
+// statement of its own (so that its snapshot sees a head finished while it
+// waited for a lock) Sending when the bond has nothing unfinished, else
+// Queued, and a NOTIFY when one may be sent now.
+func (b *engineBench) enqueueLoad(integrationID, messageID int64, bonds []int64) error {
+	return b.db.WithContext(b.ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SELECT id FROM bonds WHERE id IN ? ORDER BY id FOR UPDATE", bonds).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`WITH b AS (UPDATE bonds SET next_seq = next_seq + 1 WHERE id IN ? RETURNING id, ticket_id, next_seq),
+			t AS (INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id, ticket_id,
+					direction, state, seq)
+				SELECT 'TRN' || lpad(nextval('transaction_number_seq')::text, 7, '0'),
+					'MSG' || lpad(nextval('message_number_seq')::text, 7, '0'), ?, b.id, ?, b.ticket_id, 'Outbound',
+					CASE WHEN EXISTS (SELECT 1 FROM transactions x WHERE x.bond_id = b.id AND x.direction = 'Outbound'
+						AND x.state NOT IN (`+pg.StateSQL(models.Complete, models.Ignored)+`))
+					THEN `+pg.StateSQL(models.Queued)+` ELSE `+pg.StateSQL(models.Sending)+` END, b.next_seq
+				FROM b
+				RETURNING id, state, seq),
+			s AS (INSERT INTO stages (transaction_id, data)
+				SELECT id, jsonb_build_object('short_description', 'load', 'state', 'In Progress', 'priority', '3',
+					'comments', 'load ' || seq) FROM t)
+			SELECT pg_notify(?, '') FROM t WHERE state = `+pg.StateSQL(models.Sending)+` LIMIT 1`,
+			bonds, integrationID, messageID, queue.NotifyChannel).Error
+	})
+}
