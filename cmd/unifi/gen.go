@@ -215,7 +215,11 @@ func genDropIndexes(tx *gorm.DB, stdout io.Writer) ([]string, error) {
 // genSQL writes one batch: tickets b in [blo, bhi], a bond each, ten
 // transactions per bond, each with its stage, HTTP request, log line and
 // state change. Most are Complete; per hundred bonds one ends in
-// Error, one has an Error followed by a Queued one, one is Awaiting Receipt;
+// Error, one has an Error followed by a Queued one, one awaited a receipt due
+// 5 minutes after it was sent (Timed Out with the sweeper's error once that
+// time has passed, as the engine's sweeper would have left it long since:
+// left Awaiting Receipt, a history of millions handed the bench's delivery
+// run 10,000 overdue receipts to sweep, at seconds a sweep);
 // one transaction in fifty is Rejected with a process error; one in seven is
 // inbound.
 const genSQL = `
@@ -245,9 +249,11 @@ src AS (
 	            ELSE 5 END::smallint AS state
 	FROM bd, generate_series(1, 10) s),
 rows AS (
-	SELECT *, CASE WHEN state = 5 AND g % 7 = 0 THEN 'Inbound' ELSE 'Outbound' END AS direction,
-	       CASE WHEN state <> 5 THEN 0 WHEN g % 50 = 0 THEN 2 ELSE 1 END::smallint AS pstate
-	FROM src),
+	SELECT bond_id, ticket_id, s, g, ts, st AS state,
+	       CASE WHEN st = 5 AND g % 7 = 0 THEN 'Inbound' ELSE 'Outbound' END AS direction,
+	       CASE WHEN st <> 5 THEN 0 WHEN g % 50 = 0 THEN 2 ELSE 1 END::smallint AS pstate
+	FROM src, LATERAL (SELECT CASE WHEN src.state = 2 AND src.ts + interval '5 minutes' <= now() THEN 7
+	                               ELSE src.state END::smallint AS st) x),
 ins AS (
 	INSERT INTO transactions (number, message_ident, external_message_id, integration_id, bond_id, message_id,
 	                          ticket_id, table_name, direction, state, process_state, seq, attempts, next_attempt_at,
@@ -256,8 +262,11 @@ ins AS (
 	       CASE WHEN direction = 'Inbound' THEN 'EXT-MSG-' || CAST(@run AS text) || '-' || g ELSE '' END,
 	       CAST(@integ AS bigint), bond_id, CASE WHEN s = 1 THEN CAST(@create AS bigint) ELSE CAST(@update AS bigint) END, ticket_id, 'incident', direction, state,
 	       pstate, s, CASE WHEN state = 8 THEN 4 ELSE 1 END, ts,
-	       CASE WHEN state = 2 THEN ts + interval '5 minutes' END,
-	       CASE WHEN state = 8 THEN 'HTTP 500 from the remote system after 4 attempts' ELSE '' END,
+	       CASE WHEN state IN (2, 7) THEN ts + interval '5 minutes' END,
+	       CASE WHEN state = 8 THEN 'HTTP 500 from the remote system after 4 attempts'
+	            WHEN state = 7 THEN 'No receipt arrived by ' ||
+	                 to_char((ts + interval '5 minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'
+	            ELSE '' END,
 	       CASE WHEN pstate = 2 THEN 'Urgency may only be changed by the owner' ELSE '' END,
 	       ts, ts + interval '1 second', CASE WHEN state = 5 THEN ts + interval '1 second' END
 	FROM rows
