@@ -1,6 +1,6 @@
 // Command bench measures the product on this machine (`make bench`). Each
 // section prints its figures, one per line with the unit, and writes them to
-// bench/results/<section>.txt. It starts its own PostgreSQL cluster
+// bench/results/<section>.txt (engine -history N: engine-history-<N>.txt). It starts its own PostgreSQL cluster
 // (durability off; -durable turns it on) unless DATABASE_URL is set; every
 // section gets a fresh database.
 //
@@ -147,11 +147,28 @@ func run(ctx context.Context, only, resultsDir string, fl flags) error {
 			durability, loadBefore, loadAvg())
 		body := strings.Join(lines, "\n") + "\n"
 		fmt.Print(body)
-		if err := os.WriteFile(filepath.Join(resultsDir, s.name+".txt"), []byte(header+body), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(resultsDir, resultFile(s.name, fl)), []byte(header+body), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// resultFile names a section's result file: the section's name, and for the
+// engine with -history N its own file (engine-history-10m.txt), so that the
+// engine's usual figures are not overwritten.
+func resultFile(section string, fl flags) string {
+	if section != "engine" || fl.history == 0 {
+		return section + ".txt"
+	}
+	n := fmt.Sprint(fl.history)
+	switch {
+	case fl.history%1000000 == 0:
+		n = fmt.Sprintf("%dm", fl.history/1000000)
+	case fl.history%1000 == 0:
+		n = fmt.Sprintf("%dk", fl.history/1000)
+	}
+	return "engine-history-" + n + ".txt"
 }
 
 // clusters starts the private PostgreSQL clusters on first use: one as
