@@ -150,6 +150,38 @@ func TestKill(t *testing.T) {
 	}
 }
 
+// TestClaimDueAtLeaseExpiry: a claimed transaction is due again when its
+// lease expires, so the transactions in flight sit past the end of the next
+// claim's walk of due work (docs/engine.md, idle latency); once the lease
+// expires and is rescued, it is claimed again.
+func TestClaimDueAtLeaseExpiry(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tk := b.createTicket(t, "claimed by a probe")
+	eng := enginedb.New(b.store)
+	opts := enginedb.ClaimOpts{Owner: "probe", Limit: 10, Lease: 30 * time.Second}
+	w, err := eng.ClaimWork(b.ctx, opts)
+	require.NoError(t, err)
+	require.Len(t, w, 1)
+	tr := b.tx(t, w[0].Transaction.ID)
+	require.Equal(t, tk.ID, tr.TicketID)
+	require.NotNil(t, tr.LeaseExpiresAt)
+	require.True(t, tr.NextAttemptAt.Equal(*tr.LeaseExpiresAt), "due at the lease's expiry: %s, lease %s", tr.NextAttemptAt, tr.LeaseExpiresAt)
+	require.Greater(t, time.Until(tr.NextAttemptAt), 20*time.Second, "database time is real time here")
+
+	w, err = eng.ClaimWork(b.ctx, opts)
+	require.NoError(t, err)
+	require.Empty(t, w, "a leased transaction is not claimed twice")
+
+	b.passTime(t, time.Minute) // past the lease and the integration's sync timeout
+	n, err := eng.RescueLeases(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+	w, err = eng.ClaimWork(b.ctx, opts)
+	require.NoError(t, err)
+	require.Len(t, w, 1, "due again once the lease expired")
+}
+
 // TestSoftStopLeavesNoLease stops an engine softly at the moment it holds
 // chained work: recording a sent batch leases the next transaction of each
 // of its bonds to the same worker, to be sent next without a claim. The

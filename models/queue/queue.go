@@ -25,6 +25,23 @@ import (
 // repeats the list; TestHeadStatesMatchIndexes fails when they differ.
 var HeadStates = []models.TransportState{models.Sending, models.AwaitingReceipt, models.ReceivedReceipt, models.TimedOut, models.Error}
 
+// UnfinishedOutboundSQL is the SQL condition "bond (an SQL expression for
+// its id) has an unfinished outbound transaction", which decides whether a
+// new one starts Sending or Queued. Outbound transactions never enter
+// Received or Sending Receipt (models.Next), so unfinished means the head
+// (HeadStates) or Queued: two probes of the partial indexes
+// transactions_bond_head and transactions_bond_queued. Written as "state NOT
+// IN (Complete, Ignored)" it walked every transaction the bond ever had
+// (transactions_bond_order, a heap visit each): 37 buffers on a bond with 49
+// in EXPLAIN (ANALYZE, BUFFERS) on the engine bench's database, 6 with the
+// probes, whatever the bond's history (docs/engine.md).
+func UnfinishedOutboundSQL(bond string) string {
+	return `(EXISTS (SELECT 1 FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
+			AND state IN (` + pg.StateSQL(HeadStates...) + `))
+		OR EXISTS (SELECT 1 FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
+			AND state = ` + pg.StateSQL(models.Queued) + `))`
+}
+
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
 const NotifyChannel = "unifi_work"
 

@@ -463,15 +463,8 @@ type newOutbound struct {
 // line) in one statement, numbered from the sequences unless the numbers are
 // given, and wakes the engine when it may be sent now. The bond must be
 // locked. The start state is Sending, or Queued when the integration is not
-// Active or an earlier outbound transaction on the bond is unfinished.
-//
-// An unfinished outbound transaction is the bond's head or Queued (outbound
-// ones never enter Received or Sending Receipt: models.Next), so the test is
-// two probes of the partial indexes transactions_bond_head and
-// transactions_bond_queued. Written as "state NOT IN (Complete, Ignored)" it
-// walked every transaction the bond ever had (transactions_bond_order, a
-// heap visit each): 37 buffers on a bond with 49 (EXPLAIN (ANALYZE, BUFFERS)
-// on the engine bench's database, docs/engine.md), 6 now, whatever its history.
+// Active or an earlier outbound transaction on the bond is unfinished
+// (queue.UnfinishedOutboundSQL).
 func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 	data := n.Data
 	if data == nil {
@@ -507,12 +500,7 @@ func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 			            ELSE @ident END,
 			       CAST(@integration AS bigint), CAST(@bond AS bigint), CAST(@message AS bigint),
 			       CAST(@ticket AS bigint), 'incident', 'Outbound',
-			       CASE WHEN CAST(@active AS boolean) AND NOT EXISTS (SELECT 1 FROM transactions
-			                WHERE bond_id = CAST(@bond AS bigint) AND direction = 'Outbound'
-			                  AND state IN (`+pg.StateSQL(queue.HeadStates...)+`))
-			              AND NOT EXISTS (SELECT 1 FROM transactions
-			                WHERE bond_id = CAST(@bond AS bigint) AND direction = 'Outbound'
-			                  AND state = `+pg.StateSQL(models.Queued)+`)
+			       CASE WHEN CAST(@active AS boolean) AND NOT `+queue.UnfinishedOutboundSQL("CAST(@bond AS bigint)")+`
 			            THEN `+pg.StateSQL(models.Sending)+` ELSE `+pg.StateSQL(models.Queued)+` END,
 			       CAST(@seq AS bigint), CAST(@replay AS bigint)
 			FROM nums
