@@ -48,8 +48,9 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	pg.QueueRows(&rb, &counts, stateCountsSQL, id)
 	var recent TransactionPage
 	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
-	pg.QueueRows(&rb, &v.Bonds, `SELECT * FROM bonds WHERE integration_id = $1
-		ORDER BY updated_at DESC, id DESC LIMIT $2`, id, integrationOverviewRows) // LIMIT: see queueTransactionPage
+	pg.QueueRows(&rb, &v.Bonds, ofIntegration("b", `SELECT * FROM bonds b WHERE b.integration_id = i.id
+		ORDER BY b.updated_at DESC, b.id DESC LIMIT $2`, "$1")+` ORDER BY b.updated_at DESC, b.id DESC`,
+		id, integrationOverviewRows) // LIMIT: see queueTransactionPage
 	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
 		ORDER BY id DESC LIMIT 1`, id, []string{string(models.BulkResume), string(models.BulkRepair)})
 	converge.QueueCount(&rb, &v.Conflicts, id)

@@ -110,15 +110,23 @@ func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *Transact
 		limit = 50
 	}
 	var args []any
-	where := transactionWhere(f, &args)
+	inner := f
+	inner.IntegrationID = 0 // joined from the integration below, when set
+	where := transactionWhere(inner, &args)
+	if f.IntegrationID != 0 {
+		where = append([]string{"t.integration_id = i.id"}, where...)
+	}
 	if after != nil {
 		where = append(where, fmt.Sprintf("(t.created_at, t.id) < (%s, %s)", arg(&args, after.CreatedAt), arg(&args, after.ID)))
 	}
 	if f.searchesPayload() {
 		rb.Timeout = statementTimeoutPayload
 	}
-	sql := `SELECT ` + pg.TransactionColumns + ` FROM transactions t` + whereClause(where) +
-		` ORDER BY t.created_at DESC, t.id DESC LIMIT ` + arg(&args, limit+1)
+	const order = ` ORDER BY t.created_at DESC, t.id DESC`
+	sql := `SELECT ` + pg.TransactionColumns + ` FROM transactions t` + whereClause(where) + order + ` LIMIT ` + arg(&args, limit+1)
+	if f.IntegrationID != 0 {
+		sql = ofIntegration("t", sql, arg(&args, f.IntegrationID)) + order
+	}
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		out, err := collectTransactionRows(rows, limit+1)
 		if err != nil {
@@ -132,6 +140,22 @@ func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *Transact
 		}
 		return nil
 	}, sql, args...)
+}
+
+// ofIntegration wraps query, a SELECT of one table whose conditions name
+// the integration as i.id, in a LATERAL join (named alias) from the
+// integration whose id is the parameter integration. Why: given an
+// integration's id as a value, PostgreSQL plans the newest rows of a big
+// integration with the index in created (or updated) order, filtered on the
+// integration, which is fast only while the newest rows are that
+// integration's. On the 10 million bench's database, after 30,000
+// transactions of another integration, the Integration page's latest
+// transactions read 14,667 buffers (27.7 ms) and its latest bonds 1,019 (8.5
+// ms). Inside a LATERAL the id is a run-time value, and the integration's own
+// index is planned whatever its size: 15 and 4 buffers, whoever wrote last.
+func ofIntegration(alias, query, integration string) string {
+	return `SELECT ` + alias + `.* FROM integrations i CROSS JOIN LATERAL (` + query + `) ` + alias +
+		` WHERE i.id = ` + integration
 }
 
 // TransactionList is the transactions list page: one page of rows and what
