@@ -65,6 +65,13 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 	if err != nil {
 		return nil, err
 	}
+	// As `unifi serve` does every 2 s: a database an engine run left behind
+	// can hold its last state changes uncompacted, and the transaction page
+	// scans them (12,119 on the 10 million bench's kept database: 0.4 ms of
+	// PostgreSQL a request, p95 61.4 against 43.5 ms at 1 million).
+	if _, err := query.NewReader(db, nil).CompactTransactionCounts(ctx); err != nil {
+		return nil, err
+	}
 	var total int64
 	if err := db.WithContext(ctx).Raw("SELECT count(*) FROM transactions WHERE integration_id = ?", in.ID).Scan(&total).Error; err != nil {
 		return nil, err
