@@ -111,6 +111,12 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		}
 		made = append(made, fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: &st}))
 	}
+	// Another integration's bonds and transactions, newer than all of these:
+	// the overview's latest ones must leave them out.
+	other := fixture.Copy(t, db, in, "other")
+	for range 2 {
+		fixture.Transaction(t, db, fixture.Bond(t, db, other.ID, fixture.Ticket(t, db, in.ProcessID, nil), nil), nil)
+	}
 	admin := fixture.User(t, db, models.RoleAdmin)
 	job, err := st.RepairIntegration(ctx, models.ActorOf(admin, "127.0.0.1"), in.ID)
 	require.NoError(t, err)

@@ -33,6 +33,13 @@ func TestQueryTransactions(t *testing.T) {
 		made = append(made, fixture.Transaction(t, db, b, &fixture.TransactionOpts{State: &st,
 			CreatedAt: fixture.Ptr(base.Add(time.Duration(i) * time.Minute))}))
 	}
+	// Another integration's transactions, newer and older than these: a
+	// list filtered by integration must skip them on every page.
+	other := fixture.Copy(t, db, in, "other")
+	ob := fixture.Bond(t, db, other.ID, fixture.Ticket(t, db, in.ProcessID, nil), nil)
+	for _, at := range []time.Duration{-time.Hour, time.Hour} {
+		fixture.Transaction(t, db, ob, &fixture.TransactionOpts{CreatedAt: fixture.Ptr(base.Add(at))})
+	}
 
 	t.Run("KeysetPages", func(t *testing.T) {
 		t.Parallel()
@@ -58,14 +65,35 @@ func TestQueryTransactions(t *testing.T) {
 			want = append(want, made[i].ID)
 		}
 		require.Equal(t, want, seen)
+
+		// The integration with a state, over keyset pages: every
+		// placeholder (state literal, cursor, limit, integration) in play.
+		seen = nil
+		after = nil
+		for range 4 {
+			page, err := rd.QueryTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID,
+				States: []models.TransportState{models.Complete}}, after, 4)
+			require.NoError(t, err)
+			for _, r := range page.Rows {
+				seen = append(seen, r.ID)
+			}
+			if after = page.Next; after == nil {
+				break
+			}
+		}
+		require.Equal(t, want[1:], seen, "the six Complete, newest first")
 	})
 
 	t.Run("Filters", func(t *testing.T) {
 		t.Parallel()
-		page, err := rd.QueryTransactions(ctx, query.TransactionFilter{States: []models.TransportState{models.Error}}, nil, 50)
+		page, err := rd.QueryTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID,
+			States: []models.TransportState{models.Error}}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 1)
 		require.Equal(t, made[6].ID, page.Rows[0].ID)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{States: []models.TransportState{models.Complete}}, nil, 50)
+		require.NoError(t, err)
+		require.Len(t, page.Rows, 8, "both integrations' Complete transactions")
 
 		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{Text: made[2].MessageIdent}, nil, 50)
 		require.NoError(t, err)
@@ -76,7 +104,7 @@ func TestQueryTransactions(t *testing.T) {
 		require.Len(t, page.Rows, 7)
 
 		from := base.Add(150 * time.Second)
-		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{CreatedFrom: &from}, nil, 50)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID, CreatedFrom: &from}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 4)
 
@@ -93,9 +121,12 @@ func TestQueryTransactions(t *testing.T) {
 
 	t.Run("Payload", func(t *testing.T) {
 		t.Parallel()
-		page, err := rd.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire", InPayload: true}, nil, 50)
+		page, err := rd.QueryTransactions(ctx, query.TransactionFilter{IntegrationID: in.ID, Text: "on fire", InPayload: true}, nil, 50)
 		require.NoError(t, err)
 		require.Len(t, page.Rows, 7)
+		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire", InPayload: true}, nil, 50)
+		require.NoError(t, err)
+		require.Len(t, page.Rows, 9, "both integrations'")
 		page, err = rd.QueryTransactions(ctx, query.TransactionFilter{Text: "on fire"}, nil, 50)
 		require.NoError(t, err)
 		require.Empty(t, page.Rows)

@@ -35,11 +35,14 @@ var HeadStates = []models.TransportState{models.Sending, models.AwaitingReceipt,
 // (transactions_bond_order, a heap visit each): 37 buffers on a bond with 49
 // in EXPLAIN (ANALYZE, BUFFERS) on the engine bench's database, 6 with the
 // probes, whatever the bond's history (docs/engine.md).
+//
+// bond must be qualified or a parameter (b.id, CAST(@bond AS bigint)): inside
+// the probes a bare "id" would be the transaction's.
 func UnfinishedOutboundSQL(bond string) string {
-	return `(EXISTS (SELECT 1 FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
-			AND state IN (` + pg.StateSQL(HeadStates...) + `))
-		OR EXISTS (SELECT 1 FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
-			AND state = ` + pg.StateSQL(models.Queued) + `))`
+	return `(EXISTS (SELECT 1 FROM transactions u WHERE u.bond_id = ` + bond + ` AND u.direction = 'Outbound'
+			AND u.state IN (` + pg.StateSQL(HeadStates...) + `))
+		OR EXISTS (SELECT 1 FROM transactions u WHERE u.bond_id = ` + bond + ` AND u.direction = 'Outbound'
+			AND u.state = ` + pg.StateSQL(models.Queued) + `))`
 }
 
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
