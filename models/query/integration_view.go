@@ -3,9 +3,11 @@ package query
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"unifi/models"
 	"unifi/models/converge"
+	"unifi/models/designer"
 	"unifi/models/pg"
 )
 
@@ -20,6 +22,7 @@ type IntegrationOverview struct {
 	Counts     []StateCount     // every transport state, in sequence order
 	Recent     []TransactionRow // the newest transactions
 	Bonds      []BondRow        // the most recently updated bonds, with their status
+	Pollers    []designer.PollerRow
 	// LatestJob is the newest resume or repair job, running or not; nil when
 	// there has been none.
 	LatestJob *models.BulkJob
@@ -49,11 +52,12 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	var recent TransactionPage
 	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
 	pg.QueueRows(&rb, &v.Bonds, ofIntegration("b", `SELECT * FROM bonds b WHERE b.integration_id = i.id
-		ORDER BY b.updated_at DESC, b.id DESC LIMIT $2`, "$1")+` ORDER BY b.updated_at DESC, b.id DESC`,
-		id, integrationOverviewRows) // LIMIT: see queueTransactionPage
+		ORDER BY b.updated_at DESC, b.id DESC LIMIT `+strconv.Itoa(integrationOverviewRows), "$1")+
+		` ORDER BY b.updated_at DESC, b.id DESC`, id) // a literal LIMIT: see queueTransactionPage
 	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
 		ORDER BY id DESC LIMIT 1`, id, []string{string(models.BulkResume), string(models.BulkRepair)})
 	converge.QueueCount(&rb, &v.Conflicts, id)
+	designer.QueuePollers(&rb, &v.Pollers, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, err)
 	}

@@ -99,12 +99,17 @@ func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, aft
 // beside each row are left for fillNames. A payload search makes the batch
 // run under a time limit.
 //
-// The LIMIT is a parameter on purpose: PostgreSQL then cannot price a plan
-// made without the filter's values (a generic plan) and plans each execution
-// for the values it gets. A generic plan, reused for every value, walked
-// transactions_state_created filtering on the integration for "integration
-// + Error": fast for the benchmark's one big integration, a walk through
-// everyone else's rows for a small one.
+// The LIMIT is a parameter when the filter has values of its own: PostgreSQL
+// then cannot price a plan made without them (a generic plan) and plans each
+// execution for the values it gets. A generic plan, reused for every value,
+// walked transactions_state_created filtering on the integration for
+// "integration + Error": fast for the benchmark's one big integration, a walk
+// through everyone else's rows for a small one. When the integration is the
+// only value (its states are literals) the plan cannot use it anyway (the
+// LATERAL of ofIntegration hides it), the generic plan is the same one, and
+// a literal LIMIT lets the connection keep it: planning each execution cost
+// 0.76 ms of PostgreSQL CPU for the Integration page's latest transactions
+// and 0.32 ms for "integration + Error", more than running them.
 func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
 	if limit <= 0 || limit > maxPageSize {
 		limit = 50
@@ -123,7 +128,11 @@ func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *Transact
 		rb.Timeout = statementTimeoutPayload
 	}
 	const order = ` ORDER BY t.created_at DESC, t.id DESC`
-	sql := `SELECT ` + pg.TransactionColumns + ` FROM transactions t` + whereClause(where) + order + ` LIMIT ` + arg(&args, limit+1)
+	limitSQL := strconv.Itoa(limit + 1)
+	if len(args) > 0 || f.IntegrationID == 0 {
+		limitSQL = arg(&args, limit+1)
+	}
+	sql := `SELECT ` + pg.TransactionColumns + ` FROM transactions t` + whereClause(where) + order + ` LIMIT ` + limitSQL
 	if f.IntegrationID != 0 {
 		sql = ofIntegration("t", sql, arg(&args, f.IntegrationID)) + order
 	}
