@@ -71,7 +71,7 @@ func (s *Reader) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("query bonds: %w", err)
 	}
-	if err := s.fillNames(ctx, nil, rows); err != nil {
+	if err := s.fillNames(ctx, nil, rows, knownNames{}); err != nil {
 		return nil, err
 	}
 	return rows, nil

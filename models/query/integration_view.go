@@ -75,7 +75,12 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 		v.LatestJob = &job
 	}
 	v.Recent = recent.Rows
-	if err := s.fillNames(ctx, v.Recent, v.Bonds); err != nil {
+	known := knownNames{integrations: map[int64]string{v.Integration.ID: v.Integration.Name},
+		messages: make(map[int64]string, len(v.Messages))}
+	for _, m := range v.Messages {
+		known.messages[m.ID] = m.Name
+	}
+	if err := s.fillNames(ctx, v.Recent, v.Bonds, known); err != nil {
 		return nil, err
 	}
 	var err error

@@ -89,7 +89,7 @@ func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, aft
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, searchError("query transactions", err)
 	}
-	if err := s.fillNames(ctx, page.Rows, nil); err != nil {
+	if err := s.fillNames(ctx, page.Rows, nil, knownNames{}); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -205,10 +205,23 @@ func (s *Reader) LoadTransactionList(ctx context.Context, f TransactionFilter, a
 	if err != nil {
 		return nil, fmt.Errorf("load transactions list: %w", err)
 	}
-	if err := s.fillNames(ctx, l.Page.Rows, nil); err != nil {
+	if err := s.fillNames(ctx, l.Page.Rows, nil, l.knownNames()); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// knownNames are the names the filter's choices hold: every integration's,
+// and the listed messages'.
+func (l *TransactionList) knownNames() knownNames {
+	k := knownNames{integrations: make(map[int64]string, len(l.Integrations)), messages: make(map[int64]string, len(l.Messages))}
+	for _, in := range l.Integrations {
+		k.integrations[in.ID] = in.Name
+	}
+	for _, m := range l.Messages {
+		k.messages[m.ID] = m.Name
+	}
+	return k
 }
 
 // queueListChoices reads what the list's filter form offers.
