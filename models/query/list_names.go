@@ -22,7 +22,9 @@ import (
 // filter's values; these lookups follow rather than being joined into it,
 // because PostgreSQL would then plan the joins again for every page view
 // (0.3 ms for the transactions list, more than the lookups cost to run),
-// while lookups by key reuse the connection's cached plans.
+// while lookups by key reuse the connection's cached plans. Rows whose plan
+// the connection keeps (an integration's latest transactions and bonds,
+// queueTransactionPage) come with their tickets joined instead.
 func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []BondRow, known knownNames) error {
 	if len(txns) == 0 && len(bonds) == 0 {
 		return nil
@@ -42,13 +44,17 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 		}
 		_, ok := integrations[txns[i].IntegrationID]
 		integrationsKnown = integrationsKnown && ok
-		ticketIDs.add(txns[i].TicketID)
+		if !known.txnTickets {
+			ticketIDs.add(txns[i].TicketID)
+		}
 	}
 	for i := range bonds {
 		_, ok := integrations[bonds[i].IntegrationID]
 		integrationsKnown = integrationsKnown && ok
-		ticketIDs.add(bonds[i].TicketID)
-		bondIDs.add(bonds[i].ID)
+		if !known.bondsFilled {
+			ticketIDs.add(bonds[i].TicketID)
+			bondIDs.add(bonds[i].ID)
+		}
 	}
 	heads := map[int64]models.TransportState{}
 	var rb pg.ReadBatch
@@ -61,7 +67,9 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 	if len(messageIDs.ids) > 0 {
 		queueNames(&rb, messages, `SELECT id, name FROM messages WHERE id = ANY($1)`, messageIDs.ids)
 	}
-	queueNames(&rb, tickets, `SELECT id, number FROM tickets WHERE id = ANY($1)`, ticketIDs.ids)
+	if len(ticketIDs.ids) > 0 {
+		queueNames(&rb, tickets, `SELECT id, number FROM tickets WHERE id = ANY($1)`, ticketIDs.ids)
+	}
 	if len(bondIDs.ids) > 0 {
 		queueBondHeads(&rb, bondIDs.ids, heads)
 	}
@@ -70,11 +78,18 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 	}
 	for i := range txns {
 		t := &txns[i]
-		t.IntegrationName, t.MessageName, t.TicketNumber = integrations[t.IntegrationID], messages[t.MessageID], tickets[t.TicketID]
+		t.IntegrationName, t.MessageName = integrations[t.IntegrationID], messages[t.MessageID]
+		if !known.txnTickets {
+			t.TicketNumber = tickets[t.TicketID]
+		}
 	}
 	for i := range bonds {
 		b := &bonds[i]
-		b.IntegrationName, b.TicketNumber = integrations[b.IntegrationID], tickets[b.TicketID]
+		b.IntegrationName = integrations[b.IntegrationID]
+		if known.bondsFilled {
+			continue
+		}
+		b.TicketNumber = tickets[b.TicketID]
 		if st, ok := heads[b.ID]; ok {
 			b.Status = models.BondStatusOf(&st)
 		} else {
@@ -84,9 +99,13 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 	return nil
 }
 
-// knownNames are names by id a page has read already: integrations and
-// messages (nil: none).
-type knownNames struct{ integrations, messages map[int64]string }
+// knownNames is what a page has read already of what fillNames sets:
+// integration and message names by id (nil: none), the transactions' ticket
+// numbers (txnTickets), the bonds' ticket numbers and status (bondsFilled).
+type knownNames struct {
+	integrations, messages  map[int64]string
+	txnTickets, bondsFilled bool
+}
 
 // queueNames reads (id, name) pairs into names.
 func queueNames(rb *pg.ReadBatch, names map[int64]string, sql string, args ...any) {
