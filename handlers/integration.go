@@ -41,10 +41,7 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 	}
 	in := &o.Integration
 	v := integration.PageView{Integration: *in, Process: o.Process, Connection: o.Connection, Messages: o.Messages,
-		Counts: o.Counts, Recent: o.Recent, Bonds: o.Bonds, Conflicts: o.Conflicts}
-	if v.Pollers, err = h.Designer.Pollers(c.Request().Context(), id); err != nil {
-		return err
-	}
+		Counts: o.Counts, Recent: o.Recent, Bonds: o.Bonds, Conflicts: o.Conflicts, Pollers: o.Pollers}
 	for _, sc := range v.Counts {
 		switch sc.State {
 		case models.Error, models.TimedOut:

@@ -71,8 +71,15 @@ func TestDesignerPollers(t *testing.T) {
 	res = admin.Get(list)
 	require.Equal(t, 1, res.TestID(t, "poller-row-jira").Length())
 	require.Contains(t, res.TestID(t, "poller-row-jira").Text(), "every 30 s")
+	// The integration page reads its pollers in its own batch: the processor's
+	// name and the running state come with them.
+	require.NoError(t, app.Store.DB(ctx).Exec("UPDATE pollers SET failures = 3, last_error = 'remote said 503' WHERE id = ?", pl.ID).Error)
 	res = admin.Get(fmt.Sprintf("/integrations/%d", in.ID))
 	require.Equal(t, 1, res.TestID(t, "poller-row-jira").Length(), "the integration page shows its pollers")
+	require.Contains(t, res.TestID(t, "poller-row-jira").Text(), "issues")
+	require.Contains(t, res.TestID(t, "poller-failures").Text(), "3 in a row")
+	require.Equal(t, "remote said 503", res.TestID(t, "poller-last-error").Text())
+	require.NoError(t, app.Store.DB(ctx).Exec("UPDATE pollers SET failures = 0, last_error = '' WHERE id = ?", pl.ID).Error)
 	res = admin.PostForm(fmt.Sprintf("/poll-processors/%d/delete", p.ID), url.Values{"version": {"1"}})
 	require.Equal(t, http.StatusConflict, res.StatusCode, "a processor a poller runs is not deleted")
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"unifi/models"
@@ -239,23 +240,40 @@ type PollerRow struct {
 // Pollers lists an integration's pollers with their running state.
 func (d *Designer) Pollers(ctx context.Context, integrationID int64) ([]PollerRow, error) {
 	var out []PollerRow
-	var ps []models.Poller
-	db := d.store.DB(ctx)
-	if err := db.Where("integration_id = ?", integrationID).Order("name").Find(&ps).Error; err != nil {
+	var rb pg.ReadBatch
+	QueuePollers(&rb, &out, integrationID)
+	if err := rb.Run(ctx, d.store.DB(ctx)); err != nil {
 		return nil, fmt.Errorf("list pollers of integration %d: %w", integrationID, err)
 	}
-	for _, p := range ps {
-		r := PollerRow{Poller: p}
-		if err := db.Table("pollers").Select("id AS poller_id, mark, next_run_at, lease_owner, lease_until, failures, last_error, last_run_at").
-			Where("id = ?", p.ID).Take(&r.State).Error; err != nil {
-			return nil, fmt.Errorf("poller %d state: %w", p.ID, err)
-		}
-		if err := db.Model(&models.PollProcessor{}).Where("id = ?", p.ProcessorID).Select("name").Scan(&r.ProcessorName).Error; err != nil {
-			return nil, fmt.Errorf("poller %d processor: %w", p.ID, err)
-		}
-		out = append(out, r)
-	}
 	return out, nil
+}
+
+// QueuePollers queues the read of an integration's pollers, by name, with
+// their processor's name and running state, into dst: one statement the
+// integration page sends in its own batch (through GORM, a list and two
+// lookups per poller were a round trip of their own and 14 % of the page's
+// Go CPU in the pages bench).
+func QueuePollers(rb *pg.ReadBatch, dst *[]PollerRow, integrationID int64) {
+	pg.QueueScan(rb, func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var r PollerRow // afresh for each row: a scan writes into the pointers it finds
+			p, st := &r.Poller, &r.State
+			if err := rows.Scan(&p.ID, &p.IntegrationID, &p.ProcessorID, &p.Name, &p.EveryS, &p.Cron,
+				&p.Active, &p.RunAsUserID, &p.Version, &p.CreatedAt, &p.UpdatedAt, &r.ProcessorName,
+				&st.Mark, &st.NextRunAt, &st.LeaseOwner, &st.LeaseUntil, &st.Failures, &st.LastError, &st.LastRunAt,
+			); err != nil {
+				return err
+			}
+			st.PollerID = p.ID
+			*dst = append(*dst, r)
+		}
+		return rows.Err()
+	}, `SELECT p.id, p.integration_id, p.processor_id, p.name, p.every_s, p.cron,
+		p.active, p.run_as_user_id, p.version, p.created_at, p.updated_at, pp.name,
+		p.mark, p.next_run_at, p.lease_owner, p.lease_until, p.failures, p.last_error, p.last_run_at
+		FROM pollers p JOIN poll_processors pp ON pp.id = p.processor_id
+		WHERE p.integration_id = $1 ORDER BY p.name`, integrationID)
 }
 
 // Poller returns one poller.

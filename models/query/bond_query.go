@@ -71,7 +71,7 @@ func (s *Reader) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("query bonds: %w", err)
 	}
-	if err := s.fillNames(ctx, nil, rows); err != nil {
+	if err := s.fillNames(ctx, nil, rows, knownNames{}); err != nil {
 		return nil, err
 	}
 	return rows, nil
@@ -108,11 +108,17 @@ func queueBondHeads(rb *pg.ReadBatch, bondIDs []int64, heads map[int64]models.Tr
 		})
 		return err
 	}, `SELECT b.id, h.state FROM unnest($1::bigint[]) AS b(id)
-		CROSS JOIN LATERAL (SELECT coalesce(
-			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
-			   AND state IN (`+pg.StateSQL(queue.HeadStates...)+`) LIMIT 1),
-			(SELECT state FROM transactions WHERE bond_id = b.id AND direction = 'Outbound'
-			   AND state = `+pg.StateSQL(models.Queued)+` LIMIT 1)) AS state) h`, bondIDs)
+		CROSS JOIN LATERAL (SELECT `+bondHeadSQL("b.id")+` AS state) h`, bondIDs)
+}
+
+// bondHeadSQL is the state of the head of the bond whose id is the SQL
+// expression bond (queueBondHeads), NULL when the bond has nothing unfinished.
+func bondHeadSQL(bond string) string {
+	return `coalesce(
+			(SELECT state FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
+			   AND state IN (` + pg.StateSQL(queue.HeadStates...) + `) LIMIT 1),
+			(SELECT state FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
+			   AND state = ` + pg.StateSQL(models.Queued) + ` LIMIT 1))`
 }
 
 // BondTransaction is a transaction in its bond's order, with its place in the

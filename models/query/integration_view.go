@@ -3,9 +3,11 @@ package query
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"unifi/models"
 	"unifi/models/converge"
+	"unifi/models/designer"
 	"unifi/models/pg"
 )
 
@@ -20,6 +22,7 @@ type IntegrationOverview struct {
 	Counts     []StateCount     // every transport state, in sequence order
 	Recent     []TransactionRow // the newest transactions
 	Bonds      []BondRow        // the most recently updated bonds, with their status
+	Pollers    []designer.PollerRow
 	// LatestJob is the newest resume or repair job, running or not; nil when
 	// there has been none.
 	LatestJob *models.BulkJob
@@ -28,11 +31,20 @@ type IntegrationOverview struct {
 	Conflicts int64
 }
 
+// bondWithHead is a bond of the Integration page as read: its ticket's
+// number and its head's state (nil: nothing unfinished) beside it.
+type bondWithHead struct {
+	BondRow
+	HeadState *models.TransportState
+}
+
 // integrationOverviewRows is how many recent transactions and bonds the page lists.
 const integrationOverviewRows = 10
 
-// LoadIntegrationOverview reads the Integration page in one round trip, and
-// the names beside its transactions and bonds in a second (fillNames).
+// LoadIntegrationOverview reads the Integration page in one round trip: the
+// names beside its transactions and bonds are joined to them or read with
+// the page (its integration, its messages), and fillNames only looks up any
+// it lacks (a transaction of a message not listed).
 func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
 	v := &IntegrationOverview{}
 	var rb pg.ReadBatch
@@ -48,12 +60,16 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	pg.QueueRows(&rb, &counts, stateCountsSQL, id)
 	var recent TransactionPage
 	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
-	pg.QueueRows(&rb, &v.Bonds, ofIntegration("b", `SELECT * FROM bonds b WHERE b.integration_id = i.id
-		ORDER BY b.updated_at DESC, b.id DESC LIMIT $2`, "$1")+` ORDER BY b.updated_at DESC, b.id DESC`,
-		id, integrationOverviewRows) // LIMIT: see queueTransactionPage
+	var bonds []bondWithHead
+	pg.QueueRows(&rb, &bonds, ofIntegration("b", `SELECT * FROM bonds b WHERE b.integration_id = i.id
+		ORDER BY b.updated_at DESC, b.id DESC LIMIT `+strconv.Itoa(integrationOverviewRows), "$1",
+		beside{columns: `, k.number AS ticket_number, ` + bondHeadSQL("b.id") + ` AS head_state`,
+			joins: ` JOIN tickets k ON k.id = b.ticket_id`})+
+		` ORDER BY b.updated_at DESC, b.id DESC`, id) // a literal LIMIT, tickets joined: see queueTransactionPage
 	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
 		ORDER BY id DESC LIMIT 1`, id, []string{string(models.BulkResume), string(models.BulkRepair)})
 	converge.QueueCount(&rb, &v.Conflicts, id)
+	designer.QueuePollers(&rb, &v.Pollers, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, err)
 	}
@@ -71,7 +87,17 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 		v.LatestJob = &job
 	}
 	v.Recent = recent.Rows
-	if err := s.fillNames(ctx, v.Recent, v.Bonds); err != nil {
+	v.Bonds = make([]BondRow, len(bonds))
+	for i, b := range bonds {
+		v.Bonds[i] = b.BondRow
+		v.Bonds[i].Status = models.BondStatusOf(b.HeadState)
+	}
+	known := knownNames{integrations: map[int64]string{v.Integration.ID: v.Integration.Name},
+		messages: make(map[int64]string, len(v.Messages)), txnTickets: recent.ticketsRead, bondsFilled: true}
+	for _, m := range v.Messages {
+		known.messages[m.ID] = m.Name
+	}
+	if err := s.fillNames(ctx, v.Recent, v.Bonds, known); err != nil {
 		return nil, err
 	}
 	var err error

@@ -139,7 +139,7 @@ func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("recent transactions and bonds today: %w", err)
 	}
-	if err := s.fillNames(ctx, v.Recent, v.BondsToday); err != nil {
+	if err := s.fillNames(ctx, v.Recent, v.BondsToday, knownNames{}); err != nil {
 		return nil, err
 	}
 	return v, nil
