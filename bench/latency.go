@@ -284,6 +284,9 @@ func (b *engineBench) calibrateLoad(figs *latencyFigures, integrationID, message
 	// In statements of the size paceLoad writes at about the target (a
 	// 5 ms tick's worth): a thousand rows a statement wrote 8,800-13,700
 	// tx/s, cheaper per row than the paced load, whose capacity it overstated.
+	// The target is taken as delivery/4, which assumes the writes alone run
+	// about as fast as delivery (2,652-3,671 against 3,963-4,296 tx/s in the
+	// runs of docs/engine.md): a statement size, not a figure.
 	chunk := min(int(delivery/4*0.005)+1, len(bonds))
 	sent, began := 0, time.Now()
 	// Until the time is up and the round is whole (every bond the same

@@ -252,7 +252,8 @@ func (d *Designer) Pollers(ctx context.Context, integrationID int64) ([]PollerRo
 // their processor's name and running state, into dst: one statement the
 // integration page sends in its own batch (through GORM, a list and two
 // lookups per poller were a round trip of their own and 14 % of the page's
-// Go CPU in the pages bench).
+// Go CPU in the pages bench). It names models.Poller's columns: keep them
+// in step with the model.
 func QueuePollers(rb *pg.ReadBatch, dst *[]PollerRow, integrationID int64) {
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		defer rows.Close()

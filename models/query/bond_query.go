@@ -108,17 +108,7 @@ func queueBondHeads(rb *pg.ReadBatch, bondIDs []int64, heads map[int64]models.Tr
 		})
 		return err
 	}, `SELECT b.id, h.state FROM unnest($1::bigint[]) AS b(id)
-		CROSS JOIN LATERAL (SELECT `+bondHeadSQL("b.id")+` AS state) h`, bondIDs)
-}
-
-// bondHeadSQL is the state of the head of the bond whose id is the SQL
-// expression bond (queueBondHeads), NULL when the bond has nothing unfinished.
-func bondHeadSQL(bond string) string {
-	return `coalesce(
-			(SELECT state FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
-			   AND state IN (` + pg.StateSQL(queue.HeadStates...) + `) LIMIT 1),
-			(SELECT state FROM transactions WHERE bond_id = ` + bond + ` AND direction = 'Outbound'
-			   AND state = ` + pg.StateSQL(models.Queued) + ` LIMIT 1))`
+		CROSS JOIN LATERAL (SELECT `+queue.HeadStateSQL("b.id")+` AS state) h`, bondIDs)
 }
 
 // BondTransaction is a transaction in its bond's order, with its place in the

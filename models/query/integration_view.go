@@ -9,6 +9,7 @@ import (
 	"unifi/models/converge"
 	"unifi/models/designer"
 	"unifi/models/pg"
+	"unifi/models/queue"
 )
 
 // IntegrationOverview is what the Integration page shows.
@@ -43,8 +44,8 @@ const integrationOverviewRows = 10
 
 // LoadIntegrationOverview reads the Integration page in one round trip: the
 // names beside its transactions and bonds are joined to them or read with
-// the page (its integration, its messages), and fillNames only looks up any
-// it lacks (a transaction of a message not listed).
+// the page (its integration, all its messages), so fillNames finds nothing
+// left to look up.
 func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
 	v := &IntegrationOverview{}
 	var rb pg.ReadBatch
@@ -63,7 +64,7 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	var bonds []bondWithHead
 	pg.QueueRows(&rb, &bonds, ofIntegration("b", `SELECT * FROM bonds b WHERE b.integration_id = i.id
 		ORDER BY b.updated_at DESC, b.id DESC LIMIT `+strconv.Itoa(integrationOverviewRows), "$1",
-		beside{columns: `, k.number AS ticket_number, ` + bondHeadSQL("b.id") + ` AS head_state`,
+		beside{columns: `, k.number AS ticket_number, ` + queue.HeadStateSQL("b.id") + ` AS head_state`,
 			joins: ` JOIN tickets k ON k.id = b.ticket_id`})+
 		` ORDER BY b.updated_at DESC, b.id DESC`, id) // a literal LIMIT, tickets joined: see queueTransactionPage
 	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
@@ -93,7 +94,7 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 		v.Bonds[i].Status = models.BondStatusOf(b.HeadState)
 	}
 	known := knownNames{integrations: map[int64]string{v.Integration.ID: v.Integration.Name},
-		messages: make(map[int64]string, len(v.Messages)), txnTickets: recent.ticketsRead, bondsFilled: true}
+		messages: make(map[int64]string, len(v.Messages))}
 	for _, m := range v.Messages {
 		known.messages[m.ID] = m.Name
 	}

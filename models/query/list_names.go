@@ -14,9 +14,10 @@ import (
 // message, ticket number) and bonds (integration, ticket number, and the
 // status from the bond's head transaction), in one round trip of lookups by
 // key. A page that has read some names already (its integration, its
-// messages) passes them in known; only the others are looked up (on the
-// Integration page and the filtered transactions list, 2 statements fewer
-// per view).
+// messages) passes them in known, and rows that came with their ticket
+// number or bond status keep them; only the rest is looked up, and nothing
+// at all (no second round trip) on the Integration page and the filtered
+// transactions list.
 //
 // A page's rows come first, on their own, from a query planned for its
 // filter's values; these lookups follow rather than being joined into it,
@@ -44,14 +45,14 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 		}
 		_, ok := integrations[txns[i].IntegrationID]
 		integrationsKnown = integrationsKnown && ok
-		if !known.txnTickets {
+		if txns[i].TicketNumber == "" { // not joined in by the row's own statement
 			ticketIDs.add(txns[i].TicketID)
 		}
 	}
 	for i := range bonds {
 		_, ok := integrations[bonds[i].IntegrationID]
 		integrationsKnown = integrationsKnown && ok
-		if !known.bondsFilled {
+		if bonds[i].Status == "" { // not read with the row (models.BondStatusOf is never "")
 			ticketIDs.add(bonds[i].TicketID)
 			bondIDs.add(bonds[i].ID)
 		}
@@ -79,14 +80,14 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 	for i := range txns {
 		t := &txns[i]
 		t.IntegrationName, t.MessageName = integrations[t.IntegrationID], messages[t.MessageID]
-		if !known.txnTickets {
+		if t.TicketNumber == "" {
 			t.TicketNumber = tickets[t.TicketID]
 		}
 	}
 	for i := range bonds {
 		b := &bonds[i]
 		b.IntegrationName = integrations[b.IntegrationID]
-		if known.bondsFilled {
+		if b.Status != "" {
 			continue
 		}
 		b.TicketNumber = tickets[b.TicketID]
@@ -99,12 +100,11 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 	return nil
 }
 
-// knownNames is what a page has read already of what fillNames sets:
-// integration and message names by id (nil: none), the transactions' ticket
-// numbers (txnTickets), the bonds' ticket numbers and status (bondsFilled).
+// knownNames are names a page has read already: integration and message
+// names by id (nil: none). Ticket numbers and bond statuses read with the
+// rows are seen on the rows themselves.
 type knownNames struct {
-	integrations, messages  map[int64]string
-	txnTickets, bondsFilled bool
+	integrations, messages map[int64]string
 }
 
 // queueNames reads (id, name) pairs into names.

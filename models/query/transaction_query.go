@@ -71,8 +71,6 @@ type TransactionRow struct {
 type TransactionPage struct {
 	Rows []TransactionRow
 	Next *TransactionCursor // nil on the last page
-	// ticketsRead says the rows came with their ticket numbers.
-	ticketsRead bool
 }
 
 const maxPageSize = 200
@@ -91,7 +89,7 @@ func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, aft
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, searchError("query transactions", err)
 	}
-	if err := s.fillNames(ctx, page.Rows, nil, knownNames{txnTickets: page.ticketsRead}); err != nil {
+	if err := s.fillNames(ctx, page.Rows, nil, knownNames{}); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -100,7 +98,7 @@ func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, aft
 // queueTransactionPage reads one page of the list into page; the names
 // beside each row are left for fillNames, but for the ticket numbers when
 // the plan is kept (below): then a join to tickets reads them in the same
-// statement (page.ticketsRead), and a page whose other names are known
+// statement, and a page whose other names are known
 // needs no second round trip. A payload search makes the batch run under a
 // time limit.
 //
@@ -149,7 +147,6 @@ func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *Transact
 	if f.IntegrationID != 0 {
 		sql = ofIntegration("t", sql, arg(&args, f.IntegrationID), with) + order
 	}
-	page.ticketsRead = kept
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		out, err := collectTransactionRows(rows, limit+1, kept)
 		if err != nil {
@@ -206,7 +203,9 @@ type MessageChoice struct {
 }
 
 // LoadTransactionList reads one page of the list and the filter's choices in
-// one round trip, and the names beside the rows in a second.
+// one round trip; the names beside the rows come from the choices and, when
+// the rows' plan is kept, the rows' own join (queueTransactionPage), else
+// from a second round trip (fillNames) for the ticket numbers.
 func (s *Reader) LoadTransactionList(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionList, error) {
 	l := &TransactionList{Page: &TransactionPage{}}
 	var rb pg.ReadBatch
@@ -240,7 +239,6 @@ func (l *TransactionList) knownNames() knownNames {
 	for _, m := range l.Messages {
 		k.messages[m.ID] = m.Name
 	}
-	k.txnTickets = l.Page.ticketsRead
 	return k
 }
 

@@ -25,24 +25,34 @@ import (
 // repeats the list; TestHeadStatesMatchIndexes fails when they differ.
 var HeadStates = []models.TransportState{models.Sending, models.AwaitingReceipt, models.ReceivedReceipt, models.TimedOut, models.Error}
 
-// UnfinishedOutboundSQL is the SQL condition "bond (an SQL expression for
-// its id) has an unfinished outbound transaction", which decides whether a
-// new one starts Sending or Queued. Outbound transactions never enter
-// Received or Sending Receipt (models.Next), so unfinished means the head
-// (HeadStates) or Queued: two probes of the partial indexes
-// transactions_bond_head and transactions_bond_queued. Written as "state NOT
-// IN (Complete, Ignored)" it walked every transaction the bond ever had
-// (transactions_bond_order, a heap visit each): 37 buffers on a bond with 49
-// in EXPLAIN (ANALYZE, BUFFERS) on the engine bench's database, 6 with the
-// probes, whatever the bond's history (docs/engine.md).
-//
-// bond must be qualified or a parameter (b.id, CAST(@bond AS bigint)): inside
+// HeadStateSQL is the SQL expression for the state of the bond's head or,
+// when it has none, of its first Queued outbound transaction; NULL when
+// nothing outbound on it is unfinished. bond is an SQL expression for the
+// bond's id, qualified or a parameter (b.id, CAST(@bond AS bigint)): inside
 // the probes a bare "id" would be the transaction's.
+//
+// Outbound transactions never enter Received or Sending Receipt
+// (models.Next), so unfinished means the head (HeadStates) or Queued: two
+// probes of the partial indexes transactions_bond_head and
+// transactions_bond_queued, the second only when the first finds nothing.
+// Written as "state NOT IN (Complete, Ignored)" the test walked every
+// transaction the bond ever had (transactions_bond_order, a heap visit
+// each): 37 buffers on a bond with 49 in EXPLAIN (ANALYZE, BUFFERS) on the
+// engine bench's database, 6 with the probes, whatever the bond's history
+// (docs/engine.md).
+func HeadStateSQL(bond string) string {
+	return `coalesce(
+			(SELECT u.state FROM transactions u WHERE u.bond_id = ` + bond + ` AND u.direction = 'Outbound'
+			   AND u.state IN (` + pg.StateSQL(HeadStates...) + `) LIMIT 1),
+			(SELECT u.state FROM transactions u WHERE u.bond_id = ` + bond + ` AND u.direction = 'Outbound'
+			   AND u.state = ` + pg.StateSQL(models.Queued) + ` LIMIT 1))`
+}
+
+// UnfinishedOutboundSQL is the SQL condition "bond has an unfinished
+// outbound transaction" (HeadStateSQL), which decides whether a new one
+// starts Sending or Queued.
 func UnfinishedOutboundSQL(bond string) string {
-	return `(EXISTS (SELECT 1 FROM transactions u WHERE u.bond_id = ` + bond + ` AND u.direction = 'Outbound'
-			AND u.state IN (` + pg.StateSQL(HeadStates...) + `))
-		OR EXISTS (SELECT 1 FROM transactions u WHERE u.bond_id = ` + bond + ` AND u.direction = 'Outbound'
-			AND u.state = ` + pg.StateSQL(models.Queued) + `))`
+	return `(` + HeadStateSQL(bond) + ` IS NOT NULL)`
 }
 
 // NotifyChannel is the LISTEN/NOTIFY channel that wakes the engine.
