@@ -98,9 +98,8 @@ func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, aft
 // queueTransactionPage reads one page of the list into page; the names
 // beside each row are left for fillNames, but for the ticket numbers when
 // the plan is kept (below): then a join to tickets reads them in the same
-// statement, and a page whose other names are known
-// needs no second round trip. A payload search makes the batch run under a
-// time limit.
+// statement, and a page whose other names are known needs no second round
+// trip. A payload search makes the batch run under a time limit.
 //
 // The LIMIT is a parameter when the filter has values of its own: PostgreSQL
 // then cannot price a plan made without them (a generic plan) and plans each
