@@ -17,3 +17,6 @@ func (p *Pool) Stopping() bool { return p.isStopping() }
 func AttemptOnce(ctx context.Context, client *http.Client, w *enginedb.Work) (enginedb.AttemptResult, error) {
 	return newSender(client, time.Now, script.NewEngine(script.Limits{})).attempt(ctx, w, nil)
 }
+
+// ClaimLimit is claimLimit.
+var ClaimLimit = claimLimit
