@@ -70,9 +70,15 @@ func setup(t *testing.T, o *modelstest.IntegrationOpts) *testBundle {
 // pool starts an engine on the bundle's database; it is stopped at cleanup.
 func (b *testBundle) pool(t *testing.T, name string, workers int) *worker.Pool {
 	t.Helper()
+	return b.poolPolling(t, name, workers, 20*time.Millisecond)
+}
+
+// poolPolling is pool with idle workers polling every poll.
+func (b *testBundle) poolPolling(t *testing.T, name string, workers int, poll time.Duration) *worker.Pool {
+	t.Helper()
 	p := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: name, Workers: workers, Batch: 20,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError})),
-		Lease:  5 * time.Second, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
+		Lease:  5 * time.Second, PollInterval: poll, SoftStopTimeout: 5 * time.Second})
 	require.NoError(t, p.Start(b.ctx))
 	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 	return p
