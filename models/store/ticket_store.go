@@ -391,12 +391,11 @@ func (tg *outboundTarget) fields() []models.Field {
 
 // enqueueOutbound creates, for every Active or Paused integration of the
 // ticket's process that has an active connection, one transaction per
-// outbound message the change fires (models.Fires), on the ticket's bond
-// (created Pending when missing). It runs inside the ticket change's
-// transaction: one statement finds the candidate messages with their fields
-// (the event's own trigger and the "fields" trigger), and each that fires
-// takes two more (the bond, then the transaction with its Stage and log
-// line), with the wire stamps of the ticket's fields and the old values of
+// outbound message of targets (readChangeConfig) the change fires
+// (models.Fires), on the ticket's bond (created Pending when missing). It
+// runs inside the ticket change's transaction: each message that fires
+// takes two statements (the bond, then the transaction with its Stage and
+// log line), with the wire stamps of the ticket's fields and the old values of
 // those this change made (before; nil on a create). A required field the
 // ticket leaves empty refuses the change.
 //
