@@ -138,6 +138,18 @@ func TestAPITickets(t *testing.T) {
 		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Change","short_description":"Upgrade"}`)
 		require.Equal(t, http.StatusCreated, status, "%v", body)
 		require.Regexp(t, `^CHG\d{7}$`, body["number"])
+		// An update works in the ticket's own process too: its fields, and
+		// no Incident integration's message.
+		change := body["number"].(string)
+		status, body = call(http.MethodPatch, base+"/"+change, analyst.Name, analyst.Password, `{"custom":{"risk":"High"}}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+		require.Contains(t, body["fields"].(map[string]any)["custom.risk"], "not a field of this process")
+		status, body = call(http.MethodPatch, base+"/"+change, analyst.Name, analyst.Password, `{"work_notes":"Planned"}`)
+		require.Equal(t, http.StatusOK, status, "%v", body)
+		var sent int64
+		require.NoError(t, b.db.Model(&models.Transaction{}).Joins("JOIN tickets k ON k.id = transactions.ticket_id").
+			Where("k.number = ?", change).Count(&sent).Error)
+		require.Zero(t, sent, "the Change process has no integration")
 		status, body = call(http.MethodPost, base, analyst.Name, analyst.Password, `{"process":"Nope","short_description":"x"}`)
 		require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
 		require.Contains(t, body["fields"].(map[string]any)["process"], `no process named "Nope"`)

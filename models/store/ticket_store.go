@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"unifi/models"
 	"unifi/models/pg"
@@ -44,30 +43,62 @@ func TicketInputOf(t *models.Ticket) TicketInput {
 // ProcessFields returns the own fields of process id in form order; id 0 is
 // the first process (Incident), as on create.
 func (s *Store) ProcessFields(ctx context.Context, processID int64) ([]models.ProcessField, error) {
-	return processFields(s.db.WithContext(ctx), processID)
-}
-
-func processFields(tx *gorm.DB, processID int64) ([]models.ProcessField, error) {
 	var defs []models.ProcessField
-	q := tx.Order("position, id")
-	if processID != 0 {
-		q = q.Where("process_id = ?", processID)
-	} else {
-		q = q.Where("process_id = (SELECT min(id) FROM processes)")
-	}
-	if err := q.Find(&defs).Error; err != nil {
+	var rb pg.ReadBatch
+	queueProcessFields(&rb, &defs, createProcessSQL, processID)
+	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("process fields of process %d: %w", processID, err)
 	}
 	return defs, nil
 }
 
-// applyCustom validates in's custom values against the ticket's process
-// fields and sets them on t.
-func applyCustom(tx *gorm.DB, t *models.Ticket, in TicketInput) error {
-	defs, err := processFields(tx, t.ProcessID)
-	if err != nil {
-		return err
+// A ticket change reads what it needs of its process's configuration (the
+// process's own fields, the outbound messages its change may fire) in one
+// round trip before its database transaction. Read inside it, they were two
+// of the ten round trips of UpdateTicket, taken while the ticket's bonds were
+// locked; the latency bench times UpdateTicket under load, where each round
+// trip waits for a core (docs/engine.md). The configuration may change
+// between that read and the transaction: the change then works with the
+// configuration of a moment before, as the engine's cached one does.
+
+// createProcessSQL is the process a create works in: $1, or the first
+// (Incident) when $1 is 0.
+const createProcessSQL = `coalesce(nullif($1::bigint, 0), (SELECT min(id) FROM processes))`
+
+// ticketProcessSQL is the process of ticket $1.
+const ticketProcessSQL = `(SELECT process_id FROM tickets WHERE id = $1)`
+
+// processFieldsSQL reads the own fields of the process the SQL expression %s
+// names, in form order.
+const processFieldsSQL = `SELECT id, process_id, name, label, type, choices, required, position, version, created_at, updated_at
+	FROM process_fields WHERE process_id = %s ORDER BY position, id`
+
+func queueProcessFields(rb *pg.ReadBatch, dst *[]models.ProcessField, process string, arg int64) {
+	pg.QueueRows(rb, dst, fmt.Sprintf(processFieldsSQL, process), arg)
+}
+
+// changeConfig is the configuration a ticket change works with.
+type changeConfig struct {
+	fields  []models.ProcessField // the process's own fields, in form order
+	targets []outboundTarget      // every outbound message of the process (enqueueOutbound keeps those that fire)
+}
+
+// readChangeConfig reads the configuration of the process the SQL
+// expression process names (createProcessSQL, ticketProcessSQL) with arg.
+func (s *Store) readChangeConfig(ctx context.Context, process string, arg int64) (*changeConfig, error) {
+	var c changeConfig
+	var rb pg.ReadBatch
+	queueProcessFields(&rb, &c.fields, process, arg)
+	pg.QueueRows(&rb, &c.targets, fmt.Sprintf(outboundTargetsSQL, process), arg)
+	if err := rb.Run(ctx, s.db); err != nil {
+		return nil, fmt.Errorf("read the process's fields and outbound messages: %w", err)
 	}
+	return &c, nil
+}
+
+// applyCustom validates in's custom values against the process's own
+// fields and sets them on t.
+func applyCustom(defs []models.ProcessField, t *models.Ticket, in TicketInput) error {
 	custom, err := models.ValidateCustom(defs, t.Custom.V, in.Custom)
 	if err != nil {
 		return err
@@ -161,7 +192,11 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 	}
 	t := &models.Ticket{Version: 1}
 	in.apply(t)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	cfg, err := s.readChangeConfig(ctx, createProcessSQL, in.ProcessID)
+	if err != nil {
+		return nil, fmt.Errorf("create ticket: %w", err)
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var p models.Process
 		q := tx.Order("id")
 		if in.ProcessID != 0 {
@@ -178,7 +213,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 			return err
 		}
 		t.ProcessID, t.Number = p.ID, fmt.Sprintf("%s%07d", p.NumberPrefix, n)
-		if err := applyCustom(tx, t, in); err != nil {
+		if err := applyCustom(cfg.fields, t, in); err != nil {
 			return err
 		}
 		// Every field gets the create's stamp, custom values included.
@@ -189,7 +224,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		if err := s.enqueueOutbound(tx, t, nil, models.TicketChange{Event: models.TriggerCreate}); err != nil {
+		if err := s.enqueueOutbound(tx, cfg.targets, t, nil, models.TicketChange{Event: models.TriggerCreate}); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
@@ -212,21 +247,18 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
+	cfg, err := s.readChangeConfig(ctx, ticketProcessSQL, id)
+	if err != nil {
+		return nil, fmt.Errorf("update ticket %d: %w", id, err)
+	}
 	var t models.Ticket
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Lock order is bonds, then the ticket, as in inbound processing, so a
-		// UI edit and an inbound update of the same ticket cannot deadlock.
-		// The ticket lock is NO KEY UPDATE: a receipt that moves a transaction
-		// of this ticket twice in its database transaction re-checks the
-		// foreign key to tickets (FOR KEY SHARE), which FOR UPDATE would block
-		// while this transaction waits for that receipt's bond: a deadlock the
-		// crash test found under load.
-		var bondIDs []int64
-		if err := tx.Raw("SELECT id FROM bonds WHERE ticket_id = ? ORDER BY id FOR UPDATE", id).Scan(&bondIDs).Error; err != nil {
-			return fmt.Errorf("lock bonds of ticket %d: %w", id, err)
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Raw(lockTicketSQL, id, id).Scan(&t)
+		if res.Error != nil {
+			return fmt.Errorf("lock ticket %d and its bonds: %w", id, res.Error)
 		}
-		if err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).Take(&t, id).Error; err != nil {
-			return pg.NotFound(err, "find ticket")
+		if res.RowsAffected == 0 {
+			return pg.NotFound(gorm.ErrRecordNotFound, "find ticket")
 		}
 		if t.Version != version {
 			return &models.ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
@@ -237,7 +269,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 			change.Event = models.TriggerResolve
 		}
 		in.apply(&t)
-		if err := applyCustom(tx, &t, in); err != nil {
+		if err := applyCustom(cfg.fields, &t, in); err != nil {
 			return err
 		}
 		change.Changed = models.ChangedFields(&old, &t)
@@ -246,7 +278,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		// clock is the sender's time the other side compares (docs/domain.md,
 		// "Concurrent edits converge").
 		models.StampChanges(&old, &t, s.now(), actor.Name)
-		res := tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
+		res = tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
 			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
 			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
 			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "custom": t.Custom, "version": t.Version,
@@ -258,7 +290,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if res.RowsAffected == 0 {
 			return &models.ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
 		}
-		if err := s.enqueueOutbound(tx, &t, &old, change); err != nil {
+		if err := s.enqueueOutbound(tx, cfg.targets, &t, &old, change); err != nil {
 			return err
 		}
 		return pg.LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
@@ -268,6 +300,20 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 	}
 	return &t, nil
 }
+
+// lockTicketSQL locks the bonds of ticket ? in id order, then the ticket,
+// and reads the ticket: one round trip for what were two. Lock order is
+// bonds, then the ticket, as in inbound processing, so a UI edit and an
+// inbound update of the same ticket cannot deadlock: the bonds are locked by
+// a materialized CTE whose count is a one-time filter, evaluated before the
+// ticket's row is read and locked (EXPLAIN: InitPlan, One-Time Filter, under
+// the ticket's LockRows). The ticket lock is NO KEY UPDATE: a receipt that
+// moves a transaction of this ticket twice in its database transaction
+// re-checks the foreign key to tickets (FOR KEY SHARE), which FOR UPDATE
+// would block while this transaction waits for that receipt's bond: a
+// deadlock the crash test found under load.
+const lockTicketSQL = `WITH b AS MATERIALIZED (SELECT id FROM bonds WHERE ticket_id = ? ORDER BY id FOR UPDATE)
+	SELECT t.* FROM tickets t WHERE t.id = ? AND (SELECT count(*) FROM b) >= 0 FOR NO KEY UPDATE OF t`
 
 // GetTicket returns the ticket with id.
 func (s *Store) GetTicket(ctx context.Context, id int64) (*models.Ticket, error) {
@@ -286,6 +332,28 @@ func (s *Store) GetTicketByNumber(ctx context.Context, number string) (*models.T
 	}
 	return &t, nil
 }
+
+// outboundTargetsSQL reads every outbound message of an Active or Paused
+// integration with an active connection of the process the SQL expression
+// %s names, with its fields, scripts and connection variables, in the
+// columns of outboundTarget.
+const outboundTargetsSQL = `SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
+			m.id AS message_id, m.name AS message_name, m.trigger, m.trigger_fields,
+			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
+				'direction', f.direction, 'default_value', f.default_value, 'required', f.required,
+				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields,
+			(SELECT coalesce(json_agg(json_build_object('id', ms.id, 'point', ms.point, 'source', ms.source,
+				'version', ms.version)), '[]') FROM message_scripts ms
+				WHERE ms.message_id = m.id AND ms.point IN ('source_to_stage', 'trigger_condition')) AS scripts,
+			(SELECT coalesce(json_object_agg(v.name, v.value), '{}') FROM connection_variables v
+				JOIN connections c ON c.id = v.connection_id WHERE c.integration_id = i.id AND c.active
+				  AND EXISTS (SELECT 1 FROM message_scripts ms WHERE ms.message_id = m.id)) AS vars
+		FROM integrations i
+		JOIN messages m ON m.integration_id = i.id
+		WHERE i.process_id = %s AND i.state IN ('` + string(models.IntegrationActive) + `', '` + string(models.IntegrationPaused) + `')
+		  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active)
+		  AND m.direction IN ('` + string(models.Outbound) + `', '` + string(models.Bidirectional) + `')
+		ORDER BY i.id, m.id`
 
 // outboundTarget is one outbound message a ticket change sends.
 type outboundTarget struct {
@@ -323,41 +391,17 @@ func (tg *outboundTarget) fields() []models.Field {
 
 // enqueueOutbound creates, for every Active or Paused integration of the
 // ticket's process that has an active connection, one transaction per
-// outbound message the change fires (models.Fires), on the ticket's bond
-// (created Pending when missing). It runs inside the ticket change's
-// transaction: one statement finds the candidate messages with their fields
-// (the event's own trigger and the "fields" trigger), and each that fires
-// takes two more (the bond, then the transaction with its Stage and log
-// line), with the wire stamps of the ticket's fields and the old values of
+// outbound message of targets (readChangeConfig) the change fires
+// (models.Fires), on the ticket's bond (created Pending when missing). It
+// runs inside the ticket change's transaction: each message that fires
+// takes two statements (the bond, then the transaction with its Stage and
+// log line), with the wire stamps of the ticket's fields and the old values of
 // those this change made (before; nil on a create). A required field the
 // ticket leaves empty refuses the change.
 //
 // A message's Advanced trigger condition script can skip it, and its Source
 // to Stage script refines the Stage (outbound_script.go).
-func (s *Store) enqueueOutbound(tx *gorm.DB, t, before *models.Ticket, change models.TicketChange) error {
-	var targets []outboundTarget
-	err := tx.Raw(`SELECT i.id AS integration_id, i.state AS integration_state, i.attach_logs,
-			m.id AS message_id, m.name AS message_name, m.trigger, m.trigger_fields,
-			(SELECT coalesce(json_agg(json_build_object('ticket_field', f.ticket_field, 'property', f.property,
-				'direction', f.direction, 'default_value', f.default_value, 'required', f.required,
-				'value_map', f.value_map) ORDER BY f.position, f.id), '[]') FROM fields f WHERE f.message_id = m.id) AS fields,
-			(SELECT coalesce(json_agg(json_build_object('id', ms.id, 'point', ms.point, 'source', ms.source,
-				'version', ms.version)), '[]') FROM message_scripts ms
-				WHERE ms.message_id = m.id AND ms.point IN ('source_to_stage', 'trigger_condition')) AS scripts,
-			(SELECT coalesce(json_object_agg(v.name, v.value), '{}') FROM connection_variables v
-				JOIN connections c ON c.id = v.connection_id WHERE c.integration_id = i.id AND c.active
-				  AND EXISTS (SELECT 1 FROM message_scripts ms WHERE ms.message_id = m.id)) AS vars
-		FROM integrations i
-		JOIN messages m ON m.integration_id = i.id
-		WHERE i.process_id = ? AND i.state IN (?, ?)
-		  AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active)
-		  AND m.direction IN (?, ?) AND m.trigger IN (?, ?)
-		ORDER BY i.id, m.id`,
-		t.ProcessID, models.IntegrationActive, models.IntegrationPaused, models.Outbound, models.Bidirectional,
-		change.Event, models.TriggerFields).Scan(&targets).Error
-	if err != nil {
-		return fmt.Errorf("find outbound messages: %w", err)
-	}
+func (s *Store) enqueueOutbound(tx *gorm.DB, targets []outboundTarget, t, before *models.Ticket, change models.TicketChange) error {
 	for _, tg := range targets {
 		if !models.Fires(tg.Trigger, tg.TriggerFields.V, change) {
 			continue
