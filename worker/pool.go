@@ -248,7 +248,7 @@ func (p *Pool) Notify(context.Context) {
 // splitting a handful of transactions, each a walk of the claimable index
 // and each split a round of recording statements more (pg_stat_statements).
 // Waking one: latency p50 8.9, 11.2, 7.5 ms against 11.9, 11.2, 12.7 in
-// alternating runs, PostgreSQL CPU per transaction down 5-30 %
+// alternating runs, PostgreSQL CPU per load transaction down 5-34 %
 // (docs/engine.md). The worker that finds a full batch wakes the next
 // (runWorker), so a large release still gets every worker at once.
 func (p *Pool) wakeOne() {
