@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ type latencyFigures struct {
 	// for it, so that each finds its bond idle, as the figure's name says.
 	recorded         time.Duration
 	loadTarget, load float64 // tx/s asked and delivered beside the probes
+	factor           float64 // loadTarget's share of half the capacity (BENCH_LATENCY_FACTOR; 1)
 	// writes and delivery are the rates from which loadTarget is set
 	// (calibrateLoad); busy is the share of the machine's CPU (engine,
 	// PostgreSQL, remote and the load's writer) used while the probes ran.
@@ -49,14 +51,22 @@ func (l latencyFigures) lines() []string {
 	return []string{
 		fmt.Sprintf("latency p50: %.1f ms", ms(l.p50)),
 		fmt.Sprintf("latency p99: %.1f ms", ms(l.p99)),
-		fmt.Sprintf("latency load: %.0f tx/s delivered beside the probes (asked %.0f: half the machine's capacity to "+
+		fmt.Sprintf("latency load: %.0f tx/s delivered beside the probes (asked %.0f: %s the machine's capacity to "+
 			"write and deliver them, 1/(1/%.0f + 1/%.0f): delivery and the load's writer alone, tx/s), "+
-			"machine %.0f%% busy during the probes, %d unfinished at the end", l.load, l.loadTarget, l.delivery, l.writes,
-			100*l.busy, l.backlog),
+			"machine %.0f%% busy during the probes, %d unfinished at the end", l.load, l.loadTarget, l.share(), l.delivery,
+			l.writes, 100*l.busy, l.backlog),
 		fmt.Sprintf("latency phases (medians): change %.2f ms, commit to request %.2f ms, request %.2f ms, seen %.2f ms; "+
 			"completion recorded %.2f ms after seen", ms(l.change), ms(l.wake), ms(l.send), ms(l.observe), ms(l.recorded)),
 		l.loadCPU.line("latency load"),
 	}
+}
+
+// share says what part of the capacity the load was asked to be.
+func (l latencyFigures) share() string {
+	if l.factor == 1 {
+		return "half"
+	}
+	return fmt.Sprintf("%g times half", l.factor)
 }
 
 // probeTransport times the requests whose path starts with prefix (the
@@ -309,7 +319,12 @@ func (b *engineBench) calibrateLoad(figs *latencyFigures, integrationID, message
 	if err := b.waitApplied(applied0+int64(sent), 2*time.Minute); err != nil {
 		return sent, err
 	}
-	figs.loadTarget = 1 / (1/figs.delivery + 1/figs.writes) / 2
+	figs.loadTarget, figs.factor = 1/(1/figs.delivery+1/figs.writes)/2, 1
+	// BENCH_LATENCY_FACTOR scales that load, to see the latency at another
+	// (0.02: the floor, the probes beside almost nothing).
+	if f, err := strconv.ParseFloat(os.Getenv("BENCH_LATENCY_FACTOR"), 64); err == nil && f >= 0 {
+		figs.loadTarget, figs.factor = figs.loadTarget*f, f
+	}
 	b.note("latency: the load's writer alone wrote %.0f tx/s; delivery %.0f tx/s; the load will be %.0f tx/s",
 		figs.writes, figs.delivery, figs.loadTarget)
 	return sent, nil
