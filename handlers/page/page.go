@@ -34,6 +34,9 @@ func Render(c echo.Context, status int, comp templ.Component) error {
 	if err := comp.Render(c.Request().Context(), buf); err != nil {
 		return err
 	}
+	// With its length known, net/http sends the page as headers and body in
+	// one write instead of chunks (several writes for a page of tens of KB).
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
