@@ -35,7 +35,7 @@ var stateWriters = []string{
 	"models/inbound/inboundsql/message.go WriteTransaction: INSERT INTO transactions",
 	"models/queue/queue.go Transition: GORM Updates on a Transaction",
 	"models/queue/release.go releaseSQL: UPDATE transactions SET state",
-	"models/store/ticket_store.go insertOutbound: INSERT INTO transactions",
+	"models/store/ticket_store.go outboundSQL: INSERT INTO transactions",
 	"worker/enginedb/engine_store.go moveTransactionsSQL: UPDATE transactions SET state",
 	"worker/enginedb/engine_store.go sweepReceiptsSQL: UPDATE transactions SET state",
 }

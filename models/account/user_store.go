@@ -160,7 +160,7 @@ func (s *Accounts) UserNameExists(ctx context.Context, name string) (bool, error
 func (s *Accounts) GetUser(ctx context.Context, id int64) (*models.User, error) {
 	var u models.User
 	var found bool
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	pg.QueueRow(&rb, &u, &found, `SELECT * FROM users WHERE id = $1`, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("get user %d: %w", id, err)

@@ -56,7 +56,7 @@ var selectRows = `SELECT c.id, c.ticket_id, c.bond_id, c.integration_id, c.trans
 	JOIN integrations i ON i.id = c.integration_id
 	LEFT JOIN transactions t ON t.id = c.transaction_id `
 
-// The limits are constants in the SQL (pg.ReadBatch says why).
+// The limits are constants in the SQL (pg.Batch says why).
 var (
 	sqlByTicket = selectRows + `WHERE c.ticket_id = $1 ORDER BY c.id DESC LIMIT ` + strconv.Itoa(Shown)
 	sqlByBond   = selectRows + `WHERE c.bond_id = $1 ORDER BY c.id DESC LIMIT ` + strconv.Itoa(Shown)
@@ -66,17 +66,17 @@ var (
 const sqlCount = `SELECT count(*) FROM field_conflicts WHERE integration_id = $1`
 
 // QueueByTicket queues the read of a ticket's newest conflicts into dst.
-func QueueByTicket(rb *pg.ReadBatch, dst *[]Row, ticketID int64) {
+func QueueByTicket(rb *pg.Batch, dst *[]Row, ticketID int64) {
 	pg.QueueRows(rb, dst, sqlByTicket, ticketID)
 }
 
 // QueueByBond queues the read of a bond's newest conflicts into dst.
-func QueueByBond(rb *pg.ReadBatch, dst *[]Row, bondID int64) {
+func QueueByBond(rb *pg.Batch, dst *[]Row, bondID int64) {
 	pg.QueueRows(rb, dst, sqlByBond, bondID)
 }
 
 // QueueCount queues the count of an integration's conflicts into dst.
-func QueueCount(rb *pg.ReadBatch, dst *int64, integrationID int64) {
+func QueueCount(rb *pg.Batch, dst *int64, integrationID int64) {
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		defer rows.Close()
 		for rows.Next() {
@@ -104,7 +104,7 @@ var sqlList = selectRows + `WHERE ($1 = 0 OR c.integration_id = $1) AND ($2 = 0 
 // List returns conflicts, newest first, ListPage at a time.
 func List(ctx context.Context, db *gorm.DB, f Filter) ([]Row, error) {
 	var rows []Row
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	pg.QueueRows(&rb, &rows, sqlList, f.IntegrationID, f.BeforeID)
 	if err := rb.Run(ctx, db); err != nil {
 		return nil, fmt.Errorf("list conflicts: %w", err)

@@ -240,7 +240,7 @@ type PollerRow struct {
 // Pollers lists an integration's pollers with their running state.
 func (d *Designer) Pollers(ctx context.Context, integrationID int64) ([]PollerRow, error) {
 	var out []PollerRow
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	QueuePollers(&rb, &out, integrationID)
 	if err := rb.Run(ctx, d.store.DB(ctx)); err != nil {
 		return nil, fmt.Errorf("list pollers of integration %d: %w", integrationID, err)
@@ -254,7 +254,7 @@ func (d *Designer) Pollers(ctx context.Context, integrationID int64) ([]PollerRo
 // lookups per poller were a round trip of their own and 14 % of the page's
 // Go CPU in the pages bench). It names models.Poller's columns: keep them
 // in step with the model.
-func QueuePollers(rb *pg.ReadBatch, dst *[]PollerRow, integrationID int64) {
+func QueuePollers(rb *pg.Batch, dst *[]PollerRow, integrationID int64) {
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		defer rows.Close()
 		for rows.Next() {

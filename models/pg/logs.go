@@ -11,18 +11,35 @@ import (
 // LogActivity records a user action in the same database transaction as the change.
 func LogActivity(tx *gorm.DB, actor models.Actor, action, recordType string, recordID int64, label string,
 	before, after map[string]any) error {
-	a := models.ActivityLog{UserName: actor.Name, Action: action, RecordType: recordType, RecordLabel: label,
-		RemoteAddr: actor.RemoteAddr, Before: models.JSON[map[string]any]{V: before}, After: models.JSON[map[string]any]{V: after}}
-	if actor.UserID != 0 {
-		a.UserID = &actor.UserID
-	}
-	if recordID != 0 {
-		a.RecordID = &recordID
-	}
-	if err := tx.Create(&a).Error; err != nil {
+	if _, err := Exec(tx, insertActivitySQL, activityArgs(actor, action, recordType, recordID, label, before, after)...); err != nil {
 		return fmt.Errorf("log activity %q: %w", action, err)
 	}
 	return nil
+}
+
+// QueueActivity is LogActivity as a statement of a batch that runs in the
+// change's database transaction.
+func QueueActivity(rb *Batch, actor models.Actor, action, recordType string, recordID int64, label string,
+	before, after map[string]any) {
+	QueueExec(rb, nil, insertActivitySQL, activityArgs(actor, action, recordType, recordID, label, before, after)...)
+}
+
+// insertActivitySQL records a user action; created_at is the database's
+// clock, as every time the application compares.
+const insertActivitySQL = `INSERT INTO activity_logs (user_id, user_name, action, record_type, record_id, record_label,
+	remote_addr, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+func activityArgs(actor models.Actor, action, recordType string, recordID int64, label string,
+	before, after map[string]any) []any {
+	var userID, record *int64
+	if actor.UserID != 0 {
+		userID = &actor.UserID
+	}
+	if recordID != 0 {
+		record = &recordID
+	}
+	return []any{userID, actor.Name, action, recordType, record, label, actor.RemoteAddr,
+		models.JSON[map[string]any]{V: before}, models.JSON[map[string]any]{V: after}}
 }
 
 // InsertLogs writes transaction log lines in one statement, each column one

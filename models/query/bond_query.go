@@ -65,7 +65,7 @@ func (s *Reader) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error
 		w = append(w, "(b.updated_at, b.id) < (SELECT updated_at, id FROM bonds WHERE id = "+arg(&args, f.BeforeID)+")")
 	}
 	var rows []BondRow
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	pg.QueueRows(&rb, &rows, `SELECT b.* FROM bonds b`+whereClause(w)+
 		` ORDER BY b.updated_at DESC, b.id DESC LIMIT `+arg(&args, f.Limit), args...) // LIMIT: see queueTransactionPage
 	if err := rb.Run(ctx, s.db); err != nil {
@@ -81,7 +81,7 @@ func (s *Reader) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error
 // of each bond that has one.
 func (s *Reader) bondHeads(ctx context.Context, bondIDs []int64) (map[int64]models.TransportState, error) {
 	heads := map[int64]models.TransportState{}
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	queueBondHeads(&rb, bondIDs, heads)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("bond heads: %w", err)
@@ -96,7 +96,7 @@ func (s *Reader) bondHeads(ctx context.Context, bondIDs []int64) (map[int64]mode
 // transactions_bond_head and transactions_bond_queued (states are literals,
 // so that one cached plan serves every call), rather than a walk through
 // every transaction the bond ever had.
-func queueBondHeads(rb *pg.ReadBatch, bondIDs []int64, heads map[int64]models.TransportState) {
+func queueBondHeads(rb *pg.Batch, bondIDs []int64, heads map[int64]models.TransportState) {
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		var id int64
 		var st *int16 // NULL: nothing unfinished on the bond
@@ -209,7 +209,7 @@ func (s *Reader) LoadBondDetail(ctx context.Context, id int64) (*BondDetail, err
 			d.LatestProcessError = rejected[0].ProcessError
 		}
 	}
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	converge.QueueByBond(&rb, &d.Conflicts, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("bond %d: conflicts: %w", id, err)

@@ -48,7 +48,7 @@ const integrationOverviewRows = 10
 // left to look up.
 func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
 	v := &IntegrationOverview{}
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	var found, foundProcess, foundConnection, foundJob bool
 	var conn models.Connection
 	var job models.BulkJob

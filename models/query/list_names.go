@@ -58,7 +58,7 @@ func (s *Reader) fillNames(ctx context.Context, txns []TransactionRow, bonds []B
 		}
 	}
 	heads := map[int64]models.TransportState{}
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	if !integrationsKnown {
 		// Every integration's name: there are a handful, and a statement
 		// without parameters keeps one cached plan (by id, PostgreSQL planned
@@ -108,7 +108,7 @@ type knownNames struct {
 }
 
 // queueNames reads (id, name) pairs into names.
-func queueNames(rb *pg.ReadBatch, names map[int64]string, sql string, args ...any) {
+func queueNames(rb *pg.Batch, names map[int64]string, sql string, args ...any) {
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		var id int64
 		var name string

@@ -82,7 +82,7 @@ func (s *Reader) fillCardFigures(ctx context.Context, cards []IntegrationCard, s
 		return nil
 	}
 	jobIDs := make([]*int64, len(cards))
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	for i := range cards {
 		c := &cards[i]
 		pg.QueueScan(&rb, func(rows pgx.Rows) error {
@@ -126,7 +126,7 @@ func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error
 	}
 	y, m, d := v.At.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	pg.QueueRows(&rb, &v.Recent, `SELECT * FROM transactions WHERE finished_at IS NOT NULL
 		ORDER BY finished_at DESC, id DESC LIMIT 20`)
 	pg.QueueScan(&rb, func(rows pgx.Rows) error {

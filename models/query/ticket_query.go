@@ -74,7 +74,7 @@ func (s *Reader) LoadTicketDetail(ctx context.Context, id int64) (*TicketDetail,
 		return nil, err
 	}
 	d.Bonds = bonds
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	converge.QueueByTicket(&rb, &d.Conflicts, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("ticket %d: conflicts: %w", id, err)

@@ -54,7 +54,7 @@ func (s *Reader) CountTransactionsByState(ctx context.Context, integrationID int
 
 func (s *Reader) readStateCounts(ctx context.Context, integrationID int64) ([]stateCountRow, error) {
 	var rows []stateCountRow
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	pg.QueueRows(&rb, &rows, stateCountsSQL, integrationID)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("count transactions of integration %d: %w", integrationID, err)

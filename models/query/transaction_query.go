@@ -83,7 +83,7 @@ const statementTimeoutPayload = "3s"
 // id) order and stops after limit rows, so it stays fast however deep the
 // table is.
 func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionPage, error) {
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	page := &TransactionPage{}
 	queueTransactionPage(&rb, f, after, limit, page)
 	if err := rb.Run(ctx, s.db); err != nil {
@@ -112,7 +112,7 @@ func (s *Reader) QueryTransactions(ctx context.Context, f TransactionFilter, aft
 // a literal LIMIT lets the connection keep it: planning each execution cost
 // 0.76 ms of PostgreSQL CPU for the Integration page's latest transactions
 // and 0.32 ms for "integration + Error", more than running them.
-func queueTransactionPage(rb *pg.ReadBatch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
+func queueTransactionPage(rb *pg.Batch, f TransactionFilter, after *TransactionCursor, limit int, page *TransactionPage) {
 	if limit <= 0 || limit > maxPageSize {
 		limit = 50
 	}
@@ -207,7 +207,7 @@ type MessageChoice struct {
 // from a second round trip (fillNames) for the ticket numbers.
 func (s *Reader) LoadTransactionList(ctx context.Context, f TransactionFilter, after *TransactionCursor, limit int) (*TransactionList, error) {
 	l := &TransactionList{Page: &TransactionPage{}}
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	queueListChoices(&rb, f, l)
 	queueTransactionPage(&rb, f, after, limit, l.Page)
 	err := rb.Run(ctx, s.db)
@@ -215,7 +215,7 @@ func (s *Reader) LoadTransactionList(ctx context.Context, f TransactionFilter, a
 		// A batch stops at its first error, which may have come before the
 		// choices were read (a statement waiting on a lock while it is parsed).
 		l = &TransactionList{Page: &TransactionPage{}, SearchStopped: true}
-		rb = pg.ReadBatch{}
+		rb = pg.Batch{}
 		queueListChoices(&rb, f, l)
 		err = rb.Run(ctx, s.db)
 	}
@@ -242,7 +242,7 @@ func (l *TransactionList) knownNames() knownNames {
 }
 
 // queueListChoices reads what the list's filter form offers.
-func queueListChoices(rb *pg.ReadBatch, f TransactionFilter, l *TransactionList) {
+func queueListChoices(rb *pg.Batch, f TransactionFilter, l *TransactionList) {
 	pg.QueueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
 	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
 	if f.IntegrationID != 0 {
@@ -256,7 +256,7 @@ func queueListChoices(rb *pg.ReadBatch, f TransactionFilter, l *TransactionList)
 // matching this filter"). It stops counting at max and reports whether it did.
 func (s *Reader) CountMatchingTransactions(ctx context.Context, f TransactionFilter, max int) (int64, bool, error) {
 	var args []any
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	if f.searchesPayload() {
 		rb.Timeout = statementTimeoutPayload
 	}
@@ -280,7 +280,7 @@ func (s *Reader) CountMatchingTransactions(ctx context.Context, f TransactionFil
 // f, oldest first (the order a bulk job works in).
 func (s *Reader) MatchingTransactionIDs(ctx context.Context, f TransactionFilter, max int) ([]int64, error) {
 	var args []any
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	if f.searchesPayload() {
 		rb.Timeout = statementTimeoutPayload
 	}
@@ -413,7 +413,7 @@ type TransactionDetail struct {
 // points to through a subquery.
 func (s *Reader) LoadTransactionDetail(ctx context.Context, id int64) (*TransactionDetail, error) {
 	d := &TransactionDetail{}
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	var found, foundIntegration, foundMessage, foundBond, foundTicket, foundStage, foundReplayOf bool
 	var stage models.Stage
 	var replayOf models.Transaction

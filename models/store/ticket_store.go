@@ -2,13 +2,15 @@ package store
 
 import (
 	"context"
-	"encoding/json"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"unifi/models"
@@ -44,7 +46,7 @@ func TicketInputOf(t *models.Ticket) TicketInput {
 // the first process (Incident), as on create.
 func (s *Store) ProcessFields(ctx context.Context, processID int64) ([]models.ProcessField, error) {
 	var defs []models.ProcessField
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	queueProcessFields(&rb, &defs, createProcessSQL, processID)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("process fields of process %d: %w", processID, err)
@@ -73,7 +75,7 @@ const ticketProcessSQL = `(SELECT process_id FROM tickets WHERE id = $1)`
 const processFieldsSQL = `SELECT id, process_id, name, label, type, choices, required, position, version, created_at, updated_at
 	FROM process_fields WHERE process_id = %s ORDER BY position, id`
 
-func queueProcessFields(rb *pg.ReadBatch, dst *[]models.ProcessField, process string, arg int64) {
+func queueProcessFields(rb *pg.Batch, dst *[]models.ProcessField, process string, arg int64) {
 	pg.QueueRows(rb, dst, fmt.Sprintf(processFieldsSQL, process), arg)
 }
 
@@ -87,7 +89,7 @@ type changeConfig struct {
 // expression process names (createProcessSQL, ticketProcessSQL) with arg.
 func (s *Store) readChangeConfig(ctx context.Context, process string, arg int64) (*changeConfig, error) {
 	var c changeConfig
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	queueProcessFields(&rb, &c.fields, process, arg)
 	pg.QueueRows(&rb, &c.targets, fmt.Sprintf(outboundTargetsSQL, process), arg)
 	if err := rb.Run(ctx, s.db); err != nil {
@@ -224,8 +226,14 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		if err := s.enqueueOutbound(tx, cfg.targets, t, nil, models.TicketChange{Event: models.TriggerCreate}); err != nil {
+		outs, err := s.planOutbound(cfg.targets, nil, t, nil, models.TicketChange{Event: models.TriggerCreate})
+		if err != nil {
 			return err
+		}
+		for _, n := range outs {
+			if _, err := insertOutbound(tx, n); err != nil {
+				return err
+			}
 		}
 		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
 	})
@@ -239,6 +247,14 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 // locking) and, in the same database transaction, creates the outbound
 // transactions the change triggers: "resolve" when it moves to Resolved,
 // "update" otherwise.
+//
+// It takes two round trips to the database: one batch begins the database
+// transaction, locks the ticket's bonds and the ticket and reads them with
+// the process's fields and outbound messages; the second writes the ticket,
+// its activity, each outbound transaction and commits. Written statement by
+// statement through GORM it took ten, and under the latency bench's load each
+// round trip waited for a core (docs/engine.md, "Idle latency under half the
+// delivery load").
 func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, version int, in TicketInput) (*models.Ticket, error) {
 	if err := models.RoleMay(actor.Role, models.ActionWorkTickets); err != nil {
 		return nil, err
@@ -247,17 +263,21 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 	if err := in.validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := s.readChangeConfig(ctx, ticketProcessSQL, id)
-	if err != nil {
-		return nil, fmt.Errorf("update ticket %d: %w", id, err)
-	}
 	var t models.Ticket
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Raw(lockTicketSQL, id, id).Scan(&t)
-		if res.Error != nil {
-			return fmt.Errorf("lock ticket %d and its bonds: %w", id, res.Error)
+	err := pg.OnConn(ctx, s.db, func(c *pgx.Conn) error {
+		var read pg.Batch
+		var found bool
+		var bonds []bondSlot
+		var cfg changeConfig
+		pg.QueueExec(&read, nil, sqlBegin)
+		pg.QueueRow(&read, &t, &found, lockTicketSQL, id)
+		pg.QueueRows(&read, &bonds, ticketBondsSQL, id)
+		queueProcessFields(&read, &cfg.fields, ticketProcessSQL, id)
+		pg.QueueRows(&read, &cfg.targets, fmt.Sprintf(outboundTargetsSQL, ticketProcessSQL), id)
+		if err := read.Send(ctx, c); err != nil {
+			return fmt.Errorf("lock and read the ticket, its bonds and its process's configuration: %w", err)
 		}
-		if res.RowsAffected == 0 {
+		if !found {
 			return pg.NotFound(gorm.ErrRecordNotFound, "find ticket")
 		}
 		if t.Version != version {
@@ -278,22 +298,24 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		// clock is the sender's time the other side compares (docs/domain.md,
 		// "Concurrent edits converge").
 		models.StampChanges(&old, &t, s.now(), actor.Name)
-		res = tx.Model(&models.Ticket{}).Where("id = ? AND version = ?", id, version).Updates(map[string]any{
-			"short_description": t.ShortDescription, "description": t.Description, "state": t.State,
-			"priority": t.Priority, "urgency": t.Urgency, "impact": t.Impact,
-			"assignment_group": t.AssignmentGroup, "work_notes": t.WorkNotes, "custom": t.Custom, "version": t.Version,
-			"field_stamps": t.FieldStamps, "updated_at": gorm.Expr("now()"),
-		})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return &models.ConflictError{Reason: "This ticket was changed by someone else meanwhile. Reload it and make your change again."}
-		}
-		if err := s.enqueueOutbound(tx, cfg.targets, &t, &old, change); err != nil {
+		outs, err := s.planOutbound(cfg.targets, bonds, &t, &old, change)
+		if err != nil {
 			return err
 		}
-		return pg.LogActivity(tx, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
+		var write pg.Batch
+		// The ticket is locked and its version checked above: the update
+		// cannot miss.
+		pg.QueueExec(&write, nil, updateTicketSQL, id, t.ShortDescription, t.Description, t.State, t.Priority, t.Urgency,
+			t.Impact, t.AssignmentGroup, t.WorkNotes, t.Custom, t.Version, t.FieldStamps)
+		pg.QueueActivity(&write, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
+		for _, n := range outs {
+			pg.QueueExec(&write, nil, n.sql(), n.args()...)
+		}
+		pg.QueueExec(&write, nil, sqlCommit)
+		if err := write.Send(ctx, c); err != nil {
+			return fmt.Errorf("write the ticket and its outbound transactions: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update ticket %d: %w", id, err)
@@ -301,8 +323,15 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 	return &t, nil
 }
 
-// lockTicketSQL locks the bonds of ticket ? in id order, then the ticket,
-// and reads the ticket: one round trip for what were two. Lock order is
+// sqlBegin and sqlCommit delimit UpdateTicket's database transaction, sent
+// in its batches.
+const (
+	sqlBegin  = `BEGIN`
+	sqlCommit = `COMMIT`
+)
+
+// lockTicketSQL locks the bonds of ticket $1 in id order, then the ticket,
+// and reads the ticket: one statement for what were two. Lock order is
 // bonds, then the ticket, as in inbound processing, so a UI edit and an
 // inbound update of the same ticket cannot deadlock: the bonds are locked by
 // a materialized CTE whose count is a one-time filter, evaluated before the
@@ -312,8 +341,17 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 // re-checks the foreign key to tickets (FOR KEY SHARE), which FOR UPDATE
 // would block while this transaction waits for that receipt's bond: a
 // deadlock the crash test found under load.
-const lockTicketSQL = `WITH b AS MATERIALIZED (SELECT id FROM bonds WHERE ticket_id = ? ORDER BY id FOR UPDATE)
-	SELECT t.* FROM tickets t WHERE t.id = ? AND (SELECT count(*) FROM b) >= 0 FOR NO KEY UPDATE OF t`
+const lockTicketSQL = `WITH b AS MATERIALIZED (SELECT id FROM bonds WHERE ticket_id = $1 ORDER BY id FOR UPDATE)
+	SELECT t.* FROM tickets t WHERE t.id = $1 AND (SELECT count(*) FROM b) >= 0 FOR NO KEY UPDATE OF t`
+
+// ticketBondsSQL reads the bonds of ticket $1, locked by lockTicketSQL in
+// the same database transaction.
+const ticketBondsSQL = `SELECT id, integration_id, next_seq, last_outbound_at FROM bonds WHERE ticket_id = $1`
+
+// updateTicketSQL writes a ticket change.
+const updateTicketSQL = `UPDATE tickets SET short_description = $2, description = $3, state = $4, priority = $5,
+	urgency = $6, impact = $7, assignment_group = $8, work_notes = $9, custom = $10, version = $11,
+	field_stamps = $12, updated_at = now() WHERE id = $1`
 
 // GetTicket returns the ticket with id.
 func (s *Store) GetTicket(ctx context.Context, id int64) (*models.Ticket, error) {
@@ -389,26 +427,26 @@ func (tg *outboundTarget) fields() []models.Field {
 	return out
 }
 
-// enqueueOutbound creates, for every Active or Paused integration of the
-// ticket's process that has an active connection, one transaction per
-// outbound message of targets (readChangeConfig) the change fires
-// (models.Fires), on the ticket's bond (created Pending when missing). It
-// runs inside the ticket change's transaction: each message that fires
-// takes two statements (the bond, then the transaction with its Stage and
-// log line), with the wire stamps of the ticket's fields and the old values of
+// planOutbound returns the transactions a ticket change creates: for every
+// Active or Paused integration of the ticket's process that has an active
+// connection, one per outbound message of targets (readChangeConfig) the
+// change fires (models.Fires), on the ticket's bond on the integration
+// (bonds: the ticket's, locked by the change; none on a create). Each
+// carries the wire stamps of the ticket's fields and the old values of
 // those this change made (before; nil on a create). A required field the
 // ticket leaves empty refuses the change.
 //
 // A message's Advanced trigger condition script can skip it, and its Source
 // to Stage script refines the Stage (outbound_script.go).
-func (s *Store) enqueueOutbound(tx *gorm.DB, targets []outboundTarget, t, before *models.Ticket, change models.TicketChange) error {
+func (s *Store) planOutbound(targets []outboundTarget, bonds []bondSlot, t, before *models.Ticket, change models.TicketChange) ([]newOutbound, error) {
+	var outs []newOutbound
 	for _, tg := range targets {
 		if !models.Fires(tg.Trigger, tg.TriggerFields.V, change) {
 			continue
 		}
 		data, err := models.MapOutbound(t, tg.fields())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var logs []string
 		if len(tg.Scripts.V) > 0 {
@@ -421,71 +459,46 @@ func (s *Store) enqueueOutbound(tx *gorm.DB, targets []outboundTarget, t, before
 				continue
 			}
 		}
-		bond, err := findOrCreateBond(tx, tg.IntegrationID, t)
-		if err != nil {
-			return err
+		i := slices.IndexFunc(bonds, func(b bondSlot) bool { return b.IntegrationID == tg.IntegrationID })
+		if i < 0 { // a bond to create
+			bonds, i = append(bonds, bondSlot{IntegrationID: tg.IntegrationID}), len(bonds)
 		}
-		fields := tg.fields()
-		stamps := models.OutboundStamps(t, before, fields)
+		bond := &bonds[i]
+		stamps := models.OutboundStamps(t, before, tg.fields())
+		// The message's time stamp is given here, under the bond's lock and
+		// in its order, and only goes up on the bond, whatever the clock does.
 		var last time.Time
 		if bond.LastOutboundAt != nil {
 			last = *bond.LastOutboundAt
 		}
-		// The message's time stamp is given here, under the bond's lock and
-		// in its order, and only goes up on the bond, whatever the clock does.
+		ts := models.MessageStamp(last, s.now(), stamps)
+		bond.NextSeq++
+		bond.LastOutboundAt = &ts
 		n := newOutbound{IntegrationID: tg.IntegrationID, IntegrationState: tg.IntegrationState,
-			BondID: bond.ID, MessageID: tg.MessageID, TicketID: t.ID, Data: data,
-			Stamps: stamps, TimeStamp: models.MessageStamp(last, s.now(), stamps), Seq: bond.NextSeq}
+			TicketNumber: t.Number, MessageID: tg.MessageID, TicketID: t.ID, Data: data,
+			Stamps: stamps, TimeStamp: ts, Seq: bond.NextSeq}
 		if tg.AttachLogs {
 			// "UpdateIncident MSG0000042 created for INC0000007 (update trigger), Sending"
 			n.LogBefore = tg.MessageName + " "
 			n.LogAfter = fmt.Sprintf(" created for %s (%s trigger), ", t.Number, tg.Trigger)
+			n.ScriptLogs = logs
 		}
-		tr, err := insertOutbound(tx, n)
-		if err != nil {
-			return err
-		}
-		if tg.AttachLogs {
-			for _, line := range logs {
-				if err := addLog(tx, tr.ID, models.LogScript, "info", line); err != nil {
-					return err
-				}
-			}
-		}
+		outs = append(outs, n)
 	}
-	return nil
+	return outs, nil
 }
 
-// bondSlot is what findOrCreateBond hands out: the bond, the new message's
-// sequence number on it and the last time stamp given on it.
+// bondSlot is what a ticket change knows of one of the ticket's bonds: its
+// integration, the last sequence number and time stamp given on it.
 type bondSlot struct {
-	ID, NextSeq    int64
-	LastOutboundAt *time.Time
-}
-
-// findOrCreateBond returns the id of the ticket's bond on the integration,
-// creating it Pending (owned by us, internal reference = ticket number) when
-// missing, locks it and hands out its next sequence number — one statement:
-// the upsert takes the bond's row lock (the queue rule) as it numbers. The
-// last outbound time stamp it returns is the one before this message's
-// (insertOutbound moves it on).
-func findOrCreateBond(tx *gorm.DB, integrationID int64, t *models.Ticket) (bondSlot, error) {
-	var row bondSlot
-	err := tx.Raw(`INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq)
-		VALUES (?, ?, ?, ?, true, 1)
-		ON CONFLICT (integration_id, ticket_id) DO UPDATE SET next_seq = bonds.next_seq + 1, updated_at = now()
-		RETURNING id, next_seq, last_outbound_at`, integrationID, t.ID, t.Number, models.BondPending).Scan(&row).Error
-	if err != nil {
-		return bondSlot{}, fmt.Errorf("bond of %s: %w", t.Number, err)
-	}
-	return row, nil
+	ID, IntegrationID, NextSeq int64
+	LastOutboundAt             *time.Time
 }
 
 // newOutbound describes an outbound transaction to create.
 type newOutbound struct {
 	IntegrationID    int64
 	IntegrationState models.IntegrationState
-	BondID           int64
 	MessageID        int64
 	TicketID         int64
 	Data             map[string]any
@@ -494,81 +507,126 @@ type newOutbound struct {
 	// keeps the original's); zero: stamped when sent (stored NULL). The
 	// bond's last_outbound_at moves up to it.
 	TimeStamp time.Time
+	// Seq is the message's sequence number on its bond (planOutbound; a
+	// replay keeps the original's).
+	Seq int64
+	// BondID is a replay's bond, which the replay has locked; 0: the ticket's
+	// bond on the integration, created Pending (owned by us, internal
+	// reference = TicketNumber) when missing.
+	BondID       int64
+	TicketNumber string
 	// Replays: the number and Message ID are given, not drawn.
 	Number, MessageIdent string
-	Seq                  int64 // the bond's sequence number (findOrCreateBond; a replay keeps the original's)
 	ReplayOfID           *int64
 	// LogBefore and LogAfter, when set, write a "message send" log line:
-	// LogBefore + the Message ID + LogAfter + the start state.
+	// LogBefore + the Message ID + LogAfter + the start state, then
+	// ScriptLogs, the lines its scripts logged.
 	LogBefore, LogAfter string
+	ScriptLogs          []string
 }
 
-// insertOutbound creates an outbound transaction with its Stage (and log
-// line) in one statement, numbered from the sequences unless the numbers are
-// given, and wakes the engine when it may be sent now. The bond must be
-// locked. The start state is Sending, or Queued when the integration is not
-// Active or an earlier outbound transaction on the bond is unfinished
-// (queue.UnfinishedOutboundSQL).
-func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
+// The statement that creates an outbound transaction is a bond step (CTE b:
+// the bond's id, the message's seq and time stamp) followed by outboundSQL,
+// one round trip. The ticket's bond is upserted with the sequence number and
+// time stamp planOutbound gave from the locked bond; should the bond have
+// been created after the change read it, greatest() still hands out the next
+// number and a later stamp. A replay's bond is given, and its last stamp
+// only moves up.
+const (
+	outboundTicketBondSQL = `WITH b AS (
+			INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq, last_outbound_at)
+			VALUES ($3, $5, $14, '` + string(models.BondPending) + `', true, $15, $13::timestamptz)
+			ON CONFLICT (integration_id, ticket_id) DO UPDATE SET updated_at = now(),
+				next_seq = greatest(bonds.next_seq + 1, excluded.next_seq),
+				last_outbound_at = greatest(bonds.last_outbound_at + interval '1 microsecond', excluded.last_outbound_at)
+			RETURNING id, next_seq AS seq, last_outbound_at AS ts)`
+	outboundGivenBondSQL = `WITH b AS (
+			UPDATE bonds SET last_outbound_at = greatest(last_outbound_at, $13::timestamptz) WHERE id = $14
+			RETURNING id, $15::bigint AS seq, $13::timestamptz AS ts)`
+)
+
+// outboundSQL inserts the transaction on bond b with its Stage and log lines,
+// numbered from the sequences unless $1 and $2 give the numbers, and wakes the
+// engine when it may be sent now. The start state is Sending, or Queued when
+// the integration is not Active ($6) or an earlier outbound transaction on the
+// bond is unfinished (queue.UnfinishedOutboundSQL). Its parameters are
+// newOutbound.args.
+var outboundSQL = `,
+		nums AS (
+			SELECT CASE WHEN $1::text = '' THEN nextval('transaction_number_seq') END AS t,
+			       CASE WHEN $2::text = '' THEN nextval('message_number_seq') END AS m),
+		t AS (
+			INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id, ticket_id,
+				table_name, direction, state, seq, replay_of_id)
+			SELECT CASE WHEN $1 = '' THEN 'TRN' || lpad(nums.t::text, greatest(7, length(nums.t::text)), '0') ELSE $1 END,
+			       CASE WHEN $2 = '' THEN 'MSG' || lpad(nums.m::text, greatest(7, length(nums.m::text)), '0') ELSE $2 END,
+			       $3::bigint, b.id, $4::bigint, $5::bigint, 'incident', 'Outbound',
+			       CASE WHEN $6::boolean AND NOT ` + queue.UnfinishedOutboundSQL("b.id") + `
+			            THEN ` + pg.StateSQL(models.Sending) + ` ELSE ` + pg.StateSQL(models.Queued) + ` END,
+			       b.seq, $7::bigint
+			FROM nums, b
+			RETURNING ` + pg.TransactionColumns + `),
+		s AS (INSERT INTO stages (transaction_id, data, stamps, time_stamp)
+			SELECT t.id, $8::jsonb, $9::jsonb, b.ts FROM t, b),
+		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
+			SELECT t.id, x.kind, 'info', x.line FROM t, LATERAL (
+				SELECT 0::bigint AS n, '` + string(models.LogMessageSend) + `' AS kind, $10::text || t.message_ident || $11::text ||
+					CASE t.state WHEN ` + pg.StateSQL(models.Sending) + ` THEN '` + models.Sending.String() + `' ELSE '` + models.Queued.String() + `' END AS line
+				UNION ALL
+				SELECT u.n, '` + string(models.LogScript) + `', u.line FROM unnest($12::text[]) WITH ORDINALITY AS u(line, n)) x
+			WHERE $10 <> '' ORDER BY x.n),
+		wake AS (SELECT pg_notify('` + queue.NotifyChannel + `', '') FROM t WHERE t.state = ` + pg.StateSQL(models.Sending) + `)
+		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`
+
+// The two statements that create an outbound transaction.
+var (
+	outboundOnTicketBondSQL = outboundTicketBondSQL + outboundSQL
+	outboundOnGivenBondSQL  = outboundGivenBondSQL + outboundSQL
+)
+
+// sql returns the statement that creates n.
+func (n *newOutbound) sql() string {
+	if n.BondID != 0 {
+		return outboundOnGivenBondSQL
+	}
+	return outboundOnTicketBondSQL
+}
+
+// args returns the parameters of n's statement.
+func (n *newOutbound) args() []any {
 	data := n.Data
 	if data == nil {
 		data = map[string]any{}
 	}
-	stage, err := json.Marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("stage transaction: %w", err)
-	}
-	var stamps *string
+	var stamps any
 	if n.Stamps != nil {
-		b, err := json.Marshal(n.Stamps)
-		if err != nil {
-			return nil, fmt.Errorf("stage transaction: stamps: %w", err)
-		}
-		s := string(b)
-		stamps = &s
+		stamps = models.JSON[map[string]models.WireStamp]{V: n.Stamps}
 	}
 	var ts *time.Time
 	if !n.TimeStamp.IsZero() {
 		ts = &n.TimeStamp
 	}
+	var bond any = n.TicketNumber
+	if n.BondID != 0 {
+		bond = n.BondID
+	}
+	return []any{n.Number, n.MessageIdent, n.IntegrationID, n.MessageID, n.TicketID,
+		n.IntegrationState == models.IntegrationActive, n.ReplayOfID, models.JSON[map[string]any]{V: data}, stamps,
+		n.LogBefore, n.LogAfter, n.ScriptLogs, ts, bond, n.Seq}
+}
+
+// insertOutbound creates n in the database transaction tx and returns it.
+func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
 	var tr models.Transaction
-	err = tx.Raw(`WITH nums AS (
-			SELECT CASE WHEN CAST(@number AS text) = '' THEN nextval('transaction_number_seq') END AS t,
-			       CASE WHEN CAST(@ident AS text) = '' THEN nextval('message_number_seq') END AS m),
-		t AS (
-			INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id, ticket_id,
-				table_name, direction, state, seq, replay_of_id)
-			SELECT CASE WHEN @number = '' THEN 'TRN' || lpad(nums.t::text, greatest(7, length(nums.t::text)), '0')
-			            ELSE @number END,
-			       CASE WHEN @ident = '' THEN 'MSG' || lpad(nums.m::text, greatest(7, length(nums.m::text)), '0')
-			            ELSE @ident END,
-			       CAST(@integration AS bigint), CAST(@bond AS bigint), CAST(@message AS bigint),
-			       CAST(@ticket AS bigint), 'incident', 'Outbound',
-			       CASE WHEN CAST(@active AS boolean) AND NOT `+queue.UnfinishedOutboundSQL("CAST(@bond AS bigint)")+`
-			            THEN `+pg.StateSQL(models.Sending)+` ELSE `+pg.StateSQL(models.Queued)+` END,
-			       CAST(@seq AS bigint), CAST(@replay AS bigint)
-			FROM nums
-			RETURNING *),
-		s AS (INSERT INTO stages (transaction_id, data, stamps, time_stamp)
-			SELECT id, CAST(@stage AS jsonb), CAST(@stamps AS jsonb), CAST(@ts AS timestamptz) FROM t),
-		ob AS (UPDATE bonds SET last_outbound_at = CAST(@ts AS timestamptz)
-			WHERE id = CAST(@bond AS bigint) AND CAST(@ts AS timestamptz) IS NOT NULL
-			  AND (last_outbound_at IS NULL OR last_outbound_at < CAST(@ts AS timestamptz))),
-		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
-			SELECT id, CAST(@kind AS text), 'info', CAST(@before AS text) || message_ident || CAST(@after AS text) ||
-				CASE state WHEN `+pg.StateSQL(models.Sending)+` THEN '`+models.Sending.String()+`' ELSE '`+models.Queued.String()+`' END
-			FROM t WHERE CAST(@before AS text) <> ''),
-		wake AS (SELECT pg_notify(CAST(@channel AS text), '') FROM t WHERE state = `+pg.StateSQL(models.Sending)+`)
-		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`,
-		map[string]any{"number": n.Number, "ident": n.MessageIdent, "integration": n.IntegrationID, "bond": n.BondID,
-			"message": n.MessageID, "ticket": n.TicketID, "active": n.IntegrationState == models.IntegrationActive,
-			"seq": n.Seq, "replay": n.ReplayOfID, "stage": string(stage), "stamps": stamps, "ts": ts, "kind": models.LogMessageSend,
-			"before": n.LogBefore, "after": n.LogAfter, "channel": queue.NotifyChannel}).Scan(&tr).Error
+	var woken int64
+	err := pg.Query(tx, n.sql(), func(rows *sql.Rows) error {
+		return rows.Scan(append(pg.TransactionFields(nil, &tr), &woken)...)
+	}, n.args()...)
 	if err != nil {
-		return nil, fmt.Errorf("create transaction on bond %d: %w", n.BondID, err)
+		return nil, fmt.Errorf("create transaction for ticket %d: %w", n.TicketID, err)
 	}
 	if tr.ID == 0 {
-		return nil, fmt.Errorf("create transaction on bond %d: no row returned", n.BondID)
+		return nil, fmt.Errorf("create transaction for ticket %d: no row returned", n.TicketID)
 	}
 	return &tr, nil
 }

@@ -11,7 +11,9 @@ import (
 	"unifi/internal/testdb"
 	"unifi/models"
 	"unifi/models/account"
+	"unifi/models/designer"
 	"unifi/models/modelstest"
+	"unifi/models/script"
 	"unifi/models/store"
 )
 
@@ -121,6 +123,32 @@ func TestTicket(t *testing.T) {
 		require.True(t, stage.TimeStamp.Equal(stamps[0]), "the replay's stamp %s", stage.TimeStamp)
 		require.NoError(t, s.DB(ctx).Take(&bond, txs[0].BondID).Error)
 		require.True(t, bond.LastOutboundAt.Equal(stamps[3]), "a replay does not move the bond's last stamp")
+	})
+	// The change writes each transaction's log with it: the "message send"
+	// line, then the lines its Source to Stage script logged, in order.
+	t.Run("LogLines", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		_, err := designer.New(s, nil).SaveScript(ctx, fx.Admin, fx.Messages["UpdateIncident"].ID, script.SourceToStage, 0,
+			"log('first', ticket.work_notes); log('second'); log('third'); return stage;")
+		require.NoError(t, err)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "logged"})
+		require.NoError(t, err)
+		in := store.TicketInputOf(tk)
+		in.WorkNotes = "busy"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		txs := outbound(t, s, tk.ID)
+		require.Len(t, txs, 2)
+		var logs []models.TransactionLog
+		require.NoError(t, s.DB(ctx).Where("transaction_id = ?", txs[1].ID).Order("id").Find(&logs).Error)
+		var got []string
+		for _, l := range logs {
+			got = append(got, string(l.Kind)+": "+l.Line)
+		}
+		require.Equal(t, []string{
+			"message send: UpdateIncident " + txs[1].MessageIdent + " created for " + tk.Number + " (update trigger), Queued",
+			"script: first busy", "script: second", "script: third"}, got)
 	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()

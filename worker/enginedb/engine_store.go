@@ -221,7 +221,7 @@ func prefixColumns(prefix, columns string) string {
 // position (GORM's reflection was a tenth of the engine's CPU).
 func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimedRow, error) {
 	var out []claimedRow
-	var rb pg.ReadBatch
+	var rb pg.Batch
 	pg.QueueScan(&rb, func(rows pgx.Rows) error {
 		defer rows.Close()
 		targets := make([]any, 0, 32)
