@@ -22,6 +22,9 @@ type Store struct {
 	secrets  *secretBox
 	scripts  *script.Engine
 	accounts *account.Accounts // the demo seed's users, a bulk job's actor
+	// changeConfigs is what a ticket edit needs of each process's
+	// configuration, by configuration version (ticket_store.go).
+	changeConfigs changeConfigs
 }
 
 // StoreOpts configures a Store.

@@ -129,26 +129,36 @@ func TestTicket(t *testing.T) {
 	t.Run("LogLines", func(t *testing.T) {
 		t.Parallel()
 		s, fx := setup(t, models.IntegrationActive)
-		_, err := designer.New(s, nil).SaveScript(ctx, fx.Admin, fx.Messages["UpdateIncident"].ID, script.SourceToStage, 0,
-			"log('first', ticket.work_notes); log('second'); log('third'); return stage;")
-		require.NoError(t, err)
 		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "logged"})
 		require.NoError(t, err)
 		in := store.TicketInputOf(tk)
+		in.WorkNotes = "before the script"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		// The Store has kept the process's configuration for the edit above;
+		// a script saved since is a new configuration, and the next edit runs it.
+		_, err = designer.New(s, nil).SaveScript(ctx, fx.Admin, fx.Messages["UpdateIncident"].ID, script.SourceToStage, 0,
+			"log('first', ticket.work_notes); log('second'); log('third'); return stage;")
+		require.NoError(t, err)
 		in.WorkNotes = "busy"
 		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
 		require.NoError(t, err)
 		txs := outbound(t, s, tk.ID)
-		require.Len(t, txs, 2)
-		var logs []models.TransactionLog
-		require.NoError(t, s.DB(ctx).Where("transaction_id = ?", txs[1].ID).Order("id").Find(&logs).Error)
-		var got []string
-		for _, l := range logs {
-			got = append(got, string(l.Kind)+": "+l.Line)
+		require.Len(t, txs, 3)
+		lines := func(tr models.Transaction) []string {
+			var logs []models.TransactionLog
+			require.NoError(t, s.DB(ctx).Where("transaction_id = ?", tr.ID).Order("id").Find(&logs).Error)
+			var got []string
+			for _, l := range logs {
+				got = append(got, string(l.Kind)+": "+l.Line)
+			}
+			return got
 		}
-		require.Equal(t, []string{
-			"message send: UpdateIncident " + txs[1].MessageIdent + " created for " + tk.Number + " (update trigger), Queued",
-			"script: first busy", "script: second", "script: third"}, got)
+		sent := func(tr models.Transaction) string {
+			return "message send: UpdateIncident " + tr.MessageIdent + " created for " + tk.Number + " (update trigger), Queued"
+		}
+		require.Equal(t, []string{sent(txs[1])}, lines(txs[1]))
+		require.Equal(t, []string{sent(txs[2]), "script: first busy", "script: second", "script: third"}, lines(txs[2]))
 	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()
