@@ -328,6 +328,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		var bonds []bondSlot
 		var configVersion string
 		pg.QueueExec(&read, nil, sqlBegin)
+		pg.QueueExec(&read, nil, sqlGenericPlans)
 		pg.QueueRow(&read, &t, &found, lockTicketSQL, id)
 		pg.QueueRows(&read, &bonds, ticketBondsSQL, id)
 		queueVersion(&read, &configVersion)
@@ -396,6 +397,15 @@ const (
 	sqlBegin  = `BEGIN`
 	sqlCommit = `COMMIT`
 )
+
+// sqlGenericPlans makes the edit's statements run on the plan kept with each
+// prepared statement, for its database transaction only. Planned afresh, the
+// outbound statement alone planned for 0.7 ms and executed in 0.5 ms (EXPLAIN
+// ANALYZE in BenchmarkUpdateTicket's database); with this setting the edit
+// took 1.63 ms against 1.85 ms (BenchmarkUpdateTicket, means of four
+// alternating runs). Each statement finds its rows by key: a generic plan
+// reads what a custom one does.
+const sqlGenericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
 
 // lockTicketSQL locks the bonds of ticket $1 in id order, then the ticket,
 // and reads the ticket: one statement for what were two. Lock order is

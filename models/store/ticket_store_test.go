@@ -219,3 +219,23 @@ func TestTicket(t *testing.T) {
 		require.ErrorIs(t, err, models.ErrNotFound)
 	})
 }
+
+// BenchmarkUpdateTicket times a ticket edit that sends one message, no engine
+// running (go test -run '^$' -bench UpdateTicket ./models/store): the figures
+// behind UpdateTicket's round trips (docs/engine.md, "Idle latency under half
+// the delivery load").
+func BenchmarkUpdateTicket(b *testing.B) {
+	ctx := context.Background()
+	db := testdb.New(b)
+	active := models.IntegrationActive
+	fx := modelstest.Integration(ctx, b, db, &modelstest.IntegrationOpts{EndpointURL: "http://127.0.0.1:9", State: &active})
+	s := store.NewStore(db, account.New(db, nil), nil)
+	tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "bench"})
+	require.NoError(b, err)
+	for i := 0; b.Loop(); i++ {
+		in := store.TicketInputOf(tk)
+		in.WorkNotes = fmt.Sprintf("note %d", i)
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(b, err)
+	}
+}
