@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 )
@@ -75,15 +74,9 @@ func QueueScan(rb *Batch, fn func(rows pgx.Rows) error, sql string, args ...any)
 }
 
 // QueueExec appends a statement whose result is not read (BEGIN, a write,
-// COMMIT); res, when not nil, gets its command tag.
-func QueueExec(rb *Batch, res *pgconn.CommandTag, sql string, args ...any) {
-	q := rb.b.Queue(sql, args...)
-	if res != nil {
-		q.Exec(func(ct pgconn.CommandTag) error {
-			*res = ct
-			return nil
-		})
-	}
+// COMMIT).
+func QueueExec(rb *Batch, sql string, args ...any) {
+	rb.b.Queue(sql, args...)
 }
 
 // errNoPgx says the Store's database is not a pgx connection pool.

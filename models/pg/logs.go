@@ -21,7 +21,7 @@ func LogActivity(tx *gorm.DB, actor models.Actor, action, recordType string, rec
 // change's database transaction.
 func QueueActivity(rb *Batch, actor models.Actor, action, recordType string, recordID int64, label string,
 	before, after map[string]any) {
-	QueueExec(rb, nil, insertActivitySQL, activityArgs(actor, action, recordType, recordID, label, before, after)...)
+	QueueExec(rb, insertActivitySQL, activityArgs(actor, action, recordType, recordID, label, before, after)...)
 }
 
 // insertActivitySQL records a user action; created_at is the database's

@@ -309,10 +309,9 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 // transaction, locks the ticket's bonds and the ticket and reads them with
 // the configuration's version (a third reads the process's configuration
 // when that version is new to the Store: changeConfigs); the second writes
-// the ticket, its activity, each outbound transaction and commits. Written statement by
-// statement through GORM it took ten, and under the latency bench's load each
-// round trip waited for a core (docs/engine.md, "Idle latency under half the
-// delivery load").
+// the ticket, its activity, each outbound transaction and commits. Sent
+// statement by statement it took eight, and under the latency bench's load
+// each round trip waited for a core (docs/engine.md, "Third round").
 func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, version int, in TicketInput) (*models.Ticket, error) {
 	if err := models.RoleMay(actor.Role, models.ActionWorkTickets); err != nil {
 		return nil, err
@@ -327,8 +326,8 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		var found bool
 		var bonds []bondSlot
 		var configVersion string
-		pg.QueueExec(&read, nil, sqlBegin)
-		pg.QueueExec(&read, nil, sqlGenericPlans)
+		pg.QueueExec(&read, sqlBegin)
+		pg.QueueExec(&read, sqlGenericPlans)
 		pg.QueueRow(&read, &t, &found, lockTicketSQL, id)
 		pg.QueueRows(&read, &bonds, ticketBondsSQL, id)
 		queueVersion(&read, &configVersion)
@@ -373,13 +372,13 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		var write pg.Batch
 		// The ticket is locked and its version checked above: the update
 		// cannot miss.
-		pg.QueueExec(&write, nil, updateTicketSQL, id, t.ShortDescription, t.Description, t.State, t.Priority, t.Urgency,
+		pg.QueueExec(&write, updateTicketSQL, id, t.ShortDescription, t.Description, t.State, t.Priority, t.Urgency,
 			t.Impact, t.AssignmentGroup, t.WorkNotes, t.Custom, t.Version, t.FieldStamps)
 		pg.QueueActivity(&write, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
 		for _, n := range outs {
-			pg.QueueExec(&write, nil, n.sql(), n.args()...)
+			pg.QueueExec(&write, n.sql(), n.args()...)
 		}
-		pg.QueueExec(&write, nil, sqlCommit)
+		pg.QueueExec(&write, sqlCommit)
 		if err := write.Send(ctx, c); err != nil {
 			return fmt.Errorf("write the ticket and its outbound transactions: %w", err)
 		}
