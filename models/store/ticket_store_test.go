@@ -202,6 +202,14 @@ func TestTicket(t *testing.T) {
 		require.ErrorAs(t, err, &ce)
 		require.Contains(t, ce.Reason, "changed by someone else meanwhile")
 		require.Len(t, outbound(t, s, tk.ID), 2, "the refused change sent nothing")
+		// The refused edit had begun its database transaction and locked the
+		// ticket: its connection went back to the pool rolled back. Whichever
+		// connection runs this, it is in no transaction left open (now() is
+		// its own statement's time) and none other is idle in one.
+		var clean bool
+		require.NoError(t, s.DB(ctx).Raw(`SELECT now() = statement_timestamp() AND NOT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%')`).Scan(&clean).Error)
+		require.True(t, clean, "a connection was left inside the refused edit's transaction")
 	})
 	t.Run("Forbidden", func(t *testing.T) {
 		t.Parallel()
