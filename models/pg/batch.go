@@ -24,6 +24,10 @@ import (
 // statement whose rows depend on an earlier one names it in SQL (a subquery
 // on the id the page was asked for), never through Go.
 //
+// A write can be sent the same way, its BEGIN and COMMIT among the
+// statements (Send on a connection from OnConn): a ticket edit is two
+// batches, its reads and locks, then its writes and COMMIT (store.UpdateTicket).
+//
 // Limits are written into the SQL as constants, not parameters: with a
 // parameter PostgreSQL cannot cost a LIMITed plan without knowing the limit,
 // keeps planning each execution afresh (0.2 ms for a query on transactions,
