@@ -115,8 +115,15 @@ func runCrash(t *testing.T, o crashOpts) {
 	require.Empty(t, d.OrderBroken, "per-bond order at the peer")
 	require.Empty(t, d.NotDelivered, "nothing lost")
 	require.Equal(t, int(total), d.Delivered, "every transaction applied once by the peer")
+	// A message the peer applied but answered after the sync timeout is
+	// sent again and refused as a duplicate: at-least-once delivery, not the
+	// kill (it happens when the test process, which hosts the peer, is starved
+	// for CPU: make test with -race beside the other packages). Any other
+	// duplicate fails the test.
 	for _, id := range d.Duplicates {
-		require.True(t, inflight[id], "message %s was sent twice but was not in flight in the killed process", id)
+		require.True(t, inflight[id] || w.TimedOut(t, id),
+			"message %s was sent twice but was not in flight in the killed process, nor unanswered in time; its attempts: %s",
+			id, w.Attempts(t, id))
 	}
 	stats := w.Peer.Stats()
 	require.Equal(t, int64(len(d.Duplicates)), stats.Duplicates)

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -414,6 +415,44 @@ func (w *World) LastFinished(t testing.TB) time.Time {
 		t.Fatalf("fault: last finished: %v", err)
 	}
 	return *last
+}
+
+// TimedOut says whether an attempt at message id got no answer within the
+// sync timeout (worker/send.go's error for it).
+func (w *World) TimedOut(t testing.TB, id string) bool {
+	t.Helper()
+	var n int64
+	if err := w.DB.Raw(`SELECT count(*) FROM http_requests h JOIN transactions t ON t.id = h.transaction_id
+		WHERE t.message_ident = ? AND h.response_status IS NULL AND h.error LIKE 'No answer from % within the sync timeout%'`,
+		id).Scan(&n).Error; err != nil {
+		t.Fatalf("fault: timed out: %v", err)
+	}
+	return n > 0
+}
+
+// Attempts describes the HTTP Requests stored for message id, in order: when
+// each was sent, its state, status and error (a failure message's evidence).
+func (w *World) Attempts(t testing.TB, id string) string {
+	t.Helper()
+	var rows []struct {
+		CreatedAt      time.Time
+		State          int
+		ResponseStatus *int
+		Error          string
+	}
+	if err := w.DB.Raw(`SELECT h.created_at, h.state, h.response_status, h.error FROM http_requests h
+		JOIN transactions t ON t.id = h.transaction_id WHERE t.message_ident = ? ORDER BY h.id`, id).Scan(&rows).Error; err != nil {
+		return err.Error()
+	}
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		status := "none"
+		if r.ResponseStatus != nil {
+			status = strconv.Itoa(*r.ResponseStatus)
+		}
+		parts[i] = fmt.Sprintf("%s state %d status %s error %q", r.CreatedAt.UTC().Format("15:04:05.000"), r.State, status, r.Error)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Leased returns the message ids of the transactions leased by owner (the
