@@ -121,9 +121,10 @@ func runCrash(t *testing.T, o crashOpts) {
 	// for CPU: make test with -race beside the other packages). Any other
 	// duplicate fails the test.
 	for _, id := range d.Duplicates {
-		require.True(t, inflight[id] || w.TimedOut(t, id),
+		attempts, timedOut := w.Attempts(t, id)
+		require.True(t, inflight[id] || timedOut,
 			"message %s was sent twice but was not in flight in the killed process, nor unanswered in time; its attempts: %s",
-			id, w.Attempts(t, id))
+			id, attempts)
 	}
 	stats := w.Peer.Stats()
 	require.Equal(t, int64(len(d.Duplicates)), stats.Duplicates)

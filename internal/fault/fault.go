@@ -417,22 +417,11 @@ func (w *World) LastFinished(t testing.TB) time.Time {
 	return *last
 }
 
-// TimedOut says whether an attempt at message id got no answer within the
-// sync timeout (worker/send.go's error for it).
-func (w *World) TimedOut(t testing.TB, id string) bool {
-	t.Helper()
-	var n int64
-	if err := w.DB.Raw(`SELECT count(*) FROM http_requests h JOIN transactions t ON t.id = h.transaction_id
-		WHERE t.message_ident = ? AND h.response_status IS NULL AND h.error LIKE 'No answer from % within the sync timeout%'`,
-		id).Scan(&n).Error; err != nil {
-		t.Fatalf("fault: timed out: %v", err)
-	}
-	return n > 0
-}
-
 // Attempts describes the HTTP Requests stored for message id, in order: when
-// each was sent, its state, status and error (a failure message's evidence).
-func (w *World) Attempts(t testing.TB, id string) string {
+// each was sent, its state, status and error (a failure message's evidence);
+// timedOut says whether one got no answer within the sync timeout
+// (worker/send.go's error for it).
+func (w *World) Attempts(t testing.TB, id string) (desc string, timedOut bool) {
 	t.Helper()
 	var rows []struct {
 		CreatedAt      time.Time
@@ -442,17 +431,19 @@ func (w *World) Attempts(t testing.TB, id string) string {
 	}
 	if err := w.DB.Raw(`SELECT h.created_at, h.state, h.response_status, h.error FROM http_requests h
 		JOIN transactions t ON t.id = h.transaction_id WHERE t.message_ident = ? ORDER BY h.id`, id).Scan(&rows).Error; err != nil {
-		return err.Error()
+		t.Fatalf("fault: attempts: %v", err)
 	}
 	parts := make([]string, len(rows))
 	for i, r := range rows {
 		status := "none"
 		if r.ResponseStatus != nil {
 			status = strconv.Itoa(*r.ResponseStatus)
+		} else if strings.HasPrefix(r.Error, "No answer from ") && strings.Contains(r.Error, " within the sync timeout") {
+			timedOut = true
 		}
 		parts[i] = fmt.Sprintf("%s state %d status %s error %q", r.CreatedAt.UTC().Format("15:04:05.000"), r.State, status, r.Error)
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; "), timedOut
 }
 
 // Leased returns the message ids of the transactions leased by owner (the
