@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,9 @@ type Pool struct {
 	wg       sync.WaitGroup // workers and bulk job runners: the work to finish at a soft stop
 	bg       sync.WaitGroup // listener and maintenance
 	jobs     map[int64]bool // bulk jobs this process runs
+
+	handMu sync.Mutex
+	handed []queue.Handed // transactions ticket changes handed over (Take), leased to us, not yet taken by a worker
 
 	cfgMu   sync.Mutex
 	cfg     *enginedb.EngineConfig // integrations, connections, messages: cached briefly
@@ -175,7 +179,10 @@ func (p *Pool) Start(ctx context.Context) error {
 		return errors.New("start worker pool: already started")
 	}
 	p.started = true
+	p.handMu.Lock() // Take reads stopping under it
 	p.stopping = make(chan struct{})
+	p.handMu.Unlock()
+	p.store.HandTo(p)
 	jobCtx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
 	for i := range p.opts.Workers {
@@ -208,7 +215,10 @@ func (p *Pool) Stop(ctx context.Context) error {
 		return nil
 	}
 	p.started = false
+	p.store.StopHandingTo(p)
+	p.handMu.Lock() // Take gives back what comes after this
 	close(p.stopping)
+	p.handMu.Unlock()
 	p.mu.Unlock()
 	p.Notify(ctx)
 
@@ -226,10 +236,61 @@ func (p *Pool) Stop(ctx context.Context) error {
 	}
 	p.cancel()
 	<-done
+	p.handMu.Lock()
+	left := p.handed
+	p.handed = nil
+	p.handMu.Unlock()
+	p.giveBackIDs(p.log, handedIDs(left))
 	p.bg.Wait()
 	p.opts.HTTPClient.CloseIdleConnections()
 	p.log.Info("engine stopped")
 	return err
+}
+
+// Lease implements queue.Taker: what a claim of this engine would lease.
+func (p *Pool) Lease() (owner string, seconds float64) {
+	return p.opts.Instance, p.opts.Lease.Seconds()
+}
+
+// Take implements queue.Taker: the committed transactions are leased to
+// this engine, to be sent next by the first worker free. A stopping engine
+// gives them back at once, for any engine to claim.
+func (p *Pool) Take(handed []queue.Handed) {
+	p.handMu.Lock()
+	if p.isStopping() {
+		p.handMu.Unlock()
+		p.giveBackIDs(p.log, handedIDs(handed))
+		return
+	}
+	p.handed = append(p.handed, handed...)
+	p.handMu.Unlock()
+	p.wakeOne()
+}
+
+// takeHanded takes up to n of the handed-over transactions, waking another
+// worker for the rest.
+func (p *Pool) takeHanded(n int) []queue.Handed {
+	p.handMu.Lock()
+	defer p.handMu.Unlock()
+	if len(p.handed) == 0 || n <= 0 {
+		return nil
+	}
+	k := min(n, len(p.handed))
+	taken := slices.Clone(p.handed[:k])
+	p.handed = p.handed[k:]
+	if len(p.handed) > 0 {
+		p.wakeOne()
+	}
+	return taken
+}
+
+// handedIDs are the ids of handed-over transactions.
+func handedIDs(handed []queue.Handed) []int64 {
+	ids := make([]int64, len(handed))
+	for i, h := range handed {
+		ids[i] = h.Transaction.ID
+	}
+	return ids
 }
 
 // Notify wakes every waiting worker of this process (other processes are
@@ -291,9 +352,15 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 		wake := p.wakeChan()
 		cfg, actions := p.config(ctx)
 		limit := claimLimit(p.opts.Batch, len(chained))
-		claimed, err := p.engine.ClaimWork(ctx, enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: limit,
-			Lease: p.opts.Lease, Config: cfg})
-		if len(claimed) == limit {
+		claim := enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: limit, Lease: p.opts.Lease, Config: cfg}
+		var claimed []*enginedb.Work
+		var err error
+		if handed := p.takeHanded(limit); len(handed) > 0 {
+			// Leased to us when written and handed over with what a claim
+			// reads (queue.Taker): no claim this round, nor a read. The
+			// next round claims as usual.
+			claimed, err = p.engine.HandedWork(ctx, handed, cfg)
+		} else if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == limit {
 			p.wakeOne() // there may be more due: another worker claims it
 		}
 		if err != nil && ctx.Err() == nil && len(chained) == 0 {
@@ -344,18 +411,24 @@ func claimLimit(batch, chained int) int {
 // giveBack frees the leases of chained work that a stopping worker will not
 // send, so that another process takes it at once instead of after the lease.
 func (p *Pool) giveBack(log *slog.Logger, chained []*enginedb.Work) {
-	if len(chained) == 0 {
-		return
-	}
 	ids := make([]int64, len(chained))
 	for i, w := range chained {
 		ids[i] = w.Transaction.ID
+	}
+	p.giveBackIDs(log, ids)
+}
+
+// giveBackIDs frees this engine's leases on the transactions ids, which it
+// will not send.
+func (p *Pool) giveBackIDs(log *slog.Logger, ids []int64) {
+	if len(ids) == 0 {
+		return
 	}
 	// The pool's context may be cancelled by now: a short one of its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.engine.ReleaseLeases(ctx, p.opts.Instance, ids); err != nil {
-		log.ErrorContext(ctx, "give back chained work", slog.String("error", err.Error()), slog.Int("count", len(ids)))
+		log.ErrorContext(ctx, "give back leased work", slog.String("error", err.Error()), slog.Int("count", len(ids)))
 	}
 }
 

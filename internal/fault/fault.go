@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -212,15 +213,50 @@ func New(t testing.TB, o Opts) *World {
 	return w
 }
 
-// FreeAddr returns a loopback address with a port free at the time of the call.
+// FreeAddr returns a loopback address with a port free at the time of the
+// call, for a child process to listen on later (and again after a restart).
+// The port is below the kernel's ephemeral range: a port from that range
+// (what listening on port 0 gives) can be taken meanwhile by any outgoing
+// connection of the tests, and once was ("bind: address already in use" for
+// a server started 0.3 s after its port was chosen, under make test). Below
+// the range only another listener can take it.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("fault: %v", err)
+	low := ephemeralLow()
+	for range 1000 {
+		port := minListenPort + rand.IntN(low-minListenPort)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // in use: another
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("fault: no free port between %d and %d", minListenPort, low)
+	return ""
+}
+
+// minListenPort is the lowest port FreeAddr gives: above the ports services
+// usually listen on.
+const minListenPort = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= minListenPort+1000 {
+		return 32768
+	}
+	return low
 }
 
 // Server is one `unifi serve` process, restartable on the same address.

@@ -398,7 +398,7 @@ func insertReplay(tx *gorm.DB, orig *models.Transaction, number, ident string) (
 	if err != nil {
 		return nil, false, err
 	}
-	return nt, in.AttachLogs, nil
+	return &nt.Transaction, in.AttachLogs, nil
 }
 
 // replayStamp is a replay's time stamp: the original's, so the replay, first

@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -11,6 +12,7 @@ import (
 	"unifi/models"
 	"unifi/models/account"
 	"unifi/models/pg"
+	"unifi/models/queue"
 	"unifi/models/script"
 )
 
@@ -25,6 +27,10 @@ type Store struct {
 	// changeConfigs is what a ticket edit needs of each process's
 	// configuration, by configuration version (ticket_store.go).
 	changeConfigs changeConfigs
+	// taker is the engine of this process, which takes the transactions a
+	// ticket change can send at once (HandTo); nil: none runs here.
+	takerMu sync.Mutex
+	taker   queue.Taker
 }
 
 // StoreOpts configures a Store.
@@ -63,6 +69,31 @@ func NewStore(db *gorm.DB, accounts *account.Accounts, opts *StoreOpts) *Store {
 		s.scripts = opts.Scripts
 	}
 	return s
+}
+
+// HandTo makes t, the engine starting in this process, take the outbound
+// transactions that ticket changes can send at once (queue.Taker).
+func (s *Store) HandTo(t queue.Taker) {
+	s.takerMu.Lock()
+	s.taker = t
+	s.takerMu.Unlock()
+}
+
+// StopHandingTo stops handing transactions to t (its engine is stopping),
+// unless another engine took its place since.
+func (s *Store) StopHandingTo(t queue.Taker) {
+	s.takerMu.Lock()
+	if s.taker == t {
+		s.taker = nil
+	}
+	s.takerMu.Unlock()
+}
+
+// takerNow is the engine that takes what a change makes sendable, or nil.
+func (s *Store) takerNow() queue.Taker {
+	s.takerMu.Lock()
+	defer s.takerMu.Unlock()
+	return s.taker
 }
 
 // DB returns the handle for ctx; only packages that build on the Store use it.

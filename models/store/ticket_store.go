@@ -255,6 +255,9 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 	if err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
 	}
+	taker := s.takerNow()
+	owner, leaseSeconds := leaseOf(taker)
+	var handed []queue.Handed // transactions written leased to taker
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var p models.Process
 		q := tx.Order("id")
@@ -288,8 +291,13 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 			return err
 		}
 		for _, n := range outs {
-			if _, err := insertOutbound(tx, n); err != nil {
+			n.LeaseOwner, n.LeaseSeconds = owner, leaseSeconds
+			h, err := insertOutbound(tx, n)
+			if err != nil {
 				return err
+			}
+			if h.Transaction.LeaseOwner != nil {
+				handed = append(handed, *h)
 			}
 		}
 		return pg.LogActivity(tx, actor, "create ticket", "ticket", t.ID, t.Number, nil, ticketSnapshot(t))
@@ -297,7 +305,25 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 	if err != nil {
 		return nil, fmt.Errorf("create ticket: %w", err)
 	}
+	handOver(taker, handed)
 	return t, nil
+}
+
+// leaseOf is the lease a ticket change writes what it can send at once
+// with: the engine's of this process, or none ("") when none runs here.
+func leaseOf(taker queue.Taker) (owner string, seconds float64) {
+	if taker == nil {
+		return "", 0
+	}
+	return taker.Lease()
+}
+
+// handOver gives the engine of this process the committed transactions a
+// ticket change wrote leased to it.
+func handOver(taker queue.Taker, handed []queue.Handed) {
+	if len(handed) > 0 {
+		taker.Take(handed)
+	}
 }
 
 // UpdateTicket changes ticket id when it is still at version (optimistic
@@ -321,6 +347,9 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		return nil, err
 	}
 	var t models.Ticket
+	taker := s.takerNow()
+	owner, leaseSeconds := leaseOf(taker)
+	var handed []queue.Handed // transactions written leased to taker
 	err := pg.OnConn(ctx, s.db, func(c *pgx.Conn) error {
 		var read pg.Batch
 		var found bool
@@ -376,7 +405,8 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 			t.Impact, t.AssignmentGroup, t.WorkNotes, t.Custom, t.Version, t.FieldStamps)
 		pg.QueueActivity(&write, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
 		for _, n := range outs {
-			pg.QueueExec(&write, n.sql(), n.args()...)
+			n.LeaseOwner, n.LeaseSeconds = owner, leaseSeconds
+			pg.QueueScan(&write, collectHanded(&handed), n.sql(), n.args()...)
 		}
 		pg.QueueExec(&write, sqlCommit)
 		if err := write.Send(ctx, c); err != nil {
@@ -387,7 +417,34 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 	if err != nil {
 		return nil, fmt.Errorf("update ticket %d: %w", id, err)
 	}
+	handOver(taker, handed)
 	return &t, nil
+}
+
+// collectHanded reads the transaction an outbound statement created and
+// appends it to handed when it was written leased to the engine of this
+// process (outboundSQL).
+func collectHanded(handed *[]queue.Handed) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var h queue.Handed
+			if err := rows.Scan(outboundFields(&h)...); err != nil {
+				return err
+			}
+			if h.Transaction.LeaseOwner != nil {
+				*handed = append(*handed, h)
+			}
+		}
+		return rows.Err()
+	}
+}
+
+// outboundFields are the scan targets of outboundSQL's columns.
+func outboundFields(h *queue.Handed) []any {
+	var woken int64
+	return append(pg.TransactionFields(nil, &h.Transaction), &h.StageData, &h.StageStamps, &h.StageTimeStamp,
+		&h.InternalReference, &h.ExternalReference, &woken)
 }
 
 // sqlBegin and sqlCommit delimit UpdateTicket's database transaction, sent
@@ -599,6 +656,12 @@ type newOutbound struct {
 	// ScriptLogs, the lines its scripts logged.
 	LogBefore, LogAfter string
 	ScriptLogs          []string
+	// LeaseOwner, when set, is the engine of this process (queue.Taker): a
+	// transaction that starts Sending is written leased to it for
+	// LeaseSeconds plus the integration's sync timeout, and handed over
+	// after the commit.
+	LeaseOwner   string
+	LeaseSeconds float64
 }
 
 // The statement that creates an outbound transaction is a bond step (CTE b:
@@ -615,35 +678,43 @@ const (
 			ON CONFLICT (integration_id, ticket_id) DO UPDATE SET updated_at = now(),
 				next_seq = greatest(bonds.next_seq + 1, excluded.next_seq),
 				last_outbound_at = greatest(bonds.last_outbound_at + interval '1 microsecond', excluded.last_outbound_at)
-			RETURNING id, next_seq AS seq, last_outbound_at AS ts)`
+			RETURNING id, next_seq AS seq, last_outbound_at AS ts, internal_reference, external_reference)`
 	outboundGivenBondSQL = `WITH b AS (
 			UPDATE bonds SET last_outbound_at = greatest(last_outbound_at, $13::timestamptz) WHERE id = $14
-			RETURNING id, $15::bigint AS seq, $13::timestamptz AS ts)`
+			RETURNING id, $15::bigint AS seq, $13::timestamptz AS ts, internal_reference, external_reference)`
 )
 
 // outboundSQL inserts the transaction on bond b with its Stage and log lines,
-// numbered from the sequences unless $1 and $2 give the numbers, and wakes the
-// engine when it may be sent now. The start state is Sending, or Queued when
-// the integration is not Active ($6) or an earlier outbound transaction on the
-// bond is unfinished (queue.UnfinishedOutboundSQL). Its parameters are
-// newOutbound.args.
+// numbered from the sequences unless $1 and $2 give the numbers. The start
+// state is Sending, or Queued when the integration is not Active ($6) or an
+// earlier outbound transaction on the bond is unfinished
+// (queue.UnfinishedOutboundSQL). One that may be sent now is leased to the
+// engine of this process ($16, for $17 seconds; queue.Taker) when one runs
+// and the integration has an active connection (the claim's test), else it
+// wakes every engine with a NOTIFY. Its parameters are newOutbound.args.
 var outboundSQL = `,
 		nums AS (
 			SELECT CASE WHEN $1::text = '' THEN nextval('transaction_number_seq') END AS t,
 			       CASE WHEN $2::text = '' THEN nextval('message_number_seq') END AS m),
 		t AS (
 			INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id, ticket_id,
-				table_name, direction, state, seq, replay_of_id)
+				table_name, direction, state, seq, replay_of_id, lease_owner, lease_expires_at, next_attempt_at)
 			SELECT CASE WHEN $1 = '' THEN 'TRN' || lpad(nums.t::text, greatest(7, length(nums.t::text)), '0') ELSE $1 END,
 			       CASE WHEN $2 = '' THEN 'MSG' || lpad(nums.m::text, greatest(7, length(nums.m::text)), '0') ELSE $2 END,
-			       $3::bigint, b.id, $4::bigint, $5::bigint, 'incident', 'Outbound',
-			       CASE WHEN $6::boolean AND NOT ` + queue.UnfinishedOutboundSQL("b.id") + `
-			            THEN ` + pg.StateSQL(models.Sending) + ` ELSE ` + pg.StateSQL(models.Queued) + ` END,
-			       b.seq, $7::bigint
-			FROM nums, b
+			       $3::bigint, b.id, $4::bigint, $5::bigint, 'incident', 'Outbound', st.state, b.seq, $7::bigint,
+			       CASE WHEN l.expires IS NOT NULL THEN $16::text END, l.expires, coalesce(l.expires, now())
+			FROM nums CROSS JOIN b
+			CROSS JOIN LATERAL (SELECT CASE WHEN $6::boolean AND NOT ` + queue.UnfinishedOutboundSQL("b.id") + `
+			            THEN ` + pg.StateSQL(models.Sending) + ` ELSE ` + pg.StateSQL(models.Queued) + ` END AS state) st
+			-- Handed over (queue.Taker): leased as a claim would lease it,
+			-- due again when the lease expires, as chained work is.
+			LEFT JOIN LATERAL (SELECT now() + make_interval(secs => $17::float8 + i.sync_timeout_s) AS expires
+			            FROM integrations i WHERE i.id = $3 AND $16::text <> '' AND st.state = ` + pg.StateSQL(models.Sending) + `
+			              AND EXISTS (SELECT 1 FROM connections c WHERE c.integration_id = i.id AND c.active)) l ON true
 			RETURNING ` + pg.TransactionColumns + `),
 		s AS (INSERT INTO stages (transaction_id, data, stamps, time_stamp)
-			SELECT t.id, $8::jsonb, $9::jsonb, b.ts FROM t, b),
+			SELECT t.id, $8::jsonb, $9::jsonb, b.ts FROM t, b
+			RETURNING data, stamps, time_stamp),
 		l AS (INSERT INTO transaction_logs (transaction_id, kind, level, line)
 			SELECT t.id, x.kind, 'info', x.line FROM t, LATERAL (
 				SELECT 0::bigint AS n, '` + string(models.LogMessageSend) + `' AS kind, $10::text || t.message_ident || $11::text ||
@@ -651,8 +722,11 @@ var outboundSQL = `,
 				UNION ALL
 				SELECT u.n, '` + string(models.LogScript) + `', u.line FROM unnest($12::text[]) WITH ORDINALITY AS u(line, n)) x
 			WHERE $10 <> '' ORDER BY x.n),
-		wake AS (SELECT pg_notify('` + queue.NotifyChannel + `', '') FROM t WHERE t.state = ` + pg.StateSQL(models.Sending) + `)
-		SELECT t.*, (SELECT count(*) FROM wake) AS woken FROM t`
+		wake AS (SELECT pg_notify('` + queue.NotifyChannel + `', '') FROM t
+			WHERE t.state = ` + pg.StateSQL(models.Sending) + ` AND t.lease_owner IS NULL)
+		SELECT t.*, s.data, s.stamps, s.time_stamp, b.internal_reference, b.external_reference,
+			(SELECT count(*) FROM wake) AS woken
+		FROM t, s, b`
 
 // The two statements that create an outbound transaction.
 var (
@@ -688,23 +762,23 @@ func (n *newOutbound) args() []any {
 	}
 	return []any{n.Number, n.MessageIdent, n.IntegrationID, n.MessageID, n.TicketID,
 		n.IntegrationState == models.IntegrationActive, n.ReplayOfID, models.JSON[map[string]any]{V: data}, stamps,
-		n.LogBefore, n.LogAfter, n.ScriptLogs, ts, bond, n.Seq}
+		n.LogBefore, n.LogAfter, n.ScriptLogs, ts, bond, n.Seq, n.LeaseOwner, n.LeaseSeconds}
 }
 
-// insertOutbound creates n in the database transaction tx and returns it.
-func insertOutbound(tx *gorm.DB, n newOutbound) (*models.Transaction, error) {
-	var tr models.Transaction
-	var woken int64
+// insertOutbound creates n in the database transaction tx and returns it
+// with its Stage and bond references.
+func insertOutbound(tx *gorm.DB, n newOutbound) (*queue.Handed, error) {
+	var h queue.Handed
 	err := pg.Query(tx, n.sql(), func(rows *sql.Rows) error {
-		return rows.Scan(append(pg.TransactionFields(nil, &tr), &woken)...)
+		return rows.Scan(outboundFields(&h)...)
 	}, n.args()...)
 	if err != nil {
 		return nil, fmt.Errorf("create transaction for ticket %d: %w", n.TicketID, err)
 	}
-	if tr.ID == 0 {
+	if h.Transaction.ID == 0 {
 		return nil, fmt.Errorf("create transaction for ticket %d: no row returned", n.TicketID)
 	}
-	return &tr, nil
+	return &h, nil
 }
 
 // addLog writes one transaction log line.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"unifi/models/account"
 	"unifi/models/designer"
 	"unifi/models/modelstest"
+	"unifi/models/queue"
 	"unifi/models/script"
 	"unifi/models/store"
 )
@@ -162,6 +164,69 @@ func TestTicket(t *testing.T) {
 		require.Equal(t, []string{sent(txs[1])}, lines(txs[1]))
 		require.Equal(t, []string{sent(txs[2]), "script: first busy", "script: second", "script: third"}, lines(txs[2]))
 	})
+	// With an engine running in the process (a queue.Taker), a change writes
+	// what it can send at once leased to that engine, due again when the
+	// lease expires, and hands its id over after the commit; what must wait
+	// in the queue is neither leased nor handed over.
+	t.Run("HandedToTheEngine", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		taker := &recordingTaker{owner: "engine-a", seconds: 30}
+		s.HandTo(taker)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "handed"})
+		require.NoError(t, err)
+		create := outbound(t, s, tk.ID)[0]
+		require.Equal(t, models.Sending, create.State)
+		require.Len(t, taker.handed, 1)
+		// Handed over with what a claim reads: the row, its Stage as
+		// stored, its bond's references.
+		h := taker.handed[0]
+		require.Equal(t, create.ID, h.Transaction.ID)
+		require.Equal(t, "engine-a", *h.Transaction.LeaseOwner)
+		require.Equal(t, tk.Number, h.InternalReference)
+		var stage models.Stage
+		require.NoError(t, s.DB(ctx).Where("transaction_id = ?", create.ID).Take(&stage).Error)
+		require.JSONEq(t, string(must(json.Marshal(stage.Data.V))), string(h.StageData))
+		require.Equal(t, "handed", stage.Data.V["short_description"])
+		require.NotNil(t, h.StageTimeStamp)
+		require.NoError(t, s.DB(ctx).Exec("UPDATE transactions SET state = ?, lease_owner = NULL WHERE id = ?",
+			models.Complete, create.ID).Error)
+
+		in := store.TicketInputOf(tk)
+		in.WorkNotes = "the bond is free"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		in.WorkNotes = "the bond is busy"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+
+		txs := outbound(t, s, tk.ID)
+		require.Len(t, txs, 3)
+		sent, queued := txs[1], txs[2]
+		require.Equal(t, models.Sending, sent.State)
+		require.Equal(t, []int64{create.ID, sent.ID}, taker.ids())
+		require.NotNil(t, sent.LeaseOwner)
+		require.Equal(t, "engine-a", *sent.LeaseOwner)
+		var leaseLeft, dueAtExpiry float64
+		require.NoError(t, s.DB(ctx).Raw(`SELECT extract(epoch FROM t.lease_expires_at - now()) - i.sync_timeout_s,
+			extract(epoch FROM t.next_attempt_at - t.lease_expires_at)
+			FROM transactions t JOIN integrations i ON i.id = t.integration_id WHERE t.id = ?`, sent.ID).
+			Row().Scan(&leaseLeft, &dueAtExpiry))
+		require.InDelta(t, 30, leaseLeft, 5, "the lease is the engine's plus the sync timeout, in database time")
+		require.Zero(t, dueAtExpiry, "due again when the lease expires")
+		require.Equal(t, models.Queued, queued.State)
+		require.Nil(t, queued.LeaseOwner)
+
+		s.StopHandingTo(taker)
+		require.NoError(t, s.DB(ctx).Exec("UPDATE transactions SET state = ? WHERE id IN (?, ?)", models.Complete, sent.ID, queued.ID).Error)
+		in.WorkNotes = "the engine has stopped"
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		last := outbound(t, s, tk.ID)[3]
+		require.Equal(t, models.Sending, last.State)
+		require.Nil(t, last.LeaseOwner, "left for any engine's claim")
+		require.Equal(t, []int64{create.ID, sent.ID}, taker.ids())
+	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()
 		s, fx := setup(t, models.IntegrationPaused)
@@ -251,4 +316,30 @@ func BenchmarkUpdateTicket(b *testing.B) {
 		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
 		require.NoError(b, err)
 	}
+}
+
+// recordingTaker stands for the engine of the process: it keeps what it is
+// handed.
+type recordingTaker struct {
+	owner   string
+	seconds float64
+	handed  []queue.Handed
+}
+
+func (r *recordingTaker) Lease() (string, float64)   { return r.owner, r.seconds }
+func (r *recordingTaker) Take(handed []queue.Handed) { r.handed = append(r.handed, handed...) }
+
+func (r *recordingTaker) ids() []int64 {
+	var ids []int64
+	for _, h := range r.handed {
+		ids = append(ids, h.Transaction.ID)
+	}
+	return ids
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -234,17 +234,8 @@ func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimed
 			if err := rows.Scan(targets...); err != nil {
 				return err
 			}
-			if data != nil {
-				if err := json.Unmarshal(data, &r.StageData.V); err != nil {
-					return fmt.Errorf("stage of transaction %d: %w", r.ID, err)
-				}
-			}
-			if stamps != nil {
-				m := map[string]models.WireStamp{}
-				if err := json.Unmarshal(stamps, &m); err != nil {
-					return fmt.Errorf("stamps of transaction %d: %w", r.ID, err)
-				}
-				r.StageStamps = &m
+			if err := r.setStage(data, stamps); err != nil {
+				return err
 			}
 		}
 		return rows.Err()
@@ -253,6 +244,42 @@ func (s *DB) readWork(ctx context.Context, query string, args ...any) ([]claimed
 		return nil, err
 	}
 	return out, nil
+}
+
+// setStage decodes the Stage's data and wire stamps as stored.
+func (r *claimedRow) setStage(data, stamps []byte) error {
+	if data != nil {
+		if err := json.Unmarshal(data, &r.StageData.V); err != nil {
+			return fmt.Errorf("stage of transaction %d: %w", r.ID, err)
+		}
+	}
+	if stamps != nil {
+		m := map[string]models.WireStamp{}
+		if err := json.Unmarshal(stamps, &m); err != nil {
+			return fmt.Errorf("stamps of transaction %d: %w", r.ID, err)
+		}
+		r.StageStamps = &m
+	}
+	return nil
+}
+
+// HandedWork turns transactions handed over at commit (queue.Taker) into
+// Work, as a claim of them would: their rows came back from the statement
+// that wrote them, leased to this engine, first attempts (no retry waiting).
+func (s *DB) HandedWork(ctx context.Context, handed []queue.Handed, cfg *EngineConfig) ([]*Work, error) {
+	rows := make([]claimedRow, len(handed))
+	for i, h := range handed {
+		rows[i] = claimedRow{Transaction: h.Transaction, StageTimeStamp: h.StageTimeStamp,
+			InternalReference: h.InternalReference, ExternalReference: h.ExternalReference}
+		if err := rows[i].setStage(h.StageData, h.StageStamps); err != nil {
+			return nil, fmt.Errorf("handed work: %w", err)
+		}
+	}
+	work, err := s.works(ctx, rows, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("handed work: %w", err)
+	}
+	return work, nil
 }
 
 // works turns claimed rows into Work, with the configuration from cfg (or
@@ -423,7 +450,7 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult, next C
 	if len(rec.leased) == 0 {
 		return rec.applied, nil, nil
 	}
-	work, err := s.chainedWork(ctx, rec.leased, next)
+	work, err := s.leasedWork(ctx, rec.leased, next)
 	if err != nil {
 		return rec.applied, nil, fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
@@ -704,24 +731,25 @@ func (r *recording) setStatuses(statusUp, statusNow map[int64]models.Integration
 	return nil
 }
 
-// chainedWorkSQL reads the chained transactions $1 still leased to $2 and in
-// state $3. The rows are found by id first (a materialized CTE), then
-// checked: given the lease and state too, the planner walked the whole
-// claimable index instead.
-var chainedWorkSQL = `WITH leased AS MATERIALIZED (SELECT * FROM transactions WHERE id = ANY($1::bigint[]))
+// leasedWorkSQL reads the transactions $1 still leased to $2 and in state
+// $3. The rows are found by id first (a materialized CTE), then checked:
+// given the lease and state too, the planner walked the whole claimable
+// index instead.
+var leasedWorkSQL = `WITH leased AS MATERIALIZED (SELECT * FROM transactions WHERE id = ANY($1::bigint[]))
 		` + fmt.Sprintf(workSelect, "(SELECT * FROM leased WHERE lease_owner = $2 AND state = $3)")
 
-// chainedWork reads the chained work after the commit: the leases keep other
-// engines off it, and one an operator finished meanwhile is left out.
-func (s *DB) chainedWork(ctx context.Context, leased []int64, next ClaimOpts) ([]*Work, error) {
-	chained, err := s.readWork(ctx, chainedWorkSQL, leased, next.Owner, int16(models.Sending))
+// leasedWork reads, as Work, the Sending transactions RecordAttempts leased
+// to o.Owner (chained work) after its commit: the leases keep other engines
+// off them; one an operator finished meanwhile is left out.
+func (s *DB) leasedWork(ctx context.Context, leased []int64, o ClaimOpts) ([]*Work, error) {
+	rows, err := s.readWork(ctx, leasedWorkSQL, leased, o.Owner, int16(models.Sending))
 	if err != nil {
-		return nil, fmt.Errorf("read chained work: %w", err)
+		return nil, fmt.Errorf("read leased work: %w", err)
 	}
-	work, err := s.works(ctx, chained, next.Config)
+	work, err := s.works(ctx, rows, o.Config)
 	if err != nil {
-		// Committed: the chained leases expire and the rescuer frees them.
-		return nil, fmt.Errorf("chained work: %w", err)
+		// Committed: the leases expire and the rescuer frees them.
+		return nil, fmt.Errorf("leased work: %w", err)
 	}
 	return work, nil
 }
