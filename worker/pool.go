@@ -339,11 +339,14 @@ func (p *Pool) isStopping() bool {
 // leases the transactions it releases (the next on each finished bond) to
 // this worker, up to four fifths of a batch: they are sent next without a
 // claim of their own. Each round still claims at least a fifth of a batch of
-// other due work, in due order, so no bond waits long behind busy ones.
+// other due work, in due order, so no bond waits long behind busy ones. A
+// round may send the work ticket changes of this process handed over (Take)
+// in place of its claim; the round after it claims.
 func (p *Pool) runWorker(ctx context.Context, idx int) {
 	log := p.log.With(slog.Int("worker", idx))
 	failures := 0
 	var chained []*enginedb.Work
+	handedLast := false // the last round sent handed-over work instead of claiming
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			p.giveBack(log, chained)
@@ -355,10 +358,15 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 		claim := enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: limit, Lease: p.opts.Lease, Config: cfg}
 		var claimed []*enginedb.Work
 		var err error
-		if handed := p.takeHanded(limit); len(handed) > 0 {
+		var handed []queue.Handed
+		if !handedLast {
+			handed = p.takeHanded(limit)
+		}
+		if handedLast = len(handed) > 0; handedLast {
 			// Leased to us when written and handed over with what a claim
 			// reads (queue.Taker): no claim this round, nor a read. The
-			// next round claims as usual.
+			// next round claims, so that a stream of changes made here
+			// cannot keep the work of other processes waiting.
 			claimed, err = p.engine.HandedWork(ctx, handed, cfg)
 		} else if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == limit {
 			p.wakeOne() // there may be more due: another worker claims it
