@@ -21,10 +21,7 @@ import (
 func TestHandedOverAtCommit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	p := worker.New(worker.Opts{Store: b.store, Instance: "own", Workers: 2, Batch: 20, Lease: time.Hour,
-		PollInterval: time.Hour, SoftStopTimeout: 5 * time.Second})
-	require.NoError(t, p.Start(b.ctx))
-	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	deaf(t, b, "own")
 	tk := b.createTicket(t, "handed")
 	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 1})
 	for i := range 3 {
@@ -44,9 +41,7 @@ func TestHandedOverAtCommit(t *testing.T) {
 func TestStoppedEngineGivesBackHanded(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	p := worker.New(worker.Opts{Store: b.store, Instance: "gone", Workers: 1, Batch: 20, Lease: time.Hour,
-		PollInterval: time.Hour, SoftStopTimeout: 5 * time.Second})
-	require.NoError(t, p.Start(b.ctx))
+	p := deaf(t, b, "gone")
 	require.NoError(t, p.Stop(context.Background()))
 	tk := b.createTicket(t, "after the stop")
 	require.Nil(t, b.bondTransactions(t, tk.ID)[0].LeaseOwner, "the Store no longer hands over to a stopped engine")
@@ -66,6 +61,18 @@ func TestStoppedEngineGivesBackHanded(t *testing.T) {
 	require.NoError(t, b.db.Raw("SELECT next_attempt_at <= now() FROM transactions WHERE id = ?", leased.ID).Scan(&due).Error)
 	require.True(t, due, "due now, for any engine's claim")
 	require.Equal(t, tk.ID, given.TicketID)
+}
+
+// deaf starts an engine named name that neither listens for NOTIFY nor polls
+// within a test, and leases for an hour: only what is handed over to it is
+// sent. It is stopped at cleanup.
+func deaf(t *testing.T, b *testBundle, name string) *worker.Pool {
+	t.Helper()
+	p := worker.New(worker.Opts{Store: b.store, Instance: name, Workers: 2, Batch: 20, Lease: time.Hour,
+		PollInterval: time.Hour, SoftStopTimeout: 5 * time.Second})
+	require.NoError(t, p.Start(b.ctx))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return p
 }
 
 // lateChange stands for the engine as a change saw it before the engine
