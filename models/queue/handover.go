@@ -8,8 +8,8 @@ import (
 
 // A Taker is the engine running in this process. A ticket change made here
 // writes the outbound transactions it can send at once (Sending) leased to
-// the Taker and hands their ids over after its commit, so that they are sent
-// without a NOTIFY and a claim: the claim was most of "commit to request",
+// the Taker and hands them over after its commit, so that they are sent
+// without a NOTIFY, a claim or a read: the claim was most of "commit to request",
 // about 1 ms of the 1.2 ms on an idle machine (docs/engine.md, "Handed over
 // at commit").
 // A process without an engine has no Taker; its changes wake every engine
