@@ -20,3 +20,6 @@ func AttemptOnce(ctx context.Context, client *http.Client, w *enginedb.Work) (en
 
 // ClaimLimit is claimLimit.
 var ClaimLimit = claimLimit
+
+// SyncTimeoutError is syncTimeoutError.
+var SyncTimeoutError = syncTimeoutError

@@ -181,7 +181,7 @@ func (s *sender) do(ctx context.Context, out outRequest, conn *models.Connection
 		rec.State = models.RequestError
 		switch {
 		case ctx.Err() == context.DeadlineExceeded:
-			rec.Error = fmt.Sprintf("No answer from %s within the sync timeout of %s.", req.URL.Host, timeout)
+			rec.Error = syncTimeoutError(req.URL.Host, timeout)
 		default:
 			rec.Error = fmt.Sprintf("Could not reach %s: %s", req.URL.Host, plainNetError(err))
 		}
@@ -511,4 +511,17 @@ func capBody(b []byte) string {
 func (s *sender) replay(ctx context.Context, req *models.HTTPRequest, conn *models.Connection, in *models.Integration) models.HTTPRequest {
 	ex := s.do(ctx, outRequest{Method: req.Method, URL: req.URL, Body: []byte(req.RequestBody)}, conn, in.SyncTimeout())
 	return ex.record
+}
+
+// syncTimeoutError is a stored attempt's error when the remote at host did
+// not answer within the sync timeout.
+func syncTimeoutError(host string, timeout time.Duration) string {
+	return fmt.Sprintf("No answer from %s within the sync timeout of %s.", host, timeout)
+}
+
+// IsSyncTimeoutError reports whether a stored attempt's error says the
+// remote did not answer within the sync timeout (syncTimeoutError): the
+// fault tests tell such an attempt's resend from a kill's duplicate.
+func IsSyncTimeoutError(stored string) bool {
+	return strings.HasPrefix(stored, "No answer from ") && strings.Contains(stored, " within the sync timeout of ")
 }

@@ -290,3 +290,12 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// The fault tests recognise a sync timeout's stored error by
+// IsSyncTimeoutError; it must know the text the sender stores, and nothing
+// else.
+func TestIsSyncTimeoutError(t *testing.T) {
+	require.True(t, worker.IsSyncTimeoutError(worker.SyncTimeoutError("127.0.0.1:8080", 2*time.Second)))
+	require.False(t, worker.IsSyncTimeoutError("Could not reach 127.0.0.1:8080: connection refused"))
+	require.False(t, worker.IsSyncTimeoutError(""))
+}

@@ -38,6 +38,7 @@ import (
 	"unifi/models/account"
 	"unifi/models/pg"
 	"unifi/models/store"
+	"unifi/worker"
 )
 
 // SecretKey is the SECRET_KEY (and SESSION_KEY) every server and the test's
@@ -456,7 +457,7 @@ func (w *World) LastFinished(t testing.TB) time.Time {
 // Attempts describes the HTTP Requests stored for message id, in order: when
 // each was sent, its state, status and error (a failure message's evidence);
 // timedOut says whether one got no answer within the sync timeout
-// (worker/send.go's error for it).
+// (worker.IsSyncTimeoutError).
 func (w *World) Attempts(t testing.TB, id string) (desc string, timedOut bool) {
 	t.Helper()
 	var rows []struct {
@@ -474,7 +475,7 @@ func (w *World) Attempts(t testing.TB, id string) (desc string, timedOut bool) {
 		status := "none"
 		if r.ResponseStatus != nil {
 			status = strconv.Itoa(*r.ResponseStatus)
-		} else if strings.HasPrefix(r.Error, "No answer from ") && strings.Contains(r.Error, " within the sync timeout") {
+		} else if worker.IsSyncTimeoutError(r.Error) {
 			timedOut = true
 		}
 		parts[i] = fmt.Sprintf("%s state %d status %s error %q", r.CreatedAt.UTC().Format("15:04:05.000"), r.State, status, r.Error)
