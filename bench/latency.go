@@ -33,7 +33,10 @@ type latencyFigures struct {
 	// recorded is the median time from seen to the engine having recorded
 	// the probe's completion (its bond free again): the next probe waits
 	// for it, so that each finds its bond idle, as the figure's name says.
-	recorded         time.Duration
+	recorded time.Duration
+	// tail is the slowest 1 % of the probes, slowest first, with their
+	// phases: what the p99 is made of.
+	tail             []probePhases
 	loadTarget, load float64 // tx/s asked and delivered beside the probes
 	factor           float64 // loadTarget's share of half the capacity (BENCH_LATENCY_FACTOR; 1)
 	// writes and delivery are the rates from which loadTarget is set
@@ -58,7 +61,22 @@ func (l latencyFigures) lines() []string {
 		fmt.Sprintf("latency phases (medians): change %.2f ms, commit to request %.2f ms, request %.2f ms, seen %.2f ms; "+
 			"completion recorded %.2f ms after seen", ms(l.change), ms(l.wake), ms(l.send), ms(l.observe), ms(l.recorded)),
 		l.loadCPU.line("latency load"),
+		"latency slowest 1 %: " + l.tailLine(),
 	}
+}
+
+// probePhases is one probe's time split into the phases of latencyFigures.
+type probePhases struct {
+	total, change, wake, send, observe time.Duration
+}
+
+func (l latencyFigures) tailLine() string {
+	parts := make([]string, len(l.tail))
+	for i, p := range l.tail {
+		parts[i] = fmt.Sprintf("%.1f ms (change %.1f, commit to request %.1f, request %.1f, seen %.1f)",
+			ms(p.total), ms(p.change), ms(p.wake), ms(p.send), ms(p.observe))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // share says what part of the capacity the load was asked to be.
@@ -179,6 +197,7 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 		return figs, err
 	}
 	var samples, change, wake, send, observe, recorded []time.Duration
+	var phases []probePhases
 	var probeErr error
 	for i := range latencySamples {
 		in := store.TicketInputOf(t)
@@ -204,6 +223,8 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 		samples = append(samples, seen.Sub(begin))
 		change, wake = append(change, committed.Sub(begin)), append(wake, reqStart.Sub(committed))
 		send, observe = append(send, reqEnd.Sub(reqStart)), append(observe, seen.Sub(reqEnd))
+		phases = append(phases, probePhases{total: seen.Sub(begin), change: committed.Sub(begin),
+			wake: reqStart.Sub(committed), send: reqEnd.Sub(reqStart), observe: seen.Sub(reqEnd)})
 		if probeErr = b.waitBondFree(t.ID); probeErr != nil {
 			break
 		}
@@ -241,6 +262,8 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 	figs.change, figs.wake, figs.send, figs.observe = percentile(change, 50), percentile(wake, 50),
 		percentile(send, 50), percentile(observe, 50)
 	figs.recorded = percentile(recorded, 50)
+	slices.SortFunc(phases, func(a, b probePhases) int { return int(b.total - a.total) })
+	figs.tail = phases[:max(len(phases)/100, 1)]
 	return figs, nil
 }
 
