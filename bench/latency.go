@@ -18,6 +18,7 @@ import (
 	"unifi/models/pg"
 	"unifi/models/queue"
 	"unifi/models/store"
+	"unifi/worker"
 )
 
 // latencyFigures are the latency part's measures.
@@ -48,6 +49,9 @@ type latencyFigures struct {
 	// carry the load asked, and the figures are of an overload.
 	backlog int64
 	loadCPU cpuPer
+	// rounds is what the engine's workers did while the probes ran
+	// (worker.Stats, the end's counts less the start's).
+	rounds worker.Stats
 }
 
 func (l latencyFigures) lines() []string {
@@ -62,7 +66,18 @@ func (l latencyFigures) lines() []string {
 			"completion recorded %.2f ms after seen", ms(l.change), ms(l.wake), ms(l.send), ms(l.observe), ms(l.recorded)),
 		l.loadCPU.line("latency load"),
 		"latency slowest 1 %: " + l.tailLine(),
+		l.roundsLine(),
 	}
+}
+
+// roundsLine says how large the engine's rounds were beside the probes.
+func (l latencyFigures) roundsLine() string {
+	r := l.rounds
+	sent := max(r.Sent(), 1)
+	pct := func(n int64) float64 { return 100 * float64(n) / float64(sent) }
+	return fmt.Sprintf("latency engine rounds: %d during the probes, %.1f transactions a round (%.0f%% claimed, %.0f%% chained, "+
+		"%.0f%% handed over); %d claims, %.0f%% of them empty", r.Rounds, float64(r.Sent())/float64(max(r.Rounds, 1)),
+		pct(r.Claimed), pct(r.Chained), pct(r.Handed), r.Claims, 100*float64(r.EmptyClaims)/float64(max(r.Claims, 1)))
 }
 
 // probePhases is one probe's time split into the phases of latencyFigures.
@@ -190,7 +205,7 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 		paced <- err
 	}()
 	time.Sleep(time.Second) // the load reaches its pace before the first probe
-	mark, began := b.cpuNow(), time.Now()
+	mark, began, counts0 := b.cpuNow(), time.Now(), p.Stats()
 	applied0, err := b.remote.applied()
 	if err != nil {
 		close(stop)
@@ -232,7 +247,8 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 		time.Sleep(20 * time.Millisecond) // idle between updates
 	}
 	applied1, aerr := b.remote.applied()
-	elapsed := time.Since(began)
+	elapsed, counts1 := time.Since(began), p.Stats()
+	figs.rounds = counts1.Since(counts0)
 	figs.loadCPU = b.cpuSince(mark, max(applied1-applied0, 1))
 	figs.busy = figs.loadCPU.total() * float64(max(applied1-applied0, 1)) / ms(elapsed) / float64(runtime.NumCPU())
 	if err := b.db.WithContext(b.ctx).Raw(`SELECT count(*) FROM transactions WHERE integration_id = ?

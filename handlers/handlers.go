@@ -21,6 +21,7 @@ import (
 	"unifi/models/query"
 	"unifi/models/store"
 	"unifi/models/webhook"
+	"unifi/worker"
 )
 
 // Notifier wakes the transport engine when there is new work. The worker pool
@@ -46,20 +47,24 @@ type Handlers struct {
 	Users *account.UserCache
 	// Designer is the configuration layer of the Designer's pages.
 	Designer *designer.Designer
+	// EngineStats reads this process's engine counts for /metrics; nil:
+	// no engine runs here.
+	EngineStats func() worker.Stats
 }
 
 // Opts configures New.
 type Opts struct {
-	Store    *store.Store
-	Query    *query.Reader
-	Accounts *account.Accounts
-	Inbound  *inbound.Service
-	Webhook  *webhook.Service // nil: no webhook route answers (404)
-	Logger   *slog.Logger
-	Config   config.Config
-	Notifier Notifier
-	Users    *account.UserCache // optional
-	Designer *designer.Designer // optional: built on Store with Config's link-local rule
+	Store       *store.Store
+	Query       *query.Reader
+	Accounts    *account.Accounts
+	Inbound     *inbound.Service
+	Webhook     *webhook.Service // nil: no webhook route answers (404)
+	Logger      *slog.Logger
+	Config      config.Config
+	Notifier    Notifier
+	Users       *account.UserCache  // optional
+	Designer    *designer.Designer  // optional: built on Store with Config's link-local rule
+	EngineStats func() worker.Stats // optional: the engine of this process (Pool.Stats)
 }
 
 // New returns Handlers with a cookie session store keyed from the config.
@@ -81,7 +86,7 @@ func New(o Opts) *Handlers {
 	if o.Designer == nil && o.Store != nil {
 		o.Designer = designer.New(o.Store, &designer.Opts{AllowLinkLocal: o.Config.AllowLinkLocalEndpoints})
 	}
-	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Webhook: o.Webhook, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users,
+	return &Handlers{Store: o.Store, Query: o.Query, Accounts: o.Accounts, Inbound: o.Inbound, Webhook: o.Webhook, Sessions: cookies, Logger: o.Logger, Config: o.Config, Notifier: o.Notifier, Users: o.Users, EngineStats: o.EngineStats,
 		Designer: o.Designer, Packages: o.Store.Packages()}
 }
 

@@ -35,7 +35,7 @@ func (h *Handlers) Readyz(c echo.Context) error {
 // scraper on this machine (a loopback peer) is answered: the figures name
 // integrations and their troubles, not for anyone on the network.
 func (h *Handlers) Metrics() echo.HandlerFunc {
-	serve := promhttp.HandlerFor(metrics.NewRegistry(h.Query, h.Logger), promhttp.HandlerOpts{})
+	serve := promhttp.HandlerFor(metrics.NewRegistry(h.Query, h.Logger, h.EngineStats), promhttp.HandlerOpts{})
 	return func(c echo.Context) error {
 		if !h.metricsAllowed(c.Request()) {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)

@@ -21,7 +21,7 @@ import (
 func TestHandedOverAtCommit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	deaf(t, b, "own")
+	p := deaf(t, b, "own")
 	tk := b.createTicket(t, "handed")
 	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 1})
 	for i := range 3 {
@@ -32,6 +32,10 @@ func TestHandedOverAtCommit(t *testing.T) {
 	var leased int64
 	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
 	require.Zero(t, leased, "each lease ends with the attempt's record")
+	st := p.Stats()
+	require.Equal(t, worker.Stats{Rounds: 4, Handed: 4, Claims: st.Claims, EmptyClaims: st.Claims}, st,
+		"four rounds of one handed-over transaction each; every claim found nothing")
+	require.NotZero(t, st.Claims, "a round that sent handed-over work is followed by a claim")
 }
 
 // A stopped engine takes nothing more: the Store stops handing it changes,

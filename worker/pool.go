@@ -49,6 +49,8 @@ type Pool struct {
 	handMu sync.Mutex
 	handed []queue.Handed // transactions ticket changes handed over (Take), leased to us, not yet taken by a worker
 
+	counts counters // Stats
+
 	cfgMu   sync.Mutex
 	cfg     *enginedb.EngineConfig // integrations, connections, messages: cached briefly
 	actions []models.ResponseAction
@@ -368,8 +370,13 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 			// next round claims, so that a stream of changes made here
 			// cannot keep the work of other processes waiting.
 			claimed, err = p.engine.HandedWork(ctx, handed, cfg)
-		} else if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == limit {
-			p.wakeOne() // there may be more due: another worker claims it
+		} else {
+			if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == limit {
+				p.wakeOne() // there may be more due: another worker claims it
+			}
+			if err == nil {
+				p.counts.countClaim(len(claimed))
+			}
 		}
 		if err != nil && ctx.Err() == nil && len(chained) == 0 {
 			// The database is away (the fault tests restart it): back off, up
@@ -383,11 +390,12 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 		}
 		failures = 0
 		batch := append(chained, claimed...)
-		chained = nil
 		if len(batch) == 0 {
 			p.wait(ctx, wake)
 			continue
 		}
+		p.counts.countRound(len(chained), len(claimed), handedLast)
+		chained = nil
 		results := p.sendBatch(ctx, log, batch, actions)
 		if ctx.Err() != nil {
 			return // hard stop: nothing recorded; the leases expire and the work is rescued

@@ -246,7 +246,7 @@ func cmdServe(ctx context.Context, getenv func(string) string, stdout io.Writer,
 
 	h := handlers.New(handlers.Opts{Store: svc.store, Query: svc.query, Accounts: svc.accounts, Inbound: svc.inbound,
 		Webhook: svc.webhook,
-		Logger:  log, Config: cfg, Notifier: pool, Users: users})
+		Logger:  log, Config: cfg, Notifier: pool, Users: users, EngineStats: pool.Stats})
 	srv := &http.Server{Handler: h.Echo(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -4,7 +4,9 @@
 // the database at each scrape so that every server process reports the same.
 // A stuck bond is what an operator must be told about: nothing moves on it
 // until someone acts, so it is a gauge an alert can fire on
-// (unifi_bonds_stuck > 0).
+// (unifi_bonds_stuck > 0). The engine's own counts (rounds, transactions
+// sent, claims) are this process's, from its memory: each server is scraped
+// on its own.
 package metrics
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"unifi/models"
 	"unifi/models/query"
+	"unifi/worker"
 )
 
 // scrapeTimeout bounds one scrape's reads: a slow database must not pile up
@@ -44,18 +47,56 @@ var (
 		nil, nil)
 )
 
+var (
+	engineRounds = prometheus.NewDesc("unifi_engine_rounds_total",
+		"Batches this process's engine sent and recorded (one database transaction of records each).", nil, nil)
+	engineSent = prometheus.NewDesc("unifi_engine_sent_total",
+		"Transactions this process's engine sent, by how each came to it: a claim, chained by the recording of "+
+			"the one before it on its bond, or handed over by a ticket change of this process.", []string{"how"}, nil)
+	engineClaims = prometheus.NewDesc("unifi_engine_claims_total",
+		"Claims this process's engine made, by whether they found work due.", []string{"result"}, nil)
+)
+
+// engineCollector exports an engine's counts.
+type engineCollector struct{ stats func() worker.Stats }
+
+// Describe implements prometheus.Collector.
+func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- engineRounds
+	ch <- engineSent
+	ch <- engineClaims
+}
+
+// Collect implements prometheus.Collector.
+func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(engineRounds, st.Rounds)
+	counter(engineSent, st.Claimed, "claimed")
+	counter(engineSent, st.Chained, "chained")
+	counter(engineSent, st.Handed, "handed")
+	counter(engineClaims, st.Claims-st.EmptyClaims, "found")
+	counter(engineClaims, st.EmptyClaims, "empty")
+}
+
 // Collector reads the figures at each scrape.
 type Collector struct {
 	reader *query.Reader
 	log    *slog.Logger
 }
 
-// NewRegistry returns a registry with the product's collector and the Go and
+// NewRegistry returns a registry with the product's collector, the engine's
+// counts when this process runs an engine (engine not nil) and the Go and
 // process collectors.
-func NewRegistry(reader *query.Reader, log *slog.Logger) *prometheus.Registry {
+func NewRegistry(reader *query.Reader, log *slog.Logger, engine func() worker.Stats) *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(&Collector{reader: reader, log: log}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if engine != nil {
+		r.MustRegister(engineCollector{stats: engine})
+	}
 	return r
 }
 
