@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"unifi/internal/config"
+	"unifi/internal/metrics"
 	"unifi/models/account"
 	"unifi/models/configpkg"
 	"unifi/models/designer"
@@ -21,7 +22,6 @@ import (
 	"unifi/models/query"
 	"unifi/models/store"
 	"unifi/models/webhook"
-	"unifi/worker"
 )
 
 // Notifier wakes the transport engine when there is new work. The worker pool
@@ -49,7 +49,7 @@ type Handlers struct {
 	Designer *designer.Designer
 	// EngineStats reads this process's engine counts for /metrics; nil:
 	// no engine runs here.
-	EngineStats func() worker.Stats
+	EngineStats metrics.EngineStats
 }
 
 // Opts configures New.
@@ -64,7 +64,7 @@ type Opts struct {
 	Notifier    Notifier
 	Users       *account.UserCache  // optional
 	Designer    *designer.Designer  // optional: built on Store with Config's link-local rule
-	EngineStats func() worker.Stats // optional: the engine of this process (Pool.Stats)
+	EngineStats metrics.EngineStats // optional: the engine of this process (worker.Pool.Stats)
 }
 
 // New returns Handlers with a cookie session store keyed from the config.

@@ -57,8 +57,11 @@ var (
 		"Claims this process's engine made, by whether they found work due.", []string{"result"}, nil)
 )
 
+// EngineStats reads the counts of this process's engine (worker.Pool.Stats).
+type EngineStats func() worker.Stats
+
 // engineCollector exports an engine's counts.
-type engineCollector struct{ stats func() worker.Stats }
+type engineCollector struct{ stats EngineStats }
 
 // Describe implements prometheus.Collector.
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -90,7 +93,7 @@ type Collector struct {
 // NewRegistry returns a registry with the product's collector, the engine's
 // counts when this process runs an engine (engine not nil) and the Go and
 // process collectors.
-func NewRegistry(reader *query.Reader, log *slog.Logger, engine func() worker.Stats) *prometheus.Registry {
+func NewRegistry(reader *query.Reader, log *slog.Logger, engine EngineStats) *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(&Collector{reader: reader, log: log}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
