@@ -86,18 +86,50 @@ func (w *jiraWorld) bonded(t *testing.T) map[string]string {
 }
 
 // caughtUp waits until every issue there is bonded here with its last summary.
+// When it gives up it says what became of the issue it waited for: its
+// inbound transactions here and the poller's stored mark.
 func (w *jiraWorld) caughtUp(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	want := w.issues(t)
-	wait.For(t, timeout, func() (bool, error) {
+	var missing string
+	err := wait.Until(timeout, func() (bool, error) {
 		got := w.bonded(t)
 		for k, v := range want {
 			if got[k] != v {
+				missing = k
 				return false, fmt.Errorf("%d of %d bonded; %s is %q here, %q there", len(got), len(want), k, got[k], v)
 			}
 		}
 		return len(got) == len(want), nil
-	}, "every issue and its last change polled")
+	})
+	if err == nil {
+		return
+	}
+	var txs []struct {
+		Number, ExternalMessageID, Name, Error string
+		State                                  models.TransportState
+		ProcessState                           models.ProcessState
+	}
+	require.NoError(t, w.DB.Raw(`SELECT t.number, t.external_message_id, m.name, t.state, t.process_state, t.error
+		FROM transactions t JOIN bonds b ON b.id = t.bond_id JOIN messages m ON m.id = t.message_id
+		WHERE b.integration_id = ? AND b.external_reference = ? ORDER BY t.seq`, w.in.ID, missing).Scan(&txs).Error)
+	var mark string
+	require.NoError(t, w.DB.Raw(`SELECT mark::text FROM pollers WHERE id = ?`, w.poller).Scan(&mark).Error)
+	var recs struct {
+		Issues []struct {
+			Key    string
+			Fields struct{ Updated string }
+		}
+	}
+	w.sim.Records(t, &recs)
+	updated := ""
+	for _, is := range recs.Issues {
+		if is.Key == missing {
+			updated = is.Fields.Updated
+		}
+	}
+	t.Fatalf("wait: every issue and its last change polled: %v\n%s updated there %s; its transactions here: %+v\n"+
+		"poller's mark: %s\nruns: %+v", err, missing, updated, txs, mark, w.runs(t))
 }
 
 // runs sums the poller's runs.
