@@ -4,10 +4,11 @@ import "sync/atomic"
 
 // Stats counts what this engine's workers did since it was made: the
 // rounds they sent and how each transaction came to them, and their claims.
-// A round is one batch sent and recorded together; its cost in the database
-// is mostly per round at small batches, so transactions per round is the
-// figure that says what a load costs (docs/engine.md). /metrics exports
-// them per process (unifi_engine_*_total).
+// A round is one batch sent and recorded together: its claim and recording
+// statements are shared by its transactions, so transactions per round says
+// how well a load fills them (3 a round beside the latency bench's half
+// load, 200 at full delivery: docs/engine.md). /metrics exports them per
+// process (unifi_engine_*_total).
 type Stats struct {
 	Rounds      int64 // batches sent and recorded
 	Claimed     int64 // transactions sent that a claim found
