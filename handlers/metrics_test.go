@@ -34,7 +34,7 @@ func TestMetrics(t *testing.T) {
 
 	cfg := bt.app.Config
 	cfg.MetricsToken = "scrape-secret"
-	engine := worker.Stats{Rounds: 3, Claimed: 2, Chained: 5, Handed: 1, Claims: 7, EmptyClaims: 4}
+	engine := worker.Stats{Rounds: 3, Claimed: 2, Chained: 5, Handed: 1, Claims: 7, EmptyClaims: 4, GaveWay: 6}
 	srv := httptest.NewServer(handlers.New(handlers.Opts{Store: bt.app.Store, Query: bt.app.Query,
 		Accounts: bt.app.Accounts, Inbound: bt.app.Inbound, Config: cfg, Logger: slog.New(slog.DiscardHandler),
 		EngineStats: func() worker.Stats { return engine }}).Echo())
@@ -61,7 +61,8 @@ func TestMetrics(t *testing.T) {
 	// The engine's counts of this process, as its Stats give them.
 	for _, line := range []string{`unifi_engine_rounds_total 3`, `unifi_engine_sent_total{how="claimed"} 2`,
 		`unifi_engine_sent_total{how="chained"} 5`, `unifi_engine_sent_total{how="handed"} 1`,
-		`unifi_engine_claims_total{result="found"} 3`, `unifi_engine_claims_total{result="empty"} 4`} {
+		`unifi_engine_claims_total{result="found"} 3`, `unifi_engine_claims_total{result="empty"} 4`,
+		`unifi_engine_gave_way_total 6`} {
 		require.Contains(t, body, line+"\n")
 	}
 }

@@ -33,7 +33,7 @@ func TestHandedOverAtCommit(t *testing.T) {
 	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
 	require.Zero(t, leased, "each lease ends with the attempt's record")
 	st := p.Stats()
-	require.Equal(t, worker.Stats{Rounds: 4, Handed: 4, Claims: st.Claims, EmptyClaims: st.Claims}, st,
+	require.Equal(t, worker.Stats{Rounds: 4, Handed: 4, Claims: st.Claims, EmptyClaims: st.Claims, GaveWay: st.GaveWay}, st,
 		"four rounds of one handed-over transaction each; every claim found nothing")
 	require.NotZero(t, st.Claims, "a round that sent handed-over work is followed by a claim")
 }
@@ -88,3 +88,4 @@ type lateChange struct {
 
 func (l *lateChange) Lease() (string, float64)   { return l.owner, time.Hour.Seconds() }
 func (l *lateChange) Take(handed []queue.Handed) { l.handed = append(l.handed, handed...) }
+func (l *lateChange) Editing() (done func())     { return func() {} }

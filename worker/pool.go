@@ -50,6 +50,7 @@ type Pool struct {
 	handed []queue.Handed // transactions ticket changes handed over (Take), leased to us, not yet taken by a worker
 
 	counts counters // Stats
+	edits  edits    // ticket changes of this process in flight (Editing)
 
 	cfgMu   sync.Mutex
 	cfg     *enginedb.EngineConfig // integrations, connections, messages: cached briefly
@@ -349,6 +350,7 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 	failures := 0
 	var chained []*enginedb.Work
 	handedLast := false // the last round sent handed-over work instead of claiming
+	slack := false      // this worker's last claim came back short: it gives way to edits (giveWay)
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			p.giveBack(log, chained)
@@ -371,11 +373,15 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 			// cannot keep the work of other processes waiting.
 			claimed, err = p.engine.HandedWork(ctx, handed, cfg)
 		} else {
+			if slack {
+				p.giveWay(ctx)
+			}
 			if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == limit {
 				p.wakeOne() // there may be more due: another worker claims it
 			}
 			if err == nil {
 				p.counts.countClaim(len(claimed))
+				slack = len(claimed) < limit
 			}
 		}
 		if err != nil && ctx.Err() == nil && len(chained) == 0 {
@@ -404,6 +410,9 @@ func (p *Pool) runWorker(ctx context.Context, idx int) {
 			Lease: p.opts.Lease, Config: cfg}
 		if p.isStopping() {
 			next.Limit = 0
+		}
+		if slack {
+			p.giveWay(ctx)
 		}
 		_, chained, err = p.engine.RecordAttempts(ctx, results, next)
 		if err != nil && ctx.Err() == nil {

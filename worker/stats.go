@@ -16,6 +16,7 @@ type Stats struct {
 	Handed      int64 // transactions sent that a ticket change of this process handed over at commit
 	Claims      int64 // claims made
 	EmptyClaims int64 // claims that found nothing due
+	GaveWay     int64 // times a worker with slack waited for a ticket change of this process (giveWay)
 }
 
 // Sent is every transaction the workers sent.
@@ -24,19 +25,20 @@ func (s Stats) Sent() int64 { return s.Claimed + s.Chained + s.Handed }
 // Since is what was counted between earlier and s.
 func (s Stats) Since(earlier Stats) Stats {
 	return Stats{Rounds: s.Rounds - earlier.Rounds, Claimed: s.Claimed - earlier.Claimed, Chained: s.Chained - earlier.Chained,
-		Handed: s.Handed - earlier.Handed, Claims: s.Claims - earlier.Claims, EmptyClaims: s.EmptyClaims - earlier.EmptyClaims}
+		Handed: s.Handed - earlier.Handed, Claims: s.Claims - earlier.Claims, EmptyClaims: s.EmptyClaims - earlier.EmptyClaims,
+		GaveWay: s.GaveWay - earlier.GaveWay}
 }
 
 // counters is Stats as the workers update it.
 type counters struct {
-	rounds, claimed, chained, handed, claims, emptyClaims atomic.Int64
+	rounds, claimed, chained, handed, claims, emptyClaims, gaveWay atomic.Int64
 }
 
 // Stats returns the engine's counts so far.
 func (p *Pool) Stats() Stats {
 	c := &p.counts
 	return Stats{Rounds: c.rounds.Load(), Claimed: c.claimed.Load(), Chained: c.chained.Load(), Handed: c.handed.Load(),
-		Claims: c.claims.Load(), EmptyClaims: c.emptyClaims.Load()}
+		Claims: c.claims.Load(), EmptyClaims: c.emptyClaims.Load(), GaveWay: c.gaveWay.Load()}
 }
 
 // countRound counts one round sent: chained transactions first in the

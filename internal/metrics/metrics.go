@@ -55,6 +55,9 @@ var (
 			"the one before it on its bond, or handed over by a ticket change of this process.", []string{"how"}, nil)
 	engineClaims = prometheus.NewDesc("unifi_engine_claims_total",
 		"Claims this process's engine made, by whether they found work due.", []string{"result"}, nil)
+	engineGaveWay = prometheus.NewDesc("unifi_engine_gave_way_total",
+		"Times a worker of this process's engine, with slack, waited (10 ms at most) for a ticket change of this process.",
+		nil, nil)
 )
 
 // EngineStats reads the counts of this process's engine (worker.Pool.Stats).
@@ -68,6 +71,7 @@ func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- engineRounds
 	ch <- engineSent
 	ch <- engineClaims
+	ch <- engineGaveWay
 }
 
 // Collect implements prometheus.Collector.
@@ -82,6 +86,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(engineSent, st.Handed, "handed")
 	counter(engineClaims, st.Claims-st.EmptyClaims, "found")
 	counter(engineClaims, st.EmptyClaims, "empty")
+	counter(engineGaveWay, st.GaveWay)
 }
 
 // Collector reads the figures at each scrape.

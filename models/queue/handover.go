@@ -22,6 +22,9 @@ type Taker interface {
 	// Take hands over the committed transactions, leased to the owner.
 	// Should the engine have stopped meanwhile, it gives them back.
 	Take(handed []Handed)
+	// Editing says a ticket change of this process runs until done is
+	// called (after Take): an engine with slack gives way to it.
+	Editing() (done func())
 }
 
 // Handed is a transaction handed over at commit with what a claim reads of

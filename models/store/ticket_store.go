@@ -256,6 +256,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		return nil, fmt.Errorf("create ticket: %w", err)
 	}
 	taker := s.takerNow()
+	defer editing(taker)()
 	owner, leaseSeconds := leaseOf(taker)
 	var handed []queue.Handed // transactions written leased to taker
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -318,6 +319,15 @@ func leaseOf(taker queue.Taker) (owner string, seconds float64) {
 	return taker.Lease()
 }
 
+// editing tells the engine of this process, if one runs here, that a ticket
+// change runs until the returned func is called (queue.Taker).
+func editing(taker queue.Taker) (done func()) {
+	if taker == nil {
+		return func() {}
+	}
+	return taker.Editing()
+}
+
 // handOver gives the engine of this process the committed transactions a
 // ticket change wrote leased to it.
 func handOver(taker queue.Taker, handed []queue.Handed) {
@@ -348,6 +358,7 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 	}
 	var t models.Ticket
 	taker := s.takerNow()
+	defer editing(taker)()
 	owner, leaseSeconds := leaseOf(taker)
 	var handed []queue.Handed // transactions written leased to taker
 	err := pg.OnConn(ctx, s.db, func(c *pgx.Conn) error {

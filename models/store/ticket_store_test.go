@@ -226,6 +226,10 @@ func TestTicket(t *testing.T) {
 		require.Equal(t, models.Sending, last.State)
 		require.Nil(t, last.LeaseOwner, "left for any engine's claim")
 		require.Equal(t, []int64{create.ID, sent.ID}, taker.ids())
+		// Each change made while the engine ran told it so, and ended after
+		// its hand-over (the engine gives way to changes in flight).
+		require.Equal(t, []string{"1 handed", "2 handed", "2 handed"}, taker.edits)
+		require.Zero(t, taker.running)
 	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()
@@ -319,15 +323,29 @@ func BenchmarkUpdateTicket(b *testing.B) {
 }
 
 // recordingTaker stands for the engine of the process: it keeps what it is
-// handed.
+// handed, and which changes told it they ran (Editing) and when they ended.
 type recordingTaker struct {
 	owner   string
 	seconds float64
 	handed  []queue.Handed
+	running int      // changes between Editing and done
+	edits   []string // per change ended: what it had handed over by then ("3 handed")
 }
 
-func (r *recordingTaker) Lease() (string, float64)   { return r.owner, r.seconds }
-func (r *recordingTaker) Take(handed []queue.Handed) { r.handed = append(r.handed, handed...) }
+func (r *recordingTaker) Lease() (string, float64) { return r.owner, r.seconds }
+func (r *recordingTaker) Take(handed []queue.Handed) {
+	if r.running != 1 {
+		panic("handed over outside a change that said it runs (Editing)")
+	}
+	r.handed = append(r.handed, handed...)
+}
+func (r *recordingTaker) Editing() (done func()) {
+	r.running++
+	return func() {
+		r.running--
+		r.edits = append(r.edits, fmt.Sprintf("%d handed", len(r.handed)))
+	}
+}
 
 func (r *recordingTaker) ids() []int64 {
 	var ids []int64
