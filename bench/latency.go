@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -86,6 +87,7 @@ type probePhases struct {
 	total, change, wake, send, observe time.Duration
 }
 
+// tailLine lists the slowest probes (tail) with their phases.
 func (l latencyFigures) tailLine() string {
 	parts := make([]string, len(l.tail))
 	for i, p := range l.tail {
@@ -279,7 +281,7 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 	figs.change, figs.wake, figs.send, figs.observe = percentile(change, 50), percentile(wake, 50),
 		percentile(send, 50), percentile(observe, 50)
 	figs.recorded = percentile(recorded, 50)
-	slices.SortFunc(phases, func(a, b probePhases) int { return int(b.total - a.total) })
+	slices.SortFunc(phases, func(a, b probePhases) int { return cmp.Compare(b.total, a.total) })
 	figs.tail = phases[:max(len(phases)/100, 1)]
 	return figs, nil
 }
