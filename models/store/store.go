@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -27,6 +28,11 @@ type Store struct {
 	// changeConfigs is what a ticket edit needs of each process's
 	// configuration, by configuration version (ticket_store.go).
 	changeConfigs changeConfigs
+	// editedTickets are the tickets it last wrote or read, from which an
+	// edit is planned before it reaches the database (ticket_edit.go);
+	// plannedAhead counts those edits.
+	editedTickets editedTickets
+	plannedAhead  struct{ sent, stale atomic.Int64 }
 	// taker is the engine of this process, which takes the transactions a
 	// ticket change can send at once (HandTo); nil: none runs here.
 	takerMu sync.Mutex

@@ -112,6 +112,13 @@ type changeConfigs struct {
 	byProcess map[int64]*changeConfig
 }
 
+// latest returns the configuration last kept for process, or nil.
+func (c *changeConfigs) latest(process int64) *changeConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byProcess[process]
+}
+
 // get returns the configuration of process at version, or nil.
 func (c *changeConfigs) get(process int64, version string) *changeConfig {
 	c.mu.Lock()
@@ -287,7 +294,7 @@ func (s *Store) CreateTicket(ctx context.Context, actor models.Actor, in TicketI
 		if err := tx.Create(t).Error; err != nil {
 			return err
 		}
-		outs, err := s.planOutbound(cfg.targets, nil, t, nil, models.TicketChange{Event: models.TriggerCreate})
+		outs, err := s.planOutbound(cfg.targets, t, nil, models.TicketChange{Event: models.TriggerCreate})
 		if err != nil {
 			return err
 		}
@@ -336,102 +343,6 @@ func handOver(taker queue.Taker, handed []queue.Handed) {
 	}
 }
 
-// UpdateTicket changes ticket id when it is still at version (optimistic
-// locking) and, in the same database transaction, creates the outbound
-// transactions the change triggers: "resolve" when it moves to Resolved,
-// "update" otherwise.
-//
-// It takes two round trips to the database: one batch begins the database
-// transaction, locks the ticket's bonds and the ticket and reads them with
-// the configuration's version (a third reads the process's configuration
-// when that version is new to the Store: changeConfigs); the second writes
-// the ticket, its activity, each outbound transaction and commits. Sent
-// statement by statement it took eight, and under the latency bench's load
-// each round trip waited for a core (docs/engine.md, "Third round").
-func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, version int, in TicketInput) (*models.Ticket, error) {
-	if err := models.RoleMay(actor.Role, models.ActionWorkTickets); err != nil {
-		return nil, err
-	}
-	in.normalize()
-	if err := in.validate(); err != nil {
-		return nil, err
-	}
-	var t models.Ticket
-	taker := s.takerNow()
-	defer editing(taker)()
-	owner, leaseSeconds := leaseOf(taker)
-	var handed []queue.Handed // transactions written leased to taker
-	err := pg.OnConn(ctx, s.db, func(c *pgx.Conn) error {
-		var read pg.Batch
-		var found bool
-		var bonds []bondSlot
-		var configVersion string
-		pg.QueueExec(&read, sqlBegin)
-		pg.QueueExec(&read, sqlGenericPlans)
-		pg.QueueRow(&read, &t, &found, lockTicketSQL, id)
-		pg.QueueRows(&read, &bonds, ticketBondsSQL, id)
-		queueVersion(&read, &configVersion)
-		if err := read.Send(ctx, c); err != nil {
-			return fmt.Errorf("lock and read the ticket and its bonds: %w", err)
-		}
-		if !found {
-			return pg.NotFound(gorm.ErrRecordNotFound, "find ticket")
-		}
-		cfg := s.changeConfigs.get(t.ProcessID, configVersion)
-		if cfg == nil {
-			cfg = &changeConfig{}
-			var rb pg.Batch
-			queueChangeConfig(&rb, cfg, "$1", t.ProcessID)
-			if err := rb.Send(ctx, c); err != nil {
-				return fmt.Errorf("read the process's fields and outbound messages: %w", err)
-			}
-			s.changeConfigs.put(t.ProcessID, cfg)
-		}
-		if t.Version != version {
-			return &models.ConflictError{Reason: fmt.Sprintf("This ticket was changed by someone else meanwhile (it is at version %d, you edited version %d). Reload it and make your change again.", t.Version, version)}
-		}
-		before, old := ticketSnapshot(&t), t
-		change := models.TicketChange{Event: models.TriggerUpdate}
-		if in.State == "Resolved" && t.State != "Resolved" {
-			change.Event = models.TriggerResolve
-		}
-		in.apply(&t)
-		if err := applyCustom(cfg.fields, &t, in); err != nil {
-			return err
-		}
-		change.Changed = models.ChangedFields(&old, &t)
-		t.Version++
-		// Each changed field gets this change's stamp: the application's
-		// clock is the sender's time the other side compares (docs/domain.md,
-		// "Concurrent edits converge").
-		models.StampChanges(&old, &t, s.now(), actor.Name)
-		outs, err := s.planOutbound(cfg.targets, bonds, &t, &old, change)
-		if err != nil {
-			return err
-		}
-		var write pg.Batch
-		// The ticket is locked and its version checked above: the update
-		// cannot miss.
-		pg.QueueExec(&write, updateTicketSQL, id, t.ShortDescription, t.Description, t.State, t.Priority, t.Urgency,
-			t.Impact, t.AssignmentGroup, t.WorkNotes, t.Custom, t.Version, t.FieldStamps)
-		pg.QueueActivity(&write, actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
-		for _, n := range outs {
-			n.LeaseOwner, n.LeaseSeconds = owner, leaseSeconds
-			pg.QueueScan(&write, collectHanded(&handed), n.sql(), n.args()...)
-		}
-		pg.QueueExec(&write, sqlCommit)
-		if err := write.Send(ctx, c); err != nil {
-			return fmt.Errorf("write the ticket and its outbound transactions: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("update ticket %d: %w", id, err)
-	}
-	handOver(taker, handed)
-	return &t, nil
-}
-
 // collectHanded reads the transaction an outbound statement created and
 // appends it to handed when it was written leased to the engine of this
 // process (outboundSQL).
@@ -456,63 +367,6 @@ func outboundFields(h *queue.Handed) []any {
 	var woken int64
 	return append(pg.TransactionFields(nil, &h.Transaction), &h.StageData, &h.StageStamps, &h.StageTimeStamp,
 		&h.InternalReference, &h.ExternalReference, &woken)
-}
-
-// sqlBegin and sqlCommit delimit UpdateTicket's database transaction, sent
-// in its batches.
-const (
-	sqlBegin  = `BEGIN`
-	sqlCommit = `COMMIT`
-)
-
-// sqlGenericPlans makes the edit's statements run on the plan kept with each
-// prepared statement, for its database transaction only. Planned afresh, the
-// outbound statement alone planned for 0.7 ms and executed in 0.5 ms (EXPLAIN
-// ANALYZE in BenchmarkUpdateTicket's database); with this setting the edit
-// took 1.63 ms against 1.85 ms (BenchmarkUpdateTicket, means of four
-// alternating runs). Each statement finds its rows by key: a generic plan
-// reads what a custom one does.
-const sqlGenericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
-
-// lockTicketSQL locks the bonds of ticket $1 in id order, then the ticket,
-// and reads the ticket: one statement for what were two. Lock order is
-// bonds, then the ticket, as in inbound processing, so a UI edit and an
-// inbound update of the same ticket cannot deadlock: the bonds are locked by
-// a materialized CTE whose count is a one-time filter, evaluated before the
-// ticket's row is read and locked (EXPLAIN: InitPlan, One-Time Filter, under
-// the ticket's LockRows). The ticket lock is NO KEY UPDATE: a receipt that
-// moves a transaction of this ticket twice in its database transaction
-// re-checks the foreign key to tickets (FOR KEY SHARE), which FOR UPDATE
-// would block while this transaction waits for that receipt's bond: a
-// deadlock the crash test found under load.
-const lockTicketSQL = `WITH b AS MATERIALIZED (SELECT id FROM bonds WHERE ticket_id = $1 ORDER BY id FOR UPDATE)
-	SELECT t.* FROM tickets t WHERE t.id = $1 AND (SELECT count(*) FROM b) >= 0 FOR NO KEY UPDATE OF t`
-
-// ticketBondsSQL reads the bonds of ticket $1, locked by lockTicketSQL in
-// the same database transaction.
-const ticketBondsSQL = `SELECT id, integration_id, next_seq, last_outbound_at FROM bonds WHERE ticket_id = $1`
-
-// updateTicketSQL writes a ticket change.
-const updateTicketSQL = `UPDATE tickets SET short_description = $2, description = $3, state = $4, priority = $5,
-	urgency = $6, impact = $7, assignment_group = $8, work_notes = $9, custom = $10, version = $11,
-	field_stamps = $12, updated_at = now() WHERE id = $1`
-
-// GetTicket returns the ticket with id.
-func (s *Store) GetTicket(ctx context.Context, id int64) (*models.Ticket, error) {
-	var t models.Ticket
-	if err := s.db.WithContext(ctx).Take(&t, id).Error; err != nil {
-		return nil, pg.NotFound(err, fmt.Sprintf("get ticket %d", id))
-	}
-	return &t, nil
-}
-
-// GetTicketByNumber returns the ticket numbered number (INC0000001).
-func (s *Store) GetTicketByNumber(ctx context.Context, number string) (*models.Ticket, error) {
-	var t models.Ticket
-	if err := s.db.WithContext(ctx).Where("number = ?", number).Take(&t).Error; err != nil {
-		return nil, pg.NotFound(err, fmt.Sprintf("get ticket %s", number))
-	}
-	return &t, nil
 }
 
 // outboundTargetsSQL reads every outbound message of an Active or Paused
@@ -574,16 +428,16 @@ func (tg *outboundTarget) fields() []models.Field {
 // planOutbound returns the transactions a ticket change creates: for every
 // Active or Paused integration of the ticket's process that has an active
 // connection, one per outbound message of targets (readChangeConfig) the
-// change fires (models.Fires), on the ticket's bond on the integration
-// (bonds: the ticket's, locked by the change; none on a create). Each
-// carries the wire stamps of the ticket's fields and the old values of
+// change fires (models.Fires), on the ticket's bond on the integration.
+// Each carries the wire stamps of the ticket's fields and the old values of
 // those this change made (before; nil on a create). A required field the
 // ticket leaves empty refuses the change.
 //
 // A message's Advanced trigger condition script can skip it, and its Source
 // to Stage script refines the Stage (outbound_script.go).
-func (s *Store) planOutbound(targets []outboundTarget, bonds []bondSlot, t, before *models.Ticket, change models.TicketChange) ([]newOutbound, error) {
+func (s *Store) planOutbound(targets []outboundTarget, t, before *models.Ticket, change models.TicketChange) ([]newOutbound, error) {
 	var outs []newOutbound
+	var bonds []bondSlot // the bonds given a message so far, by integration
 	for _, tg := range targets {
 		if !models.Fires(tg.Trigger, tg.TriggerFields.V, change) {
 			continue
@@ -632,11 +486,14 @@ func (s *Store) planOutbound(targets []outboundTarget, bonds []bondSlot, t, befo
 	return outs, nil
 }
 
-// bondSlot is what a ticket change knows of one of the ticket's bonds: its
-// integration, the last sequence number and time stamp given on it.
+// bondSlot is the sequence number and time stamp a ticket change last gave
+// a message on its bond on an integration. The first message on a bond is
+// planned as if the bond were new (sequence number 1, the change's stamp);
+// outboundTicketBondSQL's greatest() moves both past the bond's own, read
+// under its lock, as models.MessageStamp would.
 type bondSlot struct {
-	ID, IntegrationID, NextSeq int64
-	LastOutboundAt             *time.Time
+	IntegrationID, NextSeq int64
+	LastOutboundAt         *time.Time
 }
 
 // newOutbound describes an outbound transaction to create.
@@ -677,11 +534,11 @@ type newOutbound struct {
 
 // The statement that creates an outbound transaction is a bond step (CTE b:
 // the bond's id, the message's seq and time stamp) followed by outboundSQL,
-// one round trip. The ticket's bond is upserted with the sequence number and
-// time stamp planOutbound gave from the locked bond; should the bond have
-// been created after the change read it, greatest() still hands out the next
-// number and a later stamp. A replay's bond is given, and its last stamp
-// only moves up.
+// one round trip. The ticket's bond is upserted under its lock: a new bond
+// takes the sequence number and time stamp planOutbound gave (bondSlot), an
+// existing one the next number after its own and the later of that stamp and
+// a microsecond after its last (models.MessageStamp's rule, in SQL). A
+// replay's bond is given, and its last stamp only moves up.
 const (
 	outboundTicketBondSQL = `WITH b AS (
 			INSERT INTO bonds (integration_id, ticket_id, internal_reference, state, owner, next_seq, last_outbound_at)

@@ -231,6 +231,54 @@ func TestTicket(t *testing.T) {
 		require.Equal(t, []string{"1 handed", "2 handed", "2 handed"}, taker.edits)
 		require.Zero(t, taker.running)
 	})
+	// An edit of a ticket the Store wrote or read is planned before it
+	// reaches the database and sent in one round trip, as long as the row
+	// is still the one kept: a change by any other writer (here a statement
+	// that leaves the version as it is) sends it the second path, planned
+	// from the row read under the lock.
+	t.Run("PlannedAhead", func(t *testing.T) {
+		t.Parallel()
+		s, fx := setup(t, models.IntegrationActive)
+		tk, err := s.CreateTicket(ctx, fx.Analyst, store.TicketInput{ShortDescription: "ahead"})
+		require.NoError(t, err)
+		edit := func(notes string) {
+			t.Helper()
+			in := store.TicketInputOf(tk)
+			in.WorkNotes = notes
+			tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+			require.NoError(t, err)
+		}
+		plannedAhead := func() [2]int64 { sent, stale := store.PlannedAhead(s); return [2]int64{sent, stale} }
+		edit("read under the lock") // the create kept neither the ticket nor the configuration
+		require.Equal(t, [2]int64{0, 0}, plannedAhead())
+		edit("planned ahead")
+		require.Equal(t, [2]int64{1, 0}, plannedAhead())
+		got, err := s.GetTicket(ctx, tk.ID)
+		require.NoError(t, err)
+		require.Equal(t, "planned ahead", got.WorkNotes)
+		require.Equal(t, 3, got.Version)
+		require.True(t, got.UpdatedAt.Equal(tk.UpdatedAt), "the edit returns the time it wrote")
+
+		stamped := tk.FieldStamps.V["assignment_group"]
+		require.NoError(t, s.DB(ctx).Exec("UPDATE tickets SET assignment_group = 'Network' WHERE id = ?", tk.ID).Error)
+		edit("after a change elsewhere")
+		require.Equal(t, [2]int64{1, 1}, plannedAhead())
+		acts, err := s.ListActivity(ctx, store.ActivityFilter{RecordType: "ticket", RecordID: tk.ID})
+		require.NoError(t, err)
+		require.Equal(t, "Network", acts[0].Before.V["assignment_group"], "planned from the row as it is, not as kept")
+		require.NotEqual(t, stamped, tk.FieldStamps.V["assignment_group"], "the edit's move from Network to empty is stamped")
+		txs := outbound(t, s, tk.ID)
+		require.Len(t, txs, 4, "a create and three edits, none sent twice")
+		for i, tr := range txs {
+			require.EqualValues(t, i+1, tr.Seq)
+		}
+
+		// GetTicket keeps what it read: the edit after it is planned ahead.
+		tk, err = s.GetTicket(ctx, tk.ID)
+		require.NoError(t, err)
+		edit("after a read")
+		require.Equal(t, [2]int64{2, 1}, plannedAhead())
+	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()
 		s, fx := setup(t, models.IntegrationPaused)
