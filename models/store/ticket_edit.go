@@ -153,6 +153,12 @@ func (s *Store) UpdateTicket(ctx context.Context, actor models.Actor, id int64, 
 		if old, xmin, ok := s.editedTickets.get(id, version); ok {
 			if cfg := s.changeConfigs.latest(old.ProcessID); cfg != nil {
 				err := s.sendEdit(ctx, c, &e, &old, xmin, cfg, true)
+				if errors.Is(err, errNotPlanned) {
+					// A refusal (a custom value, a required field) may come
+					// from a configuration changed since: planned again
+					// from what the lock reads, it stands or goes.
+					return s.readAndSendEdit(ctx, c, &e, id, version)
+				}
 				if !errors.Is(err, errStale) {
 					return err
 				}
@@ -221,7 +227,8 @@ func (s *Store) readAndSendEdit(ctx context.Context, c *pgx.Conn, e *ticketEdit,
 // its writes and COMMIT in one round trip. ahead: nothing is sent yet, so
 // the batch begins the database transaction, takes the locks and checks
 // that the configuration is still at cfg's version; errStale when the
-// ticket or the configuration changed since they were read.
+// ticket or the configuration changed since they were read, errNotPlanned
+// when the plan failed before anything was sent.
 func (s *Store) sendEdit(ctx context.Context, c *pgx.Conn, e *ticketEdit, old *models.Ticket, xmin string, cfg *changeConfig, ahead bool) error {
 	t := *old
 	before := ticketSnapshot(old)
@@ -230,8 +237,14 @@ func (s *Store) sendEdit(ctx context.Context, c *pgx.Conn, e *ticketEdit, old *m
 		change.Event = models.TriggerResolve
 	}
 	e.in.apply(&t)
-	if err := applyCustom(cfg.fields, &t, e.in); err != nil {
+	notPlanned := func(err error) error {
+		if ahead {
+			return fmt.Errorf("%w: %w", errNotPlanned, err)
+		}
 		return err
+	}
+	if err := applyCustom(cfg.fields, &t, e.in); err != nil {
+		return notPlanned(err)
 	}
 	change.Changed = models.ChangedFields(old, &t)
 	t.Version++
@@ -241,7 +254,7 @@ func (s *Store) sendEdit(ctx context.Context, c *pgx.Conn, e *ticketEdit, old *m
 	models.StampChanges(old, &t, s.now(), e.actor.Name)
 	outs, err := s.planOutbound(cfg.targets, &t, old, change)
 	if err != nil {
-		return err
+		return notPlanned(err)
 	}
 	var write pg.Batch
 	if ahead {
@@ -277,7 +290,11 @@ func (s *Store) sendEdit(ctx context.Context, c *pgx.Conn, e *ticketEdit, old *m
 
 // errStale is an edit planned ahead whose ticket or configuration changed
 // since the Store read them; staleCode is expect_unchanged's SQLSTATE.
-var errStale = errors.New("changed since it was read")
+// errNotPlanned is an edit whose plan ahead failed.
+var (
+	errStale      = errors.New("changed since it was read")
+	errNotPlanned = errors.New("not planned ahead")
+)
 
 const staleCode = "UF001"
 

@@ -278,6 +278,17 @@ func TestTicket(t *testing.T) {
 		require.NoError(t, err)
 		edit("after a read")
 		require.Equal(t, [2]int64{2, 1}, plannedAhead())
+
+		// A value the kept configuration refuses is checked again against
+		// the configuration read under the lock: here a field added since.
+		require.NoError(t, s.DB(ctx).Create(&models.ProcessField{ProcessID: tk.ProcessID, Name: "cost", Label: "Cost",
+			Type: models.FieldNumber, Version: 1}).Error)
+		in := store.TicketInputOf(tk)
+		in.Custom = map[string]string{"cost": "12.5"}
+		tk, err = s.UpdateTicket(ctx, fx.Analyst, tk.ID, tk.Version, in)
+		require.NoError(t, err)
+		require.Equal(t, 12.5, tk.Custom.V["cost"])
+		require.Equal(t, [2]int64{2, 1}, plannedAhead())
 	})
 	t.Run("PausedQueues", func(t *testing.T) {
 		t.Parallel()
