@@ -38,7 +38,10 @@ const (
 	benchBonds      = 1000
 	deliveryPerBond = 30  // 30,000 transactions
 	drainPerBond    = 100 // 100,000 transactions
-	latencySamples  = 300
+	// latencySamples probes: the p99 of 300 was the third slowest probe,
+	// and it swung 18-33 ms between runs minutes apart on one build
+	// (docs/engine.md, "Sixth round"); of 1,000 it is the tenth.
+	latencySamples  = 1000
 	calibrationTime = 2 * time.Second // the latency load's writer timed alone over this
 )
 

@@ -36,8 +36,8 @@ type latencyFigures struct {
 	// the probe's completion (its bond free again): the next probe waits
 	// for it, so that each finds its bond idle, as the figure's name says.
 	recorded time.Duration
-	// tail is the slowest 1 % of the probes, slowest first, with their
-	// phases: what the p99 is made of.
+	// tail is the slowest 1 % of the probes (five at most), slowest first,
+	// with their phases: what the p99 is made of.
 	tail             []probePhases
 	loadTarget, load float64 // tx/s asked and delivered beside the probes
 	factor           float64 // loadTarget's share of half the capacity (BENCH_LATENCY_FACTOR; 1)
@@ -66,7 +66,7 @@ func (l latencyFigures) lines() []string {
 		fmt.Sprintf("latency phases (medians): change %.2f ms, commit to request %.2f ms, request %.2f ms, seen %.2f ms; "+
 			"completion recorded %.2f ms after seen", ms(l.change), ms(l.wake), ms(l.send), ms(l.observe), ms(l.recorded)),
 		l.loadCPU.line("latency load"),
-		"latency slowest 1 %: " + l.tailLine(),
+		fmt.Sprintf("latency slowest 1 %% (%d slowest shown): %s", len(l.tail), l.tailLine()),
 		l.roundsLine(),
 	}
 }
@@ -282,7 +282,7 @@ func (b *engineBench) latency(delivery float64) (latencyFigures, error) {
 		percentile(send, 50), percentile(observe, 50)
 	figs.recorded = percentile(recorded, 50)
 	slices.SortFunc(phases, func(a, b probePhases) int { return cmp.Compare(b.total, a.total) })
-	figs.tail = phases[:max(len(phases)/100, 1)]
+	figs.tail = phases[:min(max(len(phases)/100, 1), 5)]
 	return figs, nil
 }
 
