@@ -266,7 +266,7 @@ func (s *Store) sendEdit(ctx context.Context, c *pgx.Conn, e *ticketEdit, old *m
 	var written ticketRow
 	var found bool
 	pg.QueueRow(&write, &written, &found, updateTicketSQL, t.ID, t.ShortDescription, t.Description, t.State, t.Priority,
-		t.Urgency, t.Impact, t.AssignmentGroup, t.WorkNotes, t.Custom, t.Version, t.FieldStamps, xmin)
+		t.Urgency, t.Impact, t.AssignmentGroup, t.WorkNotes, t.Custom, t.Version, t.FieldStamps, xmin, old.Version)
 	pg.QueueActivity(&write, e.actor, "update ticket", "ticket", t.ID, t.Number, before, ticketSnapshot(&t))
 	for _, n := range outs {
 		n.LeaseOwner, n.LeaseSeconds = e.leaseOwner, e.leaseSeconds
@@ -334,13 +334,14 @@ const lockTicketSQL = `WITH b AS MATERIALIZED (SELECT id FROM bonds WHERE ticket
 const expectConfigSQL = `SELECT expect_unchanged(version::text = $1, 'the configuration') FROM inbound_config_version`
 
 // updateTicketSQL writes a ticket change on the row version $13 (xmin, read
-// under the ticket's lock or kept by the Store) and returns the new one's
-// xmin and time; another row version is errStale. The ticket is locked:
-// under READ COMMITTED the update would see a change committed meanwhile,
-// which the xmin refuses.
+// under the ticket's lock or kept by the Store) at ticket version $14 and
+// returns the new one's xmin and time; another row version is errStale. The
+// ticket is locked: under READ COMMITTED the update would see a change
+// committed meanwhile, which the xmin refuses (and the version: an xmin is
+// 32 bits, which wrap around).
 const updateTicketSQL = `WITH u AS (UPDATE tickets SET short_description = $2, description = $3, state = $4,
 		priority = $5, urgency = $6, impact = $7, assignment_group = $8, work_notes = $9, custom = $10, version = $11,
-		field_stamps = $12, updated_at = now() WHERE id = $1 AND xmin = $13::xid
+		field_stamps = $12, updated_at = now() WHERE id = $1 AND xmin = $13::xid AND version = $14
 		RETURNING xmin::text AS row_xmin, updated_at)
 	SELECT u.row_xmin, u.updated_at FROM (SELECT) one LEFT JOIN u ON true
 	WHERE expect_unchanged(u.row_xmin IS NOT NULL, 'the ticket')`
