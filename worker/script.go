@@ -16,7 +16,7 @@ import (
 // Request builds the HTTP request, Response reads the synchronous answer.
 
 // scriptFailure is the error a Source to Stage script left in the Stage when
-// the transaction was created (models/store, enqueueOutbound), or "".
+// the transaction was created (models/store, planOutbound), or "".
 func scriptFailure(w *enginedb.Work) string {
 	if w.IsReceipt() {
 		return ""
