@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,3 +91,41 @@ type lateChange struct {
 func (l *lateChange) Lease() (string, float64)   { return l.owner, time.Hour.Seconds() }
 func (l *lateChange) Take(handed []queue.Handed) { l.handed = append(l.handed, handed...) }
 func (l *lateChange) Editing() (done func())     { return func() {} }
+
+// A ticket change's message does not wait for the claiming workers: with
+// the only one stuck in a send (its remote holds the request), the hand
+// worker sends what the change handed over.
+func TestHandedWhileWorkersBusy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	busy := b.createTicket(t, "busy") // before the engine starts: claimed, not handed over
+	held, hold := make(chan struct{}), make(chan struct{})
+	var released sync.Once
+	release := func() { released.Do(func() { close(hold) }) }
+	b.remote.SetFail(func(env *models.Envelope, _ int) (int, http.Header) {
+		if env.Message.SourceReference == busy.Number {
+			close(held)
+			<-hold
+		}
+		return 0, nil
+	})
+	p := b.pool(t, "one", 1)
+	t.Cleanup(release) // before the engine's stop (cleanups run last first): a failed test does not hang
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the claiming worker did not send the busy ticket's message")
+	}
+	quick := b.createTicket(t, "quick")
+	// Well within the held send's sync timeout (10 s): the claiming worker
+	// is not freed by that meanwhile.
+	deadline := time.Now().Add(3 * time.Second)
+	for len(b.remote.Arrivals(quick.Number)) == 0 {
+		require.True(t, time.Now().Before(deadline), "the handed-over message waited for the busy worker")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Empty(t, b.remote.Arrivals(busy.Number), "still held")
+	release()
+	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 2})
+	require.EqualValues(t, 1, p.Stats().Handed)
+}
