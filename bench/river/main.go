@@ -148,9 +148,16 @@ func run(ctx context.Context, dbURL, remote string, jobs, workers int) error {
 	river.AddWorker(ws, &deliverWorker{url: remote + "/river", applied: &applied,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: transport}})
 	client, err := river.NewClient(driver, &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
-		Workers: ws,
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// River waits FetchCooldown (100 ms by default) between fetches of
+		// jobs, so with the default it drains at most MaxWorkers jobs per
+		// 100 ms: 496-498 jobs/s with 50 workers and 1,963-1,967 with 200 in
+		// every run before 2026-12-07 06:40 UTC, whatever the machine. Its
+		// minimum lets River run as fast as the machine allows, as a team
+		// tuning it for throughput would.
+		FetchCooldown: river.FetchCooldownMin,
+		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		Workers:       ws,
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err
