@@ -365,7 +365,7 @@ func (b *engineBench) backlog(in *models.Integration, updateID int64, perBond in
 		return tx.Exec(`INSERT INTO stages (transaction_id, data)
 			SELECT t.id, jsonb_build_object('short_description', 'bench', 'state', 'In Progress', 'priority', '3',
 				'comments', 'update ' || t.seq)
-			FROM transactions t WHERE t.integration_id = ? AND NOT EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id)`,
+			FROM transaction_keys t WHERE t.integration_id = ? AND NOT EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id)`,
 			in.ID).Error
 	})
 	if err != nil {
@@ -419,7 +419,7 @@ func (b *engineBench) delivery() (float64, cpuPer, error) {
 			return err
 		}
 		return tx.Exec(`UPDATE transactions SET state = ? WHERE id IN (
-			SELECT DISTINCT ON (bond_id) id FROM transactions WHERE integration_id = ? ORDER BY bond_id, seq)`,
+			SELECT DISTINCT ON (bond_id) id FROM transaction_keys WHERE integration_id = ? ORDER BY bond_id, seq)`,
 			models.Sending, in.ID).Error
 	})
 	if err != nil {

@@ -73,7 +73,7 @@ func Section(ctx context.Context, getenv func(string) string, o SectionOpts, w i
 		return nil, err
 	}
 	var total int64
-	if err := db.WithContext(ctx).Raw("SELECT count(*) FROM transactions WHERE integration_id = ?", in.ID).Scan(&total).Error; err != nil {
+	if err := db.WithContext(ctx).Raw("SELECT count(*) FROM transaction_keys WHERE integration_id = ?", in.ID).Scan(&total).Error; err != nil {
 		return nil, err
 	}
 	var ids []int64

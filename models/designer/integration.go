@@ -152,5 +152,5 @@ func (d *Designer) TransactionCount(ctx context.Context, id int64) (int64, error
 	return n, nil
 }
 
-const countHistory = `SELECT (SELECT count(*) FROM transactions WHERE integration_id = ?)
+const countHistory = `SELECT (SELECT count(*) FROM transaction_keys WHERE integration_id = ?)
 	+ (SELECT count(*) FROM bonds WHERE integration_id = ?)`

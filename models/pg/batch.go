@@ -83,6 +83,10 @@ func QueueExec(rb *Batch, sql string, args ...any) {
 	rb.b.Queue(sql, args...)
 }
 
+// Queued are the batch's statements with their arguments, in order: a test
+// EXPLAINs them.
+func (rb *Batch) Queued() []*pgx.QueuedQuery { return rb.b.QueuedQueries }
+
 // errNoPgx says the Store's database is not a pgx connection pool.
 var errNoPgx = errors.New("batch: the database handle is not a pgx connection pool")
 

@@ -1,6 +1,8 @@
 package pg
 
 import (
+	"strings"
+
 	"unifi/models"
 )
 
@@ -13,6 +15,16 @@ import (
 const TransactionColumns = `id, number, message_ident, external_message_id, integration_id, bond_id, message_id, ticket_id,
 	table_name, direction, state, process_state, seq, attempts, next_attempt_at, receipt_due_at, lease_owner,
 	lease_expires_at, error, process_error, replay_of_id, replay_count, created_at, updated_at, finished_at`
+
+// QualifiedTransactionColumns is TransactionColumns with each column
+// qualified by alias, for a query that joins tables sharing their names.
+func QualifiedTransactionColumns(alias string) string {
+	cols := strings.Split(TransactionColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 // TransactionFields appends the scan targets for TransactionColumns to dst.
 func TransactionFields(dst []any, t *models.Transaction) []any {

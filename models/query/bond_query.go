@@ -137,6 +137,15 @@ type BondDetail struct {
 
 const bondTransactionsShown = 500
 
+// bondTransactionsSQL reads the newest transactions of a bond (the first
+// argument), at most the second, oldest first: found in
+// transaction_keys_bond_order, which holds the bond's place of each.
+const bondTransactionsSQL = `SELECT * FROM (
+		SELECT t.*, m.name AS message_name FROM transaction_keys tk JOIN transactions t ON t.id = tk.id
+		JOIN messages m ON m.id = t.message_id
+		WHERE tk.bond_id = ? ORDER BY tk.seq DESC, tk.id DESC LIMIT ?) x
+	ORDER BY seq, id`
+
 // LoadBondDetail reads a bond with its transactions in order.
 func (s *Reader) LoadBondDetail(ctx context.Context, id int64) (*BondDetail, error) {
 	db := s.db.WithContext(ctx)
@@ -151,10 +160,7 @@ func (s *Reader) LoadBondDetail(ctx context.Context, id int64) (*BondDetail, err
 		return nil, fmt.Errorf("bond %d: ticket: %w", id, err)
 	}
 	var txns []BondTransaction
-	err := db.Raw(`SELECT * FROM (
-			SELECT t.*, m.name AS message_name FROM transactions t JOIN messages m ON m.id = t.message_id
-			WHERE t.bond_id = ? ORDER BY t.seq DESC, t.id DESC LIMIT ?) x
-		ORDER BY seq, id`, id, bondTransactionsShown+1).Scan(&txns).Error
+	err := db.Raw(bondTransactionsSQL, id, bondTransactionsShown+1).Scan(&txns).Error
 	if err != nil {
 		return nil, fmt.Errorf("bond %d: transactions: %w", id, err)
 	}
@@ -199,7 +205,7 @@ func (s *Reader) LoadBondDetail(ctx context.Context, id int64) (*BondDetail, err
 	d.Status = models.BondStatusOf(head)
 	d.Transactions = txns
 	var rejected []models.Transaction
-	if err := db.Where("bond_id = ? AND process_error <> ''", id).Order("id DESC").Limit(1).Find(&rejected).Error; err != nil {
+	if err := db.Where("id IN (SELECT id FROM transaction_keys WHERE bond_id = ?) AND process_error <> ''", id).Order("id DESC").Limit(1).Find(&rejected).Error; err != nil {
 		return nil, fmt.Errorf("bond %d: process error: %w", id, err)
 	}
 	d.LatestProcessError = d.Bond.ProcessError

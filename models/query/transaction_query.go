@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,25 +118,27 @@ func queueTransactionPage(rb *pg.Batch, f TransactionFilter, after *TransactionC
 		limit = 50
 	}
 	var args []any
+	src := f.source()
 	inner := f
 	inner.IntegrationID = 0 // joined from the integration below, when set
-	where := transactionWhere(inner, &args)
+	where := transactionWhere(inner, src, &args)
 	if f.IntegrationID != 0 {
-		where = append([]string{"t.integration_id = i.id"}, where...)
+		where = append([]string{src.keys + ".integration_id = i.id"}, where...)
 	}
 	if after != nil {
-		where = append(where, fmt.Sprintf("(t.created_at, t.id) < (%s, %s)", arg(&args, after.CreatedAt), arg(&args, after.ID)))
+		where = append(where, fmt.Sprintf("(%s.created_at, %s.id) < (%s, %s)", src.keys, src.keys,
+			arg(&args, after.CreatedAt), arg(&args, after.ID)))
 	}
 	if f.searchesPayload() {
 		rb.Timeout = statementTimeoutPayload
 	}
-	const order = ` ORDER BY t.created_at DESC, t.id DESC`
 	kept := len(args) == 0 && f.IntegrationID != 0 // the integration is the only value
 	limitSQL := strconv.Itoa(limit + 1)
 	if !kept {
 		limitSQL = arg(&args, limit+1)
 	}
-	sql := `SELECT ` + pg.TransactionColumns + ` FROM transactions t` + whereClause(where) + order + ` LIMIT ` + limitSQL
+	sql := `SELECT ` + transactionColumnsT + ` FROM ` + src.from + whereClause(where) +
+		` ORDER BY ` + src.keys + `.created_at DESC, ` + src.keys + `.id DESC LIMIT ` + limitSQL
 	var with beside
 	if kept {
 		// Planned once per connection, the join costs its 11 to 51 probes of
@@ -144,7 +147,7 @@ func queueTransactionPage(rb *pg.Batch, f TransactionFilter, after *TransactionC
 		with = beside{columns: `, k.number`, joins: ` JOIN tickets k ON k.id = t.ticket_id`}
 	}
 	if f.IntegrationID != 0 {
-		sql = ofIntegration("t", sql, arg(&args, f.IntegrationID), with) + order
+		sql = ofIntegration("t", sql, arg(&args, f.IntegrationID), with) + ` ORDER BY t.created_at DESC, t.id DESC`
 	}
 	pg.QueueScan(rb, func(rows pgx.Rows) error {
 		out, err := collectTransactionRows(rows, limit+1, kept)
@@ -159,6 +162,47 @@ func queueTransactionPage(rb *pg.Batch, f TransactionFilter, after *TransactionC
 		}
 		return nil
 	}, sql, args...)
+}
+
+// transactionColumnsT are the columns of transactions t, qualified: a list
+// may join transaction_keys, which has some of the same names.
+var transactionColumnsT = pg.QualifiedTransactionColumns("t")
+
+// rowSource is where a query over the list's filter finds its rows. The
+// columns a transaction never changes (integration, bond, time, identifiers)
+// are in transactions and in transaction_keys, whose indexes walk them in
+// created order (migration 00300: kept off transactions, whose rows the
+// engine updates). The partial indexes for unfinished states and rejected
+// transactions stay on transactions and walk the same order there.
+type rowSource struct {
+	from string // the FROM clause; transactions is always t
+	keys string // the alias whose created_at, integration_id and bond_id the conditions and the order name
+}
+
+var (
+	byKeys = rowSource{from: `transaction_keys tk JOIN transactions t ON t.id = tk.id`, keys: "tk"}
+	byRows = rowSource{from: `transactions t`, keys: "t"}
+)
+
+// source picks the rows' way in: a bond, ticket or reference names a few
+// rows in transaction_keys_bond_order; a text search names a few ids (see
+// transactionWhere), each a probe of transactions' key; a state filter
+// without Complete, or Rejected, walks a partial index of transactions in
+// created order (transactions_state_created, _integration_state,
+// _rejected_created); anything else walks transaction_keys in created order
+// (every integration's, or one's) with the other conditions as filters.
+func (f TransactionFilter) source() rowSource {
+	switch {
+	case f.BondID != 0 || f.TicketID != 0 || strings.TrimSpace(f.Reference) != "":
+		return byKeys
+	case strings.TrimSpace(f.Text) != "":
+		return byRows
+	case f.ProcessState != nil && *f.ProcessState == models.ProcessRejected:
+		return byRows
+	case len(f.States) > 0 && !slices.Contains(f.States, models.Complete):
+		return byRows
+	}
+	return byKeys
 }
 
 // ofIntegration wraps query, a SELECT of one table whose conditions name
@@ -256,6 +300,7 @@ func queueListChoices(rb *pg.Batch, f TransactionFilter, l *TransactionList) {
 // matching this filter"). It stops counting at max and reports whether it did.
 func (s *Reader) CountMatchingTransactions(ctx context.Context, f TransactionFilter, max int) (int64, bool, error) {
 	var args []any
+	src := f.source()
 	var rb pg.Batch
 	if f.searchesPayload() {
 		rb.Timeout = statementTimeoutPayload
@@ -265,7 +310,7 @@ func (s *Reader) CountMatchingTransactions(ctx context.Context, f TransactionFil
 		var err error
 		n, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
 		return err
-	}, `SELECT count(*) FROM (SELECT 1 FROM transactions t`+whereClause(transactionWhere(f, &args))+
+	}, `SELECT count(*) FROM (SELECT 1 FROM `+src.from+whereClause(transactionWhere(f, src, &args))+
 		` LIMIT `+strconv.Itoa(max+1)+`) x`, args...)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return 0, false, searchError("count transactions", err)
@@ -280,6 +325,7 @@ func (s *Reader) CountMatchingTransactions(ctx context.Context, f TransactionFil
 // f, oldest first (the order a bulk job works in).
 func (s *Reader) MatchingTransactionIDs(ctx context.Context, f TransactionFilter, max int) ([]int64, error) {
 	var args []any
+	src := f.source()
 	var rb pg.Batch
 	if f.searchesPayload() {
 		rb.Timeout = statementTimeoutPayload
@@ -289,8 +335,8 @@ func (s *Reader) MatchingTransactionIDs(ctx context.Context, f TransactionFilter
 		var err error
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
-	}, `SELECT t.id FROM transactions t`+whereClause(transactionWhere(f, &args))+
-		` ORDER BY t.created_at, t.id LIMIT `+strconv.Itoa(max), args...)
+	}, `SELECT t.id FROM `+src.from+whereClause(transactionWhere(f, src, &args))+
+		` ORDER BY `+src.keys+`.created_at, `+src.keys+`.id LIMIT `+strconv.Itoa(max), args...)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, searchError("list matching transactions", err)
 	}
@@ -333,12 +379,13 @@ func whereClause(conds []string) string {
 	return " WHERE " + strings.Join(conds, " AND ")
 }
 
-// transactionWhere is f as SQL conditions on transactions t, their values
-// appended to args.
-func transactionWhere(f TransactionFilter, args *[]any) []string {
+// transactionWhere is f as SQL conditions on transactions t and the columns
+// that never change on src.keys, their values appended to args.
+func transactionWhere(f TransactionFilter, src rowSource, args *[]any) []string {
 	var w []string
+	k := src.keys
 	if f.IntegrationID != 0 {
-		w = append(w, "t.integration_id = "+arg(args, f.IntegrationID))
+		w = append(w, k+".integration_id = "+arg(args, f.IntegrationID))
 	}
 	if len(f.States) > 0 {
 		// Literals, not parameters: the state indexes are partial (00050).
@@ -354,26 +401,33 @@ func transactionWhere(f TransactionFilter, args *[]any) []string {
 		w = append(w, "t.message_id = "+arg(args, f.MessageID))
 	}
 	if f.BondID != 0 {
-		w = append(w, "t.bond_id = "+arg(args, f.BondID))
+		w = append(w, k+".bond_id = "+arg(args, f.BondID))
 	}
 	if f.TicketID != 0 {
-		w = append(w, "t.bond_id IN (SELECT id FROM bonds WHERE ticket_id = "+arg(args, f.TicketID)+")")
+		w = append(w, k+".bond_id IN (SELECT id FROM bonds WHERE ticket_id = "+arg(args, f.TicketID)+")")
 	}
 	if ref := strings.TrimSpace(f.Reference); ref != "" {
 		r := arg(args, ref)
-		w = append(w, "t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = "+r+" OR external_reference = "+r+")")
+		w = append(w, k+".bond_id IN (SELECT id FROM bonds WHERE internal_reference = "+r+" OR external_reference = "+r+")")
 	}
 	if f.CreatedFrom != nil {
-		w = append(w, "t.created_at >= "+arg(args, *f.CreatedFrom))
+		w = append(w, k+".created_at >= "+arg(args, *f.CreatedFrom))
 	}
 	if f.CreatedTo != nil {
-		w = append(w, "t.created_at < "+arg(args, *f.CreatedTo))
+		w = append(w, k+".created_at < "+arg(args, *f.CreatedTo))
 	}
 	if text := strings.TrimSpace(f.Text); text != "" {
+		// One set of ids, each branch an index's: the number, the message
+		// id and the bonds in transaction_keys', the remote's message id in
+		// transactions_external_ident (whose predicate its branch repeats).
+		// As one OR of them all, PostgreSQL scanned the table: an IN
+		// (subquery) inside an OR is a filter, not an index condition.
 		q, p := arg(args, text), arg(args, escapeLike(text)+".%")
-		cond := "(t.number = " + q + " OR t.number LIKE " + p + " OR t.message_ident = " + q + " OR t.message_ident LIKE " + p +
-			" OR t.external_message_id = " + q +
-			" OR t.bond_id IN (SELECT id FROM bonds WHERE internal_reference = " + q + " OR external_reference = " + q + ")"
+		cond := "(t.id IN (SELECT id FROM transaction_keys WHERE number = " + q + " OR number LIKE " + p +
+			" UNION ALL SELECT id FROM transaction_keys WHERE message_ident = " + q + " OR message_ident LIKE " + p +
+			" UNION ALL SELECT id FROM transaction_keys WHERE bond_id IN (SELECT id FROM bonds WHERE internal_reference = " +
+			q + " OR external_reference = " + q + ")" +
+			" UNION ALL SELECT id FROM transactions WHERE external_message_id = " + q + " AND external_message_id <> '')"
 		if f.InPayload {
 			cond += " OR EXISTS (SELECT 1 FROM stages s WHERE s.transaction_id = t.id AND s.data::text ILIKE " +
 				arg(args, "%"+escapeLike(text)+"%") + ")"

@@ -5,9 +5,10 @@ import (
 	"unifi/models/pg"
 )
 
-// InitiatingExists: is target_id one of our outbound Message IDs on the integration?
-const InitiatingExists = `SELECT EXISTS (SELECT 1 FROM transactions
-						WHERE integration_id = $1 AND direction = $2 AND message_ident = $3)`
+// InitiatingExists: is target_id one of our outbound Message IDs on the
+// integration? Message ids are found in transaction_keys (migration 00300).
+const InitiatingExists = `SELECT EXISTS (SELECT 1 FROM transaction_keys k JOIN transactions t ON t.id = k.id
+						WHERE k.integration_id = $1 AND t.direction = $2 AND k.message_ident = $3)`
 
 // InboundConfig reads everything the one-message path checks, in one
 // statement: $1 the sender's source_id, $2 the message name, $3 the integration name.
@@ -126,9 +127,11 @@ const WriteResult = ` SELECT id, seq FROM t`
 // WriteNotify wakes the engine on channel $1: it sends the receipt.
 const WriteNotify = `, pg_notify($1, '')`
 
-// ReceiptTransaction finds our outbound transaction $3 on integration $1 ($2: Outbound).
+// ReceiptTransaction finds our outbound transaction $3 on integration $1
+// ($2: Outbound), by its message id in transaction_keys.
 const ReceiptTransaction = `SELECT ` + pg.TransactionColumns + ` FROM transactions
-		WHERE integration_id = $1 AND direction = $2 AND message_ident = $3 LIMIT 1`
+		WHERE id = (SELECT id FROM transaction_keys WHERE message_ident = $3 AND integration_id = $1)
+		  AND direction = $2`
 
 // TransactionState reads a transaction's state (under its bond's lock).
 const TransactionState = `SELECT state FROM transactions WHERE id = $1`
