@@ -89,7 +89,7 @@ func TestReadsWalkIndexes(t *testing.T) {
 	}
 	others := []struct {
 		name, sql, index string
-		args         []any
+		args             []any
 	}{
 		{"BondPage", query.BondTransactionsSQL, "transaction_keys_bond_order", []any{bond.ID, 501}},
 		{"InboundReceipt", inboundsql.ReceiptTransaction, "transaction_keys_message_ident", []any{in.ID, models.Outbound, ident}},
