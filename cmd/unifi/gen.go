@@ -134,9 +134,10 @@ func cmdGen(ctx context.Context, args []string, getenv func(string) string, stdo
 }
 
 // genTables are the tables gen fills (transaction_state_counts aside: one row
-// per integration and state).
-var genTables = []string{"tickets", "bonds", "transactions", "stages", "http_requests", "transaction_logs",
-	"transaction_state_changes"}
+// per integration and state); transaction_keys is filled by the trigger on
+// transactions.
+var genTables = []string{"tickets", "bonds", "transactions", "transaction_keys", "stages", "http_requests",
+	"transaction_logs", "transaction_state_changes"}
 
 // bulkFill is the smallest fill for which auto rebuilds the indexes: below
 // it the fill takes seconds either way, and the tables stay unlocked between

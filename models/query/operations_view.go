@@ -57,7 +57,7 @@ func (s *Reader) IntegrationCards(ctx context.Context, at time.Time) ([]Integrat
 // each through an index: the oldest queued (transactions_integration_state),
 // errors in the last hour (the state-change tables), the stuck bonds (the
 // blocking heads of the integration, each probed for a queued successor in
-// transactions_bond_order), the running bulk job and whether a connection is
+// transactions_bond_queued), the running bulk job and whether a connection is
 // active. $1 integration, $2 since.
 var cardFiguresSQL = `SELECT
 	(SELECT created_at FROM transactions WHERE integration_id = $1 AND state = ` + pg.StateSQL(models.Queued) + `

@@ -36,8 +36,8 @@ var HeadStates = []models.TransportState{models.Sending, models.AwaitingReceipt,
 // probes of the partial indexes transactions_bond_head and
 // transactions_bond_queued, the second only when the first finds nothing.
 // Written as "state NOT IN (Complete, Ignored)" the test walked every
-// transaction the bond ever had (transactions_bond_order, a heap visit
-// each): 37 buffers on a bond with 49 in EXPLAIN (ANALYZE, BUFFERS) on the
+// transaction the bond ever had (the bond's index in seq order, then
+// transactions_bond_order, a heap visit each): 37 buffers on a bond with 49 in EXPLAIN (ANALYZE, BUFFERS) on the
 // engine bench's database, 6 with the probes, whatever the bond's history
 // (docs/engine.md).
 func HeadStateSQL(bond string) string {

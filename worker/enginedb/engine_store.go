@@ -199,7 +199,7 @@ func claimWorkSQL(limit int) string {
 // readWork scans. Only a transaction attempted before can have a retry
 // waiting (recordRequests writes it with the failed attempt): a first attempt,
 // nearly every row, skips the probe of http_requests.
-var workSelect = `SELECT ` + prefixColumns("c.", pg.TransactionColumns) + `,
+var workSelect = `SELECT ` + pg.QualifiedTransactionColumns("c") + `,
 			s.data, s.stamps, s.time_stamp, b.internal_reference, b.external_reference,
 			CASE WHEN c.attempts > 0 THEN (SELECT h.id FROM http_requests h WHERE h.transaction_id = c.id AND h.state = ` +
 	strconv.Itoa(int(models.RequestPending)) + ` ORDER BY h.id LIMIT 1) END
@@ -207,15 +207,6 @@ var workSelect = `SELECT ` + prefixColumns("c.", pg.TransactionColumns) + `,
 		JOIN bonds b ON b.id = c.bond_id
 		LEFT JOIN stages s ON s.transaction_id = c.id
 		ORDER BY c.id`
-
-// prefixColumns qualifies every column of a list with prefix.
-func prefixColumns(prefix, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, p := range parts {
-		parts[i] = prefix + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
-}
 
 // readWork runs a query of workSelect's columns through pgx, scanning by
 // position (GORM's reflection was a tenth of the engine's CPU).
