@@ -2,11 +2,11 @@ package inbound_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"unifi/internal/testdb"
 	"unifi/models/inbound"
 )
 
@@ -40,16 +40,7 @@ func TestLookupsByRemoteReferenceUseIndex(t *testing.T) {
 			_, err := c.ExecContext(ctx, `PREPARE lookup(bigint, text) AS `+stmt)
 			require.NoError(t, err)
 			defer c.ExecContext(ctx, `DEALLOCATE lookup`) //nolint:errcheck
-			rows, err := c.QueryContext(ctx, `EXPLAIN EXECUTE lookup(1, 'EXT-PLAN42')`)
-			require.NoError(t, err)
-			var plan []string
-			for rows.Next() {
-				var line string
-				require.NoError(t, rows.Scan(&line))
-				plan = append(plan, line)
-			}
-			require.NoError(t, rows.Err())
-			text := strings.Join(plan, "\n")
+			text := testdb.Plan(t, c, `EXECUTE lookup(1, 'EXT-PLAN42')`)
 			require.NotContains(t, text, "Seq Scan on bonds", text)
 			require.Regexp(t, `Index (Only )?Scan (Backward )?using bonds_external(_reference)? on bonds|Bitmap Index Scan on bonds_external`, text)
 		})

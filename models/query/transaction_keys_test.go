@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
-	"gorm.io/gorm"
 
 	"unifi/internal/fixture"
 	"unifi/internal/testdb"
@@ -97,25 +96,9 @@ func TestReadsWalkIndexes(t *testing.T) {
 	}
 	for _, c := range others {
 		t.Run(c.name, func(t *testing.T) {
-			requireIndexPlan(t, explain(t, db, c.sql, c.args...), c.index)
+			requireIndexPlan(t, testdb.Plan(t, testdb.Gorm(db), c.sql, c.args...), c.index)
 		})
 	}
-}
-
-// explain is the plan of sql with args, one line per plan line.
-func explain(t *testing.T, db *gorm.DB, sql string, args ...any) string {
-	t.Helper()
-	rows, err := db.Raw("EXPLAIN "+sql, args...).Rows()
-	require.NoError(t, err)
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var line string
-		require.NoError(t, rows.Scan(&line))
-		plan = append(plan, line)
-	}
-	require.NoError(t, rows.Err())
-	return strings.Join(plan, "\n")
 }
 
 // requireIndexPlan fails unless plan scans no transactions table and uses
