@@ -23,7 +23,9 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // statement. Each is recorded in transaction_state_changes_recent by the
 // statement-level triggers of migration 00130 (no statement can opt out),
 // except those of cmd/unifi gen, which set unifi.bulk_load and write the
-// history themselves.
+// history themselves. None deletes: transactions are the history, and their
+// HTTP Requests, log lines and Stage name them without a foreign key
+// (migration 00310), relying on it.
 var stateWriters = []string{
 	"bench/engine.go (*engineBench).backlog: INSERT INTO transactions",
 	"bench/engine.go (*engineBench).delivery: UPDATE transactions SET state",

@@ -156,3 +156,27 @@ func TestTransactionKeysFollowRows(t *testing.T) {
 	require.NoError(t, db.Raw(`SELECT count(*) FROM transaction_keys`).Scan(&keys).Error)
 	require.EqualValues(t, 4, keys)
 }
+
+// TestTransactionChildrenFollowDelete: a transaction's HTTP Requests, log
+// lines and Stage name it without a foreign key (migration 00310); deleting
+// transactions (no product path does; a tool or a test may) deletes them,
+// and only them, as ON DELETE CASCADE did.
+func TestTransactionChildrenFollowDelete(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	in := fixture.Demo(t, store.NewStore(db, account.New(db, nil), nil))
+	b := fixture.Bond(t, db, in.ID, fixture.Ticket(t, db, in.ProcessID, nil), nil)
+	// Each with its Stage, two HTTP Requests and a log line.
+	gone := fixture.Transaction(t, db, b, &fixture.TransactionOpts{Requests: 2})
+	kept := fixture.Transaction(t, db, b, &fixture.TransactionOpts{Requests: 2})
+	children := func(id int64) (n int64) {
+		require.NoError(t, db.Raw(`SELECT (SELECT count(*) FROM stages WHERE transaction_id = $1)
+			+ (SELECT count(*) FROM transaction_logs WHERE transaction_id = $1)
+			+ (SELECT count(*) FROM http_requests WHERE transaction_id = $1)`, id).Scan(&n).Error)
+		return n
+	}
+	require.EqualValues(t, 4, children(gone.ID))
+	require.NoError(t, db.Exec(`DELETE FROM transactions WHERE id = ?`, gone.ID).Error)
+	require.Zero(t, children(gone.ID))
+	require.EqualValues(t, 4, children(kept.ID))
+}
