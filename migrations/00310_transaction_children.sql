@@ -17,12 +17,12 @@
 -- Nothing can point at a missing transaction: transactions are never
 -- deleted (they are the history; an integration that has any cannot be
 -- deleted), and every writer of these rows takes the transaction's id from
--- the row it has just inserted, claimed or read (TestStateChangesRecorded,
--- internal/statehistory, lists every statement that writes transactions: a
--- DELETE would show there). Should a tool or a test
--- delete transactions, a statement trigger deletes their rows with them, as
--- ON DELETE CASCADE did. field_conflicts keeps its key (ON DELETE SET NULL):
--- it is written once per conflict, not per delivery.
+-- the row it has just inserted, claimed or read. TestStateChangesRecorded
+-- (internal/statehistory) lists every statement that writes transactions:
+-- a DELETE would show there. Should a tool or a test delete transactions, a
+-- statement trigger deletes their rows with them, as ON DELETE CASCADE did.
+-- field_conflicts keeps its key (ON DELETE SET NULL): it is written once per
+-- conflict, not per delivery.
 ALTER TABLE http_requests DROP CONSTRAINT http_requests_transaction_id_fkey;
 ALTER TABLE transaction_logs DROP CONSTRAINT transaction_logs_transaction_id_fkey;
 ALTER TABLE stages DROP CONSTRAINT stages_transaction_id_fkey;
