@@ -127,7 +127,11 @@ func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error
 	y, m, d := v.At.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, v.At.Location())
 	var rb pg.Batch
-	pg.QueueRows(&rb, &v.Recent, `SELECT * FROM transactions WHERE finished_at IS NOT NULL
+	pg.QueueScan(&rb, func(rows pgx.Rows) error {
+		var err error
+		v.Recent, err = collectTransactionRows(rows, 20, false)
+		return err
+	}, `SELECT `+rowColumnsOf("t")+` FROM transactions t WHERE finished_at IS NOT NULL
 		ORDER BY finished_at DESC, id DESC LIMIT 20`)
 	pg.QueueScan(&rb, func(rows pgx.Rows) error {
 		var err error

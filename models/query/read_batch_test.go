@@ -147,14 +147,15 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		require.NoError(t, db.Where("integration_id = ?", in.ID).Order("created_at DESC, id DESC").Limit(10).
 			Find(&recent).Error)
 		for i, r := range o.Recent {
-			require.Equal(t, recent[i], r.Transaction)
+			w := recent[i]
 			var msg models.Message
-			require.NoError(t, db.Take(&msg, r.MessageID).Error)
+			require.NoError(t, db.Take(&msg, w.MessageID).Error)
 			var tk models.Ticket
-			require.NoError(t, db.Take(&tk, r.TicketID).Error)
-			require.Equal(t, "demo", r.IntegrationName)
-			require.Equal(t, msg.Name, r.MessageName)
-			require.Equal(t, tk.Number, r.TicketNumber)
+			require.NoError(t, db.Take(&tk, w.TicketID).Error)
+			require.Equal(t, query.TransactionRow{ID: w.ID, Number: w.Number, MessageIdent: w.MessageIdent,
+				IntegrationID: w.IntegrationID, BondID: w.BondID, MessageID: w.MessageID, TicketID: w.TicketID,
+				Direction: w.Direction, State: w.State, ProcessState: w.ProcessState, CreatedAt: w.CreatedAt,
+				FinishedAt: w.FinishedAt, IntegrationName: "demo", MessageName: msg.Name, TicketNumber: tk.Number}, r)
 		}
 
 		require.Len(t, o.Bonds, 10)
