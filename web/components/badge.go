@@ -17,12 +17,18 @@ import (
 // cost.
 func StateBadge(label string, testid string) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		for _, s := range [...]string{`<span class="badge s-`, templ.EscapeString(strings.ReplaceAll(label, " ", "-")),
-			`" data-testid="`, templ.EscapeString(testid), `">`, templ.EscapeString(label), `</span>`} {
-			if _, err := io.WriteString(w, s); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := w.Write(appendBadge(make([]byte, 0, 96), label, testid))
+		return err
 	})
+}
+
+// appendBadge appends StateBadge's markup.
+func appendBadge(b []byte, label, testid string) []byte {
+	b = append(b, `<span class="badge s-`...)
+	b = appendEscaped(b, strings.ReplaceAll(label, " ", "-"))
+	b = append(b, `" data-testid="`...)
+	b = appendEscaped(b, testid)
+	b = append(b, `">`...)
+	b = appendEscaped(b, label)
+	return append(b, `</span>`...)
 }

@@ -19,11 +19,14 @@ import (
 const TimeLayout = "2006-01-02 15:04:05"
 
 // FormatTime writes a time stamp, or a dash for none.
-func FormatTime(t *time.Time) string {
+func FormatTime(t *time.Time) string { return string(appendTime(nil, t)) }
+
+// appendTime appends FormatTime's text.
+func appendTime(b []byte, t *time.Time) []byte {
 	if t == nil || t.IsZero() {
-		return "—"
+		return append(b, "—"...)
 	}
-	return t.Local().Format(TimeLayout)
+	return t.Local().AppendFormat(b, TimeLayout)
 }
 
 // FormatTimeMS writes a time stamp with milliseconds (timelines).
@@ -111,17 +114,24 @@ func StageFields(data map[string]any) []StageField {
 	return out
 }
 
+// The paths of the record pages the lists link to, before the record's id.
+const (
+	transactionPath = "/transactions/"
+	bondPath        = "/bonds/"
+	integrationPath = "/integrations/"
+)
+
 // TransactionURL is the Transaction page of id.
-func TransactionURL(id int64) string { return "/transactions/" + strconv.FormatInt(id, 10) }
+func TransactionURL(id int64) string { return transactionPath + strconv.FormatInt(id, 10) }
 
 // BondURL is the Bond page of id.
-func BondURL(id int64) string { return "/bonds/" + strconv.FormatInt(id, 10) }
+func BondURL(id int64) string { return bondPath + strconv.FormatInt(id, 10) }
 
 // TicketURL is the ticket page of id.
 func TicketURL(id int64) string { return "/tickets/" + strconv.FormatInt(id, 10) }
 
 // IntegrationURL is the Integration page of id.
-func IntegrationURL(id int64) string { return "/integrations/" + strconv.FormatInt(id, 10) }
+func IntegrationURL(id int64) string { return integrationPath + strconv.FormatInt(id, 10) }
 
 // HTTPRequestURL is the HTTP Request page of id.
 func HTTPRequestURL(id int64) string { return "/http-requests/" + strconv.FormatInt(id, 10) }
