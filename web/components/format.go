@@ -119,6 +119,7 @@ const (
 	transactionPath = "/transactions/"
 	bondPath        = "/bonds/"
 	integrationPath = "/integrations/"
+	ticketPath      = "/tickets/"
 )
 
 // TransactionURL is the Transaction page of id.
@@ -128,7 +129,7 @@ func TransactionURL(id int64) string { return transactionPath + strconv.FormatIn
 func BondURL(id int64) string { return bondPath + strconv.FormatInt(id, 10) }
 
 // TicketURL is the ticket page of id.
-func TicketURL(id int64) string { return "/tickets/" + strconv.FormatInt(id, 10) }
+func TicketURL(id int64) string { return ticketPath + strconv.FormatInt(id, 10) }
 
 // IntegrationURL is the Integration page of id.
 func IntegrationURL(id int64) string { return integrationPath + strconv.FormatInt(id, 10) }

@@ -35,3 +35,23 @@ func BenchmarkTransactionsTable(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBondsTable renders the bonds list's table of 50 rows.
+func BenchmarkBondsTable(b *testing.B) {
+	at := time.Date(2026, 12, 7, 15, 4, 5, 0, time.UTC)
+	rows := make([]query.BondRow, 50)
+	for i := range rows {
+		rows[i] = query.BondRow{Bond: models.Bond{ID: int64(5000 + i), TicketID: int64(7000 + i),
+			ExternalReference: fmt.Sprintf("EXT%07d", i), State: models.BondOpen, UpdatedAt: at},
+			IntegrationName: "demo", TicketNumber: fmt.Sprintf("INC%07d", 7000+i), Status: models.BondStatus("OK")}
+	}
+	var buf bytes.Buffer
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := BondsTable(rows, "bonds", true).Render(ctx, &buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
