@@ -21,18 +21,24 @@ import (
 // Each function writes the markup of the columns its table's header in
 // tables.templ names, in that order.
 
-// transactionRows writes TransactionsTable's rows.
-func transactionRows(rows []query.TransactionRow, o TransactionsTableOpts) templ.Component {
+// tableRows writes rows, each appended by appendRow into one buffer reused
+// from row to row and written at once.
+func tableRows[R any](rows []R, appendRow func(b []byte, r *R) []byte) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		b := make([]byte, 0, 1024)
 		for i := range rows {
-			b = appendTransactionRow(b[:0], &rows[i], o)
+			b = appendRow(b[:0], &rows[i])
 			if _, err := w.Write(b); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// transactionRows writes TransactionsTable's rows.
+func transactionRows(rows []query.TransactionRow, o TransactionsTableOpts) templ.Component {
+	return tableRows(rows, func(b []byte, r *query.TransactionRow) []byte { return appendTransactionRow(b, r, o) })
 }
 
 // appendTransactionRow appends one row of TransactionsTable.
@@ -84,16 +90,7 @@ func appendTransactionRow(b []byte, r *query.TransactionRow, o TransactionsTable
 
 // bondRows writes BondsTable's rows.
 func bondRows(rows []query.BondRow, showTicket bool) templ.Component {
-	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		b := make([]byte, 0, 1024)
-		for i := range rows {
-			b = appendBondRow(b[:0], &rows[i], showTicket)
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return tableRows(rows, func(b []byte, r *query.BondRow) []byte { return appendBondRow(b, r, showTicket) })
 }
 
 // appendBondRow appends one row of BondsTable.
