@@ -19,7 +19,10 @@ import (
 const TimeLayout = "2006-01-02 15:04:05"
 
 // FormatTime writes a time stamp, or a dash for none.
-func FormatTime(t *time.Time) string { return string(appendTime(nil, t)) }
+func FormatTime(t *time.Time) string {
+	var buf [32]byte // TimeLayout's 19 bytes fit: one allocation, the string's, as time.Format makes
+	return string(appendTime(buf[:0], t))
+}
 
 // appendTime appends FormatTime's text.
 func appendTime(b []byte, t *time.Time) []byte {

@@ -15,9 +15,10 @@ import (
 // of them on every view, and templ formats each { } expression with
 // fmt.Sprint and allocates every attribute it joins: 36 allocations a
 // transaction row. Appended into one buffer, BenchmarkTransactionsTable
-// (the filtered list's 50 rows) went from 298 to 38-55 µs and from 1,806
-// allocations to 8, BenchmarkBondsTable from 166-193 to 41-44 µs and from
-// 1,154 allocations to 6, with the same bytes out (docs/engine.md, "Pages").
+// (the filtered list's 50 rows) went from 298 to 38-62 µs and from 1,806
+// allocations to 9, BenchmarkBondsTable from 166-193 to 41-46 µs and from
+// 1,154 allocations to 7, with the same bytes out (docs/engine.md, "Ninth
+// round"; TestTableRowsEscapeText checks the escaping).
 // Each function writes the markup of the columns its table's header in
 // tables.templ names, in that order.
 

@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkTransactionsTable renders the transactions list's table of 50
-// rows, as the filtered list shows it (docs/engine.md, "Pages"):
+// rows, as the filtered list shows it (docs/engine.md, "Ninth round"):
 // go test -run '^$' -bench TransactionsTable -benchmem ./web/components
 func BenchmarkTransactionsTable(b *testing.B) {
 	at := time.Date(2026, 12, 7, 15, 4, 5, 0, time.UTC)
