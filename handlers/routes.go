@@ -39,7 +39,12 @@ func (h *Handlers) Echo() *echo.Echo {
 	api.POST("/integrations/:name/messages", h.InboundMessage)
 	api.POST("/integrations/:name/raw", h.InboundRaw)
 
-	ui := e.Group("", middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
+	// Page views wait their turn (page_turns.go); the progress stream, open
+	// for minutes, does not take one.
+	turns := newPageTurns(h.Config.PageConcurrency, pageWait)
+	e.GET("/bulk-jobs/:id/events", h.BulkJobEvents, middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF,
+		h.requireLogin, requireAction(models.ActionView))
+	ui := e.Group("", turns.middleware, middleware.BodyLimit("1M"), h.loadSession, h.checkCSRF)
 	ui.GET("/login", h.LoginPage)
 	ui.POST("/login", h.LoginSubmit, rateLimit(h.Config.LoginRate, 10))
 	ui.POST("/logout", h.Logout)
@@ -126,7 +131,6 @@ func (h *Handlers) Echo() *echo.Echo {
 	in.GET("/transactions/:id", h.TransactionShow)
 	in.GET("/http-requests/:id", h.HTTPRequestShow)
 	in.GET("/bulk-jobs/:id", h.BulkJobShow)
-	in.GET("/bulk-jobs/:id/events", h.BulkJobEvents)
 	in.GET("/bonds", h.BondList)
 	in.GET("/bonds/:id", h.BondShow)
 	in.GET("/tickets", h.TicketList)

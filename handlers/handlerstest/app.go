@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -74,6 +75,8 @@ type Opts struct {
 	// ScriptLimits replace the product's default limits of a message
 	// script run (zero: the defaults).
 	ScriptLimits script.Limits
+	// Env adds to the environment the configuration is loaded from.
+	Env map[string]string
 }
 
 // New starts the app on a fresh migrated database with the demo seeded. Like
@@ -109,10 +112,12 @@ func New(t testing.TB, o *Opts) *App {
 	defer cancel()
 	require.NoError(t, users.WaitListening(listenCtx), "user cache")
 	key := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"DATABASE_URL": "postgres://x@localhost/x", "SESSION_KEY": key, "SECRET_KEY": key,
-			"DATA_DIR": t.TempDir()}[k]
-	})
+	env := map[string]string{"DATABASE_URL": "postgres://x@localhost/x", "SESSION_KEY": key, "SECRET_KEY": key,
+		"DATA_DIR": t.TempDir()}
+	if o != nil {
+		maps.Copy(env, o.Env)
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	require.NoError(t, err)
 	logs := &SyncBuffer{}
 	q, in := query.NewReader(db, nil), inbound.NewService(db, accounts, nil)

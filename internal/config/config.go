@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ type Config struct {
 	Lease           time.Duration // LEASE_SECONDS, default 30
 	PollInterval    time.Duration // POLL_INTERVAL_MS, default 1000
 	DBMaxConns      int           // DB_MAX_CONNS, default 30
+	PageConcurrency int           // PAGE_CONCURRENCY, default twice GOMAXPROCS: page views rendered at once (handlers/page_turns.go)
 	InboundMaxBytes int64         // INBOUND_MAX_BYTES, default 1 MiB
 	InstanceName    string        // INSTANCE_NAME, default host-pid: names this process's leases
 	LoginRate       float64       // LOGIN_RATE: login form posts per second per client address, default 5 (0 = off)
@@ -104,6 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Lease = time.Duration(intVar("LEASE_SECONDS", 30, 2, 3600)) * time.Second
 	c.PollInterval = time.Duration(intVar("POLL_INTERVAL_MS", 1000, 10, 60000)) * time.Millisecond
 	c.DBMaxConns = intVar("DB_MAX_CONNS", 30, 2, 500)
+	c.PageConcurrency = intVar("PAGE_CONCURRENCY", 2*runtime.GOMAXPROCS(0), 1, 1024)
 	c.InboundMaxBytes = int64(intVar("INBOUND_MAX_BYTES", 1<<20, 1024, 64<<20))
 
 	c.LoginRate = float64(intVar("LOGIN_RATE", 5, 0, 100000))

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,8 @@ func TestLoad(t *testing.T) {
 		{name: "BadBaseURL", change: map[string]string{"BASE_URL": "ftp://x"}, wantErr: []string{"BASE_URL:"}},
 		{name: "ClockOffsetNotADuration", change: map[string]string{"CLOCK_OFFSET": "90"},
 			wantErr: []string{`CLOCK_OFFSET: "90" is not a duration from -24h to 24h`}},
+		{name: "PageConcurrencyZero", change: map[string]string{"PAGE_CONCURRENCY": "0"},
+			wantErr: []string{`PAGE_CONCURRENCY: "0" is not a whole number from 1 to 1024`}},
 		{name: "ClockOffsetTooFar", change: map[string]string{"CLOCK_OFFSET": "-25h"}, wantErr: []string{"CLOCK_OFFSET:"}},
 	}
 	for _, tc := range tests {
@@ -60,6 +63,7 @@ func TestLoad(t *testing.T) {
 				require.Equal(t, 30*time.Second, c.Lease)
 				require.False(t, c.Secure())
 				require.Zero(t, c.ClockOffset)
+				require.Equal(t, 2*runtime.GOMAXPROCS(0), c.PageConcurrency)
 				return
 			}
 			require.Error(t, err)
