@@ -40,7 +40,7 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 		return err
 	}
 	in := &o.Integration
-	v := integration.PageView{Integration: *in, Process: o.Process, Connection: o.Connection, Messages: o.Messages,
+	v := integration.PageView{Integration: *in, ProcessName: o.ProcessName, Connection: o.Connection, Messages: o.Messages,
 		Counts: o.Counts, Recent: o.Recent, Bonds: o.Bonds, Conflicts: o.Conflicts, Pollers: o.Pollers}
 	for _, sc := range v.Counts {
 		switch sc.State {

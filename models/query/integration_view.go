@@ -15,11 +15,10 @@ import (
 // IntegrationOverview is what the Integration page shows.
 type IntegrationOverview struct {
 	Integration models.Integration
-	Process     models.Process
-	// Connection is the active connection, nil when there is none. Its
-	// secret is not opened (AuthSecret is empty): the page does not show it.
-	Connection *models.Connection
-	Messages   []models.Message // by name
+	ProcessName string
+	// Connection is the active connection, nil when there is none.
+	Connection *ConnectionSummary
+	Messages   []MessageRow     // by name
 	Counts     []StateCount     // every transport state, in sequence order
 	Recent     []TransactionRow // the newest transactions
 	Bonds      []BondRow        // the most recently updated bonds, with their status
@@ -31,6 +30,52 @@ type IntegrationOverview struct {
 	// change kept, another overwritten: field_conflicts).
 	Conflicts int64
 }
+
+// ConnectionSummary is what the Integration page shows of the active
+// connection (never its secret).
+type ConnectionSummary struct {
+	ID          int64
+	Name        string
+	Environment string
+	EndpointURL string
+	AuthType    models.AuthType
+}
+
+// MessageRow is a message as the Integration page lists it.
+type MessageRow struct {
+	ID        int64
+	Name      string
+	Type      models.MessageType
+	Direction models.Direction
+	Async     bool
+	Trigger   models.Trigger
+	Path      string
+}
+
+// integrationHead is the integration with its process's name and its active
+// connection beside it (connection columns NULL: there is none), read as one
+// statement where there were three: each statement a view sends costs
+// PostgreSQL about as much to start as these small ones take to run
+// (docs/engine.md, "Tenth round").
+type integrationHead struct {
+	models.Integration
+	ProcessName           *string
+	ConnectionID          *int64
+	ConnectionName        *string
+	ConnectionEnvironment *string
+	ConnectionEndpointURL *string
+	ConnectionAuthType    *models.AuthType
+}
+
+// integrationHeadSQL reads an integrationHead.
+const integrationHeadSQL = `SELECT i.*, p.name AS process_name, c.id AS connection_id, c.name AS connection_name,
+	c.environment AS connection_environment, c.endpoint_url AS connection_endpoint_url,
+	c.auth_type AS connection_auth_type
+	FROM integrations i
+	LEFT JOIN processes p ON p.id = i.process_id
+	LEFT JOIN LATERAL (SELECT id, name, environment, endpoint_url, auth_type FROM connections
+		WHERE integration_id = i.id AND active LIMIT 1) c ON true
+	WHERE i.id = $1`
 
 // bondWithHead is a bond of the Integration page as read: its ticket's
 // number and its head's state (nil: nothing unfinished) beside it.
@@ -49,15 +94,13 @@ const integrationOverviewRows = 10
 func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
 	v := &IntegrationOverview{}
 	var rb pg.Batch
-	var found, foundProcess, foundConnection, foundJob bool
-	var conn models.Connection
+	var found, foundJob bool
+	var head integrationHead
 	var job models.BulkJob
 	var counts []stateCountRow
-	pg.QueueRow(&rb, &v.Integration, &found, `SELECT * FROM integrations WHERE id = $1`, id)
-	pg.QueueRow(&rb, &v.Process, &foundProcess,
-		`SELECT * FROM processes WHERE id = (SELECT process_id FROM integrations WHERE id = $1)`, id)
-	pg.QueueRow(&rb, &conn, &foundConnection, `SELECT * FROM connections WHERE integration_id = $1 AND active LIMIT 1`, id)
-	pg.QueueRows(&rb, &v.Messages, `SELECT * FROM messages WHERE integration_id = $1 ORDER BY name`, id)
+	pg.QueueRow(&rb, &head, &found, integrationHeadSQL, id)
+	pg.QueueRows(&rb, &v.Messages, `SELECT id, name, type, direction, async, trigger, path FROM messages
+		WHERE integration_id = $1 ORDER BY name`, id)
 	pg.QueueRows(&rb, &counts, stateCountsSQL, id)
 	var recent TransactionPage
 	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
@@ -77,12 +120,14 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	switch {
 	case !found:
 		return nil, fmt.Errorf("get integration %d: %w", id, models.ErrNotFound)
-	case !foundProcess:
+	case head.ProcessName == nil:
 		return nil, fmt.Errorf("integration %d: its process is missing", id)
 	}
-	if foundConnection {
-		conn.AuthSecret = ""
-		v.Connection = &conn
+	v.Integration, v.ProcessName = head.Integration, *head.ProcessName
+	if head.ConnectionID != nil {
+		v.Connection = &ConnectionSummary{ID: *head.ConnectionID, Name: *head.ConnectionName,
+			Environment: *head.ConnectionEnvironment, EndpointURL: *head.ConnectionEndpointURL,
+			AuthType: *head.ConnectionAuthType}
 	}
 	if foundJob {
 		v.LatestJob = &job

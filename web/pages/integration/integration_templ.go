@@ -172,9 +172,9 @@ func List(p layout.PageProps, v ListView) templ.Component {
 // PageView is the Integration record page.
 type PageView struct {
 	Integration models.Integration
-	Process     models.Process
-	Connection  *models.Connection
-	Messages    []models.Message
+	ProcessName string
+	Connection  *query.ConnectionSummary
+	Messages    []query.MessageRow
 	Pollers     []designer.PollerRow // a failing poller shows its back-off and last error here
 	Counts      []query.StateCount
 	CanPause    bool
@@ -481,9 +481,9 @@ func Page(p layout.PageProps, v PageView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var21 string
-			templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(v.Process.Name)
+			templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(v.ProcessName)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/pages/integration/integration.templ`, Line: 140, Col: 41}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `web/pages/integration/integration.templ`, Line: 140, Col: 40}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
 			if templ_7745c5c3_Err != nil {
