@@ -485,42 +485,94 @@ type StateChange struct {
 // TransactionDetail is everything the Transaction page shows.
 type TransactionDetail struct {
 	Transaction models.Transaction
-	Integration models.Integration
-	Message     models.Message
-	Bond        models.Bond
-	Ticket      models.Ticket
+	Integration IntegrationRef
+	Message     MessageRef
+	Bond        BondRef
+	Ticket      TicketRef
 	Stage       *models.Stage
 	Requests    []models.HTTPRequest
 	Logs        []models.TransactionLog
-	ReplayOf    *models.Transaction  // the transaction this one replays
-	ReplayedAs  []models.Transaction // the transactions that replay this one
+	ReplayOf    *TransactionRef  // the transaction this one replays
+	ReplayedAs  []TransactionRef // the transactions that replay this one
 	Changes     []StateChange
 	Activity    []models.ActivityLog
 }
 
+// IntegrationRef is what the Transaction page shows of its integration.
+type IntegrationRef struct {
+	ID         int64
+	Name       string
+	AttachLogs bool
+}
+
+// MessageRef names a transaction's message.
+type MessageRef struct {
+	ID   int64
+	Name string
+}
+
+// BondRef is what the Transaction page shows of its bond.
+type BondRef struct {
+	ID                int64
+	InternalReference string
+	ExternalReference string
+}
+
+// TicketRef is what the Transaction page shows of its ticket.
+type TicketRef struct {
+	ID               int64
+	Number           string
+	ShortDescription string
+}
+
+// TransactionRef links to another transaction.
+type TransactionRef struct {
+	ID     int64
+	Number string
+}
+
+// transactionHead is a transaction with the names of what it points to
+// beside it: one statement where there were six (docs/engine.md, "Tenth
+// round": a statement costs PostgreSQL about as much to start as these
+// lookups take to run).
+type transactionHead struct {
+	models.Transaction
+	IntegrationName        string
+	IntegrationAttachLogs  bool
+	MessageName            string
+	BondInternalReference  string
+	BondExternalReference  string
+	TicketNumber           string
+	TicketShortDescription string
+	ReplayOfNumber         *string
+}
+
+// transactionHeadSQL reads a transactionHead.
+const transactionHeadSQL = `SELECT t.*, i.name AS integration_name, i.attach_logs AS integration_attach_logs,
+	m.name AS message_name, b.internal_reference AS bond_internal_reference,
+	b.external_reference AS bond_external_reference, k.number AS ticket_number,
+	k.short_description AS ticket_short_description, r.number AS replay_of_number
+	FROM transactions t
+	JOIN integrations i ON i.id = t.integration_id
+	JOIN messages m ON m.id = t.message_id
+	JOIN bonds b ON b.id = t.bond_id
+	JOIN tickets k ON k.id = t.ticket_id
+	LEFT JOIN transactions r ON r.id = t.replay_of_id
+	WHERE t.id = $1`
+
 // LoadTransactionDetail reads a transaction and everything around it, in
-// one round trip: every read names the transaction by id, the records it
-// points to through a subquery.
+// one round trip: every read names the transaction by id.
 func (s *Reader) LoadTransactionDetail(ctx context.Context, id int64) (*TransactionDetail, error) {
 	d := &TransactionDetail{}
 	var rb pg.Batch
-	var found, foundIntegration, foundMessage, foundBond, foundTicket, foundStage, foundReplayOf bool
+	var found, foundStage bool
+	var head transactionHead
 	var stage models.Stage
-	var replayOf models.Transaction
-	pg.QueueRow(&rb, &d.Transaction, &found, `SELECT * FROM transactions WHERE id = $1`, id)
-	pg.QueueRow(&rb, &d.Integration, &foundIntegration,
-		`SELECT * FROM integrations WHERE id = (SELECT integration_id FROM transactions WHERE id = $1)`, id)
-	pg.QueueRow(&rb, &d.Message, &foundMessage,
-		`SELECT * FROM messages WHERE id = (SELECT message_id FROM transactions WHERE id = $1)`, id)
-	pg.QueueRow(&rb, &d.Bond, &foundBond, `SELECT * FROM bonds WHERE id = (SELECT bond_id FROM transactions WHERE id = $1)`, id)
-	pg.QueueRow(&rb, &d.Ticket, &foundTicket,
-		`SELECT * FROM tickets WHERE id = (SELECT ticket_id FROM transactions WHERE id = $1)`, id)
+	pg.QueueRow(&rb, &head, &found, transactionHeadSQL, id)
 	pg.QueueRow(&rb, &stage, &foundStage, `SELECT * FROM stages WHERE transaction_id = $1 LIMIT 1`, id)
 	pg.QueueRows(&rb, &d.Requests, `SELECT * FROM http_requests WHERE transaction_id = $1 ORDER BY id LIMIT 500`, id)
 	pg.QueueRows(&rb, &d.Logs, `SELECT * FROM transaction_logs WHERE transaction_id = $1 ORDER BY id LIMIT 2000`, id)
-	pg.QueueRow(&rb, &replayOf, &foundReplayOf,
-		`SELECT * FROM transactions WHERE id = (SELECT replay_of_id FROM transactions WHERE id = $1)`, id)
-	pg.QueueRows(&rb, &d.ReplayedAs, `SELECT * FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
+	pg.QueueRows(&rb, &d.ReplayedAs, `SELECT id, number FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
 	pg.QueueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM (
 			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes WHERE transaction_id = $1
 			UNION ALL
@@ -531,18 +583,22 @@ func (s *Reader) LoadTransactionDetail(ctx context.Context, id int64) (*Transact
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load transaction %d: %w", id, err)
 	}
-	switch {
-	case !found:
+	if !found {
+		// The joins need the integration, message, bond and ticket, which
+		// the foreign keys keep while the transaction exists.
 		return nil, fmt.Errorf("get transaction %d: %w", id, models.ErrNotFound)
-	case !foundIntegration, !foundMessage, !foundBond, !foundTicket:
-		// The foreign keys make this unreachable unless the transaction was deleted between the reads.
-		return nil, fmt.Errorf("transaction %d: its integration, message, bond or ticket is missing", id)
+	}
+	t := head.Transaction
+	d.Transaction = t
+	d.Integration = IntegrationRef{ID: t.IntegrationID, Name: head.IntegrationName, AttachLogs: head.IntegrationAttachLogs}
+	d.Message = MessageRef{ID: t.MessageID, Name: head.MessageName}
+	d.Bond = BondRef{ID: t.BondID, InternalReference: head.BondInternalReference, ExternalReference: head.BondExternalReference}
+	d.Ticket = TicketRef{ID: t.TicketID, Number: head.TicketNumber, ShortDescription: head.TicketShortDescription}
+	if t.ReplayOfID != nil && head.ReplayOfNumber != nil {
+		d.ReplayOf = &TransactionRef{ID: *t.ReplayOfID, Number: *head.ReplayOfNumber}
 	}
 	if foundStage {
 		d.Stage = &stage
-	}
-	if foundReplayOf {
-		d.ReplayOf = &replayOf
 	}
 	return d, nil
 }
