@@ -11,7 +11,6 @@ import (
 
 	"unifi/handlers/page"
 	"unifi/models"
-	"unifi/models/query"
 	"unifi/web/components"
 	"unifi/web/layout"
 	"unifi/web/pages/integration"
@@ -50,7 +49,7 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 			v.Queued = sc.Count
 		}
 	}
-	if err := h.integrationJob(c, id, o.LatestJob, &v); err != nil {
+	if err := h.integrationJob(c, id, o.RunningJobID, &v); err != nil {
 		return err
 	}
 	role := page.CurrentUser(c).Role
@@ -61,25 +60,24 @@ func (h *Handlers) IntegrationShow(c echo.Context) error {
 }
 
 // integrationJob finds the bulk job the page shows: the one named in ?job, or
-// the newest resume or repair of the integration (latest) while it runs.
-func (h *Handlers) integrationJob(c echo.Context, integrationID int64, latest *models.BulkJob, v *integration.PageView) error {
-	var jobID int64
+// the newest resume or repair of the integration while it runs (running, 0:
+// none), read with its progress only then.
+func (h *Handlers) integrationJob(c echo.Context, integrationID, running int64, v *integration.PageView) error {
+	jobID := running
 	if raw := c.QueryParam("job"); raw != "" {
-		jobID, _ = strconv.ParseInt(raw, 10, 64)
+		if n, err := strconv.ParseInt(raw, 10, 64); err == nil && n != 0 {
+			jobID = n
+		}
 	}
-	job, failures := latest, []query.BulkJobFailure(nil) // a running job has no failure list yet
-	switch {
-	case jobID != 0:
-		var err error
-		job, failures, err = h.Query.LoadBulkJobProgress(c.Request().Context(), jobID, 50)
-		if errors.Is(err, models.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	case latest == nil || latest.State != models.BulkRunning:
+	if jobID == 0 {
 		return nil
+	}
+	job, failures, err := h.Query.LoadBulkJobProgress(c.Request().Context(), jobID, 50)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	if job.IntegrationID == nil || *job.IntegrationID != integrationID {
 		return nil

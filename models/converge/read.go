@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"unifi/models/pg"
@@ -62,8 +61,12 @@ var (
 	sqlByBond   = selectRows + `WHERE c.bond_id = $1 ORDER BY c.id DESC LIMIT ` + strconv.Itoa(Shown)
 )
 
-// sqlCount counts an integration's conflicts.
-const sqlCount = `SELECT count(*) FROM field_conflicts WHERE integration_id = $1`
+// CountSQL is the SQL expression for how many conflicts integration (an SQL
+// expression) has resolved; the Integration page reads it beside its
+// integration's row.
+func CountSQL(integration string) string {
+	return `(SELECT count(*) FROM field_conflicts WHERE integration_id = ` + integration + `)`
+}
 
 // QueueByTicket queues the read of a ticket's newest conflicts into dst.
 func QueueByTicket(rb *pg.Batch, dst *[]Row, ticketID int64) {
@@ -73,19 +76,6 @@ func QueueByTicket(rb *pg.Batch, dst *[]Row, ticketID int64) {
 // QueueByBond queues the read of a bond's newest conflicts into dst.
 func QueueByBond(rb *pg.Batch, dst *[]Row, bondID int64) {
 	pg.QueueRows(rb, dst, sqlByBond, bondID)
-}
-
-// QueueCount queues the count of an integration's conflicts into dst.
-func QueueCount(rb *pg.Batch, dst *int64, integrationID int64) {
-	pg.QueueScan(rb, func(rows pgx.Rows) error {
-		defer rows.Close()
-		for rows.Next() {
-			if err := rows.Scan(dst); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}, sqlCount, integrationID)
 }
 
 // Filter narrows the conflicts list.

@@ -23,9 +23,9 @@ type IntegrationOverview struct {
 	Recent     []TransactionRow // the newest transactions
 	Bonds      []BondRow        // the most recently updated bonds, with their status
 	Pollers    []designer.PollerRow
-	// LatestJob is the newest resume or repair job, running or not; nil when
-	// there has been none.
-	LatestJob *models.BulkJob
+	// RunningJobID is the newest resume or repair job while it runs; 0 when
+	// none runs.
+	RunningJobID int64
 	// Conflicts is how many concurrent edits the integration resolved (a
 	// change kept, another overwritten: field_conflicts).
 	Conflicts int64
@@ -59,6 +59,9 @@ type MessageRow struct {
 // (docs/engine.md, "Tenth round").
 type integrationHead struct {
 	models.Integration
+	Conflicts             int64
+	LatestJobID           *int64
+	LatestJobState        *models.BulkJobState
 	ProcessName           *string
 	ConnectionID          *int64
 	ConnectionName        *string
@@ -68,13 +71,18 @@ type integrationHead struct {
 }
 
 // integrationHeadSQL reads an integrationHead.
-const integrationHeadSQL = `SELECT i.*, p.name AS process_name, c.id AS connection_id, c.name AS connection_name,
+var integrationHeadSQL = `SELECT i.*, ` + converge.CountSQL("i.id") + ` AS conflicts,
+	j.id AS latest_job_id, j.state AS latest_job_state,
+	p.name AS process_name, c.id AS connection_id, c.name AS connection_name,
 	c.environment AS connection_environment, c.endpoint_url AS connection_endpoint_url,
 	c.auth_type AS connection_auth_type
 	FROM integrations i
 	LEFT JOIN processes p ON p.id = i.process_id
 	LEFT JOIN LATERAL (SELECT id, name, environment, endpoint_url, auth_type FROM connections
 		WHERE integration_id = i.id AND active LIMIT 1) c ON true
+	LEFT JOIN LATERAL (SELECT id, state FROM bulk_jobs WHERE integration_id = i.id
+		AND kind IN ('` + string(models.BulkResume) + `', '` + string(models.BulkRepair) + `')
+		ORDER BY id DESC LIMIT 1) j ON true
 	WHERE i.id = $1`
 
 // bondWithHead is a bond of the Integration page as read: its ticket's
@@ -94,9 +102,8 @@ const integrationOverviewRows = 10
 func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*IntegrationOverview, error) {
 	v := &IntegrationOverview{}
 	var rb pg.Batch
-	var found, foundJob bool
+	var found bool
 	var head integrationHead
-	var job models.BulkJob
 	var counts []stateCountRow
 	pg.QueueRow(&rb, &head, &found, integrationHeadSQL, id)
 	pg.QueueRows(&rb, &v.Messages, `SELECT id, name, type, direction, async, trigger, path FROM messages
@@ -110,9 +117,6 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 		beside{columns: `, k.number AS ticket_number, ` + queue.HeadStateSQL("b.id") + ` AS head_state`,
 			joins: ` JOIN tickets k ON k.id = b.ticket_id`})+
 		` ORDER BY b.updated_at DESC, b.id DESC`, id) // a literal LIMIT, tickets joined: see queueTransactionPage
-	pg.QueueRow(&rb, &job, &foundJob, `SELECT * FROM bulk_jobs WHERE integration_id = $1 AND kind = ANY($2)
-		ORDER BY id DESC LIMIT 1`, id, []string{string(models.BulkResume), string(models.BulkRepair)})
-	converge.QueueCount(&rb, &v.Conflicts, id)
 	designer.QueuePollers(&rb, &v.Pollers, id)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("load integration %d: %w", id, err)
@@ -123,14 +127,14 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	case head.ProcessName == nil:
 		return nil, fmt.Errorf("integration %d: its process is missing", id)
 	}
-	v.Integration, v.ProcessName = head.Integration, *head.ProcessName
+	v.Integration, v.ProcessName, v.Conflicts = head.Integration, *head.ProcessName, head.Conflicts
 	if head.ConnectionID != nil {
 		v.Connection = &ConnectionSummary{ID: *head.ConnectionID, Name: *head.ConnectionName,
 			Environment: *head.ConnectionEnvironment, EndpointURL: *head.ConnectionEndpointURL,
 			AuthType: *head.ConnectionAuthType}
 	}
-	if foundJob {
-		v.LatestJob = &job
+	if head.LatestJobID != nil && *head.LatestJobState == models.BulkRunning {
+		v.RunningJobID = *head.LatestJobID
 	}
 	v.Recent = recent.Rows
 	v.Bonds = make([]BondRow, len(bonds))

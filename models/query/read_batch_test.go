@@ -129,6 +129,17 @@ func TestLoadIntegrationOverview(t *testing.T) {
 	var process models.Process
 	require.NoError(t, db.Take(&process, in.ProcessID).Error)
 
+	// Before the parallel subtests: the job is shown finished for a moment.
+	t.Run("FinishedJob", func(t *testing.T) {
+		require.NoError(t, db.Exec(`UPDATE bulk_jobs SET state = ? WHERE id = ?`, models.BulkComplete, job.ID).Error)
+		defer func() {
+			require.NoError(t, db.Exec(`UPDATE bulk_jobs SET state = ? WHERE id = ?`, models.BulkRunning, job.ID).Error)
+		}()
+		o, err := rd.LoadIntegrationOverview(ctx, in.ID)
+		require.NoError(t, err)
+		require.Zero(t, o.RunningJobID, "the newest job has ended")
+	})
+
 	t.Run("Success", func(t *testing.T) {
 		t.Parallel()
 		o, err := rd.LoadIntegrationOverview(ctx, in.ID)
@@ -149,8 +160,9 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		counts, err := rd.CountTransactionsByState(ctx, in.ID)
 		require.NoError(t, err)
 		require.Equal(t, counts, o.Counts)
-		require.NotNil(t, o.LatestJob)
-		requireSameAsGORM(t, db, job.ID, *o.LatestJob)
+		require.Equal(t, models.BulkRunning, job.State)
+		require.Equal(t, job.ID, o.RunningJobID)
+		require.Zero(t, o.Conflicts)
 
 		require.Len(t, o.Recent, 10)
 		var recent []models.Transaction
@@ -204,6 +216,7 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		require.Equal(t, "other", o.Integration.Name)
 		require.Nil(t, o.Connection)
 		require.Equal(t, o.ProcessName, process.Name)
+		require.Zero(t, o.RunningJobID, "the running job is the demo's")
 	})
 }
 
