@@ -266,12 +266,18 @@ type beside struct{ columns, joins string }
 // the filter form offers.
 type TransactionList struct {
 	Page         *TransactionPage
-	Integrations []models.Integration // by name
+	Integrations []IntegrationChoice // by name
 	// Messages are the filtered integration's messages (every integration's
 	// when the filter names none), by integration and message name.
 	Messages []MessageChoice
 	// SearchStopped says a payload search hit its time limit: Page is empty.
 	SearchStopped bool
+}
+
+// IntegrationChoice is an integration the filter offers.
+type IntegrationChoice struct {
+	ID   int64
+	Name string
 }
 
 // MessageChoice is a message with its integration's name.
@@ -323,7 +329,7 @@ func (l *TransactionList) knownNames() knownNames {
 
 // queueListChoices reads what the list's filter form offers.
 func queueListChoices(rb *pg.Batch, f TransactionFilter, l *TransactionList) {
-	pg.QueueRows(rb, &l.Integrations, `SELECT * FROM integrations ORDER BY name`)
+	pg.QueueRows(rb, &l.Integrations, `SELECT id, name FROM integrations ORDER BY name`)
 	msgs := `SELECT m.id, i.name AS integration_name, m.name FROM messages m JOIN integrations i ON i.id = m.integration_id`
 	if f.IntegrationID != 0 {
 		pg.QueueRows(rb, &l.Messages, msgs+` WHERE m.integration_id = $1 ORDER BY i.name, m.name`, f.IntegrationID)

@@ -20,7 +20,7 @@ type ListView struct {
 	Page         *query.TransactionPage
 	NextURL      string
 	IsFirstPage  bool
-	Integrations []models.Integration
+	Integrations []query.IntegrationChoice
 	Messages     []MessageOption
 	FromText     string
 	ToText       string
