@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,13 +14,30 @@ import (
 	"unifi/models/queue"
 )
 
-// BondRow is a bond with what lists show beside it.
+// BondRow is a bond as the lists show it: the columns they show (read by
+// bondColumnsOf, not a bond's whole row: its history grows with the bond) and
+// the names beside them.
 type BondRow struct {
-	models.Bond
-	IntegrationName string
-	TicketNumber    string
+	ID                int64
+	IntegrationID     int64
+	TicketID          int64
+	ExternalReference string
+	State             models.BondState
+	ProcessError      string
+	UpdatedAt         time.Time
+	IntegrationName   string
+	TicketNumber      string
 	// Status is BondStatusOf the bond's head transaction.
 	Status models.BondStatus
+}
+
+// bondColumnsOf lists BondRow's columns of bonds alias, for a SELECT list.
+func bondColumnsOf(alias string) string {
+	cols := []string{"id", "integration_id", "ticket_id", "external_reference", "state", "process_error", "updated_at"}
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // BondFilter narrows the bonds list.
@@ -66,7 +84,7 @@ func (s *Reader) QueryBonds(ctx context.Context, f BondFilter) ([]BondRow, error
 	}
 	var rows []BondRow
 	var rb pg.Batch
-	pg.QueueRows(&rb, &rows, `SELECT b.* FROM bonds b`+whereClause(w)+
+	pg.QueueRows(&rb, &rows, `SELECT `+bondColumnsOf("b")+` FROM bonds b`+whereClause(w)+
 		` ORDER BY b.updated_at DESC, b.id DESC LIMIT `+arg(&args, f.Limit), args...) // LIMIT: see queueTransactionPage
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("query bonds: %w", err)

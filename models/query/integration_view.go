@@ -112,7 +112,7 @@ func (s *Reader) LoadIntegrationOverview(ctx context.Context, id int64) (*Integr
 	var recent TransactionPage
 	queueTransactionPage(&rb, TransactionFilter{IntegrationID: id}, nil, integrationOverviewRows, &recent)
 	var bonds []bondWithHead
-	pg.QueueRows(&rb, &bonds, ofIntegration("b", `SELECT * FROM bonds b WHERE b.integration_id = i.id
+	pg.QueueRows(&rb, &bonds, ofIntegration("b", `SELECT `+bondColumnsOf("b")+` FROM bonds b WHERE b.integration_id = i.id
 		ORDER BY b.updated_at DESC, b.id DESC LIMIT `+strconv.Itoa(integrationOverviewRows), "$1",
 		beside{columns: `, k.number AS ticket_number, ` + queue.HeadStateSQL("b.id") + ` AS head_state`,
 			joins: ` JOIN tickets k ON k.id = b.ticket_id`})+

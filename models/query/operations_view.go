@@ -138,8 +138,8 @@ func (s *Reader) LoadOperationsView(ctx context.Context) (*OperationsView, error
 		v.BondsTodayCount, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int64])
 		return err
 	}, `SELECT count(*) FROM bonds WHERE updated_at >= $1`, today)
-	pg.QueueRows(&rb, &v.BondsToday, `SELECT * FROM bonds WHERE updated_at >= $1 ORDER BY updated_at DESC, id DESC LIMIT 20`,
-		today)
+	pg.QueueRows(&rb, &v.BondsToday, `SELECT `+bondColumnsOf("b")+` FROM bonds b WHERE b.updated_at >= $1
+		ORDER BY b.updated_at DESC, b.id DESC LIMIT 20`, today)
 	if err := rb.Run(ctx, s.db); err != nil {
 		return nil, fmt.Errorf("recent transactions and bonds today: %w", err)
 	}

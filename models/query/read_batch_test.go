@@ -27,6 +27,17 @@ func requireSameAsGORM[T any](t *testing.T, db *gorm.DB, id int64, got T) {
 	require.Equal(t, want, got)
 }
 
+// requireBondRow requires r's bond columns to be the bond's, as GORM reads
+// them.
+func requireBondRow(t *testing.T, db *gorm.DB, r query.BondRow) {
+	t.Helper()
+	var b models.Bond
+	require.NoError(t, db.Take(&b, r.ID).Error)
+	require.Equal(t, query.BondRow{ID: b.ID, IntegrationID: b.IntegrationID, TicketID: b.TicketID,
+		ExternalReference: b.ExternalReference, State: b.State, ProcessError: b.ProcessError, UpdatedAt: b.UpdatedAt,
+		IntegrationName: r.IntegrationName, TicketNumber: r.TicketNumber, Status: r.Status}, r)
+}
+
 func TestLoadTransactionDetail(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -191,7 +202,7 @@ func TestLoadIntegrationOverview(t *testing.T) {
 		}
 		statuses := map[models.BondStatus]int{}
 		for _, r := range o.Bonds {
-			requireSameAsGORM(t, db, r.ID, r.Bond)
+			requireBondRow(t, db, r)
 			var tk models.Ticket
 			require.NoError(t, db.Take(&tk, r.TicketID).Error)
 			require.Equal(t, tk.Number, r.TicketNumber)

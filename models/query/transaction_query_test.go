@@ -202,6 +202,8 @@ func TestLoadBondDetail(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, td.Bonds, 1)
 	require.Equal(t, models.BondError, td.Bonds[0].Status)
+	requireBondRow(t, db, td.Bonds[0])
+	require.NotEmpty(t, td.Bonds[0].ProcessError)
 
 	rows, err := rd.QueryTickets(ctx, query.TicketFilter{WithProcessErrors: true})
 	require.NoError(t, err)
@@ -216,6 +218,9 @@ func TestLoadBondDetail(t *testing.T) {
 	require.NotNil(t, ov.Cards[0].OldestQueuedAt)
 	require.Len(t, ov.Recent, 1)
 	require.EqualValues(t, 1, ov.BondsTodayCount)
+	require.Len(t, ov.BondsToday, 1)
+	requireBondRow(t, db, ov.BondsToday[0])
+	require.Equal(t, tk.Number, ov.BondsToday[0].TicketNumber)
 }
 
 // A bond is stuck when its head is in a blocking state with work queued

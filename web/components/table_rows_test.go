@@ -35,8 +35,8 @@ func TestTableRowsEscapeText(t *testing.T) {
 	if err := TransactionsTable(txn, TransactionsTableOpts{TestID: "t", Selectable: true, FormID: evil, ShowInt: true}).Render(ctx, &buf); err != nil {
 		t.Fatal(err)
 	}
-	bonds := []query.BondRow{{Bond: models.Bond{ID: 4, TicketID: 5, ExternalReference: evil, State: models.BondState(evil),
-		ProcessError: evil, UpdatedAt: at}, IntegrationName: evil, TicketNumber: evil, Status: models.BondStatus(evil)}}
+	bonds := []query.BondRow{{ID: 4, TicketID: 5, ExternalReference: evil, State: models.BondState(evil),
+		ProcessError: evil, UpdatedAt: at, IntegrationName: evil, TicketNumber: evil, Status: models.BondStatus(evil)}}
 	if err := BondsTable(bonds, "b", true).Render(ctx, &buf); err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,8 @@ func BenchmarkBondsTable(b *testing.B) {
 	at := time.Date(2026, 12, 7, 15, 4, 5, 0, time.UTC)
 	rows := make([]query.BondRow, 50)
 	for i := range rows {
-		rows[i] = query.BondRow{Bond: models.Bond{ID: int64(5000 + i), TicketID: int64(7000 + i),
-			ExternalReference: fmt.Sprintf("EXT%07d", i), State: models.BondOpen, UpdatedAt: at},
+		rows[i] = query.BondRow{ID: int64(5000 + i), TicketID: int64(7000 + i),
+			ExternalReference: fmt.Sprintf("EXT%07d", i), State: models.BondOpen, UpdatedAt: at,
 			IntegrationName: "demo", TicketNumber: fmt.Sprintf("INC%07d", 7000+i), Status: models.BondStatus("OK")}
 	}
 	var buf bytes.Buffer
