@@ -103,6 +103,24 @@ func (s *turnsServer) waitQueued(n int64) {
 	wait.For(s.t, 10*time.Second, func() (bool, error) { return s.turns.waiting.Load() == n, nil }, "%d views waiting", n)
 }
 
+// hold sends a request and returns once its handler runs.
+func (s *turnsServer) hold(ctx context.Context, method, name string) <-chan *http.Response {
+	s.t.Helper()
+	answer := s.send(ctx, method, name)
+	s.waitEntered(name)
+	return answer
+}
+
+// finish lets name's handler return and requires its answer to be 200 with
+// its name.
+func (s *turnsServer) finish(name string, answer <-chan *http.Response) {
+	s.t.Helper()
+	close(s.releaser(name))
+	code, body := status(s.t, answer)
+	require.Equal(s.t, http.StatusOK, code)
+	require.Equal(s.t, name, body)
+}
+
 func status(t *testing.T, answer <-chan *http.Response) (int, string) {
 	t.Helper()
 	select {
@@ -124,21 +142,16 @@ func TestPageTurnsInArrivalOrder(t *testing.T) {
 	t.Parallel()
 	s := newTurnsServer(t, 1, 10*time.Second)
 	ctx := t.Context()
-	a := s.send(ctx, http.MethodGet, "a")
-	s.waitEntered("a")
+	a := s.hold(ctx, http.MethodGet, "a")
 	b := s.send(ctx, http.MethodGet, "b")
 	s.waitQueued(1)
 	c := s.send(ctx, http.MethodGet, "c")
 	s.waitQueued(2)
-	close(s.releaser("a"))
+	s.finish("a", a)
 	s.waitEntered("b")
-	close(s.releaser("b"))
+	s.finish("b", b)
 	s.waitEntered("c")
-	close(s.releaser("c"))
-	for _, answer := range []<-chan *http.Response{a, b, c} {
-		code, _ := status(t, answer)
-		require.Equal(t, http.StatusOK, code)
-	}
+	s.finish("c", c)
 	require.Equal(t, 1, s.most, "views at once")
 }
 
@@ -149,8 +162,7 @@ func TestPageTurnsBusy(t *testing.T) {
 	t.Parallel()
 	s := newTurnsServer(t, 1, 50*time.Millisecond)
 	ctx := t.Context()
-	a := s.send(ctx, http.MethodGet, "a")
-	s.waitEntered("a")
+	a := s.hold(ctx, http.MethodGet, "a")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/hold/b", nil)
 	require.NoError(t, err)
 	res, err := http.DefaultClient.Do(req)
@@ -161,14 +173,8 @@ func TestPageTurnsBusy(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.Equal(t, "5", res.Header.Get("Retry-After"))
 	require.Contains(t, string(body), "The server is busy")
-	close(s.releaser("a"))
-	code, _ := status(t, a)
-	require.Equal(t, http.StatusOK, code)
-	c := s.send(ctx, http.MethodGet, "c")
-	s.waitEntered("c")
-	close(s.releaser("c"))
-	code, _ = status(t, c)
-	require.Equal(t, http.StatusOK, code)
+	s.finish("a", a)
+	s.finish("c", s.hold(ctx, http.MethodGet, "c"))
 }
 
 // TestPageTurnsClientLeaves: a view whose client leaves while it waits gives
@@ -178,28 +184,20 @@ func TestPageTurnsClientLeaves(t *testing.T) {
 	t.Parallel()
 	s := newTurnsServer(t, 1, time.Minute) // longer than waitQueued waits: b must leave, not time out
 	ctx := t.Context()
-	a := s.send(ctx, http.MethodGet, "a")
-	s.waitEntered("a")
+	a := s.hold(ctx, http.MethodGet, "a")
 	leaving, leave := context.WithCancel(ctx)
 	b := s.send(leaving, http.MethodGet, "b")
 	s.waitQueued(1)
 	leave()
 	require.Nil(t, <-b, "the client gave up")
 	s.waitQueued(0)
-	close(s.releaser("a"))
-	code, _ := status(t, a)
-	require.Equal(t, http.StatusOK, code)
-	c := s.send(ctx, http.MethodGet, "c")
-	s.waitEntered("c")
+	s.finish("a", a)
+	c := s.hold(ctx, http.MethodGet, "c")
 	d := s.send(ctx, http.MethodGet, "d")
 	s.waitQueued(1) // c holds the only turn: b's leaving did not free a second one
-	close(s.releaser("c"))
+	s.finish("c", c)
 	s.waitEntered("d")
-	close(s.releaser("d"))
-	for _, answer := range []<-chan *http.Response{c, d} {
-		code, _ := status(t, answer)
-		require.Equal(t, http.StatusOK, code)
-	}
+	s.finish("d", d)
 	require.Equal(t, 1, s.most)
 }
 
@@ -209,16 +207,8 @@ func TestPageTurnsActionsGoAhead(t *testing.T) {
 	t.Parallel()
 	s := newTurnsServer(t, 1, 10*time.Second)
 	ctx := t.Context()
-	a := s.send(ctx, http.MethodGet, "a")
-	s.waitEntered("a")
-	p := s.send(ctx, http.MethodPost, "p")
-	s.waitEntered("p")
-	close(s.releaser("p"))
-	code, body := status(t, p)
-	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, "p", body)
-	close(s.releaser("a"))
-	code, _ = status(t, a)
-	require.Equal(t, http.StatusOK, code)
+	a := s.hold(ctx, http.MethodGet, "a")
+	s.finish("p", s.hold(ctx, http.MethodPost, "p"))
+	s.finish("a", a)
 	require.Equal(t, 2, s.most)
 }
