@@ -163,7 +163,10 @@ func TestPageTurnsBusy(t *testing.T) {
 	s := newTurnsServer(t, 1, 50*time.Millisecond)
 	ctx := t.Context()
 	a := s.hold(ctx, http.MethodGet, "a")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/hold/b", nil)
+	// Bounded: were b let in, its handler would wait for a release that never comes.
+	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(bctx, http.MethodGet, s.url+"/hold/b", nil)
 	require.NoError(t, err)
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
