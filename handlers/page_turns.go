@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,8 @@ import (
 const pageWait = 10 * time.Second
 
 // pageBusy is the 503 answer's text.
-const pageBusy = "The server is busy: this page waited its turn for 10 seconds. Try again in a moment."
+var pageBusy = fmt.Sprintf("The server is busy: this page waited its turn for %d seconds. Try again in a moment.",
+	int(pageWait/time.Second))
 
 // clientClosedRequest is the status logged for a page view whose browser left
 // while it waited (nginx's 499); nothing reaches the browser.

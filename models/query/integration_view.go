@@ -52,11 +52,11 @@ type MessageRow struct {
 	Path      string
 }
 
-// integrationHead is the integration with its process's name and its active
-// connection beside it (connection columns NULL: there is none), read as one
-// statement where there were three: each statement a view sends costs
-// PostgreSQL about as much to start as these small ones take to run
-// (docs/engine.md, "Tenth round").
+// integrationHead is the integration with its process's name, its active
+// connection (connection columns NULL: there is none), its conflict count and
+// its newest resume or repair job beside it, read as one statement where
+// there were five: each statement a view sends costs PostgreSQL about as much
+// to start as these small ones take to run (docs/engine.md, "Tenth round").
 type integrationHead struct {
 	models.Integration
 	Conflicts             int64
