@@ -10,7 +10,7 @@ set -euo pipefail
 [ $# -ge 3 ] || { sed -n 2,8p "$0"; exit 2; }
 a=$1 b=$2 db=$3 rounds=${4:-3}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; git worktree prune' EXIT # a failed build leaves no worktree registered
 for rev in "$a" "$b"; do
 	git worktree add -q --detach "$work/src" "$rev"
 	(cd "$work/src" && go build -o "$work/bench-$rev" ./bench)
