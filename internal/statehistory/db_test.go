@@ -14,6 +14,7 @@ import (
 	"unifi/models/account"
 	"unifi/models/modelstest"
 	"unifi/models/pg"
+	"unifi/models/query"
 	"unifi/models/queue"
 	"unifi/models/store"
 )
@@ -66,7 +67,7 @@ func TestStateHistoryHasNoOptOut(t *testing.T) {
 	integ := fx.Integration.ID
 
 	var since int64
-	require.NoError(t, db.Raw(`SELECT coalesce(max(id), 0) FROM transaction_state_changes_recent`).Scan(&since).Error)
+	require.NoError(t, db.Raw(`SELECT coalesce(max(id), 0) FROM transaction_state_changes`).Scan(&since).Error)
 	var want []change
 	var inserted int64
 	err = db.Transaction(func(tx *gorm.DB) error {
@@ -120,11 +121,40 @@ func TestStateHistoryHasNoOptOut(t *testing.T) {
 	require.NoError(t, err)
 	var got []change
 	require.NoError(t, db.Raw(`SELECT transaction_id, integration_id, from_state, to_state
-		FROM transaction_state_changes_recent WHERE id > ? ORDER BY id`, since).Scan(&got).Error)
+		FROM transaction_state_changes WHERE id > ? ORDER BY id`, since).Scan(&got).Error)
 	require.Equal(t, want, got, "every state change is recorded, in order, whatever ran before it in the database transaction")
+	// The counts by state (compacted counts plus the statements' deltas)
+	// are the transactions' states, before and after a compaction.
+	rd := query.NewReader(db, nil)
+	for _, when := range []string{"before compaction", "after compaction"} {
+		var actual []struct {
+			State models.TransportState
+			N     int64
+		}
+		require.NoError(t, db.Raw(`SELECT state, count(*) AS n FROM transactions WHERE integration_id = ? GROUP BY state`,
+			integ).Scan(&actual).Error)
+		wantCounts := map[models.TransportState]int64{}
+		for _, a := range actual {
+			wantCounts[a.State] = a.N
+		}
+		counts, err := rd.CountTransactionsByState(ctx, integ)
+		require.NoError(t, err)
+		gotCounts := map[models.TransportState]int64{}
+		for _, c := range counts {
+			if c.Count != 0 {
+				gotCounts[c.State] = c.Count
+			}
+		}
+		require.Equal(t, wantCounts, gotCounts, "counts by state %s", when)
+		folded, err := rd.CompactTransactionCounts(ctx)
+		require.NoError(t, err)
+		if when == "before compaction" {
+			require.Positive(t, folded)
+		}
+	}
 
 	// unifi gen's escape: it writes the history of its bulk inserts itself.
-	require.NoError(t, db.Raw(`SELECT coalesce(max(id), 0) FROM transaction_state_changes_recent`).Scan(&since).Error)
+	require.NoError(t, db.Raw(`SELECT coalesce(max(id), 0) FROM transaction_state_changes`).Scan(&since).Error)
 	require.NoError(t, db.Transaction(func(tx *gorm.DB) error {
 		require.NoError(t, tx.Exec(`SET LOCAL unifi.bulk_load = 'on'`).Error)
 		return tx.Exec(`INSERT INTO transactions (number, message_ident, integration_id, bond_id, message_id,
@@ -133,7 +163,7 @@ func TestStateHistoryHasNoOptOut(t *testing.T) {
 			FROM transactions WHERE id = ?`, models.Complete, head.ID).Error
 	}))
 	var n int64
-	require.NoError(t, db.Raw(`SELECT count(*) FROM transaction_state_changes_recent WHERE id > ?`, since).Scan(&n).Error)
+	require.NoError(t, db.Raw(`SELECT count(*) FROM transaction_state_changes WHERE id > ?`, since).Scan(&n).Error)
 	require.Zero(t, n, "unifi.bulk_load = 'on' (unifi gen) skips the history")
 
 	// The triggers: one per event, AFTER, on every row (no column list, no
@@ -157,7 +187,7 @@ func TestStateHistoryHasNoOptOut(t *testing.T) {
 	}{{"INSERT", tgInsert}, {"UPDATE", tgUpdate}, {"DELETE", tgDelete}} {
 		n := 0
 		for _, tr := range trigs {
-			if tr.Type&ev.bit == 0 || !strings.Contains(tr.Source, "transaction_state_changes_recent") {
+			if tr.Type&ev.bit == 0 || !strings.Contains(tr.Source, "INSERT INTO transaction_state_changes (") {
 				continue
 			}
 			require.Zero(t, tr.Type&(tgBefore|tgInstead), "%s: an AFTER trigger", tr.Name)
@@ -214,7 +244,7 @@ func TestStateHistoryOfALargeStatementAfterASmallOne(t *testing.T) {
 	})
 	require.NoError(t, err, "a statement of %d state changes after a one-row one is recorded in linear time", n)
 	var changes int64
-	require.NoError(t, db.Raw(`SELECT count(*) FROM transaction_state_changes_recent WHERE from_state = ? AND to_state = ?`,
+	require.NoError(t, db.Raw(`SELECT count(*) FROM transaction_state_changes WHERE from_state = ? AND to_state = ?`,
 		models.Complete, models.Ignored).Scan(&changes).Error)
 	require.EqualValues(t, n, changes, "every change recorded")
 }

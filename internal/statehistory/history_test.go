@@ -20,8 +20,8 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 
 // stateWriters is every statement in the repository's Go code (tests aside)
 // that may change transactions.state: "file function: kind", once per
-// statement. Each is recorded in transaction_state_changes_recent by the
-// statement-level triggers of migration 00130 (no statement can opt out),
+// statement. Each is recorded in transaction_state_changes by the
+// statement-level triggers of migrations 00130 and 00330 (no statement can opt out),
 // except those of cmd/unifi gen, which set unifi.bulk_load and write the
 // history themselves. None deletes: transactions are the history, and their
 // HTTP Requests, log lines and Stage name them without a foreign key
@@ -52,8 +52,8 @@ func TestStateChangesRecorded(t *testing.T) {
 	slices.Sort(want)
 	for _, w := range diff(got, want) {
 		t.Errorf("new statement that changes transactions.state: %q\n"+
-			"\tMake sure its state changes are recorded in the history (transaction_state_changes_recent: the triggers\n"+
-			"\tof migration 00130 do it for every plain INSERT, UPDATE and DELETE on transactions; nothing may switch\n"+
+			"\tMake sure its state changes are recorded in the history (transaction_state_changes: the triggers\n"+
+			"\tof migrations 00130 and 00330 do it for every plain INSERT, UPDATE and DELETE on transactions; nothing may switch\n"+
 			"\tthem off), then add it to stateWriters in internal/statehistory/history_test.go.", w)
 	}
 	for _, w := range diff(want, got) {

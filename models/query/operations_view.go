@@ -55,7 +55,7 @@ func (s *Reader) IntegrationCards(ctx context.Context, at time.Time) ([]Integrat
 
 // cardFiguresSQL reads one integration's figures beside its counts by state,
 // each through an index: the oldest queued (transactions_integration_state),
-// errors in the last hour (the state-change tables), the stuck bonds (the
+// errors in the last hour (the state history), the stuck bonds (the
 // blocking heads of the integration, each probed for a queued successor in
 // transactions_bond_queued), the running bulk job and whether a connection is
 // active. $1 integration, $2 since.
@@ -63,8 +63,6 @@ var cardFiguresSQL = `SELECT
 	(SELECT created_at FROM transactions WHERE integration_id = $1 AND state = ` + pg.StateSQL(models.Queued) + `
 		ORDER BY created_at, id LIMIT 1),
 	(SELECT count(*) FROM transaction_state_changes WHERE integration_id = $1 AND to_state IN (` +
-	pg.StateSQL(models.TimedOut, models.Error) + `) AND changed_at >= $2)
-	  + (SELECT count(*) FROM transaction_state_changes_recent WHERE integration_id = $1 AND to_state IN (` +
 	pg.StateSQL(models.TimedOut, models.Error) + `) AND changed_at >= $2),
 	(SELECT count(*) FROM transactions h WHERE h.integration_id = $1 AND h.direction = 'Outbound'
 		AND h.state IN (` + pg.StateSQL(models.BlockingStates...) + `) AND ` + queuedBehind + `),

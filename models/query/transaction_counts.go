@@ -12,34 +12,31 @@ import (
 )
 
 // Counts by transaction state (the integration page) come from
-// transaction_state_counts plus the state changes not yet compacted into it
-// (migration 00031). Writers only append state-change rows, so counting never
-// makes the engine wait on a shared counter row.
+// transaction_state_counts plus the deltas not yet compacted into it
+// (migrations 00031, 00330): each statement that changes states appends what
+// it changed in the counts, one row per integration and state, so counting
+// never makes the engine wait on a shared counter row.
 
-// compactAfter is how many recent state changes of an integration a reader
-// tolerates before it compacts them itself.
+// compactAfter is how many delta rows of an integration a reader tolerates
+// before it compacts them itself.
 const compactAfter = 20000
 
 // countsLockKey is the advisory lock that keeps compactions one at a time.
 const countsLockKey = 727275
 
-// stateCountsSQL sums the compacted counts and the recent changes in one
-// snapshot, so no change is seen twice or missed.
+// stateCountsSQL sums the compacted counts and the deltas in one snapshot, so
+// no change is seen twice or missed.
 const stateCountsSQL = `SELECT state, sum(n)::bigint AS count, sum(recent)::bigint AS recent FROM (
 	SELECT state, n, 0 AS recent FROM transaction_state_counts WHERE integration_id = $1
 	UNION ALL
-	SELECT to_state, count(*), count(*) FROM transaction_state_changes_recent
-	 WHERE integration_id = $1 AND to_state IS NOT NULL GROUP BY to_state
-	UNION ALL
-	SELECT from_state, -count(*), 0 FROM transaction_state_changes_recent
-	 WHERE integration_id = $1 AND from_state IS NOT NULL GROUP BY from_state
+	SELECT state, n, 1 FROM transaction_state_deltas WHERE integration_id = $1
 ) x GROUP BY state`
 
 // stateCountRow is a row of stateCountsSQL.
 type stateCountRow struct {
 	State  models.TransportState
 	Count  int64
-	Recent int64 // of Count, how many come from changes not yet compacted
+	Recent int64 // how many delta rows not yet compacted went into Count
 }
 
 // CountTransactionsByState returns an integration's transaction counts for
@@ -90,9 +87,9 @@ func (s *Reader) stateCounts(ctx context.Context, integrationID int64, rows []st
 	return out, nil
 }
 
-// CompactTransactionCounts moves the recent state changes into the history and
-// adds them to the counts, in one statement. When another compaction is
-// running it does nothing. It returns how many changes it moved.
+// CompactTransactionCounts folds the deltas into the counts and deletes them,
+// in one statement. When another compaction is running it does nothing. It
+// returns how many delta rows it folded.
 func (s *Reader) CompactTransactionCounts(ctx context.Context) (int64, error) {
 	var moved int64
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -104,17 +101,9 @@ func (s *Reader) CompactTransactionCounts(ctx context.Context) (int64, error) {
 			return nil
 		}
 		return tx.Raw(`WITH moved AS (
-				DELETE FROM transaction_state_changes_recent
-				RETURNING id, transaction_id, integration_id, from_state, to_state, changed_at),
-			archived AS (
-				INSERT INTO transaction_state_changes (id, transaction_id, integration_id, from_state, to_state, changed_at)
-				SELECT id, transaction_id, integration_id, from_state, to_state, changed_at FROM moved),
+				DELETE FROM transaction_state_deltas RETURNING integration_id, state, n),
 			delta AS (
-				SELECT integration_id, state, sum(d) AS n FROM (
-					SELECT integration_id, to_state AS state, 1 AS d FROM moved WHERE to_state IS NOT NULL
-					UNION ALL
-					SELECT integration_id, from_state, -1 FROM moved WHERE from_state IS NOT NULL) x
-				GROUP BY integration_id, state),
+				SELECT integration_id, state, sum(n) AS n FROM moved GROUP BY integration_id, state),
 			counted AS (
 				INSERT INTO transaction_state_counts (integration_id, state, n)
 				SELECT integration_id, state, n FROM delta WHERE n <> 0 ORDER BY integration_id, state

@@ -579,11 +579,8 @@ func (s *Reader) LoadTransactionDetail(ctx context.Context, id int64) (*Transact
 	pg.QueueRows(&rb, &d.Requests, `SELECT * FROM http_requests WHERE transaction_id = $1 ORDER BY id LIMIT 500`, id)
 	pg.QueueRows(&rb, &d.Logs, `SELECT * FROM transaction_logs WHERE transaction_id = $1 ORDER BY id LIMIT 2000`, id)
 	pg.QueueRows(&rb, &d.ReplayedAs, `SELECT id, number FROM transactions WHERE replay_of_id = $1 ORDER BY id`, id)
-	pg.QueueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM (
-			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes WHERE transaction_id = $1
-			UNION ALL
-			SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes_recent WHERE transaction_id = $1
-		) x ORDER BY changed_at, id LIMIT 1000`, id)
+	pg.QueueRows(&rb, &d.Changes, `SELECT id, transaction_id, from_state, to_state, changed_at FROM transaction_state_changes
+		WHERE transaction_id = $1 ORDER BY changed_at, id LIMIT 1000`, id)
 	pg.QueueRows(&rb, &d.Activity, `SELECT * FROM activity_logs WHERE record_type = 'transaction' AND record_id = $1
 		ORDER BY id DESC LIMIT 100`, id)
 	if err := rb.Run(ctx, s.db); err != nil {

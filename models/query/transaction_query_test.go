@@ -158,9 +158,9 @@ func TestCountTransactionsByState(t *testing.T) {
 	require.Equal(t, int64(3), count()[models.Complete])
 	require.Equal(t, int64(1), count()[models.Queued])
 
-	moved, err := rd.CompactTransactionCounts(ctx)
+	folded, err := rd.CompactTransactionCounts(ctx)
 	require.NoError(t, err)
-	require.EqualValues(t, 4, moved)
+	require.EqualValues(t, 4, folded, "one delta row per statement: the fixture inserts the four one by one")
 	require.Equal(t, int64(1), count()[models.Queued])
 
 	require.NoError(t, db.Exec("UPDATE transactions SET state = ? WHERE id = ?", models.Ignored, q.ID).Error)
