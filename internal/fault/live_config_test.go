@@ -47,10 +47,21 @@ func TestLiveConfigAcrossServers(t *testing.T) {
 		tk, err := w.Store.CreateTicket(ctx, w.Analyst, store.TicketInput{ShortDescription: what})
 		require.NoError(t, err)
 		var st models.TransportState
-		wait.For(t, 20*time.Second, func() (bool, error) {
+		if err := wait.Until(20*time.Second, func() (bool, error) {
 			err := w.DB.Raw(`SELECT state FROM transactions WHERE ticket_id = ?`, tk.ID).Scan(&st).Error
 			return st == models.Error || st == models.Complete, err
-		}, "the transaction of %q finishes", what)
+		}); err != nil {
+			// Once on 2 loaded cores (CI, 2026-12-07) the last transaction
+			// was not sent in 20 s with nothing in server 2's log: say where
+			// it stood, so that the next time tells why.
+			var rows []map[string]any
+			_ = w.DB.Raw(`SELECT t.id, t.state, t.attempts, t.lease_owner, t.lease_expires_at, t.next_attempt_at, now() AS db_now,
+					i.state AS integration_state, i.retry_limit,
+					(SELECT count(*) FROM connections c WHERE c.integration_id = t.integration_id AND c.active) AS active_connections
+				FROM transactions t JOIN integrations i ON i.id = t.integration_id WHERE t.ticket_id = ?`, tk.ID).Scan(&rows).Error
+			t.Fatalf("the transaction of %q did not finish: %v; its rows: %v; server 2 running: %v", what, err, rows,
+				w.Servers[1].Running())
+		}
 		var n int64
 		require.NoError(t, w.DB.Raw(`SELECT count(*) FROM http_requests h JOIN transactions t ON t.id = h.transaction_id
 			WHERE t.ticket_id = ?`, tk.ID).Scan(&n).Error)
