@@ -52,6 +52,8 @@ type Pool struct {
 	handSignal chan struct{}  // one token: wakes the hand worker (Take)
 	handBusy   atomic.Bool    // the hand worker is in a round: Take wakes a claiming worker too
 
+	surplus surplus // released work leased to this process beyond a worker's chain
+
 	counts counters // Stats
 	edits  edits    // ticket changes of this process in flight (Editing)
 
@@ -243,6 +245,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 	}
 	p.cancel()
 	<-done
+	p.giveBackSurplus()
 	p.handMu.Lock()
 	left := p.handed
 	p.handed = nil
@@ -352,9 +355,10 @@ func (p *Pool) isStopping() bool {
 // wake-up or the poll interval when there is nothing to do. Recording a batch
 // leases the transactions it releases (the next on each finished bond) to
 // this worker, up to four fifths of a batch: they are sent next without a
-// claim of their own. Each round still claims at least a fifth of a batch of
-// other due work, in due order, so no bond waits long behind busy ones. A
-// round may send the work ticket changes of this process handed over (Take)
+// claim of their own; up to a batch more go to the process's surplus. Each
+// round still claims at least a fifth of a batch of other due work, in due
+// order, so no bond waits long behind busy ones, and fills what the claim
+// leaves with surplus. A round may send the work ticket changes of this process handed over (Take)
 // in place of its claim; the round after it claims.
 //
 // The hand worker (hand) never claims: it sends what ticket changes handed
@@ -407,6 +411,7 @@ func (p *Pool) runWorker(ctx context.Context, idx int, hand bool) {
 			if err == nil {
 				p.counts.countClaim(len(claimed))
 				slack = len(claimed) < limit
+				chained = append(chained, p.takeSurplus(log, limit-len(claimed))...)
 			}
 		}
 		if err != nil && ctx.Err() == nil && len(chained) == 0 {
@@ -438,7 +443,7 @@ func (p *Pool) runWorker(ctx context.Context, idx int, hand bool) {
 		if ctx.Err() != nil {
 			return // hard stop: nothing recorded; the leases expire and the work is rescued
 		}
-		next := enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: p.opts.Batch - max(p.opts.Batch/5, 1),
+		next := enginedb.ClaimOpts{Owner: p.opts.Instance, Limit: chainShare(p.opts.Batch) + p.surplusRoom(),
 			Lease: p.opts.Lease, Config: cfg}
 		if p.isStopping() {
 			next.Limit = 0
@@ -447,6 +452,7 @@ func (p *Pool) runWorker(ctx context.Context, idx int, hand bool) {
 			p.giveWay(ctx)
 		}
 		_, chained, err = p.engine.RecordAttempts(ctx, results, next)
+		chained = p.keepChain(chained)
 		if err != nil && ctx.Err() == nil {
 			log.ErrorContext(ctx, "record attempts", slog.String("error", err.Error()), slog.Int("count", len(results)))
 		}

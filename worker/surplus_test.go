@@ -1,0 +1,104 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"unifi/internal/wait"
+	"unifi/models"
+	"unifi/worker"
+)
+
+// surplusPool is one claiming worker with batches of five: it chains four of
+// what each recording releases, and the fifth goes to the surplus.
+func (b *testBundle) surplusPool(t *testing.T, name string, lease time.Duration) *worker.Pool {
+	t.Helper()
+	p := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: name, Workers: 1, Batch: 5,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError})),
+		Lease:  lease, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 5 * time.Second})
+	require.NoError(t, p.Start(b.ctx))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return p
+}
+
+// Five bonds of six transactions, written before the engine starts, and a
+// worker with batches of five: one claim finds the five heads; after it,
+// each recording releases five, chains four to the worker and leases the
+// fifth to the process's surplus, and each round's claim (a fifth of a
+// batch) finds nothing due and is filled from the surplus. So nothing is
+// claimed twice: 5 claimed, 25 chained, in six rounds. When the release
+// left the fifth unleased, a later claim found it: 10 claimed, 20 chained.
+func TestSurplusSentWithoutClaim(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tickets := b.ticketsUpdated(t, "surplus", 5, 5)
+	p := b.surplusPool(t, "surplus", 5*time.Second)
+	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 30})
+	b.checkDelivery(t, tickets)
+	st := p.Stats()
+	require.Equal(t, worker.Stats{Rounds: 6, Claimed: 5, Chained: 25}, worker.Stats{Rounds: st.Rounds,
+		Claimed: st.Claimed, Chained: st.Chained}, "how the transactions came to the worker")
+}
+
+// Surplus leased more than half the lease ago is given back, not sent: with
+// a lease of a nanosecond every surplus entry is stale when a worker takes
+// it, so each one is given back and a later claim finds it. Everything still
+// arrives once and in order, and no lease is left behind.
+func TestStaleSurplusGivenBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tickets := b.ticketsUpdated(t, "stale", 5, 5)
+	p := b.surplusPool(t, "stale", time.Nanosecond)
+	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 30})
+	b.checkDelivery(t, tickets)
+	st := p.Stats()
+	require.Greater(t, st.Claimed, int64(5), "surplus given back is claimed again: %+v", st)
+	require.EqualValues(t, 30, st.Sent(), "each sent once: %+v", st)
+	var leased int64
+	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
+	require.Zero(t, leased)
+}
+
+// A soft stop gives the surplus back. Ten bonds of two, batches of five:
+// the first round sends five heads and its recording leases the five next,
+// four chained and one to the surplus; the second round's claim takes a
+// sixth head and fills the batch, so the surplus stays, and its recording
+// waits for the sixth bond, which the test holds locked. The engine stops
+// meanwhile: nothing more is sent, and the surplus lease is given back (the
+// lease is an hour), so a second engine delivers the rest at once.
+func TestSoftStopGivesBackSurplus(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tickets := b.ticketsUpdated(t, "stop surplus", 10, 1)
+	hold := b.db.Begin()
+	require.NoError(t, hold.Error)
+	defer hold.Rollback()
+	require.NoError(t, hold.Exec("SELECT id FROM bonds WHERE ticket_id = ? FOR UPDATE", tickets[5].ID).Error)
+
+	first := b.surplusPool(t, "first", time.Hour)
+	wait.For(t, 10*time.Second, func() (bool, error) {
+		var waiting int64
+		err := b.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock'`).Scan(&waiting).Error
+		return b.remote.Applied() == 10 && waiting == 1, fmt.Errorf("applied %d, waiting on a lock %d (%v)",
+			b.remote.Applied(), waiting, err)
+	}, "two rounds sent and the second's record waiting")
+	stopped := make(chan error, 1)
+	go func() { stopped <- first.Stop(context.Background()) }()
+	wait.For(t, 10*time.Second, func() (bool, error) { return first.Stopping(), nil }, "the stop to begin")
+	require.NoError(t, hold.Rollback().Error)
+	require.NoError(t, <-stopped)
+
+	require.Equal(t, int64(10), b.remote.Applied(), "the stopping engine sent nothing more")
+	var leased int64
+	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
+	require.Zero(t, leased, "a soft stop gives its surplus back")
+	b.pool(t, "second", 1)
+	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 20})
+	b.checkDelivery(t, tickets)
+}
