@@ -355,10 +355,10 @@ func (p *Pool) isStopping() bool {
 // wake-up or the poll interval when there is nothing to do. Recording a batch
 // leases the transactions it releases (the next on each finished bond) to
 // this worker, up to four fifths of a batch: they are sent next without a
-// claim of their own; up to a batch more go to the process's surplus. Each
-// round still claims at least a fifth of a batch of other due work, in due
-// order, so no bond waits long behind busy ones, and fills what the claim
-// leaves with surplus. A round may send the work ticket changes of this process handed over (Take)
+// claim of their own; the rest go to the process's surplus. What the chain
+// leaves of a batch (at least a fifth) is filled by a claim of other due
+// work, in due order, so no bond waits long behind busy ones, and by
+// surplus, each first in every other round. A round may send the work ticket changes of this process handed over (Take)
 // in place of its claim; the round after it claims.
 //
 // The hand worker (hand) never claims: it sends what ticket changes handed
@@ -377,6 +377,7 @@ func (p *Pool) runWorker(ctx context.Context, idx int, hand bool) {
 	var chained []*enginedb.Work
 	handedLast := false // the last round sent handed-over work instead of claiming
 	slack := false      // this worker's last claim came back short: it gives way to edits (giveWay)
+	surplusFirst := false
 	for {
 		if p.isStopping() || ctx.Err() != nil {
 			p.giveBack(log, chained)
@@ -405,13 +406,26 @@ func (p *Pool) runWorker(ctx context.Context, idx int, hand bool) {
 			if slack {
 				p.giveWay(ctx)
 			}
-			if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == limit {
+			// Rounds alternate between the surplus first and the claim
+			// first, so that neither waits behind the other: due work in
+			// the database gets a claim at least every other round, and
+			// the surplus a place in a batch at least as often.
+			if surplusFirst = !surplusFirst; surplusFirst {
+				chained = append(chained, p.takeSurplus(log, p.opts.Batch-len(chained))...)
+				claim.Limit = claimLimit(p.opts.Batch, len(chained))
+			}
+			if claim.Limit == 0 {
+				break
+			}
+			if claimed, err = p.engine.ClaimWork(ctx, claim); len(claimed) == claim.Limit {
 				p.wakeOne() // there may be more due: another worker claims it
 			}
 			if err == nil {
 				p.counts.countClaim(len(claimed))
-				slack = len(claimed) < limit
-				chained = append(chained, p.takeSurplus(log, limit-len(claimed))...)
+				slack = len(claimed) < claim.Limit
+				if !surplusFirst {
+					chained = append(chained, p.takeSurplus(log, claim.Limit-len(claimed))...)
+				}
 			}
 		}
 		if err != nil && ctx.Err() == nil && len(chained) == 0 {

@@ -10,17 +10,19 @@ import (
 
 // surplus is work a recording released and leased to this process beyond
 // what its worker chains (four fifths of a batch): the claiming workers
-// send it with what their claims leave of a batch, after the claim, so due
-// work in the database still comes first. Before it, the release left that
-// rest unleased for any engine's claim: a fifth of every transaction of a
-// long queue paid a claim (a walk of the due work and an update of the
-// row) on top of its release; leased to the process it pays neither
-// (docs/engine.md, "Thirteenth round").
+// send it in what their chains leave of a batch, taking it before their
+// claim in every other round and after it in the others (runWorker). Before
+// it, the release left that rest unleased for any engine's claim: a fifth of
+// every transaction of a long queue paid a claim (a walk of the due work and
+// an update of the row) on top of its release; leased to the process it
+// pays neither (docs/engine.md, "Thirteenth round").
 //
-// It is bounded by a batch (surplusRoom: the release leases no more than
-// that), and an entry waits at most half the engine's lease: an older one is
-// given back to the database rather than sent, so no send can outlive the
-// lease and meet another engine's claim of the same transaction.
+// It holds at most what the workers' batches hold (surplusRoom: the release
+// leases no more than that), so that an engine that has every bond of a
+// drain in hand keeps them all, and the claims find nothing due. An entry
+// waits at most half the engine's lease: an older one is given back to the
+// database rather than sent, so no send can outlive the lease and meet
+// another engine's claim of the same transaction.
 type surplus struct {
 	mu   sync.Mutex
 	work []surplusWork
@@ -32,15 +34,14 @@ type surplusWork struct {
 }
 
 // chainShare is how much of a batch a worker chains; the rest of what a
-// recording releases goes to the surplus, and each round claims at least
-// the difference.
+// recording releases goes to the surplus.
 func chainShare(batch int) int { return batch - max(batch/5, 1) }
 
 // surplusRoom is how many more released transactions the surplus takes.
 func (p *Pool) surplusRoom() int {
 	p.surplus.mu.Lock()
 	defer p.surplus.mu.Unlock()
-	return max(p.opts.Batch-len(p.surplus.work), 0)
+	return max(p.opts.Workers*p.opts.Batch-len(p.surplus.work), 0)
 }
 
 // keepChain keeps a worker's share of what its recording leased to it and

@@ -102,3 +102,27 @@ func TestSoftStopGivesBackSurplus(t *testing.T) {
 	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 20})
 	b.checkDelivery(t, tickets)
 }
+
+// Neither the surplus nor the claims wait behind the other: ten bonds of
+// twenty and one worker with batches of five, which holds five bonds at a
+// time. The worker chains four, the fifth bond goes to the surplus, and
+// the heads of the other five are due in the database. Taking the surplus
+// first in every round, no claim would find those heads until the first
+// five bonds were done; claiming first in every round, the surplus would
+// wait until nothing was due. Alternating, the last head goes out before
+// the first bond is done, and the fifth bond's second transaction before
+// the last head.
+func TestSurplusAndClaimsTakeTurns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	tickets := b.ticketsUpdated(t, "turns", 10, 19)
+	b.surplusPool(t, "turns", 5*time.Second)
+	b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 200})
+	b.checkDelivery(t, tickets)
+	first, fifth, last := b.remote.Arrivals(tickets[0].Number), b.remote.Arrivals(tickets[4].Number),
+		b.remote.Arrivals(tickets[9].Number)
+	require.True(t, last[0].At.Before(first[len(first)-1].At), "the last bond's head (%s) went out before the first bond was done (%s)",
+		last[0].At.Format(time.StampMicro), first[len(first)-1].At.Format(time.StampMicro))
+	require.True(t, fifth[1].At.Before(last[0].At), "the surplus (%s) went out before the last head (%s)",
+		fifth[1].At.Format(time.StampMicro), last[0].At.Format(time.StampMicro))
+}
