@@ -452,7 +452,7 @@ func (b *engineBench) delivery() (float64, cpuPer, error) {
 	if err := b.checkRemote(refs, deliveryPerBond); err != nil {
 		return 0, cpuPer{}, err
 	}
-	b.note("delivery: %d in %s", total, elapsed.Round(time.Millisecond))
+	b.note("delivery: %d in %s; engine rounds: %s", total, elapsed.Round(time.Millisecond), roundsNote(p.Stats()))
 	return float64(total) / elapsed.Seconds(), cpu, nil
 }
 
@@ -547,8 +547,8 @@ func (b *engineBench) drain() (time.Duration, cpuPer, error) {
 	if err := b.checkRemote(refs, drainPerBond); err != nil {
 		return 0, cpuPer{}, err
 	}
-	b.note("drain: %d in %s; the remote had them all at %s", total, elapsed.Round(time.Millisecond),
-		delivered.Round(time.Millisecond))
+	b.note("drain: %d in %s; the remote had them all at %s; engine rounds: %s", total, elapsed.Round(time.Millisecond),
+		delivered.Round(time.Millisecond), roundsNote(p.Stats()))
 	b.note("drain progress (time since Resume: delivered): %s", strings.Join(prog, " "))
 	return elapsed, cpu, nil
 }

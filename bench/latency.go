@@ -73,13 +73,19 @@ func (l latencyFigures) lines() []string {
 
 // roundsLine says how large the engine's rounds were beside the probes.
 func (l latencyFigures) roundsLine() string {
-	r := l.rounds
+	return fmt.Sprintf("latency engine rounds: %s during the probes; a worker gave way to a probe's edit %d times",
+		roundsNote(l.rounds), l.rounds.GaveWay)
+}
+
+// roundsNote says how many rounds the engine's workers sent, how large they
+// were, how their transactions came to them and how many claims they made.
+func roundsNote(r worker.Stats) string {
 	sent := max(r.Sent(), 1)
 	pct := func(n int64) float64 { return 100 * float64(n) / float64(sent) }
-	return fmt.Sprintf("latency engine rounds: %d during the probes, %.1f transactions a round (%.0f%% claimed, %.0f%% chained, "+
-		"%.0f%% handed over); %d claims, %.0f%% of them empty; a worker gave way to a probe's edit %d times",
+	return fmt.Sprintf("%d, %.1f transactions a round (%.0f%% claimed, %.0f%% chained, %.0f%% handed over); "+
+		"%d claims, %.0f%% of them empty",
 		r.Rounds, float64(r.Sent())/float64(max(r.Rounds, 1)), pct(r.Claimed), pct(r.Chained), pct(r.Handed), r.Claims,
-		100*float64(r.EmptyClaims)/float64(max(r.Claims, 1)), r.GaveWay)
+		100*float64(r.EmptyClaims)/float64(max(r.Claims, 1)))
 }
 
 // probePhases is one probe's time split into the phases of latencyFigures.
