@@ -12,7 +12,7 @@ import "sync/atomic"
 type Stats struct {
 	Rounds      int64 // batches sent and recorded
 	Claimed     int64 // transactions sent that a claim found
-	Chained     int64 // transactions sent that the recording of an earlier round leased to its worker
+	Chained     int64 // transactions sent that the recording of an earlier round leased to its worker or to the surplus
 	Handed      int64 // transactions sent that a ticket change of this process handed over at commit
 	Claims      int64 // claims made
 	EmptyClaims int64 // claims that found nothing due
