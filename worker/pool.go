@@ -358,8 +358,9 @@ func (p *Pool) isStopping() bool {
 // claim of their own; the rest go to the process's surplus. What the chain
 // leaves of a batch (at least a fifth) is filled by a claim of other due
 // work, in due order, so no bond waits long behind busy ones, and by
-// surplus, each first in every other round. A round may send the work ticket changes of this process handed over (Take)
-// in place of its claim; the round after it claims.
+// surplus, each first in every other round. A round may send the work
+// ticket changes of this process handed over (Take) in place of its claim;
+// the round after it claims.
 //
 // The hand worker (hand) never claims: it sends what ticket changes handed
 // over, and the work its recordings chain, so that an edit's message does
