@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"unifi/internal/wait"
 	"unifi/models"
@@ -202,26 +203,35 @@ func TestSoftStopLeavesNoLease(t *testing.T) {
 	first := worker.New(worker.Opts{Store: b.store, DatabaseURL: b.dbURL, Instance: "first", Workers: 1, Batch: 20,
 		Lease: time.Hour, PollInterval: 20 * time.Millisecond, SoftStopTimeout: 10 * time.Second})
 	require.NoError(t, first.Start(b.ctx))
+	b.stopWhileRecordWaits(t, first, hold, 20)
+	b.pool(t, "second", 2)
+	b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 200})
+	b.checkDelivery(t, tickets)
+}
+
+// stopWhileRecordWaits waits until p has sent applied transactions and a
+// recording of its waits for a lock hold has, begins a soft stop of p, then
+// lets the recording finish (it comes back to a stopping worker, whatever it
+// leased). p must send nothing more and leave no lease behind.
+func (b *testBundle) stopWhileRecordWaits(t *testing.T, p *worker.Pool, hold *gorm.DB, applied int64) {
+	t.Helper()
 	wait.For(t, 10*time.Second, func() (bool, error) {
 		var waiting int64
 		err := b.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND wait_event_type = 'Lock'`).Scan(&waiting).Error
-		return b.remote.Applied() == 20 && waiting == 1, fmt.Errorf("applied %d, waiting on a lock %d (%v)",
+		return b.remote.Applied() == applied && waiting == 1, fmt.Errorf("applied %d, waiting on a lock %d (%v)",
 			b.remote.Applied(), waiting, err)
-	}, "the first batch sent and its record waiting")
+	}, "the rounds sent and a record waiting")
 	stopped := make(chan error, 1)
-	go func() { stopped <- first.Stop(context.Background()) }()
-	wait.For(t, 10*time.Second, func() (bool, error) { return first.Stopping(), nil }, "the stop to begin")
-	require.NoError(t, hold.Rollback().Error) // the record goes on and chains the next transactions
+	go func() { stopped <- p.Stop(context.Background()) }()
+	wait.For(t, 10*time.Second, func() (bool, error) { return p.Stopping(), nil }, "the stop to begin")
+	require.NoError(t, hold.Rollback().Error) // the record goes on
 	require.NoError(t, <-stopped)
 
-	require.Equal(t, int64(20), b.remote.Applied(), "the stopping engine sent nothing it had chained")
+	require.Equal(t, applied, b.remote.Applied(), "the stopping engine sent nothing more")
 	var leased int64
 	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
-	require.Zero(t, leased, "a soft stop gives its chained leases back")
-	b.pool(t, "second", 2)
-	b.waitStates(t, 20*time.Second, map[models.TransportState]int64{models.Complete: 200})
-	b.checkDelivery(t, tickets)
+	require.Zero(t, leased, "a soft stop gives its leases back")
 }
 
 // TestPauseResume queues 1,000 transactions on a paused integration; Resume

@@ -2,14 +2,12 @@ package worker_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"unifi/internal/wait"
 	"unifi/models"
 	"unifi/worker"
 )
@@ -81,23 +79,7 @@ func TestSoftStopGivesBackSurplus(t *testing.T) {
 	require.NoError(t, hold.Exec("SELECT id FROM bonds WHERE ticket_id = ? FOR UPDATE", tickets[5].ID).Error)
 
 	first := b.surplusPool(t, "first", time.Hour)
-	wait.For(t, 10*time.Second, func() (bool, error) {
-		var waiting int64
-		err := b.db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND wait_event_type = 'Lock'`).Scan(&waiting).Error
-		return b.remote.Applied() == 10 && waiting == 1, fmt.Errorf("applied %d, waiting on a lock %d (%v)",
-			b.remote.Applied(), waiting, err)
-	}, "two rounds sent and the second's record waiting")
-	stopped := make(chan error, 1)
-	go func() { stopped <- first.Stop(context.Background()) }()
-	wait.For(t, 10*time.Second, func() (bool, error) { return first.Stopping(), nil }, "the stop to begin")
-	require.NoError(t, hold.Rollback().Error)
-	require.NoError(t, <-stopped)
-
-	require.Equal(t, int64(10), b.remote.Applied(), "the stopping engine sent nothing more")
-	var leased int64
-	require.NoError(t, b.db.Model(&models.Transaction{}).Where("lease_owner IS NOT NULL").Count(&leased).Error)
-	require.Zero(t, leased, "a soft stop gives its surplus back")
+	b.stopWhileRecordWaits(t, first, hold, 10)
 	b.pool(t, "second", 1)
 	b.waitStates(t, 10*time.Second, map[models.TransportState]int64{models.Complete: 20})
 	b.checkDelivery(t, tickets)
