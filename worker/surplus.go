@@ -17,9 +17,10 @@ import (
 // an update of the row) on top of its release; leased to the process it
 // pays neither (docs/engine.md, "Thirteenth round").
 //
-// It holds at most what the workers' batches hold (surplusRoom: the release
-// leases no more than that), so that an engine that has every bond of a
-// drain in hand keeps them all, and the claims find nothing due. An entry
+// It holds about what the workers' batches hold (surplusRoom, read by each
+// recording before its release leases: recordings at the same time may each
+// fill the same room), so that an engine that has every bond of a drain in
+// hand keeps them all, and the claims find nothing due. An entry
 // waits at most half the engine's lease: an older one is given back to the
 // database rather than sent, so no send can outlive the lease and meet
 // another engine's claim of the same transaction.
