@@ -127,8 +127,15 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 		}},
 		{"drain", func() ([]string, error) {
 			var err error
-			figs.drain, figs.drainCPU, err = b.drain()
+			figs.drain, figs.drainCPU, _, err = b.drain(1)
 			return []string{fmt.Sprintf("drain: %.1f s", figs.drain.Seconds()), figs.drainCPU.line("drain")}, err
+		}},
+		// Only when named: the drain shared by two engines, as two
+		// processes would share it (each Pool leases to its own name).
+		{"drain2", func() ([]string, error) {
+			d, cpu, shares, err := b.drain(2)
+			return []string{fmt.Sprintf("drain2: %.1f s with two engines, sent %d / %d", d.Seconds(), shares[0], shares[1]),
+				cpu.line("drain2")}, err
 		}},
 		{"latency", func() ([]string, error) {
 			// The latency part calibrates its load from the delivery rate
@@ -143,7 +150,7 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 			return lat.lines(), err
 		}},
 	} {
-		if len(parts) > 0 && !slices.Contains(parts, part.name) {
+		if len(parts) > 0 && !slices.Contains(parts, part.name) || len(parts) == 0 && part.name == "drain2" {
 			continue
 		}
 		got, err := part.run()
@@ -473,39 +480,47 @@ func (b *engineBench) setupSQL() error {
 }
 
 // drain: 100,000 transactions queued on a paused integration; the time from
-// Resume until the resume job reports 100,000 done.
-func (b *engineBench) drain() (time.Duration, cpuPer, error) {
-	in, updateID, err := b.integration("drain", models.IntegrationPaused)
+// Resume until the resume job reports 100,000 done, with engines engines
+// (each a Pool of its own name, as a process is); what each engine sent.
+func (b *engineBench) drain(engines int) (time.Duration, cpuPer, []int64, error) {
+	name := fmt.Sprintf("drain%d", engines)
+	if engines == 1 {
+		name = "drain"
+	}
+	in, updateID, err := b.integration(name, models.IntegrationPaused)
 	if err != nil {
-		return 0, cpuPer{}, err
+		return 0, cpuPer{}, nil, err
 	}
 	refs, err := b.backlog(in, updateID, drainPerBond)
 	if err != nil {
-		return 0, cpuPer{}, err
+		return 0, cpuPer{}, nil, err
 	}
 	total := benchBonds * drainPerBond
-	b.note("drain: %d transactions queued on the paused integration", total)
+	b.note("%s: %d transactions queued on the paused integration", name, total)
 	if err := b.setupSQL(); err != nil {
-		return 0, cpuPer{}, err
+		return 0, cpuPer{}, nil, err
 	}
-	p := b.pool("bench-drain")
-	if err := p.Start(b.ctx); err != nil {
-		return 0, cpuPer{}, err
+	pools := make([]*worker.Pool, engines)
+	for i := range pools {
+		pools[i] = b.pool(fmt.Sprintf("bench-%s-%d", name, i))
+		if err := pools[i].Start(b.ctx); err != nil {
+			return 0, cpuPer{}, nil, err
+		}
+		defer func() { _ = pools[i].Stop(context.Background()) }()
 	}
-	defer func() { _ = p.Stop(context.Background()) }()
 	start0, err := b.remote.applied()
 	if err != nil {
-		return 0, cpuPer{}, err
+		return 0, cpuPer{}, nil, err
 	}
 	mark := b.cpuNow()
 	start := time.Now()
 	job, err := b.store.ResumeIntegration(b.ctx, b.admin, in.ID)
 	if err != nil {
-		return 0, cpuPer{}, err
+		return 0, cpuPer{}, nil, err
 	}
-	b.note("drain: Resume answered in %s", time.Since(start).Round(time.Millisecond))
+	b.note("%s: Resume answered in %s", name, time.Since(start).Round(time.Millisecond))
 	if job.Total != total {
-		return 0, cpuPer{}, fmt.Errorf("resume job has %d items, want %d", job.Total, total)
+		return 0, cpuPer{}, nil, fmt.Errorf("resume job has %d items, want %d", job.Total, total)
 	}
 	deadline := start.Add(10 * time.Minute)
 	// Progress for the notes: what the remote has applied every half second,
@@ -517,7 +532,7 @@ func (b *engineBench) drain() (time.Duration, cpuPer, error) {
 		if delivered == 0 {
 			n, err := b.remote.applied()
 			if err != nil {
-				return 0, cpuPer{}, err
+				return 0, cpuPer{}, nil, err
 			}
 			if n-start0 >= int64(total) {
 				delivered = time.Since(start)
@@ -529,28 +544,34 @@ func (b *engineBench) drain() (time.Duration, cpuPer, error) {
 		}
 		job, err = b.store.GetBulkJob(b.ctx, job.ID)
 		if err != nil {
-			return 0, cpuPer{}, err
+			return 0, cpuPer{}, nil, err
 		}
 		if job.State != models.BulkRunning {
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, cpuPer{}, fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
+			return 0, cpuPer{}, nil, fmt.Errorf("resume job at %d/%d after 10 minutes", job.Done, job.Total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
 	cpu := b.cpuSince(mark, int64(total))
 	if job.State != models.BulkComplete || job.Done != total {
-		return 0, cpuPer{}, fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
+		return 0, cpuPer{}, nil, fmt.Errorf("resume job ended %s with %d done, %d failed", job.State, job.Done, job.Failed)
 	}
 	if err := b.checkRemote(refs, drainPerBond); err != nil {
-		return 0, cpuPer{}, err
+		return 0, cpuPer{}, nil, err
 	}
-	b.note("drain: %d in %s; the remote had them all at %s; engine rounds: %s", total, elapsed.Round(time.Millisecond),
-		delivered.Round(time.Millisecond), roundsNote(p.Stats()))
-	b.note("drain progress (time since Resume: delivered): %s", strings.Join(prog, " "))
-	return elapsed, cpu, nil
+	shares := make([]int64, engines)
+	for i, p := range pools {
+		st := p.Stats()
+		shares[i] = st.Sent()
+		b.note("%s: engine %d rounds: %s", name, i, roundsNote(st))
+	}
+	b.note("%s: %d in %s; the remote had them all at %s", name, total, elapsed.Round(time.Millisecond),
+		delivered.Round(time.Millisecond))
+	b.note("%s progress (time since Resume: delivered): %s", name, strings.Join(prog, " "))
+	return elapsed, cpu, shares, nil
 }
 
 // peakRSSMB is this process's peak resident set size (VmHWM).
