@@ -29,6 +29,8 @@ import (
 //   delivery  transactions per second delivered to a local remote on 1,000
 //             bonds, per-bond order checked at the remote;
 //   drain     time from Resume to the resume job's 100,000/100,000;
+//   drain2    the same drain shared by two engines, and what each sent
+//             (only when BENCH_ENGINE_PARTS names it);
 //   latency   idle ticket update -> the remote has applied it (p50, p99);
 //   rss peak  this process's peak resident memory: the engine and the bench
 //             harness. The fake remote runs in a child process (remote.go)
@@ -117,27 +119,28 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 		lines = append(lines, "an experiment: BENCH_SETUP_SQL ran before each part's engine started: "+q)
 	}
 	for _, part := range []struct {
-		name string
-		run  func() ([]string, error)
+		name  string
+		named bool // runs only when BENCH_ENGINE_PARTS names it
+		run   func() ([]string, error)
 	}{
-		{"delivery", func() ([]string, error) {
+		{"delivery", false, func() ([]string, error) {
 			var err error
 			figs.delivery, figs.deliveryCPU, err = b.delivery()
 			return []string{fmt.Sprintf("delivery: %.0f tx/s", figs.delivery), figs.deliveryCPU.line("delivery")}, err
 		}},
-		{"drain", func() ([]string, error) {
+		{"drain", false, func() ([]string, error) {
 			var err error
 			figs.drain, figs.drainCPU, _, err = b.drain(1)
 			return []string{fmt.Sprintf("drain: %.1f s", figs.drain.Seconds()), figs.drainCPU.line("drain")}, err
 		}},
-		// Only when named: the drain shared by two engines, as two
-		// processes would share it (each Pool leases to its own name).
-		{"drain2", func() ([]string, error) {
+		// The drain shared by two engines, as two processes would share
+		// it (each Pool leases to its own name).
+		{"drain2", true, func() ([]string, error) {
 			d, cpu, shares, err := b.drain(2)
 			return []string{fmt.Sprintf("drain2: %.1f s with two engines, sent %d / %d", d.Seconds(), shares[0], shares[1]),
 				cpu.line("drain2")}, err
 		}},
-		{"latency", func() ([]string, error) {
+		{"latency", false, func() ([]string, error) {
 			// The latency part calibrates its load from the delivery rate
 			// measured in this run (first, when only latency runs).
 			if figs.delivery == 0 {
@@ -150,7 +153,7 @@ func measureEngine(e *env, parts []string) (engineFigures, []string, error) {
 			return lat.lines(), err
 		}},
 	} {
-		if len(parts) > 0 && !slices.Contains(parts, part.name) || len(parts) == 0 && part.name == "drain2" {
+		if len(parts) > 0 && !slices.Contains(parts, part.name) || len(parts) == 0 && part.named {
 			continue
 		}
 		got, err := part.run()
