@@ -2,6 +2,7 @@ package fault_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,13 +19,29 @@ import (
 	"unifi/internal/wait"
 )
 
+// waitBanner waits until the simulator has printed each line of its start
+// banner (the credentials): it prints them once it listens, so they may
+// still be coming when its /healthz first answers.
+func waitBanner(t *testing.T, s *fault.SimProcess, lines ...string) {
+	t.Helper()
+	wait.For(t, 10*time.Second, func() (bool, error) {
+		logs := s.Logs()
+		for _, l := range lines {
+			if !strings.Contains(logs, l) {
+				return false, fmt.Errorf("no %q in the output so far: %q", l, logs)
+			}
+		}
+		return true, nil
+	}, "the credentials printed at start")
+}
+
 // TestSimJiraProcess runs `unifi sim jira` as a process: it prints its
 // credentials, answers the API with them, pages 10,000 issues quickly,
 // honours the control endpoint, and forgets its records when restarted.
 func TestSimJiraProcess(t *testing.T) {
 	t.Parallel()
 	s := fault.StartSim(t, fault.SimJira, fault.SimOpts{})
-	require.Contains(t, s.Logs(), "user sim@example.com API token "+s.Secret, "the credentials are printed at start")
+	waitBanner(t, s, "user sim@example.com API token "+s.Secret)
 
 	var created map[string]string
 	require.Equal(t, http.StatusCreated, s.Call(t, "POST", "/rest/api/2/issue", map[string]any{"fields": map[string]any{
@@ -114,8 +131,7 @@ func TestSimServiceNowProcess(t *testing.T) {
 	}))
 	t.Cleanup(recv.Close)
 	s := fault.StartSim(t, fault.SimServiceNow, fault.SimOpts{Args: []string{"-webhook-backoff", "20ms"}})
-	require.Contains(t, s.Logs(), "user unifi.integration password "+s.Secret)
-	require.Contains(t, s.Logs(), "user agent password "+s.AgentSecret)
+	waitBanner(t, s, "user unifi.integration password "+s.Secret, "user agent password "+s.AgentSecret)
 	url := recv.URL + "/api/v1/integrations/sn/messages"
 	user, pw := "in", "pw"
 	require.Equal(t, url, s.SetWebhook(t, servicenow.WebhookControl{URL: &url, User: &user, Password: &pw}).URL)
